@@ -1,0 +1,21 @@
+//! The hardware-independent half of the Bulkhead hypervisor.
+//!
+//! Everything here is plain `no_std` Rust without `unsafe`: the EL2 image (`hypervisor/image`)
+//! feeds it register values and memory it owns, and acts on the decisions it returns. Keeping
+//! the logic here means it is unit-tested on the host with `cargo test`, and the arch glue
+//! that cannot be tested off-target stays thin.
+//!
+//! Invariants kept by every module: no allocation (sizes are const generics or come from the
+//! generated system tables), no panics on guest-controlled input (errors are values).
+#![no_std]
+#![forbid(unsafe_code)]
+
+pub mod addr;
+pub mod console;
+pub mod esr;
+pub mod layout;
+pub mod psci;
+pub mod stage2;
+pub mod system;
+pub mod vgic;
+pub mod vpl011;

@@ -1,0 +1,183 @@
+//! The static description of one built system: board, cores and partitions.
+//!
+//! `bulkhead-config` validates a manifest against the board's device tree and emits Rust that
+//! builds one [`System`] as a `static`. The hypervisor reads nothing else to learn what to run:
+//! no parsing happens at EL2, and every size here is fixed when the image is linked.
+
+use crate::addr::{Ipa, MemoryRegion, PhysAddr};
+
+/// Everything the hypervisor knows about the system it runs.
+#[derive(Debug)]
+pub struct System {
+    /// The board and its hypervisor-owned devices.
+    pub board: Board,
+    /// Physical cores, indexed by the hypervisor's core number (position in the device tree).
+    pub cores: &'static [Core],
+    /// Partitions in manifest order; a partition's index is its identity (VMID = index + 1).
+    pub partitions: &'static [Partition],
+}
+
+/// The board-level facts the hypervisor needs at run time.
+#[derive(Debug)]
+pub struct Board {
+    /// Board name from `board.toml`.
+    pub name: &'static str,
+    /// RAM ranges from the device tree's memory nodes (host-physical).
+    pub ram: &'static [PhysRange],
+    /// Range the hypervisor image, stacks and tables live in.
+    pub hypervisor: PhysRange,
+    /// The interrupt controller.
+    pub gic: Gic,
+    /// UART carrying the partitions' consoles and the hypervisor's plain-text messages.
+    pub console: Uart,
+    /// Optional second UART for the binary `defmt` log.
+    pub log: Option<Uart>,
+    /// Device MMIO ranges the hypervisor itself maps at EL2 (GIC, UARTs).
+    pub hypervisor_mmio: &'static [PhysRange],
+    /// How the hypervisor starts secondary physical cores.
+    pub secondary_boot: SecondaryBoot,
+    /// Generic timer counter frequency in Hz, when the device tree states it; `None` means
+    /// read `CNTFRQ_EL0`.
+    pub counter_frequency: Option<u64>,
+}
+
+/// A host-physical range `[base, base + size)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PhysRange {
+    /// First byte.
+    pub base: PhysAddr,
+    /// Length in bytes.
+    pub size: u64,
+}
+
+/// The physical interrupt controller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gic {
+    /// GICv3: distributor and redistributor region.
+    V3 {
+        /// GICD base.
+        distributor: PhysAddr,
+        /// First redistributor.
+        redistributors: PhysAddr,
+        /// Distance between two cores' redistributors.
+        redistributor_stride: u64,
+    },
+    /// GICv2 with virtualization extensions (GIC-400).
+    V2 {
+        /// GICD base.
+        distributor: PhysAddr,
+        /// GICC base (physical CPU interface).
+        cpu_interface: PhysAddr,
+        /// GICH base (virtual interface control).
+        hypervisor_interface: PhysAddr,
+        /// GICV base (virtual CPU interface, mapped to guests as their GICC).
+        virtual_cpu_interface: PhysAddr,
+    },
+}
+
+/// A physical UART.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Uart {
+    /// Which register model.
+    pub kind: UartKind,
+    /// MMIO base.
+    pub base: PhysAddr,
+    /// Its interrupt ID at the GIC.
+    pub intid: u32,
+}
+
+/// UART register models the hypervisor drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UartKind {
+    /// Arm PrimeCell PL011.
+    Pl011,
+    /// Cadence UART (Zynq UltraScale+).
+    Cadence,
+    /// Broadcom mini-UART / 8250-style (Raspberry Pi).
+    Ns16550,
+}
+
+/// How secondary cores are brought up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecondaryBoot {
+    /// Firmware PSCI `CPU_ON` through `smc`.
+    PsciSmc,
+    /// Firmware PSCI `CPU_ON` through `hvc` (only when entered below EL2's owner).
+    PsciHvc,
+    /// All cores enter the image at once (e.g. an ELF started at EL3 on every core).
+    AllCoresEnter,
+}
+
+/// One physical core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Core {
+    /// `MPIDR_EL1` affinity bits (Aff3..Aff0) of the core, from the device tree `reg`.
+    pub mpidr: u64,
+    /// The vCPU pinned to this core, if any.
+    pub vcpu: Option<VcpuRef>,
+}
+
+/// A vCPU named by its partition and its index inside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VcpuRef {
+    /// Index into [`System::partitions`].
+    pub partition: usize,
+    /// vCPU number inside the partition (0 is the boot vCPU).
+    pub vcpu: usize,
+}
+
+/// What the hypervisor does when a partition faults (stage-2 abort it cannot emulate).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultPolicy {
+    /// Inject a synchronous external abort into the guest and let it handle it.
+    InjectAbort,
+    /// Reload the partition's image and boot it again, at most `max_restarts` times; then halt.
+    Restart {
+        /// How many restarts are allowed before the partition is halted.
+        max_restarts: u32,
+    },
+    /// Stop the partition's vCPUs; the other partitions run on.
+    Halt,
+}
+
+/// One partition.
+#[derive(Debug)]
+pub struct Partition {
+    /// Name, used as the console prefix.
+    pub name: &'static str,
+    /// Guest RAM (the only memory stage 2 maps besides pass-through devices).
+    pub ram: MemoryRegion,
+    /// Physical core of each vCPU: `cores[i]` runs vCPU `i`.
+    pub cores: &'static [usize],
+    /// The guest image bytes, copied to `image_ipa` at (re)start.
+    pub image: &'static [u8],
+    /// Where the image is placed.
+    pub image_ipa: Ipa,
+    /// Bytes after the image that must read as zero (ELF `.bss`).
+    pub zeroed_after_image: u64,
+    /// Entry point of the boot vCPU.
+    pub entry: Ipa,
+    /// The generated guest device tree, copied to `dtb_ipa` and passed in `x0`.
+    pub dtb: &'static [u8],
+    /// Where the device tree is placed.
+    pub dtb_ipa: Ipa,
+    /// What happens when the partition faults.
+    pub fault_policy: FaultPolicy,
+    /// Pass-through MMIO regions (mapped as device memory).
+    pub devices: &'static [MemoryRegion],
+    /// Physical interrupts routed to this partition as the same virtual INTID.
+    pub interrupts: &'static [u32],
+}
+
+impl System {
+    /// The partition and vCPU pinned to physical core `core`, if any.
+    pub fn vcpu_on_core(&self, core: usize) -> Option<VcpuRef> {
+        self.cores.get(core).and_then(|c| c.vcpu)
+    }
+
+    /// The physical core index whose MPIDR affinity is `mpidr` (only Aff3..Aff0 compared).
+    pub fn core_by_mpidr(&self, mpidr: u64) -> Option<usize> {
+        const AFFINITY_MASK: u64 = 0xff_00ff_ffff;
+        self.cores.iter().position(|c| c.mpidr & AFFINITY_MASK == mpidr & AFFINITY_MASK)
+    }
+}
