@@ -1,0 +1,124 @@
+//! From reset to Rust at EL2, on every core.
+//!
+//! The image provides, by symbol name, what the assembly needs before Rust can run:
+//! `BULKHEAD_CORE_AFFINITIES` / `BULKHEAD_CORE_COUNT` (the MPIDR affinity of each core, in
+//! the order of the generated system tables), `BULKHEAD_STACKS` / `BULKHEAD_STACK_SIZE`
+//! (one stack per core), and the two Rust entry points `bulkhead_primary_entry(core)` and
+//! `bulkhead_secondary_entry(core)`, which never return.
+//!
+//! Each core finds its index by looking its MPIDR up in the affinity table (a core that is
+//! not in the table parks: the device tree did not describe it, so nothing may run on it).
+//! A core that starts at EL3 (Raspberry Pi 4 under QEMU, some firmware-less boards)
+//! configures EL3 minimally and drops to EL2h. Core 0 zeroes `.bss` and runs the primary
+//! entry; the others wait until [`release_secondaries`] and then run the secondary entry.
+//! On boards whose firmware keeps secondaries off, core 0 starts them with PSCI `CPU_ON`
+//! at [`entry_point`] and they find the release flag already set.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+/// Set by core 0 once `.bss` is zero and the shared state is initialised. Lives in `.data`
+/// so a core that enters before core 0 has zeroed `.bss` reads 0, not garbage.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".data.bulkhead_boot_released")]
+static BULKHEAD_BOOT_RELEASED: AtomicU32 = AtomicU32::new(0);
+
+/// Lets the secondary cores waiting in the boot path continue into Rust.
+pub fn release_secondaries() {
+    BULKHEAD_BOOT_RELEASED.store(1, Ordering::Release);
+    crate::cpu::send_event();
+}
+
+/// The physical address cores start at (for PSCI `CPU_ON`).
+pub fn entry_point() -> u64 {
+    unsafe extern "C" {
+        fn _start();
+    }
+    _start as *const () as u64
+}
+
+// SCR_EL3 for the drop to EL2 (Arm ARM D19.2.118): NS (EL2 and below are Non-secure),
+// bits 5:4 RES1, HCE (HVC enabled), RW (EL2 is AArch64). SMD stays 0 so PSCI calls to any
+// firmware still work.
+const SCR_EL3_VALUE: u64 = (1 << 0) | (0b11 << 4) | (1 << 8) | (1 << 10);
+// SPSR for entering EL2h with D, A, I and F masked.
+const SPSR_EL2H_MASKED: u64 = 0b1111 << 6 | 0b1001;
+// ICC_SRE_EL3: SRE, DFB, DIB, Enable — lets EL2 use the GICv3 system-register interface.
+const ICC_SRE_EL3_VALUE: u64 = 0b1111;
+
+core::arch::global_asm!(
+    r#"
+    .section .text.boot, "ax"
+    .global _start
+_start:
+    mrs     x19, mpidr_el1
+    ldr     x20, ={affinity_mask}
+    and     x19, x19, x20
+
+    ldr     x21, =BULKHEAD_CORE_AFFINITIES
+    ldr     x22, =BULKHEAD_CORE_COUNT
+    ldr     x22, [x22]
+    mov     x23, #0
+1:  cmp     x23, x22
+    b.hs    .Lpark
+    ldr     x24, [x21, x23, lsl #3]
+    cmp     x24, x19
+    b.eq    2f
+    add     x23, x23, #1
+    b       1b
+
+2:  mrs     x0, CurrentEL
+    cmp     x0, #(3 << 2)
+    b.ne    .Lat_el2
+    ldr     x0, ={scr_el3}
+    msr     scr_el3, x0
+    msr     cptr_el3, xzr
+    mrs     x0, id_aa64pfr0_el1
+    ubfx    x0, x0, #24, #4
+    cbz     x0, 3f
+    mov     x0, #{icc_sre_el3}
+    msr     S3_6_C12_C12_5, x0
+    isb
+3:  mov     x0, #{spsr_el2h}
+    msr     spsr_el3, x0
+    adr     x0, .Lat_el2
+    msr     elr_el3, x0
+    eret
+
+.Lat_el2:
+    ldr     x24, =BULKHEAD_STACKS
+    ldr     x25, =BULKHEAD_STACK_SIZE
+    ldr     x25, [x25]
+    add     x26, x23, #1
+    madd    x24, x25, x26, x24
+    mov     sp, x24
+
+    cbnz    x23, .Lsecondary
+    ldr     x0, =__bss_start
+    ldr     x1, =__bss_end
+4:  cmp     x0, x1
+    b.hs    5f
+    str     xzr, [x0], #8
+    b       4b
+5:  mov     x0, x23
+    bl      bulkhead_primary_entry
+    b       .Lpark
+
+.Lsecondary:
+    ldr     x0, =BULKHEAD_BOOT_RELEASED
+6:  ldar    w1, [x0]
+    cbnz    w1, 7f
+    wfe
+    b       6b
+7:  mov     x0, x23
+    bl      bulkhead_secondary_entry
+
+.Lpark:
+    wfe
+    b       .Lpark
+    .ltorg
+    "#,
+    affinity_mask = const crate::cpu::MPIDR_AFFINITY_MASK,
+    scr_el3 = const SCR_EL3_VALUE,
+    spsr_el2h = const SPSR_EL2H_MASKED,
+    icc_sre_el3 = const ICC_SRE_EL3_VALUE,
+);

@@ -1,0 +1,51 @@
+//! Small per-core primitives: identity, barriers, waiting for events, counters.
+
+use aarch64_cpu::asm;
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, ID_AA64MMFR0_EL1, MPIDR_EL1, Readable};
+
+/// Affinity fields Aff3..Aff0 of `MPIDR_EL1` (Arm ARM D19.2.101): what identifies a core.
+pub const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
+
+/// This core's affinity (`MPIDR_EL1` with only Aff3..Aff0 kept).
+pub fn affinity() -> u64 {
+    MPIDR_EL1.get() & MPIDR_AFFINITY_MASK
+}
+
+/// Sleeps until an event (`SEV` from another core, or an interrupt becoming pending).
+pub fn wait_for_event() {
+    asm::wfe();
+}
+
+/// Wakes every core waiting in [`wait_for_event`], after making earlier stores visible.
+pub fn send_event() {
+    barrier::dsb(barrier::ISH);
+    asm::sev();
+}
+
+/// Sleeps until an interrupt is pending (masked or not).
+pub fn wait_for_interrupt() {
+    asm::wfi();
+}
+
+/// The physical counter (`CNTPCT_EL0`).
+pub fn counter() -> u64 {
+    CNTPCT_EL0.get()
+}
+
+/// The counter frequency in Hz (`CNTFRQ_EL0`).
+pub fn counter_frequency() -> u64 {
+    CNTFRQ_EL0.get()
+}
+
+/// `ID_AA64MMFR0_EL1.PARange`: the encoded physical address size of this core.
+pub fn physical_address_range() -> u64 {
+    ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange)
+}
+
+/// Parks this core for good: interrupts stay masked at EL2, so only reset wakes it.
+pub fn halt() -> ! {
+    loop {
+        asm::wfe();
+    }
+}

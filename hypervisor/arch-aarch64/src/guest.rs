@@ -1,0 +1,85 @@
+//! Per-core virtualization controls: what a vCPU may do without trapping, its stage-2
+//! translation, and entering it.
+
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{
+    CNTHCTL_EL2, CNTVOFF_EL2, CPTR_EL2, HCR_EL2, MIDR_EL1, Readable, VMPIDR_EL2, VTCR_EL2, VTTBR_EL2,
+    Writeable,
+};
+
+// HCR_EL2 (Arm ARM D19.2.48).
+const HCR_VM: u64 = 1 << 0; // stage 2 on
+const HCR_SWIO: u64 = 1 << 1; // set/way invalidation becomes clean+invalidate
+const HCR_FMO: u64 = 1 << 3; // physical FIQ to EL2, virtual FIQ to the guest
+const HCR_IMO: u64 = 1 << 4; // physical IRQ to EL2, virtual IRQ to the guest
+const HCR_AMO: u64 = 1 << 5; // SError to EL2
+const HCR_FB: u64 = 1 << 9; // broadcast the guest's TLB/cache maintenance
+const HCR_BSU_INNER: u64 = 0b01 << 10; // guest barriers at least inner shareable
+const HCR_TSC: u64 = 1 << 19; // SMC traps: PSCI is emulated, firmware is never reached
+const HCR_RW: u64 = 1 << 31; // EL1 is AArch64
+const HCR_APK: u64 = 1 << 40; // pointer-auth key registers: the guest owns the core
+const HCR_API: u64 = 1 << 41; // pointer-auth instructions: no trap
+
+/// `HCR_EL2` while a vCPU runs. WFI/WFE do not trap: the core belongs to this vCPU, so
+/// sleeping in the guest is the cheapest idle there is.
+pub const HCR_EL2_GUEST: u64 =
+    HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_INNER | HCR_TSC | HCR_RW | HCR_APK | HCR_API;
+
+// CNTHCTL_EL2 (E2H = 0): EL1PCTEN lets the guest read the physical counter; EL1PCEN = 0
+// traps its physical-timer accesses, since only the virtual timer is forwarded to guests.
+const CNTHCTL_EL1PCTEN: u64 = 1 << 0;
+
+// CPTR_EL2 (E2H = 0): RES1 bits 13:12 and 9:0; TFP = 0 so the guest owns FP/SIMD.
+const CPTR_EL2_RES1: u64 = (0b11 << 12) | 0x3ff;
+
+/// Per-core traps and timer controls for running a vCPU whose virtual MPIDR affinity is
+/// `virtual_affinity`.
+pub fn configure_core(virtual_affinity: u64) {
+    HCR_EL2.set(HCR_EL2_GUEST);
+    CNTHCTL_EL2.set(CNTHCTL_EL1PCTEN);
+    CNTVOFF_EL2.set(0);
+    CPTR_EL2.set(CPTR_EL2_RES1);
+    // Bit 31 of MPIDR is RES1; U (bit 30) = 0: part of a multiprocessor system.
+    VMPIDR_EL2.set((1 << 31) | virtual_affinity);
+    let midr = MIDR_EL1.get();
+    // SAFETY: VPIDR_EL2 only sets the value the guest reads from MIDR_EL1; aarch64-cpu has
+    // no wrapper for it.
+    unsafe { core::arch::asm!("msr vpidr_el2, {}", in(reg) midr, options(nostack)) };
+    barrier::isb(barrier::SY);
+}
+
+/// Installs the partition's stage-2 translation on this core and drops stale entries for its
+/// VMID.
+pub fn install_stage2(vtcr: u64, vttbr: u64) {
+    VTCR_EL2.set(vtcr);
+    VTTBR_EL2.set(vttbr);
+    barrier::isb(barrier::SY);
+    barrier::dsb(barrier::ISHST);
+    // SAFETY: TLBI VMALLS12E1IS invalidates stage-1 and stage-2 entries of the current VMID
+    // on all cores; it changes no memory and only costs refills.
+    unsafe { core::arch::asm!("tlbi vmalls12e1is", options(nostack)) };
+    barrier::dsb(barrier::ISH);
+    barrier::isb(barrier::SY);
+}
+
+// SCTLR_EL1 RES1 bits (Arm ARM D19.2.124) with M, C and I clear: the arm64 boot protocol
+// wants the guest entered with its MMU and data cache off.
+const SCTLR_EL1_RESET: u64 = (1 << 11) | (1 << 20) | (1 << 22) | (1 << 23) | (1 << 28) | (1 << 29);
+
+/// Puts the EL1 state a guest boot depends on into its reset form (used before every vCPU
+/// start, so a restarted partition does not inherit its previous life's MMU setup).
+pub fn reset_el1_state() {
+    // SAFETY: these writes only change the EL1 translation and trap settings of the vCPU
+    // about to be entered on this core; EL2 is unaffected.
+    unsafe {
+        core::arch::asm!(
+            "msr sctlr_el1, {sctlr}",
+            "msr cpacr_el1, xzr",
+            "msr cntv_ctl_el0, xzr",
+            "msr vbar_el1, xzr",
+            sctlr = in(reg) SCTLR_EL1_RESET,
+            options(nostack),
+        )
+    };
+    barrier::isb(barrier::SY);
+}

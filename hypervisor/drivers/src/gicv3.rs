@@ -1,0 +1,94 @@
+//! The physical GICv3 distributor and redistributors, through the `arm-gic` crate.
+//!
+//! The hypervisor keeps every interrupt in Non-secure Group 1, routes each forwarded
+//! interrupt to the core of the vCPU that owns it, and leaves priority drop and deactivation
+//! split (`bulkhead_arch_aarch64::gic`), so a forwarded level interrupt stays active at the
+//! physical GIC until the guest's EOI deactivates it.
+
+use arm_gic::gicv3::registers::{Gicd, GicrSgi};
+use arm_gic::gicv3::{GicV3, Group};
+use arm_gic::{IntId, Trigger, UniqueMmioPointer};
+use core::ptr::NonNull;
+
+/// Priority the hypervisor gives every physical interrupt it enables: all equal, so none
+/// preempts another at EL2 (EL2 never unmasks interrupts anyway).
+pub const PRIORITY: u8 = 0x80;
+
+/// Why a GIC operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GicError {
+    /// The INTID does not fit the operation (e.g. routing a PPI).
+    InvalidIntid(u32),
+    /// The driver rejected the request.
+    Driver,
+}
+
+/// Converts a raw INTID to the `arm-gic` type.
+pub fn intid(raw: u32) -> IntId {
+    match raw {
+        0..16 => IntId::sgi(raw),
+        16..32 => IntId::ppi(raw - 16),
+        _ => IntId::spi(raw - 32),
+    }
+}
+
+/// The physical distributor and redistributors.
+pub struct PhysicalGic {
+    gic: GicV3<'static>,
+}
+
+// SAFETY: the GIC registers are MMIO reachable identically from every core; the hypervisor
+// keeps the one `PhysicalGic` behind a lock, so accesses are serialised.
+unsafe impl Send for PhysicalGic {}
+
+impl PhysicalGic {
+    /// Takes over the GICv3 with its distributor at `distributor` and the first of
+    /// `core_count` redistributors at `redistributors`.
+    ///
+    /// # Safety
+    /// Both addresses must be the GIC's register frames, mapped as Device memory for the
+    /// rest of the program, and no other code may drive them.
+    pub unsafe fn new(distributor: usize, redistributors: usize, core_count: usize) -> Result<Self, GicError> {
+        let distributor = NonNull::new(distributor as *mut Gicd).ok_or(GicError::Driver)?;
+        let redistributors = NonNull::new(redistributors as *mut GicrSgi).ok_or(GicError::Driver)?;
+        // SAFETY: the caller guarantees the distributor frame is mapped and exclusively ours.
+        let distributor = unsafe { UniqueMmioPointer::new(distributor) };
+        // SAFETY: as above for the redistributor frames of `core_count` cores.
+        let gic = unsafe { GicV3::new(distributor, redistributors, core_count) }.map_err(|_| GicError::Driver)?;
+        Ok(Self { gic })
+    }
+
+    /// Global set-up, once, on the boot core (`core` is its redistributor index): affinity
+    /// routing, every interrupt Group 1 Non-secure and disabled, Group 1 enabled.
+    pub fn initialise(&mut self, core: usize) {
+        self.gic.setup(core);
+    }
+
+    /// Per-core set-up on every other core: wakes its redistributor.
+    pub fn initialise_core(&mut self, core: usize) {
+        self.gic.init_cpu(core);
+    }
+
+    /// Configures and enables interrupt `raw` at [`PRIORITY`]; SGIs and PPIs on `core`'s
+    /// redistributor, SPIs routed to the core with affinity `affinity`.
+    pub fn enable(&mut self, raw: u32, core: usize, affinity: u64, trigger: Trigger) -> Result<(), GicError> {
+        let id = intid(raw);
+        let core = Some(core);
+        self.gic.set_group(id, core, Group::Group1NS).map_err(|_| GicError::InvalidIntid(raw))?;
+        self.gic.set_interrupt_priority(id, core, PRIORITY).map_err(|_| GicError::InvalidIntid(raw))?;
+        if !id.is_sgi() {
+            self.gic.set_trigger(id, core, trigger).map_err(|_| GicError::InvalidIntid(raw))?;
+        }
+        if id.is_spi() {
+            self.gic.distributor().set_routing(id, Some(affinity)).map_err(|_| GicError::InvalidIntid(raw))?;
+        }
+        self.gic.enable_interrupt(id, core, true).map_err(|_| GicError::InvalidIntid(raw))
+    }
+
+    /// Disables interrupt `raw` (on `core`'s redistributor for SGIs and PPIs).
+    pub fn disable(&mut self, raw: u32, core: usize) -> Result<(), GicError> {
+        self.gic.enable_interrupt(intid(raw), Some(core), false).map_err(|_| GicError::InvalidIntid(raw))
+    }
+}
+
+pub use arm_gic::Trigger as InterruptTrigger;

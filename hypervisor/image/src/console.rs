@@ -1,0 +1,57 @@
+//! The physical console: every partition's lines and the hypervisor's plain-text messages
+//! share one UART, each line prefixed with its source (`[alpha] `, `[hv] `).
+//!
+//! Lines are written whole under one lock, so output of different cores never interleaves
+//! mid-line. Lock order: a partition's lock may be held while taking this one, never the
+//! reverse (see `partition.rs`).
+
+use bulkhead_drivers::pl011::Pl011;
+use core::fmt::{self, Write};
+use spin::Mutex;
+
+static CONSOLE: Mutex<Option<Pl011>> = Mutex::new(None);
+
+/// Starts the console on `uart`.
+pub fn attach(mut uart: Pl011) {
+    uart.enable(true);
+    *CONSOLE.lock() = Some(uart);
+}
+
+/// Writes one line `[source] text` (the text without its line ending).
+pub fn write_line(source: &str, text: &[u8], continued: bool) {
+    let mut console = CONSOLE.lock();
+    if let Some(uart) = console.as_mut() {
+        uart.write_bytes(b"[");
+        uart.write_bytes(source.as_bytes());
+        uart.write_bytes(b"] ");
+        uart.write_bytes(text);
+        if continued {
+            uart.write_bytes(b"\\");
+        }
+        uart.write_bytes(b"\r\n");
+    }
+}
+
+/// Writes a hypervisor message as one `[hv] ...` line.
+pub fn hv_message(arguments: fmt::Arguments<'_>) {
+    let mut console = CONSOLE.lock();
+    if let Some(uart) = console.as_mut() {
+        // The UART's `write_str` cannot fail.
+        let _ = uart.write_str("[hv] ");
+        let _ = uart.write_fmt(arguments);
+        let _ = uart.write_str("\r\n");
+    }
+}
+
+/// Takes one byte of input, if the console received any.
+pub fn read_byte() -> Option<u8> {
+    CONSOLE.lock().as_mut().and_then(Pl011::read_byte)
+}
+
+/// Prints a `[hv]` line on the console (plain text: readable on any serial terminal).
+#[macro_export]
+macro_rules! hv_println {
+    ($($argument:tt)*) => {
+        $crate::console::hv_message(format_args!($($argument)*))
+    };
+}

@@ -1,0 +1,99 @@
+//! Per-core resources: stacks, the identity table the boot assembly reads, and mailboxes
+//! through which one core asks another to start, stop or refresh its vCPU.
+//!
+//! The stacks and the affinity table are exported by symbol name to the boot assembly, which
+//! is why this module may declare `no_mangle` statics.
+#![expect(unsafe_code, reason = "symbols and stack memory shared with the boot assembly")]
+
+use crate::generated::{CORE_COUNT, SYSTEM};
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Bytes of EL2 stack per core. Trap handling is shallow (no recursion, small frames);
+/// `cargo xtask bench` reports the measured high-water mark.
+pub const STACK_SIZE: usize = 16 * 1024;
+
+#[repr(C, align(16))]
+struct Stack(UnsafeCell<[u8; STACK_SIZE]>);
+
+#[repr(C, align(4096))]
+struct Stacks([Stack; CORE_COUNT]);
+
+// SAFETY: each core uses only its own stack, and only through SP (the boot assembly and the
+// vCPU entry path place SP inside that core's slot); Rust code never forms references to it.
+unsafe impl Sync for Stacks {}
+
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".stacks")]
+static BULKHEAD_STACKS: Stacks = Stacks([const { Stack(UnsafeCell::new([0; STACK_SIZE])) }; CORE_COUNT]);
+
+#[unsafe(no_mangle)]
+static BULKHEAD_STACK_SIZE: u64 = STACK_SIZE as u64;
+
+#[unsafe(no_mangle)]
+static BULKHEAD_CORE_COUNT: u64 = CORE_COUNT as u64;
+
+#[unsafe(no_mangle)]
+static BULKHEAD_CORE_AFFINITIES: [u64; CORE_COUNT] = {
+    let mut affinities = [0; CORE_COUNT];
+    let mut core = 0;
+    while core < CORE_COUNT {
+        affinities[core] = SYSTEM.cores[core].mpidr;
+        core += 1;
+    }
+    affinities
+};
+
+/// The top of `core`'s EL2 stack (where SP stands while its vCPU runs).
+pub fn stack_top(core: usize) -> u64 {
+    let base = BULKHEAD_STACKS.0.as_ptr() as u64;
+    base + (core as u64 + 1) * STACK_SIZE as u64
+}
+
+/// What one core asks of another.
+pub mod request {
+    /// Start the core's vCPU at the entry stored in the mailbox.
+    pub const START: u32 = 1 << 0;
+    /// Stop the core's vCPU (partition halted, powered off or restarting).
+    pub const STOP: u32 = 1 << 1;
+    /// Re-evaluate the vCPU's pending virtual interrupts (another core raised one).
+    pub const REFRESH: u32 = 1 << 2;
+}
+
+/// A core's mailbox.
+pub struct Mailbox {
+    requests: AtomicU32,
+    entry: AtomicU64,
+    context: AtomicU64,
+}
+
+impl Mailbox {
+    const fn new() -> Self {
+        Self { requests: AtomicU32::new(0), entry: AtomicU64::new(0), context: AtomicU64::new(0) }
+    }
+
+    /// Posts a start request: the vCPU enters at `entry` with `x0 = context`.
+    pub fn post_start(&self, entry: u64, context: u64) {
+        self.entry.store(entry, Ordering::Relaxed);
+        self.context.store(context, Ordering::Relaxed);
+        self.requests.fetch_or(request::START, Ordering::Release);
+    }
+
+    /// Posts `requests` (bits of [`request`]).
+    pub fn post(&self, requests: u32) {
+        self.requests.fetch_or(requests, Ordering::Release);
+    }
+
+    /// Takes every pending request.
+    pub fn take(&self) -> u32 {
+        self.requests.swap(0, Ordering::Acquire)
+    }
+
+    /// The entry point and context of the last start request.
+    pub fn start_arguments(&self) -> (u64, u64) {
+        (self.entry.load(Ordering::Relaxed), self.context.load(Ordering::Relaxed))
+    }
+}
+
+/// One mailbox per core.
+pub static MAILBOXES: [Mailbox; CORE_COUNT] = [const { Mailbox::new() }; CORE_COUNT];
