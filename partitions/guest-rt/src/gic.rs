@@ -1,0 +1,213 @@
+//! A GICv3 driver sized for a guest: enable the distributor, wake this vCPU's redistributor,
+//! open its CPU interface, and enable single interrupts with a priority.
+//!
+//! Why not the `arm-gic` crate: it does fit EL1, but its `setup()` sweeps the group, priority
+//! and configuration of every SPI and writes Secure-view `GICD_CTLR` bits. A partition's
+//! distributor is emulated by trapping each access, so a guest that writes only the handful of
+//! registers below is both faster to boot and easier to check against the emulation.
+//!
+//! All interrupts are made Non-secure Group 1, which the CPU interface signals as IRQ at EL1.
+//! SPIs are routed to the vCPU that enables them.
+
+mod cpu_interface;
+mod registers;
+
+use core::hint::spin_loop;
+
+use spin::{Mutex, Once};
+use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
+
+pub use cpu_interface::{acknowledge, end_of_interrupt};
+use registers::{
+    DistributorRegisters, GICD_CTLR, GICD_IROUTER, GICR_CTLR, GICR_TYPER, GICR_WAKER,
+    RedistributorRegisters,
+};
+
+use crate::device_tree::GicDescription;
+use crate::{cpu, irq};
+
+/// Why a GIC operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GicError {
+    /// No redistributor in the region serves this vCPU's affinity.
+    RedistributorNotFound {
+        /// `MPIDR_EL1` affinity of the vCPU.
+        affinity: u64,
+    },
+    /// `ICC_SRE_EL1.SRE` stays 0: the system register CPU interface is not available.
+    SystemRegisterInterfaceDisabled,
+    /// Not an SGI, PPI or SPI INTID (0-1019).
+    InvalidIntid(u32),
+}
+
+/// Lowest INTID of the shared peripheral interrupts; below are SGIs (0-15) and PPIs (16-31).
+const FIRST_SPI: u32 = 32;
+/// One past the last SPI.
+const SPI_LIMIT: u32 = 1020;
+
+/// The guest's GICv3.
+pub struct GicV3 {
+    distributor: &'static DistributorRegisters,
+    redistributors: usize,
+    redistributors_size: usize,
+    redistributor_stride: usize,
+    /// Serializes read-modify-writes of distributor words, which all vCPUs share. (A
+    /// redistributor is touched only by the vCPU it serves.)
+    distributor_update: Mutex<()>,
+}
+
+// SAFETY: the register blocks are `!Sync` only because they are `UnsafeCell`s over device
+// registers. Every access is one volatile load or store, which the GIC serializes, and the
+// read-modify-write sequences on shared distributor words hold `distributor_update`.
+unsafe impl Sync for GicV3 {}
+// SAFETY: the struct holds only addresses of device registers, valid on every vCPU.
+unsafe impl Send for GicV3 {}
+
+static GIC: Once<GicV3> = Once::new();
+
+/// Creates the guest's GIC from the device tree description (boot vCPU only).
+pub(crate) fn init(description: GicDescription) -> &'static GicV3 {
+    // SAFETY: the description comes from the device tree, which names the GICv3 frames of
+    // this guest; the identity map makes them accessible as Device memory at those addresses.
+    GIC.call_once(|| unsafe { GicV3::new(description) })
+}
+
+/// The guest's GIC, once the runtime has set it up (before `main` runs).
+pub fn get() -> Option<&'static GicV3> {
+    GIC.get()
+}
+
+impl GicV3 {
+    /// A driver for the GICv3 described by `description`.
+    ///
+    /// # Safety
+    ///
+    /// The description must name a GICv3 distributor frame and redistributor region that are
+    /// mapped at those addresses for the rest of the program.
+    pub unsafe fn new(description: GicDescription) -> Self {
+        // SAFETY: the caller guarantees a mapped distributor frame at this address; register
+        // blocks are only accessed through volatile operations.
+        let distributor = unsafe { &*(description.distributor as *const DistributorRegisters) };
+        Self {
+            distributor,
+            redistributors: description.redistributors,
+            redistributors_size: description.redistributors_size,
+            redistributor_stride: description.redistributor_stride,
+            distributor_update: Mutex::new(()),
+        }
+    }
+
+    /// Turns on affinity routing and Group 1 forwarding (boot vCPU, once).
+    pub fn enable_distributor(&self) {
+        // Affinity routing is switched on before the group is enabled: changing ARE while a
+        // group is enabled is UNPREDICTABLE (GICv3 spec, GICD_CTLR).
+        self.distributor.ctlr.write(GICD_CTLR::ARE::SET);
+        self.wait_for_distributor_write();
+        self.distributor
+            .ctlr
+            .write(GICD_CTLR::ARE::SET + GICD_CTLR::EnableGrp1::SET);
+        self.wait_for_distributor_write();
+    }
+
+    /// Wakes this vCPU's redistributor and opens its CPU interface (every vCPU, once).
+    pub fn init_this_cpu(&self) -> Result<(), GicError> {
+        let redistributor = self.this_redistributor()?;
+        // A redistributor starts asleep and forwards nothing until the PE says it is awake
+        // (GICv3 spec, GICR_WAKER); ChildrenAsleep clears once the interface is up.
+        redistributor
+            .waker
+            .modify(GICR_WAKER::ProcessorSleep::CLEAR);
+        while redistributor.waker.is_set(GICR_WAKER::ChildrenAsleep) {
+            spin_loop();
+        }
+        cpu_interface::init()
+    }
+
+    /// Enables `intid` as a Group 1 interrupt of `priority` (lower is more urgent) for this
+    /// vCPU: an SGI or PPI in its redistributor, an SPI in the distributor, routed here.
+    pub fn enable_interrupt(&self, intid: u32, priority: u8) -> Result<(), GicError> {
+        let bit = 1 << (intid % 32);
+        let word = (intid / 32) as usize;
+        let priority_word = (intid / 4) as usize;
+        let priority_shift = (intid % 4) * 8;
+        let with_priority =
+            |old: u32| (old & !(0xff << priority_shift)) | (u32::from(priority) << priority_shift);
+        if intid < FIRST_SPI {
+            let redistributor = self.this_redistributor()?;
+            redistributor
+                .igroupr0
+                .set(redistributor.igroupr0.get() | bit);
+            let priorities = &redistributor.ipriorityr[priority_word];
+            priorities.set(with_priority(priorities.get()));
+            redistributor.isenabler0.set(bit);
+        } else if intid < SPI_LIMIT {
+            // IRQs are masked so that a handler on this vCPU cannot wait for the lock it holds.
+            let _masked = irq::mask();
+            let _update = self.distributor_update.lock();
+            let distributor = self.distributor;
+            distributor.igroupr[word].set(distributor.igroupr[word].get() | bit);
+            let priorities = &distributor.ipriorityr[priority_word];
+            priorities.set(with_priority(priorities.get()));
+            let affinity = cpu::current_affinity();
+            distributor.irouter[(intid - FIRST_SPI) as usize].write(
+                GICD_IROUTER::Interrupt_Routing_Mode::CLEAR
+                    + GICD_IROUTER::Aff3.val(affinity >> 32)
+                    + GICD_IROUTER::Aff2.val(affinity >> 16)
+                    + GICD_IROUTER::Aff1.val(affinity >> 8)
+                    + GICD_IROUTER::Aff0.val(affinity),
+            );
+            distributor.isenabler[word].set(bit);
+        } else {
+            return Err(GicError::InvalidIntid(intid));
+        }
+        Ok(())
+    }
+
+    /// Disables `intid` (for an SGI or PPI: on this vCPU). Returns once the GIC no longer
+    /// signals it.
+    pub fn disable_interrupt(&self, intid: u32) -> Result<(), GicError> {
+        let bit = 1 << (intid % 32);
+        if intid < FIRST_SPI {
+            let redistributor = self.this_redistributor()?;
+            redistributor.icenabler0.set(bit);
+            while redistributor.ctlr.is_set(GICR_CTLR::RWP) {
+                spin_loop();
+            }
+        } else if intid < SPI_LIMIT {
+            self.distributor.icenabler[(intid / 32) as usize].set(bit);
+            self.wait_for_distributor_write();
+        } else {
+            return Err(GicError::InvalidIntid(intid));
+        }
+        Ok(())
+    }
+
+    fn wait_for_distributor_write(&self) {
+        while self.distributor.ctlr.is_set(GICD_CTLR::RWP) {
+            spin_loop();
+        }
+    }
+
+    /// The redistributor whose `GICR_TYPER.Affinity` names this vCPU. Redistributors are
+    /// found by walking the region rather than computed from the vCPU index, because only
+    /// `GICR_TYPER` ties a frame to a PE (GICv3 spec, GICR_TYPER).
+    fn this_redistributor(&self) -> Result<&'static RedistributorRegisters, GicError> {
+        let affinity = cpu::current_affinity();
+        // GICR_TYPER packs Aff3 into bits [31:24] where MPIDR_EL1 has it in [39:32].
+        let typer_affinity = ((affinity >> 8) & 0xff00_0000) | (affinity & 0xff_ffff);
+        let stride = self.redistributor_stride.max(1);
+        for offset in (0..self.redistributors_size).step_by(stride) {
+            // SAFETY: the frame lies inside the redistributor region the device tree names,
+            // mapped for the whole program; it is only accessed through volatile operations.
+            let redistributor =
+                unsafe { &*((self.redistributors + offset) as *const RedistributorRegisters) };
+            if redistributor.typer.read(GICR_TYPER::Affinity) == typer_affinity {
+                return Ok(redistributor);
+            }
+            if redistributor.typer.is_set(GICR_TYPER::Last) {
+                break;
+            }
+        }
+        Err(GicError::RedistributorNotFound { affinity })
+    }
+}
