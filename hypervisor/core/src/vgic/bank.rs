@@ -1,0 +1,348 @@
+//! The state of 32 consecutive interrupts, laid out like the GIC's bit-array registers.
+//!
+//! One bank is the unit every `GICD_`/`GICR_` bit-array register addresses (IHI 0069 12.9,
+//! 12.11): a redistributor's SGIs and PPIs are one bank per vCPU, and SPIs come in banks of
+//! 32. Keeping the state as bit masks makes a 32-bit register access one masked operation and
+//! lets the caller see exactly which interrupts a write changed.
+
+use super::Group;
+
+/// Interrupts per bank: one bit each in a 32-bit register.
+pub(super) const BANK_SIZE: u32 = 32;
+
+/// The bit-per-interrupt registers (`IGROUPR`, `ISENABLER`, ... `ICACTIVER`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum BitRegister {
+    Group,
+    SetEnable,
+    ClearEnable,
+    SetPending,
+    ClearPending,
+    SetActive,
+    ClearActive,
+}
+
+impl BitRegister {
+    /// The register at `offset` in the 0x0080–0x03FF area both frame types share, and the
+    /// index `n` of the `<n>` instance (IHI 0069 Table 12-25 and Table 12-32).
+    pub(super) const fn decode(offset: u64) -> Option<(Self, usize)> {
+        let register = match offset & !0x7f {
+            0x080 => Self::Group,
+            0x100 => Self::SetEnable,
+            0x180 => Self::ClearEnable,
+            0x200 => Self::SetPending,
+            0x280 => Self::ClearPending,
+            0x300 => Self::SetActive,
+            0x380 => Self::ClearActive,
+            _ => return None,
+        };
+        Some((register, ((offset & 0x7f) / 4) as usize))
+    }
+}
+
+/// Which interrupts of a bank a register write changed in ways the image must mirror.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct BankChange {
+    /// Hardware-backed interrupts the write enabled.
+    pub enabled: u32,
+    /// Hardware-backed interrupts the write disabled.
+    pub disabled: u32,
+    /// Hardware-backed interrupts whose physical active state must be set.
+    pub activated: u32,
+    /// Hardware-backed interrupts whose physical active state must be cleared.
+    pub deactivated: u32,
+    /// Interrupts that may have become deliverable.
+    pub touched: u32,
+}
+
+/// Which interrupt groups `GICD_CTLR` lets the distributor forward.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct GroupEnables {
+    pub group0: bool,
+    pub group1: bool,
+}
+
+impl GroupEnables {
+    /// The interrupts of a bank whose group is enabled, given the bank's `IGROUPR` bits.
+    pub(super) const fn mask(self, group_bits: u32) -> u32 {
+        let group1 = if self.group1 { group_bits } else { 0 };
+        let group0 = if self.group0 { !group_bits } else { 0 };
+        group1 | group0
+    }
+}
+
+/// State of 32 interrupts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct InterruptBank {
+    /// `IGROUPR`: 1 = Group 1.
+    pub group: u32,
+    /// `ISENABLER`.
+    pub enabled: u32,
+    /// Pending state latched by an edge, an `ISPENDR` write or the image.
+    pub pending_latch: u32,
+    /// Input line level, counted as pending only for level-sensitive interrupts.
+    pub line_level: u32,
+    /// `ISACTIVER`.
+    pub active: u32,
+    /// `ICFGR` `Int_config[1]`: 1 = edge-triggered.
+    pub edge: u32,
+    /// Backed by the physical interrupt of the same INTID.
+    pub hardware: u32,
+    /// `IPRIORITYR`: lower values are higher priority.
+    pub priority: [u8; BANK_SIZE as usize],
+}
+
+impl InterruptBank {
+    /// Reset state: disabled, inactive, not pending, priority 0, configured as `edge`.
+    ///
+    /// Every interrupt resets to Group 1. The reset group is IMPLEMENTATION DEFINED when
+    /// `GICD_CTLR.DS` is 1 (IHI 0069 12.9.14); Group 1 is what a guest of a Non-secure-only
+    /// GIC expects, and what KVM's GICv3 model does too.
+    pub(super) const fn new(edge: u32) -> Self {
+        Self {
+            group: u32::MAX,
+            enabled: 0,
+            pending_latch: 0,
+            line_level: 0,
+            active: 0,
+            edge,
+            hardware: 0,
+            priority: [0; BANK_SIZE as usize],
+        }
+    }
+
+    /// Pending state as `ISPENDR` reports it: the latch, plus the line of level-sensitive
+    /// interrupts (IHI 0069 4.1.2: a level-sensitive interrupt is pending while asserted).
+    pub(super) const fn pending(&self) -> u32 {
+        self.pending_latch | (self.line_level & !self.edge)
+    }
+
+    /// Interrupts the distributor would forward now: pending, enabled, not already active,
+    /// and of an enabled group. An active-and-pending interrupt waits for its deactivation.
+    pub(super) const fn deliverable(&self, enables: GroupEnables) -> u32 {
+        self.pending() & self.enabled & !self.active & enables.mask(self.group)
+    }
+
+    /// The value a read of `register` returns.
+    pub(super) const fn read(&self, register: BitRegister) -> u32 {
+        match register {
+            BitRegister::Group => self.group,
+            BitRegister::SetEnable | BitRegister::ClearEnable => self.enabled,
+            BitRegister::SetPending | BitRegister::ClearPending => self.pending(),
+            BitRegister::SetActive | BitRegister::ClearActive => self.active,
+        }
+    }
+
+    /// Applies a write of `value` to `register`, and reports what changed.
+    ///
+    /// For hardware-backed interrupts, pending and active writes are mirrored onto the
+    /// physical active state, as KVM does: setting the virtual pending state marks the
+    /// physical interrupt active, so that the guest's EOI through an `ICH_LR<n>_EL2.HW` entry
+    /// deactivates an interrupt that really is active; clearing it releases the physical one
+    /// unless the virtual interrupt is still active, so a guest cannot mask a device's line
+    /// by setting and clearing pending.
+    pub(super) fn write(&mut self, register: BitRegister, value: u32) -> BankChange {
+        let mut change = BankChange::default();
+        match register {
+            BitRegister::Group => {
+                change.touched = self.group ^ value;
+                self.group = value;
+            }
+            BitRegister::SetEnable => {
+                let newly = value & !self.enabled;
+                self.enabled |= value;
+                change.enabled = newly & self.hardware;
+                change.touched = newly;
+            }
+            BitRegister::ClearEnable => {
+                change.disabled = value & self.enabled & self.hardware;
+                self.enabled &= !value;
+            }
+            BitRegister::SetPending => {
+                self.pending_latch |= value;
+                change.activated = value & self.hardware & !self.active;
+                change.touched = value;
+            }
+            BitRegister::ClearPending => {
+                self.pending_latch &= !value;
+                change.deactivated = value & self.hardware & !self.active;
+            }
+            BitRegister::SetActive => {
+                change.activated = value & self.hardware & !self.active;
+                self.active |= value;
+            }
+            BitRegister::ClearActive => {
+                change.deactivated = value & self.hardware & self.active;
+                self.active &= !value;
+                change.touched = value;
+            }
+        }
+        change
+    }
+
+    /// `ICFGR<2n + half>` for this bank: bit `2i + 1` is 1 for an edge-triggered interrupt
+    /// `16 * half + i`; the `Int_config[0]` bits are RES0 (IHI 0069 12.9.9).
+    pub(super) const fn config(&self, half: u32) -> u32 {
+        let edges = (self.edge >> (16 * (half & 1))) & 0xffff;
+        let mut value = 0;
+        let mut interrupt = 0;
+        while interrupt < 16 {
+            if edges & (1 << interrupt) != 0 {
+                value |= 1 << (2 * interrupt + 1);
+            }
+            interrupt += 1;
+        }
+        value
+    }
+
+    /// Writes `ICFGR<2n + half>`, changing only interrupts in `writable` (a bank-wide mask).
+    /// Returns the interrupts whose configuration changed.
+    pub(super) fn write_config(&mut self, half: u32, value: u32, writable: u32) -> u32 {
+        let shift = 16 * (half & 1);
+        let mut edges = 0;
+        for interrupt in 0..16 {
+            if value & (1 << (2 * interrupt + 1)) != 0 {
+                edges |= 1 << interrupt;
+            }
+        }
+        let field = (0xffff_u32 << shift) & writable;
+        let updated = (self.edge & !field) | ((edges << shift) & field);
+        let changed = updated ^ self.edge;
+        self.edge = updated;
+        changed
+    }
+
+    /// Bytes `first .. first + count` of `IPRIORITYR`, packed little-endian as the register
+    /// reads them. Out-of-bank bytes read as zero.
+    pub(super) fn priorities(&self, first: u32, count: u32) -> u32 {
+        let mut value = 0;
+        for byte in 0..count.min(4) {
+            let priority = self.priority.get((first + byte) as usize).copied().unwrap_or(0);
+            value |= u32::from(priority) << (8 * byte);
+        }
+        value
+    }
+
+    /// Writes `count` priority bytes from `value` starting at interrupt `first`; returns the
+    /// mask of interrupts written.
+    pub(super) fn write_priorities(&mut self, first: u32, count: u32, value: u32) -> u32 {
+        let mut written = 0;
+        for byte in 0..count.min(4) {
+            if let Some(slot) = self.priority.get_mut((first + byte) as usize) {
+                *slot = (value >> (8 * byte)) as u8;
+                written |= 1 << (first + byte);
+            }
+        }
+        written
+    }
+
+    /// The group of interrupt `bit`.
+    pub(super) const fn group_of(&self, bit: u32) -> Group {
+        if self.group & (1 << bit) != 0 { Group::Group1 } else { Group::Group0 }
+    }
+
+    /// Drives the input line of interrupt `bit`. A rising edge latches an edge-triggered
+    /// interrupt pending; a level-sensitive one is pending for as long as the line is high.
+    pub(super) fn set_line(&mut self, bit: u32, level: bool) {
+        let mask = 1 << bit;
+        let rising = level && self.line_level & mask == 0;
+        if rising && self.edge & mask != 0 {
+            self.pending_latch |= mask;
+        }
+        if level {
+            self.line_level |= mask;
+        } else {
+            self.line_level &= !mask;
+        }
+    }
+
+    /// Acknowledgement by the guest (the image put the interrupt in a list register):
+    /// pending becomes active. The latch clears for both trigger modes; a level-sensitive
+    /// interrupt whose line is still high stays pending (IHI 0069 4.1.2).
+    pub(super) fn acknowledge(&mut self, bit: u32) {
+        let mask = 1 << bit;
+        self.pending_latch &= !mask;
+        self.active |= mask;
+    }
+
+    /// Deactivation by the guest's EOI.
+    pub(super) fn deactivate(&mut self, bit: u32) {
+        self.active &= !(1 << bit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: GroupEnables = GroupEnables { group0: true, group1: true };
+
+    #[test]
+    fn bit_registers_decode_with_their_index() {
+        assert_eq!(BitRegister::decode(0x080), Some((BitRegister::Group, 0)));
+        assert_eq!(BitRegister::decode(0x104), Some((BitRegister::SetEnable, 1)));
+        assert_eq!(BitRegister::decode(0x3fc), Some((BitRegister::ClearActive, 31)));
+        assert_eq!(BitRegister::decode(0x400), None);
+        assert_eq!(BitRegister::decode(0x07c), None);
+    }
+
+    #[test]
+    fn level_interrupt_stays_pending_while_the_line_is_high() {
+        let mut bank = InterruptBank::new(0);
+        bank.enabled = 1 << 3;
+        bank.set_line(3, true);
+        assert_eq!(bank.deliverable(ALL), 1 << 3);
+        bank.acknowledge(3);
+        assert_eq!(bank.pending(), 1 << 3, "line still high");
+        assert_eq!(bank.deliverable(ALL), 0, "active interrupts are not forwarded again");
+        bank.deactivate(3);
+        assert_eq!(bank.deliverable(ALL), 1 << 3);
+        bank.set_line(3, false);
+        assert_eq!(bank.pending(), 0);
+    }
+
+    #[test]
+    fn edge_interrupt_latches_only_rising_edges() {
+        let mut bank = InterruptBank::new(u32::MAX);
+        bank.set_line(5, true);
+        bank.acknowledge(5);
+        bank.set_line(5, true);
+        assert_eq!(bank.pending(), 0, "a held line is not a new edge");
+        bank.set_line(5, false);
+        bank.set_line(5, true);
+        assert_eq!(bank.pending(), 1 << 5);
+    }
+
+    #[test]
+    fn config_register_packs_edge_bits_into_odd_positions() {
+        let mut bank = InterruptBank::new(0x0000_ffff);
+        assert_eq!(bank.config(0), 0xaaaa_aaaa);
+        assert_eq!(bank.config(1), 0);
+        let changed = bank.write_config(1, 0b10 << 22, 0xffff_0000);
+        assert_eq!(changed, 1 << 27);
+        assert_eq!(bank.config(1), 0b10 << 22);
+        assert_eq!(bank.write_config(0, 0, 0xffff_0000), 0, "field outside the writable mask");
+        assert_eq!(bank.config(0), 0xaaaa_aaaa);
+    }
+
+    #[test]
+    fn priorities_pack_little_endian() {
+        let mut bank = InterruptBank::new(0);
+        assert_eq!(bank.write_priorities(4, 4, 0x4030_2010), 0xf0);
+        assert_eq!(bank.priorities(4, 4), 0x4030_2010);
+        assert_eq!(bank.priorities(6, 1), 0x30);
+        assert_eq!(bank.write_priorities(31, 1, 0xa0), 1 << 31);
+        assert_eq!(bank.priority[31], 0xa0);
+    }
+
+    #[test]
+    fn disabled_group_is_not_forwarded() {
+        let mut bank = InterruptBank::new(0);
+        bank.enabled = 0b11;
+        bank.group = 0b01;
+        bank.pending_latch = 0b11;
+        assert_eq!(bank.deliverable(GroupEnables { group0: false, group1: true }), 0b01);
+        assert_eq!(bank.deliverable(GroupEnables { group0: true, group1: false }), 0b10);
+        assert_eq!(bank.deliverable(GroupEnables::default()), 0);
+    }
+}

@@ -1,0 +1,287 @@
+//! The `GICD_*` frame (IHI 0069 12.9, register map in Table 12-25).
+//!
+//! With affinity routing on, the distributor holds only SPI state: its registers for
+//! INTIDs 0–31 are RAZ/WI because those live in each redistributor (IHI 0069 12.9, the
+//! "when affinity routing is enabled" clauses of `GICD_ISENABLER0` and friends), and so are
+//! the GICv2 leftovers (`GICD_ITARGETSR<n>`, `GICD_SGIR`, `GICD_[CS]PENDSGIR<n>`).
+
+use super::bank::{BANK_SIZE, BitRegister, GroupEnables};
+use super::effects::PhysicalChanges;
+use super::{
+    AccessWidth, BankLocation, DISTRIBUTOR_FRAME_SIZE, Disposition, IMPLEMENTATION_ID, PERIPHERAL_ID2, ReadOutcome,
+    VcpuSet, VgicError, VirtualGic, WriteOutcome,
+};
+
+const CTLR: u64 = 0x0000;
+const TYPER: u64 = 0x0004;
+const IIDR: u64 = 0x0008;
+const TYPER2: u64 = 0x000c;
+const PIDR2: u64 = 0xffe8;
+
+/// `GICD_CTLR` bits in the single-Security-state layout (IHI 0069 12.9.4, DS = 1).
+const CTLR_ENABLE_GRP0: u32 = 1 << 0;
+const CTLR_ENABLE_GRP1: u32 = 1 << 1;
+/// `ARE`: affinity routing, RAO/WI here.
+const CTLR_ARE: u32 = 1 << 4;
+/// `DS`: Security disabled, RAO/WI.
+const CTLR_DS: u32 = 1 << 6;
+
+/// `GICD_TYPER.IDbits`: INTID bits minus one; 10 bits cover every SPI (IHI 0069 12.9.38).
+const TYPER_IDBITS: u32 = (10 - 1) << 19;
+/// `GICD_TYPER.No1N`: 1-of-N SPI routing not supported.
+const TYPER_NO1N: u32 = 1 << 25;
+
+/// `GICD_IROUTER<n>` fields kept: Aff3 (39:32), Aff2, Aff1, Aff0 (23:0). `IRM` (bit 31) is
+/// RES0 because `No1N` is set.
+const IROUTER_LOW_AFFINITY: u64 = 0x00ff_ffff;
+const IROUTER_AFF3_SHIFT: u32 = 32;
+
+const WORD: &[AccessWidth] = &[AccessWidth::Word];
+const BYTE_OR_WORD: &[AccessWidth] = &[AccessWidth::Byte, AccessWidth::Word];
+const WORD_OR_DOUBLEWORD: &[AccessWidth] = &[AccessWidth::Word, AccessWidth::Doubleword];
+
+/// A decoded distributor offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Register {
+    Control,
+    Type,
+    ImplementerId,
+    Type2,
+    PeripheralId2,
+    /// `IGROUPR<n>` ... `ICACTIVER<n>`.
+    Bits(BitRegister, usize),
+    /// `IPRIORITYR<n>`, addressed per byte: the INTID of the first byte.
+    Priority(u32),
+    /// `ICFGR<n>`.
+    Config(usize),
+    /// `IROUTER<n>`: the INTID, and whether the access starts at the upper word.
+    Router(u32, bool),
+    /// Nothing implemented here.
+    Reserved,
+}
+
+/// The register at `offset` and the access widths it accepts (IHI 0069 12.1.3: 32-bit
+/// registers take word accesses, `IPRIORITYR`/`ITARGETSR`/`[CS]PENDSGIR` also bytes, 64-bit
+/// registers either a doubleword or one of their words).
+const fn decode(offset: u64) -> (Register, &'static [AccessWidth]) {
+    match offset {
+        CTLR => (Register::Control, WORD),
+        TYPER => (Register::Type, WORD),
+        IIDR => (Register::ImplementerId, WORD),
+        TYPER2 => (Register::Type2, WORD),
+        PIDR2 => (Register::PeripheralId2, WORD),
+        0x0080..=0x03ff => match BitRegister::decode(offset) {
+            Some((register, index)) => (Register::Bits(register, index), WORD),
+            None => (Register::Reserved, WORD),
+        },
+        0x0400..=0x07ff => (Register::Priority((offset - 0x0400) as u32), BYTE_OR_WORD),
+        // ITARGETSR (RAZ/WI with affinity routing), CPENDSGIR/SPENDSGIR (likewise).
+        0x0800..=0x0bff | 0x0f10..=0x0f2f => (Register::Reserved, BYTE_OR_WORD),
+        0x0c00..=0x0cff => (Register::Config(((offset - 0x0c00) / 4) as usize), WORD),
+        0x6000..=0x7fdf => (Register::Router(((offset - 0x6000) / 8) as u32, offset & 4 != 0), WORD_OR_DOUBLEWORD),
+        _ => (Register::Reserved, WORD_OR_DOUBLEWORD),
+    }
+}
+
+/// Checks frame bounds, alignment and width; returns the decoded register.
+fn check(offset: u64, width: AccessWidth) -> Result<Register, VgicError> {
+    if offset >= DISTRIBUTOR_FRAME_SIZE {
+        return Err(VgicError::OutsideWindow { offset });
+    }
+    if !width.is_aligned(offset) {
+        return Err(VgicError::Misaligned { offset, width });
+    }
+    let (register, widths) = decode(offset);
+    if !widths.contains(&width) {
+        return Err(VgicError::UnsupportedWidth { offset, width });
+    }
+    Ok(register)
+}
+
+impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
+    /// `GICD_TYPER`: `ITLinesNumber` = `SPI_BLOCKS`, 10 INTID bits, no LPIs, no
+    /// message-based SPIs, no Security extensions, `No1N`.
+    pub const fn distributor_type() -> u32 {
+        SPI_BLOCKS as u32 | TYPER_IDBITS | TYPER_NO1N
+    }
+
+    /// Reads `width` bytes at `offset` inside the distributor frame.
+    pub fn distributor_read(&self, offset: u64, width: AccessWidth) -> Result<ReadOutcome, VgicError> {
+        let value = match check(offset, width)? {
+            Register::Control => self.distributor_control(),
+            Register::Type => Self::distributor_type(),
+            Register::ImplementerId => IMPLEMENTATION_ID,
+            Register::Type2 => 0,
+            Register::PeripheralId2 => PERIPHERAL_ID2,
+            Register::Bits(register, index) => match Self::spi_bank(index) {
+                Some(location) => self.bank(location).map_or(0, |bank| bank.read(register)),
+                None => return Ok(ReadOutcome::read_as_zero()),
+            },
+            Register::Priority(intid) => match Self::spi_location(intid) {
+                Some((location, bit)) => {
+                    self.bank(location).map_or(0, |bank| bank.priorities(bit, width.bytes() as u32))
+                }
+                None => return Ok(ReadOutcome::read_as_zero()),
+            },
+            Register::Config(index) => match Self::spi_bank(index / 2) {
+                Some(location) => self.bank(location).map_or(0, |bank| bank.config(index as u32 % 2)),
+                None => return Ok(ReadOutcome::read_as_zero()),
+            },
+            Register::Router(intid, upper) => match Self::spi_location(intid) {
+                Some((BankLocation::Shared(index), bit)) => {
+                    let router = self.router(index, bit);
+                    return Ok(ReadOutcome::emulated(match (width, upper) {
+                        (AccessWidth::Doubleword, _) => router,
+                        (_, false) => router & 0xffff_ffff,
+                        (_, true) => router >> 32,
+                    }));
+                }
+                _ => return Ok(ReadOutcome::read_as_zero()),
+            },
+            Register::Reserved => return Ok(ReadOutcome::read_as_zero()),
+        };
+        Ok(ReadOutcome::emulated(u64::from(value)))
+    }
+
+    /// Writes `value` (its low `width` bytes) at `offset` inside the distributor frame.
+    pub fn distributor_write(
+        &mut self,
+        offset: u64,
+        width: AccessWidth,
+        value: u64,
+    ) -> Result<WriteOutcome, VgicError> {
+        let register = check(offset, width)?;
+        let value = value & width.value_mask();
+        let word = value as u32;
+        Ok(match register {
+            Register::Control => {
+                let before = self.group_enables;
+                self.group_enables =
+                    GroupEnables { group0: word & CTLR_ENABLE_GRP0 != 0, group1: word & CTLR_ENABLE_GRP1 != 0 };
+                let raised =
+                    (self.group_enables.group0 && !before.group0) || (self.group_enables.group1 && !before.group1);
+                let refill = if raised { self.all_vcpus() } else { VcpuSet::EMPTY };
+                WriteOutcome::plain(Disposition::Emulated).with_refill(refill)
+            }
+            Register::Type | Register::ImplementerId | Register::Type2 | Register::PeripheralId2 => {
+                WriteOutcome::plain(Disposition::ReadOnly)
+            }
+            Register::Bits(register, index) => match Self::spi_bank(index) {
+                Some(location) => self.write_bits(location, register, word),
+                None => WriteOutcome::plain(Disposition::RazWi),
+            },
+            Register::Priority(intid) => match Self::spi_location(intid) {
+                Some((location, bit)) => self.write_priorities(location, bit, width.bytes() as u32, word),
+                None => WriteOutcome::plain(Disposition::RazWi),
+            },
+            Register::Config(index) => match Self::spi_bank(index / 2) {
+                Some(location) => self.write_config(location, index as u32 % 2, word, u32::MAX),
+                None => WriteOutcome::plain(Disposition::RazWi),
+            },
+            Register::Router(intid, upper) => match Self::spi_location(intid) {
+                Some((BankLocation::Shared(index), bit)) => {
+                    let current = self.router(index, bit);
+                    let router = match (width, upper) {
+                        (AccessWidth::Doubleword, _) => value,
+                        (_, false) => (current & !0xffff_ffff) | value,
+                        (_, true) => (current & 0xffff_ffff) | value << 32,
+                    };
+                    self.write_router(index, bit, router)
+                }
+                _ => WriteOutcome::plain(Disposition::RazWi),
+            },
+            Register::Reserved => WriteOutcome::plain(Disposition::RazWi),
+        })
+    }
+
+    fn distributor_control(&self) -> u32 {
+        let mut value = CTLR_ARE | CTLR_DS;
+        if self.group_enables.group0 {
+            value |= CTLR_ENABLE_GRP0;
+        }
+        if self.group_enables.group1 {
+            value |= CTLR_ENABLE_GRP1;
+        }
+        value
+    }
+
+    /// The SPI bank addressed by bit-array register index `n` (`n` = 0 is the private
+    /// bank, RAZ/WI here; indices past the implemented SPIs are unimplemented INTIDs).
+    fn spi_bank(index: usize) -> Option<BankLocation> {
+        (index >= 1 && index <= SPI_BLOCKS).then(|| BankLocation::Shared(index - 1))
+    }
+
+    /// The bank and bit of SPI `intid`, if implemented.
+    fn spi_location(intid: u32) -> Option<(BankLocation, u32)> {
+        let location = Self::spi_bank((intid / BANK_SIZE) as usize)?;
+        Some((location, intid % BANK_SIZE))
+    }
+
+    fn router(&self, index: usize, bit: u32) -> u64 {
+        let affinity = self.routes.get(index).and_then(|bank| bank.get(bit as usize)).copied().unwrap_or(0);
+        u64::from(affinity & 0x00ff_ffff) | u64::from(affinity >> 24) << IROUTER_AFF3_SHIFT
+    }
+
+    fn write_router(&mut self, index: usize, bit: u32, router: u64) -> WriteOutcome {
+        let affinity = (router & IROUTER_LOW_AFFINITY) as u32 | (((router >> IROUTER_AFF3_SHIFT) & 0xff) as u32) << 24;
+        if let Some(slot) = self.routes.get_mut(index).and_then(|bank| bank.get_mut(bit as usize)) {
+            *slot = affinity;
+        }
+        let location = BankLocation::Shared(index);
+        let intid = Self::first_intid(location) + bit;
+        let mut outcome =
+            WriteOutcome::plain(Disposition::Emulated).with_refill(self.refill_targets(location, 1 << bit));
+        let hardware = self.bank(location).is_some_and(|bank| bank.hardware & (1 << bit) != 0);
+        if hardware {
+            outcome = outcome.with_route(intid, self.route_target(index, bit));
+        }
+        outcome
+    }
+
+    /// Applies a bit-array register write to a bank; shared with the redistributor.
+    pub(super) fn write_bits(&mut self, location: BankLocation, register: BitRegister, value: u32) -> WriteOutcome {
+        let Some(bank) = self.bank_mut(location) else { return WriteOutcome::plain(Disposition::RazWi) };
+        let change = bank.write(register, value);
+        let physical = PhysicalChanges {
+            first_intid: Self::first_intid(location),
+            vcpu: match location {
+                BankLocation::Private(vcpu) => Some(vcpu),
+                BankLocation::Shared(_) => None,
+            },
+            enabled: change.enabled,
+            disabled: change.disabled,
+            activated: change.activated,
+            deactivated: change.deactivated,
+        };
+        WriteOutcome::plain(Disposition::Emulated)
+            .with_physical(physical)
+            .with_refill(self.refill_targets(location, change.touched))
+    }
+
+    /// Applies an `IPRIORITYR` write of `count` bytes from interrupt `bit` of a bank.
+    pub(super) fn write_priorities(
+        &mut self,
+        location: BankLocation,
+        bit: u32,
+        count: u32,
+        value: u32,
+    ) -> WriteOutcome {
+        let Some(bank) = self.bank_mut(location) else { return WriteOutcome::plain(Disposition::RazWi) };
+        let written = bank.write_priorities(bit, count, value);
+        // A new priority can reorder what is pending; the list registers may need redoing.
+        WriteOutcome::plain(Disposition::Emulated).with_refill(self.refill_targets(location, written))
+    }
+
+    /// Applies an `ICFGR` write to half `half` of a bank, for the interrupts in `writable`.
+    pub(super) fn write_config(
+        &mut self,
+        location: BankLocation,
+        half: u32,
+        value: u32,
+        writable: u32,
+    ) -> WriteOutcome {
+        let Some(bank) = self.bank_mut(location) else { return WriteOutcome::plain(Disposition::RazWi) };
+        let changed = bank.write_config(half, value, writable);
+        WriteOutcome::plain(Disposition::Emulated).with_refill(self.refill_targets(location, changed))
+    }
+}

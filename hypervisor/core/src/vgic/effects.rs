@@ -1,0 +1,193 @@
+//! What the image must do after a guest write to a virtual GIC frame.
+//!
+//! Most writes only change the emulated state. Two kinds reach beyond it: writes that touch a
+//! hardware-backed interrupt (its physical twin must be enabled, deactivated or re-routed to
+//! match) and writes that make an interrupt deliverable to a vCPU (that vCPU's list registers
+//! need refilling, and if it runs on another core, that core must be told). One register write
+//! covers at most one bank of 32 interrupts, so the effects fit in a few masks; [`Effects`]
+//! expands them without allocating.
+
+use super::{Disposition, VcpuSet};
+
+/// One action the image must take after a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Effect {
+    /// Enable or disable the physical interrupt behind a hardware-backed virtual one.
+    PhysicalEnable {
+        /// INTID (physical and virtual are the same).
+        intid: u32,
+        /// For a PPI, the vCPU whose core's redistributor holds it; `None` for an SPI, whose
+        /// enable bit is in the shared distributor.
+        vcpu: Option<usize>,
+        /// The new enable state.
+        enabled: bool,
+    },
+    /// Set or clear the physical interrupt's active state, mirroring a guest write to
+    /// `ISPENDR`/`ICPENDR`/`ISACTIVER`/`ICACTIVER` of a hardware-backed interrupt.
+    PhysicalActive {
+        /// INTID (physical and virtual are the same).
+        intid: u32,
+        /// As for [`Effect::PhysicalEnable`].
+        vcpu: Option<usize>,
+        /// The new physical active state.
+        active: bool,
+    },
+    /// Route a hardware-backed SPI to the core running `target`.
+    PhysicalRoute {
+        /// INTID of the SPI.
+        intid: u32,
+        /// The vCPU `GICD_IROUTER<n>` now names, or `None` when it names no vCPU of the
+        /// partition (the interrupt is then delivered nowhere; the image may leave the
+        /// physical routing as it is).
+        target: Option<usize>,
+    },
+    /// `vcpu` may have a newly deliverable interrupt: refill its list registers (through
+    /// [`VirtualGic::next_pending`](super::VirtualGic::next_pending)), signalling its core
+    /// first if it is not the current one.
+    RefillListRegisters {
+        /// The vCPU to update.
+        vcpu: usize,
+    },
+}
+
+/// Hardware-backed changes inside one bank of 32 interrupts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct PhysicalChanges {
+    pub first_intid: u32,
+    pub vcpu: Option<usize>,
+    pub enabled: u32,
+    pub disabled: u32,
+    pub activated: u32,
+    pub deactivated: u32,
+}
+
+/// Result of a write the model accepted.
+#[must_use = "a write can require the image to update the physical GIC or other vCPUs"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// How the model handled the write.
+    pub disposition: Disposition,
+    physical: PhysicalChanges,
+    route: Option<(u32, Option<usize>)>,
+    refill: VcpuSet,
+}
+
+impl WriteOutcome {
+    /// A write that needs nothing from the image.
+    pub(super) const fn plain(disposition: Disposition) -> Self {
+        Self {
+            disposition,
+            physical: PhysicalChanges {
+                first_intid: 0,
+                vcpu: None,
+                enabled: 0,
+                disabled: 0,
+                activated: 0,
+                deactivated: 0,
+            },
+            route: None,
+            refill: VcpuSet::EMPTY,
+        }
+    }
+
+    pub(super) const fn with_physical(mut self, physical: PhysicalChanges) -> Self {
+        self.physical = physical;
+        self
+    }
+
+    pub(super) const fn with_route(mut self, intid: u32, target: Option<usize>) -> Self {
+        self.route = Some((intid, target));
+        self
+    }
+
+    pub(super) const fn with_refill(mut self, refill: VcpuSet) -> Self {
+        self.refill = refill;
+        self
+    }
+
+    /// The vCPUs whose list registers need refilling.
+    pub const fn refill(&self) -> VcpuSet {
+        self.refill
+    }
+
+    /// Every action the image must take, physical-GIC updates first.
+    pub const fn effects(&self) -> Effects {
+        Effects { physical: self.physical, route: self.route, refill: self.refill }
+    }
+}
+
+/// Iterator over the [`Effect`]s of one write.
+#[derive(Clone, Debug)]
+pub struct Effects {
+    physical: PhysicalChanges,
+    route: Option<(u32, Option<usize>)>,
+    refill: VcpuSet,
+}
+
+/// Removes and returns the lowest set bit's index.
+fn take_lowest(mask: &mut u32) -> Option<u32> {
+    if *mask == 0 {
+        return None;
+    }
+    let bit = mask.trailing_zeros();
+    *mask &= *mask - 1;
+    Some(bit)
+}
+
+impl Iterator for Effects {
+    type Item = Effect;
+
+    fn next(&mut self) -> Option<Effect> {
+        let physical = &mut self.physical;
+        let intid = |bit: u32| physical.first_intid + bit;
+        if let Some(bit) = take_lowest(&mut physical.enabled) {
+            return Some(Effect::PhysicalEnable { intid: intid(bit), vcpu: physical.vcpu, enabled: true });
+        }
+        if let Some(bit) = take_lowest(&mut physical.disabled) {
+            return Some(Effect::PhysicalEnable { intid: intid(bit), vcpu: physical.vcpu, enabled: false });
+        }
+        if let Some(bit) = take_lowest(&mut physical.activated) {
+            return Some(Effect::PhysicalActive { intid: intid(bit), vcpu: physical.vcpu, active: true });
+        }
+        if let Some(bit) = take_lowest(&mut physical.deactivated) {
+            return Some(Effect::PhysicalActive { intid: intid(bit), vcpu: physical.vcpu, active: false });
+        }
+        if let Some((intid, target)) = self.route.take() {
+            return Some(Effect::PhysicalRoute { intid, target });
+        }
+        self.refill.pop_first().map(|vcpu| Effect::RefillListRegisters { vcpu })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effects_expand_masks_in_a_fixed_order() {
+        let outcome = WriteOutcome::plain(Disposition::Emulated)
+            .with_physical(PhysicalChanges {
+                first_intid: 32,
+                vcpu: None,
+                enabled: 0b101,
+                disabled: 0,
+                activated: 0,
+                deactivated: 1 << 4,
+            })
+            .with_route(40, Some(1))
+            .with_refill(VcpuSet::single(0).with(2));
+        let mut effects = outcome.effects();
+        assert_eq!(effects.next(), Some(Effect::PhysicalEnable { intid: 32, vcpu: None, enabled: true }));
+        assert_eq!(effects.next(), Some(Effect::PhysicalEnable { intid: 34, vcpu: None, enabled: true }));
+        assert_eq!(effects.next(), Some(Effect::PhysicalActive { intid: 36, vcpu: None, active: false }));
+        assert_eq!(effects.next(), Some(Effect::PhysicalRoute { intid: 40, target: Some(1) }));
+        assert_eq!(effects.next(), Some(Effect::RefillListRegisters { vcpu: 0 }));
+        assert_eq!(effects.next(), Some(Effect::RefillListRegisters { vcpu: 2 }));
+        assert_eq!(effects.next(), None);
+    }
+
+    #[test]
+    fn plain_write_has_no_effects() {
+        assert_eq!(WriteOutcome::plain(Disposition::RazWi).effects().count(), 0);
+    }
+}

@@ -1,0 +1,533 @@
+//! Emulated GICv3 distributor and redistributors for one partition.
+//!
+//! A partition sees a GICv3 (IHI 0069) with affinity routing always on, a single Security
+//! state (`GICD_CTLR.DS` = 1) and no LPIs. Its CPU interface is the real hardware virtual CPU
+//! interface (`ICV_*` registers reached through `ICC_*`), so only the memory-mapped frames
+//! are emulated here: the distributor at [`layout::VGICD_BASE`] and one RD_base + SGI_base
+//! pair per vCPU at [`layout::VGICR_BASE`]. Stage 2 leaves both unmapped, and the image's
+//! data-abort handler passes each access to [`VirtualGic::distributor_read`] and friends.
+//!
+//! Because each vCPU is pinned to its own physical core, the image owns that core's list
+//! registers outright. It asks [`VirtualGic::next_pending`] what to put in them, reports
+//! what it did with [`VirtualGic::mark_delivered`] and [`VirtualGic::end_of_interrupt`], and
+//! raises interrupts with the `set_*` methods. Between `mark_delivered` and
+//! `end_of_interrupt` the model counts the interrupt as active, whether or not the guest has
+//! acknowledged it yet: the list register holds the finer truth.
+//!
+//! Choices this model makes where the architecture leaves room, all visible to the guest:
+//! - `GICD_IIDR`/`GICR_IIDR` read [`IMPLEMENTATION_ID`]: implementer code 0 (no JEP106
+//!   identity code is 0, so no driver quirk table can match it), ProductID `'B'`.
+//! - `GICD_TYPER.No1N` = 1: 1-of-N SPI routing is not offered, so `GICD_IROUTER<n>.IRM` is
+//!   RES0 and every SPI goes to the vCPU its affinity names. An affinity naming no vCPU of
+//!   the partition delivers the interrupt nowhere until it is re-routed.
+//! - All interrupts reset to Group 1; groups stay writable, and Group 0 interrupts reach the
+//!   guest as vFIQs if it asks for them.
+//! - Priorities keep all 8 bits; the hardware ignores the low bits it does not implement.
+//! - `GICR_WAKER.ProcessorSleep` only drives `ChildrenAsleep`; delivery does not depend on
+//!   it, since the virtual CPU interface is never powered down.
+//! - PPIs and SPIs reset level-sensitive; `GICR_ICFGR1` and the SPI `GICD_ICFGR<n>` are
+//!   writable, `GICR_ICFGR0` (SGIs, always edge) is read-only.
+//!
+//! Invariants: no allocation, no panics on any input (guest or image), and every access the
+//! guest can make yields either a value or a [`VgicError`] the image turns into an abort.
+
+mod bank;
+mod distributor;
+mod effects;
+mod list_register;
+mod mmio;
+mod redistributor;
+mod sgi;
+
+pub use effects::{Effect, Effects, WriteOutcome};
+pub use list_register::{Backing, ListRegister, ListRegisterState};
+pub use mmio::{AccessWidth, Disposition, ReadOutcome};
+pub use sgi::{SgiRegister, SgiRequest, SgiRouting};
+
+use crate::layout;
+use bank::{BANK_SIZE, GroupEnables, InterruptBank};
+
+/// Most vCPUs one virtual GIC serves.
+pub const MAX_VCPUS: usize = layout::MAX_VCPUS_PER_PARTITION;
+/// SGIs are INTIDs 0–15.
+pub const SGI_COUNT: u32 = 16;
+/// SGIs and PPIs: INTIDs 0–31, banked per vCPU.
+pub const PRIVATE_INTERRUPT_COUNT: u32 = 32;
+/// First SPI.
+pub const FIRST_SPI: u32 = 32;
+/// `GICD_IIDR` and `GICR_IIDR`: ProductID `'B'` (0x42), Variant 0, Revision 0,
+/// Implementer 0.
+pub const IMPLEMENTATION_ID: u32 = 0x4200_0000;
+/// `GICD_PIDR2` and `GICR_PIDR2`: ArchRev (bits 7:4) = 3, GICv3. The JEP106 fields stay 0
+/// like the implementer code.
+pub const PERIPHERAL_ID2: u32 = 0x30;
+/// Size of the distributor frame.
+pub const DISTRIBUTOR_FRAME_SIZE: u64 = 0x1_0000;
+/// Size of one vCPU's redistributor (RD_base and SGI_base frames).
+pub const REDISTRIBUTOR_STRIDE: u64 = layout::VGICR_STRIDE;
+
+/// Why an access or a call was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VgicError {
+    /// The register at `offset` does not support accesses of `width` (IHI 0069 12.1.3).
+    UnsupportedWidth {
+        /// Offset inside the frame or window.
+        offset: u64,
+        /// The refused width.
+        width: AccessWidth,
+    },
+    /// `offset` is not a multiple of the access size.
+    Misaligned {
+        /// Offset inside the frame or window.
+        offset: u64,
+        /// The access width.
+        width: AccessWidth,
+    },
+    /// `offset` lies outside the distributor frame or past the partition's last
+    /// redistributor.
+    OutsideWindow {
+        /// The offending offset.
+        offset: u64,
+    },
+    /// The partition has no vCPU with this index.
+    NoSuchVcpu {
+        /// The index asked for.
+        vcpu: usize,
+    },
+    /// The INTID is not implemented, or not of the class the call handles.
+    NoSuchInterrupt {
+        /// The INTID asked for.
+        intid: u32,
+    },
+    /// A line level was driven for a hardware-backed interrupt; the physical GIC tracks its
+    /// line, so the image raises it with a `set_*_pending` call instead.
+    HardwareBacked {
+        /// The INTID asked for.
+        intid: u32,
+    },
+    /// A partition needs between 1 and [`MAX_VCPUS`] vCPUs.
+    InvalidVcpuCount {
+        /// The count asked for.
+        count: usize,
+    },
+}
+
+/// Interrupt group (`IGROUPR` bit, `ICH_LR<n>_EL2.Group`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Group {
+    /// Group 0: signalled to the guest as a vFIQ.
+    Group0,
+    /// Group 1: signalled to the guest as a vIRQ.
+    Group1,
+}
+
+/// A set of vCPU indices of one partition.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct VcpuSet(u32);
+
+impl VcpuSet {
+    /// No vCPU.
+    pub const EMPTY: Self = Self(0);
+
+    /// Only `vcpu` (empty if `vcpu` is 32 or more, which no partition has).
+    pub const fn single(vcpu: usize) -> Self {
+        Self::EMPTY.with(vcpu)
+    }
+
+    /// The set with `vcpu` added (unchanged if `vcpu` is 32 or more).
+    pub const fn with(self, vcpu: usize) -> Self {
+        if vcpu < 32 { Self(self.0 | 1 << vcpu) } else { self }
+    }
+
+    /// The union of two sets.
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// Whether `vcpu` is in the set.
+    pub const fn contains(self, vcpu: usize) -> bool {
+        vcpu < 32 && self.0 & (1 << vcpu) != 0
+    }
+
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// One bit per vCPU, bit `n` for vCPU `n`.
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// Removes and returns the lowest vCPU index.
+    pub fn pop_first(&mut self) -> Option<usize> {
+        if self.0 == 0 {
+            return None;
+        }
+        let vcpu = self.0.trailing_zeros() as usize;
+        self.0 &= self.0 - 1;
+        Some(vcpu)
+    }
+
+    /// The members in ascending order.
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        let mut rest = self;
+        core::iter::from_fn(move || rest.pop_first())
+    }
+}
+
+/// The interrupt [`VirtualGic::next_pending`] chose for a vCPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PendingInterrupt {
+    /// Its INTID.
+    pub intid: u32,
+    /// Its priority (lower is more urgent).
+    pub priority: u8,
+    /// Its group.
+    pub group: Group,
+    /// Whether it is backed by the physical interrupt of the same INTID.
+    pub hardware: bool,
+}
+
+impl PendingInterrupt {
+    /// The list-register entry that delivers it. Hardware-backed interrupts use `HW` = 1 so
+    /// the guest's EOI deactivates the physical interrupt; the others request an EOI
+    /// maintenance interrupt so the image can call [`VirtualGic::end_of_interrupt`].
+    pub const fn list_register(&self) -> ListRegister {
+        ListRegister {
+            virtual_intid: self.intid,
+            priority: self.priority,
+            group: self.group,
+            state: ListRegisterState::Pending,
+            backing: if self.hardware {
+                Backing::Hardware { physical_intid: self.intid as u16 }
+            } else {
+                Backing::Software { maintenance_on_eoi: true }
+            },
+        }
+    }
+}
+
+/// Where one bank of interrupt state lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BankLocation {
+    /// INTIDs 0–31 of a vCPU.
+    Private(usize),
+    /// SPI bank `n`: INTIDs `32 * (n + 1) ..`.
+    Shared(usize),
+}
+
+/// The emulated distributor and redistributors of one partition.
+///
+/// `SPI_BLOCKS` is the number of 32-SPI blocks implemented: INTIDs 32 to
+/// `32 * (SPI_BLOCKS + 1) - 1`, which is also the `GICD_TYPER.ITLinesNumber` the guest reads.
+/// The default, 2, covers SPIs 32–95.
+#[derive(Clone, Debug)]
+pub struct VirtualGic<const SPI_BLOCKS: usize = 2> {
+    vcpu_count: usize,
+    group_enables: GroupEnables,
+    /// `GICR_WAKER.ProcessorSleep`, one bit per vCPU.
+    processor_sleep: u32,
+    private: [InterruptBank; MAX_VCPUS],
+    shared: [InterruptBank; SPI_BLOCKS],
+    /// `GICD_IROUTER<n>` affinity packed as `Aff3:Aff2:Aff1:Aff0`, one byte each.
+    routes: [[u32; BANK_SIZE as usize]; SPI_BLOCKS],
+}
+
+/// SGIs are always edge-triggered (IHI 0069 12.11.7: `GICR_ICFGR0` is read-only).
+const SGI_EDGE_MASK: u32 = 0xffff;
+
+impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
+    /// Number of SPIs implemented.
+    pub const SPI_COUNT: u32 = {
+        // INTIDs above 1019 are special (IHI 0069 2.2.1): ITLinesNumber stops at 30.
+        assert!(SPI_BLOCKS <= 30, "at most 30 blocks of 32 SPIs fit below INTID 1020");
+        BANK_SIZE * SPI_BLOCKS as u32
+    };
+
+    /// A virtual GIC in its reset state for a partition of `vcpu_count` vCPUs.
+    pub fn new(vcpu_count: usize) -> Result<Self, VgicError> {
+        if vcpu_count == 0 || vcpu_count > MAX_VCPUS {
+            return Err(VgicError::InvalidVcpuCount { count: vcpu_count });
+        }
+        let _ = Self::SPI_COUNT;
+        Ok(Self {
+            vcpu_count,
+            group_enables: GroupEnables::default(),
+            processor_sleep: u32::MAX,
+            private: [InterruptBank::new(SGI_EDGE_MASK); MAX_VCPUS],
+            shared: [InterruptBank::new(0); SPI_BLOCKS],
+            routes: [[0; BANK_SIZE as usize]; SPI_BLOCKS],
+        })
+    }
+
+    /// Number of vCPUs in the partition.
+    pub const fn vcpu_count(&self) -> usize {
+        self.vcpu_count
+    }
+
+    /// Size of the redistributor window the guest's device tree describes.
+    pub const fn redistributor_window_size(&self) -> u64 {
+        self.vcpu_count as u64 * REDISTRIBUTOR_STRIDE
+    }
+
+    /// Whether `intid` is an SGI, PPI or implemented SPI.
+    pub const fn is_implemented(intid: u32) -> bool {
+        intid < FIRST_SPI + Self::SPI_COUNT
+    }
+
+    /// Declares `intid` backed by the physical interrupt of the same INTID: a PPI (on every
+    /// vCPU, each backed by its own core's PPI) or an SPI passed through to the partition.
+    /// Guest writes touching it then yield [`Effect`]s for the physical GIC, and
+    /// [`PendingInterrupt::list_register`] uses a `HW` entry for it.
+    pub fn set_hardware_backed(&mut self, intid: u32) -> Result<(), VgicError> {
+        if intid < SGI_COUNT || !Self::is_implemented(intid) {
+            return Err(VgicError::NoSuchInterrupt { intid });
+        }
+        let bit = 1 << (intid % BANK_SIZE);
+        if intid < PRIVATE_INTERRUPT_COUNT {
+            for bank in &mut self.private {
+                bank.hardware |= bit;
+            }
+        } else if let Some(bank) = self.shared_bank_mut(intid) {
+            bank.hardware |= bit;
+        }
+        Ok(())
+    }
+
+    /// Latches SGI or PPI `intid` of `vcpu` pending (an SGI from the image, or a
+    /// hardware-backed PPI that fired). Returns the vCPU to refill if it became deliverable.
+    pub fn set_private_pending(&mut self, vcpu: usize, intid: u32) -> Result<Option<usize>, VgicError> {
+        let bank = self.private_bank_mut(vcpu, intid)?;
+        bank.pending_latch |= 1 << intid;
+        Ok(self.deliverable_target(BankLocation::Private(vcpu), intid))
+    }
+
+    /// Drives the line of PPI `intid` of `vcpu` (a software-modelled device).
+    pub fn set_private_level(&mut self, vcpu: usize, intid: u32, level: bool) -> Result<Option<usize>, VgicError> {
+        if intid < SGI_COUNT {
+            return Err(VgicError::NoSuchInterrupt { intid });
+        }
+        let bank = self.private_bank_mut(vcpu, intid)?;
+        if bank.hardware & (1 << intid) != 0 {
+            return Err(VgicError::HardwareBacked { intid });
+        }
+        bank.set_line(intid, level);
+        Ok(self.deliverable_target(BankLocation::Private(vcpu), intid))
+    }
+
+    /// Latches SPI `intid` pending (a passed-through SPI that fired at EL2). Returns the vCPU
+    /// it is routed to if it became deliverable there.
+    pub fn set_spi_pending(&mut self, intid: u32) -> Result<Option<usize>, VgicError> {
+        let bank = self.shared_bank_mut(intid).ok_or(VgicError::NoSuchInterrupt { intid })?;
+        bank.pending_latch |= 1 << (intid % BANK_SIZE);
+        Ok(self.deliverable_target(Self::shared_location(intid), intid))
+    }
+
+    /// Drives the line of SPI `intid` (a software-modelled device such as the vPL011, whose
+    /// line is [`Vpl011::interrupt_line`](crate::vpl011::Vpl011::interrupt_line)).
+    pub fn set_spi_level(&mut self, intid: u32, level: bool) -> Result<Option<usize>, VgicError> {
+        let bank = self.shared_bank_mut(intid).ok_or(VgicError::NoSuchInterrupt { intid })?;
+        let bit = intid % BANK_SIZE;
+        if bank.hardware & (1 << bit) != 0 {
+            return Err(VgicError::HardwareBacked { intid });
+        }
+        bank.set_line(bit, level);
+        Ok(self.deliverable_target(Self::shared_location(intid), intid))
+    }
+
+    /// Raises the SGI that vCPU `sender` requested by writing `value` to `register`.
+    /// Returns the vCPUs whose list registers need refilling.
+    ///
+    /// An SGI raised through `ICC_SGI0R_EL1` or `ICC_ASGI1R_EL1` only becomes pending at
+    /// targets that configured it as Group 0 (IHI 0069 12.2.21).
+    pub fn send_sgi(&mut self, sender: usize, register: SgiRegister, value: u64) -> Result<VcpuSet, VgicError> {
+        if sender >= self.vcpu_count {
+            return Err(VgicError::NoSuchVcpu { vcpu: sender });
+        }
+        let request = SgiRequest::from_bits(value);
+        let mut refill = VcpuSet::EMPTY;
+        for target in request.targets(sender, self.vcpu_count).iter() {
+            let Some(bank) = self.private.get_mut(target) else { continue };
+            let group1 = bank.group & (1 << request.intid) != 0;
+            if group1 && register != SgiRegister::Sgi1r {
+                continue;
+            }
+            bank.pending_latch |= 1 << request.intid;
+            if let Some(vcpu) = self.deliverable_target(BankLocation::Private(target), request.intid) {
+                refill = refill.with(vcpu);
+            }
+        }
+        Ok(refill)
+    }
+
+    /// The interrupt the image should put in a free list register of `vcpu` next: the
+    /// deliverable interrupt (pending, enabled, inactive, group enabled in `GICD_CTLR`)
+    /// routed to `vcpu` with the highest priority, the lowest INTID among equals. `None` if
+    /// there is none or `vcpu` is not in the partition.
+    pub fn next_pending(&self, vcpu: usize) -> Option<PendingInterrupt> {
+        if vcpu >= self.vcpu_count {
+            return None;
+        }
+        let mut best: Option<PendingInterrupt> = None;
+        let mut consider = |bank: &InterruptBank, first_intid: u32, candidates: u32| {
+            let mut rest = candidates;
+            while rest != 0 {
+                let bit = rest.trailing_zeros();
+                rest &= rest - 1;
+                let priority = bank.priority.get(bit as usize).copied().unwrap_or(u8::MAX);
+                // Banks are visited in INTID order, so keeping the first of equal priority
+                // keeps the lowest INTID.
+                if best.is_none_or(|chosen| priority < chosen.priority) {
+                    best = Some(PendingInterrupt {
+                        intid: first_intid + bit,
+                        priority,
+                        group: bank.group_of(bit),
+                        hardware: bank.hardware & (1 << bit) != 0,
+                    });
+                }
+            }
+        };
+        if let Some(bank) = self.private.get(vcpu) {
+            consider(bank, 0, bank.deliverable(self.group_enables));
+        }
+        for (index, bank) in self.shared.iter().enumerate() {
+            let routed = self.routed_to(index, bank.deliverable(self.group_enables), vcpu);
+            consider(bank, FIRST_SPI + BANK_SIZE * index as u32, routed);
+        }
+        best
+    }
+
+    /// Records that the image put `intid` into a list register of `vcpu`: it becomes
+    /// active; an edge-triggered one stops being pending, a level-sensitive one stays
+    /// pending while its line is high.
+    pub fn mark_delivered(&mut self, vcpu: usize, intid: u32) -> Result<(), VgicError> {
+        let (bank, bit) = self.bank_of_mut(vcpu, intid)?;
+        bank.acknowledge(bit);
+        Ok(())
+    }
+
+    /// Records that the guest deactivated `intid` on `vcpu` (EOI maintenance interrupt or a
+    /// list register found empty). Returns the vCPU to refill if the interrupt is
+    /// deliverable again (re-raised meanwhile, or a level line still high).
+    pub fn end_of_interrupt(&mut self, vcpu: usize, intid: u32) -> Result<Option<usize>, VgicError> {
+        let (bank, bit) = self.bank_of_mut(vcpu, intid)?;
+        bank.deactivate(bit);
+        let location =
+            if intid < PRIVATE_INTERRUPT_COUNT { BankLocation::Private(vcpu) } else { Self::shared_location(intid) };
+        Ok(self.deliverable_target(location, intid))
+    }
+
+    // ---- helpers shared by the frames ----
+
+    fn private_bank_mut(&mut self, vcpu: usize, intid: u32) -> Result<&mut InterruptBank, VgicError> {
+        if intid >= PRIVATE_INTERRUPT_COUNT {
+            return Err(VgicError::NoSuchInterrupt { intid });
+        }
+        if vcpu >= self.vcpu_count {
+            return Err(VgicError::NoSuchVcpu { vcpu });
+        }
+        self.private.get_mut(vcpu).ok_or(VgicError::NoSuchVcpu { vcpu })
+    }
+
+    fn shared_bank_mut(&mut self, intid: u32) -> Option<&mut InterruptBank> {
+        let index = intid.checked_sub(FIRST_SPI)? / BANK_SIZE;
+        self.shared.get_mut(index as usize)
+    }
+
+    const fn shared_location(intid: u32) -> BankLocation {
+        BankLocation::Shared(((intid - FIRST_SPI) / BANK_SIZE) as usize)
+    }
+
+    /// The bank holding `intid` as seen by `vcpu`, and its bit.
+    fn bank_of_mut(&mut self, vcpu: usize, intid: u32) -> Result<(&mut InterruptBank, u32), VgicError> {
+        if vcpu >= self.vcpu_count {
+            return Err(VgicError::NoSuchVcpu { vcpu });
+        }
+        let bank = if intid < PRIVATE_INTERRUPT_COUNT {
+            self.private_bank_mut(vcpu, intid)?
+        } else {
+            self.shared_bank_mut(intid).ok_or(VgicError::NoSuchInterrupt { intid })?
+        };
+        Ok((bank, intid % BANK_SIZE))
+    }
+
+    fn bank(&self, location: BankLocation) -> Option<&InterruptBank> {
+        match location {
+            BankLocation::Private(vcpu) => self.private.get(vcpu),
+            BankLocation::Shared(index) => self.shared.get(index),
+        }
+    }
+
+    fn bank_mut(&mut self, location: BankLocation) -> Option<&mut InterruptBank> {
+        match location {
+            BankLocation::Private(vcpu) => self.private.get_mut(vcpu),
+            BankLocation::Shared(index) => self.shared.get_mut(index),
+        }
+    }
+
+    const fn first_intid(location: BankLocation) -> u32 {
+        match location {
+            BankLocation::Private(_) => 0,
+            BankLocation::Shared(index) => FIRST_SPI + BANK_SIZE * index as u32,
+        }
+    }
+
+    /// The vCPU an SPI's route names, if it is one of the partition's.
+    fn route_target(&self, index: usize, bit: u32) -> Option<usize> {
+        let affinity = *self.routes.get(index)?.get(bit as usize)?;
+        let aff0 = (affinity & 0xff) as usize;
+        (affinity >> 8 == 0 && aff0 < self.vcpu_count).then_some(aff0)
+    }
+
+    /// The subset of SPI bank `index`'s `mask` routed to `vcpu`.
+    fn routed_to(&self, index: usize, mask: u32, vcpu: usize) -> u32 {
+        let mut routed = 0;
+        let mut rest = mask;
+        while rest != 0 {
+            let bit = rest.trailing_zeros();
+            rest &= rest - 1;
+            if self.route_target(index, bit) == Some(vcpu) {
+                routed |= 1 << bit;
+            }
+        }
+        routed
+    }
+
+    /// The vCPUs that can now take one of `mask`'s interrupts in bank `location`.
+    fn refill_targets(&self, location: BankLocation, mask: u32) -> VcpuSet {
+        let Some(bank) = self.bank(location) else { return VcpuSet::EMPTY };
+        let deliverable = bank.deliverable(self.group_enables) & mask;
+        if deliverable == 0 {
+            return VcpuSet::EMPTY;
+        }
+        match location {
+            BankLocation::Private(vcpu) => VcpuSet::single(vcpu),
+            BankLocation::Shared(index) => {
+                let mut targets = VcpuSet::EMPTY;
+                let mut rest = deliverable;
+                while rest != 0 {
+                    let bit = rest.trailing_zeros();
+                    rest &= rest - 1;
+                    if let Some(vcpu) = self.route_target(index, bit) {
+                        targets = targets.with(vcpu);
+                    }
+                }
+                targets
+            }
+        }
+    }
+
+    /// The vCPU that can now take `intid`, if any.
+    fn deliverable_target(&self, location: BankLocation, intid: u32) -> Option<usize> {
+        self.refill_targets(location, 1 << (intid % BANK_SIZE)).iter().next()
+    }
+
+    /// Every vCPU of the partition.
+    fn all_vcpus(&self) -> VcpuSet {
+        VcpuSet(((1u64 << self.vcpu_count) - 1) as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests;
