@@ -1,0 +1,76 @@
+//! `board-configs/<board>/board.toml` as written, with spans.
+//!
+//! Only what the device tree cannot say lives here: where the hypervisor sits, which UARTs it
+//! owns, how secondary cores start, and how QEMU emulates the board. RAM, cores and the GIC
+//! come from the device tree so that there is one source of truth for each fact. Every key
+//! is documented in `board-configs/README.md`.
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+use crate::units::SizeValue;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardToml {
+    /// Must equal the directory name.
+    pub name: Spanned<String>,
+    /// Device tree source file, relative to the board directory.
+    pub dts: Spanned<String>,
+    /// Device tree path or alias of the console UART.
+    pub console: Spanned<String>,
+    /// Device tree path or alias of the `defmt` log UART.
+    #[serde(default)]
+    pub log: Option<Spanned<String>>,
+    /// How secondary cores are started.
+    pub secondary_boot: Spanned<SecondaryBootMethod>,
+    /// The hypervisor's RAM reservation.
+    pub hypervisor: Spanned<HypervisorTable>,
+    /// How `cargo xtask run` starts QEMU for this board.
+    pub qemu: Spanned<QemuSettings>,
+}
+
+/// `[hypervisor]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HypervisorTable {
+    /// Host-physical base of the reservation.
+    pub base: Spanned<SizeValue>,
+    /// Bytes reserved for the image, stacks and translation tables.
+    pub size: Spanned<SizeValue>,
+}
+
+/// `secondary_boot`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecondaryBootMethod {
+    /// PSCI `CPU_ON`, through the conduit named by the device tree's `/psci` `method`.
+    Psci,
+    /// Firmware releases every core into the image at once.
+    AllCoresEnter,
+}
+
+/// `[qemu]`: how QEMU emulates this board.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QemuSettings {
+    /// `-machine` value.
+    pub machine: String,
+    /// `-cpu` value.
+    pub cpu: String,
+    /// `-smp` value (should equal the device tree's core count).
+    pub smp: usize,
+    /// `-m` value.
+    pub memory: String,
+    /// Further arguments, passed as given.
+    #[serde(default)]
+    pub extra_args: Vec<String>,
+    /// How many `-serial` ports to create (console first, then the log UART).
+    #[serde(default = "one")]
+    pub serial_ports: usize,
+}
+
+const fn one() -> usize {
+    1
+}

@@ -1,0 +1,669 @@
+//! The board model: `board.toml` plus the facts read from the board's device tree.
+//!
+//! A [`Board`] is what the rest of the compiler knows about the hardware: RAM ranges, cores
+//! (in device-tree order, which defines the hypervisor's core numbering), the GIC, the UARTs
+//! the hypervisor owns, how secondary cores start, and how QEMU emulates it. Loading checks
+//! that the two files agree (the console exists and is a supported UART, the hypervisor
+//! reservation is inside RAM and 2 MiB aligned) and reports problems against `board.toml`.
+
+pub mod board_toml;
+pub mod devicetree;
+pub mod dtc;
+
+use std::path::{Path, PathBuf};
+
+use bulkhead_core::addr::PhysAddr;
+use bulkhead_core::system::{Gic, SecondaryBoot, Uart, UartKind};
+use serde_spanned::Spanned;
+
+pub use board_toml::QemuSettings;
+use board_toml::{BoardToml, SecondaryBootMethod};
+use devicetree::{DeviceTree, Node};
+
+use crate::diagnostic::{self, Code, Diagnostic, Diagnostics, Source};
+use crate::units::{AddressRange, BLOCK_2MIB, GRANULE_4KIB, align_up, hex, human_size};
+
+/// Directory under the repository root holding one directory per board.
+pub const BOARDS_DIRECTORY: &str = "board-configs";
+
+/// GICv3 redistributor stride without VLPI frames: RD_base + SGI_base, 64 KiB each
+/// (GICv3/v4 architecture specification IHI 0069, §12.10).
+const GICV3_REDISTRIBUTOR_STRIDE: u64 = 0x2_0000;
+
+/// A physical core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreInfo {
+    /// `MPIDR_EL1` affinity from the cpu node's `reg`.
+    pub mpidr: u64,
+    /// Device tree path of the cpu node.
+    pub path: String,
+    /// The cpu node's `compatible` (copied into guest device trees).
+    pub compatible: Vec<String>,
+}
+
+/// A UART the hypervisor drives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UartInfo {
+    /// Register model, base and interrupt, as the EL2 image receives them.
+    pub uart: Uart,
+    /// Device tree path.
+    pub path: String,
+    /// The register frame (mapped by the hypervisor at EL2), rounded to 4 KiB.
+    pub registers: AddressRange,
+}
+
+/// Everything known about one board.
+#[derive(Clone, Debug)]
+pub struct Board {
+    /// Board name (the directory name under `board-configs/`).
+    pub name: String,
+    /// The board directory.
+    pub directory: PathBuf,
+    /// The device tree source.
+    pub dts: PathBuf,
+    /// RAM ranges from the memory nodes, sorted by address.
+    pub ram: Vec<AddressRange>,
+    /// The hypervisor's reservation.
+    pub hypervisor: AddressRange,
+    /// Cores in device-tree order: index = hypervisor core number.
+    pub cores: Vec<CoreInfo>,
+    /// The interrupt controller.
+    pub gic: Gic,
+    /// The GIC frames the hypervisor maps at EL2: GICD and the existing cores' GICR frames
+    /// (v3), or GICD, GICC and GICH (v2; GICV is for guests).
+    pub gic_registers: Vec<AddressRange>,
+    /// The console UART.
+    pub console: UartInfo,
+    /// The `defmt` log UART.
+    pub log: Option<UartInfo>,
+    /// How secondary cores start.
+    pub secondary_boot: SecondaryBoot,
+    /// The timer node's `clock-frequency`, when the device tree states one.
+    pub counter_frequency: Option<u64>,
+    /// QEMU settings for `cargo xtask run`.
+    pub qemu: QemuSettings,
+    /// The compiled device tree blob.
+    pub dtb: DeviceTreeBlob,
+}
+
+/// A compiled device tree; `Debug` shows its size rather than every byte.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeviceTreeBlob(pub Vec<u8>);
+
+impl std::fmt::Debug for DeviceTreeBlob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DeviceTreeBlob({} bytes)", self.0.len())
+    }
+}
+
+impl std::ops::Deref for DeviceTreeBlob {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Board {
+    /// The directory of board `name` under `repo_root`, if it has a `board.toml`.
+    pub fn directory_of(repo_root: &Path, name: &str) -> Option<PathBuf> {
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let directory = repo_root.join(BOARDS_DIRECTORY).join(name);
+        (valid && directory.join("board.toml").is_file()).then_some(directory)
+    }
+
+    /// The boards available under `repo_root`, sorted.
+    pub fn available(repo_root: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(repo_root.join(BOARDS_DIRECTORY))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|entry| entry.path().join("board.toml").is_file())
+            .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Device MMIO the hypervisor maps at EL2: the GIC frames and its UARTs.
+    pub fn hypervisor_mmio(&self) -> Vec<AddressRange> {
+        let mut ranges = self.gic_registers.clone();
+        ranges.push(self.console.registers);
+        if let Some(log) = &self.log {
+            if log.registers != self.console.registers {
+                ranges.push(log.registers);
+            }
+        }
+        ranges
+    }
+
+    /// The RAM range holding `range`, if one does.
+    pub fn ram_containing(&self, range: AddressRange) -> Option<AddressRange> {
+        self.ram.iter().copied().find(|ram| ram.contains(range))
+    }
+
+    /// Loads `directory/board.toml` and its device tree. Problems are added to `diagnostics`;
+    /// `None` when any of them is an error.
+    pub fn load(directory: &Path, diagnostics: &mut Diagnostics) -> Option<Board> {
+        let toml_path = directory.join("board.toml");
+        let text = match std::fs::read_to_string(&toml_path) {
+            Ok(text) => text,
+            Err(error) => {
+                diagnostics.push(Diagnostic::error(
+                    Code::Io,
+                    format!("cannot read {}: {error}", toml_path.display()),
+                ));
+                return None;
+            }
+        };
+        let source = diagnostic::source(toml_path.display().to_string(), text);
+        let file: BoardToml = match toml::from_str(source.inner()) {
+            Ok(file) => file,
+            Err(error) => {
+                diagnostics.push(crate::manifest::schema_error(
+                    &source,
+                    &error,
+                    Code::BoardInvalid,
+                ));
+                return None;
+            }
+        };
+        let errors_before = diagnostics.errors().count();
+        let mut loader = Loader {
+            source: &source,
+            diagnostics,
+        };
+        let board = loader.board(directory, &file);
+        let failed = loader.diagnostics.errors().count() > errors_before;
+        if failed { None } else { board }
+    }
+}
+
+/// Builds a [`Board`] from a parsed `board.toml`, reporting against its source.
+struct Loader<'a> {
+    source: &'a Source,
+    diagnostics: &'a mut Diagnostics,
+}
+
+impl Loader<'_> {
+    fn error<T>(
+        &mut self,
+        code: Code,
+        span: std::ops::Range<usize>,
+        message: String,
+        label: &str,
+        help: &str,
+    ) -> Option<T> {
+        self.diagnostics.push(
+            Diagnostic::error(code, message)
+                .with_label(self.source, span, label)
+                .with_help(help.to_owned()),
+        );
+        None
+    }
+
+    fn board(&mut self, directory: &Path, file: &BoardToml) -> Option<Board> {
+        let directory_name = directory
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or_default();
+        if file.name.get_ref() != directory_name {
+            self.error::<()>(
+                Code::BoardInvalid,
+                file.name.span(),
+                format!(
+                    "board name `{}` differs from its directory `{directory_name}`",
+                    file.name.get_ref()
+                ),
+                "must equal the directory name",
+                "the manifest names boards by directory; keep the two equal",
+            );
+        }
+        let hypervisor = self.hypervisor_range(file);
+        let dts = directory.join(file.dts.get_ref());
+        let dtb = self.compile_dts(&dts, &file.dts)?;
+        let tree = match DeviceTree::parse(&dtb) {
+            Ok(tree) => tree,
+            Err(error) => {
+                return self.error(
+                    Code::DeviceTreeInvalid,
+                    file.dts.span(),
+                    format!("{}: {error}", dts.display()),
+                    "this device tree",
+                    "regenerate the DTS (see board-configs/README.md)",
+                );
+            }
+        };
+        let ram = self.ram(&tree, &file.dts);
+        let cores = self.cores(&tree, &file.dts);
+        let gic = self.gic(&tree, &file.dts, cores.as_ref().map_or(0, Vec::len));
+        let gic_phandle = gic.as_ref().and_then(|(_, _, phandle)| *phandle);
+        let console = self.uart(&tree, &file.console, gic_phandle);
+        let log = match &file.log {
+            Some(log) => self.uart(&tree, log, gic_phandle).map(Some),
+            None => Some(None),
+        };
+        let secondary_boot = self.secondary_boot(&tree, &file.secondary_boot);
+        let counter_frequency = tree
+            .find_compatible(&["arm,armv8-timer", "arm,armv7-timer"])
+            .and_then(|timer| timer.number("clock-frequency"));
+        if let (Some(ram), Some(hypervisor)) = (&ram, hypervisor) {
+            self.check_reservation(ram, hypervisor, &file.hypervisor);
+        }
+        let qemu = file.qemu.get_ref();
+        if let Some(cores) = cores.as_ref().filter(|cores| cores.len() != qemu.smp) {
+            self.diagnostics.push(
+                Diagnostic::warning(
+                    Code::QemuCoreCountMismatch,
+                    format!(
+                        "[qemu] smp = {} but the device tree has {} cores",
+                        qemu.smp,
+                        cores.len()
+                    ),
+                )
+                .with_label(
+                    self.source,
+                    file.qemu.span(),
+                    format!("expected smp = {}", cores.len()),
+                )
+                .with_help("regenerate the DTS with the same -smp, or fix `smp`"),
+            );
+        }
+        let (ram, cores, (gic, gic_registers, _), console, log, secondary_boot, hypervisor) = (
+            ram?,
+            cores?,
+            gic?,
+            console?,
+            log?,
+            secondary_boot?,
+            hypervisor?,
+        );
+        Some(Board {
+            name: file.name.get_ref().clone(),
+            directory: directory.to_path_buf(),
+            dts,
+            ram,
+            hypervisor,
+            cores,
+            gic,
+            gic_registers,
+            console,
+            log,
+            secondary_boot,
+            counter_frequency,
+            qemu: qemu.clone(),
+            dtb: DeviceTreeBlob(dtb),
+        })
+    }
+
+    fn hypervisor_range(&mut self, file: &BoardToml) -> Option<AddressRange> {
+        let table = file.hypervisor.get_ref();
+        let mut value = |spanned: &Spanned<crate::units::SizeValue>| match spanned.get_ref().bytes()
+        {
+            Ok(bytes) => Some(bytes),
+            Err(error) => self.error(
+                Code::SizeInvalid,
+                spanned.span(),
+                format!("invalid hypervisor reservation value: {error}"),
+                "expected a byte count",
+                "write an integer, or a string such as \"32MiB\" or \"0x4000_0000\"",
+            ),
+        };
+        let (base, size) = (value(&table.base), value(&table.size));
+        let (base, size) = (base?, size?);
+        AddressRange::new(base, size).or_else(|| {
+            self.error(
+                Code::SizeOverflow,
+                file.hypervisor.span(),
+                format!(
+                    "hypervisor reservation {} + {} overflows 64 bits",
+                    hex(base),
+                    hex(size)
+                ),
+                "base + size overflows",
+                "check base and size",
+            )
+        })
+    }
+
+    fn compile_dts(&mut self, dts: &Path, key: &Spanned<String>) -> Option<Vec<u8>> {
+        if !dts.is_file() {
+            return self.error(
+                Code::Io,
+                key.span(),
+                format!("device tree source {} does not exist", dts.display()),
+                "no such file in the board directory",
+                "name a .dts file next to board.toml",
+            );
+        }
+        match dtc::compile(dts) {
+            Ok(blob) => Some(blob),
+            Err(dtc::DtcError::Missing) => self.error(
+                Code::DtcMissing,
+                key.span(),
+                "the device tree compiler `dtc` is not installed".to_owned(),
+                "needs dtc",
+                "install device-tree-compiler (e.g. `apt-get install device-tree-compiler`)",
+            ),
+            Err(error) => self.error(
+                Code::DtcFailed,
+                key.span(),
+                format!("{}: {error}", dts.display()),
+                "dtc rejected this file",
+                "fix the DTS; `dtc -I dts -O dtb <file>` shows the same error",
+            ),
+        }
+    }
+
+    fn device_tree_error<T>(&mut self, key: &Spanned<String>, message: String) -> Option<T> {
+        self.error(
+            Code::DeviceTreeInvalid,
+            key.span(),
+            message,
+            "in this device tree",
+            "the hypervisor reads RAM, cores and the GIC from the device tree; fix the DTS",
+        )
+    }
+
+    fn ram(&mut self, tree: &DeviceTree, key: &Spanned<String>) -> Option<Vec<AddressRange>> {
+        let mut ram = Vec::new();
+        for node in tree
+            .nodes()
+            .iter()
+            .filter(|node| node.string("device_type") == Some("memory") && node.is_enabled())
+        {
+            let Some(regs) = &node.physical_reg else {
+                return self.device_tree_error(
+                    key,
+                    format!(
+                        "{}: reg cannot be translated to a physical address",
+                        node.path
+                    ),
+                );
+            };
+            for reg in regs.iter().filter(|reg| reg.size != 0) {
+                match AddressRange::new(reg.address, reg.size) {
+                    Some(range) => ram.push(range),
+                    None => {
+                        return self.device_tree_error(
+                            key,
+                            format!("{}: memory range overflows 64 bits", node.path),
+                        );
+                    }
+                }
+            }
+        }
+        if ram.is_empty() {
+            return self.device_tree_error(key, "the device tree has no memory node".to_owned());
+        }
+        ram.sort();
+        Some(ram)
+    }
+
+    fn cores(&mut self, tree: &DeviceTree, key: &Spanned<String>) -> Option<Vec<CoreInfo>> {
+        let cores: Vec<CoreInfo> = tree
+            .children("/cpus")
+            .filter(|node| {
+                node.string("device_type") == Some("cpu") || node.name().starts_with("cpu@")
+            })
+            .filter_map(|node| {
+                let cells = tree
+                    .node("/cpus")
+                    .and_then(|cpus| cpus.number("#address-cells"))
+                    .unwrap_or(1);
+                let mpidr = node
+                    .cells("reg")
+                    .and_then(|reg| match (cells, reg.as_slice()) {
+                        (1, [value, ..]) => Some(u64::from(*value)),
+                        (2, [high, low, ..]) => Some((u64::from(*high) << 32) | u64::from(*low)),
+                        _ => None,
+                    })?;
+                Some(CoreInfo {
+                    mpidr,
+                    path: node.path.clone(),
+                    compatible: node.compatible.clone(),
+                })
+            })
+            .collect();
+        if cores.is_empty() {
+            return self.device_tree_error(
+                key,
+                "the device tree has no /cpus/cpu@N node with a reg".to_owned(),
+            );
+        }
+        Some(cores)
+    }
+
+    /// The GIC, its register frames and its phandle.
+    fn gic(
+        &mut self,
+        tree: &DeviceTree,
+        key: &Spanned<String>,
+        core_count: usize,
+    ) -> Option<(Gic, Vec<AddressRange>, Option<u32>)> {
+        let (node, version) = match tree.find_compatible(&["arm,gic-v3"]) {
+            Some(node) => (node, 3),
+            None => match tree.find_compatible(&["arm,gic-400", "arm,cortex-a15-gic"]) {
+                Some(node) => (node, 2),
+                None => {
+                    return self.device_tree_error(
+                        key,
+                        "no supported interrupt controller (arm,gic-v3, arm,gic-400 or arm,cortex-a15-gic)".to_owned(),
+                    );
+                }
+            },
+        };
+        if node.number("#interrupt-cells") != Some(3) {
+            return self
+                .device_tree_error(key, format!("{}: #interrupt-cells must be 3", node.path));
+        }
+        let frames: Option<Vec<AddressRange>> = node
+            .physical_reg
+            .as_ref()
+            .map(|regs| {
+                regs.iter()
+                    .map(|reg| AddressRange::new(reg.address, reg.size))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .unwrap_or_default();
+        let Some(frames) = frames else {
+            return self.device_tree_error(key, format!("{}: reg cannot be translated", node.path));
+        };
+        if version == 3 {
+            let [distributor, redistributors, ..] = frames[..] else {
+                return self.device_tree_error(
+                    key,
+                    format!("{}: a GICv3 needs GICD and GICR reg entries", node.path),
+                );
+            };
+            let redistributor_stride = node
+                .number("redistributor-stride")
+                .unwrap_or(GICV3_REDISTRIBUTOR_STRIDE);
+            let needed = redistributor_stride.checked_mul(core_count as u64);
+            if needed.is_none_or(|needed| needed > redistributors.size()) {
+                return self.device_tree_error(
+                    key,
+                    format!(
+                        "{}: the GICR region is too small for {core_count} cores",
+                        node.path
+                    ),
+                );
+            }
+            let gic = Gic::V3 {
+                distributor: PhysAddr(distributor.base()),
+                redistributors: PhysAddr(redistributors.base()),
+                redistributor_stride,
+            };
+            // Map only the frames of cores that exist: the DT region may be sized for more.
+            let used = needed
+                .and_then(|size| AddressRange::new(redistributors.base(), size))
+                .unwrap_or(redistributors);
+            Some((gic, vec![distributor, used], node.phandle()))
+        } else {
+            let [
+                distributor,
+                cpu_interface,
+                hypervisor_interface,
+                virtual_cpu_interface,
+                ..,
+            ] = frames[..]
+            else {
+                return self.device_tree_error(
+                    key,
+                    format!("{}: a GICv2 needs GICD, GICC, GICH and GICV reg entries (virtualization extensions)", node.path),
+                );
+            };
+            let gic = Gic::V2 {
+                distributor: PhysAddr(distributor.base()),
+                cpu_interface: PhysAddr(cpu_interface.base()),
+                hypervisor_interface: PhysAddr(hypervisor_interface.base()),
+                virtual_cpu_interface: PhysAddr(virtual_cpu_interface.base()),
+            };
+            // GICV is mapped to guests by stage 2, never by the hypervisor at EL2.
+            Some((
+                gic,
+                vec![distributor, cpu_interface, hypervisor_interface],
+                node.phandle(),
+            ))
+        }
+    }
+
+    fn uart(
+        &mut self,
+        tree: &DeviceTree,
+        key: &Spanned<String>,
+        gic_phandle: Option<u32>,
+    ) -> Option<UartInfo> {
+        let reference = key.get_ref();
+        let result = tree
+            .resolve(reference)
+            .ok_or_else(|| {
+                format!("`{reference}` is neither a node path nor an alias in the device tree")
+            })
+            .and_then(|node| uart_from_node(node, gic_phandle));
+        match result {
+            Ok(uart) => Some(uart),
+            Err(message) => self.error(
+                Code::UartInvalid,
+                key.span(),
+                message,
+                "this UART",
+                "name a PL011, Cadence or NS16550/mini-UART node by path (\"/pl011@9000000\") or alias (\"serial0\")",
+            ),
+        }
+    }
+
+    fn secondary_boot(
+        &mut self,
+        tree: &DeviceTree,
+        key: &Spanned<SecondaryBootMethod>,
+    ) -> Option<SecondaryBoot> {
+        match key.get_ref() {
+            SecondaryBootMethod::AllCoresEnter => Some(SecondaryBoot::AllCoresEnter),
+            SecondaryBootMethod::Psci => {
+                let method = tree
+                    .find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"])
+                    .and_then(|psci| psci.string("method"));
+                match method {
+                    Some("smc") => Some(SecondaryBoot::PsciSmc),
+                    Some("hvc") => Some(SecondaryBoot::PsciHvc),
+                    other => self.error(
+                        Code::DeviceTreeInvalid,
+                        key.span(),
+                        format!("secondary_boot = \"psci\" but the device tree's psci node has method {other:?}"),
+                        "needs a /psci node with method \"smc\" or \"hvc\"",
+                        "add the psci node to the DTS, or use \"all-cores-enter\"",
+                    ),
+                }
+            }
+        }
+    }
+
+    fn check_reservation(
+        &mut self,
+        ram: &[AddressRange],
+        hypervisor: AddressRange,
+        key: &Spanned<board_toml::HypervisorTable>,
+    ) {
+        let span = key.span();
+        if hypervisor.base() % BLOCK_2MIB != 0
+            || hypervisor.size() == 0
+            || hypervisor.size() % BLOCK_2MIB != 0
+        {
+            self.error::<()>(
+                Code::HypervisorReservationInvalid,
+                span.clone(),
+                format!(
+                    "hypervisor reservation {hypervisor} ({}) is not a non-empty 2 MiB-aligned range",
+                    human_size(hypervisor.size())
+                ),
+                "base and size must be multiples of 2 MiB",
+                "the hypervisor maps its RAM with 2 MiB blocks",
+            );
+        }
+        if !ram.iter().any(|range| range.contains(hypervisor)) {
+            let ranges: Vec<String> = ram.iter().map(ToString::to_string).collect();
+            self.error::<()>(
+                Code::HypervisorReservationInvalid,
+                span,
+                format!(
+                    "hypervisor reservation {hypervisor} is not inside board RAM ({})",
+                    ranges.join(", ")
+                ),
+                "outside RAM",
+                "place the reservation inside a memory node's range",
+            );
+        }
+    }
+}
+
+/// Reads a UART node: register model, first register frame, first interrupt.
+fn uart_from_node(node: &Node, gic_phandle: Option<u32>) -> Result<UartInfo, String> {
+    let kind = if node.is_compatible(&["arm,pl011"]) {
+        UartKind::Pl011
+    } else if node.is_compatible(&["cdns,uart-r1p12", "xlnx,xuartps"]) {
+        UartKind::Cadence
+    } else if node.is_compatible(&["brcm,bcm2835-aux-uart", "ns16550", "ns16550a"]) {
+        UartKind::Ns16550
+    } else {
+        return Err(format!(
+            "{}: unsupported UART (compatible {:?})",
+            node.path, node.compatible
+        ));
+    };
+    let frame = node
+        .physical_reg
+        .as_ref()
+        .and_then(|regs| regs.first().copied())
+        .ok_or_else(|| format!("{}: no translatable reg", node.path))?;
+    let size = align_up(frame.size.max(1), GRANULE_4KIB).unwrap_or(GRANULE_4KIB);
+    let base = frame.address & !(GRANULE_4KIB - 1);
+    let registers = AddressRange::new(base, size)
+        .ok_or_else(|| format!("{}: register frame overflows 64 bits", node.path))?;
+    if gic_phandle.is_none() || node.interrupt_parent != gic_phandle {
+        return Err(format!(
+            "{}: its interrupt parent is not the GIC",
+            node.path
+        ));
+    }
+    let intid = match node.cells("interrupts").as_deref() {
+        // Interrupt specifier of the GIC binding: <type number flags>, type 0 = SPI, 1 = PPI;
+        // SPI n is INTID n + 32 and PPI n is INTID n + 16 (GICv3 spec §2.2.1).
+        Some([0, number, _, ..]) => number.checked_add(32),
+        Some([1, number, _, ..]) => number.checked_add(16),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{}: no GIC SPI/PPI in `interrupts`", node.path))?;
+    Ok(UartInfo {
+        uart: Uart {
+            kind,
+            base: PhysAddr(frame.address),
+            intid,
+        },
+        path: node.path.clone(),
+        registers,
+    })
+}

@@ -1,0 +1,513 @@
+//! Emits the Rust the EL2 image `include!`s (`system.rs`) and the linker fragment
+//! (`memory.x`).
+//!
+//! The output is a pure function of the validated system and the written image/DTB files, so
+//! it is snapshot-tested byte for byte. It is formatted the way rustfmt would (struct
+//! literals one field per line) so `cargo xtask expand` is readable, uses only absolute
+//! `::bulkhead_core::` paths so it compiles wherever it is included, and carries `const`
+//! assertions that fail the image build if an included file changed after validation.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use bulkhead_core::system::{FaultPolicy, Gic, SecondaryBoot, Uart, UartKind};
+
+use crate::board::Board;
+use crate::image::GuestImage;
+use crate::spec::{PartitionSpec, SystemSpec};
+use crate::units::{AddressRange, hex};
+
+const CORE: &str = "::bulkhead_core";
+
+/// What codegen needs to know about one partition's written outputs.
+pub struct PartitionOutput<'a> {
+    /// The validated partition.
+    pub spec: &'a PartitionSpec,
+    /// The flattened image as loaded.
+    pub image: &'a GuestImage,
+    /// Where the flattened image was written.
+    pub image_path: &'a Path,
+    /// Where the guest device tree was written.
+    pub dtb_path: &'a Path,
+    /// Size of the guest device tree.
+    pub dtb_len: usize,
+}
+
+/// A Rust expression, printed rustfmt-style.
+enum Expr {
+    /// Printed as is.
+    Atom(String),
+    /// `path { field: value, ... }`, one field per line.
+    Struct(String, Vec<(&'static str, Expr)>),
+    /// `&[items]`.
+    SliceRef(Vec<Expr>),
+    /// `Some(value)`.
+    Some(Box<Expr>),
+}
+
+impl Expr {
+    fn atom(text: impl Into<String>) -> Self {
+        Self::Atom(text.into())
+    }
+
+    /// rustfmt keeps a struct literal on one line when its fields are short (the default
+    /// `struct_lit_width` is 18 columns).
+    fn fits_on_one_line(fields: &[(&'static str, Expr)]) -> bool {
+        const STRUCT_LITERAL_WIDTH: usize = 18;
+        let mut width = 0;
+        for (index, (name, value)) in fields.iter().enumerate() {
+            let Self::Atom(text) = value else {
+                return false;
+            };
+            width += name.len() + 2 + text.len() + if index == 0 { 0 } else { 2 };
+        }
+        !fields.is_empty() && width <= STRUCT_LITERAL_WIDTH
+    }
+
+    fn is_block(&self) -> bool {
+        matches!(self, Self::Struct(..))
+    }
+
+    fn print(&self, out: &mut String, indent: usize) {
+        match self {
+            Self::Atom(text) => out.push_str(text),
+            Self::Struct(path, fields) if Self::fits_on_one_line(fields) => {
+                let fields: Vec<String> = fields
+                    .iter()
+                    .map(|(name, value)| match value {
+                        Self::Atom(text) => format!("{name}: {text}"),
+                        _ => String::new(),
+                    })
+                    .collect();
+                out.push_str(&format!("{path} {{ {} }}", fields.join(", ")));
+            }
+            Self::Struct(path, fields) => {
+                out.push_str(path);
+                out.push_str(" {\n");
+                for (name, value) in fields {
+                    push_indent(out, indent + 1);
+                    out.push_str(name);
+                    out.push_str(": ");
+                    value.print(out, indent + 1);
+                    out.push_str(",\n");
+                }
+                push_indent(out, indent);
+                out.push('}');
+            }
+            Self::Some(value) => {
+                out.push_str("Some(");
+                value.print(out, indent);
+                out.push(')');
+            }
+            Self::SliceRef(items) => match items.as_slice() {
+                [] => out.push_str("&[]"),
+                [single] if single.is_block() => {
+                    out.push_str("&[");
+                    single.print(out, indent);
+                    out.push(']');
+                }
+                items if items.iter().all(|item| !item.is_block()) => {
+                    out.push_str("&[");
+                    for (index, item) in items.iter().enumerate() {
+                        if index != 0 {
+                            out.push_str(", ");
+                        }
+                        item.print(out, indent);
+                    }
+                    out.push(']');
+                }
+                items => {
+                    out.push_str("&[\n");
+                    for item in items {
+                        push_indent(out, indent + 1);
+                        item.print(out, indent + 1);
+                        out.push_str(",\n");
+                    }
+                    push_indent(out, indent);
+                    out.push(']');
+                }
+            },
+        }
+    }
+}
+
+fn push_indent(out: &mut String, indent: usize) {
+    for _ in 0..indent {
+        out.push_str("    ");
+    }
+}
+
+fn system_path(name: &str) -> String {
+    format!("{CORE}::system::{name}")
+}
+
+fn phys_addr(value: u64) -> Expr {
+    Expr::atom(format!("{CORE}::addr::PhysAddr({})", hex(value)))
+}
+
+fn ipa(value: u64) -> Expr {
+    Expr::atom(format!("{CORE}::addr::Ipa({})", hex(value)))
+}
+
+fn phys_range(range: AddressRange) -> Expr {
+    Expr::Struct(
+        system_path("PhysRange"),
+        vec![
+            ("base", phys_addr(range.base())),
+            ("size", Expr::atom(hex(range.size()))),
+        ],
+    )
+}
+
+fn uart(uart: &Uart) -> Expr {
+    let kind = match uart.kind {
+        UartKind::Pl011 => "Pl011",
+        UartKind::Cadence => "Cadence",
+        UartKind::Ns16550 => "Ns16550",
+    };
+    Expr::Struct(
+        system_path("Uart"),
+        vec![
+            (
+                "kind",
+                Expr::atom(system_path(&format!("UartKind::{kind}"))),
+            ),
+            ("base", phys_addr(uart.base.raw())),
+            ("intid", Expr::atom(uart.intid.to_string())),
+        ],
+    )
+}
+
+fn gic(gic: &Gic) -> Expr {
+    match *gic {
+        Gic::V3 {
+            distributor,
+            redistributors,
+            redistributor_stride,
+        } => Expr::Struct(
+            system_path("Gic::V3"),
+            vec![
+                ("distributor", phys_addr(distributor.raw())),
+                ("redistributors", phys_addr(redistributors.raw())),
+                (
+                    "redistributor_stride",
+                    Expr::atom(hex(redistributor_stride)),
+                ),
+            ],
+        ),
+        Gic::V2 {
+            distributor,
+            cpu_interface,
+            hypervisor_interface,
+            virtual_cpu_interface,
+        } => Expr::Struct(
+            system_path("Gic::V2"),
+            vec![
+                ("distributor", phys_addr(distributor.raw())),
+                ("cpu_interface", phys_addr(cpu_interface.raw())),
+                (
+                    "hypervisor_interface",
+                    phys_addr(hypervisor_interface.raw()),
+                ),
+                (
+                    "virtual_cpu_interface",
+                    phys_addr(virtual_cpu_interface.raw()),
+                ),
+            ],
+        ),
+    }
+}
+
+fn board(board: &Board) -> Expr {
+    let secondary_boot = match board.secondary_boot {
+        SecondaryBoot::PsciSmc => "PsciSmc",
+        SecondaryBoot::PsciHvc => "PsciHvc",
+        SecondaryBoot::AllCoresEnter => "AllCoresEnter",
+    };
+    Expr::Struct(
+        system_path("Board"),
+        vec![
+            ("name", Expr::atom(format!("{:?}", board.name))),
+            (
+                "ram",
+                Expr::SliceRef(board.ram.iter().copied().map(phys_range).collect()),
+            ),
+            ("hypervisor", phys_range(board.hypervisor)),
+            ("gic", gic(&board.gic)),
+            ("console", uart(&board.console.uart)),
+            (
+                "log",
+                board.log.as_ref().map_or(Expr::atom("None"), |log| {
+                    Expr::Some(Box::new(uart(&log.uart)))
+                }),
+            ),
+            (
+                "hypervisor_mmio",
+                Expr::SliceRef(
+                    board
+                        .hypervisor_mmio()
+                        .into_iter()
+                        .map(phys_range)
+                        .collect(),
+                ),
+            ),
+            (
+                "secondary_boot",
+                Expr::atom(system_path(&format!("SecondaryBoot::{secondary_boot}"))),
+            ),
+            (
+                "counter_frequency",
+                Expr::atom(
+                    board
+                        .counter_frequency
+                        .map_or_else(|| "None".to_owned(), |hz| format!("Some({hz})")),
+                ),
+            ),
+        ],
+    )
+}
+
+fn fault_policy(policy: FaultPolicy) -> Expr {
+    match policy {
+        FaultPolicy::InjectAbort => Expr::atom(system_path("FaultPolicy::InjectAbort")),
+        FaultPolicy::Halt => Expr::atom(system_path("FaultPolicy::Halt")),
+        FaultPolicy::Restart { max_restarts } => Expr::Struct(
+            system_path("FaultPolicy::Restart"),
+            vec![("max_restarts", Expr::atom(max_restarts.to_string()))],
+        ),
+    }
+}
+
+fn item(out: &mut String, doc: &str, head: &str, value: &Expr) {
+    let _ = writeln!(out, "/// {doc}");
+    out.push_str(head);
+    out.push_str(" = ");
+    value.print(out, 0);
+    out.push_str(";\n");
+}
+
+fn path_literal(path: &Path) -> String {
+    format!("{:?}", path.to_string_lossy())
+}
+
+/// `system.rs`: the `SYSTEM` static, the size constants and their const assertions.
+pub fn system_rs(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> String {
+    let mut out = header_and_sizes(spec, partitions);
+    for (index, partition) in partitions.iter().enumerate() {
+        out.push('\n');
+        out.push_str(&partition_items(index, partition));
+    }
+    let cores: Vec<Expr> = (0..spec.board().cores.len())
+        .map(|core| core_entry(spec.board(), core, partitions))
+        .collect();
+    out.push('\n');
+    print_array(
+        &mut out,
+        "Physical cores and the vCPU pinned to each.",
+        "CORES",
+        "Core",
+        "CORE_COUNT",
+        &cores,
+    );
+    let entries: Vec<Expr> = partitions
+        .iter()
+        .enumerate()
+        .map(|(index, partition)| partition_entry(index, partition))
+        .collect();
+    out.push('\n');
+    print_array(
+        &mut out,
+        "Partitions in manifest order.",
+        "PARTITIONS",
+        "Partition",
+        "PARTITION_COUNT",
+        &entries,
+    );
+    out.push('\n');
+    let system = Expr::Struct(
+        system_path("System"),
+        vec![
+            ("board", board(spec.board())),
+            ("cores", Expr::atom("&CORES")),
+            ("partitions", Expr::atom("&PARTITIONS")),
+        ],
+    );
+    item(
+        &mut out,
+        "The system this image runs.",
+        &format!("pub static SYSTEM: {}", system_path("System")),
+        &system,
+    );
+    out
+}
+
+/// The "do not edit" header and the public size constants.
+fn header_and_sizes(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> String {
+    let max_vcpus = partitions
+        .iter()
+        .map(|partition| partition.spec.cpus.len())
+        .max()
+        .unwrap_or(0);
+    let pool: Vec<String> = (0..partitions.len())
+        .map(|index| format!("PARTITION_{index}_TABLES"))
+        .collect();
+    let pool = if pool.is_empty() {
+        "0".to_owned()
+    } else {
+        pool.join(" + ")
+    };
+    format!(
+        "// generated by bulkhead-config from {manifest} — do not edit.\n\
+         // Board: {board}. `cargo xtask expand` prints this file.\n\
+         \n\
+         /// Number of partitions.\n\
+         pub const PARTITION_COUNT: usize = {partition_count};\n\
+         /// Number of physical cores, in device-tree order.\n\
+         pub const CORE_COUNT: usize = {core_count};\n\
+         /// Largest vCPU count of any partition.\n\
+         pub const MAX_VCPUS: usize = {max_vcpus};\n\
+         /// Stage-2 translation tables needed by all partitions together.\n\
+         pub const STAGE2_TABLE_POOL: usize = {pool};\n\
+         \n\
+         const _: () = assert!(MAX_VCPUS <= {CORE}::layout::MAX_VCPUS_PER_PARTITION);\n",
+        manifest = spec.manifest_name(),
+        board = spec.board().name,
+        partition_count = partitions.len(),
+        core_count = spec.board().cores.len(),
+    )
+}
+
+/// One partition's RAM region, table count, included files and their size assertions.
+fn partition_items(index: usize, partition: &PartitionOutput<'_>) -> String {
+    let prefix = format!("PARTITION_{index}");
+    let mut out = format!("// Partition {index}: {}.\n", partition.spec.name);
+    let ram = Expr::Struct(
+        format!("{CORE}::addr::MemoryRegion"),
+        vec![
+            ("ipa", ipa(partition.spec.ram_region().ipa.raw())),
+            ("phys", phys_addr(partition.spec.ram.base())),
+            ("size", Expr::atom(hex(partition.spec.ram.size()))),
+        ],
+    );
+    item(
+        &mut out,
+        "Guest RAM.",
+        &format!("const {prefix}_RAM: {CORE}::addr::MemoryRegion"),
+        &ram,
+    );
+    let _ = write!(
+        out,
+        "/// Stage-2 tables mapping every region of the partition.\n\
+         const {prefix}_TABLES: usize = {CORE}::stage2::tables_needed(&[{prefix}_RAM]);\n\
+         /// Flattened guest image.\n\
+         const {prefix}_IMAGE: &[u8] = include_bytes!({image_path});\n\
+         /// Guest device tree.\n\
+         const {prefix}_DTB: &[u8] = include_bytes!({dtb_path});\n\
+         // Validated at these sizes: a file changed since then fails the build.\n\
+         const _: () = assert!({prefix}_IMAGE.len() == {image_len});\n\
+         const _: () = assert!({prefix}_DTB.len() == {dtb_len});\n\
+         const _: () = assert!({prefix}_DTB.len() as u64 <= {CORE}::layout::DTB_MAX_SIZE);\n",
+        image_path = path_literal(partition.image_path),
+        dtb_path = path_literal(partition.dtb_path),
+        image_len = partition.image.bytes.len(),
+        dtb_len = partition.dtb_len,
+    );
+    out
+}
+
+/// `Core` entry for physical core `core`, naming the vCPU pinned to it.
+fn core_entry(board: &Board, core: usize, partitions: &[PartitionOutput<'_>]) -> Expr {
+    let vcpu = partitions
+        .iter()
+        .enumerate()
+        .find_map(|(partition_index, partition)| {
+            let vcpu = partition.spec.cpus.iter().position(|cpu| *cpu == core)?;
+            Some(Expr::Some(Box::new(Expr::Struct(
+                system_path("VcpuRef"),
+                vec![
+                    ("partition", Expr::atom(partition_index.to_string())),
+                    ("vcpu", Expr::atom(vcpu.to_string())),
+                ],
+            ))))
+        });
+    Expr::Struct(
+        system_path("Core"),
+        vec![
+            ("mpidr", Expr::atom(hex(board.cores[core].mpidr))),
+            ("vcpu", vcpu.unwrap_or_else(|| Expr::atom("None"))),
+        ],
+    )
+}
+
+/// `Partition` entry referring to the items [`partition_items`] emitted.
+fn partition_entry(index: usize, partition: &PartitionOutput<'_>) -> Expr {
+    let prefix = format!("PARTITION_{index}");
+    let spec = partition.spec;
+    let cores = spec
+        .cpus
+        .iter()
+        .map(|cpu| Expr::atom(cpu.to_string()))
+        .collect();
+    Expr::Struct(
+        system_path("Partition"),
+        vec![
+            ("name", Expr::atom(format!("{:?}", spec.name))),
+            ("ram", Expr::atom(format!("{prefix}_RAM"))),
+            ("cores", Expr::SliceRef(cores)),
+            ("image", Expr::atom(format!("{prefix}_IMAGE"))),
+            ("image_ipa", ipa(partition.image.load_ipa)),
+            (
+                "zeroed_after_image",
+                Expr::atom(hex(partition.image.zeroed_after_image)),
+            ),
+            ("entry", ipa(partition.image.entry)),
+            ("dtb", Expr::atom(format!("{prefix}_DTB"))),
+            ("dtb_ipa", ipa(spec.dtb_ipa().raw())),
+            ("fault_policy", fault_policy(spec.fault_policy)),
+            ("devices", Expr::SliceRef(Vec::new())),
+            ("interrupts", Expr::SliceRef(Vec::new())),
+        ],
+    )
+}
+
+fn print_array(
+    out: &mut String,
+    doc: &str,
+    name: &str,
+    element: &str,
+    length: &str,
+    items: &[Expr],
+) {
+    let _ = writeln!(out, "/// {doc}");
+    let _ = write!(
+        out,
+        "static {name}: [{}; {length}] = [",
+        system_path(element)
+    );
+    if items.is_empty() {
+        out.push_str("];\n");
+        return;
+    }
+    out.push('\n');
+    for entry in items {
+        push_indent(out, 1);
+        entry.print(out, 1);
+        out.push_str(",\n");
+    }
+    out.push_str("];\n");
+}
+
+/// `memory.x`: the hypervisor's RAM for the image's linker script.
+pub fn memory_x(spec: &SystemSpec) -> String {
+    let hypervisor = spec.board().hypervisor;
+    format!(
+        "/* generated by bulkhead-config from {} — do not edit. */\n\
+         /* The hypervisor's RAM reservation on board {} (board.toml [hypervisor]). */\n\
+         HYPERVISOR_BASE = {:#x};\n\
+         HYPERVISOR_SIZE = {:#x};\n",
+        spec.manifest_name(),
+        spec.board().name,
+        hypervisor.base(),
+        hypervisor.size()
+    )
+}

@@ -1,0 +1,362 @@
+//! The `compile` step: loads guest images, checks they fit, and writes every output file.
+//!
+//! Outputs go to one directory: `<partition>.bin` (flattened image), `<partition>.dtb`
+//! (guest device tree), `<board>.board.dtb` (the board's compiled device tree), `system.rs`,
+//! `memory.x` and `report.md`. Partition names cannot contain `.`, so no partition file can
+//! collide with the board blob. Files are rewritten only when their content changes, so an
+//! unchanged configuration does not trigger a rebuild of the EL2 image.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use bulkhead_core::layout::{DTB_OFFSET_FROM_RAM_END, RAM_BASE};
+
+use crate::board::Board;
+use crate::codegen::{self, PartitionOutput};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::guest_dtb;
+use crate::image::{self, GuestImage, ImageError, ImageFormat, PlacementError};
+use crate::report;
+use crate::spec::{self, ImageSource, PartitionSpec, SystemSpec};
+use crate::units::{AddressRange, BLOCK_2MIB, align_up, hex, human_size};
+
+/// What `compile` needs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The manifest (e.g. `partitions/demo.toml`).
+    pub manifest: PathBuf,
+    /// Repository root: the directory holding `board-configs/`.
+    pub repo_root: PathBuf,
+    /// Where outputs are written (created if missing).
+    pub out_dir: PathBuf,
+    /// Built guest crates: crate name → ELF path.
+    pub guest_images: BTreeMap<String, PathBuf>,
+}
+
+/// One partition's outputs.
+#[derive(Clone, Debug)]
+pub struct CompiledPartition {
+    /// Partition name.
+    pub name: String,
+    /// The flattened image file.
+    pub image: PathBuf,
+    /// The guest device tree file.
+    pub dtb: PathBuf,
+    /// Host-physical RAM.
+    pub ram: AddressRange,
+    /// Physical core of each vCPU.
+    pub cpus: Vec<usize>,
+    /// Where the image is placed (IPA).
+    pub image_ipa: u64,
+    /// Entry point (IPA).
+    pub entry: u64,
+    /// Format the image was read as.
+    pub image_format: ImageFormat,
+}
+
+/// Everything `compile` wrote.
+#[derive(Clone, Debug)]
+pub struct CompiledSystem {
+    /// The output directory (absolute).
+    pub out_dir: PathBuf,
+    /// Rust source for the EL2 image to `include!`.
+    pub system_rs: PathBuf,
+    /// Linker script fragment with `HYPERVISOR_BASE`/`HYPERVISOR_SIZE`.
+    pub memory_x: PathBuf,
+    /// Human-readable summary.
+    pub report: PathBuf,
+    /// The board's compiled device tree.
+    pub board_dtb: PathBuf,
+    /// The board (QEMU settings included).
+    pub board: Board,
+    /// Partitions in manifest order.
+    pub partitions: Vec<CompiledPartition>,
+    /// Warnings (the build succeeded).
+    pub warnings: Diagnostics,
+}
+
+impl fmt::Display for CompiledSystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "board {} — hypervisor at {}",
+            self.board.name, self.board.hypervisor
+        )?;
+        for partition in &self.partitions {
+            writeln!(
+                f,
+                "  {:<16} RAM {} ({}), cores {:?}, entry {}",
+                partition.name,
+                partition.ram,
+                human_size(partition.ram.size()),
+                partition.cpus,
+                hex(partition.entry)
+            )?;
+        }
+        write!(f, "  outputs in {}", self.out_dir.display())
+    }
+}
+
+/// Loads and validates the manifest, then compiles it (see [`compile_loaded`]).
+pub fn compile(options: &Options) -> Result<CompiledSystem, Diagnostics> {
+    let spec = spec::load(&options.manifest, &options.repo_root)?;
+    compile_loaded(&spec, &options.out_dir, &options.guest_images)
+}
+
+/// Loads every guest image of an already validated system, checks it fits its partition, and
+/// writes all outputs to `out_dir`.
+pub fn compile_loaded(
+    spec: &SystemSpec,
+    out_dir: &Path,
+    guest_images: &BTreeMap<String, PathBuf>,
+) -> Result<CompiledSystem, Diagnostics> {
+    let mut diagnostics = spec.warnings().clone();
+    let out_dir = std::path::absolute(out_dir).unwrap_or_else(|_| out_dir.to_path_buf());
+    if let Err(error) = std::fs::create_dir_all(&out_dir) {
+        diagnostics.push(Diagnostic::error(
+            Code::Io,
+            format!("cannot create {}: {error}", out_dir.display()),
+        ));
+        return Err(diagnostics);
+    }
+
+    let mut loaded = Vec::new();
+    for partition in spec.partitions() {
+        let Some(image) = load_image(spec, partition, guest_images, &mut diagnostics) else {
+            continue;
+        };
+        let dtb = match guest_dtb::build(partition, spec.board()) {
+            Ok(dtb) => dtb,
+            Err(error) => {
+                diagnostics.push(
+                    Diagnostic::error(
+                        Code::GuestDeviceTreeFailed,
+                        format!("partition `{}`: {error}", partition.name),
+                    )
+                    .with_label(
+                        &spec.source,
+                        partition.spans.memory.clone(),
+                        "for this partition",
+                    )
+                    .with_help("bootargs must not contain NUL characters"),
+                );
+                continue;
+            }
+        };
+        loaded.push((partition, image, dtb));
+    }
+    if diagnostics.has_errors() {
+        return Err(diagnostics);
+    }
+
+    let mut writer = Writer {
+        diagnostics: &mut diagnostics,
+    };
+    let board_dtb = out_dir.join(format!("{}.board.dtb", spec.board().name));
+    writer.write(&board_dtb, &spec.board().dtb);
+    let paths: Vec<(PathBuf, PathBuf)> = loaded
+        .iter()
+        .map(|(partition, image, dtb)| {
+            let image_path = out_dir.join(format!("{}.bin", partition.name));
+            let dtb_path = out_dir.join(format!("{}.dtb", partition.name));
+            writer.write(&image_path, &image.bytes);
+            writer.write(&dtb_path, dtb);
+            (image_path, dtb_path)
+        })
+        .collect();
+    let outputs: Vec<PartitionOutput<'_>> = loaded
+        .iter()
+        .zip(&paths)
+        .map(
+            |((partition, image, dtb), (image_path, dtb_path))| PartitionOutput {
+                spec: partition,
+                image,
+                image_path,
+                dtb_path,
+                dtb_len: dtb.len(),
+            },
+        )
+        .collect();
+    let system_rs = out_dir.join("system.rs");
+    let memory_x = out_dir.join("memory.x");
+    let report_path = out_dir.join("report.md");
+    writer.write(&system_rs, codegen::system_rs(spec, &outputs).as_bytes());
+    writer.write(&memory_x, codegen::memory_x(spec).as_bytes());
+    writer.write(&report_path, report::report_md(spec, &outputs).as_bytes());
+    if diagnostics.has_errors() {
+        return Err(diagnostics);
+    }
+
+    let partitions = outputs
+        .iter()
+        .map(|output| CompiledPartition {
+            name: output.spec.name.clone(),
+            image: output.image_path.to_path_buf(),
+            dtb: output.dtb_path.to_path_buf(),
+            ram: output.spec.ram,
+            cpus: output.spec.cpus.clone(),
+            image_ipa: output.image.load_ipa,
+            entry: output.image.entry,
+            image_format: output.image.format,
+        })
+        .collect();
+    Ok(CompiledSystem {
+        out_dir,
+        system_rs,
+        memory_x,
+        report: report_path,
+        board_dtb,
+        board: spec.board().clone(),
+        partitions,
+        warnings: diagnostics,
+    })
+}
+
+/// Reads, parses and places one partition's image, reporting against its `image` key.
+fn load_image(
+    spec: &SystemSpec,
+    partition: &PartitionSpec,
+    guest_images: &BTreeMap<String, PathBuf>,
+    diagnostics: &mut Diagnostics,
+) -> Option<GuestImage> {
+    let span = partition.spans.image.clone();
+    let report =
+        |diagnostics: &mut Diagnostics, code: Code, message: String, label: &str, help: String| {
+            diagnostics.push(
+                Diagnostic::error(code, format!("partition `{}`: {message}", partition.name))
+                    .with_label(&spec.source, span.clone(), label)
+                    .with_help(help),
+            );
+        };
+    let path = match &partition.image {
+        ImageSource::File(path) => path.clone(),
+        ImageSource::Crate(name) => match guest_images.get(name) {
+            Some(path) => path.clone(),
+            None => {
+                let built: Vec<&str> = guest_images.keys().map(String::as_str).collect();
+                report(
+                    diagnostics,
+                    Code::GuestImageMissing,
+                    format!("guest crate `{name}` was not built"),
+                    "this crate",
+                    format!(
+                        "build it with `cargo xtask build`; images passed for: {}",
+                        if built.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            built.join(", ")
+                        }
+                    ),
+                );
+                return None;
+            }
+        },
+    };
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            report(
+                diagnostics,
+                Code::Io,
+                format!("cannot read image {}: {error}", path.display()),
+                "this image",
+                "file paths are relative to the manifest's directory".to_owned(),
+            );
+            return None;
+        }
+    };
+    let image = match image::load(&bytes, partition.ram.size()) {
+        Ok(image) => image,
+        Err(error) => {
+            let (code, help) = match error {
+                ImageError::NotAarch64 { .. } => (
+                    Code::ElfNotAarch64,
+                    "build the guest for aarch64-unknown-none",
+                ),
+                ImageError::NotExecutable { .. } => (
+                    Code::ElfNotExecutable,
+                    "link the guest as a static executable",
+                ),
+                ImageError::TooLarge { .. } => (
+                    Code::ImageTooLarge,
+                    "check the guest's link addresses and memory.size",
+                ),
+                _ => (
+                    Code::ImageFormat,
+                    "give an AArch64 ELF executable or an arm64 Image",
+                ),
+            };
+            report(
+                diagnostics,
+                code,
+                format!("{}: {error}", path.display()),
+                "this image",
+                help.to_owned(),
+            );
+            return None;
+        }
+    };
+    let ram_end = RAM_BASE.raw() + partition.ram.size();
+    match image::check_placement(&image, partition.image_window(), ram_end) {
+        Ok(()) => Some(image),
+        Err(PlacementError::OutsideRam { what }) => {
+            report(
+                diagnostics,
+                Code::ImageOutsideRam,
+                what,
+                "this image",
+                format!(
+                    "link the guest inside guest RAM, which starts at IPA {}",
+                    hex(RAM_BASE.raw())
+                ),
+            );
+            None
+        }
+        Err(PlacementError::TooLarge {
+            image_end,
+            window_end,
+        }) => {
+            let needed = (image_end - RAM_BASE.raw())
+                .checked_add(DTB_OFFSET_FROM_RAM_END)
+                .and_then(|size| align_up(size, BLOCK_2MIB));
+            report(
+                diagnostics,
+                Code::ImageTooLarge,
+                format!(
+                    "the image (with .bss) ends at IPA {} but the device tree slot starts at {}",
+                    hex(image_end),
+                    hex(window_end)
+                ),
+                "does not fit",
+                match needed {
+                    Some(size) => format!(
+                        "raise memory.size to at least \"{}\"",
+                        human_size(size).replace(' ', "")
+                    ),
+                    None => "the image is larger than any partition can be".to_owned(),
+                },
+            );
+            None
+        }
+    }
+}
+
+/// Writes files only when their content differs, recording failures.
+struct Writer<'a> {
+    diagnostics: &'a mut Diagnostics,
+}
+
+impl Writer<'_> {
+    fn write(&mut self, path: &Path, contents: &[u8]) {
+        if std::fs::read(path).is_ok_and(|existing| existing == contents) {
+            return;
+        }
+        if let Err(error) = std::fs::write(path, contents) {
+            self.diagnostics.push(Diagnostic::error(
+                Code::Io,
+                format!("cannot write {}: {error}", path.display()),
+            ));
+        }
+    }
+}

@@ -1,0 +1,490 @@
+//! Errors and warnings with stable codes, each pointing at the input span that caused it.
+//!
+//! A configuration mistake in a partitioned system is a safety problem, so every message names
+//! the check that fired (a stable `BHnnnn` code and a kebab-case name that tests, scripts and
+//! documents can refer to), shows the offending value in its file, says what was expected and
+//! how to fix it. Checks do not stop at the first error: [`Diagnostics`] collects them all, and
+//! warnings are kept apart from errors so a build can succeed while still reporting them.
+
+use std::fmt;
+use std::io::IsTerminal;
+use std::ops::Range;
+use std::sync::Arc;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
+
+/// A file's text, shared by every diagnostic that points into it.
+pub type Source = Arc<NamedSource<String>>;
+
+/// Wraps a file's text for diagnostics; `name` is what the report prints (a path).
+pub fn source(name: impl AsRef<str>, text: String) -> Source {
+    Arc::new(NamedSource::new(name, text).with_language("TOML"))
+}
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $variant:ident = ($id:literal, $name:literal), )*) => {
+        /// The check or failure a diagnostic comes from. Codes are stable: never renumber one,
+        /// retire it instead.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Code {
+            /// Every code, in numeric order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            /// The stable identifier, e.g. `BH0101`.
+            pub const fn id(self) -> &'static str {
+                match self { $(Code::$variant => $id,)* }
+            }
+
+            /// The check's kebab-case name, e.g. `memory-overlap`.
+            pub const fn name(self) -> &'static str {
+                match self { $(Code::$variant => $name,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    /// A file (manifest, board.toml, DTS, guest image) could not be read or written.
+    Io = ("BH0001", "io-error"),
+    /// The manifest is not valid TOML or does not match the schema (unknown key, wrong type).
+    ManifestInvalid = ("BH0002", "manifest-invalid"),
+    /// A size or address is not a byte count.
+    SizeInvalid = ("BH0003", "size-invalid"),
+    /// The manifest's `image` names neither or both of `crate` and `file`.
+    ImageSourceInvalid = ("BH0004", "image-source-invalid"),
+    /// Partition memory overlaps another partition's.
+    MemoryOverlap = ("BH0101", "memory-overlap"),
+    /// Partition memory overlaps the hypervisor's reservation.
+    MemoryOverlapsHypervisor = ("BH0102", "memory-overlaps-hypervisor"),
+    /// Partition memory is not inside one RAM range of the board.
+    MemoryOutsideRam = ("BH0103", "memory-outside-ram"),
+    /// A given memory base is not 2 MiB aligned.
+    MemoryBaseMisaligned = ("BH0104", "memory-base-misaligned"),
+    /// A memory size is not a multiple of the 4 KiB granule.
+    MemorySizeNotGranule = ("BH0105", "memory-size-not-granule"),
+    /// A memory size is not a multiple of 2 MiB (warning: the tail is mapped with pages).
+    MemorySizeNotBlock = ("BH0106", "memory-size-not-block"),
+    /// No free RAM is left to place a partition without a base.
+    MemoryExhausted = ("BH0107", "memory-exhausted"),
+    /// Address arithmetic on a partition's memory overflows 64 bits.
+    SizeOverflow = ("BH0108", "size-overflow"),
+    /// Partition memory leaves no room below the device tree slot.
+    MemoryTooSmall = ("BH0109", "memory-too-small"),
+    /// A physical core is pinned to more than one vCPU.
+    CorePinnedTwice = ("BH0201", "core-pinned-twice"),
+    /// A pinned core does not exist in the board's device tree.
+    CoreNotPresent = ("BH0202", "core-not-present"),
+    /// A partition has no vCPU.
+    CpusEmpty = ("BH0203", "cpus-empty"),
+    /// A partition has more vCPUs than the virtual redistributor window holds.
+    TooManyVcpus = ("BH0204", "too-many-vcpus"),
+    /// Two partitions share a name.
+    DuplicatePartitionName = ("BH0301", "duplicate-partition-name"),
+    /// The manifest declares no partition.
+    NoPartitions = ("BH0302", "no-partitions"),
+    /// A partition name is not usable as a console prefix and file name.
+    PartitionNameInvalid = ("BH0303", "partition-name-invalid"),
+    /// A partition's guest crate was not built (xtask passed no image for it).
+    GuestImageMissing = ("BH0304", "guest-image-missing"),
+    /// The guest image is neither an ELF nor an arm64 `Image`, or is malformed.
+    ImageFormat = ("BH0401", "image-format"),
+    /// The ELF is not for AArch64.
+    ElfNotAarch64 = ("BH0402", "elf-not-aarch64"),
+    /// The ELF is not an executable.
+    ElfNotExecutable = ("BH0403", "elf-not-executable"),
+    /// Part of the image, or its entry point, lies outside the partition's RAM window.
+    ImageOutsideRam = ("BH0404", "image-outside-ram"),
+    /// The image (with its zeroed tail) runs into the device tree slot.
+    ImageTooLarge = ("BH0405", "image-too-large"),
+    /// The board named in the manifest has no directory under `board-configs/`.
+    BoardUnknown = ("BH0501", "board-unknown"),
+    /// `board.toml` is not valid TOML, does not match the schema, or contradicts itself.
+    BoardInvalid = ("BH0502", "board-invalid"),
+    /// `dtc` (device-tree-compiler) is not installed.
+    DtcMissing = ("BH0503", "dtc-missing"),
+    /// `dtc` rejected the board's DTS.
+    DtcFailed = ("BH0504", "dtc-failed"),
+    /// The board's device tree lacks something the hypervisor needs (GIC, cores, RAM, ...).
+    DeviceTreeInvalid = ("BH0505", "device-tree-invalid"),
+    /// The console or log UART named in `board.toml` is not a supported UART in the tree.
+    UartInvalid = ("BH0506", "uart-invalid"),
+    /// The hypervisor reservation is misaligned or not inside board RAM.
+    HypervisorReservationInvalid = ("BH0507", "hypervisor-reservation-invalid"),
+    /// `[qemu] smp` differs from the number of cores in the device tree (warning).
+    QemuCoreCountMismatch = ("BH0508", "qemu-core-count-mismatch"),
+    /// A generated guest device tree could not be built.
+    GuestDeviceTreeFailed = ("BH0601", "guest-device-tree-failed"),
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.id(), self.name())
+    }
+}
+
+/// How bad a diagnostic is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// The system is not built.
+    Error,
+    /// The system is built; the user should still look.
+    Warning,
+}
+
+#[derive(Clone, Debug)]
+struct Label {
+    span: Range<usize>,
+    text: String,
+}
+
+/// One error or warning.
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    code: Code,
+    severity: Severity,
+    message: String,
+    source: Option<Source>,
+    labels: Vec<Label>,
+    help: Option<String>,
+}
+
+impl Diagnostic {
+    /// A new error.
+    pub fn error(code: Code, message: impl Into<String>) -> Self {
+        Self::new(code, Severity::Error, message)
+    }
+
+    /// A new warning.
+    pub fn warning(code: Code, message: impl Into<String>) -> Self {
+        Self::new(code, Severity::Warning, message)
+    }
+
+    fn new(code: Code, severity: Severity, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            severity,
+            message: message.into(),
+            source: None,
+            labels: Vec::new(),
+            help: None,
+        }
+    }
+
+    /// Points the diagnostic at `span` of `source`; the first label is the primary one.
+    /// Labels after the first must point into the same source.
+    pub fn with_label(
+        mut self,
+        source: &Source,
+        span: Range<usize>,
+        text: impl Into<String>,
+    ) -> Self {
+        if self.source.is_none() {
+            self.source = Some(Arc::clone(source));
+        }
+        self.labels.push(Label {
+            span,
+            text: text.into(),
+        });
+        self
+    }
+
+    /// Adds a hint on how to fix it.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// The check that fired.
+    pub fn code(&self) -> Code {
+        self.code
+    }
+
+    /// Error or warning.
+    pub fn severity(&self) -> Severity {
+        self.severity
+    }
+
+    /// The one-line message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The fix hint, if any.
+    pub fn help(&self) -> Option<&str> {
+        self.help.as_deref()
+    }
+
+    /// The name of the file the diagnostic points into, if it points anywhere.
+    pub fn file_name(&self) -> Option<&str> {
+        self.source.as_ref().map(|source| source.name())
+    }
+
+    /// 1-based line and column of the primary label's start.
+    pub fn location(&self) -> Option<(usize, usize)> {
+        let source = self.source.as_ref()?;
+        let label = self.labels.first()?;
+        let text = source.inner();
+        let before = text.get(..label.span.start)?;
+        let line = before.matches('\n').count() + 1;
+        let column = before
+            .rsplit('\n')
+            .next()
+            .map_or(0, |tail| tail.chars().count())
+            + 1;
+        Some((line, column))
+    }
+
+    /// 1-based line of the primary label's start.
+    pub fn line(&self) -> Option<usize> {
+        self.location().map(|(line, _)| line)
+    }
+
+    /// The source text under the primary label.
+    pub fn snippet(&self) -> Option<&str> {
+        let source = self.source.as_ref()?;
+        source.inner().get(self.labels.first()?.span.clone())
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+impl miette::Diagnostic for Diagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|help| Box::new(help) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.source
+            .as_ref()
+            .map(|source| &**source as &dyn SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.labels.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.labels.iter().enumerate().map(
+            |(index, label)| {
+                let text = Some(label.text.clone());
+                if index == 0 {
+                    LabeledSpan::new_primary_with_span(text, label.span.clone())
+                } else {
+                    LabeledSpan::new_with_span(text, label.span.clone())
+                }
+            },
+        )))
+    }
+}
+
+/// Every diagnostic of one run, errors and warnings, in the order they were found.
+#[derive(Clone, Debug, Default)]
+pub struct Diagnostics {
+    items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    /// No diagnostics.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one.
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.items.push(diagnostic);
+    }
+
+    /// Adds all of `other`.
+    pub fn append(&mut self, other: Diagnostics) {
+        self.items.extend(other.items);
+    }
+
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.items
+            .iter()
+            .any(|item| item.severity == Severity::Error)
+    }
+
+    /// Whether there is no diagnostic at all.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// How many diagnostics.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// All diagnostics in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
+        self.items.iter()
+    }
+
+    /// Only the errors.
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items
+            .iter()
+            .filter(|item| item.severity == Severity::Error)
+    }
+
+    /// Only the warnings.
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items
+            .iter()
+            .filter(|item| item.severity == Severity::Warning)
+    }
+
+    /// `Ok(value)` when there is no error, else `Err(self)` (warnings travel with the errors).
+    pub fn into_result<T>(self, value: T) -> Result<T, Diagnostics> {
+        if self.has_errors() {
+            Err(self)
+        } else {
+            Ok(value)
+        }
+    }
+
+    /// The report as miette draws it: file, line, column, the source lines with the offending
+    /// value underlined, and the hint. `color` adds ANSI colours.
+    pub fn render(&self, color: bool) -> String {
+        let theme = if color {
+            GraphicalTheme::unicode()
+        } else {
+            GraphicalTheme::unicode_nocolor()
+        };
+        let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+        let mut out = String::new();
+        for item in &self.items {
+            if handler.render_report(&mut out, item).is_err() {
+                out.push_str(&format!("{}: {}\n", item.code, item.message));
+            }
+        }
+        let errors = self.errors().count();
+        let warnings = self.items.len() - errors;
+        out.push_str(&format!("{errors} error(s), {warnings} warning(s)\n"));
+        out
+    }
+}
+
+impl From<Diagnostic> for Diagnostics {
+    fn from(diagnostic: Diagnostic) -> Self {
+        Self {
+            items: vec![diagnostic],
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Diagnostics {
+    type Item = &'a Diagnostic;
+    type IntoIter = std::slice::Iter<'a, Diagnostic>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
+impl IntoIterator for Diagnostics {
+    type Item = Diagnostic;
+    type IntoIter = std::vec::IntoIter<Diagnostic>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
+
+impl Extend<Diagnostic> for Diagnostics {
+    fn extend<I: IntoIterator<Item = Diagnostic>>(&mut self, iter: I) {
+        self.items.extend(iter);
+    }
+}
+
+/// `{}` colours the report when standard error is a terminal and `NO_COLOR` is unset;
+/// `{:#}` never colours.
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let color = !f.alternate()
+            && std::io::stderr().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none();
+        f.write_str(&self.render(color))
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut ids: Vec<&str> = Code::ALL.iter().map(|code| code.id()).collect();
+        let mut names: Vec<&str> = Code::ALL.iter().map(|code| code.name()).collect();
+        ids.sort_unstable();
+        names.sort_unstable();
+        ids.dedup();
+        names.dedup();
+        assert_eq!(ids.len(), Code::ALL.len());
+        assert_eq!(names.len(), Code::ALL.len());
+        for code in Code::ALL {
+            assert!(
+                code.id().len() == 6 && code.id().starts_with("BH"),
+                "{code}"
+            );
+            assert!(
+                code.name()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn location_is_line_and_column_of_the_primary_label() {
+        let file = source("demo.toml", "[system]\nboard = \"nowhere\"\n".to_owned());
+        let diagnostic = Diagnostic::error(Code::BoardUnknown, "no such board").with_label(
+            &file,
+            17..26,
+            "here",
+        );
+        assert_eq!(diagnostic.location(), Some((2, 9)));
+        assert_eq!(diagnostic.snippet(), Some("\"nowhere\""));
+        let rendered = Diagnostics::from(diagnostic).render(false);
+        assert!(rendered.contains("BH0501 board-unknown"), "{rendered}");
+        assert!(rendered.contains("demo.toml:2:9"), "{rendered}");
+        assert!(rendered.contains("1 error(s), 0 warning(s)"), "{rendered}");
+    }
+
+    #[test]
+    fn warnings_alone_are_not_errors() {
+        let mut all = Diagnostics::new();
+        all.push(Diagnostic::warning(Code::MemorySizeNotBlock, "odd size"));
+        assert!(!all.has_errors());
+        assert!(all.clone().into_result(()).is_ok());
+        all.push(Diagnostic::error(Code::CpusEmpty, "no cpus"));
+        assert!(all.has_errors());
+        assert_eq!(all.warnings().count(), 1);
+    }
+}

@@ -1,0 +1,133 @@
+//! The generated guest device tree: `dtc` decompiles it without complaint and it holds the
+//! nodes guests rely on; the `fdt` crate (what a Rust guest uses) reads the same values.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use bulkhead_config::{CompiledSystem, Options, compile};
+use common::{demo_guest, fixture, repo_root};
+
+fn compile_good(directory: &Path) -> CompiledSystem {
+    let mut guest_images = BTreeMap::new();
+    for name in ["heartbeat", "misbehave"] {
+        let path = directory.join(format!("{name}.elf"));
+        std::fs::write(&path, demo_guest(name.as_bytes())).unwrap();
+        guest_images.insert(name.to_owned(), path);
+    }
+    compile(&Options {
+        manifest: fixture("good-qemu-virt.toml"),
+        repo_root: repo_root(),
+        out_dir: directory.join("out"),
+        guest_images,
+    })
+    .unwrap_or_else(|diagnostics| panic!("{diagnostics:#}"))
+}
+
+/// `dtc -I dtb -O dts` of `path`; fails on any dtc warning.
+fn decompile(path: &Path) -> String {
+    let output = Command::new("dtc")
+        .args(["-I", "dtb", "-O", "dts", "-o", "-"])
+        .arg(path)
+        .output()
+        .expect("dtc runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stderr.trim().is_empty(),
+        "dtc complained:\n{stderr}"
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn guest_device_tree_decompiles_with_every_expected_node() {
+    let directory = tempfile::tempdir().unwrap();
+    let compiled = compile_good(directory.path());
+    let dts = decompile(&compiled.partitions[0].dtb);
+    for expected in [
+        "compatible = \"bulkhead,partition\\0linux,dummy-virt\";",
+        "model = \"alpha\";",
+        "#address-cells = <0x02>;",
+        "#size-cells = <0x02>;",
+        "interrupt-parent = <0x01>;",
+        "bootargs = \"heartbeats\";",
+        "stdout-path = \"/pl011@9000000\";",
+        "serial0 = \"/pl011@9000000\";",
+        "memory@40000000 {",
+        "device_type = \"memory\";",
+        // 64 MiB of guest RAM at IPA 0x4000_0000.
+        "reg = <0x00 0x40000000 0x00 0x4000000>;",
+        "cpu@0 {",
+        "cpu@1 {",
+        "compatible = \"arm,cortex-a72\";",
+        "enable-method = \"psci\";",
+        "compatible = \"arm,psci-1.0\\0arm,psci-0.2\\0arm,psci\";",
+        "method = \"hvc\";",
+        "intc@8000000 {",
+        "compatible = \"arm,gic-v3\";",
+        "#interrupt-cells = <0x03>;",
+        "interrupt-controller;",
+        // vGICD 64 KiB, then one 128 KiB redistributor per vCPU (two vCPUs).
+        "reg = <0x00 0x8000000 0x00 0x10000 0x00 0x80a0000 0x00 0x40000>;",
+        "#redistributor-regions = <0x01>;",
+        "phandle = <0x01>;",
+        "compatible = \"arm,armv8-timer\";",
+        // PPIs 13, 14, 11, 10, level-high.
+        "interrupts = <0x01 0x0d 0x04 0x01 0x0e 0x04 0x01 0x0b 0x04 0x01 0x0a 0x04>;",
+        "always-on;",
+        "apb-pclk {",
+        "compatible = \"fixed-clock\";",
+        "clock-frequency = <0x16e3600>;",
+        "pl011@9000000 {",
+        "compatible = \"arm,pl011\\0arm,primecell\";",
+        "reg = <0x00 0x9000000 0x00 0x1000>;",
+        "interrupts = <0x00 0x01 0x04>;",
+        "clocks = <0x02 0x02>;",
+        "clock-names = \"uartclk\\0apb_pclk\";",
+    ] {
+        assert!(dts.contains(expected), "missing `{expected}` in:\n{dts}");
+    }
+    assert!(!dts.contains("cpu@2"), "alpha has two vCPUs:\n{dts}");
+}
+
+#[test]
+fn guest_device_tree_reads_back_with_the_fdt_crate() {
+    let directory = tempfile::tempdir().unwrap();
+    let compiled = compile_good(directory.path());
+    let blob = std::fs::read(&compiled.partitions[1].dtb).unwrap();
+    let tree = fdt::Fdt::new(&blob).expect("valid FDT");
+    assert_eq!(tree.root().model(), "beta");
+    assert_eq!(tree.chosen().bootargs(), Some("heartbeats fault-after=3"));
+    assert_eq!(
+        tree.chosen().stdout().map(|node| node.name),
+        Some("pl011@9000000")
+    );
+    let memory: Vec<(usize, Option<usize>)> = tree
+        .memory()
+        .regions()
+        .map(|region| (region.starting_address as usize, region.size))
+        .collect();
+    assert_eq!(memory, [(0x4000_0000, Some(32 << 20))]);
+    assert_eq!(tree.cpus().count(), 1);
+    let gic = tree.find_compatible(&["arm,gic-v3"]).expect("GIC node");
+    let frames: Vec<(usize, Option<usize>)> = gic
+        .reg()
+        .unwrap()
+        .map(|region| (region.starting_address as usize, region.size))
+        .collect();
+    assert_eq!(
+        frames,
+        [(0x0800_0000, Some(0x1_0000)), (0x080a_0000, Some(0x2_0000))]
+    );
+    let parent = tree
+        .root()
+        .property("interrupt-parent")
+        .and_then(|property| property.as_usize())
+        .expect("root interrupt-parent");
+    assert_eq!(
+        tree.find_phandle(parent as u32).map(|node| node.name),
+        Some("intc@8000000")
+    );
+}
