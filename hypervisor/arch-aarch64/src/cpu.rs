@@ -2,7 +2,7 @@
 
 use aarch64_cpu::asm;
 use aarch64_cpu::asm::barrier;
-use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, ID_AA64MMFR0_EL1, MPIDR_EL1, Readable};
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, ID_AA64MMFR0_EL1, MPIDR_EL1, Readable, Writeable};
 
 /// Affinity fields Aff3..Aff0 of `MPIDR_EL1` (Arm ARM D19.2.101): what identifies a core.
 pub const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
@@ -48,4 +48,20 @@ pub fn halt() -> ! {
     loop {
         asm::wfe();
     }
+}
+
+/// Records this core's index in the system tables (`TPIDR_EL2`, which only EL2 can read), so
+/// trap handlers know which vCPU they serve without searching.
+pub fn set_core_index(core: usize) {
+    aarch64_cpu::registers::TPIDR_EL2.set(core as u64);
+}
+
+/// This core's index, as recorded by [`set_core_index`].
+pub fn core_index() -> usize {
+    aarch64_cpu::registers::TPIDR_EL2.get() as usize
+}
+
+/// `ID_AA64MMFR0_EL1` (memory model features).
+pub fn id_aa64mmfr0() -> u64 {
+    ID_AA64MMFR0_EL1.get()
 }

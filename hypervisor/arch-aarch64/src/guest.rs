@@ -83,3 +83,42 @@ pub fn reset_el1_state() {
     };
     barrier::isb(barrier::SY);
 }
+
+/// What the hardware recorded about the trap being handled: `ESR_EL2`, `FAR_EL2`,
+/// `HPFAR_EL2`.
+#[derive(Clone, Copy, Debug)]
+pub struct TrapSyndrome {
+    /// Exception syndrome.
+    pub esr: u64,
+    /// Faulting virtual address (valid for aborts).
+    pub far: u64,
+    /// Faulting IPA page (valid for stage-2 aborts).
+    pub hpfar: u64,
+}
+
+/// Reads the syndrome registers of the current trap.
+pub fn trap_syndrome() -> TrapSyndrome {
+    use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, HPFAR_EL2};
+    TrapSyndrome { esr: ESR_EL2.get(), far: FAR_EL2.get(), hpfar: HPFAR_EL2.get() }
+}
+
+/// The guest's exception vector base (`VBAR_EL1`).
+pub fn vector_base() -> u64 {
+    aarch64_cpu::registers::VBAR_EL1.get()
+}
+
+/// Makes the guest's EL1 see an exception: the syndrome, fault address, return address and
+/// saved PSTATE it will find on entry to its handler. The caller then points the trap frame
+/// at the handler.
+pub fn set_exception_registers(esr: u64, far: u64, elr: u64, spsr: u64) {
+    use aarch64_cpu::registers::{ELR_EL1, ESR_EL1, FAR_EL1, SPSR_EL1};
+    ESR_EL1.set(esr);
+    FAR_EL1.set(far);
+    ELR_EL1.set(elr);
+    SPSR_EL1.set(spsr);
+}
+
+/// The guest's `SCTLR_EL1` (exception entry depends on some of its bits).
+pub fn system_control() -> u64 {
+    aarch64_cpu::registers::SCTLR_EL1.get()
+}

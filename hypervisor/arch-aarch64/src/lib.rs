@@ -14,6 +14,7 @@ pub mod boot;
 pub mod cpu;
 pub mod gic;
 pub mod guest;
+pub mod memory;
 pub mod mmu;
 pub mod psci;
 pub mod vectors;

@@ -34,3 +34,26 @@ pub fn cpu_on_smc(mpidr: u64, entry: u64, context_id: u64) -> Result<(), Firmwar
         error => Err(FirmwareError(error)),
     }
 }
+
+const SYSTEM_OFF: u64 = 0x8400_0008;
+
+/// Asks the firmware to power the whole machine off (only when every partition has
+/// powered itself off). Returns only if the firmware refused.
+pub fn system_off_smc() {
+    let mut function = SYSTEM_OFF;
+    // SAFETY: PSCI SYSTEM_OFF either does not return or returns an error code in x0,
+    // clobbering at most x0–x17 per the SMC Calling Convention.
+    unsafe {
+        asm!(
+            "smc #0",
+            inout("x0") function,
+            out("x1") _, out("x2") _, out("x3") _,
+            out("x4") _, out("x5") _, out("x6") _, out("x7") _,
+            out("x8") _, out("x9") _, out("x10") _, out("x11") _,
+            out("x12") _, out("x13") _, out("x14") _, out("x15") _,
+            out("x16") _, out("x17") _,
+            options(nostack),
+        );
+    }
+    let _refused = function;
+}

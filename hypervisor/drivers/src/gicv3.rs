@@ -85,6 +85,11 @@ impl PhysicalGic {
         self.gic.enable_interrupt(id, core, true).map_err(|_| GicError::InvalidIntid(raw))
     }
 
+    /// Routes SPI `raw` to the core with affinity `affinity`.
+    pub fn route(&mut self, raw: u32, affinity: u64) -> Result<(), GicError> {
+        self.gic.distributor().set_routing(intid(raw), Some(affinity)).map_err(|_| GicError::InvalidIntid(raw))
+    }
+
     /// Disables interrupt `raw` (on `core`'s redistributor for SGIs and PPIs).
     pub fn disable(&mut self, raw: u32, core: usize) -> Result<(), GicError> {
         self.gic.enable_interrupt(intid(raw), Some(core), false).map_err(|_| GicError::InvalidIntid(raw))

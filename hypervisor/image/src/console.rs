@@ -43,6 +43,15 @@ pub fn hv_message(arguments: fmt::Arguments<'_>) {
     }
 }
 
+/// Writes something that displays as whole console lines (e.g. a partition's
+/// `PrefixedLine`).
+pub fn write_display(item: impl fmt::Display) {
+    let mut console = CONSOLE.lock();
+    if let Some(uart) = console.as_mut() {
+        let _ = write!(uart, "{item}");
+    }
+}
+
 /// Takes one byte of input, if the console received any.
 pub fn read_byte() -> Option<u8> {
     CONSOLE.lock().as_mut().and_then(Pl011::read_byte)

@@ -9,9 +9,9 @@ use crate::generated::{CORE_COUNT, SYSTEM};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-/// Bytes of EL2 stack per core. Trap handling is shallow (no recursion, small frames);
-/// `cargo xtask bench` reports the measured high-water mark.
-pub const STACK_SIZE: usize = 16 * 1024;
+/// Bytes of EL2 stack per core. Trap handling is shallow (no recursion); the deepest use
+/// is boot on core 0, where partition state is built before it is moved into its lock.
+pub const STACK_SIZE: usize = 64 * 1024;
 
 #[repr(C, align(16))]
 struct Stack(UnsafeCell<[u8; STACK_SIZE]>);
@@ -58,6 +58,8 @@ pub mod request {
     pub const STOP: u32 = 1 << 1;
     /// Re-evaluate the vCPU's pending virtual interrupts (another core raised one).
     pub const REFRESH: u32 = 1 << 2;
+    /// Reload the partition and start its vCPU 0 here (sent to vCPU 0's core).
+    pub const RESTART: u32 = 1 << 3;
 }
 
 /// A core's mailbox.

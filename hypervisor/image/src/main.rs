@@ -5,67 +5,135 @@
 //! `bulkhead-core` (all decisions: stage-2 tables, device models, PSCI), driven by the
 //! system tables `bulkhead-config` generated at build time. It allocates nothing: every
 //! table and state object is a `static` sized by those tables.
+//!
+//! Boot: core 0 brings up the console, the EL2 identity map and the GIC, builds every
+//! partition's stage-2 tables and loads its image, then starts the other cores; each core
+//! then enters the vCPU pinned to it (or waits for PSCI `CPU_ON` to start it).
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
 
 mod console;
+mod containment;
 mod cores;
 mod generated;
+mod input;
+mod interrupts;
+mod partition;
+mod platform;
+mod trap;
+mod vcpu;
 
 use bulkhead_arch_aarch64 as arch;
+use bulkhead_arch_aarch64::vectors::TrapFrame;
+use bulkhead_drivers::gicv3::InterruptTrigger;
 use generated::SYSTEM;
 
 #[unsafe(no_mangle)]
 #[expect(unsafe_code, reason = "entry point named by the boot assembly")]
 extern "C" fn bulkhead_primary_entry(core: usize) -> ! {
-    start_console();
-    hv_println!("Bulkhead on {} (core {})", SYSTEM.board.name, core);
-    arch::boot::release_secondaries();
-    for (index, other) in SYSTEM.cores.iter().enumerate().skip(1) {
-        if let Err(error) = arch::psci::cpu_on_smc(other.mpidr, arch::boot::entry_point(), 0) {
-            hv_println!("core {} did not start: {:?}", index, error);
-        }
+    arch::cpu::set_core_index(core);
+    if let Err(error) = platform::initialise_shared() {
+        hv_println!("cannot start the platform: {:?}", error);
+        arch::cpu::halt();
     }
-    arch::cpu::halt()
+    platform::initialise_core(core);
+    hv_println!("Bulkhead hypervisor on {}: {} partitions, {} cores", SYSTEM.board.name, SYSTEM.partitions.len(), SYSTEM.cores.len());
+    if let Err((index, error)) = partition::set_up_all() {
+        let name = SYSTEM.partitions.get(index).map_or("?", |p| p.name);
+        hv_println!("{}: cannot be set up: {:?}", name, error);
+        arch::cpu::halt();
+    }
+    for (index, description) in SYSTEM.partitions.iter().enumerate() {
+        hv_println!(
+            "{}: {} MiB at {:#x}, cores {:?}, VMID {}",
+            description.name,
+            description.ram.size >> 20,
+            description.ram.phys.raw(),
+            description.cores,
+            index + 1
+        );
+    }
+    input::initialise();
+    enable_console_input();
+    arch::boot::release_secondaries();
+    start_secondary_cores();
+    vcpu::run(core)
 }
 
 #[unsafe(no_mangle)]
 #[expect(unsafe_code, reason = "entry point named by the boot assembly")]
 extern "C" fn bulkhead_secondary_entry(core: usize) -> ! {
-    hv_println!("core {} up", core);
+    arch::cpu::set_core_index(core);
+    platform::initialise_core(core);
+    vcpu::run(core)
+}
+
+fn start_secondary_cores() {
+    if SYSTEM.board.secondary_boot != bulkhead_core::system::SecondaryBoot::PsciSmc {
+        return;
+    }
+    for (index, other) in SYSTEM.cores.iter().enumerate().skip(1) {
+        if let Err(error) = arch::psci::cpu_on_smc(other.mpidr, arch::boot::entry_point(), 0) {
+            hv_println!("core {} did not start: firmware error {}", index, error.0);
+        }
+    }
+}
+
+fn enable_console_input() {
+    let Some(core) = input::input_core() else { return };
+    let affinity = SYSTEM.cores.get(core).map_or(0, |c| c.mpidr);
+    if let Some(gic) = platform::GIC.lock().as_mut() {
+        if gic.enable(SYSTEM.board.console.intid, core, affinity, InterruptTrigger::Level).is_err() {
+            hv_println!("console input interrupt unavailable: input disabled");
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+#[expect(unsafe_code, reason = "handler named by the vector table")]
+extern "C" fn bulkhead_lower_sync(frame: &mut TrapFrame) {
+    trap::handle_synchronous(frame);
+}
+
+#[unsafe(no_mangle)]
+#[expect(unsafe_code, reason = "handler named by the vector table")]
+extern "C" fn bulkhead_lower_irq(_frame: &mut TrapFrame) {
+    interrupts::handle();
+}
+
+#[unsafe(no_mangle)]
+#[expect(unsafe_code, reason = "handler named by the vector table")]
+extern "C" fn bulkhead_lower_serror(frame: &mut TrapFrame) {
+    // An SError from a guest is an asynchronous external abort caused by that guest's own
+    // accesses: its fault policy decides.
+    let core = arch::cpu::core_index();
+    if let Some(vcpu) = SYSTEM.vcpu_on_core(core) {
+        let name = SYSTEM.partitions.get(vcpu.partition).map_or("?", |p| p.name);
+        hv_println!("{}: SError (pc {:#x})", name, frame.elr);
+        containment::fault(core, vcpu, frame, bulkhead_core::esr::injection::AbortKind::Data, 0);
+    }
+}
+
+#[unsafe(no_mangle)]
+#[expect(unsafe_code, reason = "handler named by the vector table")]
+extern "C" fn bulkhead_hypervisor_fault(frame: &mut TrapFrame, vector: u64) -> ! {
+    let syndrome = arch::guest::trap_syndrome();
+    hv_println!(
+        "hypervisor fault on core {}: vector {} ESR {:#x} FAR {:#x} ELR {:#x} LR {:#x}: core stopped",
+        arch::cpu::core_index(),
+        vector,
+        syndrome.esr,
+        syndrome.far,
+        frame.elr,
+        frame.register(30)
+    );
     arch::cpu::halt()
 }
-
-fn start_console() {
-    #[expect(unsafe_code, reason = "the one place the console UART is taken over")]
-    // SAFETY: the board's console UART address comes from the validated device tree and the
-    // hypervisor's identity map covers it; nothing else drives it.
-    let uart = unsafe { bulkhead_drivers::pl011::Pl011::new(SYSTEM.board.console.base.raw() as usize) };
-    console::attach(uart);
-}
-
-#[unsafe(no_mangle)]
-#[expect(unsafe_code, reason = "handler named by the vector table")]
-extern "C" fn bulkhead_hypervisor_fault(_frame: &mut arch::vectors::TrapFrame, _vector: u64) -> ! {
-    arch::cpu::halt()
-}
-
-#[unsafe(no_mangle)]
-#[expect(unsafe_code, reason = "handler named by the vector table")]
-extern "C" fn bulkhead_lower_sync(_frame: &mut arch::vectors::TrapFrame) {}
-
-#[unsafe(no_mangle)]
-#[expect(unsafe_code, reason = "handler named by the vector table")]
-extern "C" fn bulkhead_lower_irq(_frame: &mut arch::vectors::TrapFrame) {}
-
-#[unsafe(no_mangle)]
-#[expect(unsafe_code, reason = "handler named by the vector table")]
-extern "C" fn bulkhead_lower_serror(_frame: &mut arch::vectors::TrapFrame) {}
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    hv_println!("hypervisor panic: {}", info.message());
+    hv_println!("hypervisor panic on core {}: {}", arch::cpu::core_index(), info.message());
     arch::cpu::halt()
 }
 

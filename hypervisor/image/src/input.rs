@@ -1,0 +1,59 @@
+//! Console input: bytes from the physical UART go to the partition that has the focus
+//! (`Ctrl-T` then `1`–`9` or `n` moves it; see `bulkhead_core::console`).
+
+use crate::generated::{PARTITION_COUNT, SYSTEM};
+use crate::hv_println;
+use crate::partition::{PARTITIONS, RunState};
+use crate::vcpu;
+use bulkhead_core::console::{HELP, InputAction, InputRouter};
+use bulkhead_core::layout;
+use spin::Mutex;
+
+static ROUTER: Mutex<Option<InputRouter>> = Mutex::new(None);
+
+/// Starts routing input; the first partition has the focus.
+pub fn initialise() {
+    *ROUTER.lock() = InputRouter::new(PARTITION_COUNT).ok();
+}
+
+/// The core that takes console input interrupts: the first core that runs a vCPU (a core
+/// without one parks with interrupts masked).
+pub fn input_core() -> Option<usize> {
+    SYSTEM.cores.iter().position(|core| core.vcpu.is_some())
+}
+
+/// Reads every byte the console UART holds and routes it. Called with no partition lock held.
+pub fn drain(current_core: usize) {
+    // BOUND: the UART's receive FIFO is finite and each iteration takes one byte from it.
+    while let Some(byte) = crate::console::read_byte() {
+        let action = ROUTER.lock().as_mut().map(|router| router.feed(byte));
+        match action {
+            Some(InputAction::Deliver { partition, byte }) => deliver(current_core, partition, byte),
+            Some(InputAction::FocusChanged { partition }) => {
+                let name = SYSTEM.partitions.get(partition).map_or("?", |p| p.name);
+                hv_println!("console input now goes to {}", name);
+            }
+            Some(InputAction::UnknownCommand(_)) => hv_println!("{}", HELP),
+            Some(InputAction::Nothing) | None => {}
+        }
+    }
+}
+
+fn deliver(current_core: usize, partition: usize, byte: u8) {
+    let Some(slot) = PARTITIONS.get(partition) else { return };
+    let target = {
+        let mut guard = slot.lock();
+        let Some(state) = guard.as_mut() else { return };
+        if state.run_state != RunState::Running || state.uart.push_input(byte).is_err() {
+            defmt::debug!("input byte dropped: partition {=usize} not accepting", partition);
+            return;
+        }
+        state.vgic.set_spi_level(layout::VUART_INTID, state.uart.interrupt_line())
+    };
+    if let Ok(Some(vcpu)) = target {
+        let core = SYSTEM.partitions.get(partition).and_then(|p| p.cores.get(vcpu)).copied();
+        if core.is_some_and(|core| core != current_core) {
+            vcpu::kick_vcpus(partition, bulkhead_core::vgic::VcpuSet::single(vcpu));
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Physical interrupts taken while a guest runs: the virtual timer (forwarded to the guest
+//! through a hardware-backed list register), the GIC maintenance interrupt, kicks from other
+//! cores, and console input.
+
+use crate::cores::{MAILBOXES, request};
+use crate::generated::SYSTEM;
+use crate::{containment, input, trap, vcpu};
+use bulkhead_arch_aarch64 as arch;
+use bulkhead_core::layout;
+
+/// Handles every pending physical interrupt, then refreshes the vCPU's list registers.
+pub fn handle() {
+    let core = arch::cpu::core_index();
+    let Some(vcpu) = SYSTEM.vcpu_on_core(core) else { arch::cpu::halt() };
+    let mut timer_fired = false;
+    let mut console_input = false;
+    let mut requests = 0;
+    // BOUND: each iteration acknowledges one interrupt; the GIC returns the spurious INTID
+    // once none is pending, and each source is level or edge with finite assertions.
+    loop {
+        let intid = arch::gic::acknowledge();
+        if intid >= 1020 {
+            break;
+        }
+        arch::gic::priority_drop(intid);
+        if intid == layout::timer_intid::VIRTUAL {
+            // Stays active until the guest's EOI deactivates it through the list register.
+            timer_fired = true;
+            continue;
+        }
+        arch::gic::deactivate(intid);
+        if intid == vcpu::KICK_SGI {
+            requests |= MAILBOXES.get(core).map_or(0, |mailbox| mailbox.take());
+        } else if intid == SYSTEM.board.console.intid {
+            console_input = true;
+        } else if intid != vcpu::MAINTENANCE_INTID {
+            defmt::warn!("core {=usize}: unexpected physical INTID {=u32}", core, intid);
+        }
+    }
+    if console_input {
+        input::drain(core);
+    }
+    if requests & request::STOP != 0 {
+        vcpu::wait_for_start(core);
+    }
+    if requests & request::RESTART != 0 {
+        containment::restart_here(core);
+    }
+    if timer_fired {
+        let raised = trap::with_partition(vcpu, |state| state.vgic.set_private_pending(vcpu.vcpu, layout::timer_intid::VIRTUAL));
+        if !matches!(raised, Some(Ok(_))) {
+            defmt::warn!("core {=usize}: virtual timer could not be raised", core);
+        }
+    }
+    trap::finish(core, vcpu);
+}

@@ -1,0 +1,183 @@
+//! Partitions at run time: their device models, PSCI state and console line buffer, their
+//! stage-2 tables, and (re)loading their images.
+//!
+//! State shared by a partition's vCPUs lives behind one lock per partition. Lock order:
+//! a partition lock, then the console lock or the GIC lock; never two partition locks at
+//! once. Per-core state (the vCPU's registers, its list registers) needs no lock: each core
+//! runs exactly one vCPU.
+#![expect(unsafe_code, reason = "loads guest images into the partition's own RAM")]
+
+use crate::generated::{PARTITION_COUNT, STAGE2_TABLE_POOL, SYSTEM};
+use bulkhead_arch_aarch64 as arch;
+use bulkhead_core::addr::{Ipa, MemoryRegion, PhysAddr};
+use bulkhead_core::console::LineAssembler;
+use bulkhead_core::layout;
+use bulkhead_core::psci::PsciPartition;
+use bulkhead_core::stage2::{self, Stage2Attributes, Stage2Builder, Table};
+use bulkhead_core::system::Partition;
+use bulkhead_core::vgic::VirtualGic;
+use bulkhead_core::vpl011::Vpl011;
+use spin::Mutex;
+
+/// Longest console line a partition prints before the hypervisor cuts it.
+pub const LINE_LENGTH: usize = 160;
+/// List registers tracked per vCPU (the architecture allows up to 16).
+pub const MAX_LIST_REGISTERS: usize = 16;
+
+/// Whether a partition's vCPUs may run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// Running (some vCPUs may be off by PSCI).
+    Running,
+    /// Stopped by its fault policy.
+    Halted,
+    /// Powered off by its own PSCI `SYSTEM_OFF`.
+    Off,
+}
+
+/// Everything about a partition that more than one core may touch.
+pub struct PartitionState {
+    /// Its virtual distributor and redistributors.
+    pub vgic: VirtualGic,
+    /// Its virtual console UART.
+    pub uart: Vpl011,
+    /// Power state of its vCPUs.
+    pub psci: PsciPartition,
+    /// Console output not yet ended by a newline.
+    pub output: LineAssembler<LINE_LENGTH>,
+    /// Per vCPU, which virtual INTID each list register holds (as last written).
+    pub list_registers: [[Option<u32>; MAX_LIST_REGISTERS]; layout::MAX_VCPUS_PER_PARTITION],
+    /// Whether it runs.
+    pub run_state: RunState,
+    /// How often its fault policy restarted it.
+    pub restarts: u32,
+    /// `VTTBR_EL2` for its vCPUs (VMID and stage-2 root).
+    pub vttbr: u64,
+}
+
+/// Why a partition could not be set up.
+#[derive(Clone, Copy, Debug)]
+pub enum SetupError {
+    /// The stage-2 builder refused a mapping.
+    Stage2(stage2::Stage2Error),
+    /// The generated tables sized the pool too small (a generator bug).
+    PoolTooSmall,
+    /// The vGIC or PSCI model refused the vCPU count.
+    VcpuCount,
+    /// The physical address size does not allow our stage-2 layout.
+    AddressSize,
+    /// An image or device tree does not fit the partition's RAM.
+    ImageOutsideRam,
+}
+
+/// Per-partition state, created at boot.
+pub static PARTITIONS: [Mutex<Option<PartitionState>>; PARTITION_COUNT] = [const { Mutex::new(None) }; PARTITION_COUNT];
+
+/// The stage-2 tables of every partition, written once at boot and read by the MMU after.
+static STAGE2_POOL: Mutex<[Table; STAGE2_TABLE_POOL]> = Mutex::new([Table::EMPTY; STAGE2_TABLE_POOL]);
+
+/// `VTCR_EL2`, the same for every partition.
+static VTCR_EL2: spin::Once<u64> = spin::Once::new();
+
+/// `VTCR_EL2` value computed at boot (0 before).
+pub fn vtcr_el2() -> u64 {
+    VTCR_EL2.get().copied().unwrap_or(0)
+}
+
+/// Builds every partition's stage-2 tables, loads its image and device tree, and creates
+/// its run-time state. Runs once on the boot core before any vCPU starts.
+pub fn set_up_all() -> Result<(), (usize, SetupError)> {
+    let address_bits = stage2::physical_address_bits(arch::cpu::id_aa64mmfr0()).ok_or((0, SetupError::AddressSize))?;
+    let vtcr = stage2::vtcr_el2(address_bits).map_err(|_| (0, SetupError::AddressSize))?;
+    VTCR_EL2.call_once(|| vtcr);
+
+    let mut pool = STAGE2_POOL.lock();
+    let pool_base = pool.as_ptr() as u64;
+    let mut next_table = 0;
+    for (index, partition) in SYSTEM.partitions.iter().enumerate() {
+        let needed = stage2_tables(partition).ok_or((index, SetupError::PoolTooSmall))?;
+        let tables = pool.get_mut(next_table..next_table + needed).ok_or((index, SetupError::PoolTooSmall))?;
+        let tables_base = PhysAddr(pool_base + (next_table * core::mem::size_of::<Table>()) as u64);
+        next_table += needed;
+        let vttbr = build_stage2(partition, tables, tables_base).map_err(|error| (index, error))?;
+        load_images(partition).map_err(|error| (index, error))?;
+        if let Some(slot) = PARTITIONS.get(index) {
+            *slot.lock() = Some(new_state(partition, vttbr).map_err(|error| (index, error))?);
+        }
+    }
+    Ok(())
+}
+
+/// Tables the partition's stage 2 needs: the same bound, over the same regions (RAM first,
+/// then devices), that the generated `STAGE2_TABLE_POOL` sums.
+fn stage2_tables(partition: &Partition) -> Option<usize> {
+    let mut regions: heapless::Vec<MemoryRegion, { MAX_DEVICES + 1 }> = heapless::Vec::new();
+    regions.push(partition.ram).ok()?;
+    for device in partition.devices {
+        regions.push(*device).ok()?;
+    }
+    Some(stage2::tables_needed(&regions))
+}
+
+/// Pass-through regions a partition may have.
+pub const MAX_DEVICES: usize = 32;
+
+fn build_stage2(partition: &Partition, tables: &mut [Table], tables_base: PhysAddr) -> Result<u64, SetupError> {
+    let mut builder = Stage2Builder::new(tables, tables_base).map_err(SetupError::Stage2)?;
+    let ram = partition.ram;
+    builder.map(ram.ipa, ram.phys, ram.size, Stage2Attributes::RAM).map_err(SetupError::Stage2)?;
+    for device in partition.devices {
+        builder.map(device.ipa, device.phys, device.size, Stage2Attributes::DEVICE).map_err(SetupError::Stage2)?;
+    }
+    Ok(stage2::vttbr_el2(vmid(partition), builder.root()))
+}
+
+fn vmid(partition: &Partition) -> u8 {
+    let index = SYSTEM.partitions.iter().position(|p| core::ptr::eq(p, partition)).unwrap_or(0);
+    (index + 1) as u8
+}
+
+fn new_state(partition: &Partition, vttbr: u64) -> Result<PartitionState, SetupError> {
+    let vcpus = partition.cores.len();
+    let mut vgic = VirtualGic::new(vcpus).map_err(|_| SetupError::VcpuCount)?;
+    vgic.set_hardware_backed(layout::timer_intid::VIRTUAL).map_err(|_| SetupError::VcpuCount)?;
+    Ok(PartitionState {
+        vgic,
+        uart: Vpl011::new(),
+        psci: PsciPartition::new(vcpus).map_err(|_| SetupError::VcpuCount)?,
+        output: LineAssembler::new(),
+        list_registers: [[None; MAX_LIST_REGISTERS]; layout::MAX_VCPUS_PER_PARTITION],
+        run_state: RunState::Running,
+        restarts: 0,
+        vttbr,
+    })
+}
+
+impl PartitionState {
+    /// Puts the models back to their reset state for a restart (stage 2 is unchanged).
+    pub fn reset(&mut self, partition: &Partition) -> Result<(), SetupError> {
+        let fresh = new_state(partition, self.vttbr)?;
+        let restarts = self.restarts;
+        *self = fresh;
+        self.restarts = restarts;
+        Ok(())
+    }
+}
+
+/// Copies the partition's image and device tree into its RAM (at boot and on restart).
+pub fn load_images(partition: &Partition) -> Result<(), SetupError> {
+    let image_length = partition.image.len() as u64 + partition.zeroed_after_image;
+    let image = physical(&partition.ram, partition.image_ipa, image_length)?;
+    let device_tree = physical(&partition.ram, partition.dtb_ipa, partition.dtb.len() as u64)?;
+    // SAFETY: `physical` checked both ranges lie inside the partition's RAM, which belongs to
+    // no Rust object (the board RAM outside the hypervisor's reservation) and which no vCPU
+    // of the partition runs on while it is (re)loaded.
+    unsafe { arch::memory::load(image, partition.image, partition.zeroed_after_image) };
+    // SAFETY: as above, for the device tree range.
+    unsafe { arch::memory::load(device_tree, partition.dtb, 0) };
+    Ok(())
+}
+
+fn physical(ram: &MemoryRegion, ipa: Ipa, length: u64) -> Result<PhysAddr, SetupError> {
+    if ram.contains_ipa(ipa, length) { ram.translate(ipa).ok_or(SetupError::ImageOutsideRam) } else { Err(SetupError::ImageOutsideRam) }
+}

@@ -1,0 +1,84 @@
+//! Bringing the hypervisor's own hardware up: the EL2 identity map, the vector table, the
+//! console and log UARTs and the physical GIC.
+//!
+//! The boot core builds the shared pieces (map, GIC distributor) before it releases the
+//! others; every core then runs [`initialise_core`] for the per-core pieces.
+#![expect(unsafe_code, reason = "takes over the MMIO devices the board tables name")]
+
+use crate::generated::{CORE_COUNT, SYSTEM};
+use crate::console;
+use bulkhead_arch_aarch64 as arch;
+use bulkhead_core::el2_map;
+use bulkhead_core::system::Gic;
+use bulkhead_drivers::gicv3::PhysicalGic;
+use bulkhead_drivers::pl011::Pl011;
+use spin::{Mutex, Once};
+
+static EL2_MAP: Once<arch::mmu::Level1Table> = Once::new();
+
+/// The physical GIC's distributor and redistributors (CPU interfaces are per core, in
+/// `arch::gic`). Lock order: taken with no partition lock held, or inside one.
+pub static GIC: Mutex<Option<PhysicalGic>> = Mutex::new(None);
+
+/// Why the platform could not start.
+#[derive(Clone, Copy, Debug)]
+pub enum PlatformError {
+    /// The board's RAM and devices cannot share the 1 GiB-block identity map.
+    IdentityMap(el2_map::MapError),
+    /// The board has a GIC this build has no driver for.
+    UnsupportedGic,
+    /// The GIC driver refused the addresses.
+    Gic(bulkhead_drivers::gicv3::GicError),
+}
+
+/// Boot-core set-up of everything shared: console first (so later failures can be
+/// reported), then the identity map, then the GIC distributor.
+pub fn initialise_shared() -> Result<(), PlatformError> {
+    // SAFETY: the console UART's address comes from the validated board device tree; with
+    // the MMU still off it is reached directly, and no other code drives it.
+    let console_uart = unsafe { Pl011::new(SYSTEM.board.console.base.raw() as usize) };
+    console::attach(console_uart);
+    if let Some(log) = SYSTEM.board.log {
+        // SAFETY: as above, for the log UART, which no guest maps.
+        let log_uart = unsafe { Pl011::new(log.base.raw() as usize) };
+        let mut log_uart = log_uart;
+        log_uart.enable(false);
+        bulkhead_drivers::log::attach(log_uart);
+    }
+
+    let mut table = arch::mmu::Level1Table([0; el2_map::ENTRIES]);
+    el2_map::build(&mut table.0, SYSTEM.board.ram, SYSTEM.board.hypervisor_mmio).map_err(PlatformError::IdentityMap)?;
+    EL2_MAP.call_once(|| table);
+
+    let gic = match SYSTEM.board.gic {
+        Gic::V3 { distributor, redistributors, .. } => {
+            // SAFETY: the GIC frames come from the validated board device tree and are in
+            // the identity map as Device memory; this is the only driver instance.
+            unsafe { PhysicalGic::new(distributor.raw() as usize, redistributors.raw() as usize, CORE_COUNT) }
+                .map_err(PlatformError::Gic)?
+        }
+        Gic::V2 { .. } => return Err(PlatformError::UnsupportedGic),
+    };
+    *GIC.lock() = Some(gic);
+    Ok(())
+}
+
+/// Per-core set-up: MMU on, vectors installed, this core's redistributor and CPU interface
+/// ready. `core` is the index in the system tables.
+pub fn initialise_core(core: usize) {
+    if let Some(table) = EL2_MAP.get() {
+        // SAFETY: the map covers all board RAM (image, stacks, statics) as Normal memory and
+        // the hypervisor's devices as Device memory, and is never changed after boot.
+        unsafe { arch::mmu::enable(table) };
+    }
+    arch::vectors::install();
+    if let Some(gic) = GIC.lock().as_mut() {
+        if core == 0 {
+            gic.initialise(core);
+        } else {
+            gic.initialise_core(core);
+        }
+    }
+    arch::gic::init_cpu_interface();
+    defmt::info!("core {=usize} ready at EL2", core);
+}

@@ -1,0 +1,186 @@
+//! Running the one vCPU pinned to this core: preparing the core, waiting for PSCI `CPU_ON`,
+//! entering the guest, and keeping its list registers in step with the vGIC model.
+
+use crate::cores::{self, MAILBOXES, request};
+use crate::generated::SYSTEM;
+use crate::partition::{PARTITIONS, PartitionState, RunState};
+use crate::platform::GIC;
+use bulkhead_arch_aarch64 as arch;
+use bulkhead_core::layout;
+use bulkhead_core::system::VcpuRef;
+use bulkhead_core::vgic::ListRegister;
+use bulkhead_drivers::gicv3::InterruptTrigger;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// SGI one core sends another to make it look at its mailbox.
+pub const KICK_SGI: u32 = 8;
+/// The GIC maintenance interrupt (PPI 9).
+pub const MAINTENANCE_INTID: u32 = 25;
+
+/// Per core: set while the core is parked at EL2 and runs no guest code.
+static PARKED: [AtomicBool; crate::generated::CORE_COUNT] = [const { AtomicBool::new(true) }; crate::generated::CORE_COUNT];
+
+/// Whether `core` is parked (runs no guest code).
+pub fn is_parked(core: usize) -> bool {
+    PARKED.get(core).is_none_or(|parked| parked.load(Ordering::Acquire))
+}
+
+/// Takes this core from boot to its vCPU: configures the virtualization registers, then
+/// enters vCPU 0 directly or waits for PSCI `CPU_ON` for any other vCPU.
+pub fn run(core: usize) -> ! {
+    let Some(vcpu) = SYSTEM.vcpu_on_core(core) else {
+        defmt::info!("core {=usize} has no vCPU: parked", core);
+        arch::cpu::halt()
+    };
+    prepare_core(core, vcpu);
+    let Some(partition) = SYSTEM.partitions.get(vcpu.partition) else { arch::cpu::halt() };
+    if vcpu.vcpu == 0 {
+        enter(core, partition.entry.raw(), partition.dtb_ipa.raw())
+    }
+    wait_for_start(core)
+}
+
+fn prepare_core(core: usize, vcpu: VcpuRef) {
+    arch::guest::configure_core(vcpu.vcpu as u64);
+    let vttbr = PARTITIONS
+        .get(vcpu.partition)
+        .and_then(|slot| slot.lock().as_ref().map(|state| state.vttbr))
+        .unwrap_or(0);
+    arch::guest::install_stage2(crate::partition::vtcr_el2(), vttbr);
+    let affinity = SYSTEM.cores.get(core).map_or(0, |c| c.mpidr);
+    if let Some(gic) = GIC.lock().as_mut() {
+        let private = [
+            (layout::timer_intid::VIRTUAL, InterruptTrigger::Level),
+            (MAINTENANCE_INTID, InterruptTrigger::Level),
+            (KICK_SGI, InterruptTrigger::Edge),
+        ];
+        for (intid, trigger) in private {
+            if gic.enable(intid, core, affinity, trigger).is_err() {
+                defmt::error!("core {=usize}: cannot enable INTID {=u32}", core, intid);
+            }
+        }
+    }
+}
+
+/// Parks this core until a start request arrives, then enters the vCPU.
+pub fn wait_for_start(core: usize) -> ! {
+    if let Some(parked) = PARKED.get(core) {
+        parked.store(true, Ordering::Release);
+    }
+    // BOUND: a parked core waits for as long as its vCPU is off; that is its job.
+    loop {
+        let Some(mailbox) = MAILBOXES.get(core) else { arch::cpu::halt() };
+        let requests = mailbox.take();
+        if requests & request::RESTART != 0 {
+            crate::containment::restart_here(core);
+        }
+        if requests & request::START != 0 {
+            let (entry, context) = mailbox.start_arguments();
+            if let Some(vcpu) = SYSTEM.vcpu_on_core(core) {
+                if let Some(slot) = PARTITIONS.get(vcpu.partition) {
+                    if let Some(state) = slot.lock().as_mut() {
+                        if state.run_state == RunState::Running && state.psci.vcpu_started(vcpu.vcpu).is_ok() {
+                            drop_list_registers(state, vcpu.vcpu);
+                        } else {
+                            continue;
+                        }
+                    }
+                }
+            }
+            enter(core, entry, context);
+        }
+        arch::cpu::wait_for_event();
+    }
+}
+
+/// Enters the vCPU at `entry` with `x0`, in the state the arm64 boot protocol and PSCI
+/// `CPU_ON` require (EL1h, DAIF masked, MMU and caches off, fresh virtual interface).
+pub fn enter(core: usize, entry: u64, x0: u64) -> ! {
+    arch::guest::reset_el1_state();
+    arch::gic::reset_virtual_interface();
+    arch::gic::set_refill_maintenance(false);
+    if let Some(parked) = PARKED.get(core) {
+        parked.store(false, Ordering::Release);
+    }
+    let frame = arch::vectors::TrapFrame::new_entry(entry, x0);
+    #[expect(unsafe_code, reason = "leaving EL2 for the guest")]
+    // SAFETY: `stack_top(core)` is this core's EL2 stack top, and nothing on the stack is
+    // needed again: `enter` never returns and later traps start from the top.
+    unsafe {
+        arch::vectors::enter(&frame, cores::stack_top(core))
+    }
+}
+
+fn drop_list_registers(state: &mut PartitionState, vcpu: usize) {
+    if let Some(shadow) = state.list_registers.get_mut(vcpu) {
+        *shadow = [None; crate::partition::MAX_LIST_REGISTERS];
+    }
+}
+
+/// Brings this core's list registers in line with the model: retires what the guest has
+/// finished, then fills free registers with the highest-priority deliverable interrupts.
+/// Returns the vCPUs on other cores that need a refill of their own.
+pub fn sync_list_registers(state: &mut PartitionState, vcpu: usize) -> bulkhead_core::vgic::VcpuSet {
+    let mut others = bulkhead_core::vgic::VcpuSet::EMPTY;
+    let count = arch::gic::list_register_count().min(crate::partition::MAX_LIST_REGISTERS);
+    let empty = arch::gic::empty_list_registers();
+    let Some(shadow) = state.list_registers.get_mut(vcpu) else { return others };
+    for (n, slot) in shadow.iter_mut().enumerate().take(count) {
+        if let Some(intid) = *slot {
+            if empty & (1 << n) != 0 {
+                // Writing the register clears its EOI-maintenance status too.
+                arch::gic::write_list_register(n, 0);
+                *slot = None;
+                if let Ok(Some(target)) = state.vgic.end_of_interrupt(vcpu, intid) {
+                    if target != vcpu {
+                        others = others.with(target);
+                    }
+                }
+            }
+        }
+    }
+    let mut waiting = false;
+    // BOUND: at most one iteration per list register, plus the final one that finds none.
+    while let Some(pending) = state.vgic.next_pending(vcpu) {
+        let free = shadow_free_slot(state, vcpu, count);
+        let Some(n) = free else {
+            waiting = true;
+            break;
+        };
+        let register: ListRegister = pending.list_register();
+        arch::gic::write_list_register(n, register.to_bits());
+        if state.vgic.mark_delivered(vcpu, pending.intid).is_err() {
+            arch::gic::write_list_register(n, 0);
+            break;
+        }
+        if let Some(slot) = state.list_registers.get_mut(vcpu).and_then(|s| s.get_mut(n)) {
+            *slot = Some(pending.intid);
+        }
+    }
+    arch::gic::set_refill_maintenance(waiting);
+    others
+}
+
+fn shadow_free_slot(state: &PartitionState, vcpu: usize, count: usize) -> Option<usize> {
+    state.list_registers.get(vcpu)?.iter().take(count).position(Option::is_none)
+}
+
+/// Asks the cores of `vcpus` (of `partition`) to refill their list registers.
+pub fn kick_vcpus(partition: usize, vcpus: bulkhead_core::vgic::VcpuSet) {
+    let Some(description) = SYSTEM.partitions.get(partition) else { return };
+    for vcpu in vcpus.iter() {
+        if let Some(&core) = description.cores.get(vcpu) {
+            kick(core, request::REFRESH);
+        }
+    }
+}
+
+/// Posts `requests` to `core` and interrupts it (or wakes it, if parked).
+pub fn kick(core: usize, requests: u32) {
+    let Some(mailbox) = MAILBOXES.get(core) else { return };
+    mailbox.post(requests);
+    if let Some(target) = SYSTEM.cores.get(core) {
+        arch::gic::send_sgi(KICK_SGI, target.mpidr);
+    }
+    arch::cpu::send_event();
+}
