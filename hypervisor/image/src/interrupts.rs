@@ -13,7 +13,6 @@ pub fn handle() {
     let core = arch::cpu::core_index();
     let Some(vcpu) = SYSTEM.vcpu_on_core(core) else { arch::cpu::halt() };
     let mut timer_fired = false;
-    let mut console_input = false;
     let mut requests = 0;
     // BOUND: each iteration acknowledges one interrupt; the GIC returns the spurious INTID
     // once none is pending, and each source is level or edge with finite assertions.
@@ -28,17 +27,15 @@ pub fn handle() {
             timer_fired = true;
             continue;
         }
-        arch::gic::deactivate(intid);
         if intid == vcpu::KICK_SGI {
             requests |= MAILBOXES.get(core).map_or(0, |mailbox| mailbox.take());
         } else if intid == SYSTEM.board.console.intid {
-            console_input = true;
+            // Level-triggered: empty the receive FIFO before deactivating, or it fires again.
+            input::drain(core);
         } else if intid != vcpu::MAINTENANCE_INTID {
             defmt::warn!("core {=usize}: unexpected physical INTID {=u32}", core, intid);
         }
-    }
-    if console_input {
-        input::drain(core);
+        arch::gic::deactivate(intid);
     }
     if requests & request::STOP != 0 {
         vcpu::wait_for_start(core);
