@@ -17,21 +17,6 @@ pub fn attach(mut uart: Pl011) {
     *CONSOLE.lock() = Some(uart);
 }
 
-/// Writes one line `[source] text` (the text without its line ending).
-pub fn write_line(source: &str, text: &[u8], continued: bool) {
-    let mut console = CONSOLE.lock();
-    if let Some(uart) = console.as_mut() {
-        uart.write_bytes(b"[");
-        uart.write_bytes(source.as_bytes());
-        uart.write_bytes(b"] ");
-        uart.write_bytes(text);
-        if continued {
-            uart.write_bytes(b"\\");
-        }
-        uart.write_bytes(b"\r\n");
-    }
-}
-
 /// Writes a hypervisor message as one `[hv] ...` line.
 pub fn hv_message(arguments: fmt::Arguments<'_>) {
     let mut console = CONSOLE.lock();

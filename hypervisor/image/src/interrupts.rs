@@ -13,7 +13,9 @@ pub fn handle() {
     let core = arch::cpu::core_index();
     let Some(vcpu) = SYSTEM.vcpu_on_core(core) else { arch::cpu::halt() };
     let mut timer_fired = false;
+    let mut forwarded = heapless::Vec::<u32, 8>::new();
     let mut requests = 0;
+    let passed_through = SYSTEM.partitions.get(vcpu.partition).map_or(&[][..], |p| p.interrupts);
     // BOUND: each iteration acknowledges one interrupt; the GIC returns the spurious INTID
     // once none is pending, and each source is level or edge with finite assertions.
     loop {
@@ -25,6 +27,15 @@ pub fn handle() {
         if intid == layout::timer_intid::VIRTUAL {
             // Stays active until the guest's EOI deactivates it through the list register.
             timer_fired = true;
+            continue;
+        }
+        if passed_through.contains(&intid) {
+            // A pass-through device's SPI: like the timer, the guest's EOI deactivates it
+            // through a hardware-backed list register. Past the batch size it is left
+            // pending at the GIC and taken on the next exit.
+            if forwarded.push(intid).is_err() {
+                arch::gic::deactivate(intid);
+            }
             continue;
         }
         if intid == vcpu::KICK_SGI {
@@ -47,6 +58,12 @@ pub fn handle() {
         let raised = trap::with_partition(vcpu, |state| state.vgic.set_private_pending(vcpu.vcpu, layout::timer_intid::VIRTUAL));
         if !matches!(raised, Some(Ok(_))) {
             defmt::warn!("core {=usize}: virtual timer could not be raised", core);
+        }
+    }
+    for intid in forwarded {
+        let raised = trap::with_partition(vcpu, |state| state.vgic.set_spi_pending(intid));
+        if !matches!(raised, Some(Ok(_))) {
+            defmt::warn!("core {=usize}: pass-through INTID {=u32} could not be raised", core, intid);
         }
     }
     trap::finish(core, vcpu);

@@ -57,6 +57,7 @@ pub struct PartitionState {
 
 /// Why a partition could not be set up.
 #[derive(Clone, Copy, Debug)]
+#[allow(dead_code, reason = "the fields are shown through Debug in boot error messages")]
 pub enum SetupError {
     /// The stage-2 builder refused a mapping.
     Stage2(stage2::Stage2Error),
@@ -68,6 +69,8 @@ pub enum SetupError {
     AddressSize,
     /// An image or device tree does not fit the partition's RAM.
     ImageOutsideRam,
+    /// A pass-through interrupt the virtual GIC cannot represent.
+    Interrupt(u32),
 }
 
 /// Per-partition state, created at boot.
@@ -141,6 +144,9 @@ fn new_state(partition: &Partition, vttbr: u64) -> Result<PartitionState, SetupE
     let vcpus = partition.cores.len();
     let mut vgic = VirtualGic::new(vcpus).map_err(|_| SetupError::VcpuCount)?;
     vgic.set_hardware_backed(layout::timer_intid::VIRTUAL).map_err(|_| SetupError::VcpuCount)?;
+    for &intid in partition.interrupts {
+        vgic.set_hardware_backed(intid).map_err(|_| SetupError::Interrupt(intid))?;
+    }
     Ok(PartitionState {
         vgic,
         uart: Vpl011::new(),

@@ -22,6 +22,7 @@ pub static GIC: Mutex<Option<PhysicalGic>> = Mutex::new(None);
 
 /// Why the platform could not start.
 #[derive(Clone, Copy, Debug)]
+#[allow(dead_code, reason = "the fields are shown through Debug in boot error messages")]
 pub enum PlatformError {
     /// The board's RAM and devices cannot share the 1 GiB-block identity map.
     IdentityMap(el2_map::MapError),
