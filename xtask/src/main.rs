@@ -1,2 +1,33 @@
-//! Placeholder.
-fn main() {}
+//! `cargo xtask`: builds, boots and tests Bulkhead (see `cargo xtask --help`).
+//!
+//! This binary only parses the command line and reports failures; the work is done by the
+//! `xtask` library, which the QEMU test harness shares.
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use xtask::paths::Repository;
+
+use crate::cli::{Cli, Task};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let repository = Repository::locate();
+    let result = match cli.task {
+        Task::Build(arguments) => commands::build::build(&repository, &arguments).map(|_| ()),
+        Task::Run(arguments) => commands::run::run(&repository, &arguments),
+        Task::Test => commands::test::test(&repository),
+        Task::Expand(arguments) => commands::expand::expand(&repository, &arguments),
+        Task::BoardDts { board } => commands::board_dts::board_dts(&repository, &board),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            ExitCode::FAILURE
+        }
+    }
+}

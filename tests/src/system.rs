@@ -1,0 +1,239 @@
+//! Built systems the tests boot: the default one `cargo xtask test` built, and variants a
+//! test builds from its own manifest text with the same pipeline.
+//!
+//! `cargo xtask test` passes the default system through environment variables
+//! (`BULKHEAD_MANIFEST`, `BULKHEAD_IMAGE`, `BULKHEAD_GEN_DIR`); their presence also means the
+//! toolchain, QEMU and dtc were checked. Run without them (plain `cargo test`), every test
+//! that needs a system stops with a message saying to run `cargo xtask test`.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use xtask::paths::{GEN_DIR_VARIABLE, IMAGE_VARIABLE, MANIFEST_VARIABLE, Repository};
+use xtask::pipeline::{BuildRequest, Pipeline};
+use xtask::progress::Progress;
+use xtask::qemu::QemuBoard;
+use xtask::toolchain::BareMetalCargo;
+
+use crate::session::{BootOptions, QemuSession};
+
+/// The default system as `cargo xtask test` handed it over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handoff {
+    /// The default manifest.
+    pub manifest: PathBuf,
+    /// Its hypervisor ELF.
+    pub image: PathBuf,
+    /// Its generated sources.
+    pub gen_dir: PathBuf,
+}
+
+impl Handoff {
+    /// Reads the variables from `lookup` (the process environment in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let read = |name: &str| {
+            lookup(name)
+                .filter(|value| !value.is_empty())
+                .map(PathBuf::from)
+                .ok_or_else(|| name.to_owned())
+        };
+        let found = [
+            read(MANIFEST_VARIABLE),
+            read(IMAGE_VARIABLE),
+            read(GEN_DIR_VARIABLE),
+        ];
+        let missing: Vec<String> = found
+            .iter()
+            .filter_map(|value| value.as_ref().err().cloned())
+            .collect();
+        match found {
+            [Ok(manifest), Ok(image), Ok(gen_dir)] => Ok(Self {
+                manifest,
+                image,
+                gen_dir,
+            }),
+            _ => Err(format!(
+                "these tests boot images that `cargo xtask test` builds and describes through \
+                 environment variables ({} not set): run `cargo xtask test` from the repository root",
+                missing.join(", ")
+            )),
+        }
+    }
+
+    /// The handoff from `cargo xtask test`; panics with instructions when absent.
+    pub fn from_environment() -> Self {
+        match Self::from_lookup(|name| std::env::var(name).ok()) {
+            Ok(handoff) => handoff,
+            Err(message) => panic!("{message}"),
+        }
+    }
+}
+
+/// A built system: its image, its outputs and its board's QEMU settings.
+#[derive(Clone, Debug)]
+pub struct TestSystem {
+    name: String,
+    image: PathBuf,
+    output_dir: PathBuf,
+    qemu: QemuBoard,
+    partitions: Vec<String>,
+}
+
+impl TestSystem {
+    /// The default system (`partitions/demo.toml`) built by `cargo xtask test`.
+    pub fn demo() -> Self {
+        static DEMO: OnceLock<TestSystem> = OnceLock::new();
+        DEMO.get_or_init(|| {
+            let handoff = Handoff::from_environment();
+            let repository = Repository::locate();
+            let spec = match bulkhead_config::load(&handoff.manifest, repository.root()) {
+                Ok(spec) => spec,
+                Err(diagnostics) => panic!("{}: {diagnostics:#}", handoff.manifest.display()),
+            };
+            TestSystem {
+                name: repository.system_dir(&handoff.manifest).name().to_owned(),
+                image: handoff.image,
+                output_dir: handoff.gen_dir,
+                qemu: QemuBoard::from(&spec.board().qemu),
+                partitions: spec
+                    .partitions()
+                    .iter()
+                    .map(|partition| partition.name.clone())
+                    .collect(),
+            }
+        })
+        .clone()
+    }
+
+    /// Builds the system described by `manifest_text` (a manifest as in `partitions/`), saved
+    /// as `target/bulkhead/test-manifests/<name>.toml`; its outputs go to
+    /// `target/bulkhead/<name>/`. Each name is built once per test process.
+    pub fn from_manifest_text(name: &str, manifest_text: &str) -> Self {
+        static BUILT: Mutex<Option<HashMap<String, TestSystem>>> = Mutex::new(None);
+        Handoff::from_environment();
+        let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+        let cache = built.get_or_insert_with(HashMap::new);
+        if let Some(system) = cache.get(name) {
+            return system.clone();
+        }
+        let repository = Repository::locate();
+        let manifest = repository
+            .root()
+            .join("target")
+            .join("bulkhead")
+            .join("test-manifests")
+            .join(format!("{name}.toml"));
+        if let Some(directory) = manifest.parent() {
+            if let Err(error) = fs::create_dir_all(directory) {
+                panic!("cannot create {}: {error}", directory.display());
+            }
+        }
+        if let Err(error) = fs::write(&manifest, manifest_text) {
+            panic!("cannot write {}: {error}", manifest.display());
+        }
+        let system = Self::build(&repository, &manifest);
+        cache.insert(name.to_owned(), system.clone());
+        system
+    }
+
+    /// Builds `manifest` with the `cargo xtask build` pipeline (quietly).
+    fn build(repository: &Repository, manifest: &Path) -> Self {
+        let cargo = match BareMetalCargo::detect() {
+            Ok(Some(cargo)) => cargo,
+            Ok(None) => panic!(
+                "no core library for the bare-metal target: run `cargo xtask test`, which installs it"
+            ),
+            Err(error) => panic!("{error}"),
+        };
+        let request = BuildRequest {
+            manifest: manifest.to_path_buf(),
+            board: None,
+        };
+        match Pipeline::new(repository, cargo, Progress::quiet()).build(&request) {
+            Ok(built) => TestSystem {
+                name: built.output.name().to_owned(),
+                image: built.hypervisor_elf(),
+                output_dir: built.output.path().to_path_buf(),
+                qemu: built.qemu.clone(),
+                partitions: built
+                    .compiled
+                    .partitions
+                    .iter()
+                    .map(|partition| partition.name.clone())
+                    .collect(),
+            },
+            Err(error) => panic!("building {} failed:\n{error:#}", manifest.display()),
+        }
+    }
+
+    /// The manifest stem naming the system.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The hypervisor ELF.
+    pub fn image(&self) -> &Path {
+        &self.image
+    }
+
+    /// The directory holding the generated sources, DTBs and report.
+    pub fn output_dir(&self) -> &Path {
+        &self.output_dir
+    }
+
+    /// The board's QEMU settings.
+    pub fn qemu(&self) -> &QemuBoard {
+        &self.qemu
+    }
+
+    /// Partition names in manifest order (partition `n` of the focus key is entry `n - 1`).
+    pub fn partitions(&self) -> &[String] {
+        &self.partitions
+    }
+
+    /// Boots the system headless with default options.
+    pub fn boot(&self) -> QemuSession {
+        QemuSession::boot(self, BootOptions::default())
+    }
+
+    /// Boots the system headless with `options`.
+    pub fn boot_with(&self, options: BootOptions) -> QemuSession {
+        QemuSession::boot(self, options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handoff_is_read_from_the_three_variables() {
+        let lookup = |name: &str| match name {
+            "BULKHEAD_MANIFEST" => Some("/r/partitions/demo.toml".to_owned()),
+            "BULKHEAD_IMAGE" => Some("/r/target/bulkhead/demo/bulkhead-hypervisor".to_owned()),
+            "BULKHEAD_GEN_DIR" => Some("/r/target/bulkhead/demo".to_owned()),
+            _ => None,
+        };
+        let handoff = Handoff::from_lookup(lookup).expect("all present");
+        assert_eq!(
+            handoff.image,
+            Path::new("/r/target/bulkhead/demo/bulkhead-hypervisor")
+        );
+        assert_eq!(handoff.gen_dir, Path::new("/r/target/bulkhead/demo"));
+    }
+
+    #[test]
+    fn missing_handoff_tells_the_user_to_run_xtask_test() {
+        let message =
+            Handoff::from_lookup(|name| (name == "BULKHEAD_IMAGE").then(|| "/x".to_owned()))
+                .expect_err("incomplete");
+        assert!(message.contains("cargo xtask test"), "{message}");
+        assert!(
+            message.contains("BULKHEAD_MANIFEST") && message.contains("BULKHEAD_GEN_DIR"),
+            "{message}"
+        );
+        assert!(!message.contains("BULKHEAD_IMAGE"), "{message}");
+    }
+}

@@ -1,0 +1,179 @@
+//! The default system (`partitions/demo.toml`) on QEMU `virt`: two partitions start, run
+//! side by side, share the console without mixing lines, and `beta`'s deliberate fault is
+//! contained to `beta`.
+//!
+//! Each test boots its own QEMU, so a failure in one never explains away another.
+
+use std::time::Duration;
+
+use bulkhead_qemu_tests::transcript::hex_after;
+use bulkhead_qemu_tests::{TestSystem, Transcript};
+
+/// Every console line comes from one of these (the hypervisor prefixes each partition's
+/// output with its name and its own messages with `hv`).
+const CONSOLE_SOURCES: &[&str] = &["alpha", "beta", "hv"];
+
+/// `beta` is the second partition of the demo manifest.
+const BETA: u8 = 2;
+/// `alpha` is the first.
+const ALPHA: u8 = 1;
+
+/// How long to wait for a few heartbeats (they come every 100 ms of guest time; emulation
+/// can be much slower on a loaded CI machine).
+const FEW_HEARTBEATS: Duration = Duration::from_secs(30);
+
+#[test]
+fn both_partitions_print_their_banner_at_el1() {
+    let session = TestSystem::demo().boot();
+    session.wait_for("[alpha] hello from alpha on vCPU 0 at EL1");
+    session.wait_for("[beta] hello from beta on vCPU 0 at EL1");
+}
+
+#[test]
+fn alpha_second_vcpu_comes_online_through_psci_cpu_on() {
+    let session = TestSystem::demo().boot();
+    session.wait_for("[alpha] vCPU 1 online at EL1");
+    let transcript = session.transcript();
+    let banner = transcript
+        .line_index("[alpha] hello from alpha on vCPU 0")
+        .expect("banner before secondary");
+    let online = transcript
+        .line_index("[alpha] vCPU 1 online")
+        .expect("just waited for it");
+    assert!(
+        banner < online,
+        "vCPU 1 came online before vCPU 0 started it:\n{}",
+        session.report()
+    );
+}
+
+#[test]
+fn heartbeats_advance_in_both_partitions() {
+    let session = TestSystem::demo().boot();
+    let transcript = session.wait_until(
+        "three heartbeats from alpha and from beta",
+        FEW_HEARTBEATS,
+        |transcript| {
+            (transcript.heartbeats("alpha").len() >= 3 && transcript.heartbeats("beta").len() >= 3)
+                .then(|| transcript.clone())
+        },
+    );
+    for partition in ["alpha", "beta"] {
+        let beats = transcript.heartbeats(partition);
+        assert!(
+            beats.windows(2).all(|pair| pair[1] == pair[0] + 1) && beats.first() == Some(&1),
+            "{partition}'s heartbeats are not 1, 2, 3, …: {beats:?}\n{}",
+            session.report()
+        );
+    }
+}
+
+/// The line the hypervisor prints when `beta` reads outside its stage-2 map.
+fn beta_fault_line(transcript: &Transcript) -> Option<usize> {
+    transcript.line_index("[hv] beta: stage-2 fault at IPA 0x")
+}
+
+#[test]
+fn beta_fault_is_reported_by_the_hypervisor_and_caught_by_beta() {
+    let session = TestSystem::demo().boot();
+    let transcript = session.wait_for("[beta] caught data abort at 0x");
+    let Some(fault) = beta_fault_line(&transcript) else {
+        session.fail("beta caught an abort but the hypervisor reported no stage-2 fault for it");
+    };
+    let caught = transcript
+        .line_index("[beta] caught data abort at 0x")
+        .expect("just waited for it");
+    assert!(
+        fault < caught,
+        "the abort reached beta before the hypervisor reported the fault:\n{}",
+        session.report()
+    );
+    let lines = transcript.complete_lines();
+    let reported_ipa = hex_after(lines[fault], "at IPA ");
+    let seen_address = hex_after(lines[caught], "caught data abort at ");
+    assert!(
+        reported_ipa.is_some() && reported_ipa == seen_address,
+        "the hypervisor reported IPA {reported_ipa:x?}, beta saw a fault at {seen_address:x?}:\n{}",
+        session.report()
+    );
+    assert_eq!(
+        transcript.heartbeats("beta").first(),
+        Some(&1),
+        "beta did not run before faulting:\n{}",
+        session.report()
+    );
+}
+
+#[test]
+fn alpha_keeps_running_after_beta_faults() {
+    let session = TestSystem::demo().boot();
+    let transcript = session.wait_until(
+        "the hypervisor's report of beta's fault",
+        FEW_HEARTBEATS,
+        |transcript| beta_fault_line(transcript).map(|_| transcript.clone()),
+    );
+    let fault = beta_fault_line(&transcript).expect("just waited for it");
+    let before = transcript.complete_lines()[..fault]
+        .iter()
+        .filter_map(|line| line.strip_prefix("[alpha] heartbeat ")?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    session.wait_until(
+        "five more alpha heartbeats after beta's fault",
+        FEW_HEARTBEATS,
+        |transcript| {
+            transcript
+                .heartbeats_after("alpha", fault)
+                .into_iter()
+                .max()
+                .filter(|latest| *latest >= before + 5)
+        },
+    );
+}
+
+#[test]
+fn console_lines_are_never_interleaved() {
+    let session = TestSystem::demo().boot();
+    session.wait_for("[beta] caught data abort at 0x");
+    let transcript = session.wait_until(
+        "ten heartbeats from both partitions",
+        FEW_HEARTBEATS,
+        |transcript| {
+            (transcript.heartbeats("alpha").len() >= 10
+                && transcript.heartbeats("beta").len() >= 10)
+                .then(|| transcript.clone())
+        },
+    );
+    let foreign = transcript.lines_not_from(CONSOLE_SOURCES);
+    assert!(
+        foreign.is_empty(),
+        "console lines not starting with [alpha], [beta] or [hv] (interleaved output?): {foreign:?}\n{}",
+        session.report()
+    );
+}
+
+#[test]
+fn ctrl_t_moves_console_input_between_partitions() {
+    let session = TestSystem::demo().boot();
+    session.wait_until(
+        "a heartbeat from both partitions (consoles listening)",
+        FEW_HEARTBEATS,
+        |transcript| {
+            (!transcript.heartbeats("alpha").is_empty()
+                && !transcript.heartbeats("beta").is_empty())
+            .then_some(())
+        },
+    );
+    session.focus_partition(BETA);
+    session.send_input(b"x");
+    session.wait_for("[beta] received 'x'");
+    session.focus_partition(ALPHA);
+    session.send_input(b"y");
+    session.wait_for("[alpha] received 'y'");
+    let transcript = session.transcript();
+    assert!(
+        !transcript.contains("[alpha] received 'x'") && !transcript.contains("[beta] received 'y'"),
+        "input reached the partition without focus:\n{}",
+        session.report()
+    );
+}

@@ -1,0 +1,763 @@
+//! `cargo xtask bench`: what trapping, interrupts and booting cost under Bulkhead, measured,
+//! next to the architectural floor and (with `--against xen`) Xen, in one run.
+//!
+//! The same probe binary (`partitions/probe`) runs on every platform and reports each metric
+//! over N samples; QEMU runs in its deterministic mode ([`machine`]), where one counter tick
+//! is one executed instruction, so the numbers are instruction counts that include the
+//! hypervisor's own work and are the same on any host. Steps:
+//!
+//! 1. build `partitions/bench.toml` (the probe alone) with the usual pipeline, its bootargs
+//!    set to the sample count, and boot it under Bulkhead;
+//! 2. boot the same probe image on bare QEMU behind the `probe-floor` stub ([`floor`]);
+//! 3. with `--against xen`, boot it as a dom0less Xen domain ([`xen`]);
+//! 4. read the image's size, static RAM and stage-2 mapping mix, count its lines of code;
+//! 5. write `target/bench/report.json`, `report.md` and `latency.svg`.
+//!
+//! These are benchmarks, not tests: nothing here fails because a target is missed. The test
+//! suite runs [`run`] with [`BenchOptions::quick`] and checks the outputs are well formed
+//! with [`check_outputs`].
+
+mod catalog;
+mod floor;
+mod image_facts;
+mod lines_of_code;
+mod machine;
+mod plot;
+mod probe_output;
+mod report;
+mod stage2_mix;
+mod xen;
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::host_tools::{self, HostToolsError, Need};
+use crate::paths::Repository;
+use crate::pipeline::{BuildRequest, BuiltSystem, Pipeline, PipelineError};
+use crate::progress::{CommandError, Progress};
+use crate::qemu::{Console, QemuBoard, QemuRun};
+use crate::toolchain::{BareMetalCargo, ToolchainError};
+
+pub use report::{
+    Cost, Platform, PlatformOutcome, PlatformResult, Report, Row, SCHEMA_VERSION, Verdict,
+};
+
+use catalog::{METRICS, MetricKind, Source};
+use machine::{CaptureError, ICOUNT_ARGUMENTS};
+use probe_output::{MetricResult, ProbeOutputError};
+
+/// Samples per metric unless `--samples` says otherwise.
+pub const DEFAULT_SAMPLES: usize = 101;
+/// Most samples per metric (the probe's buffer).
+pub const MAX_SAMPLES: usize = 1001;
+/// The system the bench builds and boots under Bulkhead.
+pub const BENCH_MANIFEST: &str = "partitions/bench.toml";
+/// The probe's partition in [`BENCH_MANIFEST`].
+const PROBE_PARTITION: &str = "probe";
+/// Longest a platform may take from QEMU's start to the probe's last line. Xen's boot alone
+/// is about 0.7 s of virtual time (0.7 G instructions); QEMU runs them in seconds.
+const RUN_LIMIT: Duration = Duration::from_secs(600);
+
+/// What `cargo xtask bench` was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BenchOptions {
+    /// Samples per metric (1 to [`MAX_SAMPLES`]).
+    pub samples: usize,
+    /// Also measure Xen.
+    pub against_xen: bool,
+    /// One sample per metric: checks that the bench works (the test suite's mode).
+    pub quick: bool,
+    /// Where progress goes.
+    pub progress: Progress,
+}
+
+impl BenchOptions {
+    /// Options from the command line: `--samples N`, `--against xen`, `--quick` (which
+    /// takes one sample whatever `--samples` says).
+    pub fn from_command_line(samples: usize, against_xen: bool, quick: bool) -> Self {
+        Self {
+            samples: if quick { 1 } else { samples },
+            against_xen,
+            quick,
+            progress: Progress::terminal(),
+        }
+    }
+
+    /// The test suite's run: one sample, Bulkhead and the floor only, no console output.
+    pub fn quick() -> Self {
+        Self {
+            samples: 1,
+            against_xen: false,
+            quick: true,
+            progress: Progress::quiet(),
+        }
+    }
+}
+
+/// Where a run's files went.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchOutputs {
+    /// The report.
+    pub report: Report,
+    /// `report.json`.
+    pub json: PathBuf,
+    /// `report.md`.
+    pub markdown: PathBuf,
+    /// `latency.svg`.
+    pub plot: PathBuf,
+}
+
+/// The bench's output directory: `target/bench/`.
+pub fn output_directory(repository: &Repository) -> PathBuf {
+    repository.root().join("target").join("bench")
+}
+
+/// `cargo xtask bench`: [`run`], then the table on stdout and where the files are.
+pub fn command(repository: &Repository, options: &BenchOptions) -> Result<(), BenchError> {
+    let outputs = run(repository, options)?;
+    print!("{}", outputs.report.markdown());
+    let shown = |path: &Path| {
+        path.strip_prefix(repository.root())
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    };
+    println!(
+        "\nwritten: {}, {}, {}",
+        shown(&outputs.json),
+        shown(&outputs.markdown),
+        shown(&outputs.plot)
+    );
+    Ok(())
+}
+
+/// Measures every platform, gathers the image facts and writes the report files.
+pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutputs, BenchError> {
+    if !(1..=MAX_SAMPLES).contains(&options.samples) {
+        return Err(BenchError::Samples(options.samples));
+    }
+    let progress = options.progress;
+    let directory = output_directory(repository);
+    create_directory(&directory)?;
+    let cargo = BareMetalCargo::ensure(&progress).map_err(BenchError::Toolchain)?;
+    host_tools::ensure(Need::QemuAndDtc, &progress).map_err(BenchError::HostTools)?;
+
+    let manifest = write_manifest(repository, &directory, options.samples)?;
+    let built = Pipeline::new(repository, cargo.clone(), progress)
+        .build(&BuildRequest {
+            manifest,
+            board: None,
+        })
+        .map_err(BenchError::Pipeline)?;
+    let board = machine::deterministic_board(&built.qemu);
+    let probe = built
+        .compiled
+        .partitions
+        .iter()
+        .find(|partition| partition.name == PROBE_PARTITION)
+        .ok_or(BenchError::NoProbePartition)?;
+
+    let mut platforms = Vec::new();
+    let bulkhead_run = QemuRun {
+        board: board.clone(),
+        kernel: built.hypervisor_elf(),
+        console: Console::Pipes,
+        log_file: Some(directory.join("bulkhead-hv-log.bin")),
+        extra_args: ICOUNT_ARGUMENTS.map(str::to_owned).to_vec(),
+    };
+    let probe_run = measure(Platform::Bulkhead, &bulkhead_run, &directory, &progress)?;
+    platforms.push(PlatformResult {
+        platform: Platform::Bulkhead,
+        description: format!(
+            "Bulkhead ({}), probe on core 0",
+            built.hypervisor_elf().strip_prefix(repository.root()).unwrap_or(&built.hypervisor_elf()).display()
+        ),
+        outcome: PlatformOutcome::Measured {
+            command_line: bulkhead_run.command_line(),
+            probe: probe_run,
+        },
+    });
+
+    let stub = floor::build_stub(repository, &cargo, &progress, &directory)?;
+    let floor_run = floor::qemu_run(&board, &stub, &probe.image, probe.image_ipa, options.samples);
+    let probe_run = measure(Platform::Floor, &floor_run, &directory, &progress)?;
+    platforms.push(PlatformResult {
+        platform: Platform::Floor,
+        description: "bare QEMU, probe at EL1 behind the probe-floor EL2 stub (HVC answered by a \
+                      lone ERET, no stage 2, physical timer interrupt)"
+            .to_owned(),
+        outcome: PlatformOutcome::Measured {
+            command_line: floor_run.command_line(),
+            probe: probe_run,
+        },
+    });
+
+    if options.against_xen {
+        platforms.push(measure_xen(&board, probe, &directory, options, &progress)?);
+    }
+    platforms.sort_by_key(|result| result.platform);
+
+    let report = assemble(repository, &built, &board, platforms, options)?;
+    check(&report).map_err(BenchError::Malformed)?;
+    write_outputs(&directory, report)
+}
+
+/// The Xen column: measured, or unavailable with the reason.
+fn measure_xen(
+    board: &QemuBoard,
+    probe: &bulkhead_config::CompiledPartition,
+    directory: &Path,
+    options: &BenchOptions,
+    progress: &Progress,
+) -> Result<PlatformResult, BenchError> {
+    let xen_directory = directory.join("xen");
+    let unavailable = |reason: String| {
+        progress.note(&format!("Xen column unavailable: {reason}"));
+        PlatformResult {
+            platform: Platform::Xen,
+            description: format!("Xen ({}, dom0less)", xen::PACKAGE),
+            outcome: PlatformOutcome::Unavailable { reason },
+        }
+    };
+    let xen_image = match xen::fetch(&xen_directory, progress) {
+        Ok(xen_image) => xen_image,
+        Err(xen::Unavailable(reason)) => return Ok(unavailable(reason)),
+    };
+    let module_size = fs::metadata(&probe.image)
+        .map_err(|source| BenchError::Io {
+            path: probe.image.clone(),
+            source,
+        })?
+        .len();
+    let domain = xen::Domain {
+        module_size,
+        memory_bytes: probe.ram.size(),
+        bootargs: format!("samples={}", options.samples),
+    };
+    let (device_tree, command_line) = match xen::device_tree(board, &xen_directory, &domain) {
+        Ok(found) => found,
+        Err(xen::Unavailable(reason)) => return Ok(unavailable(reason)),
+    };
+    let run = xen::qemu_run(board, &xen_image, &device_tree, &probe.image);
+    match measure(Platform::Xen, &run, directory, progress) {
+        Ok(probe_run) => Ok(PlatformResult {
+            platform: Platform::Xen,
+            description: format!(
+                "Xen {} (Debian {}), dom0less, one domain with 1 vCPU and {} MiB; Xen command line `{command_line}`",
+                xen_image.version,
+                xen::PACKAGE,
+                probe.ram.size() >> 20,
+            ),
+            outcome: PlatformOutcome::Measured {
+                command_line: run.command_line(),
+                probe: probe_run,
+            },
+        }),
+        // Bulkhead and the floor failing is a bug to report; Xen failing to boot here is a
+        // fact about this machine, reported in the column.
+        Err(error) => Ok(unavailable(error.to_string())),
+    }
+}
+
+/// Boots one platform and parses what the probe printed; the console is kept in
+/// `<directory>/<platform>.log`.
+fn measure(
+    platform: Platform,
+    run: &QemuRun,
+    directory: &Path,
+    progress: &Progress,
+) -> Result<probe_output::ProbeRun, BenchError> {
+    let step = progress.step(format!("measuring on {}", platform.heading()));
+    let log = directory.join(format!("{}.log", platform_file_stem(platform)));
+    let outcome = machine::capture(&mut run.command(), RUN_LIMIT, &step);
+    let transcript = match outcome {
+        Ok(transcript) => transcript,
+        Err(error) => {
+            step.fail("");
+            if let CaptureError::Timeout { transcript, .. } = &error {
+                let _ = fs::write(&log, format!("{}{}", transcript.console, transcript.diagnostics));
+            }
+            return Err(BenchError::Capture {
+                platform,
+                error,
+                log,
+            });
+        }
+    };
+    fs::write(&log, format!("{}{}", transcript.console, transcript.diagnostics)).map_err(
+        |source| BenchError::Io {
+            path: log.clone(),
+            source,
+        },
+    )?;
+    match probe_output::parse(&transcript.console) {
+        Ok(probe_run) => {
+            step.succeed(&format!("{} metrics", probe_run.metrics.len()));
+            Ok(probe_run)
+        }
+        Err(error) => {
+            step.fail("");
+            Err(BenchError::ProbeOutput {
+                platform,
+                error,
+                log,
+            })
+        }
+    }
+}
+
+fn platform_file_stem(platform: Platform) -> &'static str {
+    match platform {
+        Platform::Floor => "floor",
+        Platform::Bulkhead => "bulkhead",
+        Platform::Xen => "xen",
+    }
+}
+
+/// Writes `<directory>/bench.toml`: the bench manifest with the probe's bootargs set to the
+/// sample count (the probe reads `samples=` from its device tree's `/chosen/bootargs`).
+fn write_manifest(
+    repository: &Repository,
+    directory: &Path,
+    samples: usize,
+) -> Result<PathBuf, BenchError> {
+    let source = repository.root().join(BENCH_MANIFEST);
+    let text = fs::read_to_string(&source).map_err(|source_error| BenchError::Io {
+        path: source.clone(),
+        source: source_error,
+    })?;
+    let edited = with_probe_bootargs(&text, &format!("samples={samples}")).map_err(|reason| {
+        BenchError::Manifest {
+            path: source.clone(),
+            reason,
+        }
+    })?;
+    let manifest = directory.join("bench.toml");
+    let header = format!(
+        "# Generated by `cargo xtask bench` from {BENCH_MANIFEST} (bootargs set to the sample count).\n"
+    );
+    fs::write(&manifest, header + &edited).map_err(|source| BenchError::Io {
+        path: manifest.clone(),
+        source,
+    })?;
+    Ok(manifest)
+}
+
+/// `manifest` with the probe partition's `bootargs` replaced by `bootargs`.
+fn with_probe_bootargs(manifest: &str, bootargs: &str) -> Result<String, String> {
+    let mut table: toml::Table = toml::from_str(manifest).map_err(|error| error.to_string())?;
+    let partitions = table
+        .get_mut("partition")
+        .and_then(toml::Value::as_array_mut)
+        .ok_or("no [[partition]]")?;
+    let probe = partitions
+        .iter_mut()
+        .filter_map(toml::Value::as_table_mut)
+        .find(|partition| {
+            partition.get("name").and_then(toml::Value::as_str) == Some(PROBE_PARTITION)
+        })
+        .ok_or(format!("no partition named `{PROBE_PARTITION}`"))?;
+    probe.insert("bootargs".to_owned(), toml::Value::String(bootargs.to_owned()));
+    toml::to_string(&table).map_err(|error| error.to_string())
+}
+
+/// Puts the measurements and the image facts together.
+fn assemble(
+    repository: &Repository,
+    built: &BuiltSystem,
+    board: &QemuBoard,
+    platforms: Vec<PlatformResult>,
+    options: &BenchOptions,
+) -> Result<Report, BenchError> {
+    let mut embedded = 0;
+    for partition in &built.compiled.partitions {
+        for file in [&partition.image, &partition.dtb] {
+            embedded += fs::metadata(file)
+                .map_err(|source| BenchError::Io {
+                    path: file.clone(),
+                    source,
+                })?
+                .len();
+        }
+    }
+    for partition in built.spec.partitions() {
+        embedded += partition.initrd.as_ref().map_or(0, |(_, size)| *size);
+    }
+    let (image, static_memory) = image_facts::read(&built.hypervisor_elf(), embedded)
+        .map_err(BenchError::ImageFacts)?;
+    let lines_of_code = lines_of_code::IMAGE_CRATES
+        .iter()
+        .map(|path| {
+            lines_of_code::count_crate(repository.root(), path).map_err(|source| BenchError::Io {
+                path: repository.root().join(path),
+                source,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let stage2 = stage2_mix::mix(&built.spec).map_err(BenchError::Stage2)?;
+    let rows = report::rows(&platforms);
+    let mut notes = vec![
+        "Counts are instructions executed by every core (QEMU's icount clock), so they include \
+         the hypervisor's work and, for boot times, idle periods QEMU skips over (sleep=off)."
+            .to_owned(),
+        "`reset → guest's first instruction` is the physical counter read by the probe's first \
+         instruction; on the floor it is QEMU's boot code plus the stub."
+            .to_owned(),
+        "The doorbell row stays unavailable until the hypervisor implements channel doorbells; \
+         the Linux row until a Linux partition exists."
+            .to_owned(),
+    ];
+    if matches!(
+        platforms
+            .iter()
+            .find(|result| result.platform == Platform::Xen)
+            .map(|result| &result.outcome),
+        Some(PlatformOutcome::Measured { .. })
+    ) {
+        notes.push(format!(
+            "Xen runs with `{}`: Debian builds no null scheduler; without timer_slop=0 Xen \
+             delays a sleeping vCPU's timer by up to 50 µs to batch timers, and bootscrub=0 \
+             keeps idle cores from scrubbing memory during the measurements.",
+            xen::XEN_OPTIONS
+        ));
+    }
+    Ok(Report {
+        schema_version: SCHEMA_VERSION,
+        settings: report::Settings {
+            samples: options.samples as u64,
+            quick: options.quick,
+            unit: "one counter tick = one executed instruction".to_owned(),
+            qemu_machine: board.machine.clone(),
+            qemu_cpu: board.cpu.clone(),
+            qemu_smp: board.smp,
+            qemu_memory: board.memory.clone(),
+            qemu_arguments: ICOUNT_ARGUMENTS.map(str::to_owned).to_vec(),
+        },
+        platforms,
+        rows,
+        image,
+        static_memory,
+        lines_of_code,
+        stage2,
+        notes,
+    })
+}
+
+fn write_outputs(directory: &Path, report: Report) -> Result<BenchOutputs, BenchError> {
+    let json = directory.join("report.json");
+    let markdown = directory.join("report.md");
+    let plot = directory.join("latency.svg");
+    let serialized = serde_json::to_string_pretty(&report).map_err(|error| BenchError::Io {
+        path: json.clone(),
+        source: io::Error::other(error),
+    })?;
+    for (path, text) in [
+        (&json, serialized + "\n"),
+        (&markdown, report.markdown()),
+        (&plot, plot::svg(&report)),
+    ] {
+        fs::write(path, text).map_err(|source| BenchError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(BenchOutputs {
+        report,
+        json,
+        markdown,
+        plot,
+    })
+}
+
+fn create_directory(directory: &Path) -> Result<(), BenchError> {
+    fs::create_dir_all(directory).map_err(|source| BenchError::Io {
+        path: directory.to_path_buf(),
+        source,
+    })
+}
+
+/// What is wrong with a report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MalformedReport {
+    /// Every problem found.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for MalformedReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "malformed bench report: {}", self.problems.join("; "))
+    }
+}
+
+impl std::error::Error for MalformedReport {}
+
+/// Checks that `report` is complete and consistent: Bulkhead and the floor measured, every
+/// probe metric present with the requested number of samples and a distribution that adds
+/// up, one row per metric, and image facts that are not empty. Targets are not checked:
+/// missing one is a result, not a malformation.
+pub fn check(report: &Report) -> Result<(), MalformedReport> {
+    let mut problems = Vec::new();
+    if report.schema_version != SCHEMA_VERSION {
+        problems.push(format!("schema version {}", report.schema_version));
+    }
+    for platform in [Platform::Bulkhead, Platform::Floor] {
+        match report.platform(platform).map(|result| &result.outcome) {
+            Some(PlatformOutcome::Measured { probe, .. }) => {
+                check_probe_run(platform, probe, report.settings.samples, &mut problems);
+            }
+            _ => problems.push(format!("{} was not measured", platform.heading())),
+        }
+    }
+    if let Some(PlatformOutcome::Measured { probe, .. }) =
+        report.platform(Platform::Xen).map(|result| &result.outcome)
+    {
+        check_probe_run(Platform::Xen, probe, report.settings.samples, &mut problems);
+    }
+    let row_names: Vec<&str> = report.rows.iter().map(|row| row.metric.as_str()).collect();
+    let metric_names: Vec<&str> = METRICS.iter().map(|metric| metric.name).collect();
+    if row_names != metric_names {
+        problems.push(format!("rows {row_names:?} instead of {metric_names:?}"));
+    }
+    for row in &report.rows {
+        if row.costs.len() != report.platforms.len() {
+            problems.push(format!("row {} lacks a platform", row.metric));
+        }
+    }
+    if report.image.text == 0 || report.static_memory.total < report.image.loaded() {
+        problems.push("image sizes are missing".to_owned());
+    }
+    if report.lines_of_code.iter().map(|lines| lines.code).sum::<u64>() == 0 {
+        problems.push("no lines of code counted".to_owned());
+    }
+    if report.stage2.is_empty() || report.stage2.iter().any(|mapping| mapping.total() == 0) {
+        problems.push("stage-2 mapping mix is missing".to_owned());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(MalformedReport { problems })
+    }
+}
+
+fn check_probe_run(
+    platform: Platform,
+    probe: &probe_output::ProbeRun,
+    samples: u64,
+    problems: &mut Vec<String>,
+) {
+    let name = platform.heading();
+    if probe.samples != samples {
+        problems.push(format!("{name}: {} samples instead of {samples}", probe.samples));
+    }
+    let expected = METRICS
+        .iter()
+        .filter(|metric| metric.source == Source::Probe)
+        .map(|metric| (metric.name, metric.kind))
+        .chain([(catalog::FRAME_METRIC, MetricKind::Operation)]);
+    for (metric, kind) in expected {
+        match probe.metric(metric) {
+            None => problems.push(format!("{name}: {metric} missing")),
+            Some(MetricResult::Measured(measured)) => {
+                let wanted = if kind == MetricKind::SinceReset { 1 } else { samples };
+                if measured.count != wanted {
+                    problems.push(format!("{name}: {metric} has {} samples", measured.count));
+                }
+                if !probe_output::distribution_matches(measured)
+                    || measured.minimum > measured.median
+                    || measured.median > measured.maximum
+                {
+                    problems.push(format!("{name}: {metric} is inconsistent"));
+                }
+            }
+            Some(MetricResult::Unavailable { reason } | MetricResult::Failed { reason })
+                if reason.is_empty() =>
+            {
+                problems.push(format!("{name}: {metric} absent without a reason"));
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// Reads `report.json` from `directory` (normally [`output_directory`]), checks it with
+/// [`check`], and checks that `report.md` and `latency.svg` were written with it.
+pub fn check_outputs(directory: &Path) -> Result<Report, MalformedReport> {
+    let malformed = |problem: String| MalformedReport {
+        problems: vec![problem],
+    };
+    let read = |name: &str| {
+        fs::read_to_string(directory.join(name))
+            .map_err(|error| malformed(format!("{name}: {error}")))
+    };
+    let report: Report = serde_json::from_str(&read("report.json")?)
+        .map_err(|error| malformed(format!("report.json: {error}")))?;
+    check(&report)?;
+    let markdown = read("report.md")?;
+    if !markdown.contains("| metric |") || !markdown.contains(&report.rows[0].title) {
+        return Err(malformed("report.md has no results table".to_owned()));
+    }
+    let picture = read("latency.svg")?;
+    if !picture.starts_with("<svg ") || !picture.trim_end().ends_with("</svg>") {
+        return Err(malformed("latency.svg is not an SVG document".to_owned()));
+    }
+    Ok(report)
+}
+
+/// Why the bench could not run.
+#[derive(Debug)]
+pub enum BenchError {
+    /// `--samples` out of range.
+    Samples(usize),
+    /// No way to build for the bare-metal target.
+    Toolchain(ToolchainError),
+    /// QEMU or dtc missing.
+    HostTools(HostToolsError),
+    /// The bench system could not be built.
+    Pipeline(PipelineError),
+    /// A cargo build (the floor stub) failed.
+    Build(CommandError),
+    /// The bench manifest could not be rewritten.
+    Manifest {
+        /// The manifest.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The bench manifest has no probe partition.
+    NoProbePartition,
+    /// A built image could not be read.
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// QEMU could not run the platform to the probe's end.
+    Capture {
+        /// Which platform.
+        platform: Platform,
+        /// What happened.
+        error: CaptureError,
+        /// The console transcript.
+        log: PathBuf,
+    },
+    /// The probe's output could not be read.
+    ProbeOutput {
+        /// Which platform.
+        platform: Platform,
+        /// What is wrong.
+        error: ProbeOutputError,
+        /// The console transcript.
+        log: PathBuf,
+    },
+    /// The hypervisor ELF could not be read.
+    ImageFacts(image_facts::ImageFactsError),
+    /// A partition's stage 2 could not be rebuilt on the host.
+    Stage2(stage2_mix::MappingError),
+    /// The report came out inconsistent (a bug in the bench).
+    Malformed(MalformedReport),
+    /// A file could not be read or written.
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for BenchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Samples(samples) => {
+                write!(f, "--samples {samples}: take between 1 and {MAX_SAMPLES}")
+            }
+            Self::Toolchain(error) => write!(f, "{error}"),
+            Self::HostTools(error) => write!(f, "{error}"),
+            Self::Pipeline(error) => write!(f, "{error}"),
+            Self::Build(error) => write!(f, "building {}: {error}", floor::STUB_CRATE),
+            Self::Manifest { path, reason } => write!(f, "{}: {reason}", path.display()),
+            Self::NoProbePartition => {
+                write!(f, "{BENCH_MANIFEST} has no partition named `{PROBE_PARTITION}`")
+            }
+            Self::Image { path, reason } => write!(f, "{}: {reason}", path.display()),
+            Self::Capture {
+                platform,
+                error,
+                log,
+            } => {
+                let what = match error {
+                    CaptureError::Spawn { command, source } => {
+                        format!("`{command}` could not start: {source}")
+                    }
+                    CaptureError::Timeout { limit, .. } => format!(
+                        "the probe did not finish within {} s",
+                        limit.as_secs()
+                    ),
+                };
+                write!(
+                    f,
+                    "{}: {what} (console in {})",
+                    platform.heading(),
+                    log.display()
+                )
+            }
+            Self::ProbeOutput {
+                platform,
+                error,
+                log,
+            } => write!(
+                f,
+                "{}: {error} (console in {})",
+                platform.heading(),
+                log.display()
+            ),
+            Self::ImageFacts(error) => write!(f, "{error}"),
+            Self::Stage2(error) => write!(
+                f,
+                "partition {}: stage 2 could not be rebuilt: {:?}",
+                error.partition, error.error
+            ),
+            Self::Malformed(error) => write!(f, "{error}"),
+            Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for BenchError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_probe_bootargs_change_in_the_manifest() {
+        let manifest = "[system]\nboard = \"qemu-virt\"\n\n[[partition]]\nname = \"other\"\nbootargs = \"x\"\n\n[[partition]]\nname = \"probe\"\nbootargs = \"samples=101\"\ncpus = [0]\n";
+        let edited = with_probe_bootargs(manifest, "samples=7").expect("valid manifest");
+        let table: toml::Table = toml::from_str(&edited).expect("still TOML");
+        let partitions = table["partition"].as_array().expect("partitions kept");
+        assert_eq!(partitions[0]["bootargs"].as_str(), Some("x"));
+        assert_eq!(partitions[1]["bootargs"].as_str(), Some("samples=7"));
+        assert_eq!(partitions[1]["cpus"].as_array().map(Vec::len), Some(1));
+        assert_eq!(table["system"]["board"].as_str(), Some("qemu-virt"));
+        assert!(with_probe_bootargs("[system]\n", "samples=1").is_err());
+    }
+
+    #[test]
+    fn the_bench_manifest_has_the_probe_partition() {
+        let repository = Repository::locate();
+        let text = fs::read_to_string(repository.root().join(BENCH_MANIFEST))
+            .expect("partitions/bench.toml exists");
+        assert!(with_probe_bootargs(&text, "samples=1").is_ok());
+    }
+
+    #[test]
+    fn quick_takes_one_sample() {
+        let options = BenchOptions::from_command_line(50, true, true);
+        assert_eq!((options.samples, options.against_xen), (1, true));
+        assert_eq!(BenchOptions::quick().samples, 1);
+        assert!(!BenchOptions::quick().against_xen);
+    }
+}

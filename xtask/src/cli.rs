@@ -1,0 +1,105 @@
+//! The command line of `cargo xtask`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use xtask::paths::DEFAULT_MANIFEST;
+
+/// Build, run and test Bulkhead. Every CI step runs locally through these commands.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub task: Task,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+pub enum Task {
+    /// Build the partitions, compile the manifest and build the hypervisor image.
+    Build(SystemArgs),
+    /// Build, then boot the system in QEMU on this terminal (quit with Ctrl-A x).
+    Run(SystemArgs),
+    /// Run the whole test suite: tools, host unit tests, image build, QEMU integration tests.
+    Test,
+    /// Print the Rust the config compiler generates for a manifest (system.rs).
+    Expand(SystemArgs),
+    /// Regenerate board-configs/<BOARD>/<BOARD>.dts from the device tree QEMU builds.
+    BoardDts {
+        /// Board directory name under board-configs/.
+        board: String,
+    },
+}
+
+/// Which system to build.
+#[derive(Debug, Args, PartialEq, Eq)]
+pub struct SystemArgs {
+    /// Fail unless the manifest targets this board (e.g. qemu-virt).
+    #[arg(long, value_name = "BOARD")]
+    pub board: Option<String>,
+    /// The system manifest.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_MANIFEST)]
+    pub manifest: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(words: &[&str]) -> Result<Task, clap::Error> {
+        Cli::try_parse_from(std::iter::once("xtask").chain(words.iter().copied()))
+            .map(|cli| cli.task)
+    }
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn build_defaults_to_the_demo_manifest_on_any_board() {
+        assert_eq!(
+            parse(&["build"]).ok(),
+            Some(Task::Build(SystemArgs {
+                board: None,
+                manifest: PathBuf::from("partitions/demo.toml")
+            }))
+        );
+    }
+
+    #[test]
+    fn run_takes_board_and_manifest() {
+        let task = parse(&["run", "--board", "qemu-virt", "--manifest", "m.toml"]).expect("valid");
+        assert_eq!(
+            task,
+            Task::Run(SystemArgs {
+                board: Some("qemu-virt".to_owned()),
+                manifest: PathBuf::from("m.toml")
+            })
+        );
+    }
+
+    #[test]
+    fn board_dts_needs_a_board_name() {
+        assert_eq!(
+            parse(&["board-dts", "qemu-virt"]).ok(),
+            Some(Task::BoardDts {
+                board: "qemu-virt".to_owned()
+            })
+        );
+        assert!(parse(&["board-dts"]).is_err());
+    }
+
+    #[test]
+    fn test_and_expand_parse_and_unknown_commands_do_not() {
+        assert_eq!(parse(&["test"]).ok(), Some(Task::Test));
+        assert!(matches!(
+            parse(&["expand", "--manifest", "x.toml"]),
+            Ok(Task::Expand(_))
+        ));
+        assert!(parse(&["flash"]).is_err());
+        assert!(parse(&["test", "--release"]).is_err());
+    }
+}

@@ -1,0 +1,89 @@
+//! One module per `cargo xtask` command, and the failure type they share.
+
+pub mod board_dts;
+pub mod build;
+pub mod expand;
+pub mod run;
+pub mod test;
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+
+use xtask::board_dts::BoardDtsError;
+use xtask::defmt_log::DefmtLogError;
+use xtask::host_tools::HostToolsError;
+use xtask::pipeline::PipelineError;
+use xtask::toolchain::ToolchainError;
+
+/// Why a command failed; printed by `main` as `error: …`.
+#[derive(Debug)]
+pub enum Failure {
+    /// No way to build for the bare-metal target.
+    Toolchain(ToolchainError),
+    /// QEMU or dtc missing.
+    HostTools(HostToolsError),
+    /// The system could not be built.
+    Pipeline(PipelineError),
+    /// The board device tree could not be regenerated.
+    BoardDts(BoardDtsError),
+    /// The hypervisor's defmt table could not be read.
+    DefmtLog(DefmtLogError),
+    /// A file could not be read or written, or a program not started.
+    Io {
+        /// What was being accessed.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// QEMU ended unsuccessfully.
+    Qemu(ExitStatus),
+    /// `cargo xtask test`: these stages failed.
+    Stages(Vec<String>),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Toolchain(error) => write!(f, "{error}"),
+            Self::HostTools(error) => write!(f, "{error}"),
+            Self::Pipeline(error) => write!(f, "{error}"),
+            Self::BoardDts(error) => write!(f, "{error}"),
+            Self::DefmtLog(error) => write!(f, "{error}"),
+            Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::Qemu(status) => write!(f, "QEMU exited with {status}"),
+            Self::Stages(stages) => write!(f, "failed: {}", stages.join(", ")),
+        }
+    }
+}
+
+impl From<ToolchainError> for Failure {
+    fn from(error: ToolchainError) -> Self {
+        Self::Toolchain(error)
+    }
+}
+
+impl From<HostToolsError> for Failure {
+    fn from(error: HostToolsError) -> Self {
+        Self::HostTools(error)
+    }
+}
+
+impl From<PipelineError> for Failure {
+    fn from(error: PipelineError) -> Self {
+        Self::Pipeline(error)
+    }
+}
+
+impl From<BoardDtsError> for Failure {
+    fn from(error: BoardDtsError) -> Self {
+        Self::BoardDts(error)
+    }
+}
+
+impl From<DefmtLogError> for Failure {
+    fn from(error: DefmtLogError) -> Self {
+        Self::DefmtLog(error)
+    }
+}

@@ -1,0 +1,88 @@
+//! `cargo xtask run`: builds the system and boots it in QEMU on this terminal.
+//!
+//! The first UART is the terminal (`mon:stdio`: keys go to the hypervisor's console, Ctrl-A x
+//! quits QEMU, Ctrl-A c toggles the QEMU monitor). When the board has a second UART, QEMU
+//! writes it — the hypervisor's binary defmt log — to `target/bulkhead/<name>/hv-log.bin`,
+//! and a thread decodes it as it grows, printing each message as `[hv] <message>`.
+
+use std::fs;
+use std::io::{self, Write};
+
+use xtask::defmt_log::{self, DefmtTable};
+use xtask::host_tools::{self, Need};
+use xtask::paths::Repository;
+use xtask::progress::Progress;
+use xtask::qemu::{Console, QemuRun};
+
+use super::Failure;
+use super::build::build;
+use crate::cli::SystemArgs;
+
+/// Builds, boots, and returns when QEMU exits.
+pub fn run(repository: &Repository, arguments: &SystemArgs) -> Result<(), Failure> {
+    host_tools::ensure(Need::QemuAndDtc, &Progress::terminal())?;
+    let built = build(repository, arguments)?;
+    let image = built.hypervisor_elf();
+    let log_file = (built.qemu.serial_ports > 1).then(|| built.output.hypervisor_log());
+    let table = match &log_file {
+        Some(log) => {
+            // QEMU truncates the file too, but a stale log must never be decoded against a
+            // new image if QEMU fails to start.
+            if let Err(source) = fs::remove_file(log) {
+                if source.kind() != io::ErrorKind::NotFound {
+                    return Err(Failure::Io {
+                        path: log.clone(),
+                        source,
+                    });
+                }
+            }
+            DefmtTable::from_elf(&image)?
+        }
+        None => None,
+    };
+    let qemu = QemuRun {
+        board: built.qemu.clone(),
+        kernel: image,
+        console: Console::Terminal,
+        log_file: log_file.clone(),
+        extra_args: Vec::new(),
+    };
+    eprintln!("booting QEMU: {}", qemu.command_line());
+    eprintln!("(quit with Ctrl-A x; Ctrl-T <n> sends keyboard input to partition n)");
+    if let (Some(log), None) = (&log_file, &table) {
+        eprintln!(
+            "note: the image has no .defmt table; the log UART is written to {} undecoded",
+            log.display()
+        );
+    }
+    let mut child = qemu.command().spawn().map_err(|source| Failure::Io {
+        path: "qemu-system-aarch64".into(),
+        source,
+    })?;
+    let follower = match (log_file, table) {
+        (Some(log), Some(table)) => Some(defmt_log::follow(log, table, print_hypervisor_message)),
+        _ => None,
+    };
+    let status = child.wait().map_err(|source| Failure::Io {
+        path: "qemu-system-aarch64".into(),
+        source,
+    })?;
+    if let Some(follower) = follower {
+        follower.stop();
+    }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Failure::Qemu(status))
+    }
+}
+
+/// One whole line per message, in a single write, so it is not torn by console output.
+fn print_hypervisor_message(message: String) {
+    let line = format!("[hv] {message}\n");
+    let mut stdout = io::stdout().lock();
+    // A closed terminal ends QEMU too; nothing useful can be done with a write error here.
+    let _ = stdout
+        .write_all(line.as_bytes())
+        .and_then(|()| stdout.flush());
+}
