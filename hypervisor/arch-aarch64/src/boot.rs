@@ -13,6 +13,8 @@
 //! entry; the others wait until [`release_secondaries`] and then run the secondary entry.
 //! On boards whose firmware keeps secondaries off, core 0 starts them with PSCI `CPU_ON`
 //! at [`entry_point`] and they find the release flag already set.
+//!
+//! [impl->dsn~el2-boot~1]
 
 use core::sync::atomic::{AtomicU32, Ordering};
 

@@ -7,6 +7,8 @@
 //! hardware interrupt stays active until the guest's own EOI deactivates it through a list
 //! register with HW = 1 (GIC architecture spec IHI 0069, 4.4 and 6.2). Those registers are
 //! therefore accessed here.
+//!
+//! [impl->dsn~el2-gic-virtual-interface~1]
 
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{

@@ -22,6 +22,7 @@ const HCR_API: u64 = 1 << 41; // pointer-auth instructions: no trap
 
 /// `HCR_EL2` while a vCPU runs. WFI/WFE do not trap: the core belongs to this vCPU, so
 /// sleeping in the guest is the cheapest idle there is.
+// [impl->dsn~el2-guest-controls~1]
 pub const HCR_EL2_GUEST: u64 =
     HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_INNER | HCR_TSC | HCR_RW | HCR_APK | HCR_API;
 
@@ -34,6 +35,7 @@ const CPTR_EL2_RES1: u64 = (0b11 << 12) | 0x3ff;
 
 /// Per-core traps and timer controls for running a vCPU whose virtual MPIDR affinity is
 /// `virtual_affinity`.
+// [impl->dsn~el2-guest-controls~1]
 pub fn configure_core(virtual_affinity: u64) {
     HCR_EL2.set(HCR_EL2_GUEST);
     CNTHCTL_EL2.set(CNTHCTL_EL1PCTEN);
@@ -50,6 +52,7 @@ pub fn configure_core(virtual_affinity: u64) {
 
 /// Installs the partition's stage-2 translation on this core and drops stale entries for its
 /// VMID.
+// [impl->dsn~el2-guest-controls~1]
 pub fn install_stage2(vtcr: u64, vttbr: u64) {
     VTCR_EL2.set(vtcr);
     VTTBR_EL2.set(vttbr);
@@ -57,6 +60,7 @@ pub fn install_stage2(vtcr: u64, vttbr: u64) {
     barrier::dsb(barrier::ISHST);
     // SAFETY: TLBI VMALLS12E1IS invalidates stage-1 and stage-2 entries of the current VMID
     // on all cores; it changes no memory and only costs refills.
+    // [impl->dsn~el2-guest-controls~1]
     unsafe { core::arch::asm!("tlbi vmalls12e1is", options(nostack)) };
     barrier::dsb(barrier::ISH);
     barrier::isb(barrier::SY);
@@ -68,9 +72,11 @@ const SCTLR_EL1_RESET: u64 = (1 << 11) | (1 << 20) | (1 << 22) | (1 << 23) | (1 
 
 /// Puts the EL1 state a guest boot depends on into its reset form (used before every vCPU
 /// start, so a restarted partition does not inherit its previous life's MMU setup).
+// [impl->dsn~el2-guest-controls~1]
 pub fn reset_el1_state() {
     // SAFETY: these writes only change the EL1 translation and trap settings of the vCPU
     // about to be entered on this core; EL2 is unaffected.
+    // [impl->dsn~el2-guest-controls~1]
     unsafe {
         core::arch::asm!(
             "msr sctlr_el1, {sctlr}",

@@ -17,4 +17,5 @@ pub mod guest;
 pub mod memory;
 pub mod mmu;
 pub mod psci;
+pub mod stack;
 pub mod vectors;

@@ -1,5 +1,7 @@
 //! Writing guest memory from EL2 (loading images and device trees) and making it visible to
 //! a guest that starts with its MMU and caches off.
+//!
+//! [impl->dsn~el2-guest-memory~1]
 
 use aarch64_cpu::asm::barrier;
 use bulkhead_core::addr::PhysAddr;
@@ -40,6 +42,7 @@ pub fn clean_to_point_of_coherency(start: PhysAddr, length: u64) {
     // BOUND: one iteration per cache line of the range.
     while address < end {
         // SAFETY: DC CVAC only writes dirty lines back to memory; it changes no values.
+        // [impl->dsn~el2-guest-memory~1]
         unsafe { core::arch::asm!("dc cvac, {}", in(reg) address, options(nostack)) };
         address += line;
     }

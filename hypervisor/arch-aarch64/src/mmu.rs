@@ -1,4 +1,6 @@
 //! Turning on the EL2 stage-1 MMU with the identity map built by `bulkhead_core::el2_map`.
+//!
+//! [impl->dsn~el2-mmu~1]
 
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{MAIR_EL2, SCTLR_EL2, TCR_EL2, TTBR0_EL2, Writeable};
@@ -27,6 +29,7 @@ pub unsafe fn enable(table: &'static Level1Table) {
     barrier::dsb(barrier::ISH);
     // SAFETY: invalidating all EL2 TLB entries has no memory effect; it only discards
     // translations that might be stale from before reset.
+    // [impl->dsn~el2-mmu~1]
     unsafe { core::arch::asm!("tlbi alle2", options(nostack)) };
     barrier::dsb(barrier::ISH);
     barrier::isb(barrier::SY);

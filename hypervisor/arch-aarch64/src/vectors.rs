@@ -14,6 +14,7 @@
 use core::mem::{offset_of, size_of};
 
 /// The registers of a vCPU as saved on entry to EL2.
+// [impl->dsn~el2-vectors~1]
 #[repr(C)]
 #[derive(Clone, Debug, Default)]
 pub struct TrapFrame {
@@ -73,6 +74,7 @@ pub enum HypervisorVector {
     SystemError = 2,
 }
 
+// [impl->dsn~el2-vectors~1]
 core::arch::global_asm!(
     r#"
     .macro save_frame
@@ -196,6 +198,7 @@ bulkhead_enter_frame:
 );
 
 /// Installs the vector table on this core (`VBAR_EL2`).
+// [impl->dsn~el2-vectors~1]
 pub fn install() {
     unsafe extern "C" {
         static bulkhead_exception_vectors: u8;

@@ -36,6 +36,7 @@ impl<'a> Line<'a> {
 }
 
 /// A [`Line`] with its partition's name, formatted by [`fmt::Display`].
+// [impl->dsn~console-line-assembler~1]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefixedLine<'a, 'n> {
     name: &'n str,
@@ -70,6 +71,7 @@ fn escape(byte: u8) -> heapless::String<4> {
 /// grow past `N` characters is returned as [`Line::continued`] and the byte that did not fit
 /// starts the next one; an escape is never split. A line of exactly `N` characters followed
 /// by `\n` is one complete line.
+// [impl->dsn~console-line-assembler~1]
 #[derive(Clone, Debug)]
 pub struct LineAssembler<const N: usize> {
     text: heapless::String<N>,
@@ -171,6 +173,7 @@ pub struct NoPartitions;
 /// Commands, after [`ESCAPE`]: `1`–`9` focus that partition (1-based, manifest order), `n`
 /// focuses the next one (wrapping), a second Ctrl-T sends one Ctrl-T to the focused
 /// partition. The focus starts on the first partition.
+// [impl->dsn~console-input-router~1]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InputRouter {
     partition_count: usize,
@@ -209,7 +212,7 @@ impl InputRouter {
         self.escape_pending = false;
         match byte {
             ESCAPE => InputAction::Deliver { partition: self.focus, byte: ESCAPE },
-            b'n' => self.focus_on((self.focus + 1) % self.partition_count),
+            b'n' => self.focus_on(self.focus.wrapping_add(1).checked_rem(self.partition_count).unwrap_or(0)),
             b'1'..=b'9' => {
                 let partition = usize::from(byte - b'1');
                 if partition < self.partition_count {
@@ -252,6 +255,7 @@ mod tests {
         lines(assembler, bytes).into_iter().map(|(text, _)| text).collect()
     }
 
+    // [utest->dsn~console-line-assembler~1]
     #[test]
     fn lines_end_at_newline_and_carriage_returns_vanish() {
         let mut assembler = LineAssembler::<80>::new();
@@ -263,6 +267,7 @@ mod tests {
         assert_eq!(assembler.pending(), "");
     }
 
+    // [utest->dsn~console-line-assembler~1]
     #[test]
     fn terminal_escape_sequences_are_shown_not_executed() {
         let mut assembler = LineAssembler::<80>::new();
@@ -272,6 +277,7 @@ mod tests {
         assert!(texts[0].bytes().all(|byte| (0x20..=0x7e).contains(&byte)), "only printable ASCII leaves");
     }
 
+    // [utest->dsn~console-line-assembler~1]
     #[test]
     fn tabs_stay_and_other_control_and_high_bytes_are_escaped() {
         let mut assembler = LineAssembler::<80>::new();
@@ -279,6 +285,7 @@ mod tests {
         assert_eq!(texts[0].as_str(), "a\tb\\x00\\x7f\\x9b\\xc3\\xa9\\x08");
     }
 
+    // [utest->dsn~console-line-assembler~1]
     #[test]
     fn long_lines_are_cut_and_flagged_as_continued() {
         let mut assembler = LineAssembler::<8>::new();
@@ -290,6 +297,7 @@ mod tests {
         }
     }
 
+    // [utest->dsn~console-line-assembler~1]
     #[test]
     fn a_line_of_exactly_capacity_is_complete() {
         let mut assembler = LineAssembler::<8>::new();
@@ -299,6 +307,7 @@ mod tests {
         assert_eq!(lines[1].0.as_str(), "next");
     }
 
+    // [utest->dsn~console-line-assembler~1]
     #[test]
     fn escapes_are_never_split_across_lines() {
         let mut assembler = LineAssembler::<6>::new();
@@ -308,6 +317,7 @@ mod tests {
         assert_eq!(texts[1].as_str(), "\\x1bd");
     }
 
+    // [utest->dsn~console-line-assembler~1]
     #[test]
     fn flush_hands_out_a_waiting_prompt() {
         let mut assembler = LineAssembler::<80>::new();
@@ -319,6 +329,7 @@ mod tests {
         assert_eq!(assembler.feed(b'\n'), Some(Line { text: "", continued: false }));
     }
 
+    // [utest->dsn~console-line-assembler~1]
     #[test]
     fn pending_shows_the_carried_byte_after_a_cut() {
         let mut assembler = LineAssembler::<4>::new();
@@ -327,6 +338,7 @@ mod tests {
         assert_eq!(assembler.flush(), Some(Line { text: "\\x01", continued: true }));
     }
 
+    // [utest->dsn~console-line-assembler~1]
     #[test]
     fn prefixed_lines_carry_name_and_terminator() {
         let mut out: heapless::String<64> = heapless::String::new();
@@ -335,6 +347,7 @@ mod tests {
         assert_eq!(out.as_str(), "[linux] booted\r\n[rt] abc\\\r\n");
     }
 
+    // [utest->dsn~console-input-router~1]
     #[test]
     fn input_goes_to_the_focused_partition() {
         let mut router = InputRouter::new(3).unwrap();
@@ -343,6 +356,7 @@ mod tests {
         assert_eq!(router.feed(0x03), InputAction::Deliver { partition: 0, byte: 0x03 }, "Ctrl-C is ordinary input");
     }
 
+    // [utest->dsn~console-input-router~1]
     #[test]
     fn escape_then_digit_focuses_that_partition() {
         let mut router = InputRouter::new(3).unwrap();
@@ -355,6 +369,7 @@ mod tests {
         assert_eq!(router.feed(b'1'), InputAction::FocusChanged { partition: 0 });
     }
 
+    // [utest->dsn~console-input-router~1]
     #[test]
     fn escape_then_n_cycles_through_partitions() {
         let mut router = InputRouter::new(3).unwrap();
@@ -368,6 +383,7 @@ mod tests {
         assert_eq!(visited.as_slice(), &[1, 2, 0, 1]);
     }
 
+    // [utest->dsn~console-input-router~1]
     #[test]
     fn double_escape_sends_one_literal_ctrl_t() {
         let mut router = InputRouter::new(2).unwrap();
@@ -377,6 +393,7 @@ mod tests {
         assert_eq!(router.feed(b'2'), InputAction::Deliver { partition: 0, byte: b'2' });
     }
 
+    // [utest->dsn~console-input-router~1]
     #[test]
     fn unknown_commands_are_dropped_and_reported() {
         let mut router = InputRouter::new(2).unwrap();
@@ -388,6 +405,7 @@ mod tests {
         assert_eq!(router.feed(b'a'), InputAction::Deliver { partition: 0, byte: b'a' }, "back to normal input");
     }
 
+    // [utest->dsn~console-input-router~1]
     #[test]
     fn focus_cannot_land_on_a_missing_partition() {
         let mut router = InputRouter::new(2).unwrap();
@@ -398,6 +416,7 @@ mod tests {
         assert_eq!(router.focus(), 0);
     }
 
+    // [utest->dsn~console-input-router~1]
     #[test]
     fn single_partition_and_empty_systems() {
         assert_eq!(InputRouter::new(0), Err(NoPartitions));

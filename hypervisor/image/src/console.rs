@@ -4,6 +4,8 @@
 //! Lines are written whole under one lock, so output of different cores never interleaves
 //! mid-line. Lock order: a partition's lock may be held while taking this one, never the
 //! reverse (see `partition.rs`).
+//!
+//! [impl->dsn~el2-console~1]
 
 use bulkhead_drivers::pl011::Pl011;
 use core::fmt::{self, Write};

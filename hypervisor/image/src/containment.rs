@@ -3,6 +3,8 @@
 //!
 //! Only the partition concerned is touched: its own cores are asked to park, its own memory
 //! is reloaded. Other partitions run on, unaware.
+//!
+//! [impl->dsn~el2-trap-dispatch~1]
 
 use crate::cores::request;
 use crate::generated::SYSTEM;
@@ -36,6 +38,12 @@ pub fn fault(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame, kind: AbortKind,
                 hv_println!("{}: restart limit {} reached: halted", partition.name, max_restarts);
                 stop(core, vcpu, RunState::Halted)
             }
+        }
+        FaultPolicy::StopSystem => {
+            hv_println!("{}: fault policy stops the system: powering the machine off", partition.name);
+            arch::psci::system_off_smc();
+            // SYSTEM_OFF returned (no PSCI, or it failed): at least contain the partition.
+            stop(core, vcpu, RunState::Halted)
         }
     }
 }

@@ -23,16 +23,20 @@ struct Stacks([Stack; CORE_COUNT]);
 // vCPU entry path place SP inside that core's slot); Rust code never forms references to it.
 unsafe impl Sync for Stacks {}
 
+// [impl->dsn~el2-boot~1]
 #[unsafe(no_mangle)]
 #[unsafe(link_section = ".stacks")]
 static BULKHEAD_STACKS: Stacks = Stacks([const { Stack(UnsafeCell::new([0; STACK_SIZE])) }; CORE_COUNT]);
 
+// [impl->dsn~el2-boot~1]
 #[unsafe(no_mangle)]
 static BULKHEAD_STACK_SIZE: u64 = STACK_SIZE as u64;
 
+// [impl->dsn~el2-boot~1]
 #[unsafe(no_mangle)]
 static BULKHEAD_CORE_COUNT: u64 = CORE_COUNT as u64;
 
+// [impl->dsn~el2-boot~1]
 #[unsafe(no_mangle)]
 static BULKHEAD_CORE_AFFINITIES: [u64; CORE_COUNT] = {
     let mut affinities = [0; CORE_COUNT];

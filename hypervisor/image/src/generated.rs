@@ -1,6 +1,8 @@
 //! The system tables `bulkhead-config` generated from the manifest and the board's device
 //! tree (`cargo xtask expand` prints them). Every per-system size the hypervisor uses comes
 //! from here.
+//!
+//! [impl->dsn~el2-static-state~1]
 #![allow(missing_docs, reason = "generated code documents the system, not each item")]
 
 include!(concat!(env!("BULKHEAD_GEN_DIR"), "/system.rs"));

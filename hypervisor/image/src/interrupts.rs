@@ -1,6 +1,8 @@
 //! Physical interrupts taken while a guest runs: the virtual timer (forwarded to the guest
 //! through a hardware-backed list register), the GIC maintenance interrupt, kicks from other
 //! cores, and console input.
+//!
+//! [impl->dsn~el2-trap-dispatch~1]
 
 use crate::cores::{MAILBOXES, request};
 use crate::generated::SYSTEM;

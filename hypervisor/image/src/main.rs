@@ -9,6 +9,8 @@
 //! Boot: core 0 brings up the console, the EL2 identity map and the GIC, builds every
 //! partition's stage-2 tables and loads its image, then starts the other cores; each core
 //! then enters the vCPU pinned to it (or waits for PSCI `CPU_ON` to start it).
+//!
+//! [impl->dsn~el2-static-state~1]
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
@@ -90,18 +92,21 @@ fn enable_console_input() {
     }
 }
 
+// [impl->dsn~el2-trap-dispatch~1]
 #[unsafe(no_mangle)]
 #[expect(unsafe_code, reason = "handler named by the vector table")]
 extern "C" fn bulkhead_lower_sync(frame: &mut TrapFrame) {
     trap::handle_synchronous(frame);
 }
 
+// [impl->dsn~el2-trap-dispatch~1]
 #[unsafe(no_mangle)]
 #[expect(unsafe_code, reason = "handler named by the vector table")]
 extern "C" fn bulkhead_lower_irq(_frame: &mut TrapFrame) {
     interrupts::handle();
 }
 
+// [impl->dsn~el2-trap-dispatch~1]
 #[unsafe(no_mangle)]
 #[expect(unsafe_code, reason = "handler named by the vector table")]
 extern "C" fn bulkhead_lower_serror(frame: &mut TrapFrame) {
@@ -115,6 +120,7 @@ extern "C" fn bulkhead_lower_serror(frame: &mut TrapFrame) {
     }
 }
 
+// [impl->dsn~el2-vectors~1]
 #[unsafe(no_mangle)]
 #[expect(unsafe_code, reason = "handler named by the vector table")]
 extern "C" fn bulkhead_hypervisor_fault(frame: &mut TrapFrame, vector: u64) -> ! {

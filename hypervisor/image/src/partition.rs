@@ -74,9 +74,11 @@ pub enum SetupError {
 }
 
 /// Per-partition state, created at boot.
+// [impl->dsn~el2-static-state~1]
 pub static PARTITIONS: [Mutex<Option<PartitionState>>; PARTITION_COUNT] = [const { Mutex::new(None) }; PARTITION_COUNT];
 
 /// The stage-2 tables of every partition, written once at boot and read by the MMU after.
+// [impl->dsn~el2-static-state~1]
 static STAGE2_POOL: Mutex<[Table; STAGE2_TABLE_POOL]> = Mutex::new([Table::EMPTY; STAGE2_TABLE_POOL]);
 
 /// `VTCR_EL2`, the same for every partition.
@@ -171,6 +173,7 @@ impl PartitionState {
 }
 
 /// Copies the partition's image and device tree into its RAM (at boot and on restart).
+// [impl->dsn~el2-guest-memory~1]
 pub fn load_images(partition: &Partition) -> Result<(), SetupError> {
     let image_length = partition.image.len() as u64 + partition.zeroed_after_image;
     let image = physical(&partition.ram, partition.image_ipa, image_length)?;

@@ -4,6 +4,8 @@
 //! The handler decodes `ESR_EL2` with `bulkhead_core::esr`, lets the core models decide,
 //! and writes the result back into the trap frame. Guest errors become injected exceptions
 //! or the partition's fault policy, never a hypervisor panic.
+//!
+//! [impl->dsn~el2-trap-dispatch~1]
 
 use crate::containment;
 use crate::cores::MAILBOXES;
@@ -224,12 +226,11 @@ fn apply_effects(core: usize, vcpu: VcpuRef, effects: impl Iterator<Item = Effec
                 let target_core = partition.cores.get(target.unwrap_or(0)).copied().unwrap_or(core);
                 let affinity = SYSTEM.cores.get(target_core).map_or(0, |c| c.mpidr);
                 if let Some(gic) = GIC.lock().as_mut() {
-                    let result = if enabled {
-                        gic.enable(intid, target_core, affinity, bulkhead_drivers::gicv3::InterruptTrigger::Level)
-                    } else {
-                        gic.disable(intid, target_core)
+                    let routed = match target {
+                        None => gic.route(intid, affinity),
+                        Some(_) => Ok(()),
                     };
-                    if result.is_err() {
+                    if routed.and_then(|()| gic.set_enabled(intid, target_core, enabled)).is_err() {
                         defmt::warn!("physical INTID {=u32} could not follow the guest's enable", intid);
                     }
                 }

@@ -1,5 +1,7 @@
 //! Running the one vCPU pinned to this core: preparing the core, waiting for PSCI `CPU_ON`,
 //! entering the guest, and keeping its list registers in step with the vGIC model.
+//!
+//! [impl->dsn~el2-trap-dispatch~1]
 
 use crate::cores::{self, MAILBOXES, request};
 use crate::generated::SYSTEM;
@@ -62,8 +64,18 @@ fn prepare_core(core: usize, vcpu: VcpuRef) {
     }
 }
 
-/// Parks this core until a start request arrives, then enters the vCPU.
+/// Parks this core until a start request arrives, then enters the vCPU. The parked loop runs
+/// on a fresh stack, so parking from inside a trap handler never deepens the stack.
 pub fn wait_for_start(core: usize) -> ! {
+    #[expect(unsafe_code, reason = "discarding the trap handler's stack while parking")]
+    // SAFETY: `stack_top(core)` is this core's EL2 stack top; everything on the stack belongs
+    // to the trap being abandoned, and nothing refers to it afterwards.
+    unsafe {
+        arch::stack::continue_on_stack(core, cores::stack_top(core), parked_loop)
+    }
+}
+
+extern "C" fn parked_loop(core: usize) -> ! {
     if let Some(parked) = PARKED.get(core) {
         parked.store(true, Ordering::Release);
     }
