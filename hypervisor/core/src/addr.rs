@@ -2,6 +2,8 @@
 //!
 //! A stage-2 bug is usually an IPA used where a physical address was meant. The types make
 //! the three spaces distinct; converting between them is always an explicit call.
+//!
+//! [impl->dsn~core-addresses~1]
 
 use core::fmt;
 
@@ -95,6 +97,7 @@ impl MemoryRegion {
 mod tests {
     use super::*;
 
+    // [utest->dsn~core-addresses~1]
     #[test]
     fn region_translates_only_inside_itself() {
         let region = MemoryRegion { ipa: Ipa(0x4000_0000), phys: PhysAddr(0x4800_0000), size: 0x1000 };
@@ -105,6 +108,7 @@ mod tests {
         assert!(!region.contains_ipa(Ipa(u64::MAX), 2));
     }
 
+    // [utest->dsn~core-addresses~1]
     #[test]
     fn alignment_is_checked_against_powers_of_two() {
         assert!(PhysAddr(0x20_0000).is_aligned(0x20_0000));

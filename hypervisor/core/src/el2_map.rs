@@ -6,6 +6,8 @@
 //! built from 1 GiB level-1 blocks (VMSAv8-64, 4 KiB granule, 39-bit VA, Arm ARM D8.3):
 //! RAM as Normal write-back memory, the hypervisor's own devices as Device-nGnRE, execute
 //! never. Everything else is invalid.
+//!
+//! [impl->dsn~el2-map~1]
 
 use crate::system::PhysRange;
 
@@ -120,6 +122,7 @@ pub const fn tcr_el2(pa_range: u64) -> u64 {
     T0SZ | IRGN0_WBWA | ORGN0_WBWA | SH0_INNER | RES1 | (ps << 16)
 }
 
+// [utest->dsn~el2-map~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,8 @@
 //! It mirrors QEMU `virt` so that guests (and a later Linux partition) find devices where
 //! they expect them on any board: the board's real addresses never leak into a guest. The
 //! generated guest device tree describes exactly this map.
+//!
+//! [impl->dsn~core-guest-layout~1]
 
 use crate::addr::Ipa;
 

@@ -7,6 +7,7 @@
 use crate::addr::{Ipa, MemoryRegion, PhysAddr};
 
 /// Everything the hypervisor knows about the system it runs.
+// [impl->dsn~core-system-tables~1]
 #[derive(Debug)]
 pub struct System {
     /// The board and its hypervisor-owned devices.
@@ -15,6 +16,9 @@ pub struct System {
     pub cores: &'static [Core],
     /// Partitions in manifest order; a partition's index is its identity (VMID = index + 1).
     pub partitions: &'static [Partition],
+    /// Shared-memory channels between partitions, in manifest order (a channel's index is
+    /// its identity). Partitions share nothing that no channel declares.
+    pub channels: &'static [Channel],
 }
 
 /// The board-level facts the hypervisor needs at run time.
@@ -138,6 +142,9 @@ pub enum FaultPolicy {
     },
     /// Stop the partition's vCPUs; the other partitions run on.
     Halt,
+    /// Stop the whole system (every partition): for partitions whose failure leaves the
+    /// system unsafe to continue.
+    StopSystem,
 }
 
 /// One partition.
@@ -163,12 +170,124 @@ pub struct Partition {
     pub dtb_ipa: Ipa,
     /// What happens when the partition faults.
     pub fault_policy: FaultPolicy,
-    /// Pass-through MMIO regions (mapped as device memory).
+    /// Pass-through MMIO regions (mapped as device memory). They are identity-mapped
+    /// (`ipa == phys`), page-granular, sorted and pairwise disjoint.
     pub devices: &'static [MemoryRegion],
-    /// Physical interrupts routed to this partition as the same virtual INTID.
+    /// Physical INTIDs routed to this partition, ascending. The INTID the guest sees for
+    /// each is in [`Partition::interrupt_routes`] (usually a different number).
     pub interrupts: &'static [u32],
+    /// Free-text criticality label from the manifest (e.g. `"ASIL-D"`), for reports and
+    /// logs; empty when the manifest gives none.
+    pub criticality: &'static str,
+    /// Each physical interrupt forwarded to the partition with the INTID its guest sees.
+    pub interrupt_routes: &'static [InterruptRoute],
+    /// Memory regions besides `ram` (mapped as normal memory with their access).
+    pub regions: &'static [GuestRegion],
+    /// This partition's ends of shared-memory channels.
+    pub channel_endpoints: &'static [ChannelEndpoint],
+    /// Initial RAM disk, copied into guest RAM at (re)start, if any.
+    pub initrd: Option<Initrd>,
+    /// Where the partition's console goes.
+    pub console: PartitionConsole,
+    /// Cache colours requested (bit `n` = colour `n`; 0 = none). Recorded only: the
+    /// hypervisor does not implement cache colouring yet, and `ram` is contiguous.
+    pub cache_colours: u64,
 }
 
+/// How stage 2 lets a partition access a memory region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read and write.
+    ReadWrite,
+    /// Read only: a write is a stage-2 permission fault, handled by the fault policy.
+    ReadOnly,
+}
+
+/// A memory region of a partition besides its RAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestRegion {
+    /// Name from the manifest.
+    pub name: &'static str,
+    /// Where the guest sees it and where it really is.
+    pub region: MemoryRegion,
+    /// Stage-2 access.
+    pub access: Access,
+    /// Bytes copied to the start of the region at (re)start; the rest is zeroed.
+    pub contents: &'static [u8],
+}
+
+/// How a physical interrupt reaches a guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InterruptRoute {
+    /// Physical INTID at the GIC (an SPI).
+    pub physical: u32,
+    /// INTID the guest sees at its virtual GIC.
+    pub virtual_intid: u32,
+    /// Trigger from the device tree's interrupt specifier.
+    pub trigger: Trigger,
+}
+
+/// Interrupt trigger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// Level-sensitive.
+    Level,
+    /// Edge-triggered.
+    Edge,
+}
+
+/// A shared-memory channel: one host-physical range mapped into every endpoint partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Channel {
+    /// Name from the manifest.
+    pub name: &'static str,
+    /// The shared memory (host-physical).
+    pub memory: PhysRange,
+}
+
+/// One partition's end of a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelEndpoint {
+    /// Index into [`System::channels`].
+    pub channel: usize,
+    /// Where this partition sees the shared memory.
+    pub region: MemoryRegion,
+    /// Stage-2 access of this side.
+    pub access: Access,
+    /// The doorbell, when the channel has one.
+    pub doorbell: Option<Doorbell>,
+}
+
+/// A channel doorbell as one endpoint sees it: a 4 KiB page left unmapped at stage 2, a
+/// write to which the hypervisor turns into `intid` at every other endpoint of the channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Doorbell {
+    /// The trapped register page (IPA) this side writes to ring the others.
+    pub register: Ipa,
+    /// Virtual INTID (an SPI, edge) raised in this partition when another side rings.
+    pub intid: u32,
+}
+
+/// An initial RAM disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Initrd {
+    /// The bytes.
+    pub bytes: &'static [u8],
+    /// Where they are copied (inside guest RAM, below the device tree).
+    pub ipa: Ipa,
+}
+
+/// Where a partition's console goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartitionConsole {
+    /// The emulated PL011, multiplexed onto the board console with a name prefix.
+    Virtual,
+    /// A UART passed through to the partition (it is in `devices`); the emulated PL011
+    /// still exists but the guest's `stdout-path` names the passed-through one.
+    Passthrough,
+}
+
+// [impl->dsn~core-system-tables~1]
 impl System {
     /// The partition and vCPU pinned to physical core `core`, if any.
     pub fn vcpu_on_core(&self, core: usize) -> Option<VcpuRef> {

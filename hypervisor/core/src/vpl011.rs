@@ -166,6 +166,7 @@ impl WriteOutcome {
 }
 
 /// One partition's emulated PL011.
+// [impl->dsn~vpl011~1]
 #[derive(Clone, Debug)]
 pub struct Vpl011 {
     receive_fifo: Deque<u8, FIFO_DEPTH>,
@@ -410,6 +411,7 @@ fn check(offset: u64, width: AccessWidth) -> Result<(), Vpl011Error> {
     Ok(())
 }
 
+// [utest->dsn~vpl011~1]
 #[cfg(test)]
 mod tests {
     use super::*;

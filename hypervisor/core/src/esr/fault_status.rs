@@ -5,6 +5,7 @@
 //! regime this hypervisor sets up; they, like reserved codes, decode as [`FaultStatus::Other`].
 
 /// A decoded fault status code.
+// [impl->dsn~esr-decoding~1]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultStatus {
     /// 0b0000LL: the output or table address exceeds the configured size.
@@ -123,6 +124,7 @@ impl FaultStatus {
     }
 }
 
+// [utest->dsn~esr-decoding~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -141,6 +141,7 @@ impl Origin {
 /// `ESR_EL1` gets EC 0x24/0x25 (Data Abort from EL0/EL1) or 0x20/0x21 (Instruction Abort),
 /// fault status 0x10 and IL = 1: the IL bit is 1 for every Instruction Abort and for Data
 /// Aborts without a valid ISS, which an injected abort is (Arm ARM, `ESR_ELx.IL`).
+// [impl->dsn~exception-injection~1]
 pub const fn inject_external_abort(
     guest: &GuestState,
     kind: AbortKind,
@@ -163,6 +164,7 @@ pub const fn inject_external_abort(
 /// Injects an Undefined Instruction exception for the instruction at `guest.elr_el2`.
 ///
 /// `ESR_EL1` gets EC 0x00 with IL = 1, which the architecture fixes for that class.
+// [impl->dsn~exception-injection~1]
 pub const fn inject_undefined_instruction(
     guest: &GuestState,
 ) -> Result<ExceptionEntry, InjectionError> {
@@ -209,6 +211,7 @@ const fn enter(
     }
 }
 
+// [utest->dsn~exception-injection~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,7 @@ const EXCEPTION_CLASS_SHIFT: u32 = 26;
 const ISS_MASK: u64 = (1 << 25) - 1;
 
 /// A decoded `ESR_EL2` value.
+// [impl->dsn~esr-decoding~1]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Syndrome {
     /// EC 0x01: a trapped WFI/WFE/WFIT/WFET. `ELR_EL2` points at the instruction.
@@ -295,6 +296,7 @@ pub const fn instruction_length(esr: u64) -> InstructionLength {
 }
 
 /// Decodes an `ESR_EL2` value read on a synchronous exception from the guest.
+// [impl->dsn~esr-decoding~1]
 pub const fn decode(esr: u64) -> Syndrome {
     let iss = esr & ISS_MASK;
     match exception_class(esr) {
@@ -399,6 +401,7 @@ const fn decode_data_abort(esr: u64) -> DataAbort {
 /// the guest's virtual address (`FAR_EL2`) as in its IPA, but only when `FAR_EL2` is valid:
 /// not for a Data Abort with `far_not_valid`, nor for faults `HPFAR_EL2` does not report
 /// (it is valid for stage-2 translation, access flag and permission faults).
+// [impl->dsn~esr-decoding~1]
 pub const fn fault_ipa(hpfar_el2: u64, far_el2: u64) -> Ipa {
     let page = ((hpfar_el2 >> 4) & 0xfffffffffff) << 12;
     Ipa(page | (far_el2 & 0xfff))

@@ -1,4 +1,6 @@
 //! Decoding checked against syndromes built field by field from the Arm ARM encodings.
+//!
+//! [utest->dsn~esr-decoding~1]
 
 use super::*;
 

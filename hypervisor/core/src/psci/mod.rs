@@ -152,6 +152,7 @@ pub enum PsciStateError {
 }
 
 /// The power states of one partition's vCPUs and the PSCI calls that change them.
+// [impl->dsn~psci-partition~1]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PsciPartition {
     /// Power state of each vCPU; entries from `vcpu_count` on are unused and stay `Off`.

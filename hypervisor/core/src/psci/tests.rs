@@ -1,4 +1,6 @@
 //! Every implemented call and every error path, through [`PsciPartition::handle`].
+//!
+//! [utest->dsn~psci-partition~1]
 
 use super::function_id::*;
 use super::*;

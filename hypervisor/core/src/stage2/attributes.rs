@@ -66,6 +66,7 @@ pub enum Access {
 }
 
 /// Everything stage 2 says about a mapping besides where it goes.
+// [impl->dsn~stage2-attributes~1]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stage2Attributes {
     /// Memory type.
@@ -121,6 +122,7 @@ impl Stage2Attributes {
     }
 }
 
+// [utest->dsn~stage2-attributes~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@ const ROOT_TABLE: usize = 0;
 /// Maps guest regions into stage-2 tables held in a caller-provided pool.
 ///
 /// The root table is `pool[0]`; further tables are taken from the pool in order.
+// [impl->dsn~stage2-builder~1]
 pub struct Stage2Builder<'pool> {
     /// The tables: the root first, then those in use, then free ones.
     pool: &'pool mut [Table],

@@ -31,6 +31,7 @@ const MAX_OUTPUT_BITS: u8 = 48;
 
 /// The physical address size, in bits, that `ID_AA64MMFR0_EL1.PARange` (bits [3:0])
 /// reports, or `None` for a reserved encoding.
+// [impl->dsn~stage2-registers~1]
 pub const fn physical_address_bits(id_aa64mmfr0_el1: u64) -> Option<u8> {
     match id_aa64mmfr0_el1 & 0xf {
         0b0000 => Some(32),
@@ -62,6 +63,7 @@ const fn physical_size_field(bits: u8) -> (u64, u8) {
 ///
 /// `PS` is the largest supported size not above the machine's, capped at 48 bits; an 8-bit
 /// VMID is used (`VS` = 0) and hardware access/dirty flag updates stay off.
+// [impl->dsn~stage2-registers~1]
 pub const fn vtcr_el2(physical_address_size_bits: u8) -> Result<u64, Stage2Error> {
     let capped = if physical_address_size_bits > MAX_OUTPUT_BITS {
         MAX_OUTPUT_BITS
@@ -85,10 +87,12 @@ pub const fn vtcr_el2(physical_address_size_bits: u8) -> Result<u64, Stage2Error
 /// `VTTBR_EL2` for a partition: its 8-bit VMID in bits [55:48] and its root table in
 /// `BADDR` (the builder's roots are 4 KiB aligned, as this regime requires). `CnP` stays 0,
 /// so no core relies on TLB entries another core filled.
+// [impl->dsn~stage2-registers~1]
 pub const fn vttbr_el2(vmid: u8, root: PhysAddr) -> u64 {
     ((vmid as u64) << 48) | (root.raw() & OUTPUT_ADDRESS_MASK)
 }
 
+// [utest->dsn~stage2-registers~1]
 #[cfg(test)]
 mod tests {
     use super::*;

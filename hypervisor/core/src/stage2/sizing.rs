@@ -15,6 +15,7 @@ use crate::addr::MemoryRegion;
 /// Exact for a single region; for several, tables the regions could share are counted once
 /// per region. Regions reaching beyond the IPA space count only their part inside it (the
 /// builder refuses them anyway).
+// [impl->dsn~stage2-sizing~1]
 pub const fn tables_needed(regions: &[MemoryRegion]) -> usize {
     let mut tables: u64 = 1;
     let mut remaining = regions;
@@ -112,6 +113,7 @@ const fn larger(a: u64, b: u64) -> u64 {
     if a > b { a } else { b }
 }
 
+// [utest->dsn~stage2-sizing~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,7 @@
 //! Builder, walker and sizing checked together: the tables are read back the way the MMU
 //! reads them.
+//!
+//! [utest->dsn~stage2-builder~1] [utest->dsn~stage2-walk~1]
 
 extern crate std;
 
@@ -368,6 +370,7 @@ fn overlaps(a: &MemoryRegion, b: &MemoryRegion) -> bool {
     a.ipa.raw() < b.ipa.raw() + b.size && b.ipa.raw() < a.ipa.raw() + a.size
 }
 
+// [utest->dsn~stage2-sizing~1]
 #[test]
 fn tables_needed_is_exact_for_one_region_and_enough_for_several() {
     let mut random = Random(0x9e37_79b9_7f4a_7c15);

@@ -26,6 +26,7 @@ pub struct Translation {
 /// or reserved descriptor (translation fault), a clear access flag (access flag fault). Also
 /// `None` when a table lies outside `pool`, or a leaf's attributes are an encoding the
 /// builder never writes.
+// [impl->dsn~stage2-walk~1]
 pub fn translate(
     pool: &[Table],
     pool_phys: PhysAddr,

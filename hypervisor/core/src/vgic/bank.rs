@@ -4,6 +4,8 @@
 //! 12.11): a redistributor's SGIs and PPIs are one bank per vCPU, and SPIs come in banks of
 //! 32. Keeping the state as bit masks makes a 32-bit register access one masked operation and
 //! lets the caller see exactly which interrupts a write changed.
+//!
+//! [impl->dsn~vgic-frames~1]
 
 use super::Group;
 
@@ -271,6 +273,7 @@ impl InterruptBank {
     }
 }
 
+// [utest->dsn~vgic-frames~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,8 @@
 //! INTIDs 0–31 are RAZ/WI because those live in each redistributor (IHI 0069 12.9, the
 //! "when affinity routing is enabled" clauses of `GICD_ISENABLER0` and friends), and so are
 //! the GICv2 leftovers (`GICD_ITARGETSR<n>`, `GICD_SGIR`, `GICD_[CS]PENDSGIR<n>`).
+//!
+//! [impl->dsn~vgic-frames~1]
 
 use super::bank::{BANK_SIZE, BitRegister, GroupEnables};
 use super::effects::PhysicalChanges;

@@ -6,6 +6,8 @@
 //! need refilling, and if it runs on another core, that core must be told). One register write
 //! covers at most one bank of 32 interrupts, so the effects fit in a few masks; [`Effects`]
 //! expands them without allocating.
+//!
+//! [impl->dsn~vgic-list-registers~1] [impl->dsn~vgic-frames~1]
 
 use super::{Disposition, VcpuSet};
 
@@ -159,6 +161,7 @@ impl Iterator for Effects {
     }
 }
 
+// [utest->dsn~vgic-list-registers~1] [utest->dsn~vgic-frames~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,8 @@
 //! layout is tested on the host (IHI 0069 12.5.10, Arm ARM D23.2 `ICH_LR<n>_EL2`).
 //! Decoding accepts any 64-bit value: RES0 bits are dropped, so `from_bits(to_bits(x)) == x`
 //! for every [`ListRegister`] whose physical INTID fits the 13-bit field.
+//!
+//! [impl->dsn~vgic-list-registers~1]
 
 use super::Group;
 
@@ -126,6 +128,7 @@ impl ListRegister {
     }
 }
 
+// [utest->dsn~vgic-list-registers~1]
 #[cfg(test)]
 mod tests {
     use super::*;

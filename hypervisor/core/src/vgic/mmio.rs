@@ -5,6 +5,8 @@
 //! the value from the transfer register. What the model did is reported back as a
 //! [`Disposition`] so the image can log guest accesses that hit nothing, without the model
 //! formatting anything itself.
+//!
+//! [impl->dsn~vgic-frames~1]
 
 /// Size of one data access, as encoded by `ESR_EL2.ISS.SAS` (Arm ARM D17.2.40).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -90,6 +92,7 @@ impl ReadOutcome {
     }
 }
 
+// [utest->dsn~vgic-frames~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -193,6 +193,7 @@ impl PendingInterrupt {
     /// The list-register entry that delivers it. Hardware-backed interrupts use `HW` = 1 so
     /// the guest's EOI deactivates the physical interrupt; the others request an EOI
     /// maintenance interrupt so the image can call [`VirtualGic::end_of_interrupt`].
+    // [impl->dsn~vgic-list-registers~1]
     pub const fn list_register(&self) -> ListRegister {
         ListRegister {
             virtual_intid: self.intid,
@@ -222,6 +223,7 @@ enum BankLocation {
 /// `SPI_BLOCKS` is the number of 32-SPI blocks implemented: INTIDs 32 to
 /// `32 * (SPI_BLOCKS + 1) - 1`, which is also the `GICD_TYPER.ITLinesNumber` the guest reads.
 /// The default, 2, covers SPIs 32–95.
+// [impl->dsn~vgic-frames~1]
 #[derive(Clone, Debug)]
 pub struct VirtualGic<const SPI_BLOCKS: usize = 2> {
     vcpu_count: usize,
@@ -341,6 +343,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     ///
     /// An SGI raised through `ICC_SGI0R_EL1` or `ICC_ASGI1R_EL1` only becomes pending at
     /// targets that configured it as Group 0 (IHI 0069 12.2.21).
+    // [impl->dsn~vgic-sgi~1]
     pub fn send_sgi(&mut self, sender: usize, register: SgiRegister, value: u64) -> Result<VcpuSet, VgicError> {
         if sender >= self.vcpu_count {
             return Err(VgicError::NoSuchVcpu { vcpu: sender });
@@ -365,6 +368,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     /// deliverable interrupt (pending, enabled, inactive, group enabled in `GICD_CTLR`)
     /// routed to `vcpu` with the highest priority, the lowest INTID among equals. `None` if
     /// there is none or `vcpu` is not in the partition.
+    // [impl->dsn~vgic-list-registers~1]
     pub fn next_pending(&self, vcpu: usize) -> Option<PendingInterrupt> {
         if vcpu >= self.vcpu_count {
             return None;

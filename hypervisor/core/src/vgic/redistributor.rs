@@ -5,6 +5,8 @@
 //! [`REDISTRIBUTOR_STRIDE`] apart, and `GICR_TYPER.Last` marks the final one, which is how
 //! Linux's `gic_iterate_rdists` finds them all. RD_base carries identification and power
 //! management (no LPIs here); SGI_base carries the vCPU's SGI and PPI state.
+//!
+//! [impl->dsn~vgic-frames~1]
 
 use super::bank::BitRegister;
 use super::{

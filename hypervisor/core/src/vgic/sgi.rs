@@ -15,6 +15,8 @@
 //!
 //! Inside a partition, vCPU `n` has affinity `0.0.0.n` (the image programs `VMPIDR_EL2` so);
 //! targets naming any other affinity are not in the partition and are dropped.
+//!
+//! [impl->dsn~vgic-sgi~1]
 
 use super::VcpuSet;
 
@@ -103,6 +105,7 @@ impl SgiRequest {
     }
 }
 
+// [utest->dsn~vgic-sgi~1]
 #[cfg(test)]
 mod tests {
     use super::*;

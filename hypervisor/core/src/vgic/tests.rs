@@ -1,4 +1,6 @@
 //! Register-level tests of the virtual GIC, driven the way a guest driver would.
+//!
+//! [utest->dsn~vgic-frames~1]
 
 use super::*;
 
@@ -202,6 +204,7 @@ fn priorities_program_bytewise_and_read_back_as_words() {
     assert_eq!(gic.distributor_read(GICD_IPRIORITYR + 33, AccessWidth::Byte).unwrap().value, 0x80);
 }
 
+// [utest->dsn~vgic-list-registers~1]
 #[test]
 fn enabling_the_virtual_timer_enables_its_physical_ppi_on_that_core() {
     let mut gic = booted(2);
@@ -301,6 +304,7 @@ fn rerouting_a_passed_through_spi_moves_its_physical_route() {
 
 // ---- arbitration ----
 
+// [utest->dsn~vgic-list-registers~1]
 #[test]
 fn highest_priority_wins_and_ties_go_to_the_lowest_intid() {
     let mut gic = booted(1);
@@ -412,6 +416,7 @@ fn clearing_pending_of_a_level_interrupt_leaves_the_line() {
     assert_eq!(distributor_read(&gic, GICD_ISPENDR + 4) & 0b10, 0);
 }
 
+// [utest->dsn~vgic-list-registers~1]
 #[test]
 fn list_register_for_a_hardware_interrupt_uses_hw_and_the_physical_intid() {
     let mut gic = booted(1);
@@ -479,6 +484,7 @@ fn lifecycle_calls_check_their_arguments() {
 
 // ---- SGIs ----
 
+// [utest->dsn~vgic-sgi~1]
 #[test]
 fn broadcast_sgi_reaches_every_other_vcpu() {
     let mut gic = booted(3);
@@ -491,6 +497,7 @@ fn broadcast_sgi_reaches_every_other_vcpu() {
     assert_eq!(redistributor_read(&gic, 0, GICR_ISPENDR0), 1 << 5);
 }
 
+// [utest->dsn~vgic-sgi~1]
 #[test]
 fn targeted_sgi_with_range_selector_outside_the_partition_is_dropped() {
     let mut gic = booted(2);
