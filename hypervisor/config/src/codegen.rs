@@ -10,12 +10,14 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use bulkhead_core::system::{FaultPolicy, Gic, SecondaryBoot, Uart, UartKind};
+use bulkhead_core::addr::MemoryRegion;
+use bulkhead_core::system::{Access, FaultPolicy, Gic, SecondaryBoot, Trigger, Uart, UartKind};
 
 use crate::board::Board;
 use crate::image::GuestImage;
-use crate::spec::{PartitionSpec, SystemSpec};
+use crate::spec::{ChannelSpec, ConsoleSpec, PartitionSpec, SystemSpec};
 use crate::units::{AddressRange, hex};
+use crate::validate::layout::FIRST_FORWARDED_INTID;
 
 const CORE: &str = "::bulkhead_core";
 
@@ -33,6 +35,29 @@ pub struct PartitionOutput<'a> {
     pub dtb_len: usize,
 }
 
+/// Number of 32-SPI blocks a virtual GIC needs to number every INTID of every partition
+/// (at least the 2 blocks, INTIDs 32–95, `bulkhead_core::vgic::VirtualGic` defaults to).
+pub fn guest_spi_blocks(spec: &SystemSpec) -> usize {
+    let highest = spec
+        .partitions()
+        .iter()
+        .flat_map(|partition| {
+            partition
+                .interrupts
+                .iter()
+                .map(|interrupt| interrupt.guest)
+                .chain(
+                    partition
+                        .endpoints
+                        .iter()
+                        .filter_map(|endpoint| endpoint.doorbell.map(|doorbell| doorbell.intid)),
+                )
+        })
+        .max()
+        .unwrap_or(FIRST_FORWARDED_INTID);
+    ((highest / 32) as usize).max(2)
+}
+
 /// A Rust expression, printed rustfmt-style.
 enum Expr {
     /// Printed as is.
@@ -43,6 +68,31 @@ enum Expr {
     SliceRef(Vec<Expr>),
     /// `Some(value)`.
     Some(Box<Expr>),
+}
+
+fn memory_region(region: MemoryRegion) -> Expr {
+    Expr::Struct(
+        format!("{CORE}::addr::MemoryRegion"),
+        vec![
+            ("ipa", ipa(region.ipa.raw())),
+            ("phys", phys_addr(region.phys.raw())),
+            ("size", Expr::atom(hex(region.size))),
+        ],
+    )
+}
+
+fn access(access: Access) -> Expr {
+    Expr::atom(system_path(match access {
+        Access::ReadWrite => "Access::ReadWrite",
+        Access::ReadOnly => "Access::ReadOnly",
+    }))
+}
+
+fn trigger(trigger: Trigger) -> Expr {
+    Expr::atom(system_path(match trigger {
+        Trigger::Level => "Trigger::Level",
+        Trigger::Edge => "Trigger::Edge",
+    }))
 }
 
 impl Expr {
@@ -271,6 +321,7 @@ fn fault_policy(policy: FaultPolicy) -> Expr {
     match policy {
         FaultPolicy::InjectAbort => Expr::atom(system_path("FaultPolicy::InjectAbort")),
         FaultPolicy::Halt => Expr::atom(system_path("FaultPolicy::Halt")),
+        FaultPolicy::StopSystem => Expr::atom(system_path("FaultPolicy::StopSystem")),
         FaultPolicy::Restart { max_restarts } => Expr::Struct(
             system_path("FaultPolicy::Restart"),
             vec![("max_restarts", Expr::atom(max_restarts.to_string()))],
@@ -295,7 +346,7 @@ pub fn system_rs(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Strin
     let mut out = header_and_sizes(spec, partitions);
     for (index, partition) in partitions.iter().enumerate() {
         out.push('\n');
-        out.push_str(&partition_items(index, partition));
+        out.push_str(&partition_items(spec, index, partition));
     }
     let cores: Vec<Expr> = (0..spec.board().cores.len())
         .map(|core| core_entry(spec.board(), core, partitions))
@@ -312,7 +363,7 @@ pub fn system_rs(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Strin
     let entries: Vec<Expr> = partitions
         .iter()
         .enumerate()
-        .map(|(index, partition)| partition_entry(index, partition))
+        .map(|(index, partition)| partition_entry(spec.channels(), index, partition))
         .collect();
     out.push('\n');
     print_array(
@@ -323,6 +374,28 @@ pub fn system_rs(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Strin
         "PARTITION_COUNT",
         &entries,
     );
+    let channels: Vec<Expr> = spec
+        .channels()
+        .iter()
+        .map(|channel| {
+            Expr::Struct(
+                system_path("Channel"),
+                vec![
+                    ("name", Expr::atom(format!("{:?}", channel.name))),
+                    ("memory", phys_range(channel.memory)),
+                ],
+            )
+        })
+        .collect();
+    out.push('\n');
+    print_array(
+        &mut out,
+        "Shared-memory channels in manifest order.",
+        "CHANNELS",
+        "Channel",
+        "CHANNEL_COUNT",
+        &channels,
+    );
     out.push('\n');
     let system = Expr::Struct(
         system_path("System"),
@@ -330,6 +403,7 @@ pub fn system_rs(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Strin
             ("board", board(spec.board())),
             ("cores", Expr::atom("&CORES")),
             ("partitions", Expr::atom("&PARTITIONS")),
+            ("channels", Expr::atom("&CHANNELS")),
         ],
     );
     item(
@@ -345,7 +419,7 @@ pub fn system_rs(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Strin
 fn header_and_sizes(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> String {
     let max_vcpus = partitions
         .iter()
-        .map(|partition| partition.spec.cpus.len())
+        .map(|partition| partition.spec.vcpus)
         .max()
         .unwrap_or(0);
     let pool: Vec<String> = (0..partitions.len())
@@ -368,17 +442,37 @@ fn header_and_sizes(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> St
          pub const MAX_VCPUS: usize = {max_vcpus};\n\
          /// Stage-2 translation tables needed by all partitions together.\n\
          pub const STAGE2_TABLE_POOL: usize = {pool};\n\
+         /// Number of shared-memory channels.\n\
+         pub const CHANNEL_COUNT: usize = {channel_count};\n\
+         /// Largest number of pass-through MMIO regions of any partition.\n\
+         pub const MAX_DEVICE_REGIONS: usize = {max_device_regions};\n\
+         /// Largest number of forwarded physical interrupts of any partition.\n\
+         pub const MAX_INTERRUPT_ROUTES: usize = {max_routes};\n\
+         /// 32-SPI blocks a virtual GIC needs for the highest guest INTID of any partition.\n\
+         pub const GUEST_SPI_BLOCKS: usize = {spi_blocks};\n\
          \n\
          const _: () = assert!(MAX_VCPUS <= {CORE}::layout::MAX_VCPUS_PER_PARTITION);\n",
         manifest = spec.manifest_name(),
         board = spec.board().name,
         partition_count = partitions.len(),
         core_count = spec.board().cores.len(),
+        channel_count = spec.channels().len(),
+        max_device_regions = partitions
+            .iter()
+            .map(|partition| partition.spec.device_pages.len())
+            .max()
+            .unwrap_or(0),
+        max_routes = partitions
+            .iter()
+            .map(|partition| partition.spec.interrupts.len())
+            .max()
+            .unwrap_or(0),
+        spi_blocks = guest_spi_blocks(spec),
     )
 }
 
 /// One partition's RAM region, table count, included files and their size assertions.
-fn partition_items(index: usize, partition: &PartitionOutput<'_>) -> String {
+fn partition_items(spec: &SystemSpec, index: usize, partition: &PartitionOutput<'_>) -> String {
     let prefix = format!("PARTITION_{index}");
     let mut out = format!("// Partition {index}: {}.\n", partition.spec.name);
     let ram = Expr::Struct(
@@ -395,10 +489,25 @@ fn partition_items(index: usize, partition: &PartitionOutput<'_>) -> String {
         &format!("const {prefix}_RAM: {CORE}::addr::MemoryRegion"),
         &ram,
     );
+    let mapped: Vec<Expr> = partition
+        .spec
+        .stage2_regions(spec.channels())
+        .into_iter()
+        .skip(1)
+        .map(memory_region)
+        .collect();
+    let mut stage2 = vec![Expr::atom(format!("{prefix}_RAM"))];
+    stage2.extend(mapped);
+    item(
+        &mut out,
+        "Every region stage 2 maps: RAM, device pages, regions, channel ends.",
+        &format!("const {prefix}_STAGE2: &[{CORE}::addr::MemoryRegion]"),
+        &Expr::SliceRef(stage2),
+    );
     let _ = write!(
         out,
         "/// Stage-2 tables mapping every region of the partition.\n\
-         const {prefix}_TABLES: usize = {CORE}::stage2::tables_needed(&[{prefix}_RAM]);\n\
+         const {prefix}_TABLES: usize = {CORE}::stage2::tables_needed({prefix}_STAGE2);\n\
          /// Flattened guest image.\n\
          const {prefix}_IMAGE: &[u8] = include_bytes!({image_path});\n\
          /// Guest device tree.\n\
@@ -412,7 +521,33 @@ fn partition_items(index: usize, partition: &PartitionOutput<'_>) -> String {
         image_len = partition.image.bytes.len(),
         dtb_len = partition.dtb_len,
     );
+    if let Some((path, length)) = &partition.spec.initrd {
+        let _ = write!(
+            out,
+            "/// Initial RAM disk.\n\
+             const {prefix}_INITRD: &[u8] = include_bytes!({});\n\
+             const _: () = assert!({prefix}_INITRD.len() == {length});\n",
+            path_literal(&absolute(path)),
+        );
+    }
+    for (region_index, region) in partition.spec.regions.iter().enumerate() {
+        if let Some(path) = &region.file {
+            let _ = write!(
+                out,
+                "/// Initial contents of region `{}`.\n\
+                 const {prefix}_REGION_{region_index}: &[u8] = include_bytes!({});\n\
+                 const _: () = assert!({prefix}_REGION_{region_index}.len() as u64 <= {});\n",
+                region.name,
+                path_literal(&absolute(path)),
+                hex(region.host.size()),
+            );
+        }
+    }
     out
+}
+
+fn absolute(path: &Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// `Core` entry for physical core `core`, naming the vCPU pinned to it.
@@ -421,7 +556,12 @@ fn core_entry(board: &Board, core: usize, partitions: &[PartitionOutput<'_>]) ->
         .iter()
         .enumerate()
         .find_map(|(partition_index, partition)| {
-            let vcpu = partition.spec.cpus.iter().position(|cpu| *cpu == core)?;
+            let vcpu = partition
+                .spec
+                .cpus
+                .iter()
+                .take(partition.spec.vcpus)
+                .position(|cpu| *cpu == core)?;
             Some(Expr::Some(Box::new(Expr::Struct(
                 system_path("VcpuRef"),
                 vec![
@@ -440,12 +580,14 @@ fn core_entry(board: &Board, core: usize, partitions: &[PartitionOutput<'_>]) ->
 }
 
 /// `Partition` entry referring to the items [`partition_items`] emitted.
-fn partition_entry(index: usize, partition: &PartitionOutput<'_>) -> Expr {
+fn partition_entry(channels: &[ChannelSpec], index: usize, partition: &PartitionOutput<'_>) -> Expr {
     let prefix = format!("PARTITION_{index}");
     let spec = partition.spec;
+    // Cores pinned beyond the vCPU count idle: they run no vCPU of the partition.
     let cores = spec
         .cpus
         .iter()
+        .take(spec.vcpus)
         .map(|cpu| Expr::atom(cpu.to_string()))
         .collect();
     Expr::Struct(
@@ -464,10 +606,151 @@ fn partition_entry(index: usize, partition: &PartitionOutput<'_>) -> Expr {
             ("dtb", Expr::atom(format!("{prefix}_DTB"))),
             ("dtb_ipa", ipa(spec.dtb_ipa().raw())),
             ("fault_policy", fault_policy(spec.fault_policy)),
-            ("devices", Expr::SliceRef(Vec::new())),
-            ("interrupts", Expr::SliceRef(Vec::new())),
+            (
+                "devices",
+                Expr::SliceRef(
+                    spec.device_pages
+                        .iter()
+                        .map(|page| {
+                            memory_region(MemoryRegion {
+                                ipa: bulkhead_core::addr::Ipa(page.base()),
+                                phys: bulkhead_core::addr::PhysAddr(page.base()),
+                                size: page.size(),
+                            })
+                        })
+                        .collect(),
+                ),
+            ),
+            ("interrupts", Expr::SliceRef(physical_interrupts(spec))),
+            (
+                "criticality",
+                Expr::atom(format!("{:?}", spec.criticality.as_deref().unwrap_or(""))),
+            ),
+            (
+                "interrupt_routes",
+                Expr::SliceRef(
+                    spec.interrupts
+                        .iter()
+                        .map(|interrupt| {
+                            Expr::Struct(
+                                system_path("InterruptRoute"),
+                                vec![
+                                    ("physical", Expr::atom(interrupt.physical.to_string())),
+                                    ("virtual_intid", Expr::atom(interrupt.guest.to_string())),
+                                    ("trigger", trigger(interrupt.trigger)),
+                                ],
+                            )
+                        })
+                        .collect(),
+                ),
+            ),
+            ("regions", Expr::SliceRef(regions(&prefix, spec))),
+            ("channel_endpoints", Expr::SliceRef(endpoints(spec, channels))),
+            (
+                "initrd",
+                match spec.initrd_ipa().filter(|_| spec.initrd.is_some()) {
+                    Some(initrd_ipa) => Expr::Some(Box::new(Expr::Struct(
+                        system_path("Initrd"),
+                        vec![
+                            ("bytes", Expr::atom(format!("{prefix}_INITRD"))),
+                            ("ipa", ipa(initrd_ipa)),
+                        ],
+                    ))),
+                    None => Expr::atom("None"),
+                },
+            ),
+            (
+                "console",
+                Expr::atom(system_path(match spec.console {
+                    ConsoleSpec::Virtual => "PartitionConsole::Virtual",
+                    ConsoleSpec::Passthrough(_) => "PartitionConsole::Passthrough",
+                })),
+            ),
+            (
+                "cache_colours",
+                Expr::atom(hex(spec
+                    .cache_colours
+                    .iter()
+                    .filter(|colour| **colour < 64)
+                    .fold(0u64, |mask, colour| mask | (1 << colour)))),
+            ),
         ],
     )
+}
+
+fn physical_interrupts(spec: &PartitionSpec) -> Vec<Expr> {
+    let mut physical: Vec<u32> = spec.interrupts.iter().map(|interrupt| interrupt.physical).collect();
+    physical.sort_unstable();
+    physical.into_iter().map(|intid| Expr::atom(intid.to_string())).collect()
+}
+
+fn regions(prefix: &str, spec: &PartitionSpec) -> Vec<Expr> {
+    spec.regions
+        .iter()
+        .enumerate()
+        .map(|(index, region)| {
+            Expr::Struct(
+                system_path("GuestRegion"),
+                vec![
+                    ("name", Expr::atom(format!("{:?}", region.name))),
+                    (
+                        "region",
+                        memory_region(MemoryRegion {
+                            ipa: bulkhead_core::addr::Ipa(region.ipa),
+                            phys: bulkhead_core::addr::PhysAddr(region.host.base()),
+                            size: region.host.size(),
+                        }),
+                    ),
+                    ("access", access(region.access)),
+                    (
+                        "contents",
+                        Expr::atom(if region.file.is_some() {
+                            format!("{prefix}_REGION_{index}")
+                        } else {
+                            "&[]".to_owned()
+                        }),
+                    ),
+                ],
+            )
+        })
+        .collect()
+}
+
+fn endpoints(spec: &PartitionSpec, channels: &[ChannelSpec]) -> Vec<Expr> {
+    spec.endpoints
+        .iter()
+        .filter_map(|endpoint| Some((endpoint, channels.get(endpoint.channel)?)))
+        .map(|(endpoint, channel)| {
+            Expr::Struct(
+                system_path("ChannelEndpoint"),
+                vec![
+                    ("channel", Expr::atom(endpoint.channel.to_string())),
+                    (
+                        "region",
+                        memory_region(MemoryRegion {
+                            ipa: bulkhead_core::addr::Ipa(endpoint.ipa),
+                            phys: bulkhead_core::addr::PhysAddr(channel.memory.base()),
+                            size: channel.memory.size(),
+                        }),
+                    ),
+                    ("access", access(endpoint.access)),
+                    (
+                        "doorbell",
+                        match endpoint.doorbell {
+                            Some(doorbell) => Expr::Some(Box::new(Expr::Struct(
+                                system_path("Doorbell"),
+                                vec![
+                                    ("register", ipa(doorbell.register)),
+                                    ("intid", Expr::atom(doorbell.intid.to_string())),
+                                ],
+                            ))),
+                            None => Expr::atom("None"),
+                        },
+                    ),
+                ],
+            )
+        })
+        .collect()
 }
 
 fn print_array(
@@ -485,6 +768,14 @@ fn print_array(
         system_path(element)
     );
     if items.is_empty() {
+        out.push_str("];\n");
+        return;
+    }
+    if let [single] = items {
+        // rustfmt moves a lone element after a line break and keeps it in the brackets.
+        out.truncate(out.len() - 2);
+        out.push_str("\n    [");
+        single.print(out, 1);
         out.push_str("];\n");
         return;
     }

@@ -1,10 +1,10 @@
 //! The `compile` step: loads guest images, checks they fit, and writes every output file.
 //!
 //! Outputs go to one directory: `<partition>.bin` (flattened image), `<partition>.dtb`
-//! (guest device tree), `<board>.board.dtb` (the board's compiled device tree), `system.rs`,
-//! `memory.x` and `report.md`. Partition names cannot contain `.`, so no partition file can
-//! collide with the board blob. Files are rewritten only when their content changes, so an
-//! unchanged configuration does not trigger a rebuild of the EL2 image.
+//! (guest device tree), `<board>.board.dtb` (the board's device tree), `system.rs`,
+//! `memory.x`, `report.md` and `memory-map.svg`. Partition names cannot contain `.`, so no
+//! partition file can collide with the board blob. Files are rewritten only when their
+//! content changes, so an unchanged configuration does not trigger a rebuild of the EL2 image.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,9 +15,9 @@ use bulkhead_core::layout::{DTB_OFFSET_FROM_RAM_END, RAM_BASE};
 use crate::board::Board;
 use crate::codegen::{self, PartitionOutput};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-use crate::guest_dtb;
+use crate::guest_dtb::{self, GuestDeviceTree};
 use crate::image::{self, GuestImage, ImageError, ImageFormat, PlacementError};
-use crate::report;
+use crate::report::{self, ReportPartition};
 use crate::spec::{self, ImageSource, PartitionSpec, SystemSpec};
 use crate::units::{AddressRange, BLOCK_2MIB, align_up, hex, human_size};
 
@@ -66,6 +66,8 @@ pub struct CompiledSystem {
     pub memory_x: PathBuf,
     /// Human-readable summary.
     pub report: PathBuf,
+    /// The memory map picture.
+    pub memory_map_svg: PathBuf,
     /// The board's compiled device tree.
     pub board_dtb: PathBuf,
     /// The board (QEMU settings included).
@@ -104,6 +106,62 @@ pub fn compile(options: &Options) -> Result<CompiledSystem, Diagnostics> {
     compile_loaded(&spec, &options.out_dir, &options.guest_images)
 }
 
+/// What to do about a guest crate that has no built image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MissingImages {
+    /// An error (building needs every image).
+    Error,
+    /// Skip that partition's image checks (checking without building).
+    Skip,
+}
+
+/// A partition's image, when it could be read.
+pub(crate) struct LoadedImage {
+    pub image: GuestImage,
+    pub path: PathBuf,
+}
+
+/// Reads every partition's image and checks it fits; `None` for skipped ones.
+pub(crate) fn load_images(
+    spec: &SystemSpec,
+    guest_images: &BTreeMap<String, PathBuf>,
+    missing: MissingImages,
+    diagnostics: &mut Diagnostics,
+) -> Vec<Option<LoadedImage>> {
+    spec.partitions()
+        .iter()
+        .map(|partition| load_image(spec, partition, guest_images, missing, diagnostics))
+        .collect()
+}
+
+/// Builds every guest device tree.
+pub(crate) fn build_device_trees(
+    spec: &SystemSpec,
+    diagnostics: &mut Diagnostics,
+) -> Vec<Option<GuestDeviceTree>> {
+    (0..spec.partitions().len())
+        .map(|index| match guest_dtb::build(spec, index) {
+            Ok(tree) => Some(tree),
+            Err(error) => {
+                let partition = &spec.partitions()[index];
+                diagnostics.push(
+                    Diagnostic::error(
+                        Code::GuestDeviceTreeFailed,
+                        format!("partition `{}`: {error}", partition.name),
+                    )
+                    .with_label(
+                        &spec.source,
+                        partition.spans.memory.clone(),
+                        "for this partition",
+                    )
+                    .with_help("bootargs must not contain NUL characters; pass-through node names must be unique"),
+                );
+                None
+            }
+        })
+        .collect()
+}
+
 /// Loads every guest image of an already validated system, checks it fits its partition, and
 /// writes all outputs to `out_dir`.
 pub fn compile_loaded(
@@ -120,35 +178,18 @@ pub fn compile_loaded(
         ));
         return Err(diagnostics);
     }
-
-    let mut loaded = Vec::new();
-    for partition in spec.partitions() {
-        let Some(image) = load_image(spec, partition, guest_images, &mut diagnostics) else {
-            continue;
-        };
-        let dtb = match guest_dtb::build(partition, spec.board()) {
-            Ok(dtb) => dtb,
-            Err(error) => {
-                diagnostics.push(
-                    Diagnostic::error(
-                        Code::GuestDeviceTreeFailed,
-                        format!("partition `{}`: {error}", partition.name),
-                    )
-                    .with_label(
-                        &spec.source,
-                        partition.spans.memory.clone(),
-                        "for this partition",
-                    )
-                    .with_help("bootargs must not contain NUL characters"),
-                );
-                continue;
-            }
-        };
-        loaded.push((partition, image, dtb));
-    }
+    let images = load_images(spec, guest_images, MissingImages::Error, &mut diagnostics);
+    let trees = build_device_trees(spec, &mut diagnostics);
     if diagnostics.has_errors() {
         return Err(diagnostics);
     }
+    let loaded: Vec<(&PartitionSpec, &LoadedImage, &GuestDeviceTree)> = spec
+        .partitions()
+        .iter()
+        .zip(&images)
+        .zip(&trees)
+        .filter_map(|((partition, image), tree)| Some((partition, image.as_ref()?, tree.as_ref()?)))
+        .collect();
 
     let mut writer = Writer {
         diagnostics: &mut diagnostics,
@@ -157,11 +198,11 @@ pub fn compile_loaded(
     writer.write(&board_dtb, &spec.board().dtb);
     let paths: Vec<(PathBuf, PathBuf)> = loaded
         .iter()
-        .map(|(partition, image, dtb)| {
+        .map(|(partition, image, tree)| {
             let image_path = out_dir.join(format!("{}.bin", partition.name));
             let dtb_path = out_dir.join(format!("{}.dtb", partition.name));
-            writer.write(&image_path, &image.bytes);
-            writer.write(&dtb_path, dtb);
+            writer.write(&image_path, &image.image.bytes);
+            writer.write(&dtb_path, &tree.blob);
             (image_path, dtb_path)
         })
         .collect();
@@ -169,21 +210,31 @@ pub fn compile_loaded(
         .iter()
         .zip(&paths)
         .map(
-            |((partition, image, dtb), (image_path, dtb_path))| PartitionOutput {
+            |((partition, image, tree), (image_path, dtb_path))| PartitionOutput {
                 spec: partition,
-                image,
+                image: &image.image,
                 image_path,
                 dtb_path,
-                dtb_len: dtb.len(),
+                dtb_len: tree.blob.len(),
             },
         )
+        .collect();
+    let report_inputs: Vec<ReportPartition<'_>> = loaded
+        .iter()
+        .map(|(partition, image, tree)| ReportPartition {
+            spec: partition,
+            image: Some((&image.image, image.path.as_path())),
+            tree,
+        })
         .collect();
     let system_rs = out_dir.join("system.rs");
     let memory_x = out_dir.join("memory.x");
     let report_path = out_dir.join("report.md");
+    let svg_path = out_dir.join(report::MEMORY_MAP_SVG);
     writer.write(&system_rs, codegen::system_rs(spec, &outputs).as_bytes());
     writer.write(&memory_x, codegen::memory_x(spec).as_bytes());
-    writer.write(&report_path, report::report_md(spec, &outputs).as_bytes());
+    writer.write(&report_path, report::report_md(spec, &report_inputs).as_bytes());
+    writer.write(&svg_path, report::memory_map_svg(spec, &report_inputs).as_bytes());
     if diagnostics.has_errors() {
         return Err(diagnostics);
     }
@@ -206,6 +257,7 @@ pub fn compile_loaded(
         system_rs,
         memory_x,
         report: report_path,
+        memory_map_svg: svg_path,
         board_dtb,
         board: spec.board().clone(),
         partitions,
@@ -218,8 +270,9 @@ fn load_image(
     spec: &SystemSpec,
     partition: &PartitionSpec,
     guest_images: &BTreeMap<String, PathBuf>,
+    missing: MissingImages,
     diagnostics: &mut Diagnostics,
-) -> Option<GuestImage> {
+) -> Option<LoadedImage> {
     let span = partition.spans.image.clone();
     let report =
         |diagnostics: &mut Diagnostics, code: Code, message: String, label: &str, help: String| {
@@ -232,8 +285,9 @@ fn load_image(
     let path = match &partition.image {
         ImageSource::File(path) => path.clone(),
         ImageSource::Crate(name) => match guest_images.get(name) {
-            Some(path) => path.clone(),
-            None => {
+            Some(path) if missing == MissingImages::Error || path.is_file() => path.clone(),
+            _ if missing == MissingImages::Skip => return None,
+            _ => {
                 let built: Vec<&str> = guest_images.keys().map(String::as_str).collect();
                 report(
                     diagnostics,
@@ -299,7 +353,7 @@ fn load_image(
     };
     let ram_end = RAM_BASE.raw() + partition.ram.size();
     match image::check_placement(&image, partition.image_window(), ram_end) {
-        Ok(()) => Some(image),
+        Ok(()) => Some(LoadedImage { image, path }),
         Err(PlacementError::OutsideRam { what }) => {
             report(
                 diagnostics,
@@ -310,6 +364,27 @@ fn load_image(
                     "link the guest inside guest RAM, which starts at IPA {}",
                     hex(RAM_BASE.raw())
                 ),
+            );
+            None
+        }
+        Err(PlacementError::TooLarge {
+            image_end,
+            window_end,
+        }) if image_end <= partition.dtb_ipa().raw() => {
+            // The image fits below the device tree; it is the initrd that takes its room.
+            let span = partition.spans.initrd.clone().unwrap_or(span.clone());
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::InitrdTooLarge,
+                    format!(
+                        "partition `{}`: the image ends at IPA {} but the initrd starts at {}",
+                        partition.name,
+                        hex(image_end),
+                        hex(window_end)
+                    ),
+                )
+                .with_label(&spec.source, span, "no room for the initrd")
+                .with_help("raise memory.size: the initrd sits right below the device tree slot"),
             );
             None
         }
@@ -343,12 +418,12 @@ fn load_image(
 }
 
 /// Writes files only when their content differs, recording failures.
-struct Writer<'a> {
-    diagnostics: &'a mut Diagnostics,
+pub(crate) struct Writer<'a> {
+    pub diagnostics: &'a mut Diagnostics,
 }
 
 impl Writer<'_> {
-    fn write(&mut self, path: &Path, contents: &[u8]) {
+    pub fn write(&mut self, path: &Path, contents: &[u8]) {
         if std::fs::read(path).is_ok_and(|existing| existing == contents) {
             return;
         }

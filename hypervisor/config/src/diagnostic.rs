@@ -56,6 +56,12 @@ codes! {
     SizeInvalid = ("BH0003", "size-invalid"),
     /// The manifest's `image` names neither or both of `crate` and `file`.
     ImageSourceInvalid = ("BH0004", "image-source-invalid"),
+    /// `fault_policy = { restart = N }` with N outside 1..=4294967295.
+    RestartLimitInvalid = ("BH0005", "restart-limit-invalid"),
+    /// A key the manifest language does not have (with a "did you mean" hint).
+    UnknownKey = ("BH0007", "unknown-key"),
+    /// `[[gpu]]`/`display` keys: reserved for the GPU mediator, not supported yet.
+    ReservedForGpuMediator = ("BH0008", "reserved-for-gpu-mediator"),
     /// Partition memory overlaps another partition's.
     MemoryOverlap = ("BH0101", "memory-overlap"),
     /// Partition memory overlaps the hypervisor's reservation.
@@ -74,6 +80,16 @@ codes! {
     SizeOverflow = ("BH0108", "size-overflow"),
     /// Partition memory leaves no room below the device tree slot.
     MemoryTooSmall = ("BH0109", "memory-too-small"),
+    /// Memory (partition, region or channel) overlaps a device's registers.
+    MemoryOverlapsDevice = ("BH0110", "memory-overlaps-device"),
+    /// Memory overlaps RAM the device tree reserves (`/memreserve/`, `/reserved-memory`).
+    MemoryOverlapsReserved = ("BH0111", "memory-overlaps-reserved"),
+    /// Two things a partition sees overlap in its guest-physical (IPA) space.
+    IpaOverlap = ("BH0112", "ipa-overlap"),
+    /// Something a partition sees lies beyond the stage-2 input address space.
+    IpaOutOfRange = ("BH0113", "ipa-out-of-range"),
+    /// A region's initial contents file is larger than the region.
+    RegionContentsTooLarge = ("BH0114", "region-contents-too-large"),
     /// A physical core is pinned to more than one vCPU.
     CorePinnedTwice = ("BH0201", "core-pinned-twice"),
     /// A pinned core does not exist in the board's device tree.
@@ -82,6 +98,10 @@ codes! {
     CpusEmpty = ("BH0203", "cpus-empty"),
     /// A partition has more vCPUs than the virtual redistributor window holds.
     TooManyVcpus = ("BH0204", "too-many-vcpus"),
+    /// `vcpus` is larger than the number of pinned cores.
+    VcpusExceedCores = ("BH0205", "vcpus-exceed-cores"),
+    /// A pinned core runs no vCPU (`vcpus` smaller than `cpus`): it idles (warning).
+    CoreWithoutVcpu = ("BH0206", "core-without-vcpu"),
     /// Two partitions share a name.
     DuplicatePartitionName = ("BH0301", "duplicate-partition-name"),
     /// The manifest declares no partition.
@@ -90,6 +110,12 @@ codes! {
     PartitionNameInvalid = ("BH0303", "partition-name-invalid"),
     /// A partition's guest crate was not built (xtask passed no image for it).
     GuestImageMissing = ("BH0304", "guest-image-missing"),
+    /// Two channels share a name.
+    DuplicateChannelName = ("BH0305", "duplicate-channel-name"),
+    /// Two regions of one partition share a name.
+    DuplicateRegionName = ("BH0306", "duplicate-region-name"),
+    /// A channel or region name is not usable as a device tree string and report key.
+    NameInvalid = ("BH0307", "name-invalid"),
     /// The guest image is neither an ELF nor an arm64 `Image`, or is malformed.
     ImageFormat = ("BH0401", "image-format"),
     /// The ELF is not for AArch64.
@@ -100,6 +126,8 @@ codes! {
     ImageOutsideRam = ("BH0404", "image-outside-ram"),
     /// The image (with its zeroed tail) runs into the device tree slot.
     ImageTooLarge = ("BH0405", "image-too-large"),
+    /// The initial RAM disk does not fit between the image and the device tree slot.
+    InitrdTooLarge = ("BH0406", "initrd-too-large"),
     /// The board named in the manifest has no directory under `board-configs/`.
     BoardUnknown = ("BH0501", "board-unknown"),
     /// `board.toml` is not valid TOML, does not match the schema, or contradicts itself.
@@ -116,8 +144,51 @@ codes! {
     HypervisorReservationInvalid = ("BH0507", "hypervisor-reservation-invalid"),
     /// `[qemu] smp` differs from the number of cores in the device tree (warning).
     QemuCoreCountMismatch = ("BH0508", "qemu-core-count-mismatch"),
+    /// A Debian-packaged device tree blob could not be fetched or verified.
+    DtbFetchFailed = ("BH0509", "dtb-fetch-failed"),
     /// A generated guest device tree could not be built.
     GuestDeviceTreeFailed = ("BH0601", "guest-device-tree-failed"),
+    /// A device named in `devices` (or a pass-through console) is not in the device tree.
+    DeviceNotFound = ("BH0701", "device-not-found"),
+    /// A device is passed through twice (to two partitions, or twice to one).
+    DeviceAssignedTwice = ("BH0702", "device-assigned-twice"),
+    /// A device the hypervisor owns (GIC, its UARTs, an IOMMU) is passed through.
+    DeviceOwnedByHypervisor = ("BH0703", "device-owned-by-hypervisor"),
+    /// A device's registers share a 4 KiB page with another device not given to the same
+    /// partition.
+    DevicePageShared = ("BH0704", "device-page-shared"),
+    /// A node that cannot be passed through (no resources, not memory-mapped, PCI routing).
+    DeviceUnsupported = ("BH0705", "device-unsupported"),
+    /// A device's interrupts cannot be forwarded (another controller, a private interrupt).
+    DeviceInterruptUnsupported = ("BH0706", "device-interrupt-unsupported"),
+    /// A DMA-capable device without IOMMU isolation (warning, or error by policy).
+    DmaWithoutIommu = ("BH0707", "dma-without-iommu"),
+    /// A device whose node is disabled in the board tree is passed through (warning).
+    DeviceDisabled = ("BH0708", "device-disabled"),
+    /// A pass-through console is not a UART.
+    ConsoleNotUart = ("BH0709", "console-not-uart"),
+    /// A physical interrupt is given to two partitions (or twice to one).
+    InterruptAssignedTwice = ("BH0801", "interrupt-assigned-twice"),
+    /// A physical interrupt the hypervisor keeps (SGI/PPI, its UARTs) is assigned.
+    InterruptReserved = ("BH0802", "interrupt-reserved"),
+    /// An INTID outside 0..=1019.
+    InterruptInvalid = ("BH0803", "interrupt-invalid"),
+    /// A partition needs more virtual INTIDs than the GIC architecture has.
+    GuestInterruptsExhausted = ("BH0804", "guest-interrupts-exhausted"),
+    /// A channel names a partition that does not exist.
+    ChannelUnknownPartition = ("BH0901", "channel-unknown-partition"),
+    /// A channel's memory overlaps other memory.
+    ChannelMemoryOverlap = ("BH0902", "channel-memory-overlap"),
+    /// A channel with fewer than two endpoints or without a writer.
+    ChannelEndpointsInvalid = ("BH0903", "channel-endpoints-invalid"),
+    /// Cache colours requested on a board whose colour count is unknown.
+    CacheColoursUnknown = ("BH1001", "cache-colours-unknown"),
+    /// A cache colour outside the board's range, or listed twice.
+    CacheColourInvalid = ("BH1002", "cache-colour-invalid"),
+    /// Two partitions request the same cache colour.
+    CacheColourShared = ("BH1003", "cache-colour-shared"),
+    /// Cache colours are validated but not enforced by the hypervisor yet (warning).
+    CacheColouringNotEnforced = ("BH1004", "cache-colouring-not-enforced"),
 }
 
 impl fmt::Display for Code {

@@ -13,43 +13,43 @@
 //! once as [`Diagnostics`], each with a stable code (`BH0101 memory-overlap`) and the exact
 //! span of the offending value.
 //!
-//! # Manifest reference
+//! # Manifest language
 //!
-//! ```toml
-//! [system]
-//! board = "qemu-virt"            # a directory under board-configs/
+//! `docs/manifest.md` is the reference, with a complete example. In short: `[system]` names
+//! the board (and may override its console and the hypervisor's RAM); each `[[partition]]`
+//! gives name, criticality, image (guest crate or ELF/arm64 `Image` file), initrd, bootargs,
+//! memory (size, base, cache colours) and `[[partition.region]]`s, cores and vCPUs, devices
+//! passed through by device-tree path, alias or label, extra interrupts, console and fault
+//! policy; each `[[channel]]` shares memory between named partitions with per-side access
+//! and an optional doorbell. `[[gpu]]`/`display` are reserved. Unknown keys are errors.
 //!
-//! [[partition]]                  # one per partition, in order (index = identity, VMID = index + 1)
-//! name = "alpha"                 # [a-z][a-z0-9_-]*, at most 32 characters
-//! image = { crate = "heartbeat" }  # a guest crate in partitions/ built by xtask, or
-//!                                  # { file = "guest.elf" } relative to the manifest (ELF or arm64 Image)
-//! memory = { size = "64MiB" }    # optional base = 0x4800_0000 (host-physical, 2 MiB aligned);
-//!                                # without base: allocated after the hypervisor, 2 MiB aligned
-//! cpus = [0, 1]                  # physical cores; vCPU i runs on cpus[i]
-//! bootargs = "heartbeats"        # optional: /chosen/bootargs of the guest device tree
-//! fault_policy = "inject-abort"  # or "halt" (default), or { restart = 3 }
-//! console = "virtual"            # optional, the only option for now
-//! ```
+//! # Checking without building
 //!
-//! Sizes and addresses are integers or strings such as `"64MiB"`, `"2GiB"`, `"0x4800_0000"`.
-//! Unknown keys are errors. Guest RAM always starts at IPA
-//! `bulkhead_core::layout::RAM_BASE`; the guest device tree sits
-//! `DTB_OFFSET_FROM_RAM_END` below its end.
+//! [`check()`] runs everything [`compile()`] does except requiring built guest images (it
+//! skips the image checks of guests not built yet, and says so) and returns a printable
+//! [`CheckReport`]; `cargo xtask check --manifest FILE` prints it.
 
 pub mod board;
+pub mod check;
 pub mod codegen;
 pub mod compile;
+pub mod devices;
 pub mod diagnostic;
 pub mod guest_dtb;
 pub mod image;
 pub mod manifest;
 pub mod report;
+pub mod schema;
 pub mod spec;
 pub mod units;
 pub mod validate;
 
 pub use board::{Board, CoreInfo, DeviceTreeBlob, QemuSettings, UartInfo};
+pub use check::{CheckOptions, CheckReport, ImageCheck, check, check_loaded};
 pub use compile::{CompiledPartition, CompiledSystem, Options, compile, compile_loaded};
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity};
-pub use spec::{ImageSource, PartitionSpec, Placement, SystemSpec, find_repo_root, load};
+pub use spec::{
+    ChannelSpec, ImageSource, PartitionSpec, Placement, SystemSpec, find_repo_root, load,
+    load_text,
+};
 pub use units::AddressRange;

@@ -1,9 +1,12 @@
-//! A validated system: the board plus every partition with its memory placed and its cores
-//! checked, before any guest image is read.
+//! A validated system: the board plus every partition and channel with its memory placed,
+//! its cores, devices and interrupts checked and its guest-physical layout decided, before
+//! any guest image is read.
 //!
 //! xtask loads a [`SystemSpec`] first to learn which guest crates to build, then calls
 //! [`crate::compile()`] with the built images. Everything in here has passed the load-time
-//! checks, so later stages rely on it (RAM inside board RAM and disjoint, cores valid).
+//! checks, so later stages rely on it: host memory inside board RAM and pairwise disjoint,
+//! cores valid and pinned once, devices and interrupts owned by one partition each, every
+//! partition's IPA map free of overlaps.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -11,12 +14,13 @@ use std::path::{Path, PathBuf};
 
 use bulkhead_core::addr::{Ipa, MemoryRegion, PhysAddr};
 use bulkhead_core::layout::{DTB_OFFSET_FROM_RAM_END, RAM_BASE};
-use bulkhead_core::system::FaultPolicy;
+use bulkhead_core::system::{Access, FaultPolicy, Trigger};
 
 use crate::board::Board;
+use crate::devices::DeviceInfo;
 use crate::diagnostic::{self, Code, Diagnostic, Diagnostics, Source};
-use crate::manifest::{self, ConsoleKind};
-use crate::units::AddressRange;
+use crate::manifest::{self, DmaPolicy};
+use crate::units::{AddressRange, GRANULE_4KIB};
 use crate::validate;
 
 /// Where a partition's guest image comes from.
@@ -28,13 +32,22 @@ pub enum ImageSource {
     File(PathBuf),
 }
 
-/// How a partition's RAM base was chosen.
+/// How a host-physical range was chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placement {
     /// Written in the manifest.
     Fixed,
-    /// Allocated after the hypervisor reservation.
+    /// Allocated by the compiler.
     Allocated,
+}
+
+/// Where a partition's console goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsoleSpec {
+    /// The emulated PL011, multiplexed onto the board console.
+    Virtual,
+    /// A board UART passed through; its node path (also in the partition's devices).
+    Passthrough(String),
 }
 
 /// Manifest spans kept for reporting image problems at compile time.
@@ -42,6 +55,92 @@ pub enum Placement {
 pub(crate) struct PartitionSpans {
     pub image: Range<usize>,
     pub memory: Range<usize>,
+    pub initrd: Option<Range<usize>>,
+}
+
+/// A device passed through to a partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssignedDevice {
+    /// The reference as written in the manifest (`serial1`, `&gem3`, `/axi/…`).
+    pub reference: String,
+    /// What the board's tree says about it.
+    pub info: DeviceInfo,
+}
+
+/// Where a forwarded interrupt comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InterruptSource {
+    /// A passed-through device (its node path).
+    Device(String),
+    /// The partition's `interrupts` list.
+    Extra,
+}
+
+/// A physical interrupt forwarded to a partition, and the INTID its guest sees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterruptAssignment {
+    /// Physical INTID.
+    pub physical: u32,
+    /// INTID at the partition's virtual GIC.
+    pub guest: u32,
+    /// Trigger.
+    pub trigger: Trigger,
+    /// Where it comes from.
+    pub source: InterruptSource,
+}
+
+/// A memory region besides guest RAM.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionSpec {
+    /// Name, unique in the partition.
+    pub name: String,
+    /// Host-physical range.
+    pub host: AddressRange,
+    /// Guest-physical base.
+    pub ipa: u64,
+    /// Stage-2 access.
+    pub access: Access,
+    /// Initial contents.
+    pub file: Option<PathBuf>,
+    /// How `host` was chosen.
+    pub placement: Placement,
+}
+
+/// A channel doorbell as one endpoint sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DoorbellSpec {
+    /// IPA of the trapped register page this side writes to ring the others.
+    pub register: u64,
+    /// Virtual INTID raised here when another side rings.
+    pub intid: u32,
+}
+
+/// One partition's end of a channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointSpec {
+    /// Index into [`SystemSpec::channels`].
+    pub channel: usize,
+    /// Where this partition sees the shared memory.
+    pub ipa: u64,
+    /// Stage-2 access of this side.
+    pub access: Access,
+    /// The doorbell, when the channel has one.
+    pub doorbell: Option<DoorbellSpec>,
+}
+
+/// A validated shared-memory channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelSpec {
+    /// Name.
+    pub name: String,
+    /// The shared memory (host-physical).
+    pub memory: AddressRange,
+    /// How `memory` was chosen.
+    pub placement: Placement,
+    /// Whether endpoints get doorbells.
+    pub doorbell: bool,
+    /// Endpoints: partition index and access, in partition order.
+    pub endpoints: Vec<(usize, Access)>,
 }
 
 /// One validated partition.
@@ -49,20 +148,38 @@ pub(crate) struct PartitionSpans {
 pub struct PartitionSpec {
     /// Name (console prefix, output file stem, guest device tree `model`).
     pub name: String,
+    /// Free-text criticality label.
+    pub criticality: Option<String>,
     /// Guest image source.
     pub image: ImageSource,
+    /// Initial RAM disk file and its size.
+    pub initrd: Option<(PathBuf, u64)>,
     /// Host-physical RAM; the guest sees it at [`RAM_BASE`].
     pub ram: AddressRange,
-    /// Whether the base was written or allocated.
+    /// Whether the RAM base was written or allocated.
     pub placement: Placement,
-    /// Physical core of each vCPU.
+    /// Physical core of each pinned core, in vCPU order.
     pub cpus: Vec<usize>,
+    /// vCPU count (at most `cpus.len()`; vCPU `i` runs on `cpus[i]`).
+    pub vcpus: usize,
     /// `/chosen/bootargs`.
     pub bootargs: Option<String>,
     /// What happens when it faults.
     pub fault_policy: FaultPolicy,
     /// Console connection.
-    pub console: ConsoleKind,
+    pub console: ConsoleSpec,
+    /// Pass-through devices, in manifest order.
+    pub devices: Vec<AssignedDevice>,
+    /// The devices' pages, merged: stage 2 identity-maps them as device memory.
+    pub device_pages: Vec<AddressRange>,
+    /// Forwarded physical interrupts with their guest INTIDs, ascending guest INTID.
+    pub interrupts: Vec<InterruptAssignment>,
+    /// Further memory regions.
+    pub regions: Vec<RegionSpec>,
+    /// Channel ends.
+    pub endpoints: Vec<EndpointSpec>,
+    /// Requested cache colours (validated; not enforced).
+    pub cache_colours: Vec<u32>,
     pub(crate) spans: PartitionSpans,
 }
 
@@ -83,10 +200,42 @@ impl PartitionSpec {
         Ipa(RAM_BASE.raw() + self.ram.size() - DTB_OFFSET_FROM_RAM_END)
     }
 
+    /// Where the initial RAM disk is placed: the highest 4 KiB-aligned IPA below the device
+    /// tree slot that holds it.
+    pub fn initrd_ipa(&self) -> Option<u64> {
+        let (_, size) = self.initrd.as_ref()?;
+        let top = self.dtb_ipa().raw().checked_sub(*size)?;
+        Some(top & !(GRANULE_4KIB - 1))
+    }
+
     /// The IPA window a guest image (with its zeroed tail) may occupy: guest RAM below the
-    /// device tree slot.
+    /// initial RAM disk, or below the device tree slot.
     pub fn image_window(&self) -> Range<u64> {
-        RAM_BASE.raw()..self.dtb_ipa().raw()
+        RAM_BASE.raw()..self.initrd_ipa().unwrap_or(self.dtb_ipa().raw())
+    }
+
+    /// Stage-2 regions of the partition: RAM, device pages, regions, channel ends.
+    pub fn stage2_regions(&self, channels: &[ChannelSpec]) -> Vec<MemoryRegion> {
+        let mut regions = vec![self.ram_region()];
+        regions.extend(self.device_pages.iter().map(|page| MemoryRegion {
+            ipa: Ipa(page.base()),
+            phys: PhysAddr(page.base()),
+            size: page.size(),
+        }));
+        regions.extend(self.regions.iter().map(|region| MemoryRegion {
+            ipa: Ipa(region.ipa),
+            phys: PhysAddr(region.host.base()),
+            size: region.host.size(),
+        }));
+        regions.extend(self.endpoints.iter().filter_map(|endpoint| {
+            let channel = channels.get(endpoint.channel)?;
+            Some(MemoryRegion {
+                ipa: Ipa(endpoint.ipa),
+                phys: PhysAddr(channel.memory.base()),
+                size: channel.memory.size(),
+            })
+        }));
+        regions
     }
 }
 
@@ -98,6 +247,8 @@ pub struct SystemSpec {
     pub(crate) source: Source,
     pub(crate) board: Board,
     pub(crate) partitions: Vec<PartitionSpec>,
+    pub(crate) channels: Vec<ChannelSpec>,
+    pub(crate) dma_policy: DmaPolicy,
     pub(crate) warnings: Diagnostics,
 }
 
@@ -113,7 +264,7 @@ impl SystemSpec {
             .collect()
     }
 
-    /// The board.
+    /// The board (with the manifest's console and hypervisor overrides applied).
     pub fn board(&self) -> &Board {
         &self.board
     }
@@ -121,6 +272,16 @@ impl SystemSpec {
     /// Partitions in manifest order.
     pub fn partitions(&self) -> &[PartitionSpec] {
         &self.partitions
+    }
+
+    /// Channels in manifest order.
+    pub fn channels(&self) -> &[ChannelSpec] {
+        &self.channels
+    }
+
+    /// The DMA policy in force.
+    pub fn dma_policy(&self) -> DmaPolicy {
+        self.dma_policy
     }
 
     /// Warnings found while loading.
@@ -156,52 +317,87 @@ pub fn load(manifest_path: &Path, repo_root: &Path) -> Result<SystemSpec, Diagno
         .replace('\\', "/");
     let source = diagnostic::source(manifest_path.display().to_string(), text);
     let manifest = manifest::parse(&source)?;
-    let mut diagnostics = Diagnostics::new();
-
     let board_key = &manifest.system.get_ref().board;
     let Some(directory) = Board::directory_of(repo_root, board_key.get_ref()) else {
         let available = Board::available(repo_root);
-        diagnostics.push(
-            Diagnostic::error(
-                Code::BoardUnknown,
-                format!("unknown board `{}`", board_key.get_ref()),
-            )
-            .with_label(
-                &source,
-                board_key.span(),
-                "no such directory with a board.toml",
-            )
-            .with_help(format!(
-                "boards under {}: {}",
-                repo_root.join(crate::board::BOARDS_DIRECTORY).display(),
-                if available.is_empty() {
-                    "none".to_owned()
-                } else {
-                    available.join(", ")
-                }
-            )),
-        );
+        return Err(Diagnostic::error(
+            Code::BoardUnknown,
+            format!("unknown board `{}`", board_key.get_ref()),
+        )
+        .with_label(
+            &source,
+            board_key.span(),
+            "no such directory with a board.toml",
+        )
+        .with_help(format!(
+            "boards under {}: {}",
+            repo_root.join(crate::board::BOARDS_DIRECTORY).display(),
+            if available.is_empty() {
+                "none".to_owned()
+            } else {
+                available.join(", ")
+            }
+        ))
+        .into());
+    };
+    let mut diagnostics = Diagnostics::new();
+    let Some(board) = Board::load(&directory, &mut diagnostics) else {
         return Err(diagnostics);
     };
-    let board = Board::load(&directory, &mut diagnostics);
-    let Some(board) = board else {
-        return Err(diagnostics);
+    let spec = match load_with_board(&source, &manifest, board, manifest_path) {
+        Ok(spec) => spec,
+        Err(errors) => {
+            diagnostics.append(errors);
+            return Err(diagnostics);
+        }
     };
+    diagnostics.append(spec.warnings.clone());
+    Ok(SystemSpec {
+        manifest_name,
+        warnings: diagnostics,
+        ..spec
+    })
+}
+
+/// Parses and validates manifest `text` against an already loaded `board`, without touching
+/// the file system except for files the manifest names (images, initrds, region contents).
+/// The board the manifest names is not looked up: `board` is used whatever it says. Fuzzing,
+/// property tests and benchmarks use this to leave `dtc` out of the loop.
+pub fn load_text(
+    name: &str,
+    text: &str,
+    board: &Board,
+    manifest_path: &Path,
+) -> Result<SystemSpec, Diagnostics> {
+    let source = diagnostic::source(name, text.to_owned());
+    let manifest = manifest::parse(&source)?;
+    load_with_board(&source, &manifest, board.clone(), manifest_path)
+}
+
+fn load_with_board(
+    source: &Source,
+    manifest: &manifest::Manifest,
+    board: Board,
+    manifest_path: &Path,
+) -> Result<SystemSpec, Diagnostics> {
+    let mut diagnostics = Diagnostics::new();
     let manifest_directory = manifest_path.parent().unwrap_or(Path::new("."));
-    let partitions = validate::validate(
-        &manifest,
-        &board,
-        &source,
+    let validated = validate::validate(
+        manifest,
+        board,
+        source,
         manifest_directory,
         &mut diagnostics,
     );
-    match partitions {
-        Some(partitions) if !diagnostics.has_errors() => Ok(SystemSpec {
+    match validated {
+        Some(validated) if !diagnostics.has_errors() => Ok(SystemSpec {
             manifest_path: manifest_path.to_path_buf(),
-            manifest_name,
-            source,
-            board,
-            partitions,
+            manifest_name: manifest_path.display().to_string(),
+            source: source.clone(),
+            board: validated.board,
+            partitions: validated.partitions,
+            channels: validated.channels,
+            dma_policy: validated.dma_policy,
             warnings: diagnostics,
         }),
         _ => Err(diagnostics),

@@ -333,3 +333,82 @@ fn an_image_reaching_into_the_device_tree_slot_is_rejected() {
 fn a_guest_crate_xtask_did_not_build_is_reported() {
     image_check("guest-image-missing", None);
 }
+
+/// Compiles `board-configs/qemu-virt/example.toml` (devices, a region, extra interrupts, a
+/// channel with a doorbell) with synthetic guests.
+fn compile_example(directory: &Path) -> CompiledSystem {
+    compile_with(
+        &repo_root().join("board-configs/qemu-virt/example.toml"),
+        directory,
+        &[("heartbeat", demo_guest(b"heartbeat code"))],
+    )
+    .unwrap_or_else(|diagnostics| panic!("{diagnostics:#}"))
+}
+
+#[test]
+fn the_full_example_matches_its_snapshots() {
+    let directory = tempfile::tempdir().unwrap();
+    let compiled = compile_example(directory.path());
+    assert!(compiled.warnings.is_empty(), "{}", compiled.warnings.render(false));
+    assert_snapshot("qemu-virt-example-system.rs", &normalised(&compiled, &compiled.system_rs));
+    assert_snapshot("qemu-virt-example-report.md", &normalised(&compiled, &compiled.report));
+    assert_snapshot(
+        "qemu-virt-example-memory-map.svg",
+        &normalised(&compiled, &compiled.memory_map_svg),
+    );
+}
+
+#[test]
+fn the_full_example_system_rs_is_rustfmt_clean() {
+    let directory = tempfile::tempdir().unwrap();
+    let compiled = compile_example(directory.path());
+    let output = std::process::Command::new("rustfmt")
+        .args(["--edition", "2024", "--check"])
+        .arg(&compiled.system_rs)
+        .output()
+        .expect("rustfmt runs (rustup component add rustfmt)");
+    assert!(
+        output.status.success(),
+        "rustfmt would change system.rs:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+/// The generated tables compile against `bulkhead-core` (types, paths, const assertions):
+/// a throwaway crate `include!`s them, built in its own target directory.
+#[test]
+fn the_full_example_system_rs_compiles_against_bulkhead_core() {
+    let directory = tempfile::tempdir().unwrap();
+    let compiled = compile_example(directory.path());
+    let krate = directory.path().join("generated-check");
+    std::fs::create_dir_all(krate.join("src")).unwrap();
+    let core = repo_root().join("hypervisor/core");
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"generated-check\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n[dependencies]\nbulkhead-core = {{ path = {:?} }}\n\n[workspace]\n",
+            core.to_string_lossy()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        krate.join("src/lib.rs"),
+        format!(
+            "#![allow(dead_code, missing_docs)]\ninclude!({:?});\npub fn system() -> &'static ::bulkhead_core::system::System {{ &SYSTEM }}\n",
+            compiled.system_rs.to_string_lossy()
+        ),
+    )
+    .unwrap();
+    let target = repo_root().join("target/generated-check");
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["check", "--quiet", "--offline", "--manifest-path"])
+        .arg(krate.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "the generated system.rs does not compile:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,19 +1,55 @@
-//! One test per load-time check: each fixture in `tests/fixtures/checks/` marks the lines its
-//! diagnostics must point at, and the test asserts exactly those (code, line) pairs appear.
+//! The table of bad manifests: each fixture in `tests/fixtures/checks/` marks the lines its
+//! diagnostics must point at (`# expect: BH0101`), and its test asserts exactly those (code,
+//! line) pairs appear — nothing missing, nothing extra. Every named load-time check has a
+//! fixture named after it.
+//!
+//! Fixtures use the real `qemu-virt` board, or the `test-gicv2` test board under
+//! `tests/fixtures/board-configs/` (for facts qemu-virt lacks: a described cache, reserved
+//! RAM, disabled nodes). A `# make-file: NAME BYTES` line makes the test copy the manifest to
+//! a temporary directory next to a zero-filled file of that size (for files too large to
+//! commit).
 
 mod common;
 
-use bulkhead_config::{Code, Severity, load};
+use std::path::PathBuf;
+
+use bulkhead_config::{Board, Code, Diagnostics, Severity, load};
 use common::{assert_markers, fixture, repo_root};
 
-/// Loads `checks/<name>.toml` against the real boards and compares diagnostics with markers.
-fn check_fixture(name: &str) -> bulkhead_config::Diagnostics {
+/// The repository root that has the fixture's board.
+fn root_for(text: &str) -> PathBuf {
+    let board = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("board = \""))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default();
+    if Board::directory_of(&repo_root(), board).is_some() {
+        repo_root()
+    } else {
+        fixture("")
+    }
+}
+
+/// Loads `checks/<name>.toml` and compares its diagnostics with its markers.
+fn check_fixture(name: &str) -> Diagnostics {
     let manifest = fixture(&format!("checks/{name}.toml"));
-    let diagnostics = match load(&manifest, &repo_root()) {
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let mut loaded = manifest.clone();
+    for directive in text.lines().filter_map(|line| line.strip_prefix("# make-file: ")) {
+        let (file, bytes) = directive.split_once(' ').expect("make-file: NAME BYTES");
+        let handle = std::fs::File::create(directory.path().join(file)).unwrap();
+        handle.set_len(bytes.trim().parse().unwrap()).unwrap();
+        loaded = directory.path().join(format!("{name}.toml"));
+    }
+    if loaded != manifest {
+        std::fs::write(&loaded, &text).unwrap();
+    }
+    let diagnostics = match load(&loaded, &root_for(&text)) {
         Ok(spec) => spec.warnings().clone(),
         Err(diagnostics) => diagnostics,
     };
-    assert_markers(&diagnostics, &[manifest]);
+    assert_markers(&diagnostics, &[loaded]);
     diagnostics
 }
 
@@ -26,53 +62,109 @@ macro_rules! check_tests {
             }
         )*
 
-        /// Every named load-time check has a fixture above.
+        /// Every named load-time check has a fixture above, named after it.
         #[test]
         fn every_named_check_has_a_fixture() {
             let covered = [$($fixture),*];
             for code in bulkhead_config::validate::check_codes() {
                 assert!(covered.contains(&code.name()), "no fixture for {code}");
             }
+            assert!(covered.len() >= 30, "the table has {} bad manifests", covered.len());
         }
     };
 }
 
 check_tests! {
-    memory_overlap_points_at_the_second_base => "memory-overlap",
-    memory_overlapping_the_hypervisor_is_rejected => "memory-overlaps-hypervisor",
-    memory_crossing_the_end_of_ram_is_rejected => "memory-outside-ram",
-    memory_base_must_be_2mib_aligned => "memory-base-misaligned",
-    memory_size_must_be_a_4kib_multiple => "memory-size-not-granule",
-    memory_size_not_a_2mib_multiple_warns => "memory-size-not-block",
-    allocation_reports_exhausted_ram => "memory-exhausted",
+    // Language.
+    unknown_keys_are_all_reported_with_suggestions => "unknown-key",
+    values_of_the_wrong_type_are_rejected => "manifest-invalid",
+    gpu_and_display_keys_are_reserved => "reserved-for-gpu-mediator",
+    sizes_must_be_byte_counts => "size-invalid",
     address_arithmetic_overflow_is_an_error => "size-overflow",
-    memory_must_leave_room_for_the_device_tree => "memory-too-small",
-    a_core_pinned_twice_is_rejected_across_and_within_partitions => "core-pinned-twice",
-    a_core_missing_from_the_device_tree_is_rejected => "core-not-present",
-    an_empty_cpu_list_is_rejected => "cpus-empty",
-    more_vcpus_than_the_redistributor_window_is_rejected => "too-many-vcpus",
-    duplicate_partition_names_are_rejected => "duplicate-partition-name",
+    image_needs_exactly_one_source => "image-source-invalid",
+    a_restart_limit_must_be_positive => "restart-limit-invalid",
+    an_unknown_board_is_rejected => "board-unknown",
+    the_system_console_must_be_a_supported_uart => "uart-invalid",
+    the_hypervisor_memory_override_is_checked => "hypervisor-reservation-invalid",
+    // Names.
     a_manifest_without_partitions_is_rejected => "no-partitions",
     partition_names_must_be_file_and_prefix_safe => "partition-name-invalid",
-    image_needs_exactly_one_source => "image-source-invalid",
-    sizes_must_be_byte_counts => "size-invalid",
-    an_unknown_board_is_rejected => "board-unknown",
-    unknown_manifest_keys_are_rejected => "manifest-invalid",
+    duplicate_partition_names_are_rejected => "duplicate-partition-name",
+    channel_and_region_names_must_be_safe => "name-invalid",
+    duplicate_channel_names_are_rejected => "duplicate-channel-name",
+    duplicate_region_names_are_rejected => "duplicate-region-name",
+    // Cores.
+    an_empty_cpu_list_is_rejected => "cpus-empty",
+    more_vcpus_than_the_redistributor_window_is_rejected => "too-many-vcpus",
+    more_vcpus_than_pinned_cores_is_rejected => "vcpus-exceed-cores",
+    a_pinned_core_without_vcpu_warns => "core-without-vcpu",
+    a_core_missing_from_the_device_tree_is_rejected => "core-not-present",
+    a_core_pinned_twice_is_rejected_across_and_within_partitions => "core-pinned-twice",
+    // Memory.
+    memory_base_must_be_aligned => "memory-base-misaligned",
+    memory_size_must_be_a_4kib_multiple => "memory-size-not-granule",
+    memory_size_not_a_2mib_multiple_warns => "memory-size-not-block",
+    memory_must_leave_room_for_the_device_tree => "memory-too-small",
+    memory_crossing_the_end_of_ram_is_rejected => "memory-outside-ram",
+    memory_overlapping_the_hypervisor_is_rejected => "memory-overlaps-hypervisor",
+    memory_overlapping_reserved_ram_is_rejected => "memory-overlaps-reserved",
+    memory_overlapping_device_registers_is_rejected => "memory-overlaps-device",
+    memory_overlap_points_at_the_second_base => "memory-overlap",
+    allocation_reports_exhausted_ram => "memory-exhausted",
+    a_channel_overlapping_memory_is_rejected => "channel-memory-overlap",
+    guest_physical_overlaps_are_rejected => "ipa-overlap",
+    guest_physical_ranges_must_fit_the_ipa_space => "ipa-out-of-range",
+    region_contents_must_fit_the_region => "region-contents-too-large",
+    an_initrd_must_fit_guest_ram => "initrd-too-large",
+    // Devices.
+    a_device_missing_from_the_device_tree_is_rejected => "device-not-found",
+    a_device_assigned_twice_is_rejected => "device-assigned-twice",
+    hypervisor_devices_cannot_be_passed_through => "device-owned-by-hypervisor",
+    a_device_sharing_a_page_with_another_is_rejected => "device-page-shared",
+    buses_and_pci_hosts_cannot_be_passed_through => "device-unsupported",
+    a_device_behind_an_i2c_bus_is_not_memory_mapped => "device-not-memory-mapped",
+    private_interrupts_cannot_be_forwarded => "device-interrupt-unsupported",
+    interrupts_of_another_controller_cannot_be_forwarded => "device-interrupt-parent-unsupported",
+    dma_without_iommu_warns_by_default => "dma-without-iommu",
+    dma_without_iommu_is_an_error_by_policy => "dma-without-iommu-error",
+    a_disabled_device_warns => "device-disabled",
+    a_passthrough_console_must_be_a_uart => "console-not-uart",
+    // Interrupts.
+    an_intid_outside_the_gic_range_is_rejected => "interrupt-invalid",
+    hypervisor_interrupts_cannot_be_assigned => "interrupt-reserved",
+    an_interrupt_assigned_twice_is_rejected => "interrupt-assigned-twice",
+    too_many_forwarded_interrupts_are_rejected => "guest-interrupts-exhausted",
+    // Channels.
+    a_channel_naming_an_unknown_partition_is_rejected => "channel-unknown-partition",
+    a_channel_needs_two_ends_and_a_writer => "channel-endpoints-invalid",
+    // Cache colours.
+    colours_need_a_known_colour_count => "cache-colours-unknown",
+    colours_must_be_in_range_and_listed_once => "cache-colour-invalid",
+    a_colour_belongs_to_one_partition => "cache-colour-shared",
+    colours_are_reported_as_not_enforced => "cache-colouring-not-enforced",
 }
 
 #[test]
-fn the_size_warning_does_not_stop_the_build() {
+fn warnings_do_not_stop_the_build() {
     let manifest = fixture("checks/memory-size-not-block.toml");
     let spec = load(&manifest, &repo_root()).expect("a warning must not fail loading");
     let warning = spec.warnings().iter().next().expect("warning kept");
     assert_eq!(warning.code(), Code::MemorySizeNotBlock);
     assert_eq!(warning.severity(), Severity::Warning);
     assert_eq!(spec.partitions()[0].ram.size(), 0x400_1000);
+    let dma = load(&fixture("checks/dma-without-iommu.toml"), &repo_root())
+        .expect("DMA without IOMMU is a warning by default");
+    assert!(dma.warnings().iter().all(|item| item.severity() == Severity::Warning));
+    let error = load(&fixture("checks/dma-without-iommu-error.toml"), &repo_root())
+        .expect_err("the error policy fails the build");
+    assert_eq!(error.errors().count(), 1);
 }
 
 #[test]
 fn several_problems_are_reported_in_one_run() {
     let diagnostics = check_fixture("core-pinned-twice");
+    assert_eq!(diagnostics.errors().count(), 2);
+    let diagnostics = check_fixture("unknown-key");
     assert_eq!(diagnostics.errors().count(), 2);
 }
 
@@ -96,4 +188,19 @@ fn reports_show_file_line_value_and_help() {
         "{report}"
     );
     assert_eq!(format!("{diagnostics:#}"), report);
+}
+
+#[test]
+fn unknown_keys_suggest_the_closest_known_key() {
+    let diagnostics = check_fixture("unknown-key");
+    let helps: Vec<&str> = diagnostics.iter().filter_map(|item| item.help()).collect();
+    assert_eq!(helps, ["did you mean `base`?", "did you mean `fault_policy`?"]);
+}
+
+#[test]
+fn a_warning_and_an_error_are_told_apart_in_the_rendering() {
+    let diagnostics = check_fixture("cache-colour-shared");
+    let report = diagnostics.render(false);
+    assert!(report.contains("1 error(s), 2 warning(s)"), "{report}");
+    assert!(report.contains("NOT enforced"), "{report}");
 }

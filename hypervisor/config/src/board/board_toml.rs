@@ -16,8 +16,19 @@ use crate::units::SizeValue;
 pub struct BoardToml {
     /// Must equal the directory name.
     pub name: Spanned<String>,
-    /// Device tree source file, relative to the board directory.
-    pub dts: Spanned<String>,
+    /// Device tree source file, relative to the board directory (compiled with `dtc`).
+    /// Exactly one of `dts` and `[dtb]` is given.
+    #[serde(default)]
+    pub dts: Option<Spanned<String>>,
+    /// A device tree blob taken from a Debian package (for trees that may not be committed).
+    #[serde(default)]
+    pub dtb: Option<Spanned<DtbTable>>,
+    /// RAM ranges, only for device trees whose memory nodes are left for firmware to fill.
+    #[serde(default)]
+    pub ram: Option<Spanned<Vec<RamTable>>>,
+    /// Number of last-level cache colours, when the device tree does not describe the cache.
+    #[serde(default)]
+    pub cache_colours: Option<Spanned<u32>>,
     /// Device tree path or alias of the console UART.
     pub console: Spanned<String>,
     /// Device tree path or alias of the `defmt` log UART.
@@ -29,6 +40,30 @@ pub struct BoardToml {
     pub hypervisor: Spanned<HypervisorTable>,
     /// How `cargo xtask run` starts QEMU for this board.
     pub qemu: Spanned<QemuSettings>,
+}
+
+/// `[dtb]`: where the board's device tree blob comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DtbTable {
+    /// Debian binary package holding the blob (arm64 architecture).
+    pub debian_package: String,
+    /// The package version the checksum was taken from (documentation and error messages).
+    pub debian_version: String,
+    /// Path of the blob inside the package, without the leading `/`.
+    pub path: String,
+    /// SHA-256 of the blob, lowercase hex.
+    pub sha256: String,
+}
+
+/// One `ram = [{ base = ..., size = ... }]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RamTable {
+    /// First byte.
+    pub base: Spanned<SizeValue>,
+    /// Length.
+    pub size: Spanned<SizeValue>,
 }
 
 /// `[hypervisor]`.

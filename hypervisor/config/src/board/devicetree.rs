@@ -37,6 +37,13 @@ pub struct Node {
 }
 
 impl Node {
+    /// Every property, by name.
+    pub fn properties(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.properties
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_slice()))
+    }
+
     /// A property's raw bytes.
     pub fn property(&self, name: &str) -> Option<&[u8]> {
         self.properties.get(name).map(Vec::as_slice)
@@ -112,7 +119,10 @@ impl fmt::Display for DeviceTreeError {
 #[derive(Clone, Debug)]
 pub struct DeviceTree {
     nodes: Vec<Node>,
+    by_path: BTreeMap<String, usize>,
     aliases: BTreeMap<String, String>,
+    labels: BTreeMap<String, String>,
+    reservations: Vec<Reg>,
 }
 
 /// What a child inherits from its ancestors while the tree is walked.
@@ -122,8 +132,21 @@ struct Inherited {
     address_cells: usize,
     size_cells: usize,
     interrupt_parent: Option<u32>,
-    /// `ranges` of each ancestor bus from the nearest outwards; `None` = identity mapping.
-    translations: Vec<Option<Vec<RangeEntry>>>,
+    /// How each ancestor bus maps its children's addresses, from the nearest outwards.
+    translations: Vec<Translation>,
+}
+
+/// What a bus node's `ranges` says about its children's addresses (Devicetree
+/// Specification v0.4 §2.3.8).
+#[derive(Clone, Debug)]
+enum Translation {
+    /// `ranges;` (empty): the child and parent address spaces are the same.
+    Identity,
+    /// `ranges = <...>`: these windows are mapped.
+    Windows(Vec<RangeEntry>),
+    /// No `ranges`: the children's addresses are not in the parent's space (an I2C or SPI
+    /// bus, `/cpus`), so they have no CPU physical address.
+    NotMapped,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -145,7 +168,16 @@ impl DeviceTree {
         let root = fdt.find_node("/").ok_or(DeviceTreeError::NoRoot)?;
         let mut tree = Self {
             nodes: Vec::new(),
+            by_path: BTreeMap::new(),
             aliases: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            reservations: fdt
+                .memory_reservations()
+                .map(|reservation| Reg {
+                    address: reservation.address() as usize as u64,
+                    size: reservation.size() as u64,
+                })
+                .collect(),
         };
         let top = Inherited {
             path: String::new(),
@@ -162,6 +194,15 @@ impl DeviceTree {
                 .filter_map(|name| Some((name.clone(), aliases.string(name)?.to_owned())))
                 .collect();
             tree.aliases.extend(pairs);
+        }
+        // `dtc -@` records every label in `/__symbols__` (label = path).
+        if let Some(symbols) = tree.node("/__symbols__") {
+            let pairs: Vec<(String, String)> = symbols
+                .properties
+                .keys()
+                .filter_map(|name| Some((name.clone(), symbols.string(name)?.to_owned())))
+                .collect();
+            tree.labels.extend(pairs);
         }
         Ok(tree)
     }
@@ -211,16 +252,15 @@ impl DeviceTree {
             .unwrap_or_default();
 
         // This node's `ranges` maps its children's addresses into its own parent's space.
-        // Absent `ranges` is treated like an empty one (identity): boards in this repository
-        // only omit it on nodes whose children are not memory-mapped (e.g. /cpus).
         let own_translation = match properties.get("ranges") {
-            Some(value) if !value.is_empty() => Some(decode_ranges(
+            Some(value) if value.is_empty() => Translation::Identity,
+            Some(value) => Translation::Windows(decode_ranges(
                 value,
                 address_cells,
                 inherited.address_cells,
                 size_cells,
             )),
-            _ => None,
+            None => Translation::NotMapped,
         };
         let mut translations = Vec::with_capacity(inherited.translations.len() + 1);
         if !is_root {
@@ -235,6 +275,7 @@ impl DeviceTree {
             translations,
         };
 
+        self.by_path.insert(path.clone(), self.nodes.len());
         self.nodes.push(Node {
             path,
             compatible,
@@ -260,16 +301,37 @@ impl DeviceTree {
 
     /// The node at exactly `path`.
     pub fn node(&self, path: &str) -> Option<&Node> {
-        self.nodes.iter().find(|node| node.path == path)
+        self.nodes.get(*self.by_path.get(path)?)
     }
 
-    /// The node named by a path (`/pl011@9000000`) or an alias (`serial0`).
+    /// The node named by a path (`/pl011@9000000`), an alias (`serial0`) or a label
+    /// (`&uart1`, or `uart1` when no alias has that name). Labels exist only in blobs built
+    /// with `dtc -@` (they are kept in `/__symbols__`).
     pub fn resolve(&self, reference: &str) -> Option<&Node> {
         if reference.starts_with('/') {
             self.node(reference)
+        } else if let Some(label) = reference.strip_prefix('&') {
+            self.node(self.labels.get(label)?)
         } else {
-            self.node(self.aliases.get(reference)?)
+            self.aliases
+                .get(reference)
+                .or_else(|| self.labels.get(reference))
+                .and_then(|path| self.node(path))
         }
+    }
+
+    /// `/memreserve/` entries of the blob header.
+    pub fn memory_reservations(&self) -> &[Reg] {
+        &self.reservations
+    }
+
+    /// Whether `node` lies below `ancestor` (or is it).
+    pub fn is_within(node: &str, ancestor: &str) -> bool {
+        node == ancestor
+            || ancestor == "/"
+            || node
+                .strip_prefix(ancestor)
+                .is_some_and(|rest| rest.starts_with('/'))
     }
 
     /// The node whose `phandle` is `phandle`.
@@ -348,10 +410,14 @@ fn decode_ranges(
 }
 
 /// Walks an address up through the ancestors' `ranges` (nearest first).
-fn translate(reg: Reg, translations: &[Option<Vec<RangeEntry>>]) -> Option<Reg> {
+fn translate(reg: Reg, translations: &[Translation]) -> Option<Reg> {
     let mut address = reg.address;
     for translation in translations {
-        let Some(entries) = translation else { continue };
+        let entries = match translation {
+            Translation::Identity => continue,
+            Translation::NotMapped => return None,
+            Translation::Windows(entries) => entries,
+        };
         let entry = entries
             .iter()
             .find(|entry| address >= entry.child && address - entry.child < entry.size)?;

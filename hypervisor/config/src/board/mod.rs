@@ -7,6 +7,7 @@
 //! reservation is inside RAM and 2 MiB aligned) and reports problems against `board.toml`.
 
 pub mod board_toml;
+pub mod debian_dtb;
 pub mod devicetree;
 pub mod dtc;
 
@@ -17,7 +18,7 @@ use bulkhead_core::system::{Gic, SecondaryBoot, Uart, UartKind};
 use serde_spanned::Spanned;
 
 pub use board_toml::QemuSettings;
-use board_toml::{BoardToml, SecondaryBootMethod};
+use board_toml::{BoardToml, RamTable, SecondaryBootMethod};
 use devicetree::{DeviceTree, Node};
 
 use crate::diagnostic::{self, Code, Diagnostic, Diagnostics, Source};
@@ -52,6 +53,52 @@ pub struct UartInfo {
     pub registers: AddressRange,
 }
 
+/// A range of RAM the device tree reserves (`/memreserve/` or `/reserved-memory` with a
+/// `reg`): nothing is placed there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReservedRange {
+    /// The range.
+    pub range: AddressRange,
+    /// Where it is stated (`/memreserve/` or the node path).
+    pub source: String,
+}
+
+/// How many last-level cache colours the board has, and where that number comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheColours {
+    /// Colours: the cache's way size divided by the 4 KiB page.
+    pub count: u32,
+    /// The device tree node or `board.toml` key it was derived from.
+    pub source: String,
+}
+
+/// The generic timer's four PPIs as the board's device tree states them (INTIDs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerInterrupts {
+    /// Secure EL1 physical timer.
+    pub secure_physical: u32,
+    /// Non-secure EL1 physical timer.
+    pub physical: u32,
+    /// Virtual timer.
+    pub virtual_timer: u32,
+    /// EL2 physical timer.
+    pub hypervisor_physical: u32,
+}
+
+/// Where the board's device tree came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceTreeOrigin {
+    /// A DTS next to `board.toml`, compiled with `dtc`.
+    Source(PathBuf),
+    /// A blob fetched from a Debian package and verified against its checksum.
+    Debian {
+        /// The package, its version and the path inside it.
+        dtb: debian_dtb::DebianDtb,
+        /// The verified cached blob.
+        cached: PathBuf,
+    },
+}
+
 /// Everything known about one board.
 #[derive(Clone, Debug)]
 pub struct Board {
@@ -59,8 +106,26 @@ pub struct Board {
     pub name: String,
     /// The board directory.
     pub directory: PathBuf,
-    /// The device tree source.
+    /// The device tree file: the DTS, or the cached blob of a Debian-packaged tree.
     pub dts: PathBuf,
+    /// Where the device tree came from.
+    pub origin: DeviceTreeOrigin,
+    /// The parsed device tree (every node, for device pass-through).
+    pub tree: DeviceTree,
+    /// Whether RAM came from `board.toml` (`ram`) because the tree leaves it to firmware.
+    pub ram_from_board_toml: bool,
+    /// RAM the device tree reserves.
+    pub reserved: Vec<ReservedRange>,
+    /// Paths of the enabled IOMMUs (SMMUs) in the device tree.
+    pub iommus: Vec<String>,
+    /// Last-level cache colours, when known.
+    pub cache_colours: Option<CacheColours>,
+    /// The generic timer's PPIs, when the tree has a timer node.
+    pub timer_interrupts: Option<TimerInterrupts>,
+    /// The GIC's phandle (interrupt parent of the devices it serves).
+    pub gic_phandle: Option<u32>,
+    /// The GIC virtual maintenance interrupt (a PPI), from the GIC node's `interrupts`.
+    pub maintenance_intid: Option<u32>,
     /// RAM ranges from the memory nodes, sorted by address.
     pub ram: Vec<AddressRange>,
     /// The hypervisor's reservation.
@@ -140,6 +205,26 @@ impl Board {
         ranges
     }
 
+    /// The UART named by `reference` (path, alias or `&label`), read as the hypervisor
+    /// would drive it.
+    pub fn uart(&self, reference: &str) -> Result<UartInfo, String> {
+        self.tree
+            .resolve(reference)
+            .ok_or_else(|| {
+                format!("`{reference}` is neither a node path, an alias nor a label in the device tree")
+            })
+            .and_then(|node| uart_from_node(node, self.gic_phandle))
+    }
+
+    /// Every node the tree describes as a UART the hypervisor could drive, in tree order.
+    pub fn uarts(&self) -> Vec<UartInfo> {
+        self.tree
+            .nodes()
+            .iter()
+            .filter_map(|node| uart_from_node(node, self.gic_phandle).ok())
+            .collect()
+    }
+
     /// The RAM range holding `range`, if one does.
     pub fn ram_containing(&self, range: AddressRange) -> Option<AddressRange> {
         self.ram.iter().copied().find(|ram| ram.contains(range))
@@ -180,6 +265,15 @@ impl Board {
         let failed = loader.diagnostics.errors().count() > errors_before;
         if failed { None } else { board }
     }
+}
+
+/// What the GIC node says: the model, the frames the hypervisor maps, its phandle and its
+/// maintenance interrupt.
+struct GicFacts {
+    gic: Gic,
+    frames: Vec<AddressRange>,
+    phandle: Option<u32>,
+    maintenance: Option<u32>,
 }
 
 /// Builds a [`Board`] from a parsed `board.toml`, reporting against its source.
@@ -223,33 +317,37 @@ impl Loader<'_> {
             );
         }
         let hypervisor = self.hypervisor_range(file);
-        let dts = directory.join(file.dts.get_ref());
-        let dtb = self.compile_dts(&dts, &file.dts)?;
+        let (dts, origin, dtb, tree_key) = self.device_tree_blob(directory, file)?;
         let tree = match DeviceTree::parse(&dtb) {
             Ok(tree) => tree,
             Err(error) => {
                 return self.error(
                     Code::DeviceTreeInvalid,
-                    file.dts.span(),
+                    tree_key.clone(),
                     format!("{}: {error}", dts.display()),
                     "this device tree",
                     "regenerate the DTS (see board-configs/README.md)",
                 );
             }
         };
-        let ram = self.ram(&tree, &file.dts);
-        let cores = self.cores(&tree, &file.dts);
-        let gic = self.gic(&tree, &file.dts, cores.as_ref().map_or(0, Vec::len));
-        let gic_phandle = gic.as_ref().and_then(|(_, _, phandle)| *phandle);
+        let key = Spanned::new(tree_key.clone(), String::new());
+        let (ram, ram_from_board_toml) = match self.ram(&tree, &key, file.ram.as_ref()) {
+            Some((ram, from_toml)) => (Some(ram), from_toml),
+            None => (None, false),
+        };
+        let cores = self.cores(&tree, &key);
+        let gic = self.gic(&tree, &key, cores.as_ref().map_or(0, Vec::len));
+        let gic_phandle = gic.as_ref().and_then(|facts| facts.phandle);
+        let maintenance_intid = gic.as_ref().and_then(|facts| facts.maintenance);
         let console = self.uart(&tree, &file.console, gic_phandle);
         let log = match &file.log {
             Some(log) => self.uart(&tree, log, gic_phandle).map(Some),
             None => Some(None),
         };
         let secondary_boot = self.secondary_boot(&tree, &file.secondary_boot);
-        let counter_frequency = tree
-            .find_compatible(&["arm,armv8-timer", "arm,armv7-timer"])
-            .and_then(|timer| timer.number("clock-frequency"));
+        let timer = tree.find_compatible(&["arm,armv8-timer", "arm,armv7-timer"]);
+        let counter_frequency = timer.and_then(|timer| timer.number("clock-frequency"));
+        let timer_interrupts = timer.and_then(timer_interrupts);
         if let (Some(ram), Some(hypervisor)) = (&ram, hypervisor) {
             self.check_reservation(ram, hypervisor, &file.hypervisor);
         }
@@ -272,7 +370,15 @@ impl Loader<'_> {
                 .with_help("regenerate the DTS with the same -smp, or fix `smp`"),
             );
         }
-        let (ram, cores, (gic, gic_registers, _), console, log, secondary_boot, hypervisor) = (
+        let cache_colours = self.cache_colours(&tree, file);
+        let reserved = reserved_ranges(&tree);
+        let iommus = tree
+            .nodes()
+            .iter()
+            .filter(|node| node.is_enabled() && node.is_compatible(IOMMU_COMPATIBLES))
+            .map(|node| node.path.clone())
+            .collect();
+        let (ram, cores, GicFacts { gic, frames: gic_registers, .. }, console, log, secondary_boot, hypervisor) = (
             ram?,
             cores?,
             gic?,
@@ -285,6 +391,15 @@ impl Loader<'_> {
             name: file.name.get_ref().clone(),
             directory: directory.to_path_buf(),
             dts,
+            origin,
+            tree,
+            ram_from_board_toml,
+            reserved,
+            iommus,
+            cache_colours,
+            timer_interrupts,
+            gic_phandle,
+            maintenance_intid,
             ram,
             hypervisor,
             cores,
@@ -299,6 +414,84 @@ impl Loader<'_> {
         })
     }
 
+    /// The board's blob: compiled from `dts`, or fetched from Debian for `[dtb]`. Returns the
+    /// file, its origin, the bytes and the `board.toml` span to report tree problems at.
+    fn device_tree_blob(
+        &mut self,
+        directory: &Path,
+        file: &BoardToml,
+    ) -> Option<(PathBuf, DeviceTreeOrigin, Vec<u8>, std::ops::Range<usize>)> {
+        match (&file.dts, &file.dtb) {
+            (Some(dts_key), None) => {
+                let dts = directory.join(dts_key.get_ref());
+                let blob = self.compile_dts(&dts, dts_key)?;
+                Some((dts.clone(), DeviceTreeOrigin::Source(dts), blob, dts_key.span()))
+            }
+            (None, Some(dtb_key)) => {
+                let table = dtb_key.get_ref();
+                let dtb = debian_dtb::DebianDtb {
+                    package: table.debian_package.clone(),
+                    version: table.debian_version.clone(),
+                    path: table.path.clone(),
+                    sha256: table.sha256.clone(),
+                };
+                // board-configs/<board>/ sits two levels below the repository root.
+                let repo_root = directory
+                    .parent()
+                    .and_then(Path::parent)
+                    .unwrap_or(Path::new("."));
+                let cache = debian_dtb::cache_dir(repo_root);
+                let fetched = debian_dtb::fetch(&dtb, &cache)
+                    .and_then(|path| Ok((debian_dtb::read_verified(&path, &dtb.sha256)?, path)));
+                match fetched {
+                    Ok((blob, cached)) => Some((
+                        cached.clone(),
+                        DeviceTreeOrigin::Debian { dtb, cached },
+                        blob,
+                        dtb_key.span(),
+                    )),
+                    Err(error) => self.error(
+                        Code::DtbFetchFailed,
+                        dtb_key.span(),
+                        format!("cannot fetch the device tree blob: {error}"),
+                        "this Debian-packaged device tree",
+                        "see board-configs/README.md, \"Device trees from Debian\"",
+                    ),
+                }
+            }
+            (dts, _) => {
+                let span = dts
+                    .as_ref()
+                    .map_or_else(|| file.name.span(), Spanned::span);
+                self.error(
+                    Code::BoardInvalid,
+                    span,
+                    "board.toml needs exactly one of `dts` and `[dtb]`".to_owned(),
+                    if dts.is_some() { "both given" } else { "neither given" },
+                    "name a DTS next to board.toml, or a Debian-packaged blob in [dtb]",
+                )
+            }
+        }
+    }
+
+    fn cache_colours(&mut self, tree: &DeviceTree, file: &BoardToml) -> Option<CacheColours> {
+        if let Some(count) = &file.cache_colours {
+            if *count.get_ref() == 0 || *count.get_ref() > MAX_CACHE_COLOURS {
+                return self.error(
+                    Code::BoardInvalid,
+                    count.span(),
+                    format!("cache_colours = {} is out of range", count.get_ref()),
+                    &format!("expected 1..={MAX_CACHE_COLOURS}"),
+                    "the number of colours is the last-level cache's way size divided by 4 KiB",
+                );
+            }
+            return Some(CacheColours {
+                count: *count.get_ref(),
+                source: "board.toml cache_colours".to_owned(),
+            });
+        }
+        last_level_cache_colours(tree)
+    }
     fn hypervisor_range(&mut self, file: &BoardToml) -> Option<AddressRange> {
         let table = file.hypervisor.get_ref();
         let mut value = |spanned: &Spanned<crate::units::SizeValue>| match spanned.get_ref().bytes()
@@ -368,7 +561,15 @@ impl Loader<'_> {
         )
     }
 
-    fn ram(&mut self, tree: &DeviceTree, key: &Spanned<String>) -> Option<Vec<AddressRange>> {
+    /// RAM from the memory nodes; from `board.toml` `ram` only when the nodes state none (a
+    /// tree whose firmware fills the memory node in, like the Raspberry Pi's). The flag says
+    /// which.
+    fn ram(
+        &mut self,
+        tree: &DeviceTree,
+        key: &Spanned<String>,
+        configured: Option<&Spanned<Vec<RamTable>>>,
+    ) -> Option<(Vec<AddressRange>, bool)> {
         let mut ram = Vec::new();
         for node in tree
             .nodes()
@@ -396,11 +597,65 @@ impl Loader<'_> {
                 }
             }
         }
+        let from_toml = match (configured, ram.is_empty()) {
+            (Some(configured), true) => {
+                for entry in configured.get_ref() {
+                    let range = self.ram_entry(entry)?;
+                    ram.push(range);
+                }
+                true
+            }
+            (Some(configured), false) => {
+                return self.error(
+                    Code::BoardInvalid,
+                    configured.span(),
+                    "`ram` is given but the device tree's memory nodes already state RAM".to_owned(),
+                    "remove this",
+                    "RAM comes from the device tree; `ram` is only for trees whose firmware fills the memory node",
+                );
+            }
+            (None, _) => false,
+        };
         if ram.is_empty() {
-            return self.device_tree_error(key, "the device tree has no memory node".to_owned());
+            return self.device_tree_error(
+                key,
+                "the device tree states no RAM (no memory node, or only empty ones); if firmware fills it in, give `ram` in board.toml".to_owned(),
+            );
         }
         ram.sort();
-        Some(ram)
+        for pair in ram.windows(2) {
+            if pair[0].overlaps(pair[1]) {
+                return self.device_tree_error(
+                    key,
+                    format!("RAM ranges {} and {} overlap", pair[0], pair[1]),
+                );
+            }
+        }
+        Some((ram, from_toml))
+    }
+
+    fn ram_entry(&mut self, entry: &RamTable) -> Option<AddressRange> {
+        let mut value = |spanned: &Spanned<crate::units::SizeValue>| match spanned.get_ref().bytes() {
+            Ok(bytes) => Some(bytes),
+            Err(error) => self.error(
+                Code::SizeInvalid,
+                spanned.span(),
+                format!("invalid RAM value: {error}"),
+                "expected a byte count",
+                "write an integer, or a string such as \"1GiB\" or \"0x4000_0000\"",
+            ),
+        };
+        let (base, size) = (value(&entry.base), value(&entry.size));
+        let (base, size) = (base?, size?);
+        AddressRange::new(base, size).or_else(|| {
+            self.error(
+                Code::SizeOverflow,
+                entry.base.span(),
+                format!("RAM {} + {} overflows 64 bits", hex(base), hex(size)),
+                "base + size overflows",
+                "check base and size",
+            )
+        })
     }
 
     fn cores(&mut self, tree: &DeviceTree, key: &Spanned<String>) -> Option<Vec<CoreInfo>> {
@@ -443,7 +698,7 @@ impl Loader<'_> {
         tree: &DeviceTree,
         key: &Spanned<String>,
         core_count: usize,
-    ) -> Option<(Gic, Vec<AddressRange>, Option<u32>)> {
+    ) -> Option<GicFacts> {
         let (node, version) = match tree.find_compatible(&["arm,gic-v3"]) {
             Some(node) => (node, 3),
             None => match tree.find_compatible(&["arm,gic-400", "arm,cortex-a15-gic"]) {
@@ -460,6 +715,9 @@ impl Loader<'_> {
             return self
                 .device_tree_error(key, format!("{}: #interrupt-cells must be 3", node.path));
         }
+        let maintenance = node
+            .cells("interrupts")
+            .and_then(|cells| gic_intid(&cells));
         let frames: Option<Vec<AddressRange>> = node
             .physical_reg
             .as_ref()
@@ -501,7 +759,12 @@ impl Loader<'_> {
             let used = needed
                 .and_then(|size| AddressRange::new(redistributors.base(), size))
                 .unwrap_or(redistributors);
-            Some((gic, vec![distributor, used], node.phandle()))
+            Some(GicFacts {
+                gic,
+                frames: vec![distributor, used],
+                phandle: node.phandle(),
+                maintenance,
+            })
         } else {
             let [
                 distributor,
@@ -523,11 +786,12 @@ impl Loader<'_> {
                 virtual_cpu_interface: PhysAddr(virtual_cpu_interface.base()),
             };
             // GICV is mapped to guests by stage 2, never by the hypervisor at EL2.
-            Some((
+            Some(GicFacts {
                 gic,
-                vec![distributor, cpu_interface, hypervisor_interface],
-                node.phandle(),
-            ))
+                frames: vec![distributor, cpu_interface, hypervisor_interface],
+                phandle: node.phandle(),
+                maintenance,
+            })
         }
     }
 
@@ -649,14 +913,10 @@ fn uart_from_node(node: &Node, gic_phandle: Option<u32>) -> Result<UartInfo, Str
             node.path
         ));
     }
-    let intid = match node.cells("interrupts").as_deref() {
-        // Interrupt specifier of the GIC binding: <type number flags>, type 0 = SPI, 1 = PPI;
-        // SPI n is INTID n + 32 and PPI n is INTID n + 16 (GICv3 spec §2.2.1).
-        Some([0, number, _, ..]) => number.checked_add(32),
-        Some([1, number, _, ..]) => number.checked_add(16),
-        _ => None,
-    }
-    .ok_or_else(|| format!("{}: no GIC SPI/PPI in `interrupts`", node.path))?;
+    let intid = node
+        .cells("interrupts")
+        .and_then(|cells| gic_intid(&cells))
+        .ok_or_else(|| format!("{}: no GIC SPI/PPI in `interrupts`", node.path))?;
     Ok(UartInfo {
         uart: Uart {
             kind,
@@ -665,5 +925,100 @@ fn uart_from_node(node: &Node, gic_phandle: Option<u32>) -> Result<UartInfo, Str
         },
         path: node.path.clone(),
         registers,
+    })
+}
+
+/// Compatibles of the IOMMUs a DMA-capable device could be isolated by (Arm SMMU bindings).
+pub const IOMMU_COMPATIBLES: &[&str] = &[
+    "arm,smmu-v1",
+    "arm,smmu-v2",
+    "arm,mmu-400",
+    "arm,mmu-401",
+    "arm,mmu-500",
+    "arm,smmu-v3",
+];
+
+/// Most cache colours a partition mask (`u64`) can name.
+pub const MAX_CACHE_COLOURS: u32 = 64;
+
+/// The INTID of the first GIC interrupt specifier in `cells`: `<type number flags>`, type 0 =
+/// SPI, 1 = PPI; SPI n is INTID n + 32 and PPI n is INTID n + 16 (GICv3 spec §2.2.1, the
+/// `arm,gic` binding).
+pub fn gic_intid(cells: &[u32]) -> Option<u32> {
+    match cells {
+        [0, number, _, ..] => number.checked_add(32),
+        [1, number, _, ..] => number.checked_add(16),
+        _ => None,
+    }
+}
+
+/// The timer node's four PPIs, in binding order (secure, non-secure, virtual, hypervisor).
+fn timer_interrupts(timer: &Node) -> Option<TimerInterrupts> {
+    let cells = timer.cells("interrupts")?;
+    let intids: Vec<u32> = cells.chunks_exact(3).filter_map(gic_intid).collect();
+    match intids[..] {
+        [secure_physical, physical, virtual_timer, hypervisor_physical, ..] => {
+            Some(TimerInterrupts {
+                secure_physical,
+                physical,
+                virtual_timer,
+                hypervisor_physical,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `/memreserve/` entries and `/reserved-memory` children with a non-empty `reg`.
+fn reserved_ranges(tree: &DeviceTree) -> Vec<ReservedRange> {
+    let mut reserved: Vec<ReservedRange> = tree
+        .memory_reservations()
+        .iter()
+        .filter_map(|reg| AddressRange::new(reg.address, reg.size))
+        .filter(|range| range.size() != 0)
+        .map(|range| ReservedRange {
+            range,
+            source: "/memreserve/".to_owned(),
+        })
+        .collect();
+    for node in tree.children("/reserved-memory").filter(|node| node.is_enabled()) {
+        for reg in node.physical_reg.iter().flatten() {
+            if let Some(range) = AddressRange::new(reg.address, reg.size).filter(|range| range.size() != 0) {
+                reserved.push(ReservedRange {
+                    range,
+                    source: node.path.clone(),
+                });
+            }
+        }
+    }
+    reserved
+}
+
+/// Colours of the last-level cache the first core's `next-level-cache` chain ends in:
+/// way size (`cache-sets` × `cache-line-size`) over the 4 KiB page (Devicetree
+/// Specification §3.9, cache properties).
+fn last_level_cache_colours(tree: &DeviceTree) -> Option<CacheColours> {
+    let first_core = tree
+        .children("/cpus")
+        .find(|node| node.string("device_type") == Some("cpu"))?;
+    let mut cache = tree.by_phandle(u32::try_from(first_core.number("next-level-cache")?).ok()?)?;
+    // BOUND: a chain of caches is a few levels long; 8 steps stop a cyclic tree.
+    for _ in 0..8 {
+        match cache
+            .number("next-level-cache")
+            .and_then(|phandle| u32::try_from(phandle).ok())
+            .and_then(|phandle| tree.by_phandle(phandle))
+        {
+            Some(next) => cache = next,
+            None => break,
+        }
+    }
+    let way_size = cache
+        .number("cache-sets")?
+        .checked_mul(cache.number("cache-line-size")?)?;
+    let count = u32::try_from(way_size / GRANULE_4KIB).ok()?;
+    (1..=MAX_CACHE_COLOURS).contains(&count).then(|| CacheColours {
+        count,
+        source: format!("{} (cache-sets × cache-line-size / 4 KiB)", cache.path),
     })
 }

@@ -8,6 +8,8 @@
     reason = "each test binary uses a different subset of the helpers"
 )]
 
+pub mod debian_dtbs;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

@@ -9,6 +9,14 @@ pub const CORE_COUNT: usize = 4;
 pub const MAX_VCPUS: usize = 2;
 /// Stage-2 translation tables needed by all partitions together.
 pub const STAGE2_TABLE_POOL: usize = PARTITION_0_TABLES + PARTITION_1_TABLES;
+/// Number of shared-memory channels.
+pub const CHANNEL_COUNT: usize = 0;
+/// Largest number of pass-through MMIO regions of any partition.
+pub const MAX_DEVICE_REGIONS: usize = 0;
+/// Largest number of forwarded physical interrupts of any partition.
+pub const MAX_INTERRUPT_ROUTES: usize = 0;
+/// 32-SPI blocks a virtual GIC needs for the highest guest INTID of any partition.
+pub const GUEST_SPI_BLOCKS: usize = 2;
 
 const _: () = assert!(MAX_VCPUS <= ::bulkhead_core::layout::MAX_VCPUS_PER_PARTITION);
 
@@ -19,8 +27,10 @@ const PARTITION_0_RAM: ::bulkhead_core::addr::MemoryRegion = ::bulkhead_core::ad
     phys: ::bulkhead_core::addr::PhysAddr(0x4200_0000),
     size: 0x400_0000,
 };
+/// Every region stage 2 maps: RAM, device pages, regions, channel ends.
+const PARTITION_0_STAGE2: &[::bulkhead_core::addr::MemoryRegion] = &[PARTITION_0_RAM];
 /// Stage-2 tables mapping every region of the partition.
-const PARTITION_0_TABLES: usize = ::bulkhead_core::stage2::tables_needed(&[PARTITION_0_RAM]);
+const PARTITION_0_TABLES: usize = ::bulkhead_core::stage2::tables_needed(PARTITION_0_STAGE2);
 /// Flattened guest image.
 const PARTITION_0_IMAGE: &[u8] = include_bytes!("$OUT_DIR/alpha.bin");
 /// Guest device tree.
@@ -37,8 +47,10 @@ const PARTITION_1_RAM: ::bulkhead_core::addr::MemoryRegion = ::bulkhead_core::ad
     phys: ::bulkhead_core::addr::PhysAddr(0x5000_0000),
     size: 0x200_0000,
 };
+/// Every region stage 2 maps: RAM, device pages, regions, channel ends.
+const PARTITION_1_STAGE2: &[::bulkhead_core::addr::MemoryRegion] = &[PARTITION_1_RAM];
 /// Stage-2 tables mapping every region of the partition.
-const PARTITION_1_TABLES: usize = ::bulkhead_core::stage2::tables_needed(&[PARTITION_1_RAM]);
+const PARTITION_1_TABLES: usize = ::bulkhead_core::stage2::tables_needed(PARTITION_1_STAGE2);
 /// Flattened guest image.
 const PARTITION_1_IMAGE: &[u8] = include_bytes!("$OUT_DIR/beta.bin");
 /// Guest device tree.
@@ -92,6 +104,13 @@ static PARTITIONS: [::bulkhead_core::system::Partition; PARTITION_COUNT] = [
         fault_policy: ::bulkhead_core::system::FaultPolicy::InjectAbort,
         devices: &[],
         interrupts: &[],
+        criticality: "",
+        interrupt_routes: &[],
+        regions: &[],
+        channel_endpoints: &[],
+        initrd: None,
+        console: ::bulkhead_core::system::PartitionConsole::Virtual,
+        cache_colours: 0x0,
     },
     ::bulkhead_core::system::Partition {
         name: "beta",
@@ -106,8 +125,18 @@ static PARTITIONS: [::bulkhead_core::system::Partition; PARTITION_COUNT] = [
         fault_policy: ::bulkhead_core::system::FaultPolicy::Restart { max_restarts: 3 },
         devices: &[],
         interrupts: &[],
+        criticality: "",
+        interrupt_routes: &[],
+        regions: &[],
+        channel_endpoints: &[],
+        initrd: None,
+        console: ::bulkhead_core::system::PartitionConsole::Virtual,
+        cache_colours: 0x0,
     },
 ];
+
+/// Shared-memory channels in manifest order.
+static CHANNELS: [::bulkhead_core::system::Channel; CHANNEL_COUNT] = [];
 
 /// The system this image runs.
 pub static SYSTEM: ::bulkhead_core::system::System = ::bulkhead_core::system::System {
@@ -159,4 +188,5 @@ pub static SYSTEM: ::bulkhead_core::system::System = ::bulkhead_core::system::Sy
     },
     cores: &CORES,
     partitions: &PARTITIONS,
+    channels: &CHANNELS,
 };

@@ -1,0 +1,312 @@
+//! The manifest's key tree, checked before the typed parse so that every unknown or reserved
+//! key in a file is reported in one run, each with a "did you mean" hint.
+//!
+//! serde's `deny_unknown_fields` stops at the first unknown key and cannot say which known
+//! key was probably meant. This walk uses `toml`'s spanned document model instead; the typed
+//! structs in [`crate::manifest`] keep `deny_unknown_fields` as a second line, and a test
+//! checks that the complete example in `docs/manifest.md` uses every key listed here, so the
+//! two lists cannot drift apart unnoticed.
+
+use toml::de::{DeTable, DeValue};
+
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, Source};
+
+/// What a key's value may be.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Shape {
+    /// A string, number, boolean or array of those: the typed parse checks it.
+    Scalar,
+    /// A table with these keys, or a scalar (e.g. `fault_policy = "halt"` or `{ restart = 3 }`).
+    Table(&'static [Key]),
+    /// An array whose table elements have these keys (`[[partition]]`, `interrupts = [...]`).
+    Array(&'static [Key]),
+    /// A table with free keys (`access = { alpha = "rw" }`).
+    Map,
+    /// Reserved for a later feature: any use is an error.
+    Reserved(&'static str),
+}
+
+/// One allowed key.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Key {
+    /// The key.
+    pub name: &'static str,
+    /// Its value.
+    pub shape: Shape,
+}
+
+const fn key(name: &'static str, shape: Shape) -> Key {
+    Key { name, shape }
+}
+
+const GPU_RESERVED: &str =
+    "reserved for the GPU mediator (display sharing), which is not supported yet";
+
+const SIZE_BASE: &[Key] = &[key("base", Shape::Scalar), key("size", Shape::Scalar)];
+
+const SYSTEM: &[Key] = &[
+    key("board", Shape::Scalar),
+    key("console", Shape::Scalar),
+    key("hypervisor_memory", Shape::Table(SIZE_BASE)),
+    key("dma_without_iommu", Shape::Scalar),
+];
+
+const IMAGE: &[Key] = &[key("crate", Shape::Scalar), key("file", Shape::Scalar)];
+
+const MEMORY: &[Key] = &[
+    key("size", Shape::Scalar),
+    key("base", Shape::Scalar),
+    key("colours", Shape::Scalar),
+];
+
+const REGION: &[Key] = &[
+    key("name", Shape::Scalar),
+    key("size", Shape::Scalar),
+    key("base", Shape::Scalar),
+    key("ipa", Shape::Scalar),
+    key("access", Shape::Scalar),
+    key("file", Shape::Scalar),
+];
+
+const INTERRUPT: &[Key] = &[key("intid", Shape::Scalar), key("trigger", Shape::Scalar)];
+const FAULT_POLICY: &[Key] = &[key("restart", Shape::Scalar)];
+const CONSOLE: &[Key] = &[key("passthrough", Shape::Scalar)];
+
+const PARTITION: &[Key] = &[
+    key("name", Shape::Scalar),
+    key("criticality", Shape::Scalar),
+    key("image", Shape::Table(IMAGE)),
+    key("initrd", Shape::Scalar),
+    key("bootargs", Shape::Scalar),
+    key("memory", Shape::Table(MEMORY)),
+    key("region", Shape::Array(REGION)),
+    key("cpus", Shape::Scalar),
+    key("vcpus", Shape::Scalar),
+    key("devices", Shape::Scalar),
+    key("interrupts", Shape::Array(INTERRUPT)),
+    key("fault_policy", Shape::Table(FAULT_POLICY)),
+    key("console", Shape::Table(CONSOLE)),
+    key("gpu", Shape::Reserved(GPU_RESERVED)),
+    key("display", Shape::Reserved(GPU_RESERVED)),
+];
+
+const CHANNEL: &[Key] = &[
+    key("name", Shape::Scalar),
+    key("size", Shape::Scalar),
+    key("base", Shape::Scalar),
+    key("access", Shape::Map),
+    key("doorbell", Shape::Scalar),
+];
+
+/// The top level of a manifest.
+pub(crate) const MANIFEST: &[Key] = &[
+    key("system", Shape::Table(SYSTEM)),
+    key("partition", Shape::Array(PARTITION)),
+    key("channel", Shape::Array(CHANNEL)),
+    key("gpu", Shape::Reserved(GPU_RESERVED)),
+    key("display", Shape::Reserved(GPU_RESERVED)),
+];
+
+/// Every key path of the manifest language (`partition.memory.size`), for documentation
+/// tests.
+pub fn key_paths() -> Vec<String> {
+    fn walk(keys: &[Key], prefix: &str, out: &mut Vec<String>) {
+        for key in keys {
+            let path = if prefix.is_empty() {
+                key.name.to_owned()
+            } else {
+                format!("{prefix}.{}", key.name)
+            };
+            match key.shape {
+                Shape::Table(inner) | Shape::Array(inner) => walk(inner, &path, out),
+                Shape::Scalar | Shape::Map | Shape::Reserved(_) => {}
+            }
+            out.push(path);
+        }
+    }
+    let mut out = Vec::new();
+    walk(MANIFEST, "", &mut out);
+    out
+}
+
+/// Checks the TOML syntax and every key of the manifest in `source`; all problems at once.
+pub fn check_manifest_keys(source: &Source) -> Result<(), Diagnostics> {
+    let (document, syntax_errors) = DeTable::parse_recoverable(source.inner());
+    let mut diagnostics = Diagnostics::new();
+    for error in &syntax_errors {
+        diagnostics.push(crate::manifest::schema_error(
+            source,
+            error,
+            Code::ManifestInvalid,
+        ));
+    }
+    if diagnostics.is_empty() {
+        let mut walker = Walker {
+            source,
+            found: Vec::new(),
+        };
+        walker.table(document.get_ref(), MANIFEST, "");
+        // The document model keeps keys sorted; report in file order.
+        walker.found.sort_by_key(|(start, _)| *start);
+        diagnostics.extend(walker.found.into_iter().map(|(_, diagnostic)| diagnostic));
+    }
+    diagnostics.into_result(())
+}
+
+struct Walker<'a> {
+    source: &'a Source,
+    found: Vec<(usize, Diagnostic)>,
+}
+
+impl Walker<'_> {
+    fn table(&mut self, table: &DeTable<'_>, keys: &[Key], path: &str) {
+        for (name, value) in table.iter() {
+            let name_text: &str = name.get_ref();
+            let key_path = if path.is_empty() {
+                name_text.to_owned()
+            } else {
+                format!("{path}.{name_text}")
+            };
+            match keys.iter().find(|key| key.name == name_text) {
+                Some(key) => self.value(value.get_ref(), key.shape, name.span(), &key_path),
+                None => self.unknown(name_text, name.span(), keys, path),
+            }
+        }
+    }
+
+    fn value(
+        &mut self,
+        value: &DeValue<'_>,
+        shape: Shape,
+        key_span: std::ops::Range<usize>,
+        path: &str,
+    ) {
+        match (shape, value) {
+            (Shape::Reserved(reason), _) => self.found.push((
+                key_span.start,
+                Diagnostic::error(
+                    Code::ReservedForGpuMediator,
+                    format!("`{path}` is {reason}"),
+                )
+                .with_label(self.source, key_span.clone(), "reserved key")
+                .with_help(
+                    "remove it; GPU and display sharing will be configured here once the mediator exists",
+                ),
+            )),
+            (Shape::Table(keys), DeValue::Table(table)) => self.table(table, keys, path),
+            (Shape::Array(keys), DeValue::Array(items)) => {
+                for item in items.iter() {
+                    if let DeValue::Table(table) = item.get_ref() {
+                        self.table(table, keys, path);
+                    }
+                }
+            }
+            // Wrong types and free-key maps are the typed parse's business.
+            _ => {}
+        }
+    }
+
+    fn unknown(&mut self, name: &str, span: std::ops::Range<usize>, keys: &[Key], path: &str) {
+        let known: Vec<&str> = keys.iter().map(|key| key.name).collect();
+        let closest = known
+            .iter()
+            .map(|candidate| (edit_distance(name, candidate), *candidate))
+            .filter(|(distance, candidate)| *distance <= candidate.len().max(2) / 2)
+            .min();
+        let place = if path.is_empty() {
+            "at the top level".to_owned()
+        } else {
+            format!("in `{path}`")
+        };
+        let help = match closest {
+            Some((_, candidate)) => format!("did you mean `{candidate}`?"),
+            None => format!("keys allowed {place}: {}", known.join(", ")),
+        };
+        self.found.push((
+            span.start,
+            Diagnostic::error(Code::UnknownKey, format!("unknown key `{name}` {place}"))
+                .with_label(self.source, span, "not a manifest key")
+                .with_help(help),
+        ));
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints on short keys.
+fn edit_distance(left: &str, right: &str) -> usize {
+    let right: Vec<char> = right.chars().collect();
+    let mut previous: Vec<usize> = (0..=right.len()).collect();
+    for (row, left_char) in left.chars().enumerate() {
+        let mut current = vec![row + 1];
+        for (column, right_char) in right.iter().enumerate() {
+            let substitution = previous[column] + usize::from(left_char != *right_char);
+            current.push(substitution.min(previous[column + 1] + 1).min(current[column] + 1));
+        }
+        previous = current;
+    }
+    previous[right.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::source;
+
+    fn codes_and_lines(text: &str) -> Vec<(Code, usize, Option<String>)> {
+        let file = source("m.toml", text.to_owned());
+        match check_manifest_keys(&file) {
+            Ok(()) => Vec::new(),
+            Err(diagnostics) => diagnostics
+                .iter()
+                .map(|item| {
+                    (
+                        item.code(),
+                        item.line().unwrap_or(0),
+                        item.help().map(str::to_owned),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_with_a_suggestion() {
+        let found = codes_and_lines(
+            "[system]\nbord = \"x\"\n\n[[partition]]\nname = \"a\"\nfault_polcy = \"halt\"\nmemory = { size = 1, bas = 2 }\n",
+        );
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert_eq!(found[0].0, Code::UnknownKey);
+        assert_eq!(found[0].1, 2);
+        assert_eq!(found[0].2.as_deref(), Some("did you mean `board`?"));
+        assert_eq!(found[1].2.as_deref(), Some("did you mean `fault_policy`?"));
+        assert_eq!(found[2].1, 7);
+    }
+
+    #[test]
+    fn gpu_keys_are_reserved_everywhere() {
+        let found = codes_and_lines(
+            "[system]\nboard = \"x\"\n[[gpu]]\nname = \"g\"\n[[partition]]\ndisplay = true\n",
+        );
+        let codes: Vec<(Code, usize)> = found.iter().map(|(code, line, _)| (*code, *line)).collect();
+        assert_eq!(
+            codes,
+            [
+                (Code::ReservedForGpuMediator, 3),
+                (Code::ReservedForGpuMediator, 6)
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_reported_before_keys() {
+        let found = codes_and_lines("[system\nboard = \n");
+        assert!(!found.is_empty());
+        assert!(found.iter().all(|(code, _, _)| *code == Code::ManifestInvalid));
+    }
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(edit_distance("bord", "board"), 1);
+        assert_eq!(edit_distance("cpus", "cpus"), 0);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+}
