@@ -49,19 +49,20 @@ pub fn lint_arguments(profile: Profile) -> Vec<String> {
 }
 
 /// Runs every configured invocation.
-pub fn run(root: &Path, runs: &[ClippyRun], tree: &Tree) -> ClippyOutcome {
+pub fn run(root: &Path, runs: &[ClippyRun], tree: &Tree, environment: &[(String, String)]) -> ClippyOutcome {
     let mut outcome = ClippyOutcome::default();
     for run in runs {
-        run_one(root, run, tree, &mut outcome);
+        run_one(root, run, tree, environment, &mut outcome);
     }
     outcome
 }
 
-fn run_one(root: &Path, run: &ClippyRun, tree: &Tree, outcome: &mut ClippyOutcome) {
+fn run_one(root: &Path, run: &ClippyRun, tree: &Tree, environment: &[(String, String)], outcome: &mut ClippyOutcome) {
     let dir = root.join(&run.dir);
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
     command
         .current_dir(&dir)
+        .envs(environment.iter().map(|(name, value)| (name, value)))
         .arg("clippy")
         .arg("--message-format=json")
         .arg("--quiet");

@@ -236,6 +236,9 @@ pub struct Config {
     pub clippy: bool,
     /// Check this release ELF for panic reachability (MLR-27).
     pub elf: Option<PathBuf>,
+    /// Extra environment for the Clippy runs (e.g. `BULKHEAD_GEN_DIR`, without which the EL2
+    /// image's build script refuses to build).
+    pub clippy_environment: Vec<(String, String)>,
 }
 
 impl Config {
@@ -248,6 +251,7 @@ impl Config {
             settings,
             clippy: false,
             elf: None,
+            clippy_environment: Vec::new(),
         })
     }
 }

@@ -77,7 +77,7 @@ pub fn run(config: &Config) -> Result<Report, Error> {
         ..report::ClippyStatus::default()
     };
     if config.clippy {
-        let outcome = clippy::run(&root, &settings.clippy, &tree);
+        let outcome = clippy::run(&root, &settings.clippy, &tree, &config.clippy_environment);
         let covered: HashSet<&str> = outcome.covered.iter().map(String::as_str).collect();
         // Justified approximations stay: they record a use of their deviation, and Clippy
         // cannot report what an `#[expect]` silenced.

@@ -40,6 +40,10 @@ struct Arguments {
     /// Print only the summary line(s).
     #[arg(long)]
     quiet: bool,
+    /// The generated-system directory the EL2 image's Clippy run builds against
+    /// (`target/bulkhead/<system>`, made by `cargo xtask build`).
+    #[arg(long)]
+    gen_dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -71,6 +75,11 @@ fn check(arguments: &Arguments) -> Result<bool, misra_like_lints::Error> {
         settings,
         clippy: arguments.clippy,
         elf: arguments.elf.clone(),
+        clippy_environment: arguments
+            .gen_dir
+            .iter()
+            .map(|dir| ("BULKHEAD_GEN_DIR".to_owned(), dir.display().to_string()))
+            .collect(),
     };
     let report = run(&config)?;
     let rendered = report.render(&arguments.root, arguments.show_suppressed);

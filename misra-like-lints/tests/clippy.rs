@@ -66,6 +66,7 @@ pub fn unwrapped(value: Option<u32>) -> u32 {
         settings: settings.clone(),
         clippy: false,
         elf: None,
+        clippy_environment: Vec::new(),
     })
     .unwrap_or_else(|error| panic!("{error}"));
     assert!(
@@ -80,6 +81,7 @@ pub fn unwrapped(value: Option<u32>) -> u32 {
         settings,
         clippy: true,
         elf: None,
+        clippy_environment: Vec::new(),
     })
     .unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(

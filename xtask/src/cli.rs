@@ -23,6 +23,10 @@ pub enum Task {
     Run(SystemArgs),
     /// Run the whole test suite: tools, host unit tests, image build, QEMU integration tests.
     Test,
+    /// Check the code against the coding standard (misra-like-lints/RULES.md).
+    Lint,
+    /// Build the traceability report from the last `cargo xtask test` run.
+    Trace,
     /// Print the Rust the config compiler generates for a manifest (system.rs).
     Expand(SystemArgs),
     /// Regenerate board-configs/<BOARD>/<BOARD>.dts from the device tree QEMU builds.

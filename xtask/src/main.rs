@@ -20,6 +20,8 @@ fn main() -> ExitCode {
         Task::Build(arguments) => commands::build::build(&repository, &arguments).map(|_| ()),
         Task::Run(arguments) => commands::run::run(&repository, &arguments),
         Task::Test => commands::test::test(&repository),
+        Task::Lint => commands::lint::lint(&repository),
+        Task::Trace => commands::trace::trace(&repository),
         Task::Expand(arguments) => commands::expand::expand(&repository, &arguments),
         Task::BoardDts { board } => commands::board_dts::board_dts(&repository, &board),
     };

@@ -130,14 +130,13 @@ pub const METRICS: &[MetricDefinition] = &[
     },
 ];
 
-/// The definition of metric `name`.
-pub fn definition(name: &str) -> Option<&'static MetricDefinition> {
-    METRICS.iter().find(|metric| metric.name == name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn definition(name: &str) -> Option<&'static MetricDefinition> {
+        METRICS.iter().find(|metric| metric.name == name)
+    }
 
     #[test]
     fn metric_names_are_unique_and_the_frame_is_not_a_row() {

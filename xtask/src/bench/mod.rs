@@ -14,8 +14,8 @@
 //! 5. write `target/bench/report.json`, `report.md` and `latency.svg`.
 //!
 //! These are benchmarks, not tests: nothing here fails because a target is missed. The test
-//! suite runs [`run`] with [`BenchOptions::quick`] and checks the outputs are well formed
-//! with [`check_outputs`].
+//! suite calls [`quick_check`]: one sample per metric on Bulkhead and the floor, written to
+//! `target/bench/quick/` (so a full report is not overwritten), then [`check_outputs`].
 
 mod catalog;
 mod floor;
@@ -110,9 +110,26 @@ pub struct BenchOutputs {
     pub plot: PathBuf,
 }
 
-/// The bench's output directory: `target/bench/`.
-pub fn output_directory(repository: &Repository) -> PathBuf {
-    repository.root().join("target").join("bench")
+/// The bench's output directory: `target/bench/`, or `target/bench/quick/` for a quick run.
+pub fn output_directory(repository: &Repository, options: &BenchOptions) -> PathBuf {
+    let directory = repository.root().join("target").join("bench");
+    if options.quick {
+        directory.join("quick")
+    } else {
+        directory
+    }
+}
+
+/// The test suite's check: a quick run, then its files read back and checked. Returns the
+/// report that was read back.
+pub fn quick_check(repository: &Repository) -> Result<Report, BenchError> {
+    let options = BenchOptions::quick();
+    let outputs = run(repository, &options)?;
+    let directory = outputs
+        .json
+        .parent()
+        .map_or_else(|| output_directory(repository, &options), Path::to_path_buf);
+    check_outputs(&directory).map_err(BenchError::Malformed)
 }
 
 /// `cargo xtask bench`: [`run`], then the table on stdout and where the files are.
@@ -140,7 +157,7 @@ pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutpu
         return Err(BenchError::Samples(options.samples));
     }
     let progress = options.progress;
-    let directory = output_directory(repository);
+    let directory = output_directory(repository, options);
     create_directory(&directory)?;
     let cargo = BareMetalCargo::ensure(&progress).map_err(BenchError::Toolchain)?;
     host_tools::ensure(Need::QemuAndDtc, &progress).map_err(BenchError::HostTools)?;
@@ -582,7 +599,7 @@ fn check_probe_run(
     }
 }
 
-/// Reads `report.json` from `directory` (normally [`output_directory`]), checks it with
+/// Reads `report.json` from `directory` (see [`output_directory`]), checks it with
 /// [`check`], and checks that `report.md` and `latency.svg` were written with it.
 pub fn check_outputs(directory: &Path) -> Result<Report, MalformedReport> {
     let malformed = |problem: String| MalformedReport {

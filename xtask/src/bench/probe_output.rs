@@ -234,12 +234,12 @@ pub fn parse(transcript: &str) -> Result<ProbeRun, ProbeOutputError> {
         return Err(ProbeOutputError::NoEnd);
     }
     for metric in &metrics {
-        if let MetricResult::Measured(samples) = &metric.result {
-            if !distribution_matches(samples) {
-                return Err(ProbeOutputError::InconsistentDistribution {
-                    metric: metric.name.clone(),
-                });
-            }
+        if let MetricResult::Measured(samples) = &metric.result
+            && !distribution_matches(samples)
+        {
+            return Err(ProbeOutputError::InconsistentDistribution {
+                metric: metric.name.clone(),
+            });
         }
     }
     Ok(ProbeRun {

@@ -134,8 +134,9 @@ pub struct Row {
     pub xen_reference: Option<[u64; 2]>,
     /// Xen's median cost divided by Bulkhead's.
     pub xen_over_bulkhead: Option<f64>,
-    /// Bulkhead's median cost minus the floor's.
-    pub bulkhead_above_floor: Option<u64>,
+    /// Bulkhead's median cost minus the floor's (negative when Bulkhead is cheaper, which
+    /// happens for boot counts: the floor boots with QEMU's larger device tree).
+    pub bulkhead_above_floor: Option<i64>,
 }
 
 /// One cell.
@@ -268,7 +269,9 @@ fn row(definition: &MetricDefinition, platforms: &[PlatformResult]) -> Row {
             _ => None,
         },
         bulkhead_above_floor: match (bulkhead, median_of(Platform::Floor)) {
-            (Some(bulkhead), Some(floor)) => Some(bulkhead.saturating_sub(floor)),
+            (Some(bulkhead), Some(floor)) => {
+                Some(i64::try_from(bulkhead).unwrap_or(i64::MAX) - i64::try_from(floor).unwrap_or(i64::MAX))
+            }
             _ => None,
         },
         costs,
@@ -358,7 +361,7 @@ pub fn thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut text = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             text.push(' ');
         }
         text.push(digit);
@@ -367,10 +370,22 @@ pub fn thousands(value: u64) -> String {
 }
 
 fn bytes(value: u64) -> String {
-    if value >= 1024 {
+    const MIB: u64 = 1 << 20;
+    if value >= MIB {
+        format!("{} ({:.1} MiB)", thousands(value), value as f64 / MIB as f64)
+    } else if value >= 1024 {
         format!("{} ({:.1} KiB)", thousands(value), value as f64 / 1024.0)
     } else {
         thousands(value)
+    }
+}
+
+/// A signed difference with grouped digits.
+fn signed_thousands(value: i64) -> String {
+    if value < 0 {
+        format!("−{}", thousands(value.unsigned_abs()))
+    } else {
+        thousands(value.unsigned_abs())
     }
 }
 
@@ -452,7 +467,7 @@ impl Report {
             }
             let above = row
                 .bulkhead_above_floor
-                .map_or_else(|| "—".to_owned(), thousands);
+                .map_or_else(|| "—".to_owned(), signed_thousands);
             let (limit, verdict) = match &row.target {
                 None => ("—".to_owned(), "—".to_owned()),
                 Some(check) => (

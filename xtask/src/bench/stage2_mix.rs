@@ -141,7 +141,7 @@ mod tests {
         assert_eq!(mapping.block_1gib, 1 << 30);
         assert_eq!(mapping.block_2mib, 2 << 20);
         assert_eq!(mapping.page_4kib, 0x2000);
-        assert_eq!(mapping.total(), regions.iter().map(|region| region.size).sum());
+        assert_eq!(mapping.total(), regions.iter().map(|region| region.size).sum::<u64>());
         assert!(mapping.tables >= 3);
     }
 

@@ -125,7 +125,7 @@ fn download(directory: &Path, step: &progress::Step) -> Result<PathBuf, Unavaila
         apt_update(step)?;
     }
     let package = format!("{PACKAGE}:{PACKAGE_ARCHITECTURE}");
-    let mut attempt = || {
+    let attempt = || {
         command_output(
             Command::new("apt-get")
                 .current_dir(directory)

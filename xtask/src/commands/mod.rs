@@ -3,8 +3,10 @@
 pub mod board_dts;
 pub mod build;
 pub mod expand;
+pub mod lint;
 pub mod run;
 pub mod test;
+pub mod trace;
 
 use std::fmt;
 use std::io;
@@ -41,6 +43,10 @@ pub enum Failure {
     Qemu(ExitStatus),
     /// `cargo xtask test`: these stages failed.
     Stages(Vec<String>),
+    /// The coding-standard checker could not run.
+    Lint(String),
+    /// The traceability checker could not run.
+    Trace(String),
 }
 
 impl fmt::Display for Failure {
@@ -54,6 +60,8 @@ impl fmt::Display for Failure {
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Self::Qemu(status) => write!(f, "QEMU exited with {status}"),
             Self::Stages(stages) => write!(f, "failed: {}", stages.join(", ")),
+            Self::Lint(error) => write!(f, "misra-like-lints: {error}"),
+            Self::Trace(error) => write!(f, "bulkhead-trace: {error}"),
         }
     }
 }

@@ -19,6 +19,8 @@ use xtask::pipeline::{BuildRequest, BuiltSystem, Pipeline};
 use xtask::progress::{CommandError, CommandOutput, Progress};
 use xtask::toolchain::BareMetalCargo;
 
+use bulkhead_trace::run_record::{self, Capture, ResultKind, RunStart};
+
 use super::Failure;
 
 /// The crate holding the QEMU integration tests.
@@ -29,12 +31,17 @@ enum Outcome {
     Passed(String),
     Failed(String),
     Skipped(&'static str),
+    /// Ran, but cannot count (e.g. traceability evidence from an uncommitted tree).
+    NotEvidence(&'static str),
 }
 
 /// Runs the stages and prints the summary.
 pub fn test(repository: &Repository) -> Result<(), Failure> {
     let progress = Progress::terminal();
     let mut results: Vec<(&str, Outcome)> = Vec::new();
+    let mut totals = TestCounts::default();
+    let evidence = RunStart::begin(repository.root(), &repository.root().join(bulkhead_trace::RESULTS_DIR), "cargo xtask test")
+        .map_err(|error| Failure::Trace(error.to_string()))?;
 
     banner(1, "toolchain and host tools");
     let cargo = BareMetalCargo::ensure(&progress)?;
@@ -46,9 +53,13 @@ pub fn test(repository: &Repository) -> Result<(), Failure> {
         "toolchain and host tools",
         Outcome::Passed(format!("{}; {qemu}; dtc", cargo.core_library())),
     ));
+    let runner = HostTestRunner::ensure(&progress);
 
     banner(2, "host unit tests");
-    results.push(("host unit tests", host_unit_tests(repository, &progress)));
+    let (outcome, counts) = host_unit_tests(repository, runner, &progress);
+    totals.add(counts);
+    results.push(("host unit tests", outcome));
+    collect_junit(&evidence, ResultKind::Host);
 
     banner(3, "partitions and default system image");
     let request = BuildRequest {
@@ -80,15 +91,45 @@ pub fn test(repository: &Repository) -> Result<(), Failure> {
 
     banner(4, "QEMU integration tests");
     match &built {
-        Some(built) => results.push((
-            "QEMU integration tests",
-            qemu_tests(repository, built, &progress),
-        )),
+        Some(built) => {
+            let (outcome, counts) = qemu_tests(repository, runner, built, &progress);
+            totals.add(counts);
+            results.push(("QEMU integration tests", outcome));
+        }
         None => results.push((
             "QEMU integration tests",
             Outcome::Skipped("no system image"),
         )),
     }
+    collect_junit(&evidence, ResultKind::Qemu);
+
+    banner(5, "coding standard");
+    let lint = match super::lint::gate(repository, built.as_ref(), &progress) {
+        Ok(outcome) if outcome.passed => Outcome::Passed(outcome.summary),
+        Ok(outcome) => Outcome::Failed(outcome.summary),
+        Err(error) => Outcome::Failed(error.to_string()),
+    };
+    results.push(("coding standard", lint));
+
+    banner(6, "traceability evidence");
+    let image = built.as_ref().map(BuiltSystem::hypervisor_elf);
+    let captured = run_record::capture(&evidence, &Capture { image: image.as_deref(), extra_tools: Vec::new() });
+    let trace = match captured.map_err(|error| Failure::Trace(error.to_string())).and_then(|_| super::trace::evaluate(repository)) {
+        Ok(outcome) => {
+            eprintln!("{}", outcome.summary);
+            if outcome.passed {
+                Outcome::Passed("every approved requirement verified by this run (target/trace/trace.html)".to_owned())
+            } else if outcome.dirty {
+                // Evidence is only ever taken from a committed tree; a developer's uncommitted
+                // work cannot produce it, and that is not a test failure.
+                Outcome::NotEvidence("uncommitted changes: results cannot count as evidence (commit, then rerun)")
+            } else {
+                Outcome::Failed("requirements not verified (target/trace/trace.html)".to_owned())
+            }
+        }
+        Err(error) => Outcome::Failed(error.to_string()),
+    };
+    results.push(("traceability evidence", trace));
 
     eprintln!("\nsummary:");
     let mut failed = Vec::new();
@@ -103,9 +144,12 @@ pub fn test(repository: &Repository) -> Result<(), Failure> {
                 failed.push((*stage).to_owned());
                 ("SKIPPED", *reason)
             }
+            Outcome::NotEvidence(reason) => ("warning", *reason),
         };
         eprintln!("  {verdict:<8} {stage:<26} {detail}");
     }
+    // The plain closing line CI reads: every test of the run, host and QEMU.
+    println!("total: {} passed, {} failed", totals.passed, totals.failed);
     if failed.is_empty() {
         Ok(())
     } else {
@@ -113,8 +157,14 @@ pub fn test(repository: &Repository) -> Result<(), Failure> {
     }
 }
 
+fn collect_junit(evidence: &RunStart, kind: ResultKind) {
+    if let Err(error) = run_record::collect_nextest_junit(evidence, kind) {
+        eprintln!("warning: test results not kept as evidence: {error}");
+    }
+}
+
 fn banner(number: usize, stage: &str) {
-    eprintln!("[{number}/4] {stage}");
+    eprintln!("[{number}/6] {stage}");
 }
 
 /// Which runner executes the host unit tests.
@@ -130,15 +180,31 @@ enum HostTestRunner {
 }
 
 impl HostTestRunner {
-    fn detect() -> Self {
-        let nextest = cargo()
+    fn available() -> bool {
+        cargo()
             .args(["nextest", "--version"])
             .output()
-            .is_ok_and(|output| output.status.success());
-        if nextest {
-            Self::Nextest
-        } else {
-            Self::CargoTest
+            .is_ok_and(|output| output.status.success())
+    }
+
+    /// cargo-nextest when it is installed or can be installed now (it produces the JUnit
+    /// evidence the traceability report needs); plain `cargo test` otherwise.
+    fn ensure(progress: &Progress) -> Self {
+        if Self::available() {
+            return Self::Nextest;
+        }
+        let step = progress.step("installing cargo-nextest (test evidence as JUnit)");
+        let mut install = cargo();
+        install.args(["install", "--locked", "cargo-nextest"]);
+        match step.run(&mut install) {
+            Ok(_) if Self::available() => {
+                step.succeed("installed");
+                Self::Nextest
+            }
+            _ => {
+                step.fail("unavailable: host tests run with cargo test, without JUnit evidence");
+                Self::CargoTest
+            }
         }
     }
 
@@ -153,6 +219,8 @@ impl HostTestRunner {
                     .args([
                         "nextest",
                         "run",
+                        "--profile",
+                        "ci",
                         "--no-fail-fast",
                         "--no-tests=warn",
                         "--status-level=fail",
@@ -182,8 +250,7 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-fn host_unit_tests(repository: &Repository, progress: &Progress) -> Outcome {
-    let runner = HostTestRunner::detect();
+fn host_unit_tests(repository: &Repository, runner: HostTestRunner, progress: &Progress) -> (Outcome, TestCounts) {
     let mut counts = TestCounts::default();
     for (name, mut command) in runner.commands(repository.root()) {
         let step = progress.step(name);
@@ -199,18 +266,21 @@ fn host_unit_tests(repository: &Repository, progress: &Progress) -> Outcome {
             Err(error) => {
                 step.fail(&these.to_string());
                 eprintln!("{error}");
-                return Outcome::Failed(counts.to_string());
+                return (Outcome::Failed(counts.to_string()), counts);
             }
         }
     }
-    Outcome::Passed(counts.to_string())
+    (Outcome::Passed(counts.to_string()), counts)
 }
 
-fn qemu_tests(repository: &Repository, built: &BuiltSystem, progress: &Progress) -> Outcome {
+fn qemu_tests(repository: &Repository, runner: HostTestRunner, built: &BuiltSystem, progress: &Progress) -> (Outcome, TestCounts) {
     let mut command = cargo();
+    command.current_dir(repository.root());
+    match runner {
+        HostTestRunner::Nextest => command.args(["nextest", "run", "--profile", "qemu", "--no-fail-fast", "-p", QEMU_TESTS]),
+        HostTestRunner::CargoTest => command.args(["test", "--no-fail-fast", "-p", QEMU_TESTS]),
+    };
     command
-        .current_dir(repository.root())
-        .args(["test", "--no-fail-fast", "-p", QEMU_TESTS])
         .env(MANIFEST_VARIABLE, built.spec.manifest_path())
         .env(IMAGE_VARIABLE, built.hypervisor_elf())
         .env(GEN_DIR_VARIABLE, built.output.path());
@@ -219,7 +289,7 @@ fn qemu_tests(repository: &Repository, built: &BuiltSystem, progress: &Progress)
         Ok(output) => {
             let counts = TestCounts::parse(&output);
             step.succeed(&counts.to_string());
-            Outcome::Passed(counts.to_string())
+            (Outcome::Passed(counts.to_string()), counts)
         }
         Err(error) => {
             let counts = match &error {
@@ -228,7 +298,7 @@ fn qemu_tests(repository: &Repository, built: &BuiltSystem, progress: &Progress)
             };
             step.fail(&counts.to_string());
             eprintln!("{error}");
-            Outcome::Failed(counts.to_string())
+            (Outcome::Failed(counts.to_string()), counts)
         }
     }
 }
