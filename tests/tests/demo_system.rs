@@ -22,6 +22,7 @@ const ALPHA: u8 = 1;
 /// can be much slower on a loaded CI machine).
 const FEW_HEARTBEATS: Duration = Duration::from_secs(30);
 
+// [itest->swr~arm64-boot-protocol~1] [itest->swr~vcpu-pinning~1]
 #[test]
 fn both_partitions_print_their_banner_at_el1() {
     let session = TestSystem::demo().boot();
@@ -29,6 +30,7 @@ fn both_partitions_print_their_banner_at_el1() {
     session.wait_for("[beta] hello from beta on vCPU 0 at EL1");
 }
 
+// [itest->swr~psci-emulation~1] [itest->swr~vcpu-pinning~1]
 #[test]
 fn alpha_second_vcpu_comes_online_through_psci_cpu_on() {
     let session = TestSystem::demo().boot();
@@ -47,6 +49,7 @@ fn alpha_second_vcpu_comes_online_through_psci_cpu_on() {
     );
 }
 
+// [itest->swr~virtual-timer-interrupt~1]
 #[test]
 fn heartbeats_advance_in_both_partitions() {
     let session = TestSystem::demo().boot();
@@ -73,6 +76,7 @@ fn beta_fault_line(transcript: &Transcript) -> Option<usize> {
     transcript.line_index("[hv] beta: stage-2 fault at IPA 0x")
 }
 
+// [itest->swr~stage2-exact-map~1] [itest->swr~stage2-fault-contained~1]
 #[test]
 fn beta_fault_is_reported_by_the_hypervisor_and_caught_by_beta() {
     let session = TestSystem::demo().boot();
@@ -104,6 +108,7 @@ fn beta_fault_is_reported_by_the_hypervisor_and_caught_by_beta() {
     );
 }
 
+// [itest->swr~other-partitions-continue~1]
 #[test]
 fn alpha_keeps_running_after_beta_faults() {
     let session = TestSystem::demo().boot();
@@ -131,6 +136,7 @@ fn alpha_keeps_running_after_beta_faults() {
     );
 }
 
+// [itest->swr~console-lines-prefixed~1]
 #[test]
 fn console_lines_are_never_interleaved() {
     let session = TestSystem::demo().boot();
@@ -152,6 +158,7 @@ fn console_lines_are_never_interleaved() {
     );
 }
 
+// [itest->swr~console-input-focus~1]
 #[test]
 fn ctrl_t_moves_console_input_between_partitions() {
     let session = TestSystem::demo().boot();

@@ -64,6 +64,7 @@ fn allocator_symbols(elf: &[u8]) -> Result<Vec<String>, String> {
     Ok(names.into_iter().filter_map(allocator_evidence).collect())
 }
 
+// [itest->swr~no-allocator~1]
 #[test]
 fn hypervisor_image_links_no_allocator() {
     let image = Handoff::from_environment().image;

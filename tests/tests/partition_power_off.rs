@@ -28,6 +28,7 @@ fault_policy = "inject-abort"
 console = "virtual"
 "#;
 
+// [itest->swr~psci-emulation~1] [itest->swr~other-partitions-continue~1]
 #[test]
 fn powered_off_partition_stops_while_the_other_runs_on() {
     let system = TestSystem::from_manifest_text("alpha-stops-after-five", ALPHA_STOPS_AFTER_FIVE);
