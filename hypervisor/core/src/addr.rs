@@ -7,6 +7,8 @@
 
 use core::fmt;
 
+/// Declares one address newtype: a `u64` wrapper with checked offsetting, an alignment test
+/// and hexadecimal formatting, identical for the three address spaces.
 macro_rules! address_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -85,10 +87,14 @@ impl MemoryRegion {
 
     /// The host-physical address behind `ipa`, if the region maps it.
     pub const fn translate(&self, ipa: Ipa) -> Option<PhysAddr> {
-        if self.contains_ipa(ipa, 1) {
-            Some(PhysAddr(self.phys.0 + (ipa.0 - self.ipa.0)))
-        } else {
-            None
+        if !self.contains_ipa(ipa, 1) {
+            return None;
+        }
+        // `contains_ipa` keeps the subtraction from failing; a region whose host-physical end
+        // overflows translates nothing past the overflow.
+        match ipa.0.checked_sub(self.ipa.0) {
+            Some(offset) => self.phys.checked_add(offset),
+            None => None,
         }
     }
 }

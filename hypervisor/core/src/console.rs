@@ -39,7 +39,9 @@ impl<'a> Line<'a> {
 // [impl->dsn~console-line-assembler~1]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefixedLine<'a, 'n> {
+    /// The partition's name, from the manifest.
     name: &'n str,
+    /// The line to print.
     line: Line<'a>,
 }
 
@@ -52,17 +54,24 @@ impl fmt::Display for PrefixedLine<'_, '_> {
 
 /// The printable form of one output byte: itself, or `\xHH`.
 fn escape(byte: u8) -> heapless::String<4> {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    // At most four characters always fit in a String<4>: the error case cannot happen, and
+    // would print nothing rather than something unescaped.
+    escaped_form(byte).unwrap_or_default()
+}
+
+/// [`escape`]'s result, or the capacity error no input causes.
+fn escaped_form(byte: u8) -> Result<heapless::String<4>, heapless::CapacityError> {
     let mut escaped = heapless::String::new();
-    // Four characters always fit in a String<4>; the results cannot be errors.
     if byte == b'\t' || (0x20..=0x7e).contains(&byte) {
-        let _ = escaped.push(char::from(byte));
-    } else {
-        let _ = escaped.push_str("\\x");
-        let _ = escaped.push(char::from(HEX[usize::from(byte >> 4)]));
-        let _ = escaped.push(char::from(HEX[usize::from(byte & 0xf)]));
+        escaped.push(char::from(byte))?;
+        return Ok(escaped);
     }
-    escaped
+    escaped.push_str("\\x")?;
+    for nibble in [byte >> 4, byte & 0xf] {
+        // A nibble is always a hexadecimal digit; '?' is never printed.
+        escaped.push(char::from_digit(u32::from(nibble), 16).unwrap_or('?'))?;
+    }
+    Ok(escaped)
 }
 
 /// Collects one partition's output bytes into printable lines of at most `N` characters.
@@ -74,6 +83,7 @@ fn escape(byte: u8) -> heapless::String<4> {
 // [impl->dsn~console-line-assembler~1]
 #[derive(Clone, Debug)]
 pub struct LineAssembler<const N: usize> {
+    /// The line being collected, already escaped.
     text: heapless::String<N>,
     /// `text` holds a line already returned; it is cleared on the next byte.
     returned: bool,
@@ -131,12 +141,13 @@ impl<const N: usize> LineAssembler<N> {
         if self.returned { &self.carry } else { &self.text }
     }
 
+    /// After a line was returned: starts the next one with the carried escape.
     fn start_next_line(&mut self) {
         if self.returned {
             self.returned = false;
-            self.text.clear();
-            // The carry is at most 4 characters and N >= 4: it always fits.
-            let _ = self.text.push_str(&self.carry);
+            // The carry is at most 4 characters and `new` asserts N >= 4: it always fits, and
+            // the error case (an empty line) cannot happen.
+            self.text = heapless::String::try_from(self.carry.as_str()).unwrap_or_default();
             self.carry.clear();
         }
     }
@@ -176,8 +187,11 @@ pub struct NoPartitions;
 // [impl->dsn~console-input-router~1]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InputRouter {
+    /// Partitions that can take the focus, at least one.
     partition_count: usize,
+    /// Index of the partition with the focus, below `partition_count`.
     focus: usize,
+    /// Ctrl-T was read; the next byte is a command.
     escape_pending: bool,
 }
 
@@ -214,7 +228,8 @@ impl InputRouter {
             ESCAPE => InputAction::Deliver { partition: self.focus, byte: ESCAPE },
             b'n' => self.focus_on(self.focus.wrapping_add(1).checked_rem(self.partition_count).unwrap_or(0)),
             b'1'..=b'9' => {
-                let partition = usize::from(byte - b'1');
+                // The arm's pattern keeps `byte` at or above b'1': this never saturates.
+                let partition = usize::from(byte.saturating_sub(b'1'));
                 if partition < self.partition_count {
                     self.focus_on(partition)
                 } else {
@@ -225,6 +240,7 @@ impl InputRouter {
         }
     }
 
+    /// Moves the focus to `partition` (an index the caller checked).
     fn focus_on(&mut self, partition: usize) -> InputAction {
         self.focus = partition;
         InputAction::FocusChanged { partition }

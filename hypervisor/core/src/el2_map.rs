@@ -24,9 +24,13 @@ pub const MAIR_NORMAL_INDEX: u64 = 1;
 /// Device-nGnRE, Attr1 = 0xff Normal inner/outer write-back non-transient RW-allocate).
 pub const MAIR_EL2: u64 = 0x04 | (0xff << 8);
 
+/// Descriptor bits [1:0] of a valid level-1 block (Arm ARM D8.3).
 const VALID_BLOCK: u64 = 0b01;
+/// `AF`: set up front, so no access flag fault is ever taken at EL2.
 const ACCESS_FLAG: u64 = 1 << 10;
+/// `SH` = 0b11, Inner Shareable: what spin locks shared between cores need.
 const INNER_SHAREABLE: u64 = 0b11 << 8;
+/// `XN` in the EL2 translation regime (bit 54): devices are never executed from.
 const EXECUTE_NEVER: u64 = 1 << 54;
 
 /// What a 1 GiB slot of the identity map holds.
@@ -52,19 +56,18 @@ pub enum MapError {
     },
 }
 
+/// The indices of the GiB slots `range` touches (empty for an empty range).
 fn overlapping_slots(range: &PhysRange) -> Result<core::ops::Range<usize>, MapError> {
-    if range.size == 0 {
-        return Ok(0..0);
-    }
-    let end = range.base.raw().checked_add(range.size).ok_or(MapError::OutOfRange)?;
-    let first = range.base.raw() / BLOCK_SIZE;
-    let last = (end - 1) / BLOCK_SIZE;
-    let last = usize::try_from(last).map_err(|_| MapError::OutOfRange)?;
+    let Some(last_byte_offset) = range.size.checked_sub(1) else { return Ok(0..0) };
+    let last_byte = range.base.raw().checked_add(last_byte_offset).ok_or(MapError::OutOfRange)?;
+    let first = usize::try_from(range.base.raw() / BLOCK_SIZE).map_err(|_| MapError::OutOfRange)?;
+    let last = usize::try_from(last_byte / BLOCK_SIZE).map_err(|_| MapError::OutOfRange)?;
     if last >= ENTRIES {
         return Err(MapError::OutOfRange);
     }
-    let first = usize::try_from(first).map_err(|_| MapError::OutOfRange)?;
-    Ok(first..last + 1)
+    // `last` is below ENTRIES, so the end of the range cannot overflow.
+    let end = last.checked_add(1).ok_or(MapError::OutOfRange)?;
+    Ok(first..end)
 }
 
 /// Classifies each GiB: RAM first, then devices; a GiB claimed by both is an error.
@@ -90,8 +93,11 @@ pub fn slots(ram: &[PhysRange], devices: &[PhysRange]) -> Result<[Slot; ENTRIES]
 }
 
 /// The level-1 block descriptor for `slot` number `index`.
+///
+/// The output address is `index` GiB; an `index` whose address would not fit in 64 bits
+/// (no table has one) gets an invalid descriptor.
 pub const fn descriptor(index: usize, slot: Slot) -> u64 {
-    let output = (index as u64) * BLOCK_SIZE;
+    let Some(output) = (index as u64).checked_mul(BLOCK_SIZE) else { return 0 };
     match slot {
         Slot::Invalid => 0,
         Slot::Normal => output | VALID_BLOCK | ACCESS_FLAG | INNER_SHAREABLE | (MAIR_NORMAL_INDEX << 2),

@@ -38,21 +38,38 @@ pub const FIFO_DEPTH: usize = 32;
 /// Size of the register frame.
 pub const FRAME_SIZE: u64 = 0x1000;
 
+/// `UARTDR`: data (TRM Table 3-1 gives every offset here).
 const DR: u64 = 0x000;
+/// `UARTRSR` when read, `UARTECR` when written: receive status / error clear.
 const RSR_ECR: u64 = 0x004;
+/// `UARTFR`: flags.
 const FR: u64 = 0x018;
+/// `UARTILPR`: IrDA low-power counter.
 const ILPR: u64 = 0x020;
+/// `UARTIBRD`: integer baud rate divisor.
 const IBRD: u64 = 0x024;
+/// `UARTFBRD`: fractional baud rate divisor.
 const FBRD: u64 = 0x028;
+/// `UARTLCR_H`: line control.
 const LCR_H: u64 = 0x02c;
+/// `UARTCR`: control.
 const CR: u64 = 0x030;
+/// `UARTIFLS`: interrupt FIFO level select.
 const IFLS: u64 = 0x034;
+/// `UARTIMSC`: interrupt mask set/clear.
 const IMSC: u64 = 0x038;
+/// `UARTRIS`: raw interrupt status.
 const RIS: u64 = 0x03c;
+/// `UARTMIS`: masked interrupt status.
 const MIS: u64 = 0x040;
+/// `UARTICR`: interrupt clear.
 const ICR: u64 = 0x044;
+/// `UARTDMACR`: DMA control.
 const DMACR: u64 = 0x048;
+/// `UARTPeriphID0`, the first of the eight identification registers up to 0xffc.
 const IDENTIFICATION: u64 = 0xfe0;
+/// The last identification register, `UARTPCellID3`.
+const IDENTIFICATION_LAST: u64 = 0xffc;
 
 /// `UARTPeriphID0-3` then `UARTPCellID0-3` (TRM 3.3.14-3.3.15): part 0x011, designer
 /// 0x41 (Arm), revision 3 (r1p5), which Linux reads as AMBA id 0x00341011 and, from the
@@ -64,17 +81,27 @@ const DR_OE: u32 = 1 << 11;
 /// `UARTRSR`: overrun error.
 const RSR_OE: u32 = 1 << 3;
 
+/// `UARTFR.BUSY`: transmitting (TRM 3.3.3, as the other `UARTFR` bits).
 const FR_BUSY: u32 = 1 << 3;
+/// `UARTFR.RXFE`: receive FIFO empty.
 const FR_RXFE: u32 = 1 << 4;
+/// `UARTFR.TXFF`: transmit FIFO full.
 const FR_TXFF: u32 = 1 << 5;
+/// `UARTFR.RXFF`: receive FIFO full.
 const FR_RXFF: u32 = 1 << 6;
+/// `UARTFR.TXFE`: transmit FIFO empty.
 const FR_TXFE: u32 = 1 << 7;
 
+/// `UARTLCR_H.FEN`: FIFOs enabled (TRM 3.3.7).
 const LCR_H_FEN: u32 = 1 << 4;
 
+/// `UARTCR.UARTEN`: UART enabled (TRM 3.3.8, as the other `UARTCR` bits).
 const CR_UARTEN: u32 = 1 << 0;
+/// `UARTCR.LBE`: loopback.
 const CR_LBE: u32 = 1 << 7;
+/// `UARTCR.TXE`: transmitter enabled.
 const CR_TXE: u32 = 1 << 8;
+/// `UARTCR.RXE`: receiver enabled.
 const CR_RXE: u32 = 1 << 9;
 /// Implemented `UARTCR` bits; 6:3 are reserved.
 const CR_MASK: u32 = 0xff87;
@@ -83,11 +110,16 @@ const CR_RESET: u32 = CR_TXE | CR_RXE;
 /// `UARTIFLS` reset: both trigger levels at half full.
 const IFLS_RESET: u32 = 0x12;
 
-/// Interrupt bits shared by `UARTIMSC`, `UARTRIS`, `UARTMIS` and `UARTICR`.
+/// Receive interrupt; this and the next bits are shared by `UARTIMSC`, `UARTRIS`, `UARTMIS`
+/// and `UARTICR` (TRM 3.3.11-3.3.14).
 const INT_RX: u32 = 1 << 4;
+/// Transmit interrupt.
 const INT_TX: u32 = 1 << 5;
+/// Receive timeout interrupt.
 const INT_RT: u32 = 1 << 6;
+/// Overrun error interrupt.
 const INT_OE: u32 = 1 << 10;
+/// The eleven implemented interrupt bits.
 const INT_MASK: u32 = 0x7ff;
 
 /// Why an access was refused; the image injects a data abort.
@@ -160,6 +192,7 @@ pub struct WriteOutcome {
 }
 
 impl WriteOutcome {
+    /// A write that sent nothing anywhere.
     const fn plain(disposition: Disposition) -> Self {
         Self { disposition, effect: None }
     }
@@ -169,17 +202,25 @@ impl WriteOutcome {
 // [impl->dsn~vpl011~1]
 #[derive(Clone, Debug)]
 pub struct Vpl011 {
+    /// Received characters the guest has not read; with the FIFOs disabled it holds one.
     receive_fifo: Deque<u8, FIFO_DEPTH>,
     /// `UARTRSR` error flags.
     receive_status: u32,
     /// `UARTDR.OE`: set by an overrun, cleared when the next character is stored.
     overrun: bool,
+    /// `UARTILPR`, stored and read back only: there is no IrDA encoder.
     irda_low_power: u32,
+    /// `UARTIBRD`, stored and read back only: transmission has no baud rate.
     integer_baud: u32,
+    /// `UARTFBRD`, stored and read back only.
     fractional_baud: u32,
+    /// `UARTLCR_H`; only `FEN` changes the model's behaviour.
     line_control: u32,
+    /// `UARTCR`.
     control: u32,
+    /// `UARTIFLS`.
     fifo_levels: u32,
+    /// `UARTIMSC`: 1 lets the raw interrupt through to `UARTINTR`.
     interrupt_mask: u32,
     /// Latched raw interrupts (receive, receive timeout, overrun); transmit is computed.
     latched_interrupts: u32,
@@ -226,15 +267,17 @@ impl Vpl011 {
             IMSC => self.interrupt_mask,
             RIS => self.raw_interrupt_status(),
             MIS => self.masked_interrupt_status(),
-            IDENTIFICATION..=0xffc => {
-                let index = ((register - IDENTIFICATION) / 4) as usize;
+            IDENTIFICATION..=IDENTIFICATION_LAST => {
+                // The block starts at a multiple of its size: the low bits are the offset into it.
+                let index = ((register & 0x1f) / 4) as usize;
                 u32::from(IDENTIFICATION_BYTES.get(index).copied().unwrap_or(0))
             }
             // UARTICR is write-only; UARTDMACR has no DMA interface behind it (RAZ/WI).
             ICR | DMACR => return Ok(ReadOutcome::read_as_zero()),
             _ => return Ok(ReadOutcome::read_as_zero()),
         };
-        let lane = (offset & 3) * 8;
+        // A sub-word read returns its byte lanes at the bottom; the shift is at most 24 bits.
+        let lane = (offset & 3).saturating_mul(8);
         Ok(ReadOutcome::emulated((u64::from(value) >> lane) & width.value_mask()))
     }
 
@@ -244,34 +287,35 @@ impl Vpl011 {
         if offset & 3 != 0 {
             return Err(Vpl011Error::PartialWrite { offset, width });
         }
-        let value = (value & width.value_mask()) as u32;
+        let word = width.written_word(value);
         let outcome = match offset {
-            DR => WriteOutcome { disposition: Disposition::Emulated, effect: Some(self.transmit(value as u8)) },
+            // UARTDR.DATA is bits [7:0] (TRM 3.3.1).
+            DR => WriteOutcome { disposition: Disposition::Emulated, effect: Some(self.transmit((word & 0xff) as u8)) },
             RSR_ECR => {
                 // Any write to UARTECR clears every error flag (TRM 3.3.2).
                 self.receive_status = 0;
                 WriteOutcome::plain(Disposition::Emulated)
             }
-            ILPR => self.store(|uart| &mut uart.irda_low_power, value & 0xff),
-            IBRD => self.store(|uart| &mut uart.integer_baud, value & 0xffff),
-            FBRD => self.store(|uart| &mut uart.fractional_baud, value & 0x3f),
+            ILPR => self.store(|uart| &mut uart.irda_low_power, word & 0xff),
+            IBRD => self.store(|uart| &mut uart.integer_baud, word & 0xffff),
+            FBRD => self.store(|uart| &mut uart.fractional_baud, word & 0x3f),
             LCR_H => {
-                let outcome = self.store(|uart| &mut uart.line_control, value & 0xff);
+                let outcome = self.store(|uart| &mut uart.line_control, word & 0xff);
                 self.reevaluate_receive_level();
                 outcome
             }
-            CR => self.store(|uart| &mut uart.control, value & CR_MASK),
+            CR => self.store(|uart| &mut uart.control, word & CR_MASK),
             IFLS => {
-                let outcome = self.store(|uart| &mut uart.fifo_levels, value & 0x3f);
+                let outcome = self.store(|uart| &mut uart.fifo_levels, word & 0x3f);
                 self.reevaluate_receive_level();
                 outcome
             }
-            IMSC => self.store(|uart| &mut uart.interrupt_mask, value & INT_MASK),
+            IMSC => self.store(|uart| &mut uart.interrupt_mask, word & INT_MASK),
             ICR => {
-                self.latched_interrupts &= !value;
+                self.latched_interrupts &= !word;
                 WriteOutcome::plain(Disposition::Emulated)
             }
-            FR | RIS | MIS | IDENTIFICATION..=0xffc => WriteOutcome::plain(Disposition::ReadOnly),
+            FR | RIS | MIS | IDENTIFICATION..=IDENTIFICATION_LAST => WriteOutcome::plain(Disposition::ReadOnly),
             DMACR => WriteOutcome::plain(Disposition::RazWi),
             _ => WriteOutcome::plain(Disposition::RazWi),
         };
@@ -307,14 +351,17 @@ impl Vpl011 {
         self.receiver_enabled() && self.receive_fifo.len() < self.receive_capacity()
     }
 
+    /// `UARTEN` and `TXE` are both set.
     const fn transmitter_enabled(&self) -> bool {
         self.control & CR_UARTEN != 0 && self.control & CR_TXE != 0
     }
 
+    /// `UARTEN` and `RXE` are both set.
     const fn receiver_enabled(&self) -> bool {
         self.control & CR_UARTEN != 0 && self.control & CR_RXE != 0
     }
 
+    /// Stores `value` in the register `field` selects; a plain emulated write.
     fn store(&mut self, field: impl FnOnce(&mut Self) -> &mut u32, value: u32) -> WriteOutcome {
         *field(self) = value;
         WriteOutcome::plain(Disposition::Emulated)
@@ -340,6 +387,7 @@ impl Vpl011 {
         }
     }
 
+    /// `UARTFR`.
     fn flags(&self) -> u32 {
         let mut flags = FR_TXFE;
         if self.receive_fifo.is_empty() {
@@ -352,6 +400,8 @@ impl Vpl011 {
         flags & !(FR_BUSY | FR_TXFF)
     }
 
+    /// A `UARTDR` read: takes the oldest character (0 if none) and updates the receive
+    /// interrupts.
     fn read_data(&mut self) -> u32 {
         let byte = self.receive_fifo.pop_front().unwrap_or(0);
         if self.receive_fifo.is_empty() {
@@ -364,6 +414,7 @@ impl Vpl011 {
         u32::from(byte) | error
     }
 
+    /// A `UARTDR` write: the byte goes out at once, or to the receiver in loopback.
     fn transmit(&mut self, byte: u8) -> Effect {
         let enabled = self.transmitter_enabled();
         if self.control & CR_LBE != 0 {
@@ -373,6 +424,7 @@ impl Vpl011 {
         Effect::Transmit { byte, transmitter_disabled: !enabled }
     }
 
+    /// Stores a received character, or flags an overrun when there is no room.
     fn receive(&mut self, byte: u8) -> Result<(), InputError> {
         if self.receive_fifo.len() >= self.receive_capacity() || self.receive_fifo.push_back(byte).is_err() {
             // TRM 3.3.2: the FIFO keeps its contents, the new character is lost.

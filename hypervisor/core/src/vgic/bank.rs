@@ -15,12 +15,19 @@ pub(super) const BANK_SIZE: u32 = 32;
 /// The bit-per-interrupt registers (`IGROUPR`, `ISENABLER`, ... `ICACTIVER`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum BitRegister {
+    /// `IGROUPR<n>`: 1 = Group 1.
     Group,
+    /// `ISENABLER<n>`: writing 1 enables, reads the enables.
     SetEnable,
+    /// `ICENABLER<n>`: writing 1 disables, reads the enables.
     ClearEnable,
+    /// `ISPENDR<n>`: writing 1 latches pending, reads the pending state.
     SetPending,
+    /// `ICPENDR<n>`: writing 1 clears the latch, reads the pending state.
     ClearPending,
+    /// `ISACTIVER<n>`: writing 1 activates, reads the active state.
     SetActive,
+    /// `ICACTIVER<n>`: writing 1 deactivates, reads the active state.
     ClearActive,
 }
 
@@ -60,7 +67,9 @@ pub(super) struct BankChange {
 /// Which interrupt groups `GICD_CTLR` lets the distributor forward.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct GroupEnables {
+    /// `GICD_CTLR.EnableGrp0`.
     pub group0: bool,
+    /// `GICD_CTLR.EnableGrp1` (`EnableGrp1NS` with a single Security state).
     pub group1: bool,
 }
 
@@ -185,55 +194,47 @@ impl InterruptBank {
     /// `ICFGR<2n + half>` for this bank: bit `2i + 1` is 1 for an edge-triggered interrupt
     /// `16 * half + i`; the `Int_config[0]` bits are RES0 (IHI 0069 12.9.9).
     pub(super) const fn config(&self, half: u32) -> u32 {
-        let edges = (self.edge >> (16 * (half & 1))) & 0xffff;
-        let mut value = 0;
-        let mut interrupt = 0;
-        while interrupt < 16 {
-            if edges & (1 << interrupt) != 0 {
-                value |= 1 << (2 * interrupt + 1);
-            }
-            interrupt += 1;
-        }
-        value
+        let edges = if half & 1 == 0 { self.edge } else { self.edge >> 16 };
+        spread_to_even_bits(edges) << 1
     }
 
     /// Writes `ICFGR<2n + half>`, changing only interrupts in `writable` (a bank-wide mask).
     /// Returns the interrupts whose configuration changed.
     pub(super) fn write_config(&mut self, half: u32, value: u32, writable: u32) -> u32 {
-        let shift = 16 * (half & 1);
-        let mut edges = 0;
-        for interrupt in 0..16 {
-            if value & (1 << (2 * interrupt + 1)) != 0 {
-                edges |= 1 << interrupt;
-            }
-        }
-        let field = (0xffff_u32 << shift) & writable;
-        let updated = (self.edge & !field) | ((edges << shift) & field);
+        let edges = gather_even_bits(value >> 1);
+        let (half_field, half_edges) = if half & 1 == 0 { (0x0000_ffff, edges) } else { (0xffff_0000, edges << 16) };
+        let field = half_field & writable;
+        let updated = (self.edge & !field) | (half_edges & field);
         let changed = updated ^ self.edge;
         self.edge = updated;
         changed
     }
 
     /// Bytes `first .. first + count` of `IPRIORITYR`, packed little-endian as the register
-    /// reads them. Out-of-bank bytes read as zero.
-    pub(super) fn priorities(&self, first: u32, count: u32) -> u32 {
-        let mut value = 0;
-        for byte in 0..count.min(4) {
-            let priority = self.priority.get((first + byte) as usize).copied().unwrap_or(0);
-            value |= u32::from(priority) << (8 * byte);
+    /// reads them (at most 4). Out-of-bank bytes read as zero.
+    pub(super) fn priorities(&self, first: u32, count: u64) -> u32 {
+        let mut bytes = [0_u8; 4];
+        let stored = usize::try_from(first).ok().and_then(|start| self.priority.get(start..)).unwrap_or_default();
+        let byte_count = usize::try_from(count).unwrap_or(usize::MAX);
+        for (byte, priority) in bytes.iter_mut().zip(stored).take(byte_count) {
+            *byte = *priority;
         }
-        value
+        u32::from_le_bytes(bytes)
     }
 
-    /// Writes `count` priority bytes from `value` starting at interrupt `first`; returns the
-    /// mask of interrupts written.
-    pub(super) fn write_priorities(&mut self, first: u32, count: u32, value: u32) -> u32 {
+    /// Writes `count` priority bytes (at most 4) from `value`, least significant first,
+    /// starting at interrupt `first`; returns the mask of interrupts written. Bytes past the
+    /// bank are dropped.
+    pub(super) fn write_priorities(&mut self, first: u32, count: u64, value: u32) -> u32 {
         let mut written = 0;
-        for byte in 0..count.min(4) {
-            if let Some(slot) = self.priority.get_mut((first + byte) as usize) {
-                *slot = (value >> (8 * byte)) as u8;
-                written |= 1 << (first + byte);
-            }
+        // The mask bit of the slot being written; a `first` past the bank has no slots at all.
+        let mut bit = 1_u32.checked_shl(first).unwrap_or(0);
+        let slots = usize::try_from(first).ok().and_then(|start| self.priority.get_mut(start..)).unwrap_or_default();
+        let byte_count = usize::try_from(count).unwrap_or(usize::MAX);
+        for (slot, byte) in slots.iter_mut().zip(value.to_le_bytes()).take(byte_count) {
+            *slot = byte;
+            written |= bit;
+            bit <<= 1;
         }
         written
     }
@@ -271,6 +272,39 @@ impl InterruptBank {
     pub(super) fn deactivate(&mut self, bit: u32) {
         self.active &= !(1 << bit);
     }
+}
+
+/// Removes the lowest set bit from `mask` and returns its index; `None` once `mask` is empty.
+/// Loops over the interrupts of a bank use it, so each runs at most 32 times.
+pub(super) fn take_lowest(mask: &mut u32) -> Option<u32> {
+    // Clearing the lowest set bit: `m & (m - 1)`; `m - 1` only fails for the empty mask.
+    let below = mask.checked_sub(1)?;
+    let bit = mask.trailing_zeros();
+    *mask &= below;
+    Some(bit)
+}
+
+/// Moves bit `i` of the low half of `bits` to bit `2i` (the high half is ignored).
+///
+/// `ICFGR` registers hold two bits per interrupt, the bank one (IHI 0069 12.9.9). This is the
+/// standard bit interleave: each step halves the distance the bits still have to move, so
+/// there is no loop and no arithmetic that could overflow.
+const fn spread_to_even_bits(bits: u32) -> u32 {
+    let mut spread = bits & 0x0000_ffff;
+    spread = (spread | (spread << 8)) & 0x00ff_00ff;
+    spread = (spread | (spread << 4)) & 0x0f0f_0f0f;
+    spread = (spread | (spread << 2)) & 0x3333_3333;
+    (spread | (spread << 1)) & 0x5555_5555
+}
+
+/// The inverse of [`spread_to_even_bits`]: moves bit `2i` of `bits` to bit `i` and drops the
+/// odd bits.
+const fn gather_even_bits(bits: u32) -> u32 {
+    let mut gathered = bits & 0x5555_5555;
+    gathered = (gathered | (gathered >> 1)) & 0x3333_3333;
+    gathered = (gathered | (gathered >> 2)) & 0x0f0f_0f0f;
+    gathered = (gathered | (gathered >> 4)) & 0x00ff_00ff;
+    (gathered | (gathered >> 8)) & 0x0000_ffff
 }
 
 // [utest->dsn~vgic-frames~1]
@@ -326,6 +360,31 @@ mod tests {
         assert_eq!(bank.config(1), 0b10 << 22);
         assert_eq!(bank.write_config(0, 0, 0xffff_0000), 0, "field outside the writable mask");
         assert_eq!(bank.config(0), 0xaaaa_aaaa);
+    }
+
+    #[test]
+    fn even_bit_spreading_matches_the_per_bit_definition_and_round_trips() {
+        for bits in 0..=0xffff_u32 {
+            let mut expected = 0;
+            for bit in 0..16 {
+                if bits & (1 << bit) != 0 {
+                    expected |= 1 << (2 * bit);
+                }
+            }
+            assert_eq!(spread_to_even_bits(bits), expected, "{bits:#x}");
+            assert_eq!(gather_even_bits(expected | (expected << 1)), bits, "odd bits are dropped");
+        }
+        assert_eq!(spread_to_even_bits(0xffff_0000), 0, "the high half is ignored");
+    }
+
+    #[test]
+    fn lowest_bits_are_taken_in_ascending_order() {
+        let mut mask = 0x8000_0011_u32;
+        assert_eq!(take_lowest(&mut mask), Some(0));
+        assert_eq!(take_lowest(&mut mask), Some(4));
+        assert_eq!(take_lowest(&mut mask), Some(31));
+        assert_eq!(take_lowest(&mut mask), None);
+        assert_eq!(mask, 0);
     }
 
     #[test]

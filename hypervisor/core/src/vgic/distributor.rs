@@ -14,14 +14,20 @@ use super::{
     VcpuSet, VgicError, VirtualGic, WriteOutcome,
 };
 
+/// `GICD_CTLR` offset (IHI 0069 Table 12-25, as the other offsets here).
 const CTLR: u64 = 0x0000;
+/// `GICD_TYPER` offset.
 const TYPER: u64 = 0x0004;
+/// `GICD_IIDR` offset.
 const IIDR: u64 = 0x0008;
+/// `GICD_TYPER2` offset.
 const TYPER2: u64 = 0x000c;
+/// `GICD_PIDR2` offset, in the IMPLEMENTATION DEFINED identification block.
 const PIDR2: u64 = 0xffe8;
 
-/// `GICD_CTLR` bits in the single-Security-state layout (IHI 0069 12.9.4, DS = 1).
+/// `GICD_CTLR.EnableGrp0` in the single-Security-state layout (IHI 0069 12.9.4, DS = 1).
 const CTLR_ENABLE_GRP0: u32 = 1 << 0;
+/// `GICD_CTLR.EnableGrp1`, same layout.
 const CTLR_ENABLE_GRP1: u32 = 1 << 1;
 /// `ARE`: affinity routing, RAO/WI here.
 const CTLR_ARE: u32 = 1 << 4;
@@ -36,19 +42,28 @@ const TYPER_NO1N: u32 = 1 << 25;
 /// `GICD_IROUTER<n>` fields kept: Aff3 (39:32), Aff2, Aff1, Aff0 (23:0). `IRM` (bit 31) is
 /// RES0 because `No1N` is set.
 const IROUTER_LOW_AFFINITY: u64 = 0x00ff_ffff;
+/// Position of `GICD_IROUTER<n>.Aff3`.
 const IROUTER_AFF3_SHIFT: u32 = 32;
 
+/// Widths of a 32-bit register without byte access.
 const WORD: &[AccessWidth] = &[AccessWidth::Word];
+/// Widths of a byte-accessible 32-bit register.
 const BYTE_OR_WORD: &[AccessWidth] = &[AccessWidth::Byte, AccessWidth::Word];
+/// Widths of a 64-bit register; reserved space accepts them too, reading as zero.
 const WORD_OR_DOUBLEWORD: &[AccessWidth] = &[AccessWidth::Word, AccessWidth::Doubleword];
 
 /// A decoded distributor offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Register {
+    /// `GICD_CTLR`.
     Control,
+    /// `GICD_TYPER`.
     Type,
+    /// `GICD_IIDR`.
     ImplementerId,
+    /// `GICD_TYPER2`.
     Type2,
+    /// `GICD_PIDR2`.
     PeripheralId2,
     /// `IGROUPR<n>` ... `ICACTIVER<n>`.
     Bits(BitRegister, usize),
@@ -76,11 +91,13 @@ const fn decode(offset: u64) -> (Register, &'static [AccessWidth]) {
             Some((register, index)) => (Register::Bits(register, index), WORD),
             None => (Register::Reserved, WORD),
         },
-        0x0400..=0x07ff => (Register::Priority((offset - 0x0400) as u32), BYTE_OR_WORD),
+        // In each block below, the offset from the block's base is the low bits of `offset`,
+        // since every base is a multiple of the block's power-of-two size.
+        0x0400..=0x07ff => (Register::Priority((offset & 0x3ff) as u32), BYTE_OR_WORD),
         // ITARGETSR (RAZ/WI with affinity routing), CPENDSGIR/SPENDSGIR (likewise).
         0x0800..=0x0bff | 0x0f10..=0x0f2f => (Register::Reserved, BYTE_OR_WORD),
-        0x0c00..=0x0cff => (Register::Config(((offset - 0x0c00) / 4) as usize), WORD),
-        0x6000..=0x7fdf => (Register::Router(((offset - 0x6000) / 8) as u32, offset & 4 != 0), WORD_OR_DOUBLEWORD),
+        0x0c00..=0x0cff => (Register::Config(((offset & 0xff) / 4) as usize), WORD),
+        0x6000..=0x7fdf => (Register::Router(((offset & 0x1fff) / 8) as u32, offset & 4 != 0), WORD_OR_DOUBLEWORD),
         _ => (Register::Reserved, WORD_OR_DOUBLEWORD),
     }
 }
@@ -104,7 +121,9 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     /// `GICD_TYPER`: `ITLinesNumber` = `SPI_BLOCKS`, 10 INTID bits, no LPIs, no
     /// message-based SPIs, no Security extensions, `No1N`.
     pub const fn distributor_type() -> u32 {
-        SPI_BLOCKS as u32 | TYPER_IDBITS | TYPER_NO1N
+        // ITLinesNumber (bits [4:0]) is SPI_BLOCKS, here as a u32; SPI_COUNT's assertion
+        // keeps it at most 30.
+        (Self::SPI_COUNT / BANK_SIZE) | TYPER_IDBITS | TYPER_NO1N
     }
 
     /// Reads `width` bytes at `offset` inside the distributor frame.
@@ -120,13 +139,11 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
                 None => return Ok(ReadOutcome::read_as_zero()),
             },
             Register::Priority(intid) => match Self::spi_location(intid) {
-                Some((location, bit)) => {
-                    self.bank(location).map_or(0, |bank| bank.priorities(bit, width.bytes() as u32))
-                }
+                Some((location, bit)) => self.bank(location).map_or(0, |bank| bank.priorities(bit, width.bytes())),
                 None => return Ok(ReadOutcome::read_as_zero()),
             },
             Register::Config(index) => match Self::spi_bank(index / 2) {
-                Some(location) => self.bank(location).map_or(0, |bank| bank.config(index as u32 % 2)),
+                Some(location) => self.bank(location).map_or(0, |bank| bank.config(u32::from(index % 2 == 1))),
                 None => return Ok(ReadOutcome::read_as_zero()),
             },
             Register::Router(intid, upper) => match Self::spi_location(intid) {
@@ -138,7 +155,8 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
                         (_, true) => router >> 32,
                     }));
                 }
-                _ => return Ok(ReadOutcome::read_as_zero()),
+                // spi_location only yields shared banks.
+                Some((BankLocation::Private(_), _)) | None => return Ok(ReadOutcome::read_as_zero()),
             },
             Register::Reserved => return Ok(ReadOutcome::read_as_zero()),
         };
@@ -153,8 +171,8 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         value: u64,
     ) -> Result<WriteOutcome, VgicError> {
         let register = check(offset, width)?;
-        let value = value & width.value_mask();
-        let word = value as u32;
+        let written = value & width.value_mask();
+        let word = width.written_word(value);
         Ok(match register {
             Register::Control => {
                 let before = self.group_enables;
@@ -168,34 +186,35 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
             Register::Type | Register::ImplementerId | Register::Type2 | Register::PeripheralId2 => {
                 WriteOutcome::plain(Disposition::ReadOnly)
             }
-            Register::Bits(register, index) => match Self::spi_bank(index) {
-                Some(location) => self.write_bits(location, register, word),
+            Register::Bits(bit_register, index) => match Self::spi_bank(index) {
+                Some(location) => self.write_bits(location, bit_register, word),
                 None => WriteOutcome::plain(Disposition::RazWi),
             },
             Register::Priority(intid) => match Self::spi_location(intid) {
-                Some((location, bit)) => self.write_priorities(location, bit, width.bytes() as u32, word),
+                Some((location, bit)) => self.write_priorities(location, bit, width.bytes(), word),
                 None => WriteOutcome::plain(Disposition::RazWi),
             },
             Register::Config(index) => match Self::spi_bank(index / 2) {
-                Some(location) => self.write_config(location, index as u32 % 2, word, u32::MAX),
+                Some(location) => self.write_config(location, u32::from(index % 2 == 1), word, u32::MAX),
                 None => WriteOutcome::plain(Disposition::RazWi),
             },
             Register::Router(intid, upper) => match Self::spi_location(intid) {
                 Some((BankLocation::Shared(index), bit)) => {
                     let current = self.router(index, bit);
                     let router = match (width, upper) {
-                        (AccessWidth::Doubleword, _) => value,
-                        (_, false) => (current & !0xffff_ffff) | value,
-                        (_, true) => (current & 0xffff_ffff) | value << 32,
+                        (AccessWidth::Doubleword, _) => written,
+                        (_, false) => (current & !0xffff_ffff) | written,
+                        (_, true) => (current & 0xffff_ffff) | written << 32,
                     };
                     self.write_router(index, bit, router)
                 }
-                _ => WriteOutcome::plain(Disposition::RazWi),
+                Some((BankLocation::Private(_), _)) | None => WriteOutcome::plain(Disposition::RazWi),
             },
             Register::Reserved => WriteOutcome::plain(Disposition::RazWi),
         })
     }
 
+    /// `GICD_CTLR`: the group enables, with `ARE` and `DS` reading as one.
     fn distributor_control(&self) -> u32 {
         let mut value = CTLR_ARE | CTLR_DS;
         if self.group_enables.group0 {
@@ -210,27 +229,34 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     /// The SPI bank addressed by bit-array register index `n` (`n` = 0 is the private
     /// bank, RAZ/WI here; indices past the implemented SPIs are unimplemented INTIDs).
     fn spi_bank(index: usize) -> Option<BankLocation> {
-        (index >= 1 && index <= SPI_BLOCKS).then(|| BankLocation::Shared(index - 1))
+        let spi_block = index.checked_sub(1)?;
+        (spi_block < SPI_BLOCKS).then_some(BankLocation::Shared(spi_block))
     }
 
     /// The bank and bit of SPI `intid`, if implemented.
     fn spi_location(intid: u32) -> Option<(BankLocation, u32)> {
-        let location = Self::spi_bank((intid / BANK_SIZE) as usize)?;
+        let location = Self::spi_bank(usize::try_from(intid / BANK_SIZE).ok()?)?;
         Some((location, intid % BANK_SIZE))
     }
 
+    /// `GICD_IROUTER<n>` of interrupt `bit` of SPI bank `index`: the stored affinity unpacked
+    /// to the register layout, `IRM` = 0.
     fn router(&self, index: usize, bit: u32) -> u64 {
         let affinity = self.routes.get(index).and_then(|bank| bank.get(bit as usize)).copied().unwrap_or(0);
         u64::from(affinity & 0x00ff_ffff) | u64::from(affinity >> 24) << IROUTER_AFF3_SHIFT
     }
 
+    /// Stores a new `GICD_IROUTER<n>` value for interrupt `bit` of SPI bank `index`. The new
+    /// target may be able to take the interrupt now, and a hardware-backed SPI must follow
+    /// to the target's core.
     fn write_router(&mut self, index: usize, bit: u32, router: u64) -> WriteOutcome {
         let affinity = (router & IROUTER_LOW_AFFINITY) as u32 | (((router >> IROUTER_AFF3_SHIFT) & 0xff) as u32) << 24;
         if let Some(slot) = self.routes.get_mut(index).and_then(|bank| bank.get_mut(bit as usize)) {
             *slot = affinity;
         }
         let location = BankLocation::Shared(index);
-        let intid = Self::first_intid(location) + bit;
+        // A bank starts at most at INTID 992 and `bit` is below 32: no saturation.
+        let intid = Self::first_intid(location).saturating_add(bit);
         let mut outcome =
             WriteOutcome::plain(Disposition::Emulated).with_refill(self.refill_targets(location, 1 << bit));
         let hardware = self.bank(location).is_some_and(|bank| bank.hardware & (1 << bit) != 0);
@@ -265,7 +291,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         &mut self,
         location: BankLocation,
         bit: u32,
-        count: u32,
+        count: u64,
         value: u32,
     ) -> WriteOutcome {
         let Some(bank) = self.bank_mut(location) else { return WriteOutcome::plain(Disposition::RazWi) };

@@ -9,6 +9,7 @@
 //!
 //! [impl->dsn~vgic-list-registers~1] [impl->dsn~vgic-frames~1]
 
+use super::bank::take_lowest;
 use super::{Disposition, VcpuSet};
 
 /// One action the image must take after a write.
@@ -55,11 +56,17 @@ pub enum Effect {
 /// Hardware-backed changes inside one bank of 32 interrupts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct PhysicalChanges {
+    /// INTID of bit 0 of the bank.
     pub first_intid: u32,
+    /// The vCPU whose private bank it is; `None` for an SPI bank.
     pub vcpu: Option<usize>,
+    /// Interrupts whose physical twin must be enabled.
     pub enabled: u32,
+    /// Interrupts whose physical twin must be disabled.
     pub disabled: u32,
+    /// Interrupts whose physical twin must be made active.
     pub activated: u32,
+    /// Interrupts whose physical twin must be deactivated.
     pub deactivated: u32,
 }
 
@@ -69,8 +76,11 @@ pub(super) struct PhysicalChanges {
 pub struct WriteOutcome {
     /// How the model handled the write.
     pub disposition: Disposition,
+    /// Hardware-backed interrupts whose physical state must follow the write.
     physical: PhysicalChanges,
+    /// A hardware-backed SPI re-routed by the write: its INTID and the vCPU it now names.
     route: Option<(u32, Option<usize>)>,
+    /// The vCPUs that may have a newly deliverable interrupt.
     refill: VcpuSet,
 }
 
@@ -92,16 +102,19 @@ impl WriteOutcome {
         }
     }
 
+    /// The outcome with the physical changes `physical`.
     pub(super) const fn with_physical(mut self, physical: PhysicalChanges) -> Self {
         self.physical = physical;
         self
     }
 
+    /// The outcome with hardware-backed SPI `intid` re-routed to `target`.
     pub(super) const fn with_route(mut self, intid: u32, target: Option<usize>) -> Self {
         self.route = Some((intid, target));
         self
     }
 
+    /// The outcome with `refill` as the vCPUs to refill.
     pub(super) const fn with_refill(mut self, refill: VcpuSet) -> Self {
         self.refill = refill;
         self
@@ -121,19 +134,12 @@ impl WriteOutcome {
 /// Iterator over the [`Effect`]s of one write.
 #[derive(Clone, Debug)]
 pub struct Effects {
+    /// Physical changes not yet returned; each returned one is cleared from its mask.
     physical: PhysicalChanges,
+    /// The re-route, until returned.
     route: Option<(u32, Option<usize>)>,
+    /// vCPUs to refill not yet returned.
     refill: VcpuSet,
-}
-
-/// Removes and returns the lowest set bit's index.
-fn take_lowest(mask: &mut u32) -> Option<u32> {
-    if *mask == 0 {
-        return None;
-    }
-    let bit = mask.trailing_zeros();
-    *mask &= *mask - 1;
-    Some(bit)
 }
 
 impl Iterator for Effects {
@@ -141,18 +147,19 @@ impl Iterator for Effects {
 
     fn next(&mut self) -> Option<Effect> {
         let physical = &mut self.physical;
-        let intid = |bit: u32| physical.first_intid + bit;
+        // A bank starts at most at INTID 992 and `bit` is below 32: no saturation.
+        let intid_of = |bit: u32| physical.first_intid.saturating_add(bit);
         if let Some(bit) = take_lowest(&mut physical.enabled) {
-            return Some(Effect::PhysicalEnable { intid: intid(bit), vcpu: physical.vcpu, enabled: true });
+            return Some(Effect::PhysicalEnable { intid: intid_of(bit), vcpu: physical.vcpu, enabled: true });
         }
         if let Some(bit) = take_lowest(&mut physical.disabled) {
-            return Some(Effect::PhysicalEnable { intid: intid(bit), vcpu: physical.vcpu, enabled: false });
+            return Some(Effect::PhysicalEnable { intid: intid_of(bit), vcpu: physical.vcpu, enabled: false });
         }
         if let Some(bit) = take_lowest(&mut physical.activated) {
-            return Some(Effect::PhysicalActive { intid: intid(bit), vcpu: physical.vcpu, active: true });
+            return Some(Effect::PhysicalActive { intid: intid_of(bit), vcpu: physical.vcpu, active: true });
         }
         if let Some(bit) = take_lowest(&mut physical.deactivated) {
-            return Some(Effect::PhysicalActive { intid: intid(bit), vcpu: physical.vcpu, active: false });
+            return Some(Effect::PhysicalActive { intid: intid_of(bit), vcpu: physical.vcpu, active: false });
         }
         if let Some((intid, target)) = self.route.take() {
             return Some(Effect::PhysicalRoute { intid, target });

@@ -9,15 +9,23 @@
 
 use super::Group;
 
+/// `vINTID` is bits [31:0].
 const VIRTUAL_INTID_MASK: u64 = 0xffff_ffff;
+/// Position of `pINTID`.
 const PHYSICAL_INTID_SHIFT: u32 = 32;
 /// `pINTID` is bits [44:32].
 const PHYSICAL_INTID_MASK: u64 = 0x1fff;
 /// With `HW` clear, bit 41 is `EOI`: request a maintenance interrupt on deactivation.
 const EOI_BIT: u64 = 1 << 41;
+/// `Priority` is bits [55:48].
 const PRIORITY_SHIFT: u32 = 48;
+/// Width mask of `Priority`.
+const PRIORITY_MASK: u64 = 0xff;
+/// `Group`, bit 60.
 const GROUP_BIT: u64 = 1 << 60;
+/// `HW`, bit 61.
 const HW_BIT: u64 = 1 << 61;
+/// `State` is bits [63:62].
 const STATE_SHIFT: u32 = 62;
 
 /// `ICH_LR<n>_EL2.State`.
@@ -34,6 +42,7 @@ pub enum ListRegisterState {
 }
 
 impl ListRegisterState {
+    /// The two-bit `State` field value.
     const fn to_bits(self) -> u64 {
         match self {
             Self::Invalid => 0b00,
@@ -43,6 +52,7 @@ impl ListRegisterState {
         }
     }
 
+    /// The state encoded in the low two bits of `bits`.
     const fn from_bits(bits: u64) -> Self {
         match bits & 0b11 {
             0b00 => Self::Invalid,
@@ -115,7 +125,7 @@ impl ListRegister {
         };
         Self {
             virtual_intid: (bits & VIRTUAL_INTID_MASK) as u32,
-            priority: (bits >> PRIORITY_SHIFT) as u8,
+            priority: ((bits >> PRIORITY_SHIFT) & PRIORITY_MASK) as u8,
             group: if bits & GROUP_BIT != 0 { Group::Group1 } else { Group::Group0 },
             state: ListRegisterState::from_bits(bits >> STATE_SHIFT),
             backing,

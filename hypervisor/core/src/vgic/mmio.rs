@@ -55,7 +55,15 @@ impl AccessWidth {
 
     /// Whether an access of this width at `offset` is naturally aligned.
     pub const fn is_aligned(self, offset: u64) -> bool {
-        offset & (self.bytes() - 1) == 0
+        // `bytes()` is 1, 2, 4 or 8: never zero, so the subtraction cannot wrap.
+        offset & self.bytes().wrapping_sub(1) == 0
+    }
+
+    /// The low 32 bits of what a write of this width carries in `value`: the value stored by
+    /// a write to a 32-bit register. The models accept doubleword accesses only where a
+    /// 64-bit register or reserved space is, so no 32-bit register loses written bits.
+    pub(crate) const fn written_word(self, value: u64) -> u32 {
+        (value & self.value_mask() & 0xffff_ffff) as u32
     }
 }
 

@@ -45,7 +45,7 @@ pub use mmio::{AccessWidth, Disposition, ReadOutcome};
 pub use sgi::{SgiRegister, SgiRequest, SgiRouting};
 
 use crate::layout;
-use bank::{BANK_SIZE, GroupEnables, InterruptBank};
+use bank::{BANK_SIZE, GroupEnables, InterruptBank, take_lowest};
 
 /// Most vCPUs one virtual GIC serves.
 pub const MAX_VCPUS: usize = layout::MAX_VCPUS_PER_PARTITION;
@@ -161,12 +161,7 @@ impl VcpuSet {
 
     /// Removes and returns the lowest vCPU index.
     pub fn pop_first(&mut self) -> Option<usize> {
-        if self.0 == 0 {
-            return None;
-        }
-        let vcpu = self.0.trailing_zeros() as usize;
-        self.0 &= self.0 - 1;
-        Some(vcpu)
+        take_lowest(&mut self.0).and_then(|vcpu| usize::try_from(vcpu).ok())
     }
 
     /// The members in ascending order.
@@ -201,7 +196,9 @@ impl PendingInterrupt {
             group: self.group,
             state: ListRegisterState::Pending,
             backing: if self.hardware {
-                Backing::Hardware { physical_intid: self.intid as u16 }
+                // The low 16 bits, as the field holds them; every implemented INTID is below
+                // 1020, so nothing is lost (`to_bits` keeps the 13 bits `pINTID` has).
+                Backing::Hardware { physical_intid: (self.intid & 0xffff) as u16 }
             } else {
                 Backing::Software { maintenance_on_eoi: true }
             },
@@ -226,11 +223,15 @@ enum BankLocation {
 // [impl->dsn~vgic-frames~1]
 #[derive(Clone, Debug)]
 pub struct VirtualGic<const SPI_BLOCKS: usize = 2> {
+    /// vCPUs in the partition, 1 to [`MAX_VCPUS`]; the banks and frames past it are unused.
     vcpu_count: usize,
+    /// `GICD_CTLR.EnableGrp0` and `EnableGrp1`.
     group_enables: GroupEnables,
     /// `GICR_WAKER.ProcessorSleep`, one bit per vCPU.
     processor_sleep: u32,
+    /// Each vCPU's SGIs and PPIs (INTIDs 0–31), held by its redistributor.
     private: [InterruptBank; MAX_VCPUS],
+    /// The SPIs, 32 per bank: bank `n` holds INTIDs `32 * (n + 1) ..`.
     shared: [InterruptBank; SPI_BLOCKS],
     /// `GICD_IROUTER<n>` affinity packed as `Aff3:Aff2:Aff1:Aff0`, one byte each.
     routes: [[u32; BANK_SIZE as usize]; SPI_BLOCKS],
@@ -247,12 +248,17 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         BANK_SIZE * SPI_BLOCKS as u32
     };
 
+    /// One past the last implemented INTID.
+    const INTID_LIMIT: u32 = FIRST_SPI + Self::SPI_COUNT;
+
     /// A virtual GIC in its reset state for a partition of `vcpu_count` vCPUs.
     pub fn new(vcpu_count: usize) -> Result<Self, VgicError> {
         if vcpu_count == 0 || vcpu_count > MAX_VCPUS {
             return Err(VgicError::InvalidVcpuCount { count: vcpu_count });
         }
-        let _ = Self::SPI_COUNT;
+        // Naming the constant makes the compiler evaluate it, and with it the assertion on
+        // SPI_BLOCKS, for every SPI_BLOCKS a VirtualGic is built with.
+        let _: u32 = Self::SPI_COUNT;
         Ok(Self {
             vcpu_count,
             group_enables: GroupEnables::default(),
@@ -270,12 +276,13 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
 
     /// Size of the redistributor window the guest's device tree describes.
     pub const fn redistributor_window_size(&self) -> u64 {
-        self.vcpu_count as u64 * REDISTRIBUTOR_STRIDE
+        // At most MAX_VCPUS strides: far from saturating.
+        (self.vcpu_count as u64).saturating_mul(REDISTRIBUTOR_STRIDE)
     }
 
     /// Whether `intid` is an SGI, PPI or implemented SPI.
     pub const fn is_implemented(intid: u32) -> bool {
-        intid < FIRST_SPI + Self::SPI_COUNT
+        intid < Self::INTID_LIMIT
     }
 
     /// Declares `intid` backed by the physical interrupt of the same INTID: a PPI (on every
@@ -376,15 +383,16 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         let mut best: Option<PendingInterrupt> = None;
         let mut consider = |bank: &InterruptBank, first_intid: u32, candidates: u32| {
             let mut rest = candidates;
-            while rest != 0 {
-                let bit = rest.trailing_zeros();
-                rest &= rest - 1;
-                let priority = bank.priority.get(bit as usize).copied().unwrap_or(u8::MAX);
+            // BOUND: each iteration clears one bit of a 32-bit mask: at most 32 iterations.
+            while let Some(bit) = take_lowest(&mut rest) {
+                let priority =
+                    usize::try_from(bit).ok().and_then(|index| bank.priority.get(index)).copied().unwrap_or(u8::MAX);
                 // Banks are visited in INTID order, so keeping the first of equal priority
                 // keeps the lowest INTID.
                 if best.is_none_or(|chosen| priority < chosen.priority) {
                     best = Some(PendingInterrupt {
-                        intid: first_intid + bit,
+                        // A bank starts at most at INTID 992 and `bit` is below 32: no saturation.
+                        intid: first_intid.saturating_add(bit),
                         priority,
                         group: bank.group_of(bit),
                         hardware: bank.hardware & (1 << bit) != 0,
@@ -397,7 +405,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         }
         for (index, bank) in self.shared.iter().enumerate() {
             let routed = self.routed_to(index, bank.deliverable(self.group_enables), vcpu);
-            consider(bank, FIRST_SPI + BANK_SIZE * index as u32, routed);
+            consider(bank, Self::first_intid(BankLocation::Shared(index)), routed);
         }
         best
     }
@@ -424,6 +432,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
 
     // ---- helpers shared by the frames ----
 
+    /// The private bank of `vcpu`, if `intid` is an SGI or PPI and `vcpu` is in the partition.
     fn private_bank_mut(&mut self, vcpu: usize, intid: u32) -> Result<&mut InterruptBank, VgicError> {
         if intid >= PRIVATE_INTERRUPT_COUNT {
             return Err(VgicError::NoSuchInterrupt { intid });
@@ -434,13 +443,16 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         self.private.get_mut(vcpu).ok_or(VgicError::NoSuchVcpu { vcpu })
     }
 
+    /// The bank holding SPI `intid`, if it is implemented.
     fn shared_bank_mut(&mut self, intid: u32) -> Option<&mut InterruptBank> {
-        let index = intid.checked_sub(FIRST_SPI)? / BANK_SIZE;
-        self.shared.get_mut(index as usize)
+        self.bank_mut(Self::shared_location(intid))
     }
 
-    const fn shared_location(intid: u32) -> BankLocation {
-        BankLocation::Shared(((intid - FIRST_SPI) / BANK_SIZE) as usize)
+    /// Where SPI `intid` lives. An INTID below the SPIs yields an index no bank has, so it
+    /// can never reach the state of another interrupt.
+    fn shared_location(intid: u32) -> BankLocation {
+        let index = intid.checked_sub(FIRST_SPI).and_then(|spi| usize::try_from(spi / BANK_SIZE).ok());
+        BankLocation::Shared(index.unwrap_or(usize::MAX))
     }
 
     /// The bank holding `intid` as seen by `vcpu`, and its bit.
@@ -456,6 +468,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         Ok((bank, intid % BANK_SIZE))
     }
 
+    /// The bank at `location`, if the partition has it.
     fn bank(&self, location: BankLocation) -> Option<&InterruptBank> {
         match location {
             BankLocation::Private(vcpu) => self.private.get(vcpu),
@@ -463,6 +476,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         }
     }
 
+    /// The bank at `location`, if the partition has it, for writing.
     fn bank_mut(&mut self, location: BankLocation) -> Option<&mut InterruptBank> {
         match location {
             BankLocation::Private(vcpu) => self.private.get_mut(vcpu),
@@ -470,10 +484,14 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         }
     }
 
-    const fn first_intid(location: BankLocation) -> u32 {
+    /// The INTID of bit 0 of the bank at `location`. For an index no bank has, the result
+    /// saturates at `u32::MAX`, which is no implemented INTID.
+    fn first_intid(location: BankLocation) -> u32 {
         match location {
             BankLocation::Private(_) => 0,
-            BankLocation::Shared(index) => FIRST_SPI + BANK_SIZE * index as u32,
+            BankLocation::Shared(index) => {
+                u32::try_from(index).map_or(u32::MAX, |block| BANK_SIZE.saturating_mul(block).saturating_add(FIRST_SPI))
+            }
         }
     }
 
@@ -488,9 +506,8 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     fn routed_to(&self, index: usize, mask: u32, vcpu: usize) -> u32 {
         let mut routed = 0;
         let mut rest = mask;
-        while rest != 0 {
-            let bit = rest.trailing_zeros();
-            rest &= rest - 1;
+        // BOUND: each iteration clears one bit of a 32-bit mask: at most 32 iterations.
+        while let Some(bit) = take_lowest(&mut rest) {
             if self.route_target(index, bit) == Some(vcpu) {
                 routed |= 1 << bit;
             }
@@ -510,9 +527,8 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
             BankLocation::Shared(index) => {
                 let mut targets = VcpuSet::EMPTY;
                 let mut rest = deliverable;
-                while rest != 0 {
-                    let bit = rest.trailing_zeros();
-                    rest &= rest - 1;
+                // BOUND: each iteration clears one bit of a 32-bit mask: at most 32 iterations.
+                while let Some(bit) = take_lowest(&mut rest) {
                     if let Some(vcpu) = self.route_target(index, bit) {
                         targets = targets.with(vcpu);
                     }
@@ -529,7 +545,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
 
     /// Every vCPU of the partition.
     fn all_vcpus(&self) -> VcpuSet {
-        VcpuSet(((1u64 << self.vcpu_count) - 1) as u32)
+        (0..self.vcpu_count).fold(VcpuSet::EMPTY, VcpuSet::with)
     }
 }
 

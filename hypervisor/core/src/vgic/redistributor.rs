@@ -17,36 +17,54 @@ use super::{
 /// Offset of the SGI_base frame inside a vCPU's redistributor.
 const SGI_BASE: u64 = 0x1_0000;
 
+/// `GICR_CTLR` offset in RD_base (IHI 0069 Table 12-27, as the RD_base offsets below).
 const CTLR: u64 = 0x0000;
+/// `GICR_IIDR` offset.
 const IIDR: u64 = 0x0004;
+/// `GICR_TYPER` offset (a 64-bit register).
 const TYPER: u64 = 0x0008;
+/// Offset of the upper word of `GICR_TYPER`.
 const TYPER_UPPER: u64 = 0x000c;
+/// `GICR_WAKER` offset.
 const WAKER: u64 = 0x0014;
+/// `GICR_PIDR2` offset, in the IMPLEMENTATION DEFINED identification block.
 const PIDR2: u64 = 0xffe8;
+/// `GICR_ICFGR0` offset in SGI_base (IHI 0069 Table 12-29, as the next one).
 const ICFGR0: u64 = 0x0c00;
+/// `GICR_ICFGR1` offset.
 const ICFGR1: u64 = 0x0c04;
 
 /// `GICR_TYPER.Last` (IHI 0069 12.10.35).
 const TYPER_LAST: u64 = 1 << 4;
+/// Position of `GICR_TYPER.Processor_Number`.
 const TYPER_PROCESSOR_NUMBER_SHIFT: u32 = 8;
+/// Position of `GICR_TYPER.Affinity_Value` (`Aff3.Aff2.Aff1.Aff0`, bits [63:32]).
 const TYPER_AFFINITY_SHIFT: u32 = 32;
 
-/// `GICR_WAKER` (IHI 0069 12.10.38).
+/// `GICR_WAKER.ProcessorSleep` (IHI 0069 12.10.38).
 const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
+/// `GICR_WAKER.ChildrenAsleep`.
 const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
 
+/// Widths of a 32-bit register without byte access.
 const WORD: &[AccessWidth] = &[AccessWidth::Word];
+/// Widths of a byte-accessible 32-bit register.
 const BYTE_OR_WORD: &[AccessWidth] = &[AccessWidth::Byte, AccessWidth::Word];
+/// Widths of a 64-bit register; reserved space accepts them too, reading as zero.
 const WORD_OR_DOUBLEWORD: &[AccessWidth] = &[AccessWidth::Word, AccessWidth::Doubleword];
 
 /// A decoded redistributor register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Register {
+    /// `GICR_CTLR`.
     Control,
+    /// `GICR_IIDR`.
     ImplementerId,
     /// `GICR_TYPER`, and whether the access starts at its upper word.
     Type(bool),
+    /// `GICR_WAKER`.
     Waker,
+    /// `GICR_PIDR2`.
     PeripheralId2,
     /// `GICR_IGROUPR0` ... `GICR_ICACTIVER0`.
     Bits(BitRegister),
@@ -54,9 +72,11 @@ enum Register {
     Priority(u32),
     /// `GICR_ICFGR0` (SGIs, read-only) or `GICR_ICFGR1` (PPIs).
     Config(u32),
+    /// Nothing implemented here.
     Reserved,
 }
 
+/// The RD_base register at `offset` and the access widths it accepts (IHI 0069 12.1.3).
 const fn decode_rd_base(offset: u64) -> (Register, &'static [AccessWidth]) {
     match offset {
         CTLR => (Register::Control, WORD),
@@ -69,6 +89,7 @@ const fn decode_rd_base(offset: u64) -> (Register, &'static [AccessWidth]) {
     }
 }
 
+/// The SGI_base register at `offset` into the SGI_base frame and the widths it accepts.
 const fn decode_sgi_base(offset: u64) -> (Register, &'static [AccessWidth]) {
     match offset {
         // Only instance 0 exists; the others are the GICv3.1 extended PPI range, absent here.
@@ -76,7 +97,8 @@ const fn decode_sgi_base(offset: u64) -> (Register, &'static [AccessWidth]) {
             Some((register, _)) => (Register::Bits(register), WORD),
             None => (Register::Reserved, WORD),
         },
-        0x0400..=0x041f => (Register::Priority((offset - 0x0400) as u32), BYTE_OR_WORD),
+        // The block's base is a multiple of its size: the low bits are the INTID.
+        0x0400..=0x041f => (Register::Priority((offset & 0x1f) as u32), BYTE_OR_WORD),
         ICFGR0 => (Register::Config(0), WORD),
         ICFGR1 => (Register::Config(1), WORD),
         _ => (Register::Reserved, WORD_OR_DOUBLEWORD),
@@ -86,27 +108,29 @@ const fn decode_sgi_base(offset: u64) -> (Register, &'static [AccessWidth]) {
 impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     /// Splits a window offset into vCPU and register, checking bounds, alignment, width.
     fn locate(&self, offset: u64, width: AccessWidth) -> Result<(usize, Register), VgicError> {
-        let vcpu = offset / REDISTRIBUTOR_STRIDE;
-        if vcpu >= self.vcpu_count as u64 {
+        let vcpu = usize::try_from(offset / REDISTRIBUTOR_STRIDE).map_err(|_| VgicError::OutsideWindow { offset })?;
+        if vcpu >= self.vcpu_count {
             return Err(VgicError::OutsideWindow { offset });
         }
         if !width.is_aligned(offset) {
             return Err(VgicError::Misaligned { offset, width });
         }
         let inside = offset % REDISTRIBUTOR_STRIDE;
-        let (register, widths) =
-            if inside < SGI_BASE { decode_rd_base(inside) } else { decode_sgi_base(inside - SGI_BASE) };
+        let (register, widths) = match inside.checked_sub(SGI_BASE) {
+            Some(sgi_offset) => decode_sgi_base(sgi_offset),
+            None => decode_rd_base(inside),
+        };
         if !widths.contains(&width) {
             return Err(VgicError::UnsupportedWidth { offset, width });
         }
-        Ok((vcpu as usize, register))
+        Ok((vcpu, register))
     }
 
     /// `GICR_TYPER` of `vcpu`: affinity `0.0.0.vcpu`, `Processor_Number` = `vcpu`, `Last` on
     /// the partition's final vCPU, no LPIs (`PLPIS` = `VLPIS` = 0).
     pub const fn redistributor_type(&self, vcpu: usize) -> u64 {
         let mut value = (vcpu as u64) << TYPER_AFFINITY_SHIFT | (vcpu as u64) << TYPER_PROCESSOR_NUMBER_SHIFT;
-        if vcpu + 1 == self.vcpu_count {
+        if matches!(vcpu.checked_add(1), Some(next) if next == self.vcpu_count) {
             value |= TYPER_LAST;
         }
         value
@@ -131,9 +155,9 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
             }
             Register::Waker => u64::from(self.waker(vcpu)),
             Register::PeripheralId2 => u64::from(PERIPHERAL_ID2),
-            Register::Bits(register) => u64::from(self.bank(location).map_or(0, |bank| bank.read(register))),
+            Register::Bits(bit_register) => u64::from(self.bank(location).map_or(0, |bank| bank.read(bit_register))),
             Register::Priority(intid) => {
-                u64::from(self.bank(location).map_or(0, |bank| bank.priorities(intid, width.bytes() as u32)))
+                u64::from(self.bank(location).map_or(0, |bank| bank.priorities(intid, width.bytes())))
             }
             Register::Config(half) => u64::from(self.bank(location).map_or(0, |bank| bank.config(half))),
             Register::Reserved => return Ok(ReadOutcome::read_as_zero()),
@@ -150,7 +174,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     ) -> Result<WriteOutcome, VgicError> {
         let (vcpu, register) = self.locate(offset, width)?;
         let location = BankLocation::Private(vcpu);
-        let word = (value & width.value_mask()) as u32;
+        let word = width.written_word(value);
         Ok(match register {
             // Every GICR_CTLR bit is RAZ/WI or read-only without LPIs or GICv4.
             Register::Control => WriteOutcome::plain(Disposition::Emulated),
@@ -166,8 +190,8 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
                 }
                 WriteOutcome::plain(Disposition::Emulated)
             }
-            Register::Bits(register) => self.write_bits(location, register, word),
-            Register::Priority(intid) => self.write_priorities(location, intid, width.bytes() as u32, word),
+            Register::Bits(bit_register) => self.write_bits(location, bit_register, word),
+            Register::Priority(intid) => self.write_priorities(location, intid, width.bytes(), word),
             Register::Config(0) => WriteOutcome::plain(Disposition::ReadOnly),
             Register::Config(half) => self.write_config(location, half, word, !SGI_EDGE_MASK),
             Register::Reserved => WriteOutcome::plain(Disposition::RazWi),

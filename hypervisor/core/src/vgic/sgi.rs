@@ -69,11 +69,11 @@ impl SgiRequest {
             SgiRouting::AllButSelf
         } else {
             SgiRouting::Targeted {
-                target_list: value as u16,
+                target_list: (value & 0xffff) as u16,
                 range_selector: ((value >> 44) & 0xf) as u8,
-                aff1: (value >> 16) as u8,
-                aff2: (value >> 32) as u8,
-                aff3: (value >> 48) as u8,
+                aff1: ((value >> 16) & 0xff) as u8,
+                aff2: ((value >> 32) & 0xff) as u8,
+                aff3: ((value >> 48) & 0xff) as u8,
             }
         };
         Self { intid: ((value >> 24) & 0xf) as u32, routing }
@@ -93,10 +93,13 @@ impl SgiRequest {
                 if aff1 != 0 || aff2 != 0 || aff3 != 0 {
                     return targets;
                 }
-                let base = usize::from(range_selector) * 16;
+                // `RS` is 4 bits, so nothing here saturates; a saturated value would still
+                // name no vCPU of the partition.
+                let base = usize::from(range_selector).saturating_mul(16);
                 for bit in (0..16).filter(|bit| target_list & (1 << bit) != 0) {
-                    if base + bit < vcpu_count {
-                        targets = targets.with(base + bit);
+                    let vcpu = base.saturating_add(bit);
+                    if vcpu < vcpu_count {
+                        targets = targets.with(vcpu);
                     }
                 }
             }
