@@ -23,6 +23,8 @@ pub enum Task {
     Run(SystemArgs),
     /// Run the whole test suite: tools, host unit tests, image build, QEMU integration tests.
     Test,
+    /// Measure trap, interrupt and boot costs under deterministic QEMU (target/bench/).
+    Bench(BenchArgs),
     /// Check the code against the coding standard (misra-like-lints/RULES.md).
     Lint,
     /// Build the traceability report from the last `cargo xtask test` run.
@@ -34,6 +36,23 @@ pub enum Task {
         /// Board directory name under board-configs/.
         board: String,
     },
+}
+
+/// Options of `cargo xtask bench`.
+#[derive(Debug, Args, PartialEq, Eq)]
+pub struct BenchArgs {
+    /// Also boot the probe under this hypervisor (Debian's Xen 4.17, dom0less).
+    #[arg(long, value_name = "HYPERVISOR", value_parser = ["xen"])]
+    pub against: Option<String>,
+    /// Samples per metric (1 to 1001).
+    #[arg(long, default_value_t = xtask::bench::DEFAULT_SAMPLES)]
+    pub samples: usize,
+    /// One sample per metric: checks that the bench works.
+    #[arg(long)]
+    pub quick: bool,
+    /// Break Bulkhead's measured traps down by hypervisor function (QEMU exec trace).
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// Which system to build.

@@ -9,6 +9,7 @@
 //! [`board_dts`] regenerates a board's device tree from QEMU. [`progress`] shows spinners.
 
 pub mod apt;
+pub mod bench;
 pub mod board_dts;
 pub mod defmt_log;
 pub mod host_tools;

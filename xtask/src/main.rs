@@ -21,6 +21,11 @@ fn main() -> ExitCode {
         Task::Run(arguments) => commands::run::run(&repository, &arguments),
         Task::Test => commands::test::test(&repository),
         Task::Lint => commands::lint::lint(&repository),
+        Task::Bench(arguments) => xtask::bench::command(
+            &repository,
+            &xtask::bench::BenchOptions::from_command_line(arguments.samples, arguments.against.is_some(), arguments.quick, arguments.profile),
+        )
+        .map_err(commands::Failure::Bench),
         Task::Trace => commands::trace::trace(&repository),
         Task::Expand(arguments) => commands::expand::expand(&repository, &arguments),
         Task::BoardDts { board } => commands::board_dts::board_dts(&repository, &board),

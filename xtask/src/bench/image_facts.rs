@@ -108,7 +108,10 @@ const LARGEST_LISTED: usize = 8;
 
 /// Reads the image at `elf`, whose `.rodata` embeds `embedded_partitions` bytes of
 /// partition images and device trees.
-pub fn read(elf: &Path, embedded_partitions: u64) -> Result<(ImageSize, StaticMemory), ImageFactsError> {
+pub fn read(
+    elf: &Path,
+    embedded_partitions: u64,
+) -> Result<(ImageSize, StaticMemory), ImageFactsError> {
     let bytes = fs::read(elf).map_err(|source| ImageFactsError::Io {
         path: elf.to_path_buf(),
         source,
@@ -165,14 +168,20 @@ pub fn read(elf: &Path, embedded_partitions: u64) -> Result<(ImageSize, StaticMe
         .filter(|symbol| symbol.section == ".data" || symbol.section == ".bss")
         .collect();
     for symbol in &statics {
-        if TRANSLATION_TABLE_STATICS.iter().any(|end| symbol.name.ends_with(end)) {
+        if TRANSLATION_TABLE_STATICS
+            .iter()
+            .any(|end| symbol.name.ends_with(end))
+        {
             memory.translation_tables += symbol.size;
-        } else if PARTITION_STATE_STATICS.iter().any(|end| symbol.name.ends_with(end)) {
+        } else if PARTITION_STATE_STATICS
+            .iter()
+            .any(|end| symbol.name.ends_with(end))
+        {
             memory.partition_state += symbol.size;
         }
     }
-    memory.other_data = (size.data + size.bss)
-        .saturating_sub(memory.translation_tables + memory.partition_state);
+    memory.other_data =
+        (size.data + size.bss).saturating_sub(memory.translation_tables + memory.partition_state);
     statics.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.name.cmp(&b.name)));
     statics.truncate(LARGEST_LISTED);
     memory.largest = statics;
@@ -187,7 +196,10 @@ pub fn demangle(symbol: &str) -> String {
     };
     let mut parts = Vec::new();
     // BOUND: each iteration consumes at least one byte of `rest`.
-    while let Some(digits) = rest.find(|c: char| !c.is_ascii_digit()).filter(|&end| end > 0) {
+    while let Some(digits) = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .filter(|&end| end > 0)
+    {
         let Ok(length) = rest[..digits].parse::<usize>() else {
             break;
         };
@@ -208,7 +220,39 @@ pub fn demangle(symbol: &str) -> String {
     if parts.last().is_some_and(|part| is_hash(part)) {
         parts.pop();
     }
-    parts.join("::")
+    parts
+        .iter()
+        .map(|part| unescape(part))
+        .collect::<Vec<_>>()
+        .join("::")
+}
+
+/// Undoes the escapes of legacy mangling inside one path segment (`$LT$` for `<`, `..` for
+/// `::`, a leading `_` before `$`).
+fn unescape(part: &str) -> String {
+    const ESCAPES: &[(&str, &str)] = &[
+        ("$LT$", "<"),
+        ("$GT$", ">"),
+        ("$RF$", "&"),
+        ("$BP$", "*"),
+        ("$C$", ","),
+        ("$SP$", "@"),
+        ("$u20$", " "),
+        ("$u27$", "'"),
+        ("$u5b$", "["),
+        ("$u5d$", "]"),
+        ("$u7b$", "{"),
+        ("$u7d$", "}"),
+        ("$u7e$", "~"),
+        ("..", "::"),
+    ];
+    let mut text = part
+        .strip_prefix("_$")
+        .map_or_else(|| part.to_owned(), |rest| format!("${rest}"));
+    for (escaped, plain) in ESCAPES {
+        text = text.replace(escaped, plain);
+    }
+    text
 }
 
 #[cfg(test)]
@@ -223,6 +267,20 @@ mod tests {
         );
         assert_eq!(demangle("BULKHEAD_STACKS"), "BULKHEAD_STACKS");
         assert_eq!(demangle("_ZN3fooE"), "foo");
+        assert_eq!(
+            demangle(
+                "_ZN13bulkhead_core4vgic19VirtualGic$LT$_$GT$13set_spi_level17h0123456789abcdefE"
+            ),
+            "bulkhead_core::vgic::VirtualGic<_>::set_spi_level"
+        );
+        assert_eq!(
+            demangle("_ZN4core3ptr35drop_in_place$LT$$RF$mut$u20$u8$GT$17h0123456789abcdefE"),
+            "core::ptr::drop_in_place<&mut u8>"
+        );
+        assert_eq!(
+            demangle("_ZN42_$LT$$RF$T$u20$as$u20$core..fmt..Debug$GT$3fmt17h0123456789abcdefE"),
+            "<&T as core::fmt::Debug>::fmt"
+        );
         assert_eq!(demangle("_ZN3fo"), "_ZN3fo");
     }
 

@@ -62,7 +62,9 @@ pub fn count_crate(root: &Path, crate_path: &str) -> io::Result<CrateLines> {
             let test_file = path.file_name().and_then(|name| name.to_str()) == Some("tests.rs")
                 || path
                     .strip_prefix(root.join(crate_path))
-                    .is_ok_and(|inside| inside.components().any(|part| part.as_os_str() == "tests"));
+                    .is_ok_and(|inside| {
+                        inside.components().any(|part| part.as_os_str() == "tests")
+                    });
             lines.files += 1;
             if test_file {
                 lines.tests += counted.code + counted.tests;
@@ -195,19 +197,13 @@ mod tests {
     #[test]
     fn comments_and_blank_lines_do_not_count() {
         let source = "//! Module docs.\n\n/// Item docs.\nfn f() {\n    // why\n    let url = \"http://x\"; // trailing\n    /* block\n       still block */ g();\n}\n";
-        assert_eq!(
-            count_source(source),
-            SourceLines { code: 4, tests: 0 }
-        );
+        assert_eq!(count_source(source), SourceLines { code: 4, tests: 0 });
     }
 
     #[test]
     fn cfg_test_items_are_counted_as_tests() {
         let source = "fn f() {}\n\n#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn g() {\n        assert_eq!('{', '{');\n    }\n}\n\nfn h() {}\n";
-        assert_eq!(
-            count_source(source),
-            SourceLines { code: 2, tests: 8 }
-        );
+        assert_eq!(count_source(source), SourceLines { code: 2, tests: 8 });
         assert_eq!(
             count_source("#[cfg(test)]\nmod tests;\nfn f() {}\n"),
             SourceLines { code: 1, tests: 2 }
@@ -217,7 +213,11 @@ mod tests {
     #[test]
     fn image_crates_are_counted_from_their_sources() {
         let repository = crate::paths::Repository::locate();
-        let core = count_crate(repository.root(), "hypervisor/core").expect("the core crate is readable");
-        assert!(core.files > 0 && core.code > 0 && core.tests > 0, "{core:?}");
+        let core =
+            count_crate(repository.root(), "hypervisor/core").expect("the core crate is readable");
+        assert!(
+            core.files > 0 && core.code > 0 && core.tests > 0,
+            "{core:?}"
+        );
     }
 }

@@ -70,7 +70,11 @@ pub enum CaptureError {
 /// probe reports in `step`, until the probe prints `BENCH end`, QEMU exits, or `limit`
 /// passes. QEMU is stopped once the probe has finished: under a hypervisor the machine keeps
 /// running after the probe powers its partition off.
-pub fn capture(command: &mut Command, limit: Duration, step: &Step) -> Result<Transcript, CaptureError> {
+pub fn capture(
+    command: &mut Command,
+    limit: Duration,
+    step: &Step,
+) -> Result<Transcript, CaptureError> {
     let description = progress::describe(command);
     let mut child = command
         .stdin(Stdio::null())

@@ -17,16 +17,17 @@
 //! suite calls [`quick_check`]: one sample per metric on Bulkhead and the floor, written to
 //! `target/bench/quick/` (so a full report is not overwritten), then [`check_outputs`].
 
-mod catalog;
-mod floor;
-mod image_facts;
-mod lines_of_code;
-mod machine;
-mod plot;
-mod probe_output;
-mod report;
-mod stage2_mix;
-mod xen;
+pub mod catalog;
+pub mod floor;
+pub mod image_facts;
+pub mod lines_of_code;
+pub mod machine;
+pub mod plot;
+pub mod probe_output;
+pub mod profile;
+pub mod report;
+pub mod stage2_mix;
+pub mod xen;
 
 use std::fmt;
 use std::fs;
@@ -41,13 +42,17 @@ use crate::progress::{CommandError, Progress};
 use crate::qemu::{Console, QemuBoard, QemuRun};
 use crate::toolchain::{BareMetalCargo, ToolchainError};
 
-pub use report::{
-    Cost, Platform, PlatformOutcome, PlatformResult, Report, Row, SCHEMA_VERSION, Verdict,
-};
+pub use report::{Platform, Report};
+
+use image_facts::ImageFactsError;
+use machine::CaptureError;
+use probe_output::{MetricResult, ProbeOutputError, ProbeRun};
+use profile::ProfileError;
+use report::{PlatformOutcome, PlatformResult, SCHEMA_VERSION};
+use stage2_mix::MappingError;
 
 use catalog::{METRICS, MetricKind, Source};
-use machine::{CaptureError, ICOUNT_ARGUMENTS};
-use probe_output::{MetricResult, ProbeOutputError};
+use machine::ICOUNT_ARGUMENTS;
 
 /// Samples per metric unless `--samples` says otherwise.
 pub const DEFAULT_SAMPLES: usize = 101;
@@ -55,7 +60,7 @@ pub const DEFAULT_SAMPLES: usize = 101;
 pub const MAX_SAMPLES: usize = 1001;
 /// The system the bench builds and boots under Bulkhead.
 pub const BENCH_MANIFEST: &str = "partitions/bench.toml";
-/// The probe's partition in [`BENCH_MANIFEST`].
+/// The probe's partition in [`BENCH_MANIFEST`], named like its crate.
 const PROBE_PARTITION: &str = "probe";
 /// Longest a platform may take from QEMU's start to the probe's last line. Xen's boot alone
 /// is about 0.7 s of virtual time (0.7 G instructions); QEMU runs them in seconds.
@@ -70,18 +75,27 @@ pub struct BenchOptions {
     pub against_xen: bool,
     /// One sample per metric: checks that the bench works (the test suite's mode).
     pub quick: bool,
+    /// Also trace Bulkhead instruction by instruction and break each measured trap down by
+    /// hypervisor function ([`profile`]).
+    pub profile: bool,
     /// Where progress goes.
     pub progress: Progress,
 }
 
 impl BenchOptions {
     /// Options from the command line: `--samples N`, `--against xen`, `--quick` (which
-    /// takes one sample whatever `--samples` says).
-    pub fn from_command_line(samples: usize, against_xen: bool, quick: bool) -> Self {
+    /// takes one sample whatever `--samples` says), `--profile`.
+    pub fn from_command_line(
+        samples: usize,
+        against_xen: bool,
+        quick: bool,
+        profile: bool,
+    ) -> Self {
         Self {
             samples: if quick { 1 } else { samples },
             against_xen,
             quick,
+            profile,
             progress: Progress::terminal(),
         }
     }
@@ -92,6 +106,7 @@ impl BenchOptions {
             samples: 1,
             against_xen: false,
             quick: true,
+            profile: false,
             progress: Progress::quiet(),
         }
     }
@@ -190,7 +205,11 @@ pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutpu
         platform: Platform::Bulkhead,
         description: format!(
             "Bulkhead ({}), probe on core 0",
-            built.hypervisor_elf().strip_prefix(repository.root()).unwrap_or(&built.hypervisor_elf()).display()
+            built
+                .hypervisor_elf()
+                .strip_prefix(repository.root())
+                .unwrap_or(&built.hypervisor_elf())
+                .display()
         ),
         outcome: PlatformOutcome::Measured {
             command_line: bulkhead_run.command_line(),
@@ -198,8 +217,29 @@ pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutpu
         },
     });
 
+    let profiles = if options.profile {
+        profile::profile(
+            &bulkhead_run,
+            &built.hypervisor_elf(),
+            &repository.guest_elf(PROBE_PARTITION),
+            options.samples as u64,
+            &directory,
+            &progress,
+            RUN_LIMIT,
+        )
+        .map_err(BenchError::Profile)?
+    } else {
+        Vec::new()
+    };
+
     let stub = floor::build_stub(repository, &cargo, &progress, &directory)?;
-    let floor_run = floor::qemu_run(&board, &stub, &probe.image, probe.image_ipa, options.samples);
+    let floor_run = floor::qemu_run(
+        &board,
+        &stub,
+        &probe.image,
+        probe.image_ipa,
+        options.samples,
+    );
     let probe_run = measure(Platform::Floor, &floor_run, &directory, &progress)?;
     platforms.push(PlatformResult {
         platform: Platform::Floor,
@@ -217,7 +257,8 @@ pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutpu
     }
     platforms.sort_by_key(|result| result.platform);
 
-    let report = assemble(repository, &built, &board, platforms, options)?;
+    let mut report = assemble(repository, &built, &board, platforms, options)?;
+    report.profile = profiles;
     check(&report).map_err(BenchError::Malformed)?;
     write_outputs(&directory, report)
 }
@@ -286,7 +327,7 @@ fn measure(
     run: &QemuRun,
     directory: &Path,
     progress: &Progress,
-) -> Result<probe_output::ProbeRun, BenchError> {
+) -> Result<ProbeRun, BenchError> {
     let step = progress.step(format!("measuring on {}", platform.heading()));
     let log = directory.join(format!("{}.log", platform_file_stem(platform)));
     let outcome = machine::capture(&mut run.command(), RUN_LIMIT, &step);
@@ -295,7 +336,10 @@ fn measure(
         Err(error) => {
             step.fail("");
             if let CaptureError::Timeout { transcript, .. } = &error {
-                let _ = fs::write(&log, format!("{}{}", transcript.console, transcript.diagnostics));
+                let _ = fs::write(
+                    &log,
+                    format!("{}{}", transcript.console, transcript.diagnostics),
+                );
             }
             return Err(BenchError::Capture {
                 platform,
@@ -304,12 +348,14 @@ fn measure(
             });
         }
     };
-    fs::write(&log, format!("{}{}", transcript.console, transcript.diagnostics)).map_err(
-        |source| BenchError::Io {
-            path: log.clone(),
-            source,
-        },
-    )?;
+    fs::write(
+        &log,
+        format!("{}{}", transcript.console, transcript.diagnostics),
+    )
+    .map_err(|source| BenchError::Io {
+        path: log.clone(),
+        source,
+    })?;
     match probe_output::parse(&transcript.console) {
         Ok(probe_run) => {
             step.succeed(&format!("{} metrics", probe_run.metrics.len()));
@@ -377,7 +423,10 @@ fn with_probe_bootargs(manifest: &str, bootargs: &str) -> Result<String, String>
             partition.get("name").and_then(toml::Value::as_str) == Some(PROBE_PARTITION)
         })
         .ok_or(format!("no partition named `{PROBE_PARTITION}`"))?;
-    probe.insert("bootargs".to_owned(), toml::Value::String(bootargs.to_owned()));
+    probe.insert(
+        "bootargs".to_owned(),
+        toml::Value::String(bootargs.to_owned()),
+    );
     toml::to_string(&table).map_err(|error| error.to_string())
 }
 
@@ -403,8 +452,8 @@ fn assemble(
     for partition in built.spec.partitions() {
         embedded += partition.initrd.as_ref().map_or(0, |(_, size)| *size);
     }
-    let (image, static_memory) = image_facts::read(&built.hypervisor_elf(), embedded)
-        .map_err(BenchError::ImageFacts)?;
+    let (image, static_memory) =
+        image_facts::read(&built.hypervisor_elf(), embedded).map_err(BenchError::ImageFacts)?;
     let lines_of_code = lines_of_code::IMAGE_CRATES
         .iter()
         .map(|path| {
@@ -459,6 +508,7 @@ fn assemble(
         static_memory,
         lines_of_code,
         stage2,
+        profile: Vec::new(),
         notes,
     })
 }
@@ -546,7 +596,13 @@ pub fn check(report: &Report) -> Result<(), MalformedReport> {
     if report.image.text == 0 || report.static_memory.total < report.image.loaded() {
         problems.push("image sizes are missing".to_owned());
     }
-    if report.lines_of_code.iter().map(|lines| lines.code).sum::<u64>() == 0 {
+    if report
+        .lines_of_code
+        .iter()
+        .map(|lines| lines.code)
+        .sum::<u64>()
+        == 0
+    {
         problems.push("no lines of code counted".to_owned());
     }
     if report.stage2.is_empty() || report.stage2.iter().any(|mapping| mapping.total() == 0) {
@@ -561,13 +617,16 @@ pub fn check(report: &Report) -> Result<(), MalformedReport> {
 
 fn check_probe_run(
     platform: Platform,
-    probe: &probe_output::ProbeRun,
+    probe: &ProbeRun,
     samples: u64,
     problems: &mut Vec<String>,
 ) {
     let name = platform.heading();
     if probe.samples != samples {
-        problems.push(format!("{name}: {} samples instead of {samples}", probe.samples));
+        problems.push(format!(
+            "{name}: {} samples instead of {samples}",
+            probe.samples
+        ));
     }
     let expected = METRICS
         .iter()
@@ -578,7 +637,11 @@ fn check_probe_run(
         match probe.metric(metric) {
             None => problems.push(format!("{name}: {metric} missing")),
             Some(MetricResult::Measured(measured)) => {
-                let wanted = if kind == MetricKind::SinceReset { 1 } else { samples };
+                let wanted = if kind == MetricKind::SinceReset {
+                    1
+                } else {
+                    samples
+                };
                 if measured.count != wanted {
                     problems.push(format!("{name}: {metric} has {} samples", measured.count));
                 }
@@ -671,9 +734,11 @@ pub enum BenchError {
         log: PathBuf,
     },
     /// The hypervisor ELF could not be read.
-    ImageFacts(image_facts::ImageFactsError),
+    ImageFacts(ImageFactsError),
+    /// The traced run for `--profile` failed.
+    Profile(ProfileError),
     /// A partition's stage 2 could not be rebuilt on the host.
-    Stage2(stage2_mix::MappingError),
+    Stage2(MappingError),
     /// The report came out inconsistent (a bug in the bench).
     Malformed(MalformedReport),
     /// A file could not be read or written.
@@ -697,7 +762,10 @@ impl fmt::Display for BenchError {
             Self::Build(error) => write!(f, "building {}: {error}", floor::STUB_CRATE),
             Self::Manifest { path, reason } => write!(f, "{}: {reason}", path.display()),
             Self::NoProbePartition => {
-                write!(f, "{BENCH_MANIFEST} has no partition named `{PROBE_PARTITION}`")
+                write!(
+                    f,
+                    "{BENCH_MANIFEST} has no partition named `{PROBE_PARTITION}`"
+                )
             }
             Self::Image { path, reason } => write!(f, "{}: {reason}", path.display()),
             Self::Capture {
@@ -709,10 +777,9 @@ impl fmt::Display for BenchError {
                     CaptureError::Spawn { command, source } => {
                         format!("`{command}` could not start: {source}")
                     }
-                    CaptureError::Timeout { limit, .. } => format!(
-                        "the probe did not finish within {} s",
-                        limit.as_secs()
-                    ),
+                    CaptureError::Timeout { limit, .. } => {
+                        format!("the probe did not finish within {} s", limit.as_secs())
+                    }
                 };
                 write!(
                     f,
@@ -732,6 +799,7 @@ impl fmt::Display for BenchError {
                 log.display()
             ),
             Self::ImageFacts(error) => write!(f, "{error}"),
+            Self::Profile(error) => write!(f, "profiling: {error}"),
             Self::Stage2(error) => write!(
                 f,
                 "partition {}: stage 2 could not be rebuilt: {:?}",
@@ -772,7 +840,7 @@ mod tests {
 
     #[test]
     fn quick_takes_one_sample() {
-        let options = BenchOptions::from_command_line(50, true, true);
+        let options = BenchOptions::from_command_line(50, true, true, false);
         assert_eq!((options.samples, options.against_xen), (1, true));
         assert_eq!(BenchOptions::quick().samples, 1);
         assert!(!BenchOptions::quick().against_xen);

@@ -208,6 +208,7 @@ mod tests {
             static_memory: StaticMemory::default(),
             lines_of_code: vec![],
             stage2: vec![],
+            profile: vec![],
             notes: vec![],
         };
         let picture = svg(&report);

@@ -13,6 +13,7 @@ use super::catalog::{self, FRAME_METRIC, MetricDefinition, MetricKind, Source};
 use super::image_facts::{ImageSize, StaticMemory};
 use super::lines_of_code::CrateLines;
 use super::probe_output::{MetricResult, ProbeRun, Run};
+use super::profile::TrapProfile;
 use super::stage2_mix::PartitionMapping;
 
 /// Version of the `report.json` layout; bump it on any change a reader would notice.
@@ -37,6 +38,9 @@ pub struct Report {
     pub lines_of_code: Vec<CrateLines>,
     /// Stage-2 mapping mix per partition.
     pub stage2: Vec<PartitionMapping>,
+    /// With `--profile`: Bulkhead's measured traps broken down by function.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profile: Vec<TrapProfile>,
     /// Things a reader must know to interpret the numbers.
     pub notes: Vec<String>,
 }
@@ -222,7 +226,9 @@ fn row(definition: &MetricDefinition, platforms: &[PlatformResult]) -> Row {
     let costs: Vec<PlatformCost> = Platform::ALL
         .iter()
         .filter_map(|&platform| {
-            let result = platforms.iter().find(|result| result.platform == platform)?;
+            let result = platforms
+                .iter()
+                .find(|result| result.platform == platform)?;
             Some(PlatformCost {
                 platform,
                 cost: cost(definition, &result.outcome),
@@ -269,9 +275,10 @@ fn row(definition: &MetricDefinition, platforms: &[PlatformResult]) -> Row {
             _ => None,
         },
         bulkhead_above_floor: match (bulkhead, median_of(Platform::Floor)) {
-            (Some(bulkhead), Some(floor)) => {
-                Some(i64::try_from(bulkhead).unwrap_or(i64::MAX) - i64::try_from(floor).unwrap_or(i64::MAX))
-            }
+            (Some(bulkhead), Some(floor)) => Some(
+                i64::try_from(bulkhead).unwrap_or(i64::MAX)
+                    - i64::try_from(floor).unwrap_or(i64::MAX),
+            ),
             _ => None,
         },
         costs,
@@ -372,7 +379,11 @@ pub fn thousands(value: u64) -> String {
 fn bytes(value: u64) -> String {
     const MIB: u64 = 1 << 20;
     if value >= MIB {
-        format!("{} ({:.1} MiB)", thousands(value), value as f64 / MIB as f64)
+        format!(
+            "{} ({:.1} MiB)",
+            thousands(value),
+            value as f64 / MIB as f64
+        )
     } else if value >= 1024 {
         format!("{} ({:.1} KiB)", thousands(value), value as f64 / 1024.0)
     } else {
@@ -493,7 +504,10 @@ impl Report {
         for (name, value) in [
             ("text", image.text),
             ("rodata (hypervisor)", image.rodata),
-            ("rodata (embedded partition images and device trees)", image.embedded_partitions),
+            (
+                "rodata (embedded partition images and device trees)",
+                image.embedded_partitions,
+            ),
             ("data", image.data),
             ("bss", image.bss),
             ("stacks", image.stacks),
@@ -504,8 +518,14 @@ impl Report {
         let _ = writeln!(text, "\n## Static RAM footprint\n");
         let _ = writeln!(text, "| part | bytes |\n|---|---:|");
         for (name, value) in [
-            ("whole image in RAM (nothing is allocated at run time)", memory.total),
-            ("translation tables (stage 2 and EL2)", memory.translation_tables),
+            (
+                "whole image in RAM (nothing is allocated at run time)",
+                memory.total,
+            ),
+            (
+                "translation tables (stage 2 and EL2)",
+                memory.translation_tables,
+            ),
             ("per-partition state", memory.partition_state),
             ("stacks", memory.stacks),
             ("other data and bss", memory.other_data),
@@ -525,7 +545,10 @@ impl Report {
             }
         }
         let _ = writeln!(text, "\n## Lines of code (non-blank, non-comment)\n");
-        let _ = writeln!(text, "| crate | files | code | tests |\n|---|---:|---:|---:|");
+        let _ = writeln!(
+            text,
+            "| crate | files | code | tests |\n|---|---:|---:|---:|"
+        );
         for lines in &self.lines_of_code {
             let _ = writeln!(
                 text,
@@ -539,7 +562,10 @@ impl Report {
         let _ = writeln!(
             text,
             "| **total** | {} | {} | {} |",
-            self.lines_of_code.iter().map(|lines| lines.files).sum::<u64>(),
+            self.lines_of_code
+                .iter()
+                .map(|lines| lines.files)
+                .sum::<u64>(),
             thousands(self.lines_of_code.iter().map(|lines| lines.code).sum()),
             thousands(self.lines_of_code.iter().map(|lines| lines.tests).sum()),
         );
@@ -558,6 +584,32 @@ impl Report {
                 bytes(mapping.page_4kib),
                 mapping.tables
             );
+        }
+        if !self.profile.is_empty() {
+            let _ = writeln!(
+                text,
+                "\n## Where Bulkhead's instructions go\n\nThe median trap of each metric, \
+                 instruction by instruction at EL2 (QEMU exec trace), by function in the order \
+                 they ran.\n"
+            );
+            for trap in &self.profile {
+                let title = self
+                    .rows
+                    .iter()
+                    .find(|row| row.metric == trap.metric)
+                    .map_or(trap.metric.as_str(), |row| row.title.as_str());
+                let _ = writeln!(
+                    text,
+                    "**{title}**: {} instructions at EL2 ({} traps seen)\n",
+                    thousands(trap.instructions),
+                    trap.traps
+                );
+                let _ = writeln!(text, "| function | instructions |\n|---|---:|");
+                for stage in &trap.stages {
+                    let _ = writeln!(text, "| `{}` | {} |", stage.function, stage.instructions);
+                }
+                let _ = writeln!(text);
+            }
         }
         if !self.notes.is_empty() {
             let _ = writeln!(text, "\n## Notes\n");
@@ -611,15 +663,24 @@ mod tests {
         let platforms = [
             platform(
                 Platform::Floor,
-                &[("counter_read", measured(2, 3)), ("hypercall_smccc_version", measured(4, 3))],
+                &[
+                    ("counter_read", measured(2, 3)),
+                    ("hypercall_smccc_version", measured(4, 3)),
+                ],
             ),
             platform(
                 Platform::Bulkhead,
-                &[("counter_read", measured(2, 3)), ("hypercall_smccc_version", measured(339, 3))],
+                &[
+                    ("counter_read", measured(2, 3)),
+                    ("hypercall_smccc_version", measured(339, 3)),
+                ],
             ),
             platform(
                 Platform::Xen,
-                &[("counter_read", measured(2, 3)), ("hypercall_smccc_version", measured(457, 3))],
+                &[
+                    ("counter_read", measured(2, 3)),
+                    ("hypercall_smccc_version", measured(457, 3)),
+                ],
             ),
         ];
         let rows = rows(&platforms);
@@ -675,13 +736,18 @@ mod tests {
             .find(|row| row.metric == "timer_interrupt_spinning")
             .expect("a row per metric");
         assert_eq!(timer.costs[0].cost.median(), Some(240));
-        assert_eq!(timer.target.as_ref().map(|check| check.verdict), Some(Verdict::Pass));
+        assert_eq!(
+            timer.target.as_ref().map(|check| check.verdict),
+            Some(Verdict::Pass)
+        );
         assert!(matches!(timer.costs[1].cost, Cost::Unavailable { .. }));
         let linux = rows
             .iter()
             .find(|row| row.metric == "linux_time_to_userspace")
             .expect("the Linux row is reserved");
-        assert!(matches!(&linux.costs[0].cost, Cost::Unavailable { reason } if reason.contains("Linux")));
+        assert!(
+            matches!(&linux.costs[0].cost, Cost::Unavailable { reason } if reason.contains("Linux"))
+        );
     }
 
     #[test]

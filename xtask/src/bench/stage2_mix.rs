@@ -95,8 +95,13 @@ pub fn map_regions(
         let mut ipa = region.ipa.raw();
         // BOUND: each step advances by at least one page, to the end of the region.
         while ipa < end {
-            let level = translate(&pool, HOST_POOL_ADDRESS, root, bulkhead_core::addr::Ipa(ipa))
-                .map_or(3, |translation| translation.level);
+            let level = translate(
+                &pool,
+                HOST_POOL_ADDRESS,
+                root,
+                bulkhead_core::addr::Ipa(ipa),
+            )
+            .map_or(3, |translation| translation.level);
             let span = match level {
                 1 => 1 << 30,
                 2 => 1 << 21,
@@ -136,12 +141,14 @@ mod tests {
                 size: (2 << 20) + 0x2000,
             },
         ];
-        let mapping =
-            map_regions("p", &regions, |_| Stage2Attributes::RAM).expect("valid regions");
+        let mapping = map_regions("p", &regions, |_| Stage2Attributes::RAM).expect("valid regions");
         assert_eq!(mapping.block_1gib, 1 << 30);
         assert_eq!(mapping.block_2mib, 2 << 20);
         assert_eq!(mapping.page_4kib, 0x2000);
-        assert_eq!(mapping.total(), regions.iter().map(|region| region.size).sum::<u64>());
+        assert_eq!(
+            mapping.total(),
+            regions.iter().map(|region| region.size).sum::<u64>()
+        );
         assert!(mapping.tables >= 3);
     }
 
@@ -152,8 +159,7 @@ mod tests {
             phys: PhysAddr(0x4200_1000),
             size: 4 << 20,
         }];
-        let mapping =
-            map_regions("p", &regions, |_| Stage2Attributes::RAM).expect("valid region");
+        let mapping = map_regions("p", &regions, |_| Stage2Attributes::RAM).expect("valid region");
         assert_eq!(mapping.page_4kib, 4 << 20);
         assert_eq!(mapping.block_2mib + mapping.block_1gib, 0);
     }

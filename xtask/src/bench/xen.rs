@@ -81,7 +81,9 @@ pub fn fetch(directory: &Path, progress: &Progress) -> Result<XenImage, Unavaila
     }
     fs::create_dir_all(directory)
         .map_err(|error| Unavailable::new(format!("{}: {error}", directory.display())))?;
-    let step = progress.step(format!("fetching {PACKAGE} ({PACKAGE_ARCHITECTURE}) with apt"));
+    let step = progress.step(format!(
+        "fetching {PACKAGE} ({PACKAGE_ARCHITECTURE}) with apt"
+    ));
     let outcome = download(directory, &step).and_then(|deb| {
         let version = command_output(Command::new("dpkg-deb").arg("-f").arg(&deb).arg("Version"))?;
         command_output(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked))?;
@@ -111,7 +113,9 @@ fn download(directory: &Path, step: &progress::Step) -> Result<PathBuf, Unavaila
     let foreign = command_output(Command::new("dpkg").arg("--print-foreign-architectures"))?;
     let native = command_output(Command::new("dpkg").arg("--print-architecture"))?;
     let has_architecture = native.trim() == PACKAGE_ARCHITECTURE
-        || foreign.split_whitespace().any(|name| name == PACKAGE_ARCHITECTURE);
+        || foreign
+            .split_whitespace()
+            .any(|name| name == PACKAGE_ARCHITECTURE);
     let root = apt::running_as_root();
     if !has_architecture {
         if !root {
@@ -148,7 +152,9 @@ fn download(directory: &Path, step: &progress::Step) -> Result<PathBuf, Unavaila
         .filter(|path| {
             path.file_name()
                 .and_then(|name| name.to_str())
-                .is_some_and(|name| name.starts_with(&format!("{PACKAGE}_")) && name.ends_with(".deb"))
+                .is_some_and(|name| {
+                    name.starts_with(&format!("{PACKAGE}_")) && name.ends_with(".deb")
+                })
         })
         .max();
     deb.ok_or_else(|| Unavailable::new(format!("apt-get download left no {PACKAGE} .deb")))
@@ -366,8 +372,8 @@ mod tests {
             image: PathBuf::from("/x/xen-4.17-arm64"),
             version: "4.17".to_owned(),
         };
-        let line = qemu_run(&board, &xen, Path::new("/x/xen.dtb"), Path::new("/p.bin"))
-            .command_line();
+        let line =
+            qemu_run(&board, &xen, Path::new("/x/xen.dtb"), Path::new("/p.bin")).command_line();
         assert!(line.contains(" -kernel /x/xen-4.17-arm64 "), "{line}");
         assert!(line.contains(" -dtb /x/xen.dtb "), "{line}");
         assert!(

@@ -43,6 +43,8 @@ pub enum Failure {
     Qemu(ExitStatus),
     /// `cargo xtask test`: these stages failed.
     Stages(Vec<String>),
+    /// The benchmark failed.
+    Bench(xtask::bench::BenchError),
     /// The coding-standard checker could not run.
     Lint(String),
     /// The traceability checker could not run.
@@ -61,6 +63,7 @@ impl fmt::Display for Failure {
             Self::Qemu(status) => write!(f, "QEMU exited with {status}"),
             Self::Stages(stages) => write!(f, "failed: {}", stages.join(", ")),
             Self::Lint(error) => write!(f, "misra-like-lints: {error}"),
+            Self::Bench(error) => write!(f, "{error}"),
             Self::Trace(error) => write!(f, "bulkhead-trace: {error}"),
         }
     }

@@ -1,0 +1,191 @@
+//! `probe`: measures, from inside a partition, what the hypervisor under it costs.
+//!
+//! The same binary runs under Bulkhead, under Xen (as a dom0less domain) and on bare QEMU
+//! behind a do-nothing EL2 stub (`probe-floor`, the architectural floor). It learns its UART,
+//! GIC, timer interrupt and PSCI conduit from the device tree in `x0`, so nothing in it is
+//! specific to one hypervisor. For each metric it takes N samples and prints one summary line
+//! and its distribution (format: [`report`]); `cargo xtask bench` boots it three ways and
+//! compares. Under QEMU's deterministic mode (`-icount shift=0,sleep=off` with
+//! `-cpu cortex-a72,cntfrq=1000000000`) one counter tick is one executed instruction.
+//!
+//! Metrics, in output order (all in counter ticks):
+//! - `counter_read`: the measurement frame alone, included once in every sample below;
+//! - `hypercall_smccc_version`, `hypercall_unknown_function`: `hvc #0` round trips;
+//! - `mmio_read_gicd_typer`, `mmio_read_uart_fr`: one load from the (virtual) GIC
+//!   distributor's `GICD_TYPER` and the UART's flag register;
+//! - `timer_interrupt_spinning`, `timer_interrupt_wait_for_interrupt`: virtual timer deadline
+//!   to the IRQ handler's first instruction ([`timer_latency`]);
+//! - `doorbell_round_trip`: reported unavailable: no inter-partition doorbell exists yet;
+//! - `entry_first_instruction`, `entry_main`: the physical count (from machine reset) at the
+//!   probe's first instruction ([`entry`]) and when `main` starts, one sample each.
+//!
+//! Bootargs: `samples=<N>` (default 101, at most 1001).
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+// The output format is portable and tested on the host
+// (`cargo test -p probe --target x86_64-unknown-linux-gnu`); the rest is aarch64 code.
+mod report;
+
+#[cfg(target_arch = "aarch64")]
+mod entry;
+#[cfg(target_arch = "aarch64")]
+mod measure;
+#[cfg(target_arch = "aarch64")]
+mod output;
+#[cfg(target_arch = "aarch64")]
+mod timer_latency;
+
+#[cfg(target_arch = "aarch64")]
+mod run {
+    use core::fmt::{self, Write};
+
+    use aarch64_cpu::registers::{CNTFRQ_EL0, Readable};
+    use guest_rt::{BootInfo, gic, psci};
+    use spin::Mutex;
+
+    use crate::report::{self, Absence};
+    use crate::timer_latency::{ProbeVectors, Waiting};
+    use crate::{entry, measure, output};
+
+    guest_rt::entry!(main);
+
+    /// Samples per metric when the bootargs do not say.
+    pub(crate) const DEFAULT_SAMPLES: usize = 101;
+    /// Most samples per metric: the size of the sample buffer.
+    pub(crate) const MAX_SAMPLES: usize = 1001;
+
+    /// `GICD_TYPER`: read-only, no side effects (GICv3 spec, GICD_TYPER).
+    const GICD_TYPER: usize = 0x0004;
+    /// PL011/SBSA `UARTFR`: read-only, no side effects.
+    const UARTFR: usize = 0x0018;
+    /// Ticks between setting a timer deadline and reaching it: long enough for any
+    /// hypervisor here to be back in the guest and waiting before the deadline passes.
+    const TIMER_LEAD: u64 = 20_000;
+    /// Priority of the timer interrupt; nothing else is enabled.
+    const TIMER_PRIORITY: u8 = 0x80;
+
+    /// The samples of the metric being measured.
+    static SAMPLES: Mutex<[u64; MAX_SAMPLES]> = Mutex::new([0; MAX_SAMPLES]);
+
+    fn main(boot: &'static BootInfo) -> ! {
+        let main_count = measure::physical_count();
+        let first_instruction_count = entry::first_instruction_count();
+        output::init(boot);
+        let samples = boot
+            .bootarg("samples")
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(DEFAULT_SAMPLES)
+            .clamp(1, MAX_SAMPLES);
+        let mut out = output::Lines;
+        let mut all_samples = SAMPLES.lock();
+        let buffer = &mut all_samples[..samples];
+        written(report::write_header(&mut out, samples, CNTFRQ_EL0.get()));
+
+        record(&mut out, "counter_read", buffer, || {
+            Ok(measure::counter_read())
+        });
+        record(&mut out, "hypercall_smccc_version", buffer, || {
+            Ok(measure::hypercall(measure::SMCCC_VERSION).0)
+        });
+        record(&mut out, "hypercall_unknown_function", buffer, || {
+            Ok(measure::hypercall(measure::UNKNOWN_FUNCTION).0)
+        });
+        let distributor = boot.gic.map(|gic| gic.distributor + GICD_TYPER);
+        record(&mut out, "mmio_read_gicd_typer", buffer, || {
+            let address = distributor.ok_or(Absence::Unavailable("no-gicv3"))?;
+            // SAFETY: GICD_TYPER of the distributor the device tree names: aligned,
+            // read-only, mapped as Device memory by guest-rt's identity map.
+            Ok(unsafe { measure::mmio_read(address) }.0)
+        });
+        let flag_register = output::uart_base(boot).map(|base| base + UARTFR);
+        record(&mut out, "mmio_read_uart_fr", buffer, || {
+            let address = flag_register.ok_or(Absence::Unavailable("no-uart"))?;
+            // SAFETY: UARTFR of the UART the device tree names: aligned, read-only, mapped as
+            // Device memory by guest-rt's identity map.
+            Ok(unsafe { measure::mmio_read(address) }.0)
+        });
+        timer_metrics(&mut out, boot, buffer);
+        written(report::write_absence(
+            &mut out,
+            "doorbell_round_trip",
+            Absence::Unavailable("no-doorbell"),
+        ));
+        record(
+            &mut out,
+            "entry_first_instruction",
+            &mut buffer[..1],
+            || Ok(first_instruction_count),
+        );
+        record(&mut out, "entry_main", &mut buffer[..1], || Ok(main_count));
+        written(report::write_end(&mut out));
+        psci::system_off()
+    }
+
+    /// Fills `buffer` with one sample per call of `take` and writes the metric's lines, or
+    /// why it has none.
+    fn record(
+        out: &mut impl Write,
+        metric: &str,
+        buffer: &mut [u64],
+        mut take: impl FnMut() -> Result<u64, Absence>,
+    ) {
+        let mut outcome = Ok(());
+        for slot in buffer.iter_mut() {
+            match take() {
+                Ok(sample) => *slot = sample,
+                Err(absence) => {
+                    outcome = Err(absence);
+                    break;
+                }
+            }
+        }
+        written(match outcome {
+            Ok(()) => {
+                buffer.sort_unstable();
+                report::write_metric(out, metric, buffer)
+            }
+            Err(absence) => report::write_absence(out, metric, absence),
+        });
+    }
+
+    /// Takes the outcome of writing a line. Output is best effort: a line the console cannot
+    /// take has nowhere else to be reported, and the host notices it missing.
+    fn written(outcome: fmt::Result) {
+        match outcome {
+            Ok(()) | Err(fmt::Error) => {}
+        }
+    }
+
+    fn timer_metrics(out: &mut impl Write, boot: &BootInfo, buffer: &mut [u64]) {
+        let metrics = [
+            ("timer_interrupt_spinning", Waiting::Spinning),
+            (
+                "timer_interrupt_wait_for_interrupt",
+                Waiting::WaitForInterrupt,
+            ),
+        ];
+        let enabled = match (boot.virtual_timer_intid, gic::get()) {
+            (Some(intid), Some(gic)) => gic
+                .enable_interrupt(intid, TIMER_PRIORITY)
+                .map(|()| intid)
+                .map_err(|_| Absence::Failed("timer-interrupt-not-enabled")),
+            (None, _) => Err(Absence::Unavailable("no-timer-interrupt")),
+            (_, None) => Err(Absence::Unavailable("no-gicv3")),
+        };
+        let vectors = ProbeVectors::install();
+        for (metric, waiting) in metrics {
+            record(out, metric, buffer, || {
+                let intid = enabled?;
+                let sample = vectors.measure(waiting, TIMER_LEAD);
+                if sample.intid == intid {
+                    Ok(sample.latency)
+                } else {
+                    Err(Absence::Failed("other-interrupt-taken"))
+                }
+            });
+        }
+        drop(vectors);
+    }
+}

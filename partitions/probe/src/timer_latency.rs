@@ -1,0 +1,173 @@
+//! Virtual timer interrupt latency: ticks from the timer's deadline to the first instruction
+//! of the guest's IRQ handler, with the vCPU spinning or asleep in WFI.
+//!
+//! guest-rt's IRQ path saves a full frame and looks up a handler before any code of the probe
+//! runs, which would hide the hypervisor's cost behind the runtime's. So for the measurement
+//! the probe installs a vector table of its own whose IRQ entry reads the counter as its very
+//! first instruction. To need no memory and no saved registers, that handler uses only
+//! `x9`-`x11`, which the waiting code declares clobbered: an IRQ can only arrive inside the
+//! waiting code, the one place IRQs are unmasked while the table is installed. Every other
+//! exception goes on to guest-rt's vectors (same slot), which report it.
+//!
+//! The handler acknowledges the interrupt (`ICC_IAR1_EL1`), stops the timer so that its level
+//! drops, and ends the interrupt (`ICC_EOIR1_EL1`, EOImode 0 as guest-rt sets it): under a
+//! hypervisor the list register's hardware link then deactivates the physical timer
+//! interrupt too (GICv3 spec, "Hardware-backed virtual interrupts").
+
+use core::arch::{asm, global_asm};
+
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{Readable, VBAR_EL1, Writeable};
+
+/// How the vCPU waits for the interrupt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiting {
+    /// A one-instruction loop polling a register.
+    Spinning,
+    /// `WFI` in that loop: the hypervisor may deschedule or idle the vCPU.
+    WaitForInterrupt,
+}
+
+/// What one measurement saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sample {
+    /// Ticks from the deadline to the handler's first instruction.
+    pub latency: u64,
+    /// The INTID the handler acknowledged.
+    pub intid: u32,
+}
+
+global_asm!(
+    r#"
+    // Slot k of the table goes on to slot k of guest-rt's table (`exception_vectors`).
+    .macro probe_forward slot
+    .balign 0x80
+    b       exception_vectors + \slot * 0x80
+    .endm
+
+    .section .text.probe_vectors, "ax"
+    .balign 0x800
+    .global probe_vectors
+probe_vectors:
+    probe_forward 0
+    probe_forward 1
+    probe_forward 2
+    probe_forward 3
+    probe_forward 4
+    // Slot 5: IRQ from the current EL with SP_EL1, the only one the waiting code can take.
+    .balign 0x80
+    mrs     x9, cntvct_el0                  // the measurement: first instruction
+    mrs     x10, S3_0_C12_C12_0             // ICC_IAR1_EL1: acknowledge
+    msr     cntv_ctl_el0, xzr               // stop the timer: its interrupt line drops
+    isb
+    msr     S3_0_C12_C12_1, x10             // ICC_EOIR1_EL1: drop priority and deactivate
+    mov     x11, #1                         // tell the waiting loop
+    eret
+    probe_forward 6
+    probe_forward 7
+    probe_forward 8
+    probe_forward 9
+    probe_forward 10
+    probe_forward 11
+    probe_forward 12
+    probe_forward 13
+    probe_forward 14
+    probe_forward 15
+"#
+);
+
+unsafe extern "C" {
+    /// The probe's vector table (above).
+    static probe_vectors: u8;
+}
+
+/// Installs the probe's vector table until dropped; the previous table comes back then.
+pub struct ProbeVectors {
+    previous: u64,
+}
+
+impl ProbeVectors {
+    /// Installs the probe's vector table on this vCPU.
+    pub fn install() -> Self {
+        let previous = VBAR_EL1.get();
+        VBAR_EL1.set(core::ptr::addr_of!(probe_vectors) as u64);
+        barrier::isb(barrier::SY);
+        Self { previous }
+    }
+
+    /// Sets the virtual timer `lead` ticks ahead, waits for its interrupt as `waiting` says,
+    /// and returns what the handler saw. Never inlined: `cargo xtask bench --profile` finds
+    /// the interrupted program counter inside this function's symbol.
+    #[inline(never)]
+    pub fn measure(&self, waiting: Waiting, lead: u64) -> Sample {
+        let deadline: u64;
+        let entry: u64;
+        let intid: u64;
+        // CNTV_CTL_EL0: ENABLE = 1, IMASK = 0.
+        let enable: u64 = 1;
+        match waiting {
+            // SAFETY: the block programs only this vCPU's virtual timer and unmasks IRQs
+            // only while the probe's table is installed (`self` exists), whose IRQ handler
+            // writes x9-x11 (declared clobbered) and system registers, no memory. IRQs are
+            // masked again before the block ends.
+            Waiting::Spinning => unsafe {
+                asm!(
+                    "isb",
+                    "mrs {deadline}, cntvct_el0",
+                    "add {deadline}, {deadline}, {lead}",
+                    "msr cntv_cval_el0, {deadline}",
+                    "mov x11, #0",
+                    "msr cntv_ctl_el0, {enable}",
+                    "isb",
+                    "msr daifclr, #2",
+                    "2:",
+                    "cbz x11, 2b",
+                    "msr daifset, #2",
+                    deadline = out(reg) deadline,
+                    lead = in(reg) lead,
+                    enable = in(reg) enable,
+                    out("x9") entry,
+                    out("x10") intid,
+                    out("x11") _,
+                    options(nomem, nostack),
+                )
+            },
+            // SAFETY: as for the spinning arm; WFI only waits.
+            Waiting::WaitForInterrupt => unsafe {
+                asm!(
+                    "isb",
+                    "mrs {deadline}, cntvct_el0",
+                    "add {deadline}, {deadline}, {lead}",
+                    "msr cntv_cval_el0, {deadline}",
+                    "mov x11, #0",
+                    "msr cntv_ctl_el0, {enable}",
+                    "isb",
+                    "msr daifclr, #2",
+                    "2:",
+                    "wfi",
+                    "cbz x11, 2b",
+                    "msr daifset, #2",
+                    deadline = out(reg) deadline,
+                    lead = in(reg) lead,
+                    enable = in(reg) enable,
+                    out("x9") entry,
+                    out("x10") intid,
+                    out("x11") _,
+                    options(nomem, nostack),
+                )
+            },
+        }
+        Sample {
+            latency: entry.wrapping_sub(deadline),
+            // INTID is ICC_IAR1_EL1 bits [23:0].
+            intid: (intid & 0xff_ffff) as u32,
+        }
+    }
+}
+
+impl Drop for ProbeVectors {
+    fn drop(&mut self) {
+        VBAR_EL1.set(self.previous);
+        barrier::isb(barrier::SY);
+    }
+}
