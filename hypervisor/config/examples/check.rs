@@ -16,7 +16,10 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let Some(repo_root) = find_repo_root(&manifest) else {
-        eprintln!("{}: no board-configs/ in any parent directory", manifest.display());
+        eprintln!(
+            "{}: no board-configs/ in any parent directory",
+            manifest.display()
+        );
         return ExitCode::from(2);
     };
     let options = CheckOptions {

@@ -94,7 +94,12 @@ impl CheckReport {
 pub fn check(options: &CheckOptions) -> Result<CheckReport, Diagnostics> {
     let started = Instant::now();
     let spec = spec::load(&options.manifest, &options.repo_root)?;
-    check_loaded(spec, &options.guest_images, options.out_dir.as_deref(), started)
+    check_loaded(
+        spec,
+        &options.guest_images,
+        options.out_dir.as_deref(),
+        started,
+    )
 }
 
 /// [`check`] for an already loaded system; `started` is when the caller began timing.
@@ -201,7 +206,10 @@ pub fn check_loaded(
                     })
                 })
                 .collect();
-            write("system.rs".to_owned(), codegen::system_rs(&spec, &outputs).as_bytes());
+            write(
+                "system.rs".to_owned(),
+                codegen::system_rs(&spec, &outputs).as_bytes(),
+            );
             system_rs_generated = true;
         }
         if diagnostics.has_errors() {
@@ -307,7 +315,11 @@ impl fmt::Display for CheckReport {
                 f,
                 "  outputs in {directory} (report.md, {}{})",
                 report::MEMORY_MAP_SVG,
-                if self.system_rs_generated { ", system.rs" } else { "; no system.rs until every image is built" }
+                if self.system_rs_generated {
+                    ", system.rs"
+                } else {
+                    "; no system.rs until every image is built"
+                }
             )?;
         }
         write!(

@@ -38,23 +38,22 @@ pub struct PartitionOutput<'a> {
 /// Number of 32-SPI blocks a virtual GIC needs to number every INTID of every partition
 /// (at least the 2 blocks, INTIDs 32–95, `bulkhead_core::vgic::VirtualGic` defaults to).
 pub fn guest_spi_blocks(spec: &SystemSpec) -> usize {
-    let highest = spec
-        .partitions()
-        .iter()
-        .flat_map(|partition| {
-            partition
-                .interrupts
-                .iter()
-                .map(|interrupt| interrupt.guest)
-                .chain(
-                    partition
-                        .endpoints
-                        .iter()
-                        .filter_map(|endpoint| endpoint.doorbell.map(|doorbell| doorbell.intid)),
-                )
-        })
-        .max()
-        .unwrap_or(FIRST_FORWARDED_INTID);
+    let highest =
+        spec.partitions()
+            .iter()
+            .flat_map(|partition| {
+                partition
+                    .interrupts
+                    .iter()
+                    .map(|interrupt| interrupt.guest)
+                    .chain(
+                        partition.endpoints.iter().filter_map(|endpoint| {
+                            endpoint.doorbell.map(|doorbell| doorbell.intid)
+                        }),
+                    )
+            })
+            .max()
+            .unwrap_or(FIRST_FORWARDED_INTID);
     ((highest / 32) as usize).max(2)
 }
 
@@ -580,7 +579,11 @@ fn core_entry(board: &Board, core: usize, partitions: &[PartitionOutput<'_>]) ->
 }
 
 /// `Partition` entry referring to the items [`partition_items`] emitted.
-fn partition_entry(channels: &[ChannelSpec], index: usize, partition: &PartitionOutput<'_>) -> Expr {
+fn partition_entry(
+    channels: &[ChannelSpec],
+    index: usize,
+    partition: &PartitionOutput<'_>,
+) -> Expr {
     let prefix = format!("PARTITION_{index}");
     let spec = partition.spec;
     // Cores pinned beyond the vCPU count idle: they run no vCPU of the partition.
@@ -645,7 +648,10 @@ fn partition_entry(channels: &[ChannelSpec], index: usize, partition: &Partition
                 ),
             ),
             ("regions", Expr::SliceRef(regions(&prefix, spec))),
-            ("channel_endpoints", Expr::SliceRef(endpoints(spec, channels))),
+            (
+                "channel_endpoints",
+                Expr::SliceRef(endpoints(spec, channels)),
+            ),
             (
                 "initrd",
                 match spec.initrd_ipa().filter(|_| spec.initrd.is_some()) {
@@ -679,9 +685,16 @@ fn partition_entry(channels: &[ChannelSpec], index: usize, partition: &Partition
 }
 
 fn physical_interrupts(spec: &PartitionSpec) -> Vec<Expr> {
-    let mut physical: Vec<u32> = spec.interrupts.iter().map(|interrupt| interrupt.physical).collect();
+    let mut physical: Vec<u32> = spec
+        .interrupts
+        .iter()
+        .map(|interrupt| interrupt.physical)
+        .collect();
     physical.sort_unstable();
-    physical.into_iter().map(|intid| Expr::atom(intid.to_string())).collect()
+    physical
+        .into_iter()
+        .map(|intid| Expr::atom(intid.to_string()))
+        .collect()
 }
 
 fn regions(prefix: &str, spec: &PartitionSpec) -> Vec<Expr> {

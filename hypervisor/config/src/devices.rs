@@ -124,7 +124,10 @@ const BUS_MASTER_NAMES: &[&str] = &[
 /// a `virtio,mmio` compatible, or a generic name of a bus-master class.
 pub fn dma_capability(node: &Node) -> Option<String> {
     for (property, reason) in [
-        ("iommus", "has `iommus` (it masters the bus behind an IOMMU)"),
+        (
+            "iommus",
+            "has `iommus` (it masters the bus behind an IOMMU)",
+        ),
         ("#dma-cells", "is a DMA controller (`#dma-cells`)"),
         ("dma-coherent", "is `dma-coherent` (it masters the bus)"),
         ("dma-ranges", "has `dma-ranges` (it masters the bus)"),
@@ -205,7 +208,11 @@ fn interrupts(board: &Board, node: &Node) -> Result<Vec<DeviceInterrupt>, Device
         if cells.len() % 3 != 0 {
             return Err(DeviceError::MalformedInterrupts);
         }
-        specifiers.extend(cells.chunks_exact(3).map(|chunk| [chunk[0], chunk[1], chunk[2]]));
+        specifiers.extend(
+            cells
+                .chunks_exact(3)
+                .map(|chunk| [chunk[0], chunk[1], chunk[2]]),
+        );
     }
     let mut out: Vec<DeviceInterrupt> = Vec::new();
     for specifier in specifiers {
@@ -334,7 +341,11 @@ mod tests {
     #[test]
     fn registers_widen_to_merged_pages() {
         assert_eq!(
-            pages(&[range(0xfe21_5040, 0x40), range(0xfe21_5000, 8), range(0x1000, 0x2000)]),
+            pages(&[
+                range(0xfe21_5040, 0x40),
+                range(0xfe21_5000, 8),
+                range(0x1000, 0x2000)
+            ]),
             [range(0x1000, 0x2000), range(0xfe21_5000, 0x1000)]
         );
     }

@@ -162,7 +162,11 @@ pub fn build(spec: &SystemSpec, index: usize) -> Result<GuestDeviceTree, GuestDt
         .devices
         .iter()
         .map(|device| {
-            let name = guest_node_name(&board.tree, &device.info.path, device.info.registers.first().map(|range| range.base()));
+            let name = guest_node_name(
+                &board.tree,
+                &device.info.path,
+                device.info.registers.first().map(|range| range.base()),
+            );
             (device.info.path.clone(), format!("/{name}"))
         })
         .collect();
@@ -261,7 +265,10 @@ fn write_cpus(
 }
 
 /// PSCI, the virtual GIC, the timer, the PL011's clock and the PL011.
-fn write_virtual_devices(fdt: &mut FdtWriter, partition: &PartitionSpec) -> Result<(), GuestDtbError> {
+fn write_virtual_devices(
+    fdt: &mut FdtWriter,
+    partition: &PartitionSpec,
+) -> Result<(), GuestDtbError> {
     let psci = fdt.begin_node("psci")?;
     fdt.property_string_list(
         "compatible",
@@ -409,7 +416,10 @@ fn write_channels(
     Ok(())
 }
 
-fn write_forwarded_interrupts(fdt: &mut FdtWriter, partition: &PartitionSpec) -> Result<(), GuestDtbError> {
+fn write_forwarded_interrupts(
+    fdt: &mut FdtWriter,
+    partition: &PartitionSpec,
+) -> Result<(), GuestDtbError> {
     let extras: Vec<_> = partition
         .interrupts
         .iter()
@@ -479,7 +489,9 @@ impl Copier<'_> {
             fdt.property_array_u32("interrupts", &interrupts)?;
         }
         fdt.property_string("status", "okay")?;
-        if node.property("interrupt-controller").is_some() && node.property("#address-cells").is_none() {
+        if node.property("interrupt-controller").is_some()
+            && node.property("#address-cells").is_none()
+        {
             // The copy is an interrupt provider for the guest's own nodes: state that its
             // specifiers carry no parent address (dtc's `interrupt_provider` check).
             fdt.property_u32("#address-cells", 0)?;
@@ -493,6 +505,8 @@ impl Copier<'_> {
                     None => dropped.push(name.to_owned()),
                 },
                 "clock-names" if clocks.is_none() => dropped.push(name.to_owned()),
+                // Structural properties the copy restates: not worth reporting as lost.
+                "phandle" | "linux,phandle" | "interrupt-parent" => {}
                 _ if is_dropped(name) => dropped.push(name.to_owned()),
                 _ => fdt.property(name, value)?,
             }
@@ -517,8 +531,15 @@ impl Copier<'_> {
         for child in children {
             let handle = fdt.begin_node(child.name())?;
             for (name, value) in child.properties() {
+                if matches!(name, "phandle" | "linux,phandle" | "interrupt-parent") {
+                    continue;
+                }
                 // A child's interrupts would name physical SPIs: they are not forwarded.
-                if is_dropped(name) || name == "clocks" || name == "interrupts" || name == "interrupt-names" {
+                if is_dropped(name)
+                    || name == "clocks"
+                    || name == "interrupts"
+                    || name == "interrupt-names"
+                {
                     dropped.push(format!("{}: {name}", child.name()));
                 } else {
                     fdt.property(name, value)?;
@@ -563,7 +584,9 @@ impl Copier<'_> {
         let mut rewritten = Vec::with_capacity(cells.len());
         for phandle in &cells {
             let provider = self.tree.by_phandle(*phandle)?;
-            if !provider.is_compatible(&["fixed-clock"]) || provider.number("#clock-cells") != Some(0) {
+            if !provider.is_compatible(&["fixed-clock"])
+                || provider.number("#clock-cells") != Some(0)
+            {
                 return None;
             }
         }

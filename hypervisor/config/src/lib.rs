@@ -5,7 +5,7 @@
 //! compiles in. Nothing parses TOML or device trees at EL2: every decision about memory,
 //! cores and devices is made and checked here, once, on the host, and emitted as Rust
 //! (`system.rs`, `include!`d by the image), a linker fragment (`memory.x`), one device tree
-//! per partition and a human-readable `report.md`.
+//! per partition, a human-readable `report.md` and a `memory-map.svg` picture.
 //!
 //! Flow: [`load`] parses and validates everything that does not need guest image bytes and
 //! returns a [`SystemSpec`] (xtask asks it which guest crates to build); [`compile()`] loads
@@ -29,6 +29,8 @@
 //! skips the image checks of guests not built yet, and says so) and returns a printable
 //! [`CheckReport`]; `cargo xtask check --manifest FILE` prints it.
 
+#![forbid(unsafe_code)]
+
 pub mod board;
 pub mod check;
 pub mod codegen;
@@ -49,7 +51,6 @@ pub use check::{CheckOptions, CheckReport, ImageCheck, check, check_loaded};
 pub use compile::{CompiledPartition, CompiledSystem, Options, compile, compile_loaded};
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity};
 pub use spec::{
-    ChannelSpec, ImageSource, PartitionSpec, Placement, SystemSpec, find_repo_root, load,
-    load_text,
+    ChannelSpec, ImageSource, PartitionSpec, Placement, SystemSpec, find_repo_root, load, load_text,
 };
 pub use units::AddressRange;

@@ -293,9 +293,7 @@ impl<'de> Deserialize<'de> for FaultPolicyValue {
             type Value = FaultPolicyValue;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(
-                    "\"inject-abort\", \"halt\", \"stop-system\" or { restart = <count> }",
-                )
+                f.write_str("\"inject-abort\", \"halt\", \"stop-system\" or { restart = <count> }")
             }
 
             fn visit_str<E: de::Error>(self, value: &str) -> Result<FaultPolicyValue, E> {
@@ -413,7 +411,9 @@ mod tests {
     }
 
     fn parse_value<T: for<'de> Deserialize<'de>>(text: &str) -> Option<T> {
-        toml::from_str::<Holder<T>>(text).ok().map(|holder| holder.value)
+        toml::from_str::<Holder<T>>(text)
+            .ok()
+            .map(|holder| holder.value)
     }
 
     #[test]

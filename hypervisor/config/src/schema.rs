@@ -107,10 +107,11 @@ pub(crate) const MANIFEST: &[Key] = &[
     key("display", Shape::Reserved(GPU_RESERVED)),
 ];
 
-/// Every key path of the manifest language (`partition.memory.size`), for documentation
-/// tests.
-pub fn key_paths() -> Vec<String> {
-    fn walk(keys: &[Key], prefix: &str, out: &mut Vec<String>) {
+/// Every key path of the manifest language (`partition.memory.size`) and whether it is
+/// reserved, for documentation tests. Keys below a free-key map (`channel.access`) are not
+/// listed.
+pub fn key_paths() -> Vec<(String, bool)> {
+    fn walk(keys: &[Key], prefix: &str, out: &mut Vec<(String, bool)>) {
         for key in keys {
             let path = if prefix.is_empty() {
                 key.name.to_owned()
@@ -121,12 +122,28 @@ pub fn key_paths() -> Vec<String> {
                 Shape::Table(inner) | Shape::Array(inner) => walk(inner, &path, out),
                 Shape::Scalar | Shape::Map | Shape::Reserved(_) => {}
             }
-            out.push(path);
+            out.push((path, matches!(key.shape, Shape::Reserved(_))));
         }
     }
     let mut out = Vec::new();
     walk(MANIFEST, "", &mut out);
     out
+}
+
+/// Whether the value at `path` is a table with free keys (their names are data).
+pub fn is_free_map(path: &str) -> bool {
+    fn find(keys: &[Key], path: &str) -> Option<Shape> {
+        let (head, rest) = path
+            .split_once('.')
+            .map_or((path, None), |(head, rest)| (head, Some(rest)));
+        let key = keys.iter().find(|key| key.name == head)?;
+        match (key.shape, rest) {
+            (shape, None) => Some(shape),
+            (Shape::Table(inner) | Shape::Array(inner), Some(rest)) => find(inner, rest),
+            _ => None,
+        }
+    }
+    matches!(find(MANIFEST, path), Some(Shape::Map))
 }
 
 /// Checks the TOML syntax and every key of the manifest in `source`; all problems at once.
@@ -239,7 +256,11 @@ fn edit_distance(left: &str, right: &str) -> usize {
         let mut current = vec![row + 1];
         for (column, right_char) in right.iter().enumerate() {
             let substitution = previous[column] + usize::from(left_char != *right_char);
-            current.push(substitution.min(previous[column + 1] + 1).min(current[column] + 1));
+            current.push(
+                substitution
+                    .min(previous[column + 1] + 1)
+                    .min(current[column] + 1),
+            );
         }
         previous = current;
     }
@@ -286,7 +307,8 @@ mod tests {
         let found = codes_and_lines(
             "[system]\nboard = \"x\"\n[[gpu]]\nname = \"g\"\n[[partition]]\ndisplay = true\n",
         );
-        let codes: Vec<(Code, usize)> = found.iter().map(|(code, line, _)| (*code, *line)).collect();
+        let codes: Vec<(Code, usize)> =
+            found.iter().map(|(code, line, _)| (*code, *line)).collect();
         assert_eq!(
             codes,
             [
@@ -300,7 +322,11 @@ mod tests {
     fn syntax_errors_are_reported_before_keys() {
         let found = codes_and_lines("[system\nboard = \n");
         assert!(!found.is_empty());
-        assert!(found.iter().all(|(code, _, _)| *code == Code::ManifestInvalid));
+        assert!(
+            found
+                .iter()
+                .all(|(code, _, _)| *code == Code::ManifestInvalid)
+        );
     }
 
     #[test]

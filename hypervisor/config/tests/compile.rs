@@ -349,9 +349,19 @@ fn compile_example(directory: &Path) -> CompiledSystem {
 fn the_full_example_matches_its_snapshots() {
     let directory = tempfile::tempdir().unwrap();
     let compiled = compile_example(directory.path());
-    assert!(compiled.warnings.is_empty(), "{}", compiled.warnings.render(false));
-    assert_snapshot("qemu-virt-example-system.rs", &normalised(&compiled, &compiled.system_rs));
-    assert_snapshot("qemu-virt-example-report.md", &normalised(&compiled, &compiled.report));
+    assert!(
+        compiled.warnings.is_empty(),
+        "{}",
+        compiled.warnings.render(false)
+    );
+    assert_snapshot(
+        "qemu-virt-example-system.rs",
+        &normalised(&compiled, &compiled.system_rs),
+    );
+    assert_snapshot(
+        "qemu-virt-example-report.md",
+        &normalised(&compiled, &compiled.report),
+    );
     assert_snapshot(
         "qemu-virt-example-memory-map.svg",
         &normalised(&compiled, &compiled.memory_map_svg),

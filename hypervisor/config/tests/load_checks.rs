@@ -36,7 +36,10 @@ fn check_fixture(name: &str) -> Diagnostics {
     let text = std::fs::read_to_string(&manifest).unwrap();
     let directory = tempfile::tempdir().unwrap();
     let mut loaded = manifest.clone();
-    for directive in text.lines().filter_map(|line| line.strip_prefix("# make-file: ")) {
+    for directive in text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# make-file: "))
+    {
         let (file, bytes) = directive.split_once(' ').expect("make-file: NAME BYTES");
         let handle = std::fs::File::create(directory.path().join(file)).unwrap();
         handle.set_len(bytes.trim().parse().unwrap()).unwrap();
@@ -154,9 +157,16 @@ fn warnings_do_not_stop_the_build() {
     assert_eq!(spec.partitions()[0].ram.size(), 0x400_1000);
     let dma = load(&fixture("checks/dma-without-iommu.toml"), &repo_root())
         .expect("DMA without IOMMU is a warning by default");
-    assert!(dma.warnings().iter().all(|item| item.severity() == Severity::Warning));
-    let error = load(&fixture("checks/dma-without-iommu-error.toml"), &repo_root())
-        .expect_err("the error policy fails the build");
+    assert!(
+        dma.warnings()
+            .iter()
+            .all(|item| item.severity() == Severity::Warning)
+    );
+    let error = load(
+        &fixture("checks/dma-without-iommu-error.toml"),
+        &repo_root(),
+    )
+    .expect_err("the error policy fails the build");
     assert_eq!(error.errors().count(), 1);
 }
 
@@ -194,7 +204,10 @@ fn reports_show_file_line_value_and_help() {
 fn unknown_keys_suggest_the_closest_known_key() {
     let diagnostics = check_fixture("unknown-key");
     let helps: Vec<&str> = diagnostics.iter().filter_map(|item| item.help()).collect();
-    assert_eq!(helps, ["did you mean `base`?", "did you mean `fault_policy`?"]);
+    assert_eq!(
+        helps,
+        ["did you mean `base`?", "did you mean `fault_policy`?"]
+    );
 }
 
 #[test]

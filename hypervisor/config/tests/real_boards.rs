@@ -27,7 +27,11 @@ fn board(name: &str) -> Board {
 }
 
 fn ranges(board: &Board) -> Vec<(u64, u64)> {
-    board.ram.iter().map(|range| (range.base(), range.size())).collect()
+    board
+        .ram
+        .iter()
+        .map(|range| (range.base(), range.size()))
+        .collect()
 }
 
 /// (pages, INTIDs, DMA-capable) of the device named `reference`.
@@ -36,10 +40,17 @@ fn device(board: &Board, reference: &str) -> (Vec<(u64, u64)>, Vec<u32>, bool) {
         .tree
         .resolve(reference)
         .unwrap_or_else(|| panic!("{reference} not in {}", board.name));
-    let info = devices::describe(board, node).unwrap_or_else(|error| panic!("{reference}: {error}"));
+    let info =
+        devices::describe(board, node).unwrap_or_else(|error| panic!("{reference}: {error}"));
     (
-        info.pages.iter().map(|page| (page.base(), page.size())).collect(),
-        info.interrupts.iter().map(|interrupt: &DeviceInterrupt| interrupt.intid).collect(),
+        info.pages
+            .iter()
+            .map(|page| (page.base(), page.size()))
+            .collect(),
+        info.interrupts
+            .iter()
+            .map(|interrupt: &DeviceInterrupt| interrupt.intid)
+            .collect(),
         info.dma.is_some(),
     )
 }
@@ -50,13 +61,24 @@ fn zcu102_facts_come_from_the_upstream_tree() {
     assert!(matches!(board.origin, DeviceTreeOrigin::Debian { .. }));
     assert!(!board.ram_from_board_toml);
     // Two DDR banks: 2 GiB low, 2 GiB at 32 GiB.
-    assert_eq!(ranges(&board), [(0, 0x8000_0000), (0x8_0000_0000, 0x8000_0000)]);
+    assert_eq!(
+        ranges(&board),
+        [(0, 0x8000_0000), (0x8_0000_0000, 0x8000_0000)]
+    );
     let cores: Vec<(u64, &str)> = board
         .cores
         .iter()
         .map(|core| (core.mpidr, core.compatible[0].as_str()))
         .collect();
-    assert_eq!(cores, [(0, "arm,cortex-a53"), (1, "arm,cortex-a53"), (2, "arm,cortex-a53"), (3, "arm,cortex-a53")]);
+    assert_eq!(
+        cores,
+        [
+            (0, "arm,cortex-a53"),
+            (1, "arm,cortex-a53"),
+            (2, "arm,cortex-a53"),
+            (3, "arm,cortex-a53")
+        ]
+    );
     // GIC-400: GICD, GICC, GICH, GICV.
     assert_eq!(
         board.gic,
@@ -70,29 +92,63 @@ fn zcu102_facts_come_from_the_upstream_tree() {
     assert_eq!(board.maintenance_intid, Some(25));
     let timer = board.timer_interrupts.expect("timer node");
     assert_eq!(
-        (timer.secure_physical, timer.physical, timer.virtual_timer, timer.hypervisor_physical),
+        (
+            timer.secure_physical,
+            timer.physical,
+            timer.virtual_timer,
+            timer.hypervisor_physical
+        ),
         (29, 30, 27, 26)
     );
-    assert_eq!(board.counter_frequency, None, "the tree leaves CNTFRQ to firmware");
+    assert_eq!(
+        board.counter_frequency, None,
+        "the tree leaves CNTFRQ to firmware"
+    );
     assert_eq!(board.secondary_boot, SecondaryBoot::PsciSmc);
     // Cadence UARTs: SPI 21 and 22.
     assert_eq!(
         board.console.uart,
-        Uart { kind: UartKind::Cadence, base: PhysAddr(0xff00_0000), intid: 53 }
+        Uart {
+            kind: UartKind::Cadence,
+            base: PhysAddr(0xff00_0000),
+            intid: 53
+        }
     );
     let uart1 = board.uart("serial1").unwrap();
-    assert_eq!(uart1.uart, Uart { kind: UartKind::Cadence, base: PhysAddr(0xff01_0000), intid: 54 });
+    assert_eq!(
+        uart1.uart,
+        Uart {
+            kind: UartKind::Cadence,
+            base: PhysAddr(0xff01_0000),
+            intid: 54
+        }
+    );
     assert_eq!(board.uarts().len(), 2);
     // The SMMU is in the tree but disabled: no IOMMU isolates anything.
     assert!(board.iommus.is_empty());
     assert!(board.tree.node("/axi/iommu@fd800000").is_some());
-    assert_eq!(board.cache_colours.as_ref().map(|colours| colours.count), Some(16));
+    assert_eq!(
+        board.cache_colours.as_ref().map(|colours| colours.count),
+        Some(16)
+    );
     // Pass-through-able devices, named by alias or path.
-    assert_eq!(device(&board, "ethernet0"), (vec![(0xff0e_0000, 0x1000)], vec![95], true));
-    assert_eq!(device(&board, "/axi/gpio@ff0a0000"), (vec![(0xff0a_0000, 0x1000)], vec![48], false));
-    assert_eq!(device(&board, "rtc0"), (vec![(0xffa6_0000, 0x1000)], vec![58, 59], false));
-    assert_eq!(device(&board, "/axi/can@ff070000"), (vec![(0xff07_0000, 0x1000)], vec![56], false));
-    assert_eq!(device(&board, "/axi/dma-controller@fd500000").2, true);
+    assert_eq!(
+        device(&board, "ethernet0"),
+        (vec![(0xff0e_0000, 0x1000)], vec![95], true)
+    );
+    assert_eq!(
+        device(&board, "/axi/gpio@ff0a0000"),
+        (vec![(0xff0a_0000, 0x1000)], vec![48], false)
+    );
+    assert_eq!(
+        device(&board, "rtc0"),
+        (vec![(0xffa6_0000, 0x1000)], vec![58, 59], false)
+    );
+    assert_eq!(
+        device(&board, "/axi/can@ff070000"),
+        (vec![(0xff07_0000, 0x1000)], vec![56], false)
+    );
+    assert!(device(&board, "/axi/dma-controller@fd500000").2);
 }
 
 #[test]
@@ -100,9 +156,15 @@ fn rpi4_facts_come_from_the_upstream_tree() {
     let board = board("rpi4");
     // The upstream memory node is `reg = <0 0 0>` (firmware fills it): RAM is board.toml's.
     let memory = board.tree.node("/memory@0").expect("memory node");
-    assert_eq!(memory.physical_reg.as_ref().map(|regs| regs[0].size), Some(0));
+    assert_eq!(
+        memory.physical_reg.as_ref().map(|regs| regs[0].size),
+        Some(0)
+    );
     assert!(board.ram_from_board_toml);
-    assert_eq!(ranges(&board), [(0, 0x3b40_0000), (0x4000_0000, 0x4000_0000)]);
+    assert_eq!(
+        ranges(&board),
+        [(0, 0x3b40_0000), (0x4000_0000, 0x4000_0000)]
+    );
     let mpidrs: Vec<u64> = board.cores.iter().map(|core| core.mpidr).collect();
     assert_eq!(mpidrs, [0, 1, 2, 3]);
     assert_eq!(board.cores[0].compatible, ["arm,cortex-a72"]);
@@ -122,31 +184,62 @@ fn rpi4_facts_come_from_the_upstream_tree() {
     // PL011 UART0 and the mini-UART, translated from 0x7e… bus addresses.
     assert_eq!(
         board.console.uart,
-        Uart { kind: UartKind::Pl011, base: PhysAddr(0xfe20_1000), intid: 153 }
+        Uart {
+            kind: UartKind::Pl011,
+            base: PhysAddr(0xfe20_1000),
+            intid: 153
+        }
     );
     let mini = board.uart("serial1").unwrap();
-    assert_eq!(mini.uart, Uart { kind: UartKind::Ns16550, base: PhysAddr(0xfe21_5040), intid: 125 });
+    assert_eq!(
+        mini.uart,
+        Uart {
+            kind: UartKind::Ns16550,
+            base: PhysAddr(0xfe21_5040),
+            intid: 125
+        }
+    );
     assert_eq!(mini.path, "/soc/serial@7e215040");
     // The L2 cache node: 1024 sets × 64-byte lines = 64 KiB ways = 16 colours.
     let colours = board.cache_colours.as_ref().expect("cache described");
     assert_eq!(colours.count, 16);
     assert!(colours.source.contains("l2-cache"), "{}", colours.source);
-    assert_eq!(board.reserved.len(), 1, "the armstub page: {:?}", board.reserved);
-    assert_eq!((board.reserved[0].range.base(), board.reserved[0].range.size()), (0, 0x1000));
+    assert_eq!(
+        board.reserved.len(),
+        1,
+        "the armstub page: {:?}",
+        board.reserved
+    );
+    assert_eq!(
+        (
+            board.reserved[0].range.base(),
+            board.reserved[0].range.size()
+        ),
+        (0, 0x1000)
+    );
     assert_eq!(board.secondary_boot, SecondaryBoot::AllCoresEnter);
     assert_eq!(
         device(&board, "/soc/gpio@7e200000"),
         (vec![(0xfe20_0000, 0x1000)], vec![145, 146, 147, 148], false)
     );
-    assert_eq!(device(&board, "/soc/i2c@7e804000"), (vec![(0xfe80_4000, 0x1000)], vec![149], false));
-    assert_eq!(device(&board, "ethernet0").2, true, "GENET masters the bus");
+    assert_eq!(
+        device(&board, "/soc/i2c@7e804000"),
+        (vec![(0xfe80_4000, 0x1000)], vec![149], false)
+    );
+    assert!(device(&board, "ethernet0").2, "GENET masters the bus");
 }
 
 #[test]
 fn qemu_virt_pass_through_devices_come_from_its_dump() {
     let board = board("qemu-virt");
-    assert_eq!(device(&board, "/pl061@9030000"), (vec![(0x0903_0000, 0x1000)], vec![39], false));
-    assert_eq!(device(&board, "/virtio_mmio@a000000"), (vec![(0x0a00_0000, 0x1000)], vec![48], true));
+    assert_eq!(
+        device(&board, "/pl061@9030000"),
+        (vec![(0x0903_0000, 0x1000)], vec![39], false)
+    );
+    assert_eq!(
+        device(&board, "/virtio_mmio@a000000"),
+        (vec![(0x0a00_0000, 0x1000)], vec![48], true)
+    );
     let node = board.tree.resolve("/pl031@9010000").unwrap();
     let info = devices::describe(&board, node).unwrap();
     assert_eq!(info.interrupts[0].trigger(), Trigger::Level);
@@ -167,8 +260,16 @@ fn the_rpi4_mini_uart_shares_its_page_with_the_aux_block() {
         .errors()
         .find(|item| item.code() == Code::DevicePageShared)
         .unwrap_or_else(|| panic!("{}", diagnostics.render(false)));
-    assert!(shared.message().contains("/soc/aux@7e215000"), "{}", shared.message());
-    assert!(shared.message().contains("/soc/spi@7e215080"), "{}", shared.message());
+    assert!(
+        shared.message().contains("/soc/aux@7e215000"),
+        "{}",
+        shared.message()
+    );
+    assert!(
+        shared.message().contains("/soc/spi@7e215080"),
+        "{}",
+        shared.message()
+    );
     assert_eq!(shared.line(), Some(9));
 }
 
@@ -196,13 +297,21 @@ fn check_example(board: &str) -> (Vec<Code>, tempfile::TempDir) {
     }
     let out = tempfile::tempdir().unwrap();
     let report = bulkhead_config::check(&bulkhead_config::CheckOptions {
-        manifest: repo_root().join("board-configs").join(board).join("example.toml"),
+        manifest: repo_root()
+            .join("board-configs")
+            .join(board)
+            .join("example.toml"),
         repo_root: repo_root(),
         guest_images: Default::default(),
         out_dir: Some(out.path().to_path_buf()),
     })
     .unwrap_or_else(|diagnostics| panic!("{diagnostics:#}"));
-    assert!(report.warnings.iter().all(|item| item.severity() == Severity::Warning));
+    assert!(
+        report
+            .warnings
+            .iter()
+            .all(|item| item.severity() == Severity::Warning)
+    );
     assert_eq!(report.skipped().count(), report.spec.partitions().len());
     assert!(!report.system_rs_generated);
     for partition in report.spec.partitions() {
@@ -223,7 +332,10 @@ fn the_qemu_virt_example_is_accepted_without_warnings() {
     assert!(dts.contains("interrupts = <0x00 0x10 0x04>;"), "{dts}");
     assert!(dts.contains("passthrough-clock-3 {"), "{dts}");
     assert!(dts.contains("compatible = \"bulkhead,channel\";"), "{dts}");
-    assert!(dts.contains("compatible = \"bulkhead,memory-region\";"), "{dts}");
+    assert!(
+        dts.contains("compatible = \"bulkhead,memory-region\";"),
+        "{dts}"
+    );
 }
 
 #[test]
@@ -231,21 +343,37 @@ fn the_zcu102_example_is_accepted_with_honest_warnings() {
     let (codes, out) = check_example("zcu102");
     assert_eq!(
         codes,
-        [Code::DmaWithoutIommu, Code::CacheColouringNotEnforced, Code::CacheColouringNotEnforced]
+        [
+            Code::DmaWithoutIommu,
+            Code::CacheColouringNotEnforced,
+            Code::CacheColouringNotEnforced
+        ]
     );
     let dts = decompile(&out.path().join("safety.dtb"));
     assert!(dts.contains("stdout-path = \"/serial@ff010000\";"), "{dts}");
     // RTC: SPIs 26 and 27 become guest INTIDs 49 and 50 (SPIs 17, 18), in specifier order.
-    assert!(dts.contains("interrupts = <0x00 0x11 0x04 0x00 0x12 0x04>;"), "{dts}");
+    assert!(
+        dts.contains("interrupts = <0x00 0x11 0x04 0x00 0x12 0x04>;"),
+        "{dts}"
+    );
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert!(report.contains("**Not enforced:**"), "{report}");
-    assert!(report.contains("power-domains"), "dropped properties are listed:\n{report}");
+    assert!(
+        report.contains("power-domains"),
+        "dropped properties are listed:\n{report}"
+    );
 }
 
 #[test]
 fn the_rpi4_example_is_accepted_with_honest_warnings() {
     let (codes, out) = check_example("rpi4");
-    assert_eq!(codes, [Code::CacheColouringNotEnforced, Code::CacheColouringNotEnforced]);
+    assert_eq!(
+        codes,
+        [
+            Code::CacheColouringNotEnforced,
+            Code::CacheColouringNotEnforced
+        ]
+    );
     let dts = decompile(&out.path().join("control.dtb"));
     // The GPIO block at its CPU address (not the 0x7e… bus address).
     assert!(dts.contains("gpio@fe200000 {"), "{dts}");

@@ -104,10 +104,9 @@ pub enum FetchError {
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NeedsRoot { reason, commands } => write!(
-                f,
-                "{reason}; run as root, then retry:\n{commands}"
-            ),
+            Self::NeedsRoot { reason, commands } => {
+                write!(f, "{reason}; run as root, then retry:\n{commands}")
+            }
             Self::Command {
                 command,
                 stderr,
@@ -146,7 +145,7 @@ pub fn manual_commands(dtb: &DebianDtb, cache_dir: &Path) -> String {
     format!(
         "  dpkg --add-architecture arm64 && apt-get update\n  \
          cd $(mktemp -d) && apt-get download {package}:arm64\n  \
-         dpkg-deb --fsys-tarfile {package}_*_arm64.deb | tar -x ./{path}\n  \
+         dpkg-deb --fsys-tarfile {package}_*_arm64.deb | tar -xf - ./{path}\n  \
          mkdir -p {cache} && cp {path} {cache}/\n  \
          sha256sum {cache}/{file}   # must be {sha256}",
         package = dtb.package,
@@ -159,7 +158,9 @@ pub fn manual_commands(dtb: &DebianDtb, cache_dir: &Path) -> String {
 
 /// Returns the path of the verified blob in `cache_dir`, fetching it first if needed.
 pub fn fetch(dtb: &DebianDtb, cache_dir: &Path) -> Result<PathBuf, FetchError> {
-    let _serialised = FETCH.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serialised = FETCH
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let cached = dtb.cached_path(cache_dir);
     if let Ok(bytes) = std::fs::read(&cached) {
         if sha256_hex(&bytes) == dtb.sha256 {
@@ -247,7 +248,11 @@ fn run(program: &str, arguments: &[&str], directory: &Path) -> Result<String, (S
     }
 }
 
-fn command_error(dtb: &DebianDtb, cache_dir: &Path, (command, stderr): (String, String)) -> FetchError {
+fn command_error(
+    dtb: &DebianDtb,
+    cache_dir: &Path,
+    (command, stderr): (String, String),
+) -> FetchError {
     FetchError::Command {
         command,
         stderr,
@@ -324,7 +329,12 @@ fn download(dtb: &DebianDtb, cache_dir: &Path) -> Result<PathBuf, FetchError> {
 }
 
 /// The bytes of `path` inside `deb`: `dpkg-deb --fsys-tarfile deb | tar -xO ./path`.
-fn extract(deb: &Path, path: &str, dtb: &DebianDtb, cache_dir: &Path) -> Result<Vec<u8>, FetchError> {
+fn extract(
+    deb: &Path,
+    path: &str,
+    dtb: &DebianDtb,
+    cache_dir: &Path,
+) -> Result<Vec<u8>, FetchError> {
     let failure = |command: &str, detail: String| FetchError::Command {
         command: command.to_owned(),
         stderr: detail,
@@ -338,7 +348,10 @@ fn extract(deb: &Path, path: &str, dtb: &DebianDtb, cache_dir: &Path) -> Result<
         .spawn()
         .map_err(|error| failure("dpkg-deb --fsys-tarfile", error.to_string()))?;
     let Some(tar_input) = dpkg.stdout.take() else {
-        return Err(failure("dpkg-deb --fsys-tarfile", "no output pipe".to_owned()));
+        return Err(failure(
+            "dpkg-deb --fsys-tarfile",
+            "no output pipe".to_owned(),
+        ));
     };
     let member = format!("./{path}");
     let tar = Command::new("tar")
@@ -407,7 +420,9 @@ mod tests {
     fn manual_commands_name_the_package_path_and_checksum() {
         let text = manual_commands(&zcu102(), Path::new("/cache"));
         assert!(text.contains("apt-get download linux-image-6.1.0-56-arm64-unsigned:arm64"));
-        assert!(text.contains("./usr/lib/linux-image-6.1.0-56-arm64/xilinx/zynqmp-zcu102-rev1.0.dtb"));
+        assert!(
+            text.contains("./usr/lib/linux-image-6.1.0-56-arm64/xilinx/zynqmp-zcu102-rev1.0.dtb")
+        );
         assert!(text.contains("6d24e5b3f495450f"));
         assert_eq!(zcu102().file_name(), "zynqmp-zcu102-rev1.0.dtb");
     }

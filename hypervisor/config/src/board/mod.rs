@@ -211,7 +211,9 @@ impl Board {
         self.tree
             .resolve(reference)
             .ok_or_else(|| {
-                format!("`{reference}` is neither a node path, an alias nor a label in the device tree")
+                format!(
+                    "`{reference}` is neither a node path, an alias nor a label in the device tree"
+                )
             })
             .and_then(|node| uart_from_node(node, self.gic_phandle))
     }
@@ -378,7 +380,19 @@ impl Loader<'_> {
             .filter(|node| node.is_enabled() && node.is_compatible(IOMMU_COMPATIBLES))
             .map(|node| node.path.clone())
             .collect();
-        let (ram, cores, GicFacts { gic, frames: gic_registers, .. }, console, log, secondary_boot, hypervisor) = (
+        let (
+            ram,
+            cores,
+            GicFacts {
+                gic,
+                frames: gic_registers,
+                ..
+            },
+            console,
+            log,
+            secondary_boot,
+            hypervisor,
+        ) = (
             ram?,
             cores?,
             gic?,
@@ -425,7 +439,12 @@ impl Loader<'_> {
             (Some(dts_key), None) => {
                 let dts = directory.join(dts_key.get_ref());
                 let blob = self.compile_dts(&dts, dts_key)?;
-                Some((dts.clone(), DeviceTreeOrigin::Source(dts), blob, dts_key.span()))
+                Some((
+                    dts.clone(),
+                    DeviceTreeOrigin::Source(dts),
+                    blob,
+                    dts_key.span(),
+                ))
             }
             (None, Some(dtb_key)) => {
                 let table = dtb_key.get_ref();
@@ -460,14 +479,16 @@ impl Loader<'_> {
                 }
             }
             (dts, _) => {
-                let span = dts
-                    .as_ref()
-                    .map_or_else(|| file.name.span(), Spanned::span);
+                let span = dts.as_ref().map_or_else(|| file.name.span(), Spanned::span);
                 self.error(
                     Code::BoardInvalid,
                     span,
                     "board.toml needs exactly one of `dts` and `[dtb]`".to_owned(),
-                    if dts.is_some() { "both given" } else { "neither given" },
+                    if dts.is_some() {
+                        "both given"
+                    } else {
+                        "neither given"
+                    },
                     "name a DTS next to board.toml, or a Debian-packaged blob in [dtb]",
                 )
             }
@@ -635,7 +656,8 @@ impl Loader<'_> {
     }
 
     fn ram_entry(&mut self, entry: &RamTable) -> Option<AddressRange> {
-        let mut value = |spanned: &Spanned<crate::units::SizeValue>| match spanned.get_ref().bytes() {
+        let mut value = |spanned: &Spanned<crate::units::SizeValue>| match spanned.get_ref().bytes()
+        {
             Ok(bytes) => Some(bytes),
             Err(error) => self.error(
                 Code::SizeInvalid,
@@ -715,9 +737,7 @@ impl Loader<'_> {
             return self
                 .device_tree_error(key, format!("{}: #interrupt-cells must be 3", node.path));
         }
-        let maintenance = node
-            .cells("interrupts")
-            .and_then(|cells| gic_intid(&cells));
+        let maintenance = node.cells("interrupts").and_then(|cells| gic_intid(&cells));
         let frames: Option<Vec<AddressRange>> = node
             .physical_reg
             .as_ref()
@@ -957,14 +977,18 @@ fn timer_interrupts(timer: &Node) -> Option<TimerInterrupts> {
     let cells = timer.cells("interrupts")?;
     let intids: Vec<u32> = cells.chunks_exact(3).filter_map(gic_intid).collect();
     match intids[..] {
-        [secure_physical, physical, virtual_timer, hypervisor_physical, ..] => {
-            Some(TimerInterrupts {
-                secure_physical,
-                physical,
-                virtual_timer,
-                hypervisor_physical,
-            })
-        }
+        [
+            secure_physical,
+            physical,
+            virtual_timer,
+            hypervisor_physical,
+            ..,
+        ] => Some(TimerInterrupts {
+            secure_physical,
+            physical,
+            virtual_timer,
+            hypervisor_physical,
+        }),
         _ => None,
     }
 }
@@ -981,9 +1005,14 @@ fn reserved_ranges(tree: &DeviceTree) -> Vec<ReservedRange> {
             source: "/memreserve/".to_owned(),
         })
         .collect();
-    for node in tree.children("/reserved-memory").filter(|node| node.is_enabled()) {
+    for node in tree
+        .children("/reserved-memory")
+        .filter(|node| node.is_enabled())
+    {
         for reg in node.physical_reg.iter().flatten() {
-            if let Some(range) = AddressRange::new(reg.address, reg.size).filter(|range| range.size() != 0) {
+            if let Some(range) =
+                AddressRange::new(reg.address, reg.size).filter(|range| range.size() != 0)
+            {
                 reserved.push(ReservedRange {
                     range,
                     source: node.path.clone(),
@@ -1017,8 +1046,10 @@ fn last_level_cache_colours(tree: &DeviceTree) -> Option<CacheColours> {
         .number("cache-sets")?
         .checked_mul(cache.number("cache-line-size")?)?;
     let count = u32::try_from(way_size / GRANULE_4KIB).ok()?;
-    (1..=MAX_CACHE_COLOURS).contains(&count).then(|| CacheColours {
-        count,
-        source: format!("{} (cache-sets × cache-line-size / 4 KiB)", cache.path),
-    })
+    (1..=MAX_CACHE_COLOURS)
+        .contains(&count)
+        .then(|| CacheColours {
+            count,
+            source: format!("{} (cache-sets × cache-line-size / 4 KiB)", cache.path),
+        })
 }

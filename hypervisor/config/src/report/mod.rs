@@ -13,8 +13,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use bulkhead_core::layout::{
-    RAM_BASE, VGICD_BASE, VGICD_SIZE, VGICR_BASE, VGICR_STRIDE, VUART_BASE, VUART_INTID,
-    VUART_SIZE,
+    RAM_BASE, VGICD_BASE, VGICD_SIZE, VGICR_BASE, VGICR_STRIDE, VUART_BASE, VUART_INTID, VUART_SIZE,
 };
 use bulkhead_core::system::{Access, FaultPolicy, Gic, SecondaryBoot, Trigger, UartKind};
 
@@ -84,7 +83,10 @@ fn access_text(access: Access) -> &'static str {
 }
 
 /// Every host-physical range of the system, sorted by address.
-pub(crate) fn host_entries(spec: &SystemSpec, partitions: &[ReportPartition<'_>]) -> Vec<HostEntry> {
+pub(crate) fn host_entries(
+    spec: &SystemSpec,
+    partitions: &[ReportPartition<'_>],
+) -> Vec<HostEntry> {
     let board = spec.board();
     let mut entries = vec![HostEntry {
         range: board.hypervisor,
@@ -135,7 +137,11 @@ pub(crate) fn host_entries(spec: &SystemSpec, partitions: &[ReportPartition<'_>]
         });
         let mut parts: Vec<(String, u64, u64)> = Vec::new();
         if let Some(footprint) = input.image.and_then(|(image, _)| image.footprint()) {
-            parts.push(("↳ image + zeroed tail".to_owned(), footprint.start, footprint.end));
+            parts.push((
+                "↳ image + zeroed tail".to_owned(),
+                footprint.start,
+                footprint.end,
+            ));
         }
         if let (Some(start), Some((_, size))) = (partition.initrd_ipa(), &partition.initrd) {
             parts.push(("↳ initrd".to_owned(), start, start + size));
@@ -324,7 +330,10 @@ fn memory_map(out: &mut String, spec: &SystemSpec, partitions: &[ReportPartition
         .map(|range| format!("{} ({})", span(*range), human_size(range.size())))
         .collect();
     let _ = writeln!(out, "Board RAM from the {source}: {}.\n", ram.join(", "));
-    row(out, &["Region", "Owner", "Access", "Host-physical", "IPA", "Size"]);
+    row(
+        out,
+        &["Region", "Owner", "Access", "Host-physical", "IPA", "Size"],
+    );
     row(out, &["---", "---", "---", "---", "---", "---:"]);
     for entry in host_entries(spec, partitions) {
         let ipa = entry
@@ -415,7 +424,10 @@ fn guest_views(out: &mut String, spec: &SystemSpec, partitions: &[ReportPartitio
                 rows.push((
                     doorbell.register,
                     DOORBELL_PAGE_SIZE,
-                    format!("channel `{}` doorbell (raises INTID {} on peers)", channel.name, doorbell.intid),
+                    format!(
+                        "channel `{}` doorbell (raises INTID {} on peers)",
+                        channel.name, doorbell.intid
+                    ),
                     "trapped".to_owned(),
                     "write".to_owned(),
                 ));
@@ -486,7 +498,10 @@ fn partition_table(out: &mut String, partitions: &[ReportPartition<'_>]) {
             "bootargs",
         ],
     );
-    row(out, &["---:", "---", "---", "---", "---", "---", "---", "---"]);
+    row(
+        out,
+        &["---:", "---", "---", "---", "---", "---", "---", "---"],
+    );
     for (index, input) in partitions.iter().enumerate() {
         let partition = input.spec;
         let policy = match partition.fault_policy {
@@ -549,19 +564,58 @@ fn interrupt_map(out: &mut String, spec: &SystemSpec) {
         "Forwarded interrupts are renumbered densely from guest INTID {} in each partition: devices (manifest order), extra interrupts, then doorbells.\n",
         crate::validate::layout::FIRST_FORWARDED_INTID
     );
-    row(out, &["Physical INTID", "Owner", "Guest INTID", "Trigger", "Source"]);
+    row(
+        out,
+        &[
+            "Physical INTID",
+            "Owner",
+            "Guest INTID",
+            "Trigger",
+            "Source",
+        ],
+    );
     row(out, &["---:", "---", "---:", "---", "---"]);
     let mut rows: Vec<(u32, String, String, String, String)> = Vec::new();
     if let Some(timer) = board.timer_interrupts {
-        rows.push((timer.virtual_timer, "hypervisor → running vCPU".to_owned(), timer.virtual_timer.to_string(), "level".to_owned(), "virtual timer (PPI)".to_owned()));
-        rows.push((timer.hypervisor_physical, "hypervisor".to_owned(), "—".to_owned(), "level".to_owned(), "EL2 physical timer (PPI)".to_owned()));
+        rows.push((
+            timer.virtual_timer,
+            "hypervisor → running vCPU".to_owned(),
+            timer.virtual_timer.to_string(),
+            "level".to_owned(),
+            "virtual timer (PPI)".to_owned(),
+        ));
+        rows.push((
+            timer.hypervisor_physical,
+            "hypervisor".to_owned(),
+            "—".to_owned(),
+            "level".to_owned(),
+            "EL2 physical timer (PPI)".to_owned(),
+        ));
     }
     if let Some(maintenance) = board.maintenance_intid {
-        rows.push((maintenance, "hypervisor".to_owned(), "—".to_owned(), "level".to_owned(), "GIC maintenance (PPI)".to_owned()));
+        rows.push((
+            maintenance,
+            "hypervisor".to_owned(),
+            "—".to_owned(),
+            "level".to_owned(),
+            "GIC maintenance (PPI)".to_owned(),
+        ));
     }
-    rows.push((board.console.uart.intid, "hypervisor".to_owned(), "—".to_owned(), "level".to_owned(), format!("console UART `{}`", board.console.path)));
+    rows.push((
+        board.console.uart.intid,
+        "hypervisor".to_owned(),
+        "—".to_owned(),
+        "level".to_owned(),
+        format!("console UART `{}`", board.console.path),
+    ));
     if let Some(log) = &board.log {
-        rows.push((log.uart.intid, "hypervisor".to_owned(), "—".to_owned(), "level".to_owned(), format!("log UART `{}`", log.path)));
+        rows.push((
+            log.uart.intid,
+            "hypervisor".to_owned(),
+            "—".to_owned(),
+            "level".to_owned(),
+            format!("log UART `{}`", log.path),
+        ));
     }
     for partition in spec.partitions() {
         for interrupt in &partition.interrupts {
@@ -580,7 +634,10 @@ fn interrupt_map(out: &mut String, spec: &SystemSpec) {
     }
     rows.sort();
     for (physical, owner, guest, trigger, source) in rows {
-        row(out, &[&physical.to_string(), &owner, &guest, &trigger, &source]);
+        row(
+            out,
+            &[&physical.to_string(), &owner, &guest, &trigger, &source],
+        );
     }
     let doorbells: Vec<String> = spec
         .partitions()
@@ -608,14 +665,23 @@ fn interrupt_map(out: &mut String, spec: &SystemSpec) {
 /// Which partition owns each pass-through device, and what the copy into its tree dropped.
 fn device_table(out: &mut String, spec: &SystemSpec, partitions: &[ReportPartition<'_>]) {
     let _ = writeln!(out, "\n## Device assignment\n");
-    let any = partitions.iter().any(|input| !input.spec.devices.is_empty());
+    let any = partitions
+        .iter()
+        .any(|input| !input.spec.devices.is_empty());
     if !any {
         let _ = writeln!(out, "No device is passed through.");
         return;
     }
     row(
         out,
-        &["Device", "Partition", "MMIO (identity-mapped)", "Interrupts (physical → guest)", "DMA", "Dropped from the guest node"],
+        &[
+            "Device",
+            "Partition",
+            "MMIO (identity-mapped)",
+            "Interrupts (physical → guest)",
+            "DMA",
+            "Dropped from the guest node",
+        ],
     );
     row(out, &["---", "---", "---", "---", "---", "---"]);
     for input in partitions {
@@ -675,7 +741,15 @@ fn channel_table(out: &mut String, spec: &SystemSpec) {
         let _ = writeln!(out, "No channel: partitions share no memory.");
         return;
     }
-    row(out, &["Channel", "Host-physical", "Size", "Endpoints (access @ IPA, doorbell INTID)"]);
+    row(
+        out,
+        &[
+            "Channel",
+            "Host-physical",
+            "Size",
+            "Endpoints (access @ IPA, doorbell INTID)",
+        ],
+    );
     row(out, &["---", "---", "---:", "---"]);
     for (index, channel) in spec.channels().iter().enumerate() {
         let ends: Vec<String> = channel
@@ -694,7 +768,10 @@ fn channel_table(out: &mut String, spec: &SystemSpec) {
                     hex(endpoint.ipa),
                     endpoint
                         .doorbell
-                        .map_or_else(String::new, |doorbell| format!(", doorbell {}", doorbell.intid))
+                        .map_or_else(String::new, |doorbell| format!(
+                            ", doorbell {}",
+                            doorbell.intid
+                        ))
                 ))
             })
             .collect();
@@ -725,12 +802,20 @@ fn colour_table(out: &mut String, spec: &SystemSpec) {
         "**Not enforced:** the hypervisor does not implement cache colouring yet. The colours below are validated (in range, not shared) and recorded in the generated tables, but every partition's RAM is one contiguous range and all partitions share the last-level cache.\n"
     );
     if let Some(colours) = &spec.board().cache_colours {
-        let _ = writeln!(out, "Board colours: {} ({}).\n", colours.count, colours.source);
+        let _ = writeln!(
+            out,
+            "Board colours: {} ({}).\n",
+            colours.count, colours.source
+        );
     }
     row(out, &["Partition", "Colours"]);
     row(out, &["---", "---"]);
     for partition in coloured {
-        let colours: Vec<String> = partition.cache_colours.iter().map(ToString::to_string).collect();
+        let colours: Vec<String> = partition
+            .cache_colours
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         row(out, &[&partition.name, &colours.join(", ")]);
     }
 }
@@ -747,8 +832,24 @@ fn hypervisor_devices(out: &mut String, spec: &SystemSpec) {
             redistributors,
             ..
         } => {
-            row(out, &["GICv3 distributor", &format!("`{}`", hex(distributor.raw())), "—", "—"]);
-            row(out, &["GICv3 redistributors", &format!("`{}`", hex(redistributors.raw())), "—", "—"]);
+            row(
+                out,
+                &[
+                    "GICv3 distributor",
+                    &format!("`{}`", hex(distributor.raw())),
+                    "—",
+                    "—",
+                ],
+            );
+            row(
+                out,
+                &[
+                    "GICv3 redistributors",
+                    &format!("`{}`", hex(redistributors.raw())),
+                    "—",
+                    "—",
+                ],
+            );
         }
         Gic::V2 {
             distributor,

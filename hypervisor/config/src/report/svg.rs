@@ -89,7 +89,10 @@ pub fn memory_map_svg(spec: &SystemSpec, partitions: &[ReportPartition<'_>]) -> 
             ""
         };
         let label = match entry.kind {
-            EntryKind::Free | EntryKind::Hypervisor | EntryKind::HypervisorDevice | EntryKind::Reserved => {
+            EntryKind::Free
+            | EntryKind::Hypervisor
+            | EntryKind::HypervisorDevice
+            | EntryKind::Reserved => {
                 format!("{} · {}", entry.what, human_size(entry.range.size()))
             }
             _ => format!(
@@ -106,7 +109,13 @@ pub fn memory_map_svg(spec: &SystemSpec, partitions: &[ReportPartition<'_>]) -> 
              <rect x=\"{x}\" y=\"{y}\" width=\"{BAR_WIDTH}\" height=\"{box_height}\" fill=\"{colour}\" stroke=\"#222\"{dashed}/>\
              <text x=\"{label_x}\" y=\"{label_y}\" font-size=\"12\" fill=\"{text_colour}\">{label}</text>\
              <text x=\"{address_x}\" y=\"{address_y}\" font-size=\"11\" text-anchor=\"end\" font-family=\"monospace\">{base}</text></g>",
-            title = escape(&format!("{} — {} {}..{}", entry.owner, entry.what, hex(entry.range.base()), hex(entry.range.end()))),
+            title = escape(&format!(
+                "{} — {} {}..{}",
+                entry.owner,
+                entry.what,
+                hex(entry.range.base()),
+                hex(entry.range.end())
+            )),
             x = ADDRESS_COLUMN,
             label_x = ADDRESS_COLUMN + 8,
             label_y = y + box_height / 2 + 4,

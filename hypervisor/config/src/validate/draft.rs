@@ -15,7 +15,7 @@ use crate::manifest::{
     AccessValue, ChannelTable, ConsoleValue, ImageTable, Manifest, PartitionTable, RegionTable,
     TriggerValue,
 };
-use crate::spec::{ImageSource, InterruptAssignment, EndpointSpec};
+use crate::spec::{EndpointSpec, ImageSource, InterruptAssignment};
 use crate::units::{AddressRange, SizeError, SizeValue, hex};
 
 /// Why a device reference gave no device.
@@ -60,7 +60,13 @@ impl RegionDraft<'_> {
     }
 
     pub fn access(&self) -> Access {
-        match self.table.get_ref().access.as_ref().map(|access| *access.get_ref()) {
+        match self
+            .table
+            .get_ref()
+            .access
+            .as_ref()
+            .map(|access| *access.get_ref())
+        {
             Some(AccessValue::ReadOnly) => Access::ReadOnly,
             _ => Access::ReadWrite,
         }
@@ -68,7 +74,10 @@ impl RegionDraft<'_> {
 
     pub fn base_span(&self) -> Range<usize> {
         let table = self.table.get_ref();
-        table.base.as_ref().map_or_else(|| table.name.span(), Spanned::span)
+        table
+            .base
+            .as_ref()
+            .map_or_else(|| table.name.span(), Spanned::span)
     }
 
     /// The host range when the manifest fixed its base.
@@ -144,7 +153,9 @@ impl Draft<'_> {
         self.partition()
             .vcpus
             .as_ref()
-            .map_or(self.partition().cpus.get_ref().len(), |vcpus| *vcpus.get_ref())
+            .map_or(self.partition().cpus.get_ref().len(), |vcpus| {
+                *vcpus.get_ref()
+            })
     }
 
     /// The RAM range when the manifest fixed its base (allocated ones are correct by
@@ -186,7 +197,10 @@ impl ChannelDraft<'_> {
 
     pub fn base_span(&self) -> Range<usize> {
         let table = self.table.get_ref();
-        table.base.as_ref().map_or_else(|| table.name.span(), Spanned::span)
+        table
+            .base
+            .as_ref()
+            .map_or_else(|| table.name.span(), Spanned::span)
     }
 
     pub fn fixed_memory(&self) -> Option<AddressRange> {
@@ -254,9 +268,12 @@ fn file_size(
         Ok(metadata) if metadata.is_file() => Some((path, metadata.len())),
         Ok(_) | Err(_) => {
             diagnostics.push(
-                Diagnostic::error(Code::Io, format!("{what} {} cannot be read", path.display()))
-                    .with_label(source, spanned.span(), "no such file")
-                    .with_help("file paths are relative to the manifest's directory"),
+                Diagnostic::error(
+                    Code::Io,
+                    format!("{what} {} cannot be read", path.display()),
+                )
+                .with_label(source, spanned.span(), "no such file")
+                .with_help("file paths are relative to the manifest's directory"),
             );
             None
         }
@@ -279,9 +296,14 @@ pub(crate) fn resolve<'m>(
         .as_ref()
         .and_then(|base| size_value(base, "memory base", source, diagnostics));
     let ram = match (base, size) {
-        (Some(base), Some(size)) => {
-            range_of(base, size, "memory", partition.memory.span(), source, diagnostics)
-        }
+        (Some(base), Some(size)) => range_of(
+            base,
+            size,
+            "memory",
+            partition.memory.span(),
+            source,
+            diagnostics,
+        ),
         _ => None,
     };
     let image = resolve_image(&partition.image, source, manifest_directory, diagnostics);
@@ -299,13 +321,20 @@ pub(crate) fn resolve<'m>(
         .iter()
         .map(|reference| resolve_device(board, reference.get_ref(), reference.span()))
         .collect();
-    let console_device = match partition.console.as_ref().map(|console| (console.get_ref(), console.span())) {
+    let console_device = match partition
+        .console
+        .as_ref()
+        .map(|console| (console.get_ref(), console.span()))
+    {
         Some((ConsoleValue::Passthrough(reference), span)) => {
             let console = resolve_device(board, reference, span);
-            let same = devices.iter().position(|device| match (&device.resolved, &console.resolved) {
-                (Ok(listed), Ok(wanted)) => listed.path == wanted.path,
-                _ => false,
-            });
+            let same =
+                devices
+                    .iter()
+                    .position(|device| match (&device.resolved, &console.resolved) {
+                        (Ok(listed), Ok(wanted)) => listed.path == wanted.path,
+                        _ => false,
+                    });
             Some(same.unwrap_or_else(|| {
                 devices.push(console);
                 devices.len() - 1
@@ -375,13 +404,25 @@ fn resolve_region<'m>(
         .as_ref()
         .and_then(|ipa| size_value(ipa, "region ipa", source, diagnostics));
     let host = match (base, size) {
-        (Some(base), Some(size)) => range_of(base, size, "region", region.name.span(), source, diagnostics),
+        (Some(base), Some(size)) => range_of(
+            base,
+            size,
+            "region",
+            region.name.span(),
+            source,
+            diagnostics,
+        ),
         _ => None,
     };
-    let file = region
-        .file
-        .as_ref()
-        .and_then(|file| file_size(file, "region contents", source, manifest_directory, diagnostics));
+    let file = region.file.as_ref().and_then(|file| {
+        file_size(
+            file,
+            "region contents",
+            source,
+            manifest_directory,
+            diagnostics,
+        )
+    });
     RegionDraft {
         table,
         size,
@@ -438,7 +479,14 @@ pub(crate) fn resolve_channel<'m>(
         .as_ref()
         .and_then(|base| size_value(base, "channel base", source, diagnostics));
     let memory = match (base, size) {
-        (Some(base), Some(size)) => range_of(base, size, "channel", channel.name.span(), source, diagnostics),
+        (Some(base), Some(size)) => range_of(
+            base,
+            size,
+            "channel",
+            channel.name.span(),
+            source,
+            diagnostics,
+        ),
         _ => None,
     };
     let mut endpoints: Vec<(usize, Access, Range<usize>)> = channel

@@ -56,15 +56,26 @@ fn fixed_item(base: u64, size: u64, what: &str) -> Option<IpaItem> {
 fn lay_out_partition(index: usize, draft: &mut Draft<'_>, channels: &[ChannelDraft<'_>]) {
     let mut items: Vec<IpaItem> = Vec::new();
     let vcpus = draft.vcpus().clamp(1, MAX_VCPUS_PER_PARTITION) as u64;
-    items.extend(fixed_item(VGICD_BASE.raw(), VGICD_SIZE, "the virtual GIC distributor"));
+    items.extend(fixed_item(
+        VGICD_BASE.raw(),
+        VGICD_SIZE,
+        "the virtual GIC distributor",
+    ));
     items.extend(fixed_item(
         VGICR_BASE.raw(),
         VGICR_STRIDE * vcpus,
         "the virtual GIC redistributors",
     ));
-    items.extend(fixed_item(VUART_BASE.raw(), VUART_SIZE, "the virtual PL011"));
+    items.extend(fixed_item(
+        VUART_BASE.raw(),
+        VUART_SIZE,
+        "the virtual PL011",
+    ));
     let memory_span = draft.partition().memory.span();
-    let ram_end = match draft.size.map(|size| AddressRange::new(RAM_BASE.raw(), size)) {
+    let ram_end = match draft
+        .size
+        .map(|size| AddressRange::new(RAM_BASE.raw(), size))
+    {
         Some(Some(range)) => {
             items.push(IpaItem {
                 range,
@@ -116,7 +127,9 @@ fn lay_out_partition(index: usize, draft: &mut Draft<'_>, channels: &[ChannelDra
         }
     };
     for region in draft.regions.iter_mut().filter(|region| !region.fixed_ipa) {
-        let Some(size) = region.size.filter(|size| *size != 0) else { continue };
+        let Some(size) = region.size.filter(|size| *size != 0) else {
+            continue;
+        };
         region.ipa = allocate(
             &mut items,
             size,
@@ -133,7 +146,9 @@ fn lay_out_partition(index: usize, draft: &mut Draft<'_>, channels: &[ChannelDra
         else {
             continue;
         };
-        let Some(size) = channel.size.filter(|size| *size != 0) else { continue };
+        let Some(size) = channel.size.filter(|size| *size != 0) else {
+            continue;
+        };
         let shared = align_up(size, GRANULE_4KIB).unwrap_or(size);
         let footprint = if channel.doorbell() {
             shared.saturating_add(DOORBELL_PAGE_SIZE)
@@ -180,7 +195,10 @@ fn number_interrupts(
     };
     for (device, info) in draft.resolved_devices() {
         for interrupt in &info.interrupts {
-            if assignments.iter().any(|known| known.physical == interrupt.intid) {
+            if assignments
+                .iter()
+                .any(|known| known.physical == interrupt.intid)
+            {
                 continue;
             }
             assignments.push(InterruptAssignment {
@@ -192,7 +210,9 @@ fn number_interrupts(
         }
     }
     for extra in &draft.interrupts {
-        let Ok(physical) = u32::try_from(extra.intid) else { continue };
+        let Ok(physical) = u32::try_from(extra.intid) else {
+            continue;
+        };
         if !(32..=LAST_INTID).contains(&physical)
             || assignments.iter().any(|known| known.physical == physical)
         {
@@ -221,7 +241,11 @@ pub const DOORBELL_TRIGGER: Trigger = Trigger::Edge;
 /// of the IPA space and clear of `taken`.
 fn allocate_ipa(cursor: u64, size: u64, taken: &[AddressRange]) -> Option<AddressRange> {
     // Regions of 2 MiB or more start on a block boundary so stage 2 can use blocks.
-    let alignment = if size >= BLOCK_2MIB { BLOCK_2MIB } else { GRANULE_4KIB };
+    let alignment = if size >= BLOCK_2MIB {
+        BLOCK_2MIB
+    } else {
+        GRANULE_4KIB
+    };
     let mut candidate = align_up(cursor, alignment)?;
     // Every iteration moves `candidate` strictly upwards or returns.
     loop {

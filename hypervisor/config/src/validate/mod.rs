@@ -145,7 +145,14 @@ pub(crate) fn validate(
         .iter()
         .map(|table| draft::resolve_channel(table, manifest, source, diagnostics))
         .collect();
-    place::place(&mut drafts, &mut channels, &board, &mmio, source, diagnostics);
+    place::place(
+        &mut drafts,
+        &mut channels,
+        &board,
+        &mmio,
+        source,
+        diagnostics,
+    );
     layout::lay_out(&mut drafts, &channels);
     let dma_policy = manifest
         .system
@@ -211,7 +218,10 @@ fn apply_system_overrides(
                 diagnostics.push(
                     Diagnostic::error(
                         Code::UartInvalid,
-                        format!("`{}` is already the board's defmt log UART", console.get_ref()),
+                        format!(
+                            "`{}` is already the board's defmt log UART",
+                            console.get_ref()
+                        ),
                     )
                     .with_label(source, console.span(), "the log UART")
                     .with_help("the console and the log need two different UARTs"),
@@ -221,7 +231,9 @@ fn apply_system_overrides(
             Err(message) => diagnostics.push(
                 Diagnostic::error(Code::UartInvalid, message)
                     .with_label(source, console.span(), "not a supported UART")
-                    .with_help("name a PL011, Cadence or NS16550/mini-UART node by path, alias or &label"),
+                    .with_help(
+                        "name a PL011, Cadence or NS16550/mini-UART node by path, alias or &label",
+                    ),
             ),
         }
     }
@@ -233,7 +245,14 @@ fn apply_system_overrides(
             None => Some(board.hypervisor.base()),
         };
         if let (Some(base), Some(size)) = (base, size) {
-            let range = draft::range_of(base, size, "hypervisor memory", memory.span(), source, diagnostics);
+            let range = draft::range_of(
+                base,
+                size,
+                "hypervisor memory",
+                memory.span(),
+                source,
+                diagnostics,
+            );
             if let Some(range) = range {
                 let aligned = range.base() % BLOCK_2MIB == 0
                     && range.size() != 0
@@ -300,8 +319,19 @@ fn finish(draft: &Draft<'_>) -> Option<PartitionSpec> {
         .collect();
     crate::devices::merge(&mut device_pages);
     let console = match (&partition.console, draft.console_device) {
-        (Some(console), Some(index)) if matches!(console.get_ref(), ConsoleValue::Passthrough(_)) => {
-            ConsoleSpec::Passthrough(draft.devices.get(index)?.resolved.as_ref().ok()?.path.clone())
+        (Some(console), Some(index))
+            if matches!(console.get_ref(), ConsoleValue::Passthrough(_)) =>
+        {
+            ConsoleSpec::Passthrough(
+                draft
+                    .devices
+                    .get(index)?
+                    .resolved
+                    .as_ref()
+                    .ok()?
+                    .path
+                    .clone(),
+            )
         }
         _ => ConsoleSpec::Virtual,
     };
@@ -357,7 +387,11 @@ fn finish(draft: &Draft<'_>) -> Option<PartitionSpec> {
         interrupts,
         regions,
         endpoints: draft.layout.endpoints.clone(),
-        cache_colours: draft.colours.iter().map(|colour| *colour.get_ref()).collect(),
+        cache_colours: draft
+            .colours
+            .iter()
+            .map(|colour| *colour.get_ref())
+            .collect(),
         spans: PartitionSpans {
             image: partition.image.span(),
             memory: partition.memory.span(),

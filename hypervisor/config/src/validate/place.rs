@@ -7,8 +7,8 @@
 //! blocks, Arm ARM D8.2.8), else 4 KiB aligned.
 
 use crate::board::Board;
-use crate::diagnostic::{Code, Diagnostic, Diagnostics, Source};
 use crate::devices::MmioMap;
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, Source};
 use crate::units::{AddressRange, BLOCK_2MIB, GRANULE_4KIB, align_up, human_size};
 
 use super::draft::{ChannelDraft, Draft};
@@ -33,7 +33,12 @@ pub(crate) fn place(
 ) {
     let mut taken: Vec<AddressRange> = drafts.iter().filter_map(Draft::fixed_ram).collect();
     for draft in drafts.iter() {
-        taken.extend(draft.regions.iter().filter_map(|region| region.fixed_host()));
+        taken.extend(
+            draft
+                .regions
+                .iter()
+                .filter_map(|region| region.fixed_host()),
+        );
     }
     taken.extend(channels.iter().filter_map(ChannelDraft::fixed_memory));
     taken.push(board.hypervisor);
@@ -65,7 +70,11 @@ pub(crate) fn place(
     }
     for draft in drafts.iter_mut() {
         let partition_name = draft.name().to_owned();
-        for region in draft.regions.iter_mut().filter(|region| region.base.is_none()) {
+        for region in draft
+            .regions
+            .iter_mut()
+            .filter(|region| region.base.is_none())
+        {
             let Some(size) = region.size else { continue };
             match allocator.allocate(size) {
                 Some(range) => region.host = Some(range),
@@ -123,7 +132,13 @@ impl Allocator<'_> {
         if size == 0 {
             return None;
         }
-        let range = first_fit(self.cursor, size, alignment_for(size), self.ram, &self.taken)?;
+        let range = first_fit(
+            self.cursor,
+            size,
+            alignment_for(size),
+            self.ram,
+            &self.taken,
+        )?;
         self.taken.push(range);
         self.cursor = range.end();
         Some(range)
@@ -190,8 +205,14 @@ mod tests {
             first_fit(0x4800_0000, 0x900_0000, BLOCK_2MIB, &ram, &taken),
             Some(range(0x8000_0000, 0x900_0000))
         );
-        assert_eq!(first_fit(0x4800_0000, 0x2000_0000, BLOCK_2MIB, &ram, &taken), None);
-        assert_eq!(first_fit(u64::MAX - 0x1000, 0x1000, BLOCK_2MIB, &ram, &taken), None);
+        assert_eq!(
+            first_fit(0x4800_0000, 0x2000_0000, BLOCK_2MIB, &ram, &taken),
+            None
+        );
+        assert_eq!(
+            first_fit(u64::MAX - 0x1000, 0x1000, BLOCK_2MIB, &ram, &taken),
+            None
+        );
         // Small allocations are page aligned.
         assert_eq!(
             first_fit(0x4300_1000, 0x1_0000, GRANULE_4KIB, &ram, &taken),

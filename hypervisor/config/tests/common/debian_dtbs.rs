@@ -17,9 +17,14 @@ use super::repo_root;
 
 /// The `[dtb]` of `board-configs/<board>/board.toml`.
 pub fn dtb_of(board: &str) -> DebianDtb {
-    let path = repo_root().join("board-configs").join(board).join("board.toml");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-    let parsed: BoardToml = toml::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let path = repo_root()
+        .join("board-configs")
+        .join(board)
+        .join("board.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let parsed: BoardToml =
+        toml::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
     let table = parsed
         .dtb
         .unwrap_or_else(|| panic!("{} has no [dtb]", path.display()))

@@ -6,7 +6,10 @@ use bulkhead_core::system::Access;
 use crate::diagnostic::{Code, Diagnostics};
 use crate::validate::{Context, report};
 
-pub(crate) fn check_channel_unknown_partition(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+pub(crate) fn check_channel_unknown_partition(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
     let names: Vec<&str> = context.drafts.iter().map(|draft| draft.name()).collect();
     for channel in context.channels {
         for name in channel.table.get_ref().access.get_ref().keys() {
@@ -29,7 +32,10 @@ pub(crate) fn check_channel_unknown_partition(context: &Context<'_, '_>, diagnos
     }
 }
 
-pub(crate) fn check_channel_endpoints_invalid(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+pub(crate) fn check_channel_endpoints_invalid(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
     for channel in context.channels {
         let access = &channel.table.get_ref().access;
         let problem = if access.get_ref().len() < 2 {

@@ -6,12 +6,17 @@ use std::collections::BTreeMap;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::validate::{Context, report};
 
-pub(crate) fn check_cache_colours_unknown(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+pub(crate) fn check_cache_colours_unknown(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
     if context.board.cache_colours.is_some() {
         return;
     }
     for draft in context.drafts {
-        let Some(colours) = &draft.partition().memory.get_ref().colours else { continue };
+        let Some(colours) = &draft.partition().memory.get_ref().colours else {
+            continue;
+        };
         report(
             diagnostics,
             Code::CacheColoursUnknown,
@@ -29,7 +34,9 @@ pub(crate) fn check_cache_colours_unknown(context: &Context<'_, '_>, diagnostics
 }
 
 pub(crate) fn check_cache_colour_invalid(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
-    let Some(board_colours) = &context.board.cache_colours else { return };
+    let Some(board_colours) = &context.board.cache_colours else {
+        return;
+    };
     for draft in context.drafts {
         let mut seen = Vec::new();
         for colour in &draft.colours {
@@ -46,7 +53,10 @@ pub(crate) fn check_cache_colour_invalid(context: &Context<'_, '_>, diagnostics:
                 report(
                     diagnostics,
                     Code::CacheColourInvalid,
-                    format!("partition `{}`: cache colour {value} is not valid", draft.name()),
+                    format!(
+                        "partition `{}`: cache colour {value} is not valid",
+                        draft.name()
+                    ),
                     context.source,
                     colour.span(),
                     label,
@@ -100,7 +110,9 @@ pub(crate) fn check_cache_colouring_not_enforced(
         return;
     }
     for draft in context.drafts {
-        let Some(colours) = &draft.partition().memory.get_ref().colours else { continue };
+        let Some(colours) = &draft.partition().memory.get_ref().colours else {
+            continue;
+        };
         if colours.get_ref().is_empty() {
             continue;
         }

@@ -54,7 +54,9 @@ pub(crate) fn check_too_many_vcpus(context: &Context<'_, '_>, diagnostics: &mut 
 
 pub(crate) fn check_vcpus_exceed_cores(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
     for draft in context.drafts {
-        let Some(vcpus) = &draft.partition().vcpus else { continue };
+        let Some(vcpus) = &draft.partition().vcpus else {
+            continue;
+        };
         let cores = draft.partition().cpus.get_ref().len();
         if *vcpus.get_ref() > cores {
             report(
@@ -76,7 +78,9 @@ pub(crate) fn check_vcpus_exceed_cores(context: &Context<'_, '_>, diagnostics: &
 
 pub(crate) fn check_core_without_vcpu(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
     for draft in context.drafts {
-        let Some(vcpus) = &draft.partition().vcpus else { continue };
+        let Some(vcpus) = &draft.partition().vcpus else {
+            continue;
+        };
         let cpus = draft.partition().cpus.get_ref();
         if let Some(idle) = cpus.get(*vcpus.get_ref()..).filter(|idle| !idle.is_empty()) {
             let idle: Vec<String> = idle.iter().map(|cpu| cpu.get_ref().to_string()).collect();
@@ -89,7 +93,11 @@ pub(crate) fn check_core_without_vcpu(context: &Context<'_, '_>, diagnostics: &m
                         idle.join(", ")
                     ),
                 )
-                .with_label(context.source, vcpus.span(), format!("{} vCPUs", vcpus.get_ref()))
+                .with_label(
+                    context.source,
+                    vcpus.span(),
+                    format!("{} vCPUs", vcpus.get_ref()),
+                )
                 .with_help("drop the idle cores from `cpus`, or raise `vcpus`"),
             );
         }

@@ -19,7 +19,10 @@ fn hypervisor_nodes(context: &Context<'_, '_>) -> Vec<(String, &'static str)> {
     if let Some(log) = &board.log {
         owned.push((log.path.clone(), "the hypervisor's log UART"));
     }
-    if let Some(gic) = board.gic_phandle.and_then(|phandle| board.tree.by_phandle(phandle)) {
+    if let Some(gic) = board
+        .gic_phandle
+        .and_then(|phandle| board.tree.by_phandle(phandle))
+    {
         owned.push((gic.path.clone(), "the interrupt controller"));
     }
     owned.extend(board.iommus.iter().map(|path| (path.clone(), "an IOMMU")));
@@ -73,21 +76,24 @@ fn unsupported<'d>(
     interrupt_problems: bool,
 ) -> impl Iterator<Item = (&'d str, &'d str, Range<usize>, &'d DeviceError)> + 'd {
     context.drafts.iter().flat_map(move |draft| {
-        draft.devices.iter().filter_map(move |device| match &device.resolved {
-            Err(DeviceProblem::Unsupported(error)) => {
-                let is_interrupt = matches!(
-                    error,
-                    DeviceError::InterruptParent { .. } | DeviceError::PrivateInterrupt { .. }
-                );
-                (is_interrupt == interrupt_problems).then_some((
-                    draft.name(),
-                    device.reference.as_str(),
-                    device.span.clone(),
-                    error,
-                ))
-            }
-            _ => None,
-        })
+        draft
+            .devices
+            .iter()
+            .filter_map(move |device| match &device.resolved {
+                Err(DeviceProblem::Unsupported(error)) => {
+                    let is_interrupt = matches!(
+                        error,
+                        DeviceError::InterruptParent { .. } | DeviceError::PrivateInterrupt { .. }
+                    );
+                    (is_interrupt == interrupt_problems).then_some((
+                        draft.name(),
+                        device.reference.as_str(),
+                        device.span.clone(),
+                        error,
+                    ))
+                }
+                _ => None,
+            })
     })
 }
 
@@ -122,13 +128,15 @@ pub(crate) fn check_device_interrupt_unsupported(
     }
 }
 
-pub(crate) fn check_device_assigned_twice(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+pub(crate) fn check_device_assigned_twice(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
     let mut seen: Vec<(&str, &str, Range<usize>)> = Vec::new();
     for draft in context.drafts {
         for (device, info) in draft.resolved_devices() {
-            if let Some((first_partition, first_path, first_span)) = seen
-                .iter()
-                .find(|(_, path, _)| related(path, &info.path))
+            if let Some((first_partition, first_path, first_span)) =
+                seen.iter().find(|(_, path, _)| related(path, &info.path))
             {
                 diagnostics.push(
                     Diagnostic::error(
@@ -282,7 +290,10 @@ pub(crate) fn check_device_disabled(context: &Context<'_, '_>, diagnostics: &mut
 
 pub(crate) fn check_console_not_uart(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
     for draft in context.drafts {
-        let Some(device) = draft.console_device.and_then(|index| draft.devices.get(index)) else {
+        let Some(device) = draft
+            .console_device
+            .and_then(|index| draft.devices.get(index))
+        else {
             continue;
         };
         let Ok(info) = &device.resolved else { continue };

@@ -18,10 +18,16 @@ fn reserved(context: &Context<'_, '_>, intid: u32) -> Option<String> {
         );
     }
     if intid == board.console.uart.intid {
-        return Some(format!("it is the interrupt of the hypervisor's console UART {}", board.console.path));
+        return Some(format!(
+            "it is the interrupt of the hypervisor's console UART {}",
+            board.console.path
+        ));
     }
     if let Some(log) = board.log.as_ref().filter(|log| log.uart.intid == intid) {
-        return Some(format!("it is the interrupt of the hypervisor's log UART {}", log.path));
+        return Some(format!(
+            "it is the interrupt of the hypervisor's log UART {}",
+            log.path
+        ));
     }
     None
 }
@@ -49,7 +55,9 @@ pub(crate) fn check_interrupt_invalid(context: &Context<'_, '_>, diagnostics: &m
 pub(crate) fn check_interrupt_reserved(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
     for draft in context.drafts {
         for extra in &draft.interrupts {
-            let Ok(intid) = u32::try_from(extra.intid) else { continue };
+            let Ok(intid) = u32::try_from(extra.intid) else {
+                continue;
+            };
             if intid > LAST_INTID {
                 continue;
             }
@@ -57,7 +65,10 @@ pub(crate) fn check_interrupt_reserved(context: &Context<'_, '_>, diagnostics: &
                 report(
                     diagnostics,
                     Code::InterruptReserved,
-                    format!("partition `{}`: INTID {intid} is reserved: {reason}", draft.name()),
+                    format!(
+                        "partition `{}`: INTID {intid} is reserved: {reason}",
+                        draft.name()
+                    ),
                     context.source,
                     extra.span.clone(),
                     "kept by the hypervisor",
@@ -88,20 +99,34 @@ pub(crate) fn check_interrupt_reserved(context: &Context<'_, '_>, diagnostics: &
     }
 }
 
-pub(crate) fn check_interrupt_assigned_twice(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+pub(crate) fn check_interrupt_assigned_twice(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
     // INTID → (partition index, partition name, span, what).
     let mut owners: BTreeMap<u32, (usize, &str, Range<usize>, String)> = BTreeMap::new();
     for (index, draft) in context.drafts.iter().enumerate() {
         let device_lines = draft.resolved_devices().flat_map(|(device, info)| {
-            info.interrupts
-                .iter()
-                .map(move |interrupt| (interrupt.intid, device.span.clone(), info.path.clone(), true))
+            info.interrupts.iter().map(move |interrupt| {
+                (
+                    interrupt.intid,
+                    device.span.clone(),
+                    info.path.clone(),
+                    true,
+                )
+            })
         });
         let extra_lines = draft.interrupts.iter().filter_map(|extra| {
             let intid = u32::try_from(extra.intid).ok()?;
-            Some((intid, extra.span.clone(), "an extra interrupt".to_owned(), false))
+            Some((
+                intid,
+                extra.span.clone(),
+                "an extra interrupt".to_owned(),
+                false,
+            ))
         });
-        for (intid, span, what, from_device) in device_lines.chain(extra_lines).collect::<Vec<_>>() {
+        for (intid, span, what, from_device) in device_lines.chain(extra_lines).collect::<Vec<_>>()
+        {
             match owners.get(&intid) {
                 // Devices of one partition sharing a line: one forwarded interrupt.
                 Some((owner, _, _, first_what)) if *owner == index && from_device && first_what.starts_with('/') => {}
@@ -125,7 +150,10 @@ pub(crate) fn check_interrupt_assigned_twice(context: &Context<'_, '_>, diagnost
     }
 }
 
-pub(crate) fn check_guest_interrupts_exhausted(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+pub(crate) fn check_guest_interrupts_exhausted(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
     for draft in context.drafts {
         if let Some(span) = &draft.layout.intids_exhausted {
             report(

@@ -83,7 +83,10 @@ fn claims(context: &Context<'_, '_>) -> Vec<Claim> {
     claims
 }
 
-pub(crate) fn check_memory_base_misaligned(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+pub(crate) fn check_memory_base_misaligned(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
     for claim in claims(context) {
         let Some(base) = claim.base else { continue };
         let alignment = claim.alignment();
@@ -92,7 +95,12 @@ pub(crate) fn check_memory_base_misaligned(context: &Context<'_, '_>, diagnostic
             report(
                 diagnostics,
                 Code::MemoryBaseMisaligned,
-                format!("{} base {} is not {} aligned", claim.owner, hex(base), human_size(alignment)),
+                format!(
+                    "{} base {} is not {} aligned",
+                    claim.owner,
+                    hex(base),
+                    human_size(alignment)
+                ),
                 context.source,
                 claim.base_span,
                 format!("expected a multiple of {}", hex(alignment)),
@@ -109,16 +117,51 @@ pub(crate) fn check_memory_base_misaligned(context: &Context<'_, '_>, diagnostic
             );
         }
     }
+    check_region_ipa_misaligned(context, diagnostics);
 }
 
-pub(crate) fn check_memory_size_not_granule(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+/// A region's written `ipa` must be page aligned too (stage 2 maps whole pages).
+fn check_region_ipa_misaligned(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+    for draft in context.drafts {
+        for region in &draft.regions {
+            let (Some(ipa), Some(written)) = (region.ipa, &region.table.get_ref().ipa) else {
+                continue;
+            };
+            if region.fixed_ipa && ipa % GRANULE_4KIB != 0 {
+                report(
+                    diagnostics,
+                    Code::MemoryBaseMisaligned,
+                    format!(
+                        "region `{}` of partition `{}` ipa {} is not 4 KiB aligned",
+                        region.name(),
+                        draft.name(),
+                        hex(ipa)
+                    ),
+                    context.source,
+                    written.span(),
+                    "expected a multiple of 0x1000",
+                    "stage 2 maps 4 KiB pages at the finest",
+                );
+            }
+        }
+    }
+}
+
+pub(crate) fn check_memory_size_not_granule(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
     for claim in claims(context) {
         let Some(size) = claim.size else { continue };
         if size == 0 || size % GRANULE_4KIB != 0 {
             report(
                 diagnostics,
                 Code::MemorySizeNotGranule,
-                format!("{} size {} is not a non-zero multiple of 4 KiB", claim.owner, hex(size)),
+                format!(
+                    "{} size {} is not a non-zero multiple of 4 KiB",
+                    claim.owner,
+                    hex(size)
+                ),
                 context.source,
                 claim.size_span,
                 "expected a multiple of 0x1000",
@@ -128,7 +171,10 @@ pub(crate) fn check_memory_size_not_granule(context: &Context<'_, '_>, diagnosti
     }
 }
 
-pub(crate) fn check_memory_size_not_block(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+pub(crate) fn check_memory_size_not_block(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
     for draft in context.drafts {
         let Some(size) = draft.size else { continue };
         if size != 0 && size % GRANULE_4KIB == 0 && size % BLOCK_2MIB != 0 {
@@ -151,7 +197,10 @@ pub(crate) fn check_memory_too_small(context: &Context<'_, '_>, diagnostics: &mu
             report(
                 diagnostics,
                 Code::MemoryTooSmall,
-                format!("memory size {} leaves no room for the guest image", human_size(size)),
+                format!(
+                    "memory size {} leaves no room for the guest image",
+                    human_size(size)
+                ),
                 context.source,
                 draft.size_span(),
                 format!("must exceed {}", human_size(DTB_OFFSET_FROM_RAM_END)),
@@ -197,7 +246,10 @@ pub(crate) fn check_memory_outside_ram(context: &Context<'_, '_>, diagnostics: &
     }
 }
 
-pub(crate) fn check_memory_overlaps_hypervisor(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+pub(crate) fn check_memory_overlaps_hypervisor(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
     let hypervisor = context.board.hypervisor;
     for claim in claims(context) {
         let Some(range) = claim.fixed() else { continue };
@@ -205,7 +257,10 @@ pub(crate) fn check_memory_overlaps_hypervisor(context: &Context<'_, '_>, diagno
             report(
                 diagnostics,
                 Code::MemoryOverlapsHypervisor,
-                format!("{} {range} overlaps the hypervisor reservation {hypervisor}", claim.owner),
+                format!(
+                    "{} {range} overlaps the hypervisor reservation {hypervisor}",
+                    claim.owner
+                ),
                 context.source,
                 claim.base_span,
                 "overlaps the hypervisor",
@@ -218,10 +273,18 @@ pub(crate) fn check_memory_overlaps_hypervisor(context: &Context<'_, '_>, diagno
     }
 }
 
-pub(crate) fn check_memory_overlaps_reserved(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+pub(crate) fn check_memory_overlaps_reserved(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
     for claim in claims(context) {
         let Some(range) = claim.fixed() else { continue };
-        for reserved in context.board.reserved.iter().filter(|reserved| reserved.range.overlaps(range)) {
+        for reserved in context
+            .board
+            .reserved
+            .iter()
+            .filter(|reserved| reserved.range.overlaps(range))
+        {
             report(
                 diagnostics,
                 Code::MemoryOverlapsReserved,
@@ -238,7 +301,10 @@ pub(crate) fn check_memory_overlaps_reserved(context: &Context<'_, '_>, diagnost
     }
 }
 
-pub(crate) fn check_memory_overlaps_device(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+pub(crate) fn check_memory_overlaps_device(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
     for claim in claims(context) {
         let Some(range) = claim.fixed() else { continue };
         let devices = context.mmio.overlapping(range);
@@ -275,7 +341,9 @@ fn overlapping_pairs(
     for (index, claim) in claims.iter().enumerate() {
         let Some(range) = claim.range else { continue };
         for earlier in &claims[..index] {
-            let Some(earlier_range) = earlier.range else { continue };
+            let Some(earlier_range) = earlier.range else {
+                continue;
+            };
             if range.overlaps(earlier_range) && wanted(claim.holder, earlier.holder) {
                 diagnostics.push(
                     Diagnostic::error(
@@ -300,10 +368,16 @@ pub(crate) fn check_memory_overlap(context: &Context<'_, '_>, diagnostics: &mut 
     });
 }
 
-pub(crate) fn check_channel_memory_overlap(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
-    overlapping_pairs(context, diagnostics, Code::ChannelMemoryOverlap, |left, right| {
-        left == Holder::Channel || right == Holder::Channel
-    });
+pub(crate) fn check_channel_memory_overlap(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
+    overlapping_pairs(
+        context,
+        diagnostics,
+        Code::ChannelMemoryOverlap,
+        |left, right| left == Holder::Channel || right == Holder::Channel,
+    );
 }
 
 pub(crate) fn check_ipa_overlap(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
@@ -314,7 +388,8 @@ pub(crate) fn check_ipa_overlap(context: &Context<'_, '_>, diagnostics: &mut Dia
                 // Two devices of one partition may share a page: both map it identically.
                 let both_devices =
                     item.what.starts_with("device ") && earlier.what.starts_with("device ");
-                if !item.range.overlaps(earlier.range) || item.what == earlier.what || both_devices {
+                if !item.range.overlaps(earlier.range) || item.what == earlier.what || both_devices
+                {
                     continue;
                 }
                 // Point at whichever of the two the manifest wrote later.
@@ -377,10 +452,15 @@ pub(crate) fn check_ipa_out_of_range(context: &Context<'_, '_>, diagnostics: &mu
     }
 }
 
-pub(crate) fn check_region_contents_too_large(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+pub(crate) fn check_region_contents_too_large(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
     for draft in context.drafts {
         for region in &draft.regions {
-            let (Some((path, length)), Some(size)) = (&region.file, region.size) else { continue };
+            let (Some((path, length)), Some(size)) = (&region.file, region.size) else {
+                continue;
+            };
             if *length > size {
                 let span = region
                     .table

@@ -40,8 +40,15 @@ pub(crate) fn check_no_partitions(context: &Context<'_, '_>, diagnostics: &mut D
     }
 }
 
-pub(crate) fn check_partition_name_invalid(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
-    for draft in context.drafts.iter().filter(|draft| !is_valid_name(draft.name())) {
+pub(crate) fn check_partition_name_invalid(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
+    for draft in context
+        .drafts
+        .iter()
+        .filter(|draft| !is_valid_name(draft.name()))
+    {
         report(
             diagnostics,
             Code::PartitionNameInvalid,
@@ -92,10 +99,15 @@ fn duplicates<'n>(
     for name in names {
         match first_seen.get(name.get_ref().as_str()) {
             Some(first) => diagnostics.push(
-                Diagnostic::error(code, format!("{what} name `{}` is used twice", name.get_ref()))
-                    .with_label(context.source, name.span(), "second use")
-                    .with_label(context.source, first.clone(), "first use")
-                    .with_help(format!("{what} names identify it in outputs and reports; make them unique")),
+                Diagnostic::error(
+                    code,
+                    format!("{what} name `{}` is used twice", name.get_ref()),
+                )
+                .with_label(context.source, name.span(), "second use")
+                .with_label(context.source, first.clone(), "first use")
+                .with_help(format!(
+                    "{what} names identify it in outputs and reports; make them unique"
+                )),
             ),
             None => {
                 first_seen.insert(name.get_ref(), name.span());
@@ -104,7 +116,10 @@ fn duplicates<'n>(
     }
 }
 
-pub(crate) fn check_duplicate_partition_name(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+pub(crate) fn check_duplicate_partition_name(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
     duplicates(
         context,
         diagnostics,
@@ -114,7 +129,10 @@ pub(crate) fn check_duplicate_partition_name(context: &Context<'_, '_>, diagnost
     );
 }
 
-pub(crate) fn check_duplicate_channel_name(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+pub(crate) fn check_duplicate_channel_name(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
     duplicates(
         context,
         diagnostics,
@@ -127,27 +145,41 @@ pub(crate) fn check_duplicate_channel_name(context: &Context<'_, '_>, diagnostic
     );
 }
 
-pub(crate) fn check_duplicate_region_name(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+pub(crate) fn check_duplicate_region_name(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
     for draft in context.drafts {
         duplicates(
             context,
             diagnostics,
             Code::DuplicateRegionName,
             "region",
-            draft.regions.iter().map(|region| &region.table.get_ref().name),
+            draft
+                .regions
+                .iter()
+                .map(|region| &region.table.get_ref().name),
         );
     }
 }
 
-pub(crate) fn check_restart_limit_invalid(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+pub(crate) fn check_restart_limit_invalid(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
     for draft in context.drafts {
-        let Some(policy) = &draft.partition().fault_policy else { continue };
+        let Some(policy) = &draft.partition().fault_policy else {
+            continue;
+        };
         if let FaultPolicyValue::Restart(count) = *policy.get_ref() {
             if count < 1 || u32::try_from(count).is_err() {
                 report(
                     diagnostics,
                     Code::RestartLimitInvalid,
-                    format!("partition `{}` restart limit {count} is not allowed", draft.name()),
+                    format!(
+                        "partition `{}` restart limit {count} is not allowed",
+                        draft.name()
+                    ),
                     context.source,
                     policy.span(),
                     "expected 1..=4294967295",
