@@ -23,6 +23,8 @@ pub enum Task {
     Run(SystemArgs),
     /// Run the whole test suite: tools, host unit tests, image build, QEMU integration tests.
     Test,
+    /// Validate a manifest against its board and print the system summary, without building.
+    Check(SystemArgs),
     /// Measure trap, interrupt and boot costs under deterministic QEMU (target/bench/).
     Bench(BenchArgs),
     /// Check the code against the coding standard (misra-like-lints/RULES.md).

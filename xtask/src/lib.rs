@@ -7,6 +7,7 @@
 //! compilers and emulators exist (installing them with [`apt`] when allowed), [`pipeline`]
 //! builds a system, [`qemu`] starts it, [`defmt_log`] decodes the hypervisor's binary log and
 //! [`board_dts`] regenerates a board's device tree from QEMU. [`progress`] shows spinners.
+#![forbid(unsafe_code)]
 
 pub mod apt;
 pub mod bench;

@@ -2,6 +2,7 @@
 //!
 //! This binary only parses the command line and reports failures; the work is done by the
 //! `xtask` library, which the QEMU test harness shares.
+#![forbid(unsafe_code)]
 
 mod cli;
 mod commands;
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
         Task::Run(arguments) => commands::run::run(&repository, &arguments),
         Task::Test => commands::test::test(&repository),
         Task::Lint => commands::lint::lint(&repository),
+        Task::Check(arguments) => commands::check::check(&repository, &arguments),
         Task::Bench(arguments) => xtask::bench::command(
             &repository,
             &xtask::bench::BenchOptions::from_command_line(arguments.samples, arguments.against.is_some(), arguments.quick, arguments.profile),

@@ -2,6 +2,7 @@
 
 pub mod board_dts;
 pub mod build;
+pub mod check;
 pub mod expand;
 pub mod lint;
 pub mod run;
