@@ -7,6 +7,8 @@
 //! directory is given, the report, the memory map picture and the guest device trees are
 //! written there (and `system.rs` too when every image was available), so a reviewer can look
 //! at the system before an image exists.
+//!
+//! Design: [impl->dsn~config-checks~1]
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -6,6 +6,8 @@
 //! literals one field per line) so `cargo xtask expand` is readable, uses only absolute
 //! `::bulkhead_core::` paths so it compiles wherever it is included, and carries `const`
 //! assertions that fail the image build if an included file changed after validation.
+//!
+//! Design: [impl->dsn~config-codegen~1]
 
 use std::fmt::Write as _;
 use std::path::Path;

@@ -5,6 +5,8 @@
 //! `memory.x`, `report.md` and `memory-map.svg`. Partition names cannot contain `.`, so no
 //! partition file can collide with the board blob. Files are rewritten only when their
 //! content changes, so an unchanged configuration does not trigger a rebuild of the EL2 image.
+//!
+//! Design: [impl->dsn~config-codegen~1]
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -272,6 +274,7 @@ pub fn compile_loaded(
 }
 
 /// Reads, parses and places one partition's image, reporting against its `image` key.
+// [impl->dsn~config-images~1]
 fn load_image(
     spec: &SystemSpec,
     partition: &PartitionSpec,

@@ -5,6 +5,8 @@
 //! never retyped by the integrator. Stage 2 maps whole 4 KiB pages, so a device's registers
 //! are widened to pages, and any other device whose registers fall in the same page would be
 //! handed over too: [`MmioMap`] finds those neighbours.
+//!
+//! Design: [impl->dsn~config-devices~1]
 
 use std::fmt;
 
@@ -330,6 +332,7 @@ impl MmioMap {
     }
 }
 
+// [utest->dsn~config-devices~1]
 #[cfg(test)]
 mod tests {
     use super::*;

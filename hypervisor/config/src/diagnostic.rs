@@ -5,6 +5,8 @@
 //! documents can refer to), shows the offending value in its file, says what was expected and
 //! how to fix it. Checks do not stop at the first error: [`Diagnostics`] collects them all, and
 //! warnings are kept apart from errors so a build can succeed while still reporting them.
+//!
+//! Design: [impl->dsn~config-checks~1]
 
 use std::fmt;
 use std::io::IsTerminal;
@@ -504,6 +506,7 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+// [utest->dsn~config-checks~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,8 @@
 //! The blob is written with `vm-fdt` directly (no `dtc`): byte-for-byte deterministic, and
 //! the layout follows the Linux bindings (`arm,gic-v3.yaml`, `arm,arch_timer.yaml`,
 //! `arm,pl011.yaml`, `arm,psci.yaml`, `chosen.yaml`) so a Linux partition boots with it.
+//!
+//! Design: [impl->dsn~config-guest-dtb~1]
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -12,6 +12,8 @@
 //!
 //! ELFs are tried first: the demo guests are ELFs whose first bytes also form an `Image`
 //! header, and the ELF program headers are the precise description.
+//!
+//! Design: [impl->dsn~config-images~1]
 
 use std::fmt;
 use std::ops::Range;
@@ -359,6 +361,7 @@ pub fn check_placement(
     Ok(())
 }
 
+// [utest->dsn~config-images~1]
 #[cfg(test)]
 mod tests {
     use super::*;

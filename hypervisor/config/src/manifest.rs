@@ -7,6 +7,8 @@
 //! reports every unknown or reserved key at once (serde stops at the first).
 //!
 //! The language is documented in `docs/manifest.md`.
+//!
+//! Design: [impl->dsn~config-manifest~1]
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -400,6 +402,7 @@ pub(crate) fn schema_error(source: &Source, error: &toml::de::Error, code: Code)
     })
 }
 
+// [utest->dsn~config-manifest~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,8 @@
 //! structs in [`crate::manifest`] keep `deny_unknown_fields` as a second line, and a test
 //! checks that the complete example in `docs/manifest.md` uses every key listed here, so the
 //! two lists cannot drift apart unnoticed.
+//!
+//! Design: [impl->dsn~config-manifest~1]
 
 use toml::de::{DeTable, DeValue};
 
@@ -267,6 +269,7 @@ fn edit_distance(left: &str, right: &str) -> usize {
     previous[right.len()]
 }
 
+// [utest->dsn~config-manifest~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,8 @@
 //! checks, so later stages rely on it: host memory inside board RAM and pairwise disjoint,
 //! cores valid and pinned once, devices and interrupts owned by one partition each, every
 //! partition's IPA map free of overlaps.
+//!
+//! Design: [impl->dsn~config-checks~1]
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -414,6 +416,7 @@ pub fn find_repo_root(manifest: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+// [utest->dsn~config-board~1]
 #[cfg(test)]
 mod tests {
     use super::*;

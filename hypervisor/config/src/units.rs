@@ -4,6 +4,8 @@
 //! optional binary suffix, no fractions, and every multiplication is checked, because a size
 //! that silently wrapped would place a partition on top of another. [`AddressRange`] keeps the
 //! invariant that `base + size` fits in 64 bits, so code holding one never re-checks it.
+//!
+//! Design: [impl->dsn~config-units~1]
 
 use std::fmt;
 
@@ -206,6 +208,7 @@ pub fn human_size(bytes: u64) -> String {
         .unwrap_or_else(|| format!("{bytes} B"))
 }
 
+// [utest->dsn~config-units~1]
 #[cfg(test)]
 mod tests {
     use super::*;

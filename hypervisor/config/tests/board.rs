@@ -1,5 +1,7 @@
 //! Board loading: facts read from real and test device trees, and errors reported against
 //! `board.toml`.
+//!
+//! Verifies: [utest->dsn~config-board~1]
 
 mod common;
 

@@ -83,6 +83,7 @@ fn normalised(compiled: &CompiledSystem, path: &Path) -> String {
     text.replace(&compiled.out_dir.to_string_lossy().into_owned(), "$OUT_DIR")
 }
 
+// [utest->dsn~config-codegen~1]
 #[test]
 fn the_good_qemu_virt_manifest_compiles_to_every_output() {
     let directory = tempfile::tempdir().unwrap();
@@ -139,6 +140,7 @@ fn the_good_qemu_virt_manifest_compiles_to_every_output() {
     );
 }
 
+// [utest->dsn~config-codegen~1]
 #[test]
 fn generated_system_rs_matches_its_snapshot() {
     let directory = tempfile::tempdir().unwrap();
@@ -149,6 +151,7 @@ fn generated_system_rs_matches_its_snapshot() {
     );
 }
 
+// [utest->dsn~config-report~1]
 #[test]
 fn generated_report_matches_its_snapshot() {
     let directory = tempfile::tempdir().unwrap();
@@ -159,6 +162,7 @@ fn generated_report_matches_its_snapshot() {
     );
 }
 
+// [utest->dsn~config-codegen~1]
 #[test]
 fn generated_system_rs_is_rustfmt_clean() {
     let directory = tempfile::tempdir().unwrap();
@@ -175,6 +179,7 @@ fn generated_system_rs_is_rustfmt_clean() {
     );
 }
 
+// [utest->dsn~config-codegen~1]
 #[test]
 fn compiling_twice_leaves_unchanged_outputs_untouched() {
     let directory = tempfile::tempdir().unwrap();
@@ -190,6 +195,7 @@ fn compiling_twice_leaves_unchanged_outputs_untouched() {
     );
 }
 
+// [utest->dsn~config-checks~1]
 #[test]
 fn load_lists_the_guest_crates_to_build() {
     let spec = load(&fixture("good-qemu-virt.toml"), &repo_root()).unwrap();
@@ -197,6 +203,7 @@ fn load_lists_the_guest_crates_to_build() {
     assert_eq!(crates, ["heartbeat", "misbehave"]);
 }
 
+// [utest->dsn~config-images~1]
 #[test]
 fn file_images_are_resolved_next_to_the_manifest_and_linux_images_load_at_text_offset() {
     let directory = tempfile::tempdir().unwrap();
@@ -241,6 +248,7 @@ fn image_check(name: &str, bytes: Option<Vec<u8>>) {
     );
 }
 
+// [utest->dsn~config-images~1]
 #[test]
 fn an_image_that_is_neither_elf_nor_linux_image_is_rejected() {
     image_check(
@@ -249,6 +257,7 @@ fn an_image_that_is_neither_elf_nor_linux_image_is_rejected() {
     );
 }
 
+// [utest->dsn~config-images~1]
 #[test]
 fn an_elf_for_another_machine_is_rejected() {
     let x86_64 = 62;
@@ -267,6 +276,7 @@ fn an_elf_for_another_machine_is_rejected() {
     );
 }
 
+// [utest->dsn~config-images~1]
 #[test]
 fn an_elf_that_is_not_an_executable_is_rejected() {
     let shared_object = 3;
@@ -285,6 +295,7 @@ fn an_elf_that_is_not_an_executable_is_rejected() {
     );
 }
 
+// [utest->dsn~config-images~1]
 #[test]
 fn an_elf_linked_outside_guest_ram_is_rejected() {
     image_check(
@@ -302,6 +313,7 @@ fn an_elf_linked_outside_guest_ram_is_rejected() {
     );
 }
 
+// [utest->dsn~config-images~1]
 #[test]
 fn an_image_reaching_into_the_device_tree_slot_is_rejected() {
     // 4 MiB of RAM leaves 0x4000_0000..0x4020_0000 for the image; .bss runs to 0x4028_0000.
@@ -329,6 +341,7 @@ fn an_image_reaching_into_the_device_tree_slot_is_rejected() {
     image_check("image-too-large", Some(guest));
 }
 
+// [utest->dsn~config-images~1]
 #[test]
 fn a_guest_crate_xtask_did_not_build_is_reported() {
     image_check("guest-image-missing", None);
@@ -345,6 +358,7 @@ fn compile_example(directory: &Path) -> CompiledSystem {
     .unwrap_or_else(|diagnostics| panic!("{diagnostics:#}"))
 }
 
+// [utest->dsn~config-codegen~1] [utest->dsn~config-report~1]
 #[test]
 fn the_full_example_matches_its_snapshots() {
     let directory = tempfile::tempdir().unwrap();
@@ -368,6 +382,7 @@ fn the_full_example_matches_its_snapshots() {
     );
 }
 
+// [utest->dsn~config-codegen~1]
 #[test]
 fn the_full_example_system_rs_is_rustfmt_clean() {
     let directory = tempfile::tempdir().unwrap();
@@ -386,6 +401,7 @@ fn the_full_example_system_rs_is_rustfmt_clean() {
 
 /// The generated tables compile against `bulkhead-core` (types, paths, const assertions):
 /// a throwaway crate `include!`s them, built in its own target directory.
+// [utest->dsn~config-codegen~1]
 #[test]
 fn the_full_example_system_rs_compiles_against_bulkhead_core() {
     let directory = tempfile::tempdir().unwrap();

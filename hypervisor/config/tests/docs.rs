@@ -50,6 +50,7 @@ fn collect_keys(value: &toml::Value, prefix: &str, out: &mut BTreeSet<String>) {
     }
 }
 
+// [utest->dsn~config-manifest~1]
 #[test]
 fn the_complete_example_uses_every_key() {
     let example: toml::Value = toml::from_str(&complete_example()).expect("the example is TOML");
@@ -72,6 +73,7 @@ fn the_complete_example_uses_every_key() {
     );
 }
 
+// [utest->dsn~config-manifest~1]
 #[test]
 fn the_complete_example_is_accepted_as_written() {
     debian_dtbs::ensure("zcu102");
@@ -102,6 +104,7 @@ fn the_complete_example_is_accepted_as_written() {
     assert_eq!(spec.channels().len(), 2);
 }
 
+// [utest->dsn~config-checks~1]
 #[test]
 fn every_code_is_documented() {
     let text = document();

@@ -1,5 +1,7 @@
 //! The generated guest device tree: `dtc` decompiles it without complaint and it holds the
 //! nodes guests rely on; the `fdt` crate (what a Rust guest uses) reads the same values.
+//!
+//! Verifies: [utest->dsn~config-guest-dtb~1]
 
 mod common;
 

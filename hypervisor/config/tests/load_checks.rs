@@ -8,6 +8,9 @@
 //! RAM, disabled nodes). A `# make-file: NAME BYTES` line makes the test copy the manifest to
 //! a temporary directory next to a zero-filled file of that size (for files too large to
 //! commit).
+//!
+//! Verifies: [utest->dsn~config-checks~1] (the tests written out here; a `//!` tag cannot see
+//! the tests `check_tests!` generates, so each fixture entry carries its own tag).
 
 mod common;
 
@@ -67,6 +70,7 @@ macro_rules! check_tests {
 
         /// Every named load-time check has a fixture above, named after it.
         #[test]
+        // [utest->dsn~config-checks~1]
         fn every_named_check_has_a_fixture() {
             let covered = [$($fixture),*];
             for code in bulkhead_config::validate::check_codes() {
@@ -79,71 +83,130 @@ macro_rules! check_tests {
 
 check_tests! {
     // Language.
+    // [utest->dsn~config-checks~1] [utest->dsn~config-manifest~1]
     unknown_keys_are_all_reported_with_suggestions => "unknown-key",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-manifest~1]
     values_of_the_wrong_type_are_rejected => "manifest-invalid",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-manifest~1]
     gpu_and_display_keys_are_reserved => "reserved-for-gpu-mediator",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-units~1]
     sizes_must_be_byte_counts => "size-invalid",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-units~1]
     address_arithmetic_overflow_is_an_error => "size-overflow",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-manifest~1]
     image_needs_exactly_one_source => "image-source-invalid",
+    // [utest->dsn~config-checks~1]
     a_restart_limit_must_be_positive => "restart-limit-invalid",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-board~1]
     an_unknown_board_is_rejected => "board-unknown",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-board~1]
     the_system_console_must_be_a_supported_uart => "uart-invalid",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-board~1]
     the_hypervisor_memory_override_is_checked => "hypervisor-reservation-invalid",
     // Names.
+    // [utest->dsn~config-checks~1]
     a_manifest_without_partitions_is_rejected => "no-partitions",
+    // [utest->dsn~config-checks~1]
     partition_names_must_be_file_and_prefix_safe => "partition-name-invalid",
+    // [utest->dsn~config-checks~1]
     duplicate_partition_names_are_rejected => "duplicate-partition-name",
+    // [utest->dsn~config-checks~1]
     channel_and_region_names_must_be_safe => "name-invalid",
+    // [utest->dsn~config-checks~1]
     duplicate_channel_names_are_rejected => "duplicate-channel-name",
+    // [utest->dsn~config-checks~1]
     duplicate_region_names_are_rejected => "duplicate-region-name",
     // Cores.
+    // [utest->dsn~config-checks~1]
     an_empty_cpu_list_is_rejected => "cpus-empty",
+    // [utest->dsn~config-checks~1]
     more_vcpus_than_the_redistributor_window_is_rejected => "too-many-vcpus",
+    // [utest->dsn~config-checks~1]
     more_vcpus_than_pinned_cores_is_rejected => "vcpus-exceed-cores",
+    // [utest->dsn~config-checks~1]
     a_pinned_core_without_vcpu_warns => "core-without-vcpu",
+    // [utest->dsn~config-checks~1]
     a_core_missing_from_the_device_tree_is_rejected => "core-not-present",
+    // [utest->dsn~config-checks~1]
     a_core_pinned_twice_is_rejected_across_and_within_partitions => "core-pinned-twice",
     // Memory.
+    // [utest->dsn~config-checks~1]
     memory_base_must_be_aligned => "memory-base-misaligned",
+    // [utest->dsn~config-checks~1]
     memory_size_must_be_a_4kib_multiple => "memory-size-not-granule",
+    // [utest->dsn~config-checks~1]
     memory_size_not_a_2mib_multiple_warns => "memory-size-not-block",
+    // [utest->dsn~config-checks~1]
     memory_must_leave_room_for_the_device_tree => "memory-too-small",
+    // [utest->dsn~config-checks~1]
     memory_crossing_the_end_of_ram_is_rejected => "memory-outside-ram",
+    // [utest->dsn~config-checks~1]
     memory_overlapping_the_hypervisor_is_rejected => "memory-overlaps-hypervisor",
+    // [utest->dsn~config-checks~1]
     memory_overlapping_reserved_ram_is_rejected => "memory-overlaps-reserved",
+    // [utest->dsn~config-checks~1]
     memory_overlapping_device_registers_is_rejected => "memory-overlaps-device",
+    // [utest->dsn~config-checks~1]
     memory_overlap_points_at_the_second_base => "memory-overlap",
+    // [utest->dsn~config-checks~1]
     allocation_reports_exhausted_ram => "memory-exhausted",
+    // [utest->dsn~config-checks~1]
     a_channel_overlapping_memory_is_rejected => "channel-memory-overlap",
+    // [utest->dsn~config-checks~1]
     guest_physical_overlaps_are_rejected => "ipa-overlap",
+    // [utest->dsn~config-checks~1]
     guest_physical_ranges_must_fit_the_ipa_space => "ipa-out-of-range",
+    // [utest->dsn~config-checks~1]
     region_contents_must_fit_the_region => "region-contents-too-large",
+    // [utest->dsn~config-checks~1]
     an_initrd_must_fit_guest_ram => "initrd-too-large",
     // Devices.
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     a_device_missing_from_the_device_tree_is_rejected => "device-not-found",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     a_device_assigned_twice_is_rejected => "device-assigned-twice",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     hypervisor_devices_cannot_be_passed_through => "device-owned-by-hypervisor",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     a_device_sharing_a_page_with_another_is_rejected => "device-page-shared",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     buses_and_pci_hosts_cannot_be_passed_through => "device-unsupported",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     a_device_behind_an_i2c_bus_is_not_memory_mapped => "device-not-memory-mapped",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     private_interrupts_cannot_be_forwarded => "device-interrupt-unsupported",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     interrupts_of_another_controller_cannot_be_forwarded => "device-interrupt-parent-unsupported",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     dma_without_iommu_warns_by_default => "dma-without-iommu",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     dma_without_iommu_is_an_error_by_policy => "dma-without-iommu-error",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     a_disabled_device_warns => "device-disabled",
+    // [utest->dsn~config-checks~1]
     a_passthrough_console_must_be_a_uart => "console-not-uart",
     // Interrupts.
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     an_intid_outside_the_gic_range_is_rejected => "interrupt-invalid",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     hypervisor_interrupts_cannot_be_assigned => "interrupt-reserved",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     an_interrupt_assigned_twice_is_rejected => "interrupt-assigned-twice",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     too_many_forwarded_interrupts_are_rejected => "guest-interrupts-exhausted",
     // Channels.
+    // [utest->dsn~config-checks~1]
     a_channel_naming_an_unknown_partition_is_rejected => "channel-unknown-partition",
+    // [utest->dsn~config-checks~1]
     a_channel_needs_two_ends_and_a_writer => "channel-endpoints-invalid",
     // Cache colours.
+    // [utest->dsn~config-checks~1]
     colours_need_a_known_colour_count => "cache-colours-unknown",
+    // [utest->dsn~config-checks~1]
     colours_must_be_in_range_and_listed_once => "cache-colour-invalid",
+    // [utest->dsn~config-checks~1]
     a_colour_belongs_to_one_partition => "cache-colour-shared",
+    // [utest->dsn~config-checks~1]
     colours_are_reported_as_not_enforced => "cache-colouring-not-enforced",
 }
 
@@ -200,6 +263,7 @@ fn reports_show_file_line_value_and_help() {
     assert_eq!(format!("{diagnostics:#}"), report);
 }
 
+// [utest->dsn~config-manifest~1]
 #[test]
 fn unknown_keys_suggest_the_closest_known_key() {
     let diagnostics = check_fixture("unknown-key");

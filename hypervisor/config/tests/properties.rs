@@ -6,6 +6,8 @@
 //! Manifests are generated from plausible pieces (sizes that are sometimes misaligned, bases
 //! that sometimes overlap, cores that sometimes repeat, real device nodes of `qemu-virt`,
 //! channels between random partitions), so both acceptance and rejection are exercised.
+//!
+//! Verifies: [utest->dsn~config-checks~1]
 
 mod common;
 
@@ -318,6 +320,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     fn accepted_systems_are_partitioned((partitions, channels, cores) in system_plan()) {
         let text = manifest_text(&partitions, &channels, &cores);
         if let Ok(spec) = load_text("generated.toml", &text, qemu_virt(), Path::new("generated.toml")) {
@@ -326,11 +329,13 @@ proptest! {
     }
 
     #[test]
+    // [utest->dsn~config-checks~1]
     fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
         let _ = load_text("noise.toml", &text, qemu_virt(), Path::new("noise.toml"));
     }
 
     #[test]
+    // [utest->dsn~config-checks~1]
     fn mutated_manifests_never_panic(
         partitions in prop::collection::vec(partition_plan(), 1..3),
         cut in 0usize..2000,

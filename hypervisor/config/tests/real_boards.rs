@@ -2,6 +2,8 @@
 //! Xilinx ZCU102 and the Raspberry Pi 4 as Debian ships them (fetched by
 //! `common::debian_dtbs`). The compiler must read their memory, cores, GIC, timers, UARTs and
 //! pass-through-able devices correctly, and accept the example manifest of each board.
+//!
+//! Verifies: [utest->dsn~config-board~1]
 
 mod common;
 
@@ -229,6 +231,7 @@ fn rpi4_facts_come_from_the_upstream_tree() {
     assert!(device(&board, "ethernet0").2, "GENET masters the bus");
 }
 
+// [utest->dsn~config-devices~1]
 #[test]
 fn qemu_virt_pass_through_devices_come_from_its_dump() {
     let board = board("qemu-virt");
@@ -245,6 +248,7 @@ fn qemu_virt_pass_through_devices_come_from_its_dump() {
     assert_eq!(info.interrupts[0].trigger(), Trigger::Level);
 }
 
+// [utest->dsn~config-devices~1]
 #[test]
 fn the_rpi4_mini_uart_shares_its_page_with_the_aux_block() {
     debian_dtbs::ensure("rpi4");

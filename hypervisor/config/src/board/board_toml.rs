@@ -4,6 +4,8 @@
 //! owns, how secondary cores start, and how QEMU emulates the board. RAM, cores and the GIC
 //! come from the device tree so that there is one source of truth for each fact. Every key
 //! is documented in `board-configs/README.md`.
+//!
+//! Design: [impl->dsn~config-board~1]
 
 use serde::Deserialize;
 use serde_spanned::Spanned;

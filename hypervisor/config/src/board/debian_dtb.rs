@@ -11,6 +11,8 @@
 //! When they are missing and this process runs as root it runs `dpkg --add-architecture
 //! arm64` and `apt-get update`; otherwise [`FetchError`] carries the exact commands to run.
 //! Nothing here escalates privileges.
+//!
+//! Design: [impl->dsn~config-board~1]
 
 use std::fmt;
 use std::io::{self, Read};
@@ -395,6 +397,7 @@ pub fn read_verified(path: &Path, sha256: &str) -> Result<Vec<u8>, FetchError> {
     Ok(bytes)
 }
 
+// [utest->dsn~config-board~1]
 #[cfg(test)]
 mod tests {
     use super::*;

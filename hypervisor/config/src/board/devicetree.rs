@@ -6,6 +6,8 @@
 //! `interrupt-parent` and `ranges` are inherited from ancestors, Devicetree Specification
 //! v0.4 §2.3.7 and §2.4.1), so the tree is walked once here into plain data. Only the
 //! panic-free parts of `fdt` are used (never `timebase_frequency()`/`clock_frequency()`).
+//!
+//! Design: [impl->dsn~config-board~1]
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -429,6 +431,7 @@ fn translate(reg: Reg, translations: &[Translation]) -> Option<Reg> {
     })
 }
 
+// [utest->dsn~config-board~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,8 @@
 //! The DTS is the committed, reviewable form of the board; `dtc` is the reference compiler
 //! and the only external tool the configuration compiler runs. Output goes to a pipe, so
 //! loading a system never writes files; `compile` writes the blob next to the other outputs.
+//!
+//! Design: [impl->dsn~config-board~1]
 
 use std::fmt;
 use std::io;
@@ -54,6 +56,7 @@ pub fn compile_with(dtc: &Path, dts: &Path) -> Result<Vec<u8>, DtcError> {
     }
 }
 
+// [utest->dsn~config-board~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,8 @@
 //! the hypervisor owns, how secondary cores start, and how QEMU emulates it. Loading checks
 //! that the two files agree (the console exists and is a supported UART, the hypervisor
 //! reservation is inside RAM and 2 MiB aligned) and reports problems against `board.toml`.
+//!
+//! Design: [impl->dsn~config-board~1]
 
 pub mod board_toml;
 pub mod debian_dtb;

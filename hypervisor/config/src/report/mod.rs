@@ -6,6 +6,8 @@
 //! certification auditor) can check isolation without reading code. Rows are in address
 //! order; nothing here depends on hash order or the clock, so the outputs are
 //! snapshot-tested.
+//!
+//! Design: [impl->dsn~config-report~1]
 
 mod svg;
 
@@ -899,6 +901,7 @@ fn hypervisor_devices(out: &mut String, spec: &SystemSpec) {
     }
 }
 
+// [utest->dsn~config-report~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,8 @@
 //! heights grow with the logarithm of the size rather than linearly, every box keeps its
 //! label readable, and gaps in the address space are drawn as a break. The picture is plain
 //! SVG 1.1 text, deterministic, with no scripts or external references.
+//!
+//! Design: [impl->dsn~config-report~1]
 
 use std::fmt::Write as _;
 
@@ -186,6 +188,7 @@ pub fn memory_map_svg(spec: &SystemSpec, partitions: &[ReportPartition<'_>]) -> 
     )
 }
 
+// [utest->dsn~config-report~1]
 #[cfg(test)]
 mod tests {
     use super::*;

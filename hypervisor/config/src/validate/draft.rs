@@ -1,6 +1,8 @@
 //! *Resolve*: turns written values into numbers, paths and device facts, reporting only
 //! what cannot be read at all (a size that is not a byte count, a file that does not exist).
 //! Whether the values make a sound system is for the checks.
+//!
+//! Design: [impl->dsn~config-checks~1]
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};

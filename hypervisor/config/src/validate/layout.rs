@@ -15,6 +15,8 @@
 //! [`FIRST_FORWARDED_INTID`]: first each device's interrupts (manifest order, then the order
 //! of its `interrupts` property; a line two of the partition's devices share gets one INTID),
 //! then the extra `interrupts`, then one doorbell INTID per channel end with a doorbell.
+//!
+//! Design: [impl->dsn~config-checks~1]
 
 use std::ops::Range;
 
@@ -265,6 +267,7 @@ fn allocate_ipa(cursor: u64, size: u64, taken: &[AddressRange]) -> Option<Addres
     }
 }
 
+// [utest->dsn~config-checks~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,8 @@
 //! Adding a check: add a [`Code`] in `diagnostic.rs`, write `fn check_<name>(&Context, &mut
 //! Diagnostics)` in the `checks` module of its subject, list it in `CHECKS`, and add a bad
 //! manifest with an `# expect` marker to `tests/fixtures/checks/`.
+//!
+//! Design: [impl->dsn~config-checks~1]
 
 mod checks;
 pub(crate) mod draft;
@@ -417,6 +419,7 @@ pub(crate) fn report(
     );
 }
 
+// [utest->dsn~config-checks~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,8 @@
 //!
 //! Allocations are 2 MiB aligned when their size is a multiple of 2 MiB (so stage 2 can use
 //! blocks, Arm ARM D8.2.8), else 4 KiB aligned.
+//!
+//! Design: [impl->dsn~config-checks~1]
 
 use crate::board::Board;
 use crate::devices::MmioMap;
@@ -179,6 +181,7 @@ pub(crate) fn first_fit(
     }
 }
 
+// [utest->dsn~config-checks~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,7 @@
 //! Channels: every endpoint is a partition, and a channel connects at least two partitions,
 //! at least one of which may write.
+//!
+//! Design: [impl->dsn~config-checks~1]
 
 use bulkhead_core::system::Access;
 

@@ -1,5 +1,7 @@
 //! Cache colours: validated and reported, not enforced. The hypervisor does not implement
 //! cache colouring yet (partition RAM is contiguous), so every use also warns.
+//!
+//! Design: [impl->dsn~config-checks~1]
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,6 @@
 //! Cores and vCPUs: every pinned core exists and runs one vCPU of one partition.
+//!
+//! Design: [impl->dsn~config-checks~1]
 
 use std::collections::BTreeMap;
 

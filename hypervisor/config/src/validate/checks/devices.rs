@@ -1,6 +1,8 @@
 //! Pass-through devices: each exists, can be handed over whole (its pages hold nothing of
 //! anyone else's), belongs to one partition, is not the hypervisor's, and cannot reach other
 //! partitions' memory by DMA unnoticed.
+//!
+//! Design: [impl->dsn~config-checks~1] [impl->dsn~config-devices~1]
 
 use std::ops::Range;
 

@@ -1,5 +1,7 @@
 //! Interrupts: every forwarded INTID is a real SPI, not one the hypervisor keeps, given to
 //! one partition only, and every partition's virtual INTIDs fit the GIC's range.
+//!
+//! Design: [impl->dsn~config-checks~1] [impl->dsn~config-devices~1]
 
 use std::collections::BTreeMap;
 use std::ops::Range;

@@ -1,6 +1,8 @@
 //! Memory: host-physical ranges (partition RAM, regions, channels) are aligned, inside board
 //! RAM and disjoint from each other, the hypervisor, reserved RAM and device registers; each
 //! partition's IPA map is free of overlaps and inside the stage-2 input range.
+//!
+//! Design: [impl->dsn~config-checks~1]
 
 use std::ops::Range;
 

@@ -1,5 +1,7 @@
 //! Names and simple values: partitions exist, names are usable and unique, restart limits
 //! are sensible.
+//!
+//! Design: [impl->dsn~config-checks~1]
 
 use std::collections::BTreeMap;
 use std::ops::Range;
