@@ -10,6 +10,7 @@
 //! The systems are built by `cargo xtask test`, which hands them over through environment
 //! variables; under plain `cargo test` the tests stop and say so. Building and booting use
 //! the `xtask` library, so a test boots exactly what `cargo xtask run` boots.
+#![forbid(unsafe_code)]
 
 pub mod session;
 pub mod system;

@@ -38,13 +38,13 @@ pub fn entry_point() -> u64 {
     _start as *const () as u64
 }
 
-// SCR_EL3 for the drop to EL2 (Arm ARM D19.2.118): NS (EL2 and below are Non-secure),
-// bits 5:4 RES1, HCE (HVC enabled), RW (EL2 is AArch64). SMD stays 0 so PSCI calls to any
-// firmware still work.
+/// SCR_EL3 for the drop to EL2 (Arm ARM D19.2.118): NS (EL2 and below are Non-secure),
+/// bits 5:4 RES1, HCE (HVC enabled), RW (EL2 is AArch64). SMD stays 0 so PSCI calls to any
+/// firmware still work.
 const SCR_EL3_VALUE: u64 = (1 << 0) | (0b11 << 4) | (1 << 8) | (1 << 10);
-// SPSR for entering EL2h with D, A, I and F masked.
+/// SPSR for entering EL2h with D, A, I and F masked.
 const SPSR_EL2H_MASKED: u64 = 0b1111 << 6 | 0b1001;
-// ICC_SRE_EL3: SRE, DFB, DIB, Enable — lets EL2 use the GICv3 system-register interface.
+/// ICC_SRE_EL3: SRE, DFB, DIB, Enable — lets EL2 use the GICv3 system-register interface.
 const ICC_SRE_EL3_VALUE: u64 = 0b1111;
 
 core::arch::global_asm!(

@@ -53,12 +53,14 @@ pub fn halt() -> ! {
 /// Records this core's index in the system tables (`TPIDR_EL2`, which only EL2 can read), so
 /// trap handlers know which vCPU they serve without searching.
 pub fn set_core_index(core: usize) {
-    aarch64_cpu::registers::TPIDR_EL2.set(core as u64);
+    // `usize` is 64 bits wide on AArch64, so neither conversion here or in `core_index` can
+    // fail; were one to, the index would name no core and its trap handlers would park it.
+    aarch64_cpu::registers::TPIDR_EL2.set(u64::try_from(core).unwrap_or(u64::MAX));
 }
 
 /// This core's index, as recorded by [`set_core_index`].
 pub fn core_index() -> usize {
-    aarch64_cpu::registers::TPIDR_EL2.get() as usize
+    usize::try_from(aarch64_cpu::registers::TPIDR_EL2.get()).unwrap_or(usize::MAX)
 }
 
 /// `ID_AA64MMFR0_EL1` (memory model features).

@@ -12,7 +12,7 @@
 
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{
-    ICH_HCR_EL2, ICH_LR0_EL2, ICH_LR1_EL2, ICH_LR2_EL2, ICH_LR3_EL2, ICH_LR4_EL2, ICH_LR5_EL2,
+    ICH_AP1R0_EL2, ICH_AP1R1_EL2, ICH_AP1R2_EL2, ICH_AP1R3_EL2, ICH_HCR_EL2, ICH_LR0_EL2, ICH_LR1_EL2, ICH_LR2_EL2, ICH_LR3_EL2, ICH_LR4_EL2, ICH_LR5_EL2,
     ICH_LR6_EL2, ICH_LR7_EL2, ICH_LR8_EL2, ICH_LR9_EL2, ICH_LR10_EL2, ICH_LR11_EL2, ICH_LR12_EL2,
     ICH_LR13_EL2, ICH_LR14_EL2, ICH_LR15_EL2, ICH_MISR_EL2, ICH_VMCR_EL2, ICH_VTR_EL2, ICC_SRE_EL2,
     Readable, Writeable,
@@ -21,55 +21,42 @@ use aarch64_cpu::registers::{
 /// INTID the CPU interface returns when nothing is pending.
 pub const SPURIOUS_INTID: u32 = 1023;
 
-macro_rules! read_sysreg {
-    ($name:literal) => {{
-        let value: u64;
-        // SAFETY: reading this GIC CPU interface register has no side effect besides the
-        // ones the architecture documents for it, which the caller wants.
-        unsafe { core::arch::asm!(concat!("mrs {}, ", $name), out(reg) value, options(nostack)) };
-        value
-    }};
-}
-
-macro_rules! write_sysreg {
-    ($name:literal, $value:expr) => {{
-        let value: u64 = $value;
-        // SAFETY: writing this GIC CPU interface register affects only interrupt delivery on
-        // this core, as the caller intends.
-        unsafe { core::arch::asm!(concat!("msr ", $name, ", {}"), in(reg) value, options(nostack)) };
-    }};
-}
-
 /// Enables the system-register interface at EL2 and for the guest, priority-drop/deactivate
 /// split, all priorities unmasked, Group 1 on, and the virtual CPU interface on.
 pub fn init_cpu_interface() {
     // ICC_SRE_EL2: SRE, DFB, DIB, Enable (lower ELs may use ICC_SRE_EL1).
     ICC_SRE_EL2.set(0b1111);
     barrier::isb(barrier::SY);
-    write_sysreg!("icc_pmr_el1", 0xff);
+    write_icc_pmr_el1(0xff);
     // ICC_CTLR_EL1.EOImode (bit 1).
-    write_sysreg!("icc_ctlr_el1", 1 << 1);
-    write_sysreg!("icc_igrpen1_el1", 1);
+    write_icc_ctlr_el1(1 << 1);
+    write_icc_igrpen1_el1(1);
     ICH_VMCR_EL2.set(0);
     ICH_HCR_EL2.set(ICH_HCR_EN);
     barrier::isb(barrier::SY);
 }
 
+/// `ICH_HCR_EL2.En`: the virtual CPU interface is enabled.
 const ICH_HCR_EN: u64 = 1 << 0;
+
+/// `ICC_IAR1_EL1.INTID`: the acknowledged INTID (24 bits).
+const INTID_MASK: u64 = 0xff_ffff;
 
 /// Acknowledges the highest-priority pending Group 1 interrupt.
 pub fn acknowledge() -> u32 {
-    (read_sysreg!("icc_iar1_el1") & 0xff_ffff) as u32
+    // INTID is 24 bits wide, so the conversion cannot fail; were it to, the spurious INTID
+    // ends the caller's acknowledge loop.
+    u32::try_from(read_icc_iar1_el1() & INTID_MASK).unwrap_or(SPURIOUS_INTID)
 }
 
 /// Drops the running priority of `intid` without deactivating it.
 pub fn priority_drop(intid: u32) {
-    write_sysreg!("icc_eoir1_el1", u64::from(intid));
+    write_icc_eoir1_el1(u64::from(intid));
 }
 
 /// Deactivates `intid` (after [`priority_drop`]).
 pub fn deactivate(intid: u32) {
-    write_sysreg!("icc_dir_el1", u64::from(intid));
+    write_icc_dir_el1(u64::from(intid));
 }
 
 /// Sends SGI `intid` (0..16) to the core with MPIDR affinity `affinity` (Aff0 < 16).
@@ -80,19 +67,23 @@ pub fn send_sgi(intid: u32, affinity: u64) {
     let aff3 = (affinity >> 32) & 0xff;
     let value = (1 << aff0) | (aff1 << 16) | (u64::from(intid & 0xf) << 24) | (aff2 << 32) | (aff3 << 48);
     barrier::dsb(barrier::ISHST);
-    write_sysreg!("icc_sgi1r_el1", value);
+    write_icc_sgi1r_el1(value);
     barrier::isb(barrier::SY);
 }
 
 /// Number of list registers this core implements (`ICH_VTR_EL2.ListRegs + 1`).
 pub fn list_register_count() -> usize {
-    (ICH_VTR_EL2.get() & 0x1f) as usize + 1
+    // ListRegs is a 5-bit field: the conversion cannot fail and the sum cannot overflow.
+    // Were the conversion to fail, no list register would be used.
+    usize::try_from(ICH_VTR_EL2.read(ICH_VTR_EL2::ListRegs)).map_or(0, |list_regs| list_regs.saturating_add(1))
 }
 
 /// Bit `n` set means list register `n` holds no interrupt (`ICH_ELRSR_EL2`, which
 /// aarch64-cpu does not wrap).
 pub fn empty_list_registers() -> u16 {
-    (read_sysreg!("s3_4_c12_c11_5") & 0xffff) as u16
+    // At most 16 list registers exist, so only bits 15:0 can be set (the rest are RES0);
+    // were the conversion to fail, no register would count as empty.
+    u16::try_from(read_ich_elrsr_el2() & 0xffff).unwrap_or(0)
 }
 
 /// `ICH_MISR_EL2`: which maintenance conditions hold.
@@ -154,10 +145,9 @@ pub fn reset_virtual_interface() {
     }
     // ICH_VTR_EL2.PREbits (bits 28:26) = preemption bits - 1: 5 bits need AP1R0 only, 6 add
     // AP1R1, 7 add AP1R2 and AP1R3. Touching one that does not exist is UNDEFINED.
-    let preemption_bits = ((ICH_VTR_EL2.get() >> 26) & 0b111) + 1;
-    let registers = match preemption_bits {
-        7 => 4,
-        6 => 2,
+    let registers = match ICH_VTR_EL2.read(ICH_VTR_EL2::PREbits) {
+        6 => 4,
+        5 => 2,
         _ => 1,
     };
     for register in 0..registers {
@@ -167,12 +157,14 @@ pub fn reset_virtual_interface() {
     barrier::isb(barrier::SY);
 }
 
+/// Writes the Group 1 active priorities register `ICH_AP1R<n>_EL2` (`n` above 3 writes
+/// `ICH_AP1R3_EL2`; the caller only passes registers that exist).
 fn write_active_priority(n: usize, value: u64) {
     match n {
-        0 => write_sysreg!("ich_ap1r0_el2", value),
-        1 => write_sysreg!("ich_ap1r1_el2", value),
-        2 => write_sysreg!("ich_ap1r2_el2", value),
-        _ => write_sysreg!("ich_ap1r3_el2", value),
+        0 => ICH_AP1R0_EL2.set(value),
+        1 => ICH_AP1R1_EL2.set(value),
+        2 => ICH_AP1R2_EL2.set(value),
+        _ => ICH_AP1R3_EL2.set(value),
     }
 }
 
@@ -183,4 +175,74 @@ pub fn set_refill_maintenance(enabled: bool) {
     let value = if enabled { ICH_HCR_EN | NPIE } else { ICH_HCR_EN };
     ICH_HCR_EL2.set(value);
     barrier::isb(barrier::SY);
+}
+
+// The CPU interface registers aarch64-cpu does not wrap (or wraps read-only), one function
+// per register and direction so that each `asm!` carries its own argument. None of them
+// touches memory; each keeps the default memory clobber so that the compiler does not move
+// memory accesses across a change in interrupt state. Register behaviour: GIC architecture
+// specification IHI 0069, chapter 12, the description of each register.
+
+/// Reads `ICC_IAR1_EL1`: acknowledges the highest-priority pending Group 1 interrupt.
+fn read_icc_iar1_el1() -> u64 {
+    let value: u64;
+    // SAFETY: reading ICC_IAR1_EL1 makes the returned interrupt active on this core's CPU
+    // interface, which is the acknowledgement the caller asks for; the instruction writes
+    // only `value` and accesses no memory.
+    unsafe { core::arch::asm!("mrs {}, icc_iar1_el1", out(reg) value, options(nostack)) };
+    value
+}
+
+/// Writes `ICC_PMR_EL1`, the priority mask of this core's CPU interface.
+fn write_icc_pmr_el1(value: u64) {
+    // SAFETY: the priority mask only decides which interrupts this core's CPU interface
+    // signals; EL2 runs with PSTATE.I set, so no handler is entered because of it, and no
+    // memory is accessed.
+    unsafe { core::arch::asm!("msr icc_pmr_el1, {}", in(reg) value, options(nostack)) };
+}
+
+/// Writes `ICC_CTLR_EL1` (aarch64-cpu wraps it read-only).
+fn write_icc_ctlr_el1(value: u64) {
+    // SAFETY: ICC_CTLR_EL1 selects how this core's CPU interface ends interrupts (EOImode);
+    // it affects no memory and no other core.
+    unsafe { core::arch::asm!("msr icc_ctlr_el1, {}", in(reg) value, options(nostack)) };
+}
+
+/// Writes `ICC_IGRPEN1_EL1`, the Group 1 enable of this core's CPU interface.
+fn write_icc_igrpen1_el1(value: u64) {
+    // SAFETY: enabling Group 1 lets this core's CPU interface signal Group 1 interrupts;
+    // EL2 keeps PSTATE.I set, so they are only taken while a guest runs. No memory is
+    // accessed.
+    unsafe { core::arch::asm!("msr icc_igrpen1_el1, {}", in(reg) value, options(nostack)) };
+}
+
+/// Writes `ICC_EOIR1_EL1`: the priority drop (with EOImode = 1) of the interrupt it names.
+fn write_icc_eoir1_el1(value: u64) {
+    // SAFETY: with EOImode = 1 an end-of-interrupt write only lowers this core's running
+    // priority; the interrupt stays active. No memory is accessed.
+    unsafe { core::arch::asm!("msr icc_eoir1_el1, {}", in(reg) value, options(nostack)) };
+}
+
+/// Writes `ICC_DIR_EL1`: deactivates the interrupt it names.
+fn write_icc_dir_el1(value: u64) {
+    // SAFETY: a deactivate write only clears the active state of the named interrupt at the
+    // GIC; no memory is accessed.
+    unsafe { core::arch::asm!("msr icc_dir_el1, {}", in(reg) value, options(nostack)) };
+}
+
+/// Writes `ICC_SGI1R_EL1`: generates the Group 1 SGI that `value` describes.
+fn write_icc_sgi1r_el1(value: u64) {
+    // SAFETY: the write only makes the GIC send an SGI, which the target core takes as an
+    // interrupt (EL2 never unmasks interrupts, so only while its guest runs); no memory is
+    // accessed.
+    unsafe { core::arch::asm!("msr icc_sgi1r_el1, {}", in(reg) value, options(nostack)) };
+}
+
+/// Reads `ICH_ELRSR_EL2` (encoding `S3_4_C12_C11_5`; aarch64-cpu does not wrap it).
+fn read_ich_elrsr_el2() -> u64 {
+    let value: u64;
+    // SAFETY: ICH_ELRSR_EL2 is a read-only status register whose read has no side effect;
+    // the instruction writes only `value`.
+    unsafe { core::arch::asm!("mrs {}, s3_4_c12_c11_5", out(reg) value, options(nostack)) };
+    value
 }

@@ -7,18 +7,29 @@ use aarch64_cpu::registers::{
     Writeable,
 };
 
-// HCR_EL2 (Arm ARM D19.2.48).
-const HCR_VM: u64 = 1 << 0; // stage 2 on
-const HCR_SWIO: u64 = 1 << 1; // set/way invalidation becomes clean+invalidate
-const HCR_FMO: u64 = 1 << 3; // physical FIQ to EL2, virtual FIQ to the guest
-const HCR_IMO: u64 = 1 << 4; // physical IRQ to EL2, virtual IRQ to the guest
-const HCR_AMO: u64 = 1 << 5; // SError to EL2
-const HCR_FB: u64 = 1 << 9; // broadcast the guest's TLB/cache maintenance
-const HCR_BSU_INNER: u64 = 0b01 << 10; // guest barriers at least inner shareable
-const HCR_TSC: u64 = 1 << 19; // SMC traps: PSCI is emulated, firmware is never reached
-const HCR_RW: u64 = 1 << 31; // EL1 is AArch64
-const HCR_APK: u64 = 1 << 40; // pointer-auth key registers: the guest owns the core
-const HCR_API: u64 = 1 << 41; // pointer-auth instructions: no trap
+// HCR_EL2 bits (Arm ARM D19.2.48).
+/// `HCR_EL2.VM`: stage 2 on.
+const HCR_VM: u64 = 1 << 0;
+/// `HCR_EL2.SWIO`: set/way invalidation becomes clean+invalidate.
+const HCR_SWIO: u64 = 1 << 1;
+/// `HCR_EL2.FMO`: physical FIQ to EL2, virtual FIQ to the guest.
+const HCR_FMO: u64 = 1 << 3;
+/// `HCR_EL2.IMO`: physical IRQ to EL2, virtual IRQ to the guest.
+const HCR_IMO: u64 = 1 << 4;
+/// `HCR_EL2.AMO`: SError to EL2.
+const HCR_AMO: u64 = 1 << 5;
+/// `HCR_EL2.FB`: broadcast the guest's TLB/cache maintenance.
+const HCR_FB: u64 = 1 << 9;
+/// `HCR_EL2.BSU` = 0b01: guest barriers are at least inner shareable.
+const HCR_BSU_INNER: u64 = 0b01 << 10;
+/// `HCR_EL2.TSC`: SMC traps, so PSCI is emulated and firmware is never reached.
+const HCR_TSC: u64 = 1 << 19;
+/// `HCR_EL2.RW`: EL1 is AArch64.
+const HCR_RW: u64 = 1 << 31;
+/// `HCR_EL2.APK`: no trap on the pointer-auth key registers (the guest owns the core).
+const HCR_APK: u64 = 1 << 40;
+/// `HCR_EL2.API`: no trap on pointer-auth instructions.
+const HCR_API: u64 = 1 << 41;
 
 /// `HCR_EL2` while a vCPU runs. WFI/WFE do not trap: the core belongs to this vCPU, so
 /// sleeping in the guest is the cheapest idle there is.
@@ -26,11 +37,11 @@ const HCR_API: u64 = 1 << 41; // pointer-auth instructions: no trap
 pub const HCR_EL2_GUEST: u64 =
     HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_INNER | HCR_TSC | HCR_RW | HCR_APK | HCR_API;
 
-// CNTHCTL_EL2 (E2H = 0): EL1PCTEN lets the guest read the physical counter; EL1PCEN = 0
-// traps its physical-timer accesses, since only the virtual timer is forwarded to guests.
+/// CNTHCTL_EL2 (E2H = 0): EL1PCTEN lets the guest read the physical counter; EL1PCEN = 0
+/// traps its physical-timer accesses, since only the virtual timer is forwarded to guests.
 const CNTHCTL_EL1PCTEN: u64 = 1 << 0;
 
-// CPTR_EL2 (E2H = 0): RES1 bits 13:12 and 9:0; TFP = 0 so the guest owns FP/SIMD.
+/// CPTR_EL2 (E2H = 0): RES1 bits 13:12 and 9:0; TFP = 0 so the guest owns FP/SIMD.
 const CPTR_EL2_RES1: u64 = (0b11 << 12) | 0x3ff;
 
 /// Per-core traps and timer controls for running a vCPU whose virtual MPIDR affinity is
@@ -66,8 +77,8 @@ pub fn install_stage2(vtcr: u64, vttbr: u64) {
     barrier::isb(barrier::SY);
 }
 
-// SCTLR_EL1 RES1 bits (Arm ARM D19.2.124) with M, C and I clear: the arm64 boot protocol
-// wants the guest entered with its MMU and data cache off.
+/// SCTLR_EL1 RES1 bits (Arm ARM D19.2.124) with M, C and I clear: the arm64 boot protocol
+/// wants the guest entered with its MMU and data cache off.
 const SCTLR_EL1_RESET: u64 = (1 << 11) | (1 << 20) | (1 << 22) | (1 << 23) | (1 << 28) | (1 << 29);
 
 /// Puts the EL1 state a guest boot depends on into its reset form (used before every vCPU

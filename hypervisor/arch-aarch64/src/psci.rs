@@ -2,6 +2,7 @@
 
 use core::arch::asm;
 
+/// PSCI `CPU_ON`, SMC64 function ID (DEN0022).
 const CPU_ON_64: u64 = 0xC400_0003;
 
 /// Why the firmware refused to start a core.
@@ -29,12 +30,14 @@ pub fn cpu_on_smc(mpidr: u64, entry: u64, context_id: u64) -> Result<(), Firmwar
             options(nostack),
         );
     }
-    match result as i64 {
+    // PSCI return codes are signed (DEN0022): x0 is reinterpreted bit for bit.
+    match i64::from_ne_bytes(result.to_ne_bytes()) {
         0 => Ok(()),
         error => Err(FirmwareError(error)),
     }
 }
 
+/// PSCI `SYSTEM_OFF` function ID (DEN0022).
 const SYSTEM_OFF: u64 = 0x8400_0008;
 
 /// Asks the firmware to power the whole machine off (only when every partition has

@@ -24,6 +24,7 @@ pub struct TrapFrame {
     pub elr: u64,
     /// The vCPU's PSTATE (`SPSR_EL2`).
     pub spsr: u64,
+    /// Keeps the frame a multiple of 16 bytes (SP alignment at EL2).
     padding: u64,
 }
 
@@ -56,8 +57,11 @@ impl TrapFrame {
 /// PSTATE for a vCPU entering EL1h with D, A, I and F masked.
 const SPSR_EL1H_MASKED: u64 = 0b1111 << 6 | 0b0101;
 
+/// Bytes the vector entry reserves on the EL2 stack for a [`TrapFrame`].
 const FRAME_SIZE: usize = size_of::<TrapFrame>();
+/// Offset of [`TrapFrame::elr`], for the assembly.
 const ELR_OFFSET: usize = offset_of!(TrapFrame, elr);
+/// Offset of [`TrapFrame::spsr`], for the assembly.
 const SPSR_OFFSET: usize = offset_of!(TrapFrame, spsr);
 const _: () = assert!(FRAME_SIZE % 16 == 0, "the stack must stay 16-byte aligned");
 const _: () = assert!(ELR_OFFSET == 31 * 8 && SPSR_OFFSET == ELR_OFFSET + 8);

@@ -31,19 +31,26 @@ const SPI_END: u32 = 1020;
 /// Converts a raw SGI, PPI or SPI INTID to the `arm-gic` type. The range check comes first so
 /// that `arm-gic`'s own assertions are provably never reached (no panic path on trap paths).
 pub fn intid(raw: u32) -> Result<IntId, GicError> {
+    let invalid = GicError::InvalidIntid(raw);
     match raw {
         0..16 => Ok(IntId::sgi(raw)),
-        16..32 => Ok(IntId::ppi(raw - 16)),
-        32..SPI_END => Ok(IntId::spi(raw - 32)),
-        _ => Err(GicError::InvalidIntid(raw)),
+        16..32 => raw.checked_sub(16).map(IntId::ppi).ok_or(invalid),
+        32..SPI_END => raw.checked_sub(32).map(IntId::spi).ok_or(invalid),
+        _ => Err(invalid),
     }
 }
 
 /// The physical distributor and redistributors.
 pub struct PhysicalGic {
+    /// The `arm-gic` driver, for set-up (boot and vCPU start, where its assertions are
+    /// unreachable because every INTID is checked first).
     gic: GicV3<'static>,
+    /// Address of the distributor frame (`GICD_*`).
     distributor: usize,
+    /// Address of core 0's redistributor (`GICR_*`); the others follow at
+    /// [`REDISTRIBUTOR_STRIDE`].
     redistributors: usize,
+    /// How many redistributors the frames hold.
     core_count: usize,
 }
 
@@ -51,8 +58,11 @@ pub struct PhysicalGic {
 const REDISTRIBUTOR_STRIDE: usize = 0x2_0000;
 /// SGI_base frame offset inside a redistributor.
 const SGI_FRAME: usize = 0x1_0000;
+/// `GICD_ISENABLER<n>` / `GICR_ISENABLER0`: write one to enable.
 const SET_ENABLE: usize = 0x100;
+/// `GICD_ICENABLER<n>` / `GICR_ICENABLER0`: write one to disable.
 const CLEAR_ENABLE: usize = 0x180;
+/// `GICD_IROUTER<n>`: 64-bit affinity route of SPI `n`.
 const ROUTER: usize = 0x6000;
 
 // SAFETY: the GIC registers are MMIO reachable identically from every core; the hypervisor
@@ -67,15 +77,13 @@ impl PhysicalGic {
     /// Both addresses must be the GIC's register frames, mapped as Device memory for the
     /// rest of the program, and no other code may drive them.
     pub unsafe fn new(distributor: usize, redistributors: usize, core_count: usize) -> Result<Self, GicError> {
-        let distributor_base = distributor;
-        let redistributor_base = redistributors;
-        let distributor = NonNull::new(distributor as *mut Gicd).ok_or(GicError::Driver)?;
-        let redistributors = NonNull::new(redistributors as *mut GicrSgi).ok_or(GicError::Driver)?;
+        let distributor_frame = NonNull::new(distributor as *mut Gicd).ok_or(GicError::Driver)?;
+        let redistributor_frames = NonNull::new(redistributors as *mut GicrSgi).ok_or(GicError::Driver)?;
         // SAFETY: the caller guarantees the distributor frame is mapped and exclusively ours.
-        let distributor = unsafe { UniqueMmioPointer::new(distributor) };
+        let distributor_mmio = unsafe { UniqueMmioPointer::new(distributor_frame) };
         // SAFETY: as above for the redistributor frames of `core_count` cores.
-        let gic = unsafe { GicV3::new(distributor, redistributors, core_count) }.map_err(|_| GicError::Driver)?;
-        Ok(Self { gic, distributor: distributor_base, redistributors: redistributor_base, core_count })
+        let gic = unsafe { GicV3::new(distributor_mmio, redistributor_frames, core_count) }.map_err(|_| GicError::Driver)?;
+        Ok(Self { gic, distributor, redistributors, core_count })
     }
 
     /// Global set-up, once, on the boot core (`core` is its redistributor index): affinity
@@ -93,16 +101,16 @@ impl PhysicalGic {
     /// redistributor, SPIs routed to the core with affinity `affinity`.
     pub fn enable(&mut self, raw: u32, core: usize, affinity: u64, trigger: Trigger) -> Result<(), GicError> {
         let id = intid(raw)?;
-        let core = Some(core);
-        self.gic.set_group(id, core, Group::Group1NS).map_err(|_| GicError::InvalidIntid(raw))?;
-        self.gic.set_interrupt_priority(id, core, PRIORITY).map_err(|_| GicError::InvalidIntid(raw))?;
+        let redistributor = Some(core);
+        self.gic.set_group(id, redistributor, Group::Group1NS).map_err(|_| GicError::InvalidIntid(raw))?;
+        self.gic.set_interrupt_priority(id, redistributor, PRIORITY).map_err(|_| GicError::InvalidIntid(raw))?;
         if !id.is_sgi() {
-            self.gic.set_trigger(id, core, trigger).map_err(|_| GicError::InvalidIntid(raw))?;
+            self.gic.set_trigger(id, redistributor, trigger).map_err(|_| GicError::InvalidIntid(raw))?;
         }
         if id.is_spi() {
             self.gic.distributor().set_routing(id, Some(affinity)).map_err(|_| GicError::InvalidIntid(raw))?;
         }
-        self.gic.enable_interrupt(id, core, true).map_err(|_| GicError::InvalidIntid(raw))
+        self.gic.enable_interrupt(id, redistributor, true).map_err(|_| GicError::InvalidIntid(raw))
     }
 
     /// Routes SPI `raw` to the core with affinity `affinity` (`GICD_IROUTER<n>`).
@@ -115,7 +123,12 @@ impl PhysicalGic {
             return Err(GicError::InvalidIntid(raw));
         }
         const IROUTER_AFFINITY: u64 = 0xff_00ff_ffff;
-        let address = self.distributor + ROUTER + 8 * raw as usize;
+        let address = usize::try_from(raw)
+            .ok()
+            .and_then(|spi| spi.checked_mul(8))
+            .and_then(|offset| offset.checked_add(ROUTER))
+            .and_then(|offset| self.distributor.checked_add(offset))
+            .ok_or(GicError::InvalidIntid(raw))?;
         // SAFETY: `GICD_IROUTER<raw>` exists for every SPI below 1020 inside the distributor
         // frame the constructor's caller vouched for; a 64-bit device write has no other effect.
         unsafe { core::ptr::write_volatile(address as *mut u64, affinity & IROUTER_AFFINITY) };
@@ -126,11 +139,20 @@ impl PhysicalGic {
     /// the distributor (`GICx_ISENABLER`/`GICx_ICENABLER`, write-one-to-change).
     pub fn set_enabled(&mut self, raw: u32, core: usize, enabled: bool) -> Result<(), GicError> {
         let register = if enabled { SET_ENABLE } else { CLEAR_ENABLE };
-        let address = match raw {
-            0..32 if core < self.core_count => self.redistributors + core * REDISTRIBUTOR_STRIDE + SGI_FRAME + register,
-            32..SPI_END => self.distributor + register + 4 * (raw / 32) as usize,
-            _ => return Err(GicError::InvalidIntid(raw)),
+        // The register bank of `raw`: SGIs and PPIs in `core`'s SGI_base frame, SPIs in the
+        // distributor (one 32-bit register per 32 INTIDs).
+        let bank = match raw {
+            0..32 if core < self.core_count => core
+                .checked_mul(REDISTRIBUTOR_STRIDE)
+                .and_then(|frame| frame.checked_add(SGI_FRAME))
+                .and_then(|frame| self.redistributors.checked_add(frame)),
+            32..SPI_END => usize::try_from(raw / 32)
+                .ok()
+                .and_then(|word| word.checked_mul(4))
+                .and_then(|word_offset| self.distributor.checked_add(word_offset)),
+            _ => None,
         };
+        let address = bank.and_then(|bank_base| bank_base.checked_add(register)).ok_or(GicError::InvalidIntid(raw))?;
         // SAFETY: the register is inside the distributor frame, or inside the redistributor of
         // a core below `core_count`, both vouched for by the constructor's caller; writing a
         // one sets or clears exactly this interrupt's enable bit.

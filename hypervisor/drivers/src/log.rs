@@ -10,12 +10,17 @@ use crate::pl011::Pl011;
 use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Mutex;
 
+/// Where frames go, and the encoder state of the frame being written.
 struct LogSink {
+    /// The log UART, once attached.
     uart: Option<Pl011>,
+    /// `defmt`'s frame encoder (framing as the selected `defmt` encoding defines).
     encoder: defmt::Encoder,
 }
 
+/// The one sink every core logs to.
 static SINK: Mutex<LogSink> = Mutex::new(LogSink { uart: None, encoder: defmt::Encoder::new() });
+/// Set while a core is writing a frame (between `acquire` and `release`).
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// Directs log frames to `uart` (until then they are dropped).
@@ -23,6 +28,7 @@ pub fn attach(uart: Pl011) {
     SINK.lock().uart = Some(uart);
 }
 
+/// The `defmt` global logger.
 #[defmt::global_logger]
 struct Logger;
 
@@ -55,12 +61,13 @@ unsafe impl defmt::Logger for Logger {
     unsafe fn write(bytes: &[u8]) {
         let mut sink = SINK.lock();
         let LogSink { uart, encoder } = &mut *sink;
-        encoder.write(bytes, |bytes| write(uart, bytes));
+        encoder.write(bytes, |encoded| write(uart, encoded));
     }
 }
 
+/// Sends encoded frame bytes to the log UART, or drops them if none is attached.
 fn write(uart: &mut Option<Pl011>, bytes: &[u8]) {
-    if let Some(uart) = uart {
-        uart.write_bytes(bytes);
+    if let Some(attached) = uart {
+        attached.write_bytes(bytes);
     }
 }

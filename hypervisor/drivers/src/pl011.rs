@@ -44,6 +44,7 @@ register_structs! {
 
 /// A PL011 the hypervisor owns.
 pub struct Pl011 {
+    /// The UART's register block (MMIO, interior mutability).
     registers: &'static Registers,
 }
 
@@ -67,9 +68,11 @@ impl Pl011 {
     /// Enables transmit and receive (keeping the baud rate firmware or QEMU set) and the
     /// receive interrupt.
     pub fn enable(&mut self, receive_interrupt: bool) {
+        #[expect(clippy::arithmetic_side_effects, reason = "DEV-0050: `+` combines register fields")]
         self.registers.cr.write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
         self.registers.icr.write(ICR::ALL.val(0x7ff));
         if receive_interrupt {
+            #[expect(clippy::arithmetic_side_effects, reason = "DEV-0050: `+` combines register fields")]
             self.registers.imsc.write(IMSC::RXIM::SET + IMSC::RTIM::SET);
         }
     }
@@ -96,7 +99,9 @@ impl Pl011 {
         if self.registers.fr.is_set(FR::RXFE) {
             None
         } else {
-            Some((self.registers.dr.get() & 0xff) as u8)
+            // UARTDR bits 7:0 are the received byte (bits 11:8 its error flags).
+            let [byte, ..] = self.registers.dr.get().to_le_bytes();
+            Some(byte)
         }
     }
 }

@@ -11,7 +11,12 @@ use bulkhead_drivers::pl011::Pl011;
 use core::fmt::{self, Write};
 use spin::Mutex;
 
+/// The console UART (`None` until [`attach`]).
 static CONSOLE: Mutex<Option<Pl011>> = Mutex::new(None);
+
+/// Ends a line whose formatting failed. The UART cannot fail, so only a `Display`
+/// implementation can; the reader learns the line is incomplete instead of guessing.
+const FORMAT_FAILED: &[u8] = b" [formatting failed]";
 
 /// Starts the console on `uart`.
 pub fn attach(mut uart: Pl011) {
@@ -23,10 +28,11 @@ pub fn attach(mut uart: Pl011) {
 pub fn hv_message(arguments: fmt::Arguments<'_>) {
     let mut console = CONSOLE.lock();
     if let Some(uart) = console.as_mut() {
-        // The UART's `write_str` cannot fail.
-        let _ = uart.write_str("[hv] ");
-        let _ = uart.write_fmt(arguments);
-        let _ = uart.write_str("\r\n");
+        uart.write_bytes(b"[hv] ");
+        if uart.write_fmt(arguments).is_err() {
+            uart.write_bytes(FORMAT_FAILED);
+        }
+        uart.write_bytes(b"\r\n");
     }
 }
 
@@ -35,7 +41,10 @@ pub fn hv_message(arguments: fmt::Arguments<'_>) {
 pub fn write_display(item: impl fmt::Display) {
     let mut console = CONSOLE.lock();
     if let Some(uart) = console.as_mut() {
-        let _ = write!(uart, "{item}");
+        if write!(uart, "{item}").is_err() {
+            uart.write_bytes(FORMAT_FAILED);
+            uart.write_bytes(b"\r\n");
+        }
     }
 }
 

@@ -32,7 +32,7 @@ pub fn fault(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame, kind: AbortKind,
                 .and_then(|slot| slot.lock().as_ref().map(|state| state.restarts))
                 .unwrap_or(u32::MAX);
             if restarts < max_restarts {
-                hv_println!("{}: restarting ({} of {})", partition.name, restarts + 1, max_restarts);
+                hv_println!("{}: restarting ({} of {})", partition.name, restarts.saturating_add(1), max_restarts);
                 restart(core, vcpu)
             } else {
                 hv_println!("{}: restart limit {} reached: halted", partition.name, max_restarts);
@@ -92,6 +92,7 @@ pub fn inject_undefined(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame) {
 
 /// Stops every vCPU of the partition; this core parks. Powers the machine off when every
 /// partition has powered itself off.
+// DEVIATION(DEV-0051, MLR-09) parking and restarting form a cycle, each turn on a fresh stack.
 pub fn stop(core: usize, vcpu: VcpuRef, state: RunState) -> ! {
     let mut all_off = true;
     if let Some(slot) = PARTITIONS.get(vcpu.partition) {
@@ -116,6 +117,7 @@ pub fn stop(core: usize, vcpu: VcpuRef, state: RunState) -> ! {
     vcpu::wait_for_start(core)
 }
 
+/// Asks every other core of `partition` to park its vCPU.
 fn stop_other_vcpus(core: usize, partition: usize) {
     let Some(description) = SYSTEM.partitions.get(partition) else { return };
     for &other in description.cores {
@@ -140,6 +142,7 @@ pub fn restart(core: usize, vcpu: VcpuRef) -> ! {
 
 /// On vCPU 0's core: waits for the partition's other cores to park, reloads the partition and
 /// enters vCPU 0 again.
+// DEVIATION(DEV-0051, MLR-09) parking and restarting form a cycle, each turn on a fresh stack.
 pub fn restart_here(core: usize) -> ! {
     let Some(vcpu) = SYSTEM.vcpu_on_core(core) else { arch::cpu::halt() };
     let Some(description) = SYSTEM.partitions.get(vcpu.partition) else { arch::cpu::halt() };

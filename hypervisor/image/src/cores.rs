@@ -3,39 +3,41 @@
 //!
 //! The stacks and the affinity table are exported by symbol name to the boot assembly, which
 //! is why this module may declare `no_mangle` statics.
-#![expect(unsafe_code, reason = "symbols and stack memory shared with the boot assembly")]
+#![expect(unsafe_code, reason = "symbols shared with the boot assembly")]
 
 use crate::generated::{CORE_COUNT, SYSTEM};
-use core::cell::UnsafeCell;
+use bulkhead_arch_aarch64::stack::Stack;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Bytes of EL2 stack per core. Trap handling is shallow (no recursion); the deepest use
 /// is boot on core 0, where partition state is built before it is moved into its lock.
 pub const STACK_SIZE: usize = 64 * 1024;
 
-#[repr(C, align(16))]
-struct Stack(UnsafeCell<[u8; STACK_SIZE]>);
-
+/// Every core's EL2 stack, in system-table order. The boot assembly finds core `n`'s stack
+/// top at `BULKHEAD_STACKS + (n + 1) * BULKHEAD_STACK_SIZE`, hence the packed layout.
 #[repr(C, align(4096))]
-struct Stacks([Stack; CORE_COUNT]);
+struct Stacks([Stack<STACK_SIZE>; CORE_COUNT]);
 
-// SAFETY: each core uses only its own stack, and only through SP (the boot assembly and the
-// vCPU entry path place SP inside that core's slot); Rust code never forms references to it.
-unsafe impl Sync for Stacks {}
+const _: () = assert!(size_of::<Stack<STACK_SIZE>>() == STACK_SIZE, "the boot assembly steps by STACK_SIZE");
 
+/// The stacks, by symbol name for the boot assembly.
 // [impl->dsn~el2-boot~1]
 #[unsafe(no_mangle)]
 #[unsafe(link_section = ".stacks")]
-static BULKHEAD_STACKS: Stacks = Stacks([const { Stack(UnsafeCell::new([0; STACK_SIZE])) }; CORE_COUNT]);
+static BULKHEAD_STACKS: Stacks = Stacks([const { Stack::new() }; CORE_COUNT]);
 
+/// [`STACK_SIZE`], for the boot assembly.
 // [impl->dsn~el2-boot~1]
 #[unsafe(no_mangle)]
 static BULKHEAD_STACK_SIZE: u64 = STACK_SIZE as u64;
 
+/// [`CORE_COUNT`], for the boot assembly.
 // [impl->dsn~el2-boot~1]
 #[unsafe(no_mangle)]
 static BULKHEAD_CORE_COUNT: u64 = CORE_COUNT as u64;
 
+/// The MPIDR affinity of each core in system-table order: the boot assembly finds a core's
+/// index by looking its own affinity up here.
 // [impl->dsn~el2-boot~1]
 #[unsafe(no_mangle)]
 static BULKHEAD_CORE_AFFINITIES: [u64; CORE_COUNT] = {
@@ -48,10 +50,10 @@ static BULKHEAD_CORE_AFFINITIES: [u64; CORE_COUNT] = {
     affinities
 };
 
-/// The top of `core`'s EL2 stack (where SP stands while its vCPU runs).
-pub fn stack_top(core: usize) -> u64 {
-    let base = BULKHEAD_STACKS.0.as_ptr() as u64;
-    base + (core as u64 + 1) * STACK_SIZE as u64
+/// The top of `core`'s EL2 stack (where SP stands while its vCPU runs); `None` for a core
+/// the system tables do not have.
+pub fn stack_top(core: usize) -> Option<u64> {
+    BULKHEAD_STACKS.0.get(core).map(Stack::top)
 }
 
 /// What one core asks of another.
@@ -68,12 +70,16 @@ pub mod request {
 
 /// A core's mailbox.
 pub struct Mailbox {
+    /// Pending requests, bits of [`request`].
     requests: AtomicU32,
+    /// Entry point of the last start request.
     entry: AtomicU64,
+    /// `x0` of the last start request (PSCI `CPU_ON` context ID).
     context: AtomicU64,
 }
 
 impl Mailbox {
+    /// An empty mailbox.
     const fn new() -> Self {
         Self { requests: AtomicU32::new(0), entry: AtomicU64::new(0), context: AtomicU64::new(0) }
     }

@@ -3,6 +3,5 @@
 //! from here.
 //!
 //! [impl->dsn~el2-static-state~1]
-#![allow(missing_docs, reason = "generated code documents the system, not each item")]
 
 include!(concat!(env!("BULKHEAD_GEN_DIR"), "/system.rs"));

@@ -9,6 +9,7 @@ use bulkhead_core::console::{HELP, InputAction, InputRouter};
 use bulkhead_core::layout;
 use spin::Mutex;
 
+/// Which partition has the focus, and the `Ctrl-T` command state (`None` before boot).
 static ROUTER: Mutex<Option<InputRouter>> = Mutex::new(None);
 
 /// Starts routing input; the first partition has the focus.
@@ -28,7 +29,7 @@ pub fn drain(current_core: usize) {
     while let Some(byte) = crate::console::read_byte() {
         let action = ROUTER.lock().as_mut().map(|router| router.feed(byte));
         match action {
-            Some(InputAction::Deliver { partition, byte }) => deliver(current_core, partition, byte),
+            Some(InputAction::Deliver { partition, byte: delivered }) => deliver(current_core, partition, delivered),
             Some(InputAction::FocusChanged { partition }) => {
                 let name = SYSTEM.partitions.get(partition).map_or("?", |p| p.name);
                 hv_println!("console input now goes to {}", name);
@@ -39,6 +40,9 @@ pub fn drain(current_core: usize) {
     }
 }
 
+/// Feeds `byte` to the partition's virtual UART and raises its receive interrupt, kicking the
+/// vCPU's core if that is not this one. Dropped if the partition is not running or its
+/// receive FIFO is full.
 fn deliver(current_core: usize, partition: usize, byte: u8) {
     let Some(slot) = PARTITIONS.get(partition) else { return };
     let target = {
@@ -51,8 +55,8 @@ fn deliver(current_core: usize, partition: usize, byte: u8) {
         state.vgic.set_spi_level(layout::VUART_INTID, state.uart.interrupt_line())
     };
     if let Ok(Some(vcpu)) = target {
-        let core = SYSTEM.partitions.get(partition).and_then(|p| p.cores.get(vcpu)).copied();
-        if core.is_some_and(|core| core != current_core) {
+        let target_core = SYSTEM.partitions.get(partition).and_then(|p| p.cores.get(vcpu)).copied();
+        if target_core.is_some_and(|vcpu_core| vcpu_core != current_core) {
             vcpu::kick_vcpus(partition, bulkhead_core::vgic::VcpuSet::single(vcpu));
         }
     }

@@ -17,7 +17,7 @@ pub fn handle() {
     let mut timer_fired = false;
     let mut forwarded = heapless::Vec::<u32, 8>::new();
     let mut requests = 0;
-    let passed_through = SYSTEM.partitions.get(vcpu.partition).map_or(&[][..], |p| p.interrupts);
+    let passed_through: &[u32] = SYSTEM.partitions.get(vcpu.partition).map(|p| p.interrupts).unwrap_or_default();
     // BOUND: each iteration acknowledges one interrupt; the GIC returns the spurious INTID
     // once none is pending, and each source is level or edge with finite assertions.
     loop {

@@ -31,6 +31,8 @@ use bulkhead_arch_aarch64::vectors::TrapFrame;
 use bulkhead_drivers::gicv3::InterruptTrigger;
 use generated::SYSTEM;
 
+/// Core 0's entry from the boot assembly (`core` is its index in the system tables): brings
+/// up the platform and every partition, starts the other cores, then runs its own vCPU.
 #[unsafe(no_mangle)]
 #[expect(unsafe_code, reason = "entry point named by the boot assembly")]
 extern "C" fn bulkhead_primary_entry(core: usize) -> ! {
@@ -53,7 +55,7 @@ extern "C" fn bulkhead_primary_entry(core: usize) -> ! {
             description.ram.size >> 20,
             description.ram.phys.raw(),
             description.cores,
-            index + 1
+            index.saturating_add(1)
         );
     }
     input::initialise();
@@ -63,6 +65,7 @@ extern "C" fn bulkhead_primary_entry(core: usize) -> ! {
     vcpu::run(core)
 }
 
+/// Every other core's entry from the boot assembly, once core 0 has released them.
 #[unsafe(no_mangle)]
 #[expect(unsafe_code, reason = "entry point named by the boot assembly")]
 extern "C" fn bulkhead_secondary_entry(core: usize) -> ! {
@@ -71,6 +74,7 @@ extern "C" fn bulkhead_secondary_entry(core: usize) -> ! {
     vcpu::run(core)
 }
 
+/// Powers the other cores on through PSCI `CPU_ON`, on boards whose firmware keeps them off.
 fn start_secondary_cores() {
     if SYSTEM.board.secondary_boot != bulkhead_core::system::SecondaryBoot::PsciSmc {
         return;
@@ -82,6 +86,7 @@ fn start_secondary_cores() {
     }
 }
 
+/// Routes the console UART's receive interrupt to the core that handles input.
 fn enable_console_input() {
     let Some(core) = input::input_core() else { return };
     let affinity = SYSTEM.cores.get(core).map_or(0, |c| c.mpidr);
@@ -92,6 +97,7 @@ fn enable_console_input() {
     }
 }
 
+/// Synchronous exception from the guest (vector table, lower EL).
 // [impl->dsn~el2-trap-dispatch~1]
 #[unsafe(no_mangle)]
 #[expect(unsafe_code, reason = "handler named by the vector table")]
@@ -99,6 +105,7 @@ extern "C" fn bulkhead_lower_sync(frame: &mut TrapFrame) {
     trap::handle_synchronous(frame);
 }
 
+/// Physical IRQ or FIQ taken while the guest ran (vector table, lower EL).
 // [impl->dsn~el2-trap-dispatch~1]
 #[unsafe(no_mangle)]
 #[expect(unsafe_code, reason = "handler named by the vector table")]
@@ -106,6 +113,7 @@ extern "C" fn bulkhead_lower_irq(_frame: &mut TrapFrame) {
     interrupts::handle();
 }
 
+/// SError taken while the guest ran (vector table, lower EL).
 // [impl->dsn~el2-trap-dispatch~1]
 #[unsafe(no_mangle)]
 #[expect(unsafe_code, reason = "handler named by the vector table")]
@@ -120,6 +128,7 @@ extern "C" fn bulkhead_lower_serror(frame: &mut TrapFrame) {
     }
 }
 
+/// Any exception taken from EL2 itself: a hypervisor bug. Reports it and stops this core.
 // [impl->dsn~el2-vectors~1]
 #[unsafe(no_mangle)]
 #[expect(unsafe_code, reason = "handler named by the vector table")]
@@ -137,6 +146,8 @@ extern "C" fn bulkhead_hypervisor_fault(frame: &mut TrapFrame, vector: u64) -> !
     arch::cpu::halt()
 }
 
+/// Reports a panic and stops this core. No panic is reachable from the exception vectors
+/// (MLR-27); this handler serves boot code and is the last line of defence.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     hv_println!("hypervisor panic on core {}: {}", arch::cpu::core_index(), info.message());

@@ -71,6 +71,8 @@ pub enum SetupError {
     ImageOutsideRam,
     /// A pass-through interrupt the virtual GIC cannot represent.
     Interrupt(u32),
+    /// More partitions than 8-bit VMIDs can number.
+    Vmid,
 }
 
 /// Per-partition state, created at boot.
@@ -91,19 +93,21 @@ pub fn vtcr_el2() -> u64 {
 
 /// Builds every partition's stage-2 tables, loads its image and device tree, and creates
 /// its run-time state. Runs once on the boot core before any vCPU starts.
+#[expect(clippy::large_stack_frames, reason = "DEV-0052: boot-only; the release frame is far smaller")]
 pub fn set_up_all() -> Result<(), (usize, SetupError)> {
     let address_bits = stage2::physical_address_bits(arch::cpu::id_aa64mmfr0()).ok_or((0, SetupError::AddressSize))?;
     let vtcr = stage2::vtcr_el2(address_bits).map_err(|_| (0, SetupError::AddressSize))?;
     VTCR_EL2.call_once(|| vtcr);
 
     let mut pool = STAGE2_POOL.lock();
-    let pool_base = pool.as_ptr() as u64;
-    let mut next_table = 0;
+    let mut next_table: usize = 0;
     for (index, partition) in SYSTEM.partitions.iter().enumerate() {
         let needed = stage2_tables(partition).ok_or((index, SetupError::PoolTooSmall))?;
-        let tables = pool.get_mut(next_table..next_table + needed).ok_or((index, SetupError::PoolTooSmall))?;
-        let tables_base = PhysAddr(pool_base + (next_table * core::mem::size_of::<Table>()) as u64);
-        next_table += needed;
+        let end = next_table.checked_add(needed).ok_or((index, SetupError::PoolTooSmall))?;
+        let tables = pool.get_mut(next_table..end).ok_or((index, SetupError::PoolTooSmall))?;
+        // The MMU walks the tables by physical address.
+        let tables_base = arch::mmu::physical_address_of(&*tables);
+        next_table = end;
         let vttbr = build_stage2(partition, tables, tables_base).map_err(|error| (index, error))?;
         load_images(partition).map_err(|error| (index, error))?;
         if let Some(slot) = PARTITIONS.get(index) {
@@ -127,6 +131,8 @@ fn stage2_tables(partition: &Partition) -> Option<usize> {
 /// Pass-through regions a partition may have.
 pub const MAX_DEVICES: usize = 32;
 
+/// Maps the partition's RAM and pass-through devices into `tables` (whose physical address
+/// is `tables_base`); returns its `VTTBR_EL2`.
 fn build_stage2(partition: &Partition, tables: &mut [Table], tables_base: PhysAddr) -> Result<u64, SetupError> {
     let mut builder = Stage2Builder::new(tables, tables_base).map_err(SetupError::Stage2)?;
     let ram = partition.ram;
@@ -134,40 +140,66 @@ fn build_stage2(partition: &Partition, tables: &mut [Table], tables_base: PhysAd
     for device in partition.devices {
         builder.map(device.ipa, device.phys, device.size, Stage2Attributes::DEVICE).map_err(SetupError::Stage2)?;
     }
-    Ok(stage2::vttbr_el2(vmid(partition), builder.root()))
+    Ok(stage2::vttbr_el2(vmid(partition)?, builder.root()))
 }
 
-fn vmid(partition: &Partition) -> u8 {
+/// The partition's VMID: its manifest index plus one (VMID 0 is left unused).
+fn vmid(partition: &Partition) -> Result<u8, SetupError> {
     let index = SYSTEM.partitions.iter().position(|p| core::ptr::eq(p, partition)).unwrap_or(0);
-    (index + 1) as u8
+    index.checked_add(1).and_then(|vmid| u8::try_from(vmid).ok()).ok_or(SetupError::Vmid)
 }
 
+/// The run-time state of a partition that has just been (re)loaded.
+#[expect(clippy::large_stack_frames, reason = "DEV-0052: boot-only; the release frame is far smaller")]
 fn new_state(partition: &Partition, vttbr: u64) -> Result<PartitionState, SetupError> {
-    let vcpus = partition.cores.len();
-    let mut vgic = VirtualGic::new(vcpus).map_err(|_| SetupError::VcpuCount)?;
-    vgic.set_hardware_backed(layout::timer_intid::VIRTUAL).map_err(|_| SetupError::VcpuCount)?;
-    for &intid in partition.interrupts {
-        vgic.set_hardware_backed(intid).map_err(|_| SetupError::Interrupt(intid))?;
-    }
     Ok(PartitionState {
-        vgic,
+        vgic: new_virtual_gic(partition)?,
         uart: Vpl011::new(),
-        psci: PsciPartition::new(vcpus).map_err(|_| SetupError::VcpuCount)?,
+        psci: new_psci(partition)?,
         output: LineAssembler::new(),
-        list_registers: [[None; MAX_LIST_REGISTERS]; layout::MAX_VCPUS_PER_PARTITION],
+        list_registers: NO_LIST_REGISTERS,
         run_state: RunState::Running,
         restarts: 0,
         vttbr,
     })
 }
 
+/// The list-register shadow of vCPUs that hold no interrupt.
+const NO_LIST_REGISTERS: [[Option<u32>; MAX_LIST_REGISTERS]; layout::MAX_VCPUS_PER_PARTITION] =
+    [[None; MAX_LIST_REGISTERS]; layout::MAX_VCPUS_PER_PARTITION];
+
+/// The partition's virtual GIC at reset, with the virtual timer and its pass-through
+/// interrupts backed by hardware.
+fn new_virtual_gic(partition: &Partition) -> Result<VirtualGic, SetupError> {
+    let mut vgic = VirtualGic::new(partition.cores.len()).map_err(|_| SetupError::VcpuCount)?;
+    vgic.set_hardware_backed(layout::timer_intid::VIRTUAL).map_err(|_| SetupError::VcpuCount)?;
+    for &intid in partition.interrupts {
+        vgic.set_hardware_backed(intid).map_err(|_| SetupError::Interrupt(intid))?;
+    }
+    Ok(vgic)
+}
+
+/// The partition's PSCI state at reset: vCPU 0 on, the others off.
+fn new_psci(partition: &Partition) -> Result<PsciPartition, SetupError> {
+    PsciPartition::new(partition.cores.len()).map_err(|_| SetupError::VcpuCount)
+}
+
 impl PartitionState {
-    /// Puts the models back to their reset state for a restart (stage 2 is unchanged).
+    /// Puts the models back to their reset state for a restart (stage 2 and the restart
+    /// count are kept). Resets in place, so the restart path never holds a second
+    /// `PartitionState` on its stack.
     pub fn reset(&mut self, partition: &Partition) -> Result<(), SetupError> {
-        let fresh = new_state(partition, self.vttbr)?;
-        let restarts = self.restarts;
-        *self = fresh;
-        self.restarts = restarts;
+        // Built before anything changes, so a refusal leaves the state as it was.
+        let fresh_vgic = new_virtual_gic(partition)?;
+        let fresh_psci = new_psci(partition)?;
+        // Every field is named, so a field added later cannot be forgotten here.
+        let Self { vgic, uart, psci, output, list_registers, run_state, restarts: _, vttbr: _ } = self;
+        *vgic = fresh_vgic;
+        *uart = Vpl011::new();
+        *psci = fresh_psci;
+        *output = LineAssembler::new();
+        *list_registers = NO_LIST_REGISTERS;
+        *run_state = RunState::Running;
         Ok(())
     }
 }
@@ -175,18 +207,23 @@ impl PartitionState {
 /// Copies the partition's image and device tree into its RAM (at boot and on restart).
 // [impl->dsn~el2-guest-memory~1]
 pub fn load_images(partition: &Partition) -> Result<(), SetupError> {
-    let image_length = partition.image.len() as u64 + partition.zeroed_after_image;
+    let image_length = u64::try_from(partition.image.len())
+        .ok()
+        .and_then(|length| length.checked_add(partition.zeroed_after_image))
+        .ok_or(SetupError::ImageOutsideRam)?;
+    let dtb_length = u64::try_from(partition.dtb.len()).map_err(|_| SetupError::ImageOutsideRam)?;
     let image = physical(&partition.ram, partition.image_ipa, image_length)?;
-    let device_tree = physical(&partition.ram, partition.dtb_ipa, partition.dtb.len() as u64)?;
+    let device_tree = physical(&partition.ram, partition.dtb_ipa, dtb_length)?;
     // SAFETY: `physical` checked both ranges lie inside the partition's RAM, which belongs to
     // no Rust object (the board RAM outside the hypervisor's reservation) and which no vCPU
     // of the partition runs on while it is (re)loaded.
-    unsafe { arch::memory::load(image, partition.image, partition.zeroed_after_image) };
+    unsafe { arch::memory::load(image, partition.image, partition.zeroed_after_image) }.map_err(|_| SetupError::ImageOutsideRam)?;
     // SAFETY: as above, for the device tree range.
-    unsafe { arch::memory::load(device_tree, partition.dtb, 0) };
+    unsafe { arch::memory::load(device_tree, partition.dtb, 0) }.map_err(|_| SetupError::ImageOutsideRam)?;
     Ok(())
 }
 
+/// The physical address of `length` bytes at `ipa`, if they lie inside the partition's RAM.
 fn physical(ram: &MemoryRegion, ipa: Ipa, length: u64) -> Result<PhysAddr, SetupError> {
     if ram.contains_ipa(ipa, length) { ram.translate(ipa).ok_or(SetupError::ImageOutsideRam) } else { Err(SetupError::ImageOutsideRam) }
 }

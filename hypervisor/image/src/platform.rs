@@ -8,13 +8,20 @@
 use crate::generated::{CORE_COUNT, SYSTEM};
 use crate::console;
 use bulkhead_arch_aarch64 as arch;
+use bulkhead_core::addr::PhysAddr;
 use bulkhead_core::el2_map;
 use bulkhead_core::system::Gic;
 use bulkhead_drivers::gicv3::PhysicalGic;
 use bulkhead_drivers::pl011::Pl011;
-use spin::{Mutex, Once};
+use spin::{Mutex, MutexGuard, Once};
 
-static EL2_MAP: Once<arch::mmu::Level1Table> = Once::new();
+/// Where the EL2 identity map is built: in place, so the 4 KiB table never sits on the boot
+/// stack. The boot core takes the lock once and never gives it back (the map is read only by
+/// the MMUs after that).
+static EL2_MAP_STORAGE: Mutex<arch::mmu::Level1Table> = Mutex::new(arch::mmu::Level1Table([0; el2_map::ENTRIES]));
+
+/// The finished EL2 identity map, shared by every core's MMU.
+static EL2_MAP: Once<&'static arch::mmu::Level1Table> = Once::new();
 
 /// The physical GIC's distributor and redistributors (CPU interfaces are per core, in
 /// `arch::gic`). Lock order: taken with no partition lock held, or inside one.
@@ -30,33 +37,41 @@ pub enum PlatformError {
     UnsupportedGic,
     /// The GIC driver refused the addresses.
     Gic(bulkhead_drivers::gicv3::GicError),
+    /// A device address does not fit a pointer.
+    DeviceAddress(PhysAddr),
+    /// The identity map was already built (the shared set-up ran twice).
+    AlreadyInitialised,
 }
 
 /// Boot-core set-up of everything shared: console first (so later failures can be
 /// reported), then the identity map, then the GIC distributor.
 pub fn initialise_shared() -> Result<(), PlatformError> {
+    let console_base = device_address(SYSTEM.board.console.base)?;
     // SAFETY: the console UART's address comes from the validated board device tree; with
     // the MMU still off it is reached directly, and no other code drives it.
-    let console_uart = unsafe { Pl011::new(SYSTEM.board.console.base.raw() as usize) };
+    let console_uart = unsafe { Pl011::new(console_base) };
     console::attach(console_uart);
     if let Some(log) = SYSTEM.board.log {
+        let log_base = device_address(log.base)?;
         // SAFETY: as above, for the log UART, which no guest maps.
-        let log_uart = unsafe { Pl011::new(log.base.raw() as usize) };
-        let mut log_uart = log_uart;
+        let mut log_uart = unsafe { Pl011::new(log_base) };
         log_uart.enable(false);
         bulkhead_drivers::log::attach(log_uart);
     }
 
-    let mut table = arch::mmu::Level1Table([0; el2_map::ENTRIES]);
+    let storage = EL2_MAP_STORAGE.try_lock().ok_or(PlatformError::AlreadyInitialised)?;
+    let table = MutexGuard::leak(storage);
     el2_map::build(&mut table.0, SYSTEM.board.ram, SYSTEM.board.hypervisor_mmio).map_err(PlatformError::IdentityMap)?;
-    EL2_MAP.call_once(|| table);
+    let finished: &'static arch::mmu::Level1Table = table;
+    EL2_MAP.call_once(|| finished);
 
     let gic = match SYSTEM.board.gic {
         Gic::V3 { distributor, redistributors, .. } => {
+            let distributor_base = device_address(distributor)?;
+            let redistributors_base = device_address(redistributors)?;
             // SAFETY: the GIC frames come from the validated board device tree and are in
             // the identity map as Device memory; this is the only driver instance.
-            unsafe { PhysicalGic::new(distributor.raw() as usize, redistributors.raw() as usize, CORE_COUNT) }
-                .map_err(PlatformError::Gic)?
+            unsafe { PhysicalGic::new(distributor_base, redistributors_base, CORE_COUNT) }.map_err(PlatformError::Gic)?
         }
         Gic::V2 { .. } => return Err(PlatformError::UnsupportedGic),
     };
@@ -64,10 +79,16 @@ pub fn initialise_shared() -> Result<(), PlatformError> {
     Ok(())
 }
 
+/// A device's physical address as the drivers take it (the identity map makes it the
+/// address EL2 uses).
+fn device_address(address: PhysAddr) -> Result<usize, PlatformError> {
+    usize::try_from(address.raw()).map_err(|_| PlatformError::DeviceAddress(address))
+}
+
 /// Per-core set-up: MMU on, vectors installed, this core's redistributor and CPU interface
 /// ready. `core` is the index in the system tables.
 pub fn initialise_core(core: usize) {
-    if let Some(table) = EL2_MAP.get() {
+    if let Some(&table) = EL2_MAP.get() {
         // SAFETY: the map covers all board RAM (image, stacks, statics) as Normal memory and
         // the hypervisor's devices as Device memory, and is never changed after boot.
         unsafe { arch::mmu::enable(table) };

@@ -18,14 +18,17 @@ use bulkhead_arch_aarch64 as arch;
 use bulkhead_arch_aarch64::guest::TrapSyndrome;
 use bulkhead_arch_aarch64::vectors::TrapFrame;
 use bulkhead_core::esr::injection::AbortKind;
-use bulkhead_core::esr::{self, DataAbort, DataAccess, Direction, Register, RegisterWidth, Syndrome, SystemRegister, SystemRegisterAccess};
+use bulkhead_core::esr::{self, AccessSize, DataAbort, DataAccess, Direction, Register, RegisterWidth, Syndrome, SystemRegister, SystemRegisterAccess};
 use bulkhead_core::layout;
 use bulkhead_core::psci::PsciOutcome;
 use bulkhead_core::system::VcpuRef;
 use bulkhead_core::vgic::{AccessWidth, Effect, SgiRegister, VcpuSet};
 
+/// `ICC_SGI1R_EL1` (Group 1 SGI generation); the guest's writes trap to EL2 (`HCR_EL2.IMO`).
 const ICC_SGI1R_EL1: SystemRegister = SystemRegister::new(3, 0, 12, 11, 5);
+/// `ICC_ASGI1R_EL1` (Group 1 SGI generation for the other Security state).
 const ICC_ASGI1R_EL1: SystemRegister = SystemRegister::new(3, 1, 12, 11, 6);
+/// `ICC_SGI0R_EL1` (Group 0 SGI generation).
 const ICC_SGI0R_EL1: SystemRegister = SystemRegister::new(3, 2, 12, 11, 7);
 
 /// Handles one synchronous exception from the vCPU on this core.
@@ -65,6 +68,8 @@ pub fn finish(core: usize, vcpu: VcpuRef) {
     kick_others(core, vcpu.partition, others);
 }
 
+/// Kicks the cores of those `vcpus` of `partition` that run elsewhere than on `core`, so they
+/// refill their list registers.
 fn kick_others(core: usize, partition: usize, vcpus: VcpuSet) {
     let Some(description) = SYSTEM.partitions.get(partition) else { return };
     let mut others = VcpuSet::EMPTY;
@@ -81,6 +86,7 @@ pub fn with_partition<T>(vcpu: VcpuRef, action: impl FnOnce(&mut PartitionState)
     PARTITIONS.get(vcpu.partition).and_then(|slot| slot.lock().as_mut().map(action))
 }
 
+/// An `HVC` or trapped `SMC`: PSCI, emulated for the partition.
 fn hypercall(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame) {
     let Some(partition) = SYSTEM.partitions.get(vcpu.partition) else { return };
     let function = frame.register(0);
@@ -93,8 +99,8 @@ fn hypercall(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame) {
         PsciOutcome::WaitForInterrupt => frame.set_register(0, 0),
         PsciOutcome::StartVcpu { vcpu: target, entry, context_id } => {
             frame.set_register(0, 0);
-            let target_core = partition.cores.get(target).copied();
-            if let Some((target_core, mailbox)) = target_core.and_then(|c| MAILBOXES.get(c).map(|mailbox| (c, mailbox))) {
+            let started = partition.cores.get(target).copied();
+            if let Some((target_core, mailbox)) = started.and_then(|c| MAILBOXES.get(c).map(|mailbox| (c, mailbox))) {
                 mailbox.post_start(entry.raw(), context_id);
                 arch::cpu::send_event();
                 defmt::info!("{=str}: vCPU {=usize} started on core {=usize}", partition.name, target, target_core);
@@ -115,27 +121,36 @@ fn hypercall(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame) {
 /// The emulated device an IPA falls in, with the offset inside it.
 #[derive(Clone, Copy)]
 enum EmulatedDevice {
+    /// The virtual distributor (`GICD_*`).
     Distributor(u64),
+    /// The virtual redistributors (`GICR_*`), one frame pair per vCPU.
     Redistributors(u64),
+    /// The virtual PL011.
     Uart(u64),
 }
 
+/// Which emulated device, if any, the IPA `ipa` of a partition with `vcpu_count` vCPUs falls in.
 fn emulated_device(ipa: u64, vcpu_count: usize) -> Option<EmulatedDevice> {
     let inside = |base: u64, size: u64| ipa.checked_sub(base).filter(|&offset| offset < size);
     if let Some(offset) = inside(layout::VGICD_BASE.raw(), layout::VGICD_SIZE) {
         return Some(EmulatedDevice::Distributor(offset));
     }
-    if let Some(offset) = inside(layout::VGICR_BASE.raw(), layout::VGICR_STRIDE * vcpu_count as u64) {
+    // At most `MAX_VCPUS_PER_PARTITION` frames: neither the conversion nor the product can
+    // overflow; were one to, the window would be empty.
+    let redistributors_size = u64::try_from(vcpu_count).ok().and_then(|count| layout::VGICR_STRIDE.checked_mul(count)).unwrap_or(0);
+    if let Some(offset) = inside(layout::VGICR_BASE.raw(), redistributors_size) {
         return Some(EmulatedDevice::Redistributors(offset));
     }
     inside(layout::VUART_BASE.raw(), layout::VUART_SIZE).map(EmulatedDevice::Uart)
 }
 
+/// Prints a `[hv]` line about a stage-2 fault of the partition.
 fn report_fault(vcpu: VcpuRef, ipa: u64, pc: u64) {
     let name = SYSTEM.partitions.get(vcpu.partition).map_or("?", |p| p.name);
     hv_println!("{}: stage-2 fault at IPA {:#x} (pc {:#x})", name, ipa, pc);
 }
 
+/// A stage-2 data abort: an emulated device access, or a fault for the partition's policy.
 fn data_abort(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame, abort: &DataAbort, syndrome: TrapSyndrome) {
     let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far).raw();
     let vcpu_count = SYSTEM.partitions.get(vcpu.partition).map_or(0, |p| p.cores.len());
@@ -156,7 +171,7 @@ fn data_abort(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame, abort: &DataAbo
 /// Performs one trapped load or store on an emulated device; `None` if the model refused it.
 fn emulate(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame, device: EmulatedDevice, access: DataAccess, is_write: bool) -> Option<()> {
     let width = AccessWidth::from_bytes(access.size.bytes())?;
-    let value = match access.register {
+    let written = match access.register {
         Register::X(n) => frame.register(n) & width.value_mask(),
         Register::Zero => 0,
     };
@@ -168,17 +183,17 @@ fn emulate(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame, device: EmulatedDe
             (EmulatedDevice::Redistributors(offset), false) => Some(state.vgic.redistributor_read(offset, width).ok()?.value),
             (EmulatedDevice::Uart(offset), false) => Some(state.uart.read(offset, width).ok()?.value),
             (EmulatedDevice::Distributor(offset), true) => {
-                let outcome = state.vgic.distributor_write(offset, width, value).ok()?;
+                let outcome = state.vgic.distributor_write(offset, width, written).ok()?;
                 refill = refill.union(outcome.refill()).union(apply_effects(core, vcpu, outcome.effects()));
                 None
             }
             (EmulatedDevice::Redistributors(offset), true) => {
-                let outcome = state.vgic.redistributor_write(offset, width, value).ok()?;
+                let outcome = state.vgic.redistributor_write(offset, width, written).ok()?;
                 refill = refill.union(outcome.refill()).union(apply_effects(core, vcpu, outcome.effects()));
                 None
             }
             (EmulatedDevice::Uart(offset), true) => {
-                let outcome = state.uart.write(offset, width, value).ok()?;
+                let outcome = state.uart.write(offset, width, written).ok()?;
                 if let Some(bulkhead_core::vpl011::Effect::Transmit { byte, .. }) = outcome.effect {
                     if let Some(line) = state.output.feed(byte) {
                         crate::console::write_display(line.prefixed(name));
@@ -203,16 +218,25 @@ fn emulate(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame, device: EmulatedDe
 
 /// Sign- or zero-extends a loaded value as the trapped instruction would (ISS.SSE, ISS.SF).
 fn extend(value: u64, access: DataAccess) -> u64 {
-    let bits = access.size.bytes() * 8;
-    let value = if access.sign_extend && bits < 64 {
-        let shift = 64 - bits;
-        (((value << shift) as i64) >> shift) as u64
+    // The register bits above the loaded value.
+    let unused_bits: u32 = match access.size {
+        AccessSize::Byte => 56,
+        AccessSize::Halfword => 48,
+        AccessSize::Word => 32,
+        AccessSize::Doubleword => 0,
+    };
+    let extended = if access.sign_extend && unused_bits > 0 {
+        // Move the value's sign bit to bit 63 and back with an arithmetic shift (the shift is
+        // below 64, so neither wraps); `from_ne_bytes` reinterprets the bits between u64 and
+        // i64 unchanged.
+        let signed = i64::from_ne_bytes(value.wrapping_shl(unused_bits).to_ne_bytes()).wrapping_shr(unused_bits);
+        u64::from_ne_bytes(signed.to_ne_bytes())
     } else {
         value
     };
     match access.register_width {
-        RegisterWidth::Bits32 => value & 0xffff_ffff,
-        RegisterWidth::Bits64 => value,
+        RegisterWidth::Bits32 => extended & 0xffff_ffff,
+        RegisterWidth::Bits64 => extended,
     }
 }
 
@@ -255,14 +279,16 @@ fn apply_effects(core: usize, vcpu: VcpuRef, effects: impl Iterator<Item = Effec
     refill
 }
 
+/// A trapped system register access: SGI generation is emulated through the vGIC; anything
+/// else makes the guest take an Undefined Instruction exception.
 fn system_register(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame, access: SystemRegisterAccess) {
-    let register = match access.register {
-        r if r == ICC_SGI1R_EL1 => Some(SgiRegister::Sgi1r),
-        r if r == ICC_ASGI1R_EL1 => Some(SgiRegister::Asgi1r),
-        r if r == ICC_SGI0R_EL1 => Some(SgiRegister::Sgi0r),
+    let sgi_register = match access.register {
+        ICC_SGI1R_EL1 => Some(SgiRegister::Sgi1r),
+        ICC_ASGI1R_EL1 => Some(SgiRegister::Asgi1r),
+        ICC_SGI0R_EL1 => Some(SgiRegister::Sgi0r),
         _ => None,
     };
-    match (register, access.direction) {
+    match (sgi_register, access.direction) {
         (Some(register), Direction::Write) => {
             let value = match access.transfer_register {
                 Register::X(n) => frame.register(n),
@@ -272,7 +298,7 @@ fn system_register(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame, access: Sy
             kick_others(core, vcpu.partition, targets.unwrap_or(VcpuSet::EMPTY));
             frame.elr = frame.elr.wrapping_add(4);
         }
-        _ => {
+        (Some(_), Direction::Read) | (None, Direction::Read | Direction::Write) => {
             defmt::debug!("core {=usize}: trapped system register access: undefined instruction injected", core);
             containment::inject_undefined(core, vcpu, frame)
         }

@@ -37,19 +37,26 @@ pub fn uart() -> Option<&'static Pl011> {
 
 /// Writes formatted text as one uninterrupted piece. Does nothing without a console.
 pub fn print(arguments: fmt::Arguments) {
-    let Some(mut uart) = UART.get() else { return };
+    let Some(uart) = UART.get() else { return };
     let _masked = irq::mask();
     let this_vcpu = cpu::current_index();
     if LINE_OWNER.load(Ordering::Relaxed) == this_vcpu {
         // Re-entered from an exception taken in the middle of this vCPU's own line.
-        let _ = uart.write_fmt(arguments);
+        write_or_mark(uart, arguments);
         return;
     }
     let _line = LINE.lock();
     LINE_OWNER.store(this_vcpu, Ordering::Relaxed);
-    // Writing to the UART cannot fail; a formatting error only cuts the text short.
-    let _ = uart.write_fmt(arguments);
+    write_or_mark(uart, arguments);
     LINE_OWNER.store(NO_OWNER, Ordering::Relaxed);
+}
+
+/// Writes `arguments`. Writing to the UART cannot fail, so only a `Display` implementation
+/// can: the text is then cut short, and a marker and a line end say so.
+fn write_or_mark(mut uart: &Pl011, arguments: fmt::Arguments) {
+    if uart.write_fmt(arguments).is_err() {
+        uart.write_bytes(b" [formatting failed]\n");
+    }
 }
 
 /// Prints to the guest console.

@@ -117,8 +117,8 @@ extern "C" fn handle_exception(slot: u64, frame: &mut ExceptionFrame) {
     match (origin, slot % 4) {
         (Vector::CurrentElSpx, SYNCHRONOUS) => handle_synchronous(frame),
         (Vector::CurrentElSpx, IRQ) => irq::handle(),
-        (_, kind) => {
-            let kind = match kind {
+        (_, slot_kind) => {
+            let kind = match slot_kind {
                 SYNCHRONOUS => "synchronous",
                 IRQ => "IRQ",
                 FIQ => "FIQ",
@@ -144,7 +144,7 @@ fn handle_synchronous(frame: &mut ExceptionFrame) {
     // try_lock: the lock is held only with IRQs masked while a handler is being set, so it
     // can only be busy here if setting it faulted; then there is no handler to call.
     let handler = SYNCHRONOUS_HANDLER.try_lock().and_then(|handler| *handler);
-    match handler.map_or(Resolution::Fatal, |handler| handler(&exception)) {
+    match handler.map_or(Resolution::Fatal, |registered| registered(&exception)) {
         Resolution::SkipInstruction => frame.exception_link_register += 4,
         Resolution::Retry => {}
         Resolution::Fatal => panic!(

@@ -76,6 +76,12 @@ pub fn mask() -> MaskGuard {
     }
 }
 
+/// Keeps IRQs out on this vCPU from now on, with no guard to restore them: for a vCPU that is
+/// going down (the panic handler).
+pub(crate) fn mask_for_good() {
+    DAIF.modify(DAIF::I::Masked);
+}
+
 /// Restores the IRQ mask saved by [`mask`] when dropped.
 pub struct MaskGuard {
     saved: u64,
@@ -116,7 +122,7 @@ pub(crate) fn handle() {
             .flatten()
             .find_map(|(id, handler)| (*id == intid).then_some(*handler));
         match handler {
-            Some(handler) => handler(intid),
+            Some(registered) => registered(intid),
             None => {
                 // Left enabled, a level-triggered source would interrupt again at once.
                 let disabled = gic::get().map(|gic| gic.disable_interrupt(intid));

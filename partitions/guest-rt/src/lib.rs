@@ -78,6 +78,7 @@ macro_rules! entry {
     ($main:path, $secondary:path) => {
         // The runtime calls these by name; the typed bindings make a wrong signature a compile
         // error in the guest rather than a crash at boot.
+        // DEVIATION(DEV-0053, MLR-23) the macro exports the two entry symbols for the guest.
         #[unsafe(export_name = "__guest_rt_main")]
         fn __guest_rt_main(boot: &'static $crate::BootInfo) -> ! {
             let main: fn(&'static $crate::BootInfo) -> ! = $main;

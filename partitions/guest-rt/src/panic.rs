@@ -10,7 +10,7 @@ use crate::{cpu, irq, println, psci};
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
     // Interrupt handlers must not run on a vCPU that is going down.
-    core::mem::forget(irq::mask());
+    irq::mask_for_good();
     println!("vCPU {} {info}", cpu::current_index());
     psci::system_off()
 }

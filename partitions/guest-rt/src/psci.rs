@@ -116,16 +116,20 @@ pub fn start_vcpu(vcpu: usize, mpidr: u64) -> Result<(), PsciError> {
 
 /// `CPU_OFF`: stops the calling vCPU. Parks it if the call fails.
 pub fn cpu_off() -> ! {
-    // The call returns only on failure; there is nobody to report it to but the caller's
-    // console, and parking is the closest thing to off.
-    let _ = call(function::CPU_OFF, 0, 0, 0);
+    // The call returns only on failure: say so on the console, then park, the closest thing
+    // to off.
+    if let Err(error) = call(function::CPU_OFF, 0, 0, 0) {
+        crate::println!("PSCI CPU_OFF failed ({error:?}): vCPU parked");
+    }
     cpu::park()
 }
 
 /// `SYSTEM_OFF`: powers the partition (on bare QEMU: the machine) off. Parks the vCPU if the
 /// call fails or no conduit is known.
 pub fn system_off() -> ! {
-    let _ = call(function::SYSTEM_OFF, 0, 0, 0);
+    if let Err(error) = call(function::SYSTEM_OFF, 0, 0, 0) {
+        crate::println!("PSCI SYSTEM_OFF failed ({error:?}): vCPU parked");
+    }
     cpu::park()
 }
 

@@ -39,12 +39,10 @@ pub(super) fn init() -> Result<(), GicError> {
         )
     };
     barrier::isb(barrier::SY);
-    let system_register_enable: u64;
+    let read_back: u64;
     // SAFETY: as for the first read of ICC_SRE_EL1.
-    unsafe {
-        asm!("mrs {}, S3_0_C12_C12_5", out(reg) system_register_enable, options(nomem, nostack))
-    };
-    if system_register_enable & SYSTEM_REGISTER_ENABLE == 0 {
+    unsafe { asm!("mrs {}, S3_0_C12_C12_5", out(reg) read_back, options(nomem, nostack)) };
+    if read_back & SYSTEM_REGISTER_ENABLE == 0 {
         return Err(GicError::SystemRegisterInterfaceDisabled);
     }
     // SAFETY: ICC_PMR_EL1 only sets which priorities this vCPU's interface signals.
