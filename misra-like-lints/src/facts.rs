@@ -35,7 +35,8 @@ impl CrateFacts {
                 collector.visit_file(ast);
             }
             // Cheap pre-filter on the text, then the lexer decides (comments do not count).
-            let mentioned = ["unsafe", "no_mangle", "export_name", "link_section"];
+            // `global_asm!` counts: rustc's `unsafe_code` lint rejects it under `forbid`.
+            let mentioned = ["unsafe", "no_mangle", "export_name", "link_section", "global_asm"];
             if !collector.facts.uses_unsafe
                 && mentioned.iter().any(|name| unit.source.text.contains(name))
             {

@@ -2,7 +2,7 @@
 //!
 //! A crate "needs" unsafe when any of its files contains the `unsafe` keyword (in code or in
 //! a macro body) or an attribute that the `unsafe_code` lint covers (`no_mangle`,
-//! `export_name`, `link_section`). If none does, each crate root under `src/` (`lib.rs`,
+//! `export_name`, `link_section`) or `global_asm!`, which the lint also rejects. If none does, each crate root under `src/` (`lib.rs`,
 //! `main.rs`, `bin/*.rs`) must carry the attribute, so the absence stays true. Exact.
 
 use crate::facts::CrateFacts;
