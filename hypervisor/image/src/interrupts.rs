@@ -17,7 +17,7 @@ pub fn handle() {
     let mut timer_fired = false;
     let mut forwarded = heapless::Vec::<u32, 8>::new();
     let mut requests = 0;
-    let passed_through: &[u32] = SYSTEM.partitions.get(vcpu.partition).map(|p| p.interrupts).unwrap_or_default();
+    let partition = SYSTEM.partitions.get(vcpu.partition);
     // BOUND: each iteration acknowledges one interrupt; the GIC returns the spurious INTID
     // once none is pending, and each source is level or edge with finite assertions.
     loop {
@@ -31,11 +31,11 @@ pub fn handle() {
             timer_fired = true;
             continue;
         }
-        if passed_through.contains(&intid) {
+        if let Some(virtual_intid) = partition.and_then(|p| crate::routes::virtual_of(p, intid)) {
             // A pass-through device's SPI: like the timer, the guest's EOI deactivates it
             // through a hardware-backed list register. Past the batch size it is left
             // pending at the GIC and taken on the next exit.
-            if forwarded.push(intid).is_err() {
+            if forwarded.push(virtual_intid).is_err() {
                 arch::gic::deactivate(intid);
             }
             continue;

@@ -23,6 +23,7 @@ mod input;
 mod interrupts;
 mod partition;
 mod platform;
+mod routes;
 mod trap;
 mod vcpu;
 
@@ -58,6 +59,7 @@ extern "C" fn bulkhead_primary_entry(core: usize) -> ! {
             index.saturating_add(1)
         );
     }
+    routes::configure_forwarded_interrupts();
     input::initialise();
     enable_console_input();
     arch::boot::release_secondaries();

@@ -7,14 +7,14 @@
 //! runs exactly one vCPU.
 #![expect(unsafe_code, reason = "loads guest images into the partition's own RAM")]
 
-use crate::generated::{PARTITION_COUNT, STAGE2_TABLE_POOL, SYSTEM};
+use crate::generated::{GUEST_SPI_BLOCKS, PARTITION_COUNT, STAGE2_TABLE_POOL, SYSTEM};
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::addr::{Ipa, MemoryRegion, PhysAddr};
 use bulkhead_core::console::LineAssembler;
 use bulkhead_core::layout;
 use bulkhead_core::psci::PsciPartition;
-use bulkhead_core::stage2::{self, Stage2Attributes, Stage2Builder, Table};
-use bulkhead_core::system::Partition;
+use bulkhead_core::stage2::{self, MemoryType, Stage2Attributes, Stage2Builder, Table};
+use bulkhead_core::system::{Access, Partition};
 use bulkhead_core::vgic::VirtualGic;
 use bulkhead_core::vpl011::Vpl011;
 use spin::Mutex;
@@ -38,7 +38,7 @@ pub enum RunState {
 /// Everything about a partition that more than one core may touch.
 pub struct PartitionState {
     /// Its virtual distributor and redistributors.
-    pub vgic: VirtualGic,
+    pub vgic: VirtualGic<GUEST_SPI_BLOCKS>,
     /// Its virtual console UART.
     pub uart: Vpl011,
     /// Power state of its vCPUs.
@@ -117,28 +117,41 @@ pub fn set_up_all() -> Result<(), (usize, SetupError)> {
     Ok(())
 }
 
-/// Tables the partition's stage 2 needs: the same bound, over the same regions (RAM first,
-/// then devices), that the generated `STAGE2_TABLE_POOL` sums.
+/// Every region of the partition's stage 2, in the order the generated `STAGE2_TABLE_POOL`
+/// sums them: RAM, pass-through devices, extra regions, channel ends.
+fn stage2_regions(partition: &Partition) -> impl Iterator<Item = (MemoryRegion, Stage2Attributes)> + '_ {
+    let normal = |access: Access, executable: bool| Stage2Attributes {
+        memory: MemoryType::NormalWriteBack,
+        access: match access {
+            Access::ReadWrite => stage2::Access::ReadWrite,
+            Access::ReadOnly => stage2::Access::ReadOnly,
+        },
+        executable,
+    };
+    core::iter::once((partition.ram, Stage2Attributes::RAM))
+        .chain(partition.devices.iter().map(|device| (*device, Stage2Attributes::DEVICE)))
+        .chain(partition.regions.iter().map(move |region| (region.region, normal(region.access, true))))
+        .chain(partition.channel_endpoints.iter().map(move |end| (end.region, normal(end.access, false))))
+}
+
+/// Tables the partition's stage 2 needs: the bound the generated `STAGE2_TABLE_POOL` sums.
 fn stage2_tables(partition: &Partition) -> Option<usize> {
-    let mut regions: heapless::Vec<MemoryRegion, { MAX_DEVICES + 1 }> = heapless::Vec::new();
-    regions.push(partition.ram).ok()?;
-    for device in partition.devices {
-        regions.push(*device).ok()?;
+    let mut regions: heapless::Vec<MemoryRegion, MAX_STAGE2_REGIONS> = heapless::Vec::new();
+    for (region, _) in stage2_regions(partition) {
+        regions.push(region).ok()?;
     }
     Some(stage2::tables_needed(&regions))
 }
 
-/// Pass-through regions a partition may have.
-pub const MAX_DEVICES: usize = 32;
+/// Stage-2 regions a partition may have (RAM, devices, regions, channel ends).
+pub const MAX_STAGE2_REGIONS: usize = 64;
 
-/// Maps the partition's RAM and pass-through devices into `tables` (whose physical address
-/// is `tables_base`); returns its `VTTBR_EL2`.
+/// Maps every region of the partition into `tables` (whose physical address is
+/// `tables_base`); returns its `VTTBR_EL2`. Doorbell pages stay unmapped: writes to them trap.
 fn build_stage2(partition: &Partition, tables: &mut [Table], tables_base: PhysAddr) -> Result<u64, SetupError> {
     let mut builder = Stage2Builder::new(tables, tables_base).map_err(SetupError::Stage2)?;
-    let ram = partition.ram;
-    builder.map(ram.ipa, ram.phys, ram.size, Stage2Attributes::RAM).map_err(SetupError::Stage2)?;
-    for device in partition.devices {
-        builder.map(device.ipa, device.phys, device.size, Stage2Attributes::DEVICE).map_err(SetupError::Stage2)?;
+    for (region, attributes) in stage2_regions(partition) {
+        builder.map(region.ipa, region.phys, region.size, attributes).map_err(SetupError::Stage2)?;
     }
     Ok(stage2::vttbr_el2(vmid(partition)?, builder.root()))
 }
@@ -170,11 +183,11 @@ const NO_LIST_REGISTERS: [[Option<u32>; MAX_LIST_REGISTERS]; layout::MAX_VCPUS_P
 
 /// The partition's virtual GIC at reset, with the virtual timer and its pass-through
 /// interrupts backed by hardware.
-fn new_virtual_gic(partition: &Partition) -> Result<VirtualGic, SetupError> {
+fn new_virtual_gic(partition: &Partition) -> Result<VirtualGic<GUEST_SPI_BLOCKS>, SetupError> {
     let mut vgic = VirtualGic::new(partition.cores.len()).map_err(|_| SetupError::VcpuCount)?;
     vgic.set_hardware_backed(layout::timer_intid::VIRTUAL).map_err(|_| SetupError::VcpuCount)?;
-    for &intid in partition.interrupts {
-        vgic.set_hardware_backed(intid).map_err(|_| SetupError::Interrupt(intid))?;
+    for route in partition.interrupt_routes {
+        vgic.set_hardware_backed(route.virtual_intid).map_err(|_| SetupError::Interrupt(route.virtual_intid))?;
     }
     Ok(vgic)
 }
@@ -220,6 +233,20 @@ pub fn load_images(partition: &Partition) -> Result<(), SetupError> {
     unsafe { arch::memory::load(image, partition.image, partition.zeroed_after_image) }.map_err(|_| SetupError::ImageOutsideRam)?;
     // SAFETY: as above, for the device tree range.
     unsafe { arch::memory::load(device_tree, partition.dtb, 0) }.map_err(|_| SetupError::ImageOutsideRam)?;
+    if let Some(initrd) = partition.initrd {
+        let length = u64::try_from(initrd.bytes.len()).map_err(|_| SetupError::ImageOutsideRam)?;
+        let destination = physical(&partition.ram, initrd.ipa, length)?;
+        // SAFETY: as above, for the initrd range, also checked to lie inside the RAM.
+        unsafe { arch::memory::load(destination, initrd.bytes, 0) }.map_err(|_| SetupError::ImageOutsideRam)?;
+    }
+    for region in partition.regions {
+        let contents = u64::try_from(region.contents.len()).map_err(|_| SetupError::ImageOutsideRam)?;
+        let rest = region.region.size.checked_sub(contents).ok_or(SetupError::ImageOutsideRam)?;
+        // SAFETY: the region is memory the config compiler gave this partition alone (checked
+        // disjoint from every other partition, channel and the hypervisor), and the contents
+        // plus the zeroed rest are exactly its size.
+        unsafe { arch::memory::load(region.region.phys, region.contents, rest) }.map_err(|_| SetupError::ImageOutsideRam)?;
+    }
     Ok(())
 }
 

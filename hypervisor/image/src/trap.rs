@@ -36,7 +36,11 @@ pub fn handle_synchronous(frame: &mut TrapFrame) {
     let core = arch::cpu::core_index();
     let Some(vcpu) = SYSTEM.vcpu_on_core(core) else { arch::cpu::halt() };
     let syndrome = arch::guest::trap_syndrome();
-    match esr::decode(syndrome.esr) {
+    // Whether the trap may have changed which virtual interrupts are pending. Most traps
+    // (PSCI/SMCCC queries, register reads) cannot, and skip the list-register sync: completed
+    // interrupts are retired on the next interrupt exit, and interrupts waiting for a free list
+    // register raise the maintenance interrupt themselves.
+    let may_change_interrupts = match esr::decode(syndrome.esr) {
         Syndrome::HypervisorCall { .. } => hypercall(core, vcpu, frame),
         Syndrome::SecureMonitorCall { .. } => {
             // A trapped SMC returns to the SMC itself (Arm ARM D1.10.1): skip it.
@@ -47,30 +51,42 @@ pub fn handle_synchronous(frame: &mut TrapFrame) {
         Syndrome::InstructionAbort(_) => {
             let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far);
             report_fault(vcpu, ipa.raw(), frame.elr);
-            containment::fault(core, vcpu, frame, AbortKind::Instruction, syndrome.far)
+            containment::fault(core, vcpu, frame, AbortKind::Instruction, syndrome.far);
+            true
         }
-        Syndrome::SystemRegisterAccess(access) => system_register(core, vcpu, frame, access),
+        Syndrome::SystemRegisterAccess(access) => {
+            system_register(core, vcpu, frame, access);
+            true
+        }
         Syndrome::WaitForInterruptOrEvent(wait) => {
             frame.elr = frame.elr.wrapping_add(wait.instruction_length.bytes());
+            false
         }
         Syndrome::Other { class } => {
             defmt::warn!("core {=usize}: unhandled exception class {=u8:#x}: undefined instruction injected", core, class);
-            containment::inject_undefined(core, vcpu, frame)
+            containment::inject_undefined(core, vcpu, frame);
+            true
         }
+    };
+    if may_change_interrupts {
+        finish(core, vcpu);
     }
-    finish(core, vcpu);
 }
 
 /// Brings this vCPU's list registers up to date before it resumes, and asks other cores of
 /// the partition to do the same where the trap changed their interrupts.
 pub fn finish(core: usize, vcpu: VcpuRef) {
-    let others = with_partition(vcpu, |state| vcpu::sync_list_registers(state, vcpu.vcpu)).unwrap_or(VcpuSet::EMPTY);
+    let Some(partition) = SYSTEM.partitions.get(vcpu.partition) else { return };
+    let others = with_partition(vcpu, |state| vcpu::sync_list_registers(partition, state, vcpu.vcpu)).unwrap_or(VcpuSet::EMPTY);
     kick_others(core, vcpu.partition, others);
 }
 
 /// Kicks the cores of those `vcpus` of `partition` that run elsewhere than on `core`, so they
 /// refill their list registers.
 fn kick_others(core: usize, partition: usize, vcpus: VcpuSet) {
+    if vcpus.is_empty() {
+        return;
+    }
     let Some(description) = SYSTEM.partitions.get(partition) else { return };
     let mut others = VcpuSet::EMPTY;
     for vcpu in vcpus.iter() {
@@ -87,16 +103,23 @@ pub fn with_partition<T>(vcpu: VcpuRef, action: impl FnOnce(&mut PartitionState)
 }
 
 /// An `HVC` or trapped `SMC`: PSCI, emulated for the partition.
-fn hypercall(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame) {
-    let Some(partition) = SYSTEM.partitions.get(vcpu.partition) else { return };
+/// Handles a PSCI/SMCCC call; returns whether it may have changed pending interrupts.
+fn hypercall(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame) -> bool {
+    let Some(partition) = SYSTEM.partitions.get(vcpu.partition) else { return false };
     let function = frame.register(0);
     let arguments = [frame.register(1), frame.register(2), frame.register(3)];
     let Some(outcome) = with_partition(vcpu, |state| state.psci.handle(vcpu.vcpu, function, arguments, &partition.ram)) else {
-        return;
+        return false;
     };
     match outcome {
-        PsciOutcome::Return(value) => frame.set_register(0, value),
-        PsciOutcome::WaitForInterrupt => frame.set_register(0, 0),
+        PsciOutcome::Return(value) => {
+            frame.set_register(0, value);
+            false
+        }
+        PsciOutcome::WaitForInterrupt => {
+            frame.set_register(0, 0);
+            false
+        }
         PsciOutcome::StartVcpu { vcpu: target, entry, context_id } => {
             frame.set_register(0, 0);
             let started = partition.cores.get(target).copied();
@@ -105,6 +128,7 @@ fn hypercall(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame) {
                 arch::cpu::send_event();
                 defmt::info!("{=str}: vCPU {=usize} started on core {=usize}", partition.name, target, target_core);
             }
+            false
         }
         PsciOutcome::StopCaller => vcpu::wait_for_start(core),
         PsciOutcome::PartitionOff => {
@@ -151,21 +175,36 @@ fn report_fault(vcpu: VcpuRef, ipa: u64, pc: u64) {
 }
 
 /// A stage-2 data abort: an emulated device access, or a fault for the partition's policy.
-fn data_abort(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame, abort: &DataAbort, syndrome: TrapSyndrome) {
+fn data_abort(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame, abort: &DataAbort, syndrome: TrapSyndrome) -> bool {
     let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far).raw();
     let vcpu_count = SYSTEM.partitions.get(vcpu.partition).map_or(0, |p| p.cores.len());
     let Some(device) = emulated_device(ipa, vcpu_count) else {
+        if abort.write_not_read && crate::routes::ring_doorbell(vcpu.partition, bulkhead_core::addr::Ipa(ipa)) {
+            frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes());
+            return false;
+        }
         report_fault(vcpu, ipa, frame.elr);
-        return containment::fault(core, vcpu, frame, AbortKind::Data, syndrome.far);
+        containment::fault(core, vcpu, frame, AbortKind::Data, syndrome.far);
+        return true;
     };
     let emulated = abort.access.and_then(|access| emulate(core, vcpu, frame, device, access, abort.write_not_read));
     match emulated {
-        Some(()) => frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes()),
+        Some(()) => {
+            frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes());
+            abort.write_not_read || changes_on_read(device)
+        }
         None => {
             defmt::warn!("core {=usize}: unemulatable access at IPA {=u64:#x}: abort injected", core, ipa);
-            containment::inject_abort(core, vcpu, frame, AbortKind::Data, syndrome.far)
+            containment::inject_abort(core, vcpu, frame, AbortKind::Data, syndrome.far);
+            true
         }
     }
+}
+
+/// Whether reading this register changes device state: only the PL011 data register (it pops
+/// the receive FIFO, which may lower the UART's interrupt line).
+fn changes_on_read(device: EmulatedDevice) -> bool {
+    matches!(device, EmulatedDevice::Uart(0))
 }
 
 /// Performs one trapped load or store on an emulated device; `None` if the model refused it.
@@ -202,7 +241,7 @@ fn emulate(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame, device: EmulatedDe
                 None
             }
         };
-        if matches!(device, EmulatedDevice::Uart(_)) {
+        if matches!(device, EmulatedDevice::Uart(_)) && (is_write || changes_on_read(device)) {
             if let Ok(Some(target)) = state.vgic.set_spi_level(layout::VUART_INTID, state.uart.interrupt_line()) {
                 refill = refill.with(target);
             }
@@ -246,7 +285,8 @@ fn apply_effects(core: usize, vcpu: VcpuRef, effects: impl Iterator<Item = Effec
     let Some(partition) = SYSTEM.partitions.get(vcpu.partition) else { return refill };
     for effect in effects {
         match effect {
-            Effect::PhysicalEnable { intid, vcpu: target, enabled } => {
+            Effect::PhysicalEnable { intid: virtual_intid, vcpu: target, enabled } => {
+                let Some(intid) = crate::routes::physical_of(partition, virtual_intid) else { continue };
                 let target_core = partition.cores.get(target.unwrap_or(0)).copied().unwrap_or(core);
                 let affinity = SYSTEM.cores.get(target_core).map_or(0, |c| c.mpidr);
                 if let Some(gic) = GIC.lock().as_mut() {
@@ -259,7 +299,8 @@ fn apply_effects(core: usize, vcpu: VcpuRef, effects: impl Iterator<Item = Effec
                     }
                 }
             }
-            Effect::PhysicalRoute { intid, target } => {
+            Effect::PhysicalRoute { intid: virtual_intid, target } => {
+                let Some(intid) = crate::routes::physical_of(partition, virtual_intid) else { continue };
                 let target_core = partition.cores.get(target.unwrap_or(0)).copied().unwrap_or(core);
                 let affinity = SYSTEM.cores.get(target_core).map_or(0, |c| c.mpidr);
                 if let Some(gic) = GIC.lock().as_mut() {

@@ -10,7 +10,7 @@ use crate::platform::GIC;
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::layout;
 use bulkhead_core::system::VcpuRef;
-use bulkhead_core::vgic::ListRegister;
+use bulkhead_core::vgic::{Backing, ListRegister};
 use bulkhead_drivers::gicv3::InterruptTrigger;
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -145,7 +145,11 @@ fn drop_list_registers(state: &mut PartitionState, vcpu: usize) {
 /// Brings this core's list registers in line with the model: retires what the guest has
 /// finished, then fills free registers with the highest-priority deliverable interrupts.
 /// Returns the vCPUs on other cores that need a refill of their own.
-pub fn sync_list_registers(state: &mut PartitionState, vcpu: usize) -> bulkhead_core::vgic::VcpuSet {
+pub fn sync_list_registers(
+    partition: &bulkhead_core::system::Partition,
+    state: &mut PartitionState,
+    vcpu: usize,
+) -> bulkhead_core::vgic::VcpuSet {
     let mut others = bulkhead_core::vgic::VcpuSet::EMPTY;
     let count = arch::gic::list_register_count().min(crate::partition::MAX_LIST_REGISTERS);
     let empty = arch::gic::empty_list_registers();
@@ -172,7 +176,12 @@ pub fn sync_list_registers(state: &mut PartitionState, vcpu: usize) -> bulkhead_
             waiting = true;
             break;
         };
-        let register: ListRegister = pending.list_register();
+        let mut register: ListRegister = pending.list_register();
+        if let Backing::Hardware { physical_intid } = &mut register.backing {
+            // Forwarded SPIs are renumbered for the guest: deactivate the board's INTID.
+            let physical = crate::routes::physical_of(partition, pending.intid).and_then(|p| u16::try_from(p).ok());
+            *physical_intid = physical.unwrap_or(*physical_intid);
+        }
         arch::gic::write_list_register(n, register.to_bits());
         if state.vgic.mark_delivered(vcpu, pending.intid).is_err() {
             arch::gic::write_list_register(n, 0);
@@ -193,6 +202,9 @@ fn shadow_free_slot(state: &PartitionState, vcpu: usize, count: usize) -> Option
 
 /// Asks the cores of `vcpus` (of `partition`) to refill their list registers.
 pub fn kick_vcpus(partition: usize, vcpus: bulkhead_core::vgic::VcpuSet) {
+    if vcpus.is_empty() {
+        return;
+    }
     let Some(description) = SYSTEM.partitions.get(partition) else { return };
     for vcpu in vcpus.iter() {
         if let Some(&core) = description.cores.get(vcpu) {
