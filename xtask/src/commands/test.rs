@@ -112,6 +112,13 @@ pub fn test(repository: &Repository) -> Result<(), Failure> {
     results.push(("coding standard", lint));
 
     banner(6, "traceability evidence");
+    let coverage_step = progress.step("measuring statement and branch coverage of the hypervisor core");
+    match bulkhead_trace::coverage::measure(&bulkhead_trace::coverage::MeasureOptions::core(repository.root())) {
+        Ok(_) => coverage_step.succeed("target/test-results/coverage.json"),
+        // Coverage is shown when measured and reported as "not measured" otherwise: a missing
+        // LLVM toolchain must not hide the test results themselves.
+        Err(error) => coverage_step.fail(&format!("not measured: {error}")),
+    }
     let image = built.as_ref().map(BuiltSystem::hypervisor_elf);
     let captured = run_record::capture(&evidence, &Capture { image: image.as_deref(), extra_tools: Vec::new() });
     let trace = match captured.map_err(|error| Failure::Trace(error.to_string())).and_then(|_| super::trace::evaluate(repository)) {
