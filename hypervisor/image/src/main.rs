@@ -38,6 +38,8 @@ use generated::SYSTEM;
 #[expect(unsafe_code, reason = "entry point named by the boot assembly")]
 extern "C" fn bulkhead_primary_entry(core: usize) -> ! {
     arch::cpu::set_core_index(core);
+    // Vectors first, so even a fault during platform set-up is reported, not a silent loop.
+    arch::vectors::install();
     if let Err(error) = platform::initialise_shared() {
         hv_println!("cannot start the platform: {:?}", error);
         arch::cpu::halt();
