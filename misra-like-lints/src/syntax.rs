@@ -3,6 +3,7 @@
 use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
+use syn::visit::Visit;
 use syn::{Attribute, Expr, Meta, Path, Token};
 
 use crate::finding::Position;
@@ -26,6 +27,18 @@ pub fn last_segment(path: &Path) -> String {
         .last()
         .map(|segment| segment.ident.to_string())
         .unwrap_or_default()
+}
+
+/// The inline-assembly macros: MLR-14 counts them as unsafe operations and the layer rule
+/// keeps them in the arch crates.
+pub const ASM_MACROS: &[&str] = &["asm", "global_asm", "naked_asm", "llvm_asm"];
+
+/// Where to point at a path: its last segment (`bail` in `anyhow::bail!`), or the call site
+/// for an empty path.
+pub fn last_segment_span(path: &Path) -> Span {
+    path.segments
+        .last()
+        .map_or_else(Span::call_site, |segment| segment.ident.span())
 }
 
 /// The segments of a path as strings.
@@ -119,6 +132,17 @@ pub fn macro_expressions(mac: &syn::Macro) -> Option<Vec<Expr>> {
         .parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated)
         .ok()?;
     Some(parsed.into_iter().collect())
+}
+
+/// Walks the arguments of a function-like macro call with `visitor` when
+/// [`macro_expressions`] can read them: syn's own walk stops at a macro's tokens, and every
+/// pass wants `assert!(x.unwrap())` or `write!(f, "{}", a + b)` looked into.
+pub fn visit_macro_expressions<V: for<'ast> Visit<'ast>>(visitor: &mut V, mac: &syn::Macro) {
+    if let Some(exprs) = macro_expressions(mac) {
+        for expr in &exprs {
+            visitor.visit_expr(expr);
+        }
+    }
 }
 
 /// Whether a token stream contains the identifier `name` at any depth.

@@ -278,10 +278,7 @@ impl fmt::Display for CheckReport {
                     Some(format!(
                         "{} {}",
                         spec.partitions().get(*index)?.name,
-                        match access {
-                            bulkhead_core::system::Access::ReadWrite => "rw",
-                            bulkhead_core::system::Access::ReadOnly => "ro",
-                        }
+                        report::access_text(*access)
                     ))
                 })
                 .collect();

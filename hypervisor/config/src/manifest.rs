@@ -308,23 +308,8 @@ impl<'de> Deserialize<'de> for FaultPolicyValue {
                 }
             }
 
-            fn visit_map<M: MapAccess<'de>>(
-                self,
-                mut map: M,
-            ) -> Result<FaultPolicyValue, M::Error> {
-                let mut restarts = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "restart" if restarts.is_none() => {
-                            restarts = Some(map.next_value::<i64>()?)
-                        }
-                        "restart" => return Err(de::Error::duplicate_field("restart")),
-                        other => return Err(de::Error::unknown_field(other, &["restart"])),
-                    }
-                }
-                restarts
-                    .map(FaultPolicyValue::Restart)
-                    .ok_or_else(|| de::Error::missing_field("restart"))
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<FaultPolicyValue, M::Error> {
+                single_key_table(map, &["restart"]).map(FaultPolicyValue::Restart)
             }
         }
 
@@ -359,25 +344,35 @@ impl<'de> Deserialize<'de> for ConsoleValue {
                 }
             }
 
-            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<ConsoleValue, M::Error> {
-                let mut device = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "passthrough" if device.is_none() => {
-                            device = Some(map.next_value::<String>()?)
-                        }
-                        "passthrough" => return Err(de::Error::duplicate_field("passthrough")),
-                        other => return Err(de::Error::unknown_field(other, &["passthrough"])),
-                    }
-                }
-                device
-                    .map(ConsoleValue::Passthrough)
-                    .ok_or_else(|| de::Error::missing_field("passthrough"))
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<ConsoleValue, M::Error> {
+                single_key_table(map, &["passthrough"]).map(ConsoleValue::Passthrough)
             }
         }
 
         deserializer.deserialize_any(ConsoleVisitor)
     }
+}
+
+/// Reads an inline table that must hold exactly the one key `key` (`{ restart = 3 }`,
+/// `{ passthrough = "serial1" }`) and returns its value: a second key, a repeated key or a
+/// missing key is an error, so a typo never falls back to a default.
+/// `field` is the key as a one-element list because serde's unknown-field error wants the
+/// expected keys as a `'static` slice.
+fn single_key_table<'de, M, T>(mut map: M, field: &'static [&'static str; 1]) -> Result<T, M::Error>
+where
+    M: MapAccess<'de>,
+    T: Deserialize<'de>,
+{
+    let key = field[0];
+    let mut value = None;
+    while let Some(name) = map.next_key::<String>()? {
+        match name.as_str() {
+            name if name == key && value.is_none() => value = Some(map.next_value::<T>()?),
+            name if name == key => return Err(de::Error::duplicate_field(key)),
+            other => return Err(de::Error::unknown_field(other, field)),
+        }
+    }
+    value.ok_or_else(|| de::Error::missing_field(key))
 }
 
 /// Parses the manifest text held by `source`: first the key check of [`crate::schema`]

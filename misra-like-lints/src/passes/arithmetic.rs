@@ -11,7 +11,7 @@ use syn::{BinOp, Expr, UnOp};
 
 use super::Cx;
 use crate::rules::Rule;
-use crate::syntax::{is_screaming, macro_expressions};
+use crate::syntax::{is_screaming, visit_macro_expressions};
 
 /// Runs the pass.
 pub fn check(cx: &mut Cx<'_>, ast: &syn::File) {
@@ -88,11 +88,7 @@ impl<'ast> Visit<'ast> for ArithmeticVisitor<'_, '_> {
     }
 
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
-        if let Some(exprs) = macro_expressions(mac) {
-            for expr in &exprs {
-                self.visit_expr(expr);
-            }
-        }
+        visit_macro_expressions(self, mac);
         visit::visit_macro(self, mac);
     }
 }

@@ -18,7 +18,7 @@ use syn::{Expr, Type};
 
 use super::Cx;
 use crate::rules::Rule;
-use crate::syntax::{is_upper_camel, last_segment, macro_expressions};
+use crate::syntax::{is_upper_camel, last_segment, last_segment_span, visit_macro_expressions};
 
 const INTEGER_TYPES: &[&str] = &[
     "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "char",
@@ -244,11 +244,7 @@ impl<'ast> Visit<'ast> for CastVisitor<'_, '_> {
         if let Expr::Path(path) = &*call.func {
             let name = last_segment(&path.path);
             if PROVENANCE_FUNCTIONS.contains(&name.as_str()) {
-                let span = path
-                    .path
-                    .segments
-                    .last()
-                    .map_or_else(proc_macro2::Span::call_site, |s| s.ident.span());
+                let span = last_segment_span(&path.path);
                 self.pointer_cast(
                     span,
                     format!("`{name}` converts between pointer and integer outside the MMIO layer"),
@@ -270,11 +266,7 @@ impl<'ast> Visit<'ast> for CastVisitor<'_, '_> {
     }
 
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
-        if let Some(exprs) = macro_expressions(mac) {
-            for expr in &exprs {
-                self.visit_expr(expr);
-            }
-        }
+        visit_macro_expressions(self, mac);
         visit::visit_macro(self, mac);
     }
 }

@@ -9,7 +9,7 @@ use syn::visit::{self, Visit};
 
 use super::Cx;
 use crate::rules::Rule;
-use crate::syntax::macro_expressions;
+use crate::syntax::visit_macro_expressions;
 
 const FLOAT_TYPES: &[&str] = &["f16", "f32", "f64", "f128"];
 
@@ -75,11 +75,7 @@ impl<'ast> Visit<'ast> for FloatVisitor<'_, '_> {
     }
 
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
-        if let Some(exprs) = macro_expressions(mac) {
-            for expr in &exprs {
-                self.visit_expr(expr);
-            }
-        }
+        visit_macro_expressions(self, mac);
         visit::visit_macro(self, mac);
     }
 }

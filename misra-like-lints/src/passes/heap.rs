@@ -13,7 +13,7 @@ use syn::visit::{self, Visit};
 
 use super::Cx;
 use crate::rules::Rule;
-use crate::syntax::{last_segment, macro_expressions};
+use crate::syntax::{last_segment, last_segment_span, visit_macro_expressions};
 
 const HEAP_TYPES: &[&str] = &[
     "Box",
@@ -175,19 +175,11 @@ impl<'ast> Visit<'ast> for HeapVisitor<'_, '_> {
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
         let name = last_segment(&mac.path);
         if HEAP_MACROS.contains(&name.as_str()) {
-            let span = mac
-                .path
-                .segments
-                .last()
-                .map_or_else(proc_macro2::Span::call_site, |s| s.ident.span());
+            let span = last_segment_span(&mac.path);
             self.cx
                 .report(Rule::Heap, span, format!("`{name}!` allocates on the heap"));
         }
-        if let Some(exprs) = macro_expressions(mac) {
-            for expr in &exprs {
-                self.visit_expr(expr);
-            }
-        }
+        visit_macro_expressions(self, mac);
         visit::visit_macro(self, mac);
     }
 

@@ -11,9 +11,10 @@ use syn::visit::{self, Visit};
 use super::Cx;
 use crate::config::path_has_prefix;
 use crate::rules::Rule;
-use crate::syntax::{last_segment, macro_expressions};
+use crate::syntax::{
+    ASM_MACROS, last_segment, last_segment_span, segments, visit_macro_expressions,
+};
 
-const ASM_MACROS: &[&str] = &["asm", "global_asm", "naked_asm", "llvm_asm"];
 const VOLATILE_FUNCTIONS: &[&str] = &[
     "read_volatile",
     "write_volatile",
@@ -99,39 +100,24 @@ impl<'ast> Visit<'ast> for LayerVisitor<'_, '_> {
         let name = last_segment(&mac.path);
         if ASM_MACROS.contains(&name.as_str()) {
             if !self.in_arch {
-                let span = mac
-                    .path
-                    .segments
-                    .last()
-                    .map_or_else(proc_macro2::Span::call_site, |s| s.ident.span());
+                let span = last_segment_span(&mac.path);
                 self.cx.report(
                     Rule::InlineAsm,
                     span,
                     format!("`{name}!` outside the arch layer"),
                 );
             }
-        } else if let Some(exprs) = macro_expressions(mac) {
-            for expr in &exprs {
-                self.visit_expr(expr);
-            }
+        } else {
+            visit_macro_expressions(self, mac);
         }
         visit::visit_macro(self, mac);
     }
 
     fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
         if let syn::Expr::Path(path) = &*call.func {
-            let names: Vec<String> = path
-                .path
-                .segments
-                .iter()
-                .map(|s| s.ident.to_string())
-                .collect();
+            let names = segments(&path.path);
             let name = names.last().cloned().unwrap_or_default();
-            let span = path
-                .path
-                .segments
-                .last()
-                .map_or_else(proc_macro2::Span::call_site, |s| s.ident.span());
+            let span = last_segment_span(&path.path);
             let owner = names.iter().rev().nth(1).map(String::as_str);
             if VOLATILE_FUNCTIONS.contains(&name.as_str()) {
                 self.volatile(&name, span);

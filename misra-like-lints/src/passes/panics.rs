@@ -14,7 +14,7 @@ use syn::visit::{self, Visit};
 
 use super::Cx;
 use crate::rules::Rule;
-use crate::syntax::{last_segment, macro_expressions};
+use crate::syntax::{last_segment, last_segment_span, segments, visit_macro_expressions};
 
 const PANIC_MACROS: &[&str] = &[
     "panic",
@@ -42,22 +42,14 @@ impl<'ast> Visit<'ast> for PanicVisitor<'_, '_> {
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
         let name = last_segment(&mac.path);
         if PANIC_MACROS.contains(&name.as_str()) {
-            let span = mac
-                .path
-                .segments
-                .last()
-                .map_or_else(proc_macro2::Span::call_site, |s| s.ident.span());
+            let span = last_segment_span(&mac.path);
             self.cx.report(
                 Rule::PanicMacro,
                 span,
                 format!("`{name}!` panics at run time"),
             );
         }
-        if let Some(exprs) = macro_expressions(mac) {
-            for expr in &exprs {
-                self.visit_expr(expr);
-            }
-        }
+        visit_macro_expressions(self, mac);
         visit::visit_macro(self, mac);
     }
 
@@ -80,20 +72,11 @@ impl<'ast> Visit<'ast> for PanicVisitor<'_, '_> {
 
     fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
         if let syn::Expr::Path(path) = &*call.func {
-            let names: Vec<String> = path
-                .path
-                .segments
-                .iter()
-                .map(|s| s.ident.to_string())
-                .collect();
+            let names = segments(&path.path);
             if let [.., owner, method] = names.as_slice() {
                 let owner_is_option_or_result = owner == "Option" || owner == "Result";
                 if owner_is_option_or_result && matches!(method.as_str(), "unwrap" | "expect") {
-                    let span = path
-                        .path
-                        .segments
-                        .last()
-                        .map_or_else(proc_macro2::Span::call_site, |s| s.ident.span());
+                    let span = last_segment_span(&path.path);
                     self.cx.report(
                         Rule::UnwrapExpect,
                         span,

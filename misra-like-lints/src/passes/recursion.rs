@@ -23,7 +23,7 @@ use syn::visit::{self, Visit};
 
 use crate::finding::{Finding, Position};
 use crate::rules::Rule;
-use crate::syntax::{is_upper_camel, last_segment, macro_expressions, node_positions};
+use crate::syntax::{is_upper_camel, last_segment, node_positions, visit_macro_expressions};
 use crate::unit::FileUnit;
 
 /// Checks the files of one crate.
@@ -477,11 +477,7 @@ impl<'ast> Visit<'ast> for CallVisitor<'_, '_> {
     }
 
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
-        if let Some(exprs) = macro_expressions(mac) {
-            for expr in &exprs {
-                self.visit_expr(expr);
-            }
-        }
+        visit_macro_expressions(self, mac);
         visit::visit_macro(self, mac);
     }
 }

@@ -21,7 +21,10 @@ use super::Cx;
 use super::loops::{argument_after_marker, argument_for};
 use crate::finding::Position;
 use crate::rules::Rule;
-use crate::syntax::{doc_text, last_segment, node_positions, tokens_contain_ident};
+use crate::syntax::{
+    ASM_MACROS, doc_text, last_segment, node_positions, segments, tokens_contain_ident,
+    visit_macro_expressions,
+};
 
 /// Unsafe library functions and methods counted by name wherever they are called.
 const UNSAFE_LIBRARY: &[&str] = &[
@@ -58,7 +61,6 @@ const UNSAFE_LIBRARY: &[&str] = &[
 ];
 /// Unsafe `core::ptr` functions whose names are too common to count unless called as `ptr::x`.
 const UNSAFE_PTR_FUNCTIONS: &[&str] = &["read", "write", "copy", "replace", "swap"];
-const ASM_MACROS: &[&str] = &["asm", "global_asm", "naked_asm", "llvm_asm"];
 
 /// Runs the pass.
 pub fn check(cx: &mut Cx<'_>, ast: &syn::File) {
@@ -206,12 +208,7 @@ impl<'ast> Visit<'ast> for OperationCounter<'_> {
 
     fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
         if let Expr::Path(path) = &*call.func {
-            let names: Vec<String> = path
-                .path
-                .segments
-                .iter()
-                .map(|s| s.ident.to_string())
-                .collect();
+            let names = segments(&path.path);
             let name = names.last().cloned().unwrap_or_default();
             let via_ptr = names.len() >= 2 && names.iter().rev().nth(1).is_some_and(|s| s == "ptr");
             if self.unsafe_functions.contains(&name)
@@ -261,10 +258,8 @@ impl<'ast> Visit<'ast> for OperationCounter<'_> {
         let name = last_segment(&mac.path);
         if ASM_MACROS.contains(&name.as_str()) {
             self.operations.push(format!("`{name}!`"));
-        } else if let Some(exprs) = crate::syntax::macro_expressions(mac) {
-            for expr in &exprs {
-                self.visit_expr(expr);
-            }
+        } else {
+            visit_macro_expressions(self, mac);
         }
         visit::visit_macro(self, mac);
     }

@@ -34,6 +34,50 @@ pub struct BootInfo {
     /// `MPIDR_EL1` affinity of each vCPU (the `reg` of each `/cpus/cpu` node), in tree order:
     /// index `i` is vCPU `i`. At most [`MAX_VCPUS`] are kept.
     pub cpus: Vec<u64, MAX_VCPUS>,
+    /// The ends of shared-memory channels this partition is on (`bulkhead,channel` nodes),
+    /// in tree order. At most [`MAX_CHANNELS`] are kept.
+    pub channels: Vec<ChannelDescription, MAX_CHANNELS>,
+}
+
+/// Most channel ends a guest keeps from its device tree: the example guests use one or two.
+pub const MAX_CHANNELS: usize = 8;
+
+/// This partition's end of a shared-memory channel, as the hypervisor's generated tree
+/// describes it (`compatible = "bulkhead,channel"`, see `docs/manifest.md`, `[[channel]]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelDescription {
+    /// The channel's name in the manifest (`bulkhead,name`; the node name when absent).
+    pub name: &'static str,
+    /// Guest physical address of the shared memory (the `reg` entry named `shared`).
+    pub shared_memory: usize,
+    /// Size of the shared memory in bytes.
+    pub shared_memory_size: usize,
+    /// What stage 2 lets this end do with the shared memory (`bulkhead,access`).
+    pub access: ChannelAccess,
+    /// The doorbell, when the channel has one.
+    pub doorbell: Option<DoorbellDescription>,
+}
+
+/// A channel end's stage-2 permission on the shared memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelAccess {
+    /// `"rw"`: this end may write.
+    ReadWrite,
+    /// `"ro"`: a store from this end is a stage-2 permission fault. Also assumed when the
+    /// property is absent or unknown: believing a writable end read-only cannot cause a fault.
+    ReadOnly,
+}
+
+/// A channel end's doorbell: a register that notifies the peers, and the interrupt by which
+/// the peers notify this end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DoorbellDescription {
+    /// Guest physical address of the doorbell register (the `reg` entry named `doorbell`). It
+    /// is not mapped at stage 2: a store to it traps, and the hypervisor raises the doorbell
+    /// interrupt in every other end of the channel.
+    pub register: usize,
+    /// INTID of the edge-triggered SPI raised when a peer rings.
+    pub intid: u32,
 }
 
 /// Where a PL011 is and which interrupt it raises.
@@ -114,6 +158,7 @@ impl BootInfo {
                 .and_then(|timer| interrupt_ids(timer, interrupt_cells).nth(2)),
             psci: psci_conduit(&device_tree),
             cpus: cpus(&device_tree),
+            channels: channels(&device_tree, interrupt_cells),
             device_tree,
         }
     }
@@ -196,6 +241,66 @@ fn cpus(device_tree: &Fdt<'static>) -> Vec<u64, MAX_VCPUS> {
         }
     }
     cpus
+}
+
+fn channels(
+    device_tree: &Fdt<'static>,
+    interrupt_cells: usize,
+) -> Vec<ChannelDescription, MAX_CHANNELS> {
+    let mut found = Vec::new();
+    let descriptions = device_tree
+        .all_nodes()
+        .filter(|node| {
+            node.compatible()
+                .is_some_and(|compatible| compatible.all().any(|c| c == "bulkhead,channel"))
+        })
+        .filter_map(|node| channel(node, interrupt_cells));
+    for description in descriptions {
+        // Channels past MAX_CHANNELS are not used; the hypervisor still maps them.
+        if found.push(description).is_err() {
+            break;
+        }
+    }
+    found
+}
+
+/// One `bulkhead,channel` node; `None` when it names no shared memory.
+fn channel(node: FdtNode<'_, 'static>, interrupt_cells: usize) -> Option<ChannelDescription> {
+    // `reg-names` says which entry is which; without it the binding's order holds: the
+    // shared memory, then the doorbell register.
+    let names = node.property("reg-names").map(|property| property.value);
+    let position = |wanted: &str, default: usize| match names {
+        Some(list) => list
+            .split(|byte| *byte == 0)
+            .position(|entry| entry == wanted.as_bytes()),
+        None => Some(default),
+    };
+    let entry = |index: usize| node.reg()?.nth(index);
+    let shared = entry(position("shared", 0)?)?;
+    let doorbell_register = position("doorbell", 1).and_then(entry);
+    let doorbell_intid = interrupt_ids(node, interrupt_cells).next();
+    let access = match node
+        .property("bulkhead,access")
+        .and_then(|p| string(p.value))
+    {
+        Some("rw") => ChannelAccess::ReadWrite,
+        _ => ChannelAccess::ReadOnly,
+    };
+    Some(ChannelDescription {
+        name: node
+            .property("bulkhead,name")
+            .and_then(|property| string(property.value))
+            .unwrap_or(node.name),
+        shared_memory: shared.starting_address as usize,
+        shared_memory_size: shared.size.unwrap_or(0),
+        access,
+        doorbell: doorbell_register
+            .zip(doorbell_intid)
+            .map(|(register, intid)| DoorbellDescription {
+                register: register.starting_address as usize,
+                intid,
+            }),
+    })
 }
 
 /// A one- or two-cell big-endian number.
@@ -381,6 +486,7 @@ mod tests {
         assert_eq!(boot.virtual_timer_intid, None);
         assert_eq!(boot.psci, None);
         assert!(boot.cpus.is_empty());
+        assert!(boot.channels.is_empty());
     }
 
     #[test]
@@ -410,6 +516,116 @@ mod tests {
         assert_eq!(boot.bootarg("fault-after"), Some(""));
         assert_eq!(boot.bootarg("quiet"), None);
         assert_eq!(boot.bootarg("heart"), None);
+    }
+
+    /// A channel node as the hypervisor writes it (`hypervisor/config/src/guest_dtb.rs`):
+    /// shared memory at `ipa`, and with `doorbell` the register page right after it and SPI 17
+    /// (INTID 49).
+    fn channel_node(
+        writer: &mut FdtWriter,
+        name: &str,
+        ipa: u64,
+        access: &str,
+        doorbell: bool,
+    ) -> FdtWriterResult<()> {
+        const SIZE: u64 = 0x1_0000;
+        let node = writer.begin_node(&format!("channel@{ipa:x}"))?;
+        writer.property_string("compatible", "bulkhead,channel")?;
+        if doorbell {
+            writer.property_array_u64("reg", &[ipa, SIZE, ipa + SIZE, 0x1000])?;
+            writer.property_string_list("reg-names", vec!["shared".into(), "doorbell".into()])?;
+            // SPI 17, edge rising.
+            writer.property_array_u32("interrupts", &[0, 17, 1])?;
+        } else {
+            writer.property_array_u64("reg", &[ipa, SIZE])?;
+            writer.property_string_list("reg-names", vec!["shared".into()])?;
+        }
+        writer.property_string("bulkhead,name", name)?;
+        writer.property_u32("bulkhead,id", 0)?;
+        writer.property_string("bulkhead,access", access)?;
+        writer.property_string_list("bulkhead,peers", vec!["infotainment".into()])?;
+        writer.end_node(node)
+    }
+
+    #[test]
+    fn channel_ends_are_read_with_their_doorbells() {
+        let boot = boot_info(|writer| {
+            gic_node(writer, None)?;
+            channel_node(writer, "telemetry", 0x4401_0000, "rw", true)?;
+            channel_node(writer, "status", 0x4403_0000, "ro", false)
+        });
+        assert_eq!(
+            boot.channels.as_slice(),
+            &[
+                ChannelDescription {
+                    name: "telemetry",
+                    shared_memory: 0x4401_0000,
+                    shared_memory_size: 0x1_0000,
+                    access: ChannelAccess::ReadWrite,
+                    doorbell: Some(DoorbellDescription {
+                        register: 0x4402_0000,
+                        intid: 49,
+                    }),
+                },
+                ChannelDescription {
+                    name: "status",
+                    shared_memory: 0x4403_0000,
+                    shared_memory_size: 0x1_0000,
+                    access: ChannelAccess::ReadOnly,
+                    doorbell: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn reg_names_say_which_channel_region_is_the_doorbell() {
+        let boot = boot_info(|writer| {
+            let node = writer.begin_node("channel@44020000")?;
+            writer.property_string("compatible", "bulkhead,channel")?;
+            writer.property_array_u64("reg", &[0x4402_0000, 0x1000, 0x4401_0000, 0x1_0000])?;
+            writer.property_string_list("reg-names", vec!["doorbell".into(), "shared".into()])?;
+            writer.property_array_u32("interrupts", &[0, 18, 1])?;
+            writer.end_node(node)
+        });
+        let channel = boot.channels.first().expect("one channel node");
+        assert_eq!(channel.shared_memory, 0x4401_0000);
+        assert_eq!(channel.shared_memory_size, 0x1_0000);
+        assert_eq!(
+            channel.doorbell,
+            Some(DoorbellDescription {
+                register: 0x4402_0000,
+                intid: 50,
+            })
+        );
+        // Neither `bulkhead,name` nor `bulkhead,access`: the node name, and the access that
+        // cannot fault.
+        assert_eq!(channel.name, "channel@44020000");
+        assert_eq!(channel.access, ChannelAccess::ReadOnly);
+    }
+
+    #[test]
+    fn a_doorbell_register_without_an_interrupt_is_no_doorbell() {
+        let boot = boot_info(|writer| {
+            let node = writer.begin_node("channel@44010000")?;
+            writer.property_string("compatible", "bulkhead,channel")?;
+            writer.property_array_u64("reg", &[0x4401_0000, 0x1_0000, 0x4402_0000, 0x1000])?;
+            writer.end_node(node)
+        });
+        let channel = boot.channels.first().expect("one channel node");
+        assert_eq!(channel.shared_memory, 0x4401_0000);
+        assert_eq!(channel.doorbell, None);
+    }
+
+    #[test]
+    fn channels_beyond_max_channels_are_not_kept() {
+        let boot = boot_info(|writer| {
+            for index in 0..MAX_CHANNELS as u64 + 1 {
+                channel_node(writer, "c", 0x4400_0000 + index * 0x2_0000, "rw", false)?;
+            }
+            Ok(())
+        });
+        assert_eq!(boot.channels.len(), MAX_CHANNELS);
     }
 
     #[test]

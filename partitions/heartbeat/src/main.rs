@@ -4,22 +4,35 @@
 //! the banner), PSCI (secondary vCPUs come online), the virtual timer and GIC (a heartbeat
 //! every 100 ms, counted in the timer's interrupt handler), console input (each byte typed
 //! while the partition has the console's focus is echoed), and fault containment (an access
-//! outside its memory comes back as a data abort it survives).
+//! outside its memory comes back as a data abort it survives), and shared-memory channels (a
+//! message written into a channel and its doorbell rung reaches the peer, which prints it from
+//! its doorbell interrupt handler).
 //!
 //! Bootargs (space-separated tokens in `/chosen/bootargs`):
 //! - `fault-after=<N>`: after heartbeat N, read once from an address outside any RAM window.
 //! - `heartbeats=<N>`: after heartbeat N, print `done` and power the partition off.
+//! - `channel-write=<N>`: after heartbeat N, write `ping <N>` (NUL-terminated) at the start
+//!   of the first channel's shared memory and ring its doorbell. The write is attempted even
+//!   on a read-only end, to show that stage 2 refuses it: the hypervisor then reports the
+//!   fault and applies the partition's fault policy.
+//!
+//! Every channel end with a doorbell has its interrupt enabled; its handler prints the text
+//! at the start of the shared memory.
 //!
 //! Integration tests look for these exact lines:
 //! `hello from <model> on vCPU <n> at EL<el>`, `vCPU <n> online at EL<el>`, `heartbeat <N>`,
-//! `received '<c>'`, `caught data abort at 0x<FAR> (ESR 0x<ESR>)` (lowercase hex) and `done`.
+//! `received '<c>'`, `caught data abort at 0x<FAR> (ESR 0x<ESR>)` (lowercase hex), `done`,
+//! `rang doorbell of <channel>` and `doorbell from <channel>: <text>` (the text up to the
+//! first NUL, at most 32 bytes, non-printable bytes escaped as `\xNN`).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 use core::arch::asm;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 
+use guest_rt::device_tree::ChannelDescription;
 use guest_rt::exception::{self, Resolution, SynchronousException};
 use guest_rt::timer::VirtualTimer;
 use guest_rt::{BootInfo, console, cpu, irq, println, psci};
@@ -32,6 +45,8 @@ const HEARTBEAT_PERIOD_NANOSECONDS: u64 = 100_000_000;
 const OUTSIDE_RAM: u64 = 0x1_0000_0000;
 /// One priority for every interrupt: none of them needs to preempt another.
 const INTERRUPT_PRIORITY: u8 = 0x80;
+/// Most bytes of a channel message the doorbell handler prints.
+const MESSAGE_MAX_BYTES: usize = 32;
 
 /// Heartbeats so far; only the timer interrupt handler advances it.
 static HEARTBEATS: AtomicU64 = AtomicU64::new(0);
@@ -49,10 +64,12 @@ fn main(boot: &'static BootInfo) -> ! {
     );
     let fault_after = number_bootarg(boot, "fault-after");
     let stop_after = number_bootarg(boot, "heartbeats");
+    let channel_write_after = number_bootarg(boot, "channel-write");
 
     exception::set_synchronous_handler(on_synchronous_exception);
     start_secondary_vcpus(boot);
     listen_to_console(boot);
+    listen_to_doorbells(boot);
     start_heartbeat(boot);
     irq::unmask();
 
@@ -63,6 +80,9 @@ fn main(boot: &'static BootInfo) -> ! {
         while printed < HEARTBEATS.load(Ordering::Relaxed) {
             printed += 1;
             println!("heartbeat {printed}");
+            if channel_write_after == Some(printed) {
+                write_channel(boot, printed);
+            }
             if fault_after == Some(printed) {
                 read_outside_ram();
             }
@@ -118,6 +138,132 @@ fn on_console_input(_intid: u32) {
     uart.clear_receive_interrupt();
     while let Some(byte) = uart.read_byte() {
         println!("received '{}'", byte.escape_ascii());
+    }
+}
+
+/// Enables the doorbell interrupt of every channel end that has one.
+fn listen_to_doorbells(boot: &BootInfo) {
+    for channel in &boot.channels {
+        let Some(doorbell) = channel.doorbell else {
+            continue;
+        };
+        if let Err(error) = irq::enable(doorbell.intid, INTERRUPT_PRIORITY, on_doorbell) {
+            println!("doorbell of {} unavailable: {error:?}", channel.name);
+        }
+    }
+}
+
+/// A peer rang: prints the message at the start of every channel whose doorbell this is.
+fn on_doorbell(intid: u32) {
+    let Some(boot) = guest_rt::boot_info() else {
+        return;
+    };
+    let rung = boot.channels.iter().filter(|channel| {
+        channel
+            .doorbell
+            .is_some_and(|doorbell| doorbell.intid == intid)
+    });
+    for channel in rung {
+        // Pairs with the writer's release fence before its doorbell store: the message loads
+        // stay after the interrupt that announced them.
+        fence(Ordering::Acquire);
+        let mut message = [0_u8; MESSAGE_MAX_BYTES];
+        let length = read_message(channel, &mut message);
+        let text = message.get(..length).unwrap_or_default();
+        println!("doorbell from {}: {}", channel.name, text.escape_ascii());
+    }
+}
+
+/// Copies the text at the start of `channel`'s shared memory into `message`, up to the first
+/// NUL, the end of `message` or the end of the memory; returns its length.
+fn read_message(channel: &ChannelDescription, message: &mut [u8]) -> usize {
+    let limit = message.len().min(channel.shared_memory_size);
+    for (offset, slot) in message.iter_mut().take(limit).enumerate() {
+        let address = channel.shared_memory + offset;
+        // SAFETY: `offset` is inside the shared memory the device tree names for this end,
+        // which the hypervisor maps (readable by every end) and the runtime's identity map
+        // covers. No Rust object lives there; the volatile load only reads what a peer wrote.
+        let byte = unsafe { core::ptr::read_volatile(address as *const u8) };
+        if byte == 0 {
+            return offset;
+        }
+        *slot = byte;
+    }
+    limit
+}
+
+/// Writes `ping <number>` into the first channel and rings its doorbell.
+fn write_channel(boot: &BootInfo, number: u64) {
+    let Some(channel) = boot.channels.first() else {
+        println!("channel-write: the device tree describes no channel");
+        return;
+    };
+    let mut writer = ChannelWriter {
+        channel,
+        written: 0,
+    };
+    if write!(writer, "ping {number}")
+        .and_then(|()| writer.terminate())
+        .is_err()
+    {
+        println!(
+            "channel-write: {} is too small for the message",
+            channel.name
+        );
+        return;
+    }
+    let Some(doorbell) = channel.doorbell else {
+        println!("wrote channel {}, which has no doorbell", channel.name);
+        return;
+    };
+    // The message stores come before the doorbell store, and so before everything the
+    // hypervisor does when that store traps (raising the peers' interrupt included).
+    fence(Ordering::Release);
+    // SAFETY: the device tree names this address as the channel end's doorbell register, a
+    // page the hypervisor leaves unmapped so that this store traps to it; it is no Rust
+    // object, and the hypervisor skips the instruction after raising the peers' doorbell.
+    unsafe { core::ptr::write_volatile(doorbell.register as *mut u32, 1) };
+    println!("rang doorbell of {}", channel.name);
+}
+
+/// Writes text into a channel's shared memory from its start, one volatile byte store at a
+/// time, keeping room for the NUL that ends it.
+struct ChannelWriter<'a> {
+    /// The channel end written.
+    channel: &'a ChannelDescription,
+    /// Bytes written so far.
+    written: usize,
+}
+
+impl ChannelWriter<'_> {
+    /// Stores `byte` at offset `written` if it fits in the shared memory.
+    fn store(&mut self, byte: u8) -> fmt::Result {
+        if self.written >= self.channel.shared_memory_size {
+            return Err(fmt::Error);
+        }
+        let address = self.channel.shared_memory + self.written;
+        // SAFETY: `written` is inside the shared memory the device tree names for this end,
+        // which the runtime's identity map covers. No Rust object lives there. On a read-only
+        // end the store is a stage-2 permission fault, handled by the hypervisor; this is
+        // the demonstration `channel-write` asks for.
+        unsafe { core::ptr::write_volatile(address as *mut u8, byte) };
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Ends the text with a NUL.
+    fn terminate(&mut self) -> fmt::Result {
+        self.store(0)
+    }
+}
+
+impl Write for ChannelWriter<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        // One byte is always left for the terminating NUL.
+        if self.written + text.len() >= self.channel.shared_memory_size {
+            return Err(fmt::Error);
+        }
+        text.bytes().try_for_each(|byte| self.store(byte))
     }
 }
 

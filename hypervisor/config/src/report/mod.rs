@@ -77,7 +77,8 @@ pub(crate) struct HostEntry {
     pub ipa: Option<(u64, u64)>,
 }
 
-fn access_text(access: Access) -> &'static str {
+/// An endpoint's or region's access as the manifest writes it (`"rw"`, `"ro"`).
+pub(crate) fn access_text(access: Access) -> &'static str {
     match access {
         Access::ReadWrite => "rw",
         Access::ReadOnly => "ro",

@@ -257,6 +257,33 @@ pub(crate) fn range_of(
     range
 }
 
+/// Reads the `size` and optional `base` of a `memory`, region or channel table, in that
+/// order, reporting each as "`what` size" / "`what` base".
+fn size_and_base(
+    what: &str,
+    size: &Spanned<SizeValue>,
+    base: Option<&Spanned<SizeValue>>,
+    source: &Source,
+    diagnostics: &mut Diagnostics,
+) -> (Option<u64>, Option<u64>) {
+    let size = size_value(size, &format!("{what} size"), source, diagnostics);
+    let base = base.and_then(|base| size_value(base, &format!("{what} base"), source, diagnostics));
+    (size, base)
+}
+
+/// [`range_of`] when both `base` and `size` were read; `None` (nothing more to report) when
+/// either was absent or invalid.
+fn known_range(
+    base: Option<u64>,
+    size: Option<u64>,
+    what: &str,
+    span: Range<usize>,
+    source: &Source,
+    diagnostics: &mut Diagnostics,
+) -> Option<AddressRange> {
+    range_of(base?, size?, what, span, source, diagnostics)
+}
+
 /// The size of a file the manifest names, reporting one that cannot be read.
 fn file_size(
     spanned: &Spanned<String>,
@@ -292,22 +319,21 @@ pub(crate) fn resolve<'m>(
 ) -> Draft<'m> {
     let partition = table.get_ref();
     let memory = partition.memory.get_ref();
-    let size = size_value(&memory.size, "memory size", source, diagnostics);
-    let base = memory
-        .base
-        .as_ref()
-        .and_then(|base| size_value(base, "memory base", source, diagnostics));
-    let ram = match (base, size) {
-        (Some(base), Some(size)) => range_of(
-            base,
-            size,
-            "memory",
-            partition.memory.span(),
-            source,
-            diagnostics,
-        ),
-        _ => None,
-    };
+    let (size, base) = size_and_base(
+        "memory",
+        &memory.size,
+        memory.base.as_ref(),
+        source,
+        diagnostics,
+    );
+    let ram = known_range(
+        base,
+        size,
+        "memory",
+        partition.memory.span(),
+        source,
+        diagnostics,
+    );
     let image = resolve_image(&partition.image, source, manifest_directory, diagnostics);
     let initrd = partition
         .initrd
@@ -396,26 +422,25 @@ fn resolve_region<'m>(
     diagnostics: &mut Diagnostics,
 ) -> RegionDraft<'m> {
     let region = table.get_ref();
-    let size = size_value(&region.size, "region size", source, diagnostics);
-    let base = region
-        .base
-        .as_ref()
-        .and_then(|base| size_value(base, "region base", source, diagnostics));
+    let (size, base) = size_and_base(
+        "region",
+        &region.size,
+        region.base.as_ref(),
+        source,
+        diagnostics,
+    );
     let ipa = region
         .ipa
         .as_ref()
         .and_then(|ipa| size_value(ipa, "region ipa", source, diagnostics));
-    let host = match (base, size) {
-        (Some(base), Some(size)) => range_of(
-            base,
-            size,
-            "region",
-            region.name.span(),
-            source,
-            diagnostics,
-        ),
-        _ => None,
-    };
+    let host = known_range(
+        base,
+        size,
+        "region",
+        region.name.span(),
+        source,
+        diagnostics,
+    );
     let file = region.file.as_ref().and_then(|file| {
         file_size(
             file,
@@ -475,22 +500,21 @@ pub(crate) fn resolve_channel<'m>(
     diagnostics: &mut Diagnostics,
 ) -> ChannelDraft<'m> {
     let channel = table.get_ref();
-    let size = size_value(&channel.size, "channel size", source, diagnostics);
-    let base = channel
-        .base
-        .as_ref()
-        .and_then(|base| size_value(base, "channel base", source, diagnostics));
-    let memory = match (base, size) {
-        (Some(base), Some(size)) => range_of(
-            base,
-            size,
-            "channel",
-            channel.name.span(),
-            source,
-            diagnostics,
-        ),
-        _ => None,
-    };
+    let (size, base) = size_and_base(
+        "channel",
+        &channel.size,
+        channel.base.as_ref(),
+        source,
+        diagnostics,
+    );
+    let memory = known_range(
+        base,
+        size,
+        "channel",
+        channel.name.span(),
+        source,
+        diagnostics,
+    );
     let mut endpoints: Vec<(usize, Access, Range<usize>)> = channel
         .access
         .get_ref()

@@ -31,6 +31,7 @@ use crate::spec::{DoorbellSpec, EndpointSpec, InterruptAssignment, InterruptSour
 use crate::units::{AddressRange, BLOCK_2MIB, GRANULE_4KIB, align_up};
 
 use super::draft::{ChannelDraft, Draft, IpaItem};
+use super::place::first_fit;
 
 /// First virtual INTID given to forwarded interrupts and doorbells (SPI 16). SPIs 0–15
 /// (INTIDs 32–47) are kept for the hypervisor's emulated devices (the vPL011 is INTID 33).
@@ -248,23 +249,9 @@ fn allocate_ipa(cursor: u64, size: u64, taken: &[AddressRange]) -> Option<Addres
     } else {
         GRANULE_4KIB
     };
-    let mut candidate = align_up(cursor, alignment)?;
-    // Every iteration moves `candidate` strictly upwards or returns.
-    loop {
-        let range = AddressRange::new(candidate, size)?;
-        if range.end() > IPA_SPACE_SIZE {
-            return None;
-        }
-        match taken
-            .iter()
-            .filter(|used| used.overlaps(range))
-            .map(|used| used.end())
-            .max()
-        {
-            Some(end) => candidate = align_up(end, alignment)?,
-            None => return Some(range),
-        }
-    }
+    // The whole IPA space is one "RAM range" to the host allocator's first fit.
+    let space = AddressRange::new(0, IPA_SPACE_SIZE)?;
+    first_fit(cursor, size, alignment, &[space], taken)
 }
 
 // [utest->dsn~config-checks~1]

@@ -289,14 +289,16 @@ impl<'pool> Stage2Builder<'pool> {
         start: u64,
         mapping: &Mapping,
     ) -> Result<u64, Stage2Error> {
-        let table_end = level.table_span_end(start).min(mapping.end);
+        // The run is the one the check walks: each slot is judged on its own descriptor,
+        // so writing one leaf does not change whether the next slot belongs to the run.
+        let run_end = self.free_leaf_run_end(table, level, start, mapping)?;
         let mut cursor = start;
         // BOUND: one iteration per descriptor of one table: at most 512.
-        while cursor < table_end && self.is_free_leaf_slot(table, level, cursor, mapping)? {
+        while cursor < run_end {
             *self.entry_mut(table, level, cursor)? = mapping.leaf_descriptor(cursor, level);
             cursor = level.span_end(cursor);
         }
-        Ok(cursor)
+        Ok(run_end)
     }
 
     /// Whether the slot for `ipa` in pool table `table` (of `level`) is invalid and the

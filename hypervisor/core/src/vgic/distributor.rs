@@ -9,6 +9,7 @@
 
 use super::bank::{BANK_SIZE, BitRegister, GroupEnables};
 use super::effects::PhysicalChanges;
+use super::mmio::{BYTE_OR_WORD, WORD, WORD_OR_DOUBLEWORD};
 use super::{
     AccessWidth, BankLocation, DISTRIBUTOR_FRAME_SIZE, Disposition, IMPLEMENTATION_ID, PERIPHERAL_ID2, ReadOutcome,
     VcpuSet, VgicError, VirtualGic, WriteOutcome,
@@ -44,13 +45,6 @@ const TYPER_NO1N: u32 = 1 << 25;
 const IROUTER_LOW_AFFINITY: u64 = 0x00ff_ffff;
 /// Position of `GICD_IROUTER<n>.Aff3`.
 const IROUTER_AFF3_SHIFT: u32 = 32;
-
-/// Widths of a 32-bit register without byte access.
-const WORD: &[AccessWidth] = &[AccessWidth::Word];
-/// Widths of a byte-accessible 32-bit register.
-const BYTE_OR_WORD: &[AccessWidth] = &[AccessWidth::Byte, AccessWidth::Word];
-/// Widths of a 64-bit register; reserved space accepts them too, reading as zero.
-const WORD_OR_DOUBLEWORD: &[AccessWidth] = &[AccessWidth::Word, AccessWidth::Doubleword];
 
 /// A decoded distributor offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,6 +9,7 @@
 //! [impl->dsn~vgic-frames~1]
 
 use super::bank::BitRegister;
+use super::mmio::{BYTE_OR_WORD, WORD, WORD_OR_DOUBLEWORD};
 use super::{
     AccessWidth, BankLocation, Disposition, IMPLEMENTATION_ID, PERIPHERAL_ID2, REDISTRIBUTOR_STRIDE, ReadOutcome,
     SGI_EDGE_MASK, VgicError, VirtualGic, WriteOutcome,
@@ -45,13 +46,6 @@ const TYPER_AFFINITY_SHIFT: u32 = 32;
 const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
 /// `GICR_WAKER.ChildrenAsleep`.
 const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
-
-/// Widths of a 32-bit register without byte access.
-const WORD: &[AccessWidth] = &[AccessWidth::Word];
-/// Widths of a byte-accessible 32-bit register.
-const BYTE_OR_WORD: &[AccessWidth] = &[AccessWidth::Byte, AccessWidth::Word];
-/// Widths of a 64-bit register; reserved space accepts them too, reading as zero.
-const WORD_OR_DOUBLEWORD: &[AccessWidth] = &[AccessWidth::Word, AccessWidth::Doubleword];
 
 /// A decoded redistributor register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
