@@ -183,4 +183,11 @@ fn ctrl_t_moves_console_input_between_partitions() {
         "input reached the partition without focus:\n{}",
         session.report()
     );
+    // Both keep running after handling input (a finished input interrupt once left its
+    // list register holding the maintenance interrupt asserted forever).
+    let echoed = transcript.line_index("[alpha] received 'y'").unwrap_or(0);
+    session.wait_until("two more heartbeats from each partition after the input", FEW_HEARTBEATS, |later| {
+        (later.heartbeats_after("alpha", echoed).len() >= 2 && later.heartbeats_after("beta", echoed).len() >= 2)
+            .then_some(())
+    });
 }

@@ -78,12 +78,23 @@ pub fn list_register_count() -> usize {
     usize::try_from(ICH_VTR_EL2.read(ICH_VTR_EL2::ListRegs)).map_or(0, |list_regs| list_regs.saturating_add(1))
 }
 
-/// Bit `n` set means list register `n` holds no interrupt (`ICH_ELRSR_EL2`, which
-/// aarch64-cpu does not wrap).
-pub fn empty_list_registers() -> u16 {
+/// Bit `n` set means the guest has finished with list register `n`: it is empty
+/// (`ICH_ELRSR_EL2`) or it is invalid with its EOI-maintenance bit set (`ICH_EISR_EL2`).
+/// ELRSR alone does not count the latter as empty (GIC spec IHI 0069, 12.4.5), and those are
+/// exactly the ones that keep the maintenance interrupt asserted until rewritten.
+pub fn finished_list_registers() -> u16 {
     // At most 16 list registers exist, so only bits 15:0 can be set (the rest are RES0);
-    // were the conversion to fail, no register would count as empty.
-    u16::try_from(read_ich_elrsr_el2() & 0xffff).unwrap_or(0)
+    // were the conversion to fail, no register would count as finished.
+    u16::try_from((read_ich_elrsr_el2() | read_ich_eisr_el2()) & 0xffff).unwrap_or(0)
+}
+
+/// Reads `ICH_EISR_EL2` (encoding `S3_4_C12_C11_3`; aarch64-cpu does not wrap it).
+fn read_ich_eisr_el2() -> u64 {
+    let value: u64;
+    // SAFETY: ICH_EISR_EL2 is a read-only status register whose read has no side effect;
+    // the instruction writes only `value`.
+    unsafe { core::arch::asm!("mrs {}, s3_4_c12_c11_3", out(reg) value, options(nostack)) };
+    value
 }
 
 /// `ICH_MISR_EL2`: which maintenance conditions hold.

@@ -19,7 +19,8 @@ pub fn handle() {
     let mut requests = 0;
     let partition = SYSTEM.partitions.get(vcpu.partition);
     // BOUND: each iteration acknowledges one interrupt; the GIC returns the spurious INTID
-    // once none is pending, and each source is level or edge with finite assertions.
+    // once none is pending. The one source that stays asserted until the hypervisor acts, the
+    // maintenance interrupt, ends the loop (the list-register sync below clears it).
     loop {
         let intid = arch::gic::acknowledge();
         if intid >= 1020 {
@@ -45,7 +46,14 @@ pub fn handle() {
         } else if intid == SYSTEM.board.console.intid {
             // Level-triggered: empty the receive FIFO before deactivating, or it fires again.
             input::drain(core);
-        } else if intid != vcpu::MAINTENANCE_INTID {
+        } else if intid == vcpu::MAINTENANCE_INTID {
+            // Level: asserted while a list register holds a finished interrupt with its EOI
+            // bit set (ICH_EISR_EL2) or while refill is wanted (NPIE). Only rewriting the list
+            // registers clears it, so stop acknowledging and sync; interrupts still pending
+            // are taken again as soon as the vCPU resumes.
+            arch::gic::deactivate(intid);
+            break;
+        } else {
             defmt::warn!("core {=usize}: unexpected physical INTID {=u32}", core, intid);
         }
         arch::gic::deactivate(intid);

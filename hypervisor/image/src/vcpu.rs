@@ -152,7 +152,7 @@ pub fn sync_list_registers(
 ) -> bulkhead_core::vgic::VcpuSet {
     let mut others = bulkhead_core::vgic::VcpuSet::EMPTY;
     let count = arch::gic::list_register_count().min(crate::partition::MAX_LIST_REGISTERS);
-    let empty = arch::gic::empty_list_registers();
+    let empty = arch::gic::finished_list_registers();
     let Some(shadow) = state.list_registers.get_mut(vcpu) else { return others };
     for (n, slot) in shadow.iter_mut().enumerate().take(count) {
         if let Some(intid) = *slot {
