@@ -23,11 +23,6 @@ pub fn send_event() {
     asm::sev();
 }
 
-/// Sleeps until an interrupt is pending (masked or not).
-pub fn wait_for_interrupt() {
-    asm::wfi();
-}
-
 /// The physical counter (`CNTPCT_EL0`).
 pub fn counter() -> u64 {
     CNTPCT_EL0.get()

@@ -14,7 +14,7 @@ use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{
     ICH_AP1R0_EL2, ICH_AP1R1_EL2, ICH_AP1R2_EL2, ICH_AP1R3_EL2, ICH_HCR_EL2, ICH_LR0_EL2, ICH_LR1_EL2, ICH_LR2_EL2, ICH_LR3_EL2, ICH_LR4_EL2, ICH_LR5_EL2,
     ICH_LR6_EL2, ICH_LR7_EL2, ICH_LR8_EL2, ICH_LR9_EL2, ICH_LR10_EL2, ICH_LR11_EL2, ICH_LR12_EL2,
-    ICH_LR13_EL2, ICH_LR14_EL2, ICH_LR15_EL2, ICH_MISR_EL2, ICH_VMCR_EL2, ICH_VTR_EL2, ICC_SRE_EL2,
+    ICH_LR13_EL2, ICH_LR14_EL2, ICH_LR15_EL2, ICH_VMCR_EL2, ICH_VTR_EL2, ICC_SRE_EL2,
     Readable, Writeable,
 };
 
@@ -95,34 +95,6 @@ fn read_ich_eisr_el2() -> u64 {
     // the instruction writes only `value`.
     unsafe { core::arch::asm!("mrs {}, s3_4_c12_c11_3", out(reg) value, options(nostack)) };
     value
-}
-
-/// `ICH_MISR_EL2`: which maintenance conditions hold.
-pub fn maintenance_status() -> u64 {
-    ICH_MISR_EL2.get()
-}
-
-/// Reads list register `n`; `None` if the architecture has no such register.
-pub fn read_list_register(n: usize) -> Option<u64> {
-    Some(match n {
-        0 => ICH_LR0_EL2.get(),
-        1 => ICH_LR1_EL2.get(),
-        2 => ICH_LR2_EL2.get(),
-        3 => ICH_LR3_EL2.get(),
-        4 => ICH_LR4_EL2.get(),
-        5 => ICH_LR5_EL2.get(),
-        6 => ICH_LR6_EL2.get(),
-        7 => ICH_LR7_EL2.get(),
-        8 => ICH_LR8_EL2.get(),
-        9 => ICH_LR9_EL2.get(),
-        10 => ICH_LR10_EL2.get(),
-        11 => ICH_LR11_EL2.get(),
-        12 => ICH_LR12_EL2.get(),
-        13 => ICH_LR13_EL2.get(),
-        14 => ICH_LR14_EL2.get(),
-        15 => ICH_LR15_EL2.get(),
-        _ => return None,
-    })
 }
 
 /// Writes list register `n`; returns false if the architecture has no such register.

@@ -64,17 +64,14 @@ pub fn handle() {
     if requests & request::RESTART != 0 {
         containment::restart_here(core);
     }
-    if timer_fired {
-        let raised = trap::with_partition(vcpu, |state| state.vgic.set_private_pending(vcpu.vcpu, layout::timer_intid::VIRTUAL));
-        if !matches!(raised, Some(Ok(_))) {
+    trap::finish_after(core, vcpu, |state| {
+        if timer_fired && state.vgic.set_private_pending(vcpu.vcpu, layout::timer_intid::VIRTUAL).is_err() {
             defmt::warn!("core {=usize}: virtual timer could not be raised", core);
         }
-    }
-    for intid in forwarded {
-        let raised = trap::with_partition(vcpu, |state| state.vgic.set_spi_pending(intid));
-        if !matches!(raised, Some(Ok(_))) {
-            defmt::warn!("core {=usize}: pass-through INTID {=u32} could not be raised", core, intid);
+        for intid in forwarded {
+            if state.vgic.set_spi_pending(intid).is_err() {
+                defmt::warn!("core {=usize}: pass-through INTID {=u32} could not be raised", core, intid);
+            }
         }
-    }
-    trap::finish(core, vcpu);
+    });
 }

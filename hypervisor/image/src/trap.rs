@@ -76,8 +76,18 @@ pub fn handle_synchronous(frame: &mut TrapFrame) {
 /// Brings this vCPU's list registers up to date before it resumes, and asks other cores of
 /// the partition to do the same where the trap changed their interrupts.
 pub fn finish(core: usize, vcpu: VcpuRef) {
+    finish_after(core, vcpu, |_| {});
+}
+
+/// [`finish`], after `raise` has updated the partition's interrupt state under the same lock
+/// (the interrupt path raises and syncs in one critical section).
+pub fn finish_after(core: usize, vcpu: VcpuRef, raise: impl FnOnce(&mut PartitionState)) {
     let Some(partition) = SYSTEM.partitions.get(vcpu.partition) else { return };
-    let others = with_partition(vcpu, |state| vcpu::sync_list_registers(partition, state, vcpu.vcpu)).unwrap_or(VcpuSet::EMPTY);
+    let others = with_partition(vcpu, |state| {
+        raise(state);
+        vcpu::sync_list_registers(partition, state, vcpu.vcpu)
+    })
+    .unwrap_or(VcpuSet::EMPTY);
     kick_others(core, vcpu.partition, others);
 }
 
