@@ -134,10 +134,18 @@ pub fn run(config: &Config) -> Result<Report, Error> {
     Ok(report)
 }
 
+/// Sorts findings by place and drops exact repeats (two passes reporting the same thing).
+/// The message is part of the identity: findings about a whole file share one position
+/// (every MLR-27 panic path of an ELF is at line 0), and each of them must be kept.
 fn sort_and_dedup(findings: &mut Vec<Finding>) {
-    findings.sort_by(|a, b| (&a.file, a.start, a.rule).cmp(&(&b.file, b.start, b.rule)));
+    findings.sort_by(|a, b| {
+        (&a.file, a.start, a.rule, &a.message).cmp(&(&b.file, b.start, b.rule, &b.message))
+    });
     findings.dedup_by(|later, earlier| {
-        later.rule == earlier.rule && later.file == earlier.file && later.start == earlier.start
+        later.rule == earlier.rule
+            && later.file == earlier.file
+            && later.start == earlier.start
+            && later.message == earlier.message
     });
 }
 

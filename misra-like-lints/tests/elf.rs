@@ -211,6 +211,95 @@ fn panic_reachable_through_a_tail_call_is_found_with_its_path() {
     );
 }
 
+const BOUNDS_CHECK: &str = "_ZN4core9panicking18panic_bounds_check17h0123456789abcdefE";
+
+/// vectors → handler, which calls three helpers; each reaches a different panic symbol:
+/// `read` → core::panicking::panic, `index` → core::panicking::panic_bounds_check,
+/// `abort` → rust_begin_unwind.
+fn image_with_three_panic_paths() -> Vec<u8> {
+    let at = |offset: u64| TEXT_BASE + offset;
+    let text = [
+        // 0x00 exception_vectors
+        bl(at(0x00), at(0x08)),
+        RET,
+        // 0x08 handler
+        bl(at(0x08), at(0x18)),
+        bl(at(0x0C), at(0x20)),
+        bl(at(0x10), at(0x28)),
+        RET,
+        // 0x18 read
+        bl(at(0x18), at(0x30)),
+        RET,
+        // 0x20 index
+        b(at(0x20), at(0x34)),
+        RET,
+        // 0x28 abort
+        bl(at(0x28), at(0x38)),
+        RET,
+        // 0x30 core::panicking::panic
+        RET,
+        // 0x34 core::panicking::panic_bounds_check
+        RET,
+        // 0x38 rust_begin_unwind
+        RET,
+    ];
+    let symbols = [
+        Symbol("exception_vectors", 0x00, 0x08, 2, true),
+        Symbol("handler", 0x08, 0x10, 2, true),
+        Symbol("read", 0x18, 0x08, 2, true),
+        Symbol("index", 0x20, 0x08, 2, true),
+        Symbol("abort", 0x28, 0x08, 2, true),
+        Symbol(PANIC, 0x30, 0x04, 2, true),
+        Symbol(BOUNDS_CHECK, 0x34, 0x04, 2, true),
+        Symbol("rust_begin_unwind", 0x38, 0x04, 2, true),
+    ];
+    elf(183, &text, &symbols)
+}
+
+#[test]
+fn every_reachable_panic_symbol_is_its_own_finding_with_its_path() {
+    let expected_paths = [
+        "exception_vectors → handler → read → core::panicking::panic",
+        "exception_vectors → handler → index → core::panicking::panic_bounds_check",
+        "exception_vectors → handler → abort → rust_begin_unwind",
+    ];
+    let analysed =
+        analyse(&image_with_three_panic_paths(), &settings()).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(analysed.panic_paths.len(), 3, "{analysed:?}");
+
+    let root = std::env::temp_dir().join(format!(
+        "misra-like-lints-elf-three-{}",
+        std::process::id()
+    ));
+    let _ignored = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap_or_else(|error| panic!("{error}"));
+    let image = root.join("bulkhead.elf");
+    std::fs::write(&image, image_with_three_panic_paths())
+        .unwrap_or_else(|error| panic!("{error}"));
+    let mut config = Config::for_root(&root).unwrap_or_else(|error| panic!("{error}"));
+    config.settings.elf = settings();
+    config.elf = Some(image);
+    let report = run(&config).unwrap_or_else(|error| panic!("{error}"));
+
+    let messages: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == Rule::PanicReachable)
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    let rendered = report.render(&root, false);
+    for path in expected_paths {
+        assert!(
+            messages.iter().any(|message| message.ends_with(path)),
+            "no finding carries `{path}`: {messages:?}"
+        );
+        assert!(rendered.contains(path), "`{path}` is not printed:\n{rendered}");
+    }
+    assert_eq!(rendered.matches("error[MLR-27]").count(), 3, "{rendered}");
+    let _ignored = std::fs::remove_dir_all(&root);
+}
+
 #[test]
 fn clean_handlers_have_no_panic_path() {
     let at = |offset: u64| TEXT_BASE + offset;
