@@ -56,6 +56,14 @@ pub enum Error {
         /// The version supported.
         supported: u64,
     },
+    /// A result file is not this run's own: it predates the run that would record it (a
+    /// tool that did not run, or failed before writing, left an earlier run's file behind).
+    NotOfThisRun {
+        /// The file.
+        path: PathBuf,
+        /// Why it is not this run's.
+        message: String,
+    },
     /// An external program needed for a helper (git, chromium, llvm tools) failed.
     Tool {
         /// The program.
@@ -89,6 +97,9 @@ impl std::fmt::Display for Error {
                 "{}: schema_version {found} is not supported (this generator reads version {supported})",
                 path.display()
             ),
+            Self::NotOfThisRun { path, message } => {
+                write!(formatter, "{}: not produced by this run: {message}", path.display())
+            }
             Self::Tool { program, message } => write!(formatter, "{program}: {message}"),
         }
     }

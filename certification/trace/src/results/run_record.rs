@@ -2,15 +2,22 @@
 //! result files the run produced — the link between test results and the exact sources and
 //! image they speak for.
 //!
-//! `cargo xtask test` calls [`RunStart::begin`] before its first test (which also clears
-//! results left by an earlier run, so they cannot be mistaken for this run's), copies each
-//! nextest JUnit file into the results directory with [`collect_nextest_junit`], and calls
+//! `cargo xtask test` calls [`RunStart::begin`] before its first test, copies each nextest
+//! JUnit file into the results directory with [`collect_nextest_junit`], and calls
 //! [`capture`] at the end, which writes `run.json`. The record hashes the image and every
 //! result file, so results swapped in afterwards are detected as not belonging to the run.
+//!
+//! Results must be *produced* by the run that records them. A tool that does not run (nextest
+//! when the tests do not compile, the plain `cargo test` fallback, which writes no JUnit) leaves
+//! an earlier run's file where it was, so `begin` deletes every file a run is expected to
+//! produce — ours and the tools' own (`target/nextest/<profile>/junit.xml`) — and a file is
+//! only taken if it was last written after the run started (a file older than that was not
+//! written by this run, whatever put it back).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -141,19 +148,22 @@ pub struct RunStart {
     pub started: String,
     /// The tree at the start.
     pub source: SourceState,
+    /// Start time, for judging whether a file was written by this run.
+    pub started_at: SystemTime,
 }
 
 impl RunStart {
-    /// Records the tree and time, creates `results_dir` and removes the evidence files of an
-    /// earlier run from it.
+    /// Records the tree and time, creates `results_dir` and removes every evidence file of an
+    /// earlier run: the copies in `results_dir` and the nextest JUnit files they are copied
+    /// from, so a suite that does not run this time leaves no result at all.
     pub fn begin(repo_root: &Path, results_dir: &Path, command: &str) -> Result<RunStart, Error> {
         let source = SourceState::query(repo_root)?;
         std::fs::create_dir_all(results_dir).map_err(|error| Error::io(results_dir, error))?;
-        for name in [RUN_RECORD, HOST_JUNIT, QEMU_JUNIT, COVERAGE] {
-            let path = results_dir.join(name);
-            if path.exists() {
-                std::fs::remove_file(&path).map_err(|error| Error::io(&path, error))?;
-            }
+        let mut earlier: Vec<PathBuf> =
+            [RUN_RECORD, HOST_JUNIT, QEMU_JUNIT, COVERAGE].iter().map(|name| results_dir.join(name)).collect();
+        earlier.extend([ResultKind::Host, ResultKind::Qemu].map(|kind| nextest_junit(repo_root, kind)));
+        for path in earlier {
+            remove_if_present(&path)?;
         }
         Ok(RunStart {
             repo_root: repo_root.to_path_buf(),
@@ -161,19 +171,59 @@ impl RunStart {
             command: command.to_owned(),
             started: crate::timestamp::now(),
             source,
+            started_at: SystemTime::now(),
+        })
+    }
+
+    /// Fails unless `path` was last written after this run started. The start is rounded down
+    /// to the whole second, so a file system that keeps modification times in seconds does
+    /// not make a file of this run look older than the run.
+    pub fn check_written_by_run(&self, path: &Path) -> Result<(), Error> {
+        let modified = std::fs::metadata(path)
+            .and_then(|metadata| metadata.modified())
+            .map_err(|error| Error::io(path, error))?;
+        let since_epoch = self.started_at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        let start = UNIX_EPOCH + Duration::from_secs(since_epoch.as_secs());
+        if modified >= start {
+            return Ok(());
+        }
+        let age = start.duration_since(modified).unwrap_or(Duration::ZERO);
+        Err(Error::NotOfThisRun {
+            path: path.to_path_buf(),
+            message: format!(
+                "last written {} s before the run started at {}: an earlier run left it",
+                age.as_secs(),
+                self.started
+            ),
         })
     }
 }
 
-/// Copies nextest's JUnit file for `kind` (`<repo>/target/nextest/<profile>/junit.xml`;
-/// nextest's store directory is relative to the workspace root) into the results
-/// directory. Returns the copy's path, or `None` when nextest wrote no file (the tests did
-/// not run; the trace will show their results as missing).
+/// Where nextest writes the JUnit file of `kind`'s profile (nextest's store directory is
+/// relative to the workspace root; see `.config/nextest.toml`).
+pub fn nextest_junit(repo_root: &Path, kind: ResultKind) -> PathBuf {
+    repo_root.join("target/nextest").join(kind.nextest_profile()).join("junit.xml")
+}
+
+/// Deletes `path` if it exists.
+fn remove_if_present(path: &Path) -> Result<(), Error> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(Error::io(path, error)),
+    }
+}
+
+/// Copies nextest's JUnit file for `kind` ([`nextest_junit`]) into the results directory.
+/// Returns the copy's path, or `None` when nextest wrote no file in this run (the tests did not
+/// run or did not compile; the trace will show their results as missing). A file older than
+/// the run is refused with [`Error::NotOfThisRun`] and nothing is copied.
 pub fn collect_nextest_junit(start: &RunStart, kind: ResultKind) -> Result<Option<PathBuf>, Error> {
-    let source = start.repo_root.join("target/nextest").join(kind.nextest_profile()).join("junit.xml");
+    let source = nextest_junit(&start.repo_root, kind);
     if !source.exists() {
         return Ok(None);
     }
+    start.check_written_by_run(&source)?;
     let destination = start.results_dir.join(kind.file_name());
     std::fs::copy(&source, &destination).map_err(|error| Error::io(&source, error))?;
     Ok(Some(destination))
@@ -303,14 +353,21 @@ mod tests {
         std::fs::write(root.join(".gitignore"), "target/\n").unwrap();
         git(&root, &["add", ".gitignore"]);
         git(&root, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init"]);
-        std::fs::create_dir_all(root.join("target/nextest/ci")).unwrap();
+        std::fs::create_dir_all(root.join("target")).unwrap();
+        std::fs::write(root.join("target/image.elf"), b"\x7fELF image").unwrap();
+        root
+    }
+
+    /// What nextest writes for the `ci` profile: one passed and one failed test.
+    fn write_host_junit(root: &Path) -> PathBuf {
+        let path = nextest_junit(root, ResultKind::Host);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(
-            root.join("target/nextest/ci/junit.xml"),
+            &path,
             r#"<testsuites><testsuite name="p"><testcase name="a" classname="p"/><testcase name="b" classname="p"><failure message="x"/></testcase></testsuite></testsuites>"#,
         )
         .unwrap();
-        std::fs::write(root.join("target/image.elf"), b"\x7fELF image").unwrap();
-        root
+        path
     }
 
     #[test]
@@ -321,6 +378,7 @@ mod tests {
         std::fs::write(results.join(QEMU_JUNIT), "stale results of an earlier run").unwrap();
         let start = RunStart::begin(&root, &results, "cargo xtask test").unwrap();
         assert!(!results.join(QEMU_JUNIT).exists(), "begin clears an earlier run's results");
+        write_host_junit(&root);
         assert!(collect_nextest_junit(&start, ResultKind::Host).unwrap().is_some());
         assert!(collect_nextest_junit(&start, ResultKind::Qemu).unwrap().is_none());
         let image = root.join("target/image.elf");
@@ -348,6 +406,38 @@ mod tests {
         assert!(record.source.dirty);
         assert!(record.source.changes.iter().any(|change| change.contains("untracked.rs")));
         assert!(record.image.is_none());
+    }
+
+    #[test]
+    fn a_run_whose_tests_did_not_compile_keeps_no_earlier_results() {
+        let root = repository();
+        let earlier = write_host_junit(&root);
+        let results = root.join("target/test-results");
+        let start = RunStart::begin(&root, &results, "cargo xtask test").unwrap();
+        assert!(!earlier.exists(), "begin deletes nextest's own file of an earlier run");
+        // nextest fails to compile the tests and writes nothing (as does plain `cargo test`).
+        assert_eq!(collect_nextest_junit(&start, ResultKind::Host).unwrap(), None);
+        assert!(!results.join(HOST_JUNIT).exists());
+        let record = capture(&start, &Capture::default()).unwrap();
+        assert!(record.results.is_empty(), "no result file is hashed as this run's: {:?}", record.results);
+    }
+
+    #[test]
+    fn a_junit_file_older_than_the_run_is_refused_and_nothing_is_copied() {
+        let root = repository();
+        let results = root.join("target/test-results");
+        let start = RunStart::begin(&root, &results, "cargo xtask test").unwrap();
+        // An earlier run's file put back after `begin` (restored from a cache, copied by hand):
+        // its modification time is an hour before the run.
+        let stale = write_host_junit(&root);
+        let file = std::fs::File::options().write(true).open(&stale).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(3600)).unwrap();
+        drop(file);
+        let error = collect_nextest_junit(&start, ResultKind::Host).unwrap_err();
+        assert!(matches!(error, Error::NotOfThisRun { .. }), "{error}");
+        assert!(error.to_string().contains("earlier run"), "{error}");
+        assert!(!results.join(HOST_JUNIT).exists(), "nothing copied");
+        assert!(capture(&start, &Capture::default()).unwrap().results.is_empty());
     }
 
     #[test]
