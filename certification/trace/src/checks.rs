@@ -9,7 +9,7 @@
 //! | `coverage`     | an approved item lacks a kind of coverage it needs (from the safety goals down) |
 //! | `evidence`     | an approved item's linked tests did not all pass in a valid run of this commit |
 //! | `unsafe`       | an `unsafe` block/impl/extern without `// SAFETY:`, an unsafe fn/trait without `# Safety` |
-//! | `lint`         | no findings file; a suppressed finding without an approved deviation for its rule; an unjustified error |
+//! | `lint`         | no findings file; a findings file the run record does not vouch for (other hash, not recorded, other commit); a suppressed finding without an approved deviation for its rule; an unjustified error |
 //! | `code-coverage`| never fails: warns when coverage was not measured or is stale          |
 
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,7 @@ use crate::lock::LockProblem;
 use crate::requirements::{Item, Level, Status};
 use crate::results::TestEvidence;
 use crate::results::coverage::Coverage;
-use crate::results::lint::{Deviation, LintFinding};
+use crate::results::lint::{Deviation, LintFinding, RunBinding};
 use crate::source::SourceScan;
 
 /// A check's or a finding's verdict.
@@ -95,6 +95,8 @@ pub struct CheckInputs<'a> {
     pub tests: &'a TestEvidence,
     /// Lint findings, if the lint tool ran.
     pub lint_findings: Option<&'a [LintFinding]>,
+    /// Whether the run record vouches for the findings file.
+    pub lint_binding: &'a RunBinding,
     /// The deviation register, if there is one.
     pub deviations: Option<&'a [Deviation]>,
     /// Coverage, if measured.
@@ -112,7 +114,7 @@ pub fn run_all(inputs: &CheckInputs<'_>) -> Vec<CheckResult> {
         coverage(inputs.items, inputs.trace),
         evidence(inputs),
         unsafe_code(inputs.scan),
-        lint(inputs.items, inputs.lint_findings, inputs.deviations),
+        lint(inputs.items, inputs.lint_findings, inputs.lint_binding, inputs.deviations),
         code_coverage(inputs.coverage, inputs.source),
     ]
 }
@@ -420,7 +422,12 @@ pub fn unsafe_code(scan: &SourceScan) -> CheckResult {
 }
 
 /// The `lint` check.
-pub fn lint(items: &[Item], findings_file: Option<&[LintFinding]>, deviations: Option<&[Deviation]>) -> CheckResult {
+pub fn lint(
+    items: &[Item],
+    findings_file: Option<&[LintFinding]>,
+    binding: &RunBinding,
+    deviations: Option<&[Deviation]>,
+) -> CheckResult {
     let title = "Coding-standard findings: every suppression has an approved deviation";
     let Some(lint_findings) = findings_file else {
         return CheckResult::new(
@@ -437,6 +444,16 @@ pub fn lint(items: &[Item], findings_file: Option<&[LintFinding]>, deviations: O
     };
     let register = deviations.unwrap_or_default();
     let mut findings = Vec::new();
+    for (severity, messages) in [(Verdict::Fail, &binding.problems), (Verdict::Warn, &binding.warnings)] {
+        for message in messages {
+            findings.push(Finding {
+                severity,
+                message: format!("{}: {message}", crate::LINT_FINDINGS),
+                location: None,
+                item: None,
+            });
+        }
+    }
     let mut suppressed = 0usize;
     for lint in lint_findings {
         let location = Some(format!("{}:{}", lint.file, lint.line));

@@ -156,6 +156,7 @@ pub fn run(options: &Options) -> Result<Report, Error> {
     let scan = source::scan(root, &roots)?;
     let tests = TestEvidence::load(root, &options.results_dir, &source)?;
     let lint_findings = results::lint::load_findings(&options.lint_findings)?;
+    let lint_binding = results::lint::run_binding(&options.lint_findings, tests.run.as_ref(), &source)?;
     let deviations = results::lint::load_deviations(&root.join(DEVIATIONS_FILE))?;
     let coverage = Coverage::load(&options.results_dir.join(run_record::COVERAGE))?;
     let reviews = reviews::load(&root.join(REVIEWS_FILE))?;
@@ -167,6 +168,7 @@ pub fn run(options: &Options) -> Result<Report, Error> {
         scan: &scan,
         tests: &tests,
         lint_findings: lint_findings.as_deref(),
+        lint_binding: &lint_binding,
         deviations: deviations.as_deref(),
         coverage: coverage.as_ref(),
         source: &source,

@@ -348,6 +348,7 @@ fn suppressions_need_an_approved_deviation_for_their_rule() {
         ]"#,
     )
     .unwrap();
+    fixture.record_run(COMMIT, false);
     let report = fixture.trace();
     assert_fails_with(&report, "lint", &["a.rs:1", "DEV-0002", "`draft`"]);
     assert_fails_with(&report, "lint", &["b.rs:2", "DEV-0001", "does not deviate from MLR-07"]);
@@ -356,6 +357,33 @@ fn suppressions_need_an_approved_deviation_for_their_rule() {
     let warning =
         check(&report, "lint").findings.iter().find(|finding| finding.message.contains("stale deviation")).unwrap();
     assert_eq!(warning.severity, Verdict::Warn);
+}
+
+#[test]
+fn findings_replaced_after_the_run_fail_the_lint_check() {
+    let fixture = Fixture::new("lint-tampered");
+    std::fs::write(
+        fixture.path("target/lint/findings.json"),
+        r#"[{"rule": "MLR-01", "file": "d.rs", "line": 4, "message": "Box::new", "severity": "error", "suppressed_by": null}]"#,
+    )
+    .unwrap();
+    fixture.record_run(COMMIT, false);
+    assert_fails_with(&fixture.trace(), "lint", &["MLR-01 unjustified"]);
+    // Emptying the findings does not make the gate pass: the run recorded the other file.
+    std::fs::write(fixture.path("target/lint/findings.json"), "[]").unwrap();
+    assert_fails_with(&fixture.trace(), "lint", &["findings.json", "not the one the run recorded"]);
+}
+
+#[test]
+fn findings_the_run_did_not_record_fail_the_lint_check() {
+    let fixture = Fixture::new("lint-unrecorded");
+    let run = fixture.path("target/test-results/run.json");
+    let mut record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&run).unwrap()).unwrap();
+    record.as_object_mut().unwrap().remove("lint");
+    std::fs::write(&run, record.to_string()).unwrap();
+    assert_fails_with(&fixture.trace(), "lint", &["the run record lists no findings file"]);
+    fixture.record_run("fedcba9876543210fedcba9876543210fedcba98", false);
+    assert_fails_with(&fixture.trace(), "lint", &["the findings are of commit fedcba987654"]);
 }
 
 #[test]

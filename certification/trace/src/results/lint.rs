@@ -9,6 +9,11 @@
 //! - deviations: `[[deviation]]` tables with `id`, `rules` (or `rule`), `status`
 //!   (`approved` is the only status that justifies anything) and free-form fields such as
 //!   `kind`, `justification`, `verification`.
+//!
+//! A findings file is trusted only as far as a run vouches for it: `run.json` records the
+//! SHA-256 of the findings the run's lint gate wrote ([`RunRecord::lint`]), and
+//! [`run_binding`] says why the file on disk is not those findings (replaced, missing from the
+//! record, from another commit). Otherwise `[]` written by hand would pass the `lint` check.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,6 +21,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, read_text, toml_error};
+use crate::git::SourceState;
+use crate::results::run_record::{RunRecord, sha256_file};
 
 /// The `schema_version` of `findings.json` this reader understands (misra-like-lints'
 /// `report::SCHEMA_VERSION`).
@@ -107,6 +114,58 @@ pub fn load_findings(path: &Path) -> Result<Option<Vec<LintFinding>>, Error> {
     Ok(Some(findings))
 }
 
+/// How far the run record vouches for the findings file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunBinding {
+    /// Why the file is not the findings of a recorded run of these sources (fails `lint`).
+    pub problems: Vec<String>,
+    /// What limits them without disowning them (a run on a dirty tree; warns).
+    pub warnings: Vec<String>,
+}
+
+/// Judges the findings file at `path` against the run record: it must be the file the run
+/// recorded (same SHA-256), and the run must be of the commit the sources are at. Nothing to
+/// judge when there is no file (the `lint` check reports it as not run).
+pub fn run_binding(path: &Path, run: Option<&RunRecord>, current: &SourceState) -> Result<RunBinding, Error> {
+    let mut binding = RunBinding::default();
+    if !path.exists() {
+        return Ok(binding);
+    }
+    let Some(run) = run else {
+        binding.problems.push("there is no run record to vouch for the findings: run `cargo xtask test`".to_owned());
+        return Ok(binding);
+    };
+    match &run.lint {
+        None => binding.problems.push(
+            "the run record lists no findings file: the lint gate did not write these findings in the recorded run"
+                .to_owned(),
+        ),
+        Some(recorded) => {
+            let now = sha256_file(path)?;
+            if now != recorded.sha256 {
+                binding.problems.push(format!(
+                    "the findings file is not the one the run recorded (sha256 {} now, {} in the run)",
+                    crate::results::short(&now),
+                    crate::results::short(&recorded.sha256)
+                ));
+            }
+        }
+    }
+    if run.source.commit != current.commit {
+        binding.problems.push(format!(
+            "the findings are of commit {}, the sources are at {}",
+            crate::results::short(&run.source.commit),
+            crate::results::short(&current.commit)
+        ));
+    }
+    if run.source.dirty || current.dirty {
+        binding.warnings.push(
+            "the findings describe a tree with uncommitted changes, not the commit alone".to_owned(),
+        );
+    }
+    Ok(binding)
+}
+
 /// Reads the deviation register; `None` when there is no register.
 pub fn load_deviations(path: &Path) -> Result<Option<Vec<Deviation>>, Error> {
     if !path.exists() {
@@ -180,6 +239,36 @@ mod tests {
         std::fs::write(&path, r#"{"schema_version": 2, "findings": []}"#).unwrap();
         assert!(matches!(load_findings(&path), Err(Error::SchemaVersion { found: 2, .. })));
         assert_eq!(load_findings(&directory.join("absent.json")).unwrap(), None);
+    }
+
+    #[test]
+    fn findings_count_only_as_the_file_the_run_recorded() {
+        use crate::results::run_record::LintRecord;
+        let directory = crate::test_support::temp_dir("lint-binding");
+        let path = directory.join("findings.json");
+        let findings = r#"[{"rule": "MLR-01", "file": "a.rs", "line": 1, "message": "Box::new", "severity": "error"}]"#;
+        std::fs::write(&path, findings).unwrap();
+        let source = SourceState { commit: "a".repeat(40), dirty: false, changes: Vec::new(), changed: 0 };
+        let mut run = RunRecord {
+            schema_version: crate::run_record::SCHEMA_VERSION,
+            command: "cargo xtask test".to_owned(),
+            started: String::new(),
+            finished: String::new(),
+            source: source.clone(),
+            tools: BTreeMap::new(),
+            image: None,
+            results: Vec::new(),
+            lint: Some(LintRecord { path: crate::LINT_FINDINGS.to_owned(), sha256: sha256_file(&path).unwrap() }),
+        };
+        assert_eq!(run_binding(&path, Some(&run), &source).unwrap(), RunBinding::default());
+        std::fs::write(&path, "[]").unwrap();
+        let tampered = run_binding(&path, Some(&run), &source).unwrap();
+        assert!(tampered.problems[0].contains("not the one the run recorded"), "{tampered:?}");
+        run.lint = None;
+        assert!(run_binding(&path, Some(&run), &source).unwrap().problems[0].contains("lists no findings file"));
+        assert!(run_binding(&path, None, &source).unwrap().problems[0].contains("no run record"));
+        let other = SourceState { commit: "b".repeat(40), ..source };
+        assert!(run_binding(&path, Some(&run), &other).unwrap().problems.iter().any(|p| p.contains("of commit")));
     }
 
     #[test]

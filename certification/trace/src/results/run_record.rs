@@ -4,8 +4,9 @@
 //!
 //! `cargo xtask test` calls [`RunStart::begin`] before its first test, copies each nextest
 //! JUnit file into the results directory with [`collect_nextest_junit`], and calls
-//! [`capture`] at the end, which writes `run.json`. The record hashes the image and every
-//! result file, so results swapped in afterwards are detected as not belonging to the run.
+//! [`capture`] at the end, which writes `run.json`. The record hashes the image, every
+//! result file and the lint gate's findings, so files swapped in afterwards are detected as
+//! not belonging to the run.
 //!
 //! Results must be *produced* by the run that records them. A tool that does not run (nextest
 //! when the tests do not compile, the plain `cargo test` fallback, which writes no JUnit) leaves
@@ -115,6 +116,20 @@ pub struct RunRecord {
     pub image: Option<ImageRecord>,
     /// Result files, in kind order.
     pub results: Vec<ResultFile>,
+    /// The coding-standard findings this run produced (`target/lint/findings.json`), if the
+    /// lint gate wrote them during the run. Absent in a record written before the field
+    /// existed, which therefore vouches for no findings file.
+    #[serde(default)]
+    pub lint: Option<LintRecord>,
+}
+
+/// The lint gate's findings file as the run left it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LintRecord {
+    /// Repository-relative path ([`crate::LINT_FINDINGS`]).
+    pub path: String,
+    /// Its SHA-256, hex.
+    pub sha256: String,
 }
 
 impl RunRecord {
@@ -154,14 +169,15 @@ pub struct RunStart {
 
 impl RunStart {
     /// Records the tree and time, creates `results_dir` and removes every evidence file of an
-    /// earlier run: the copies in `results_dir` and the nextest JUnit files they are copied
-    /// from, so a suite that does not run this time leaves no result at all.
+    /// earlier run: the copies in `results_dir`, the nextest JUnit files they are copied from
+    /// and the lint findings, so a suite or gate that does not run this time leaves no result.
     pub fn begin(repo_root: &Path, results_dir: &Path, command: &str) -> Result<RunStart, Error> {
         let source = SourceState::query(repo_root)?;
         std::fs::create_dir_all(results_dir).map_err(|error| Error::io(results_dir, error))?;
         let mut earlier: Vec<PathBuf> =
             [RUN_RECORD, HOST_JUNIT, QEMU_JUNIT, COVERAGE].iter().map(|name| results_dir.join(name)).collect();
         earlier.extend([ResultKind::Host, ResultKind::Qemu].map(|kind| nextest_junit(repo_root, kind)));
+        earlier.push(repo_root.join(crate::LINT_FINDINGS));
         for path in earlier {
             remove_if_present(&path)?;
         }
@@ -273,6 +289,17 @@ pub fn capture(start: &RunStart, capture: &Capture<'_>) -> Result<RunRecord, Err
             skipped,
         });
     }
+    let findings = start.repo_root.join(crate::LINT_FINDINGS);
+    let lint = if findings.exists() {
+        match start.check_written_by_run(&findings) {
+            Ok(()) => Some(LintRecord { path: crate::LINT_FINDINGS.to_owned(), sha256: sha256_file(&findings)? }),
+            // Not this run's findings: the record vouches for none, and the `lint` check says so.
+            Err(Error::NotOfThisRun { .. }) => None,
+            Err(error) => return Err(error),
+        }
+    } else {
+        None
+    };
     let mut tools = tool_versions();
     for (name, version) in &capture.extra_tools {
         tools.insert(name.clone(), version.clone());
@@ -286,6 +313,7 @@ pub fn capture(start: &RunStart, capture: &Capture<'_>) -> Result<RunRecord, Err
         tools,
         image,
         results,
+        lint,
     };
     let path = start.results_dir.join(RUN_RECORD);
     let text = serde_json::to_string_pretty(&record)
@@ -392,7 +420,27 @@ mod tests {
         assert_eq!((record.results[0].tests, record.results[0].passed, record.results[0].failed), (2, 1, 1));
         assert_eq!(record.tools.get("dtc").map(String::as_str), Some("1.7"));
         assert!(record.tools.contains_key("rustc") && record.tools.contains_key("qemu-system-aarch64"));
+        assert_eq!(record.lint, None, "the lint gate did not run");
         assert_eq!(RunRecord::load(&results).unwrap(), Some(record));
+    }
+
+    #[test]
+    fn the_run_records_the_findings_its_lint_gate_wrote_and_only_those() {
+        let root = repository();
+        let findings = root.join(crate::LINT_FINDINGS);
+        std::fs::create_dir_all(findings.parent().unwrap()).unwrap();
+        std::fs::write(&findings, "[]").unwrap();
+        let results = root.join("target/test-results");
+        let start = RunStart::begin(&root, &results, "cargo xtask test").unwrap();
+        assert!(!findings.exists(), "begin deletes an earlier run's findings");
+        std::fs::write(&findings, r#"[{"rule": "MLR-01", "file": "a.rs"}]"#).unwrap();
+        let record = capture(&start, &Capture::default()).unwrap();
+        let lint = record.lint.expect("findings written during the run are recorded");
+        assert_eq!((lint.path.as_str(), lint.sha256), (crate::LINT_FINDINGS, sha256_file(&findings).unwrap()));
+        let file = std::fs::File::options().write(true).open(&findings).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(3600)).unwrap();
+        drop(file);
+        assert_eq!(capture(&start, &Capture::default()).unwrap().lint, None, "an older file is not this run's");
     }
 
     #[test]

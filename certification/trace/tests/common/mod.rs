@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bulkhead_trace::checks::{CheckResult, Verdict};
 use bulkhead_trace::git::SourceState;
-use bulkhead_trace::results::run_record::{ImageRecord, ResultFile, ResultKind, RunRecord, sha256_file};
+use bulkhead_trace::results::run_record::{ImageRecord, LintRecord, ResultFile, ResultKind, RunRecord, sha256_file};
 use bulkhead_trace::{Options, Report};
 
 /// The commit the fixture pretends to be at.
@@ -87,7 +87,8 @@ impl Fixture {
         std::fs::write(&path, existing).unwrap();
     }
 
-    /// Writes `run.json` for the current result files and image, as `capture` would.
+    /// Writes `run.json` for the current result files, findings and image, as `capture` would
+    /// (the findings file must exist).
     pub fn record_run(&self, commit: &str, dirty: bool) {
         let results = self.path("target/test-results");
         let mut files = Vec::new();
@@ -122,6 +123,10 @@ impl Fixture {
                 sha256: sha256_file(&self.path("target/image.elf")).unwrap(),
             }),
             results: files,
+            lint: Some(LintRecord {
+                path: bulkhead_trace::LINT_FINDINGS.to_owned(),
+                sha256: sha256_file(&self.path(bulkhead_trace::LINT_FINDINGS)).unwrap(),
+            }),
         };
         std::fs::write(results.join("run.json"), serde_json::to_string_pretty(&record).unwrap()).unwrap();
     }
