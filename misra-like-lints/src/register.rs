@@ -1,12 +1,16 @@
 //! The deviation register (`certification/deviations.toml`): every justified exception to a
 //! rule, with its argument and how the argument was verified.
 //!
-//! A suppression in code only counts if it cites an entry here that is `approved` and lists
-//! the rule. Entries of kind `disapplied` name path prefixes instead of being cited, and
-//! suppress the rule there wholesale; entries for MLR-27 name panic symbols.
+//! A suppression in code only counts if it cites an entry here that is `approved`, lists the
+//! rule, and was approved for the place of the citation: every entry carries a scope, the
+//! `paths` (and optionally the `items`) it was approved for, so one approval cannot silently
+//! cover new sites elsewhere. Entries of kind `disapplied` are not cited: the rule does not
+//! apply under their `paths` at all. Entries for MLR-27 are scoped by the panic `symbols` of
+//! the release image they accept.
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::path_has_prefix;
 use crate::error::Error;
 use crate::finding::{Finding, Origin, Position, Severity};
 use crate::rules::Rule;
@@ -63,9 +67,16 @@ pub struct Deviation {
     /// When (ISO date).
     #[serde(default)]
     pub date: Option<String>,
-    /// `disapplied` only: the path prefixes where the rules do not apply.
+    /// The scope: repository-relative files or directory prefixes where the entry may be
+    /// cited (for `disapplied` entries, where the rules do not apply at all). Required for
+    /// every proposed or approved entry with a rule other than MLR-27.
     #[serde(default)]
     pub paths: Vec<String>,
+    /// Optional narrower scope: the items (functions, methods, macros, ...) the entry was
+    /// approved for, as a path suffix (`containment::stop`, `Pl011::enable`, `entry`). A
+    /// citation inside such an item (or inside an item nested in it) is in scope.
+    #[serde(default)]
+    pub items: Vec<String>,
     /// MLR-27 only: substrings of the panic symbols it accepts.
     #[serde(default)]
     pub symbols: Vec<String>,
@@ -102,6 +113,59 @@ pub enum CitationError {
     NotApproved(DeviationStatus),
     /// The entry does not list the rule.
     WrongRule,
+    /// The citation is outside the paths or items the entry was approved for.
+    OutOfScope,
+}
+
+/// Where a deviation is cited: the file, and the path of the innermost item around the
+/// citation (see [`crate::unit::FileUnit::item_path_at`]).
+#[derive(Clone, Copy, Debug)]
+pub struct CitationPlace<'a> {
+    /// Repository-relative file.
+    pub file: &'a str,
+    /// Module path followed by the names of the enclosing items.
+    pub item: &'a [String],
+}
+
+impl Deviation {
+    /// Whether a citation at `place` lies in this entry's scope.
+    pub fn scope_covers(&self, place: CitationPlace<'_>) -> bool {
+        let in_paths = self
+            .paths
+            .iter()
+            .any(|prefix| path_has_prefix(place.file, prefix));
+        let in_items = self.items.is_empty()
+            || self
+                .items
+                .iter()
+                .any(|item| item_path_within(place.item, item));
+        in_paths && in_items
+    }
+
+    /// Whether the entry needs a scope of `paths`: proposed or approved, and about a rule
+    /// checked in source (MLR-27 entries are scoped by `symbols`).
+    fn needs_paths(&self) -> bool {
+        matches!(
+            self.status,
+            DeviationStatus::Proposed | DeviationStatus::Approved
+        ) && self.rules.iter().any(|rule| rule != Rule::PanicReachable.id())
+    }
+}
+
+/// Whether `item` (a `::`-separated path suffix such as `containment::stop`) names the item
+/// at `path` or one of its enclosing items, matching whole path components.
+fn item_path_within(path: &[String], item: &str) -> bool {
+    let wanted: Vec<&str> = item.split("::").map(str::trim).collect();
+    (1..=path.len()).any(|length| {
+        path.get(..length).is_some_and(|ancestor| {
+            ancestor.len() >= wanted.len()
+                && ancestor
+                    .iter()
+                    .rev()
+                    .zip(wanted.iter().rev())
+                    .all(|(have, want)| have == want)
+        })
+    })
 }
 
 impl Register {
@@ -163,14 +227,22 @@ impl Register {
             .unwrap_or(0)
     }
 
-    /// Whether `id` justifies a finding of `rule`.
-    pub fn justifies(&self, id: &str, rule: Rule) -> Result<(), CitationError> {
+    /// Whether `id`, cited at `place`, justifies a finding of `rule`.
+    pub fn justifies(
+        &self,
+        id: &str,
+        rule: Rule,
+        place: CitationPlace<'_>,
+    ) -> Result<(), CitationError> {
         let deviation = self.get(id).ok_or(CitationError::Unknown)?;
         if deviation.status != DeviationStatus::Approved {
             return Err(CitationError::NotApproved(deviation.status));
         }
         if !deviation.rules.iter().any(|listed| listed == rule.id()) {
             return Err(CitationError::WrongRule);
+        }
+        if !deviation.scope_covers(place) {
+            return Err(CitationError::OutOfScope);
         }
         Ok(())
     }
@@ -215,7 +287,13 @@ impl Register {
                     "`{}` is a disapplication without `paths`",
                     deviation.id
                 ));
+            } else if deviation.needs_paths() && deviation.paths.is_empty() {
+                problem(format!(
+                    "`{}` has no scope: list the `paths` (and, where it makes sense, the `items`) it is approved for",
+                    deviation.id
+                ));
             }
+
             if deviation.justification.trim().is_empty() || deviation.verification.trim().is_empty()
             {
                 problem(format!(
@@ -271,6 +349,8 @@ status = "approved"
 summary = "s"
 justification = "j"
 verification = "v"
+paths = ["hypervisor/drivers/src/uart.rs"]
+items = ["Uart::flush"]
 
 [[deviation]]
 id = "DEV-0002"
@@ -280,7 +360,25 @@ status = "proposed"
 summary = "s"
 justification = "j"
 verification = "v"
+paths = ["hypervisor/core"]
+
+[[deviation]]
+id = "DEV-0003"
+rules = ["MLR-09"]
+kind = "deliberate"
+status = "approved"
+summary = "s"
+justification = "j"
+verification = "v"
 "#;
+
+    fn place<'a>(file: &'a str, item: &'a [String]) -> CitationPlace<'a> {
+        CitationPlace { file, item }
+    }
+
+    fn item(path: &str) -> Vec<String> {
+        path.split("::").map(str::to_owned).collect()
+    }
 
     #[test]
     fn citations_need_an_approved_entry_for_the_rule() {
@@ -288,20 +386,22 @@ verification = "v"
         let Ok(register) = register else {
             panic!("{register:?}")
         };
-        assert_eq!(register.justifies("DEV-0001", Rule::LoopBound), Ok(()));
+        let flush = item("uart::Uart::flush");
+        let here = place("hypervisor/drivers/src/uart.rs", &flush);
+        assert_eq!(register.justifies("DEV-0001", Rule::LoopBound, here), Ok(()));
         assert_eq!(
-            register.justifies("DEV-0001", Rule::Recursion),
+            register.justifies("DEV-0001", Rule::Recursion, here),
             Err(CitationError::WrongRule)
         );
         assert_eq!(
-            register.justifies("DEV-0002", Rule::LoopBound),
+            register.justifies("DEV-0002", Rule::LoopBound, here),
             Err(CitationError::NotApproved(DeviationStatus::Proposed))
         );
         assert_eq!(
-            register.justifies("DEV-0003", Rule::LoopBound),
+            register.justifies("DEV-0009", Rule::LoopBound, here),
             Err(CitationError::Unknown)
         );
-        assert_eq!(register.line_of("DEV-0002"), 14);
+        assert_eq!(register.line_of("DEV-0002"), 16);
     }
 
     #[test]
@@ -310,7 +410,79 @@ verification = "v"
             panic!("parse")
         };
         let messages: Vec<String> = register.validate().into_iter().map(|f| f.message).collect();
-        assert_eq!(messages, ["`DEV-0002` cites unknown rule `MLR-99`"]);
+        assert_eq!(
+            messages,
+            [
+                "`DEV-0002` cites unknown rule `MLR-99`",
+                "`DEV-0003` has no scope: list the `paths` (and, where it makes sense, the `items`) it is approved for",
+            ]
+        );
+    }
+
+    #[test]
+    fn citations_outside_the_approved_scope_justify_nothing() {
+        let Ok(register) = Register::parse(SAMPLE, "deviations.toml") else {
+            panic!("parse")
+        };
+        let flush = item("uart::Uart::flush");
+        let nested = item("uart::Uart::flush::drain");
+        let write = item("uart::Uart::write");
+        let elsewhere = item("gic::Gic::flush");
+        assert_eq!(
+            register.justifies(
+                "DEV-0001",
+                Rule::LoopBound,
+                place("hypervisor/drivers/src/uart.rs", &nested)
+            ),
+            Ok(()),
+            "an item nested in the approved one is in scope"
+        );
+        assert_eq!(
+            register.justifies(
+                "DEV-0001",
+                Rule::LoopBound,
+                place("hypervisor/drivers/src/uart.rs", &write)
+            ),
+            Err(CitationError::OutOfScope),
+            "another function of the approved file"
+        );
+        assert_eq!(
+            register.justifies(
+                "DEV-0001",
+                Rule::LoopBound,
+                place("hypervisor/drivers/src/gic.rs", &elsewhere)
+            ),
+            Err(CitationError::OutOfScope),
+            "another file"
+        );
+        assert_eq!(
+            register.justifies(
+                "DEV-0001",
+                Rule::LoopBound,
+                place("hypervisor/drivers/src/uart.rs.orig", &flush)
+            ),
+            Err(CitationError::OutOfScope),
+            "paths match whole components"
+        );
+        assert_eq!(
+            register.justifies(
+                "DEV-0003",
+                Rule::Recursion,
+                place("hypervisor/core/src/lib.rs", &flush)
+            ),
+            Err(CitationError::OutOfScope),
+            "an entry without a scope covers nothing"
+        );
+    }
+
+    #[test]
+    fn item_paths_match_whole_components() {
+        assert!(item_path_within(&item("containment::stop"), "stop"));
+        assert!(item_path_within(&item("containment::stop"), "containment::stop"));
+        assert!(item_path_within(&item("containment::stop::inner"), "containment::stop"));
+        assert!(!item_path_within(&item("containment::full_stop"), "stop"));
+        assert!(!item_path_within(&item("vcpu::stop"), "containment::stop"));
+        assert!(!item_path_within(&item("containment"), "containment::stop"));
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! - `// DEVIATION(DEV-nnnn, MLR-xx[, MLR-yy])` in the comment block directly above a line:
 //!   suppresses findings of those rules on that line (the first code line after the block).
 //!
-//! A citation of an unknown, unapproved or wrong-rule deviation suppresses nothing and is an
-//! MLR-25 finding. A `DEVIATION` comment that suppresses nothing, and an approved register
+//! A citation of an unknown, unapproved or wrong-rule deviation, or of one cited outside the
+//! scope it was approved for (its `paths` and `items`), suppresses nothing and is an MLR-25
+//! finding. A `DEVIATION` comment that suppresses nothing, and an approved register
 //! entry that nothing cites, are MLR-26 warnings. An `#[expect]` that suppresses nothing is
 //! rustc's `unfulfilled_lint_expectations` (mapped to MLR-26 when Clippy runs): syn alone
 //! cannot see everything a lint sees, so the tool does not call an `expect` stale itself.
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 use crate::config::path_has_prefix;
 use crate::finding::{Finding, Position, Severity};
 use crate::register::{
-    CitationError, DeviationKind, DeviationStatus, Register, parse_deviation_id,
+    CitationError, CitationPlace, DeviationKind, DeviationStatus, Register, parse_deviation_id,
 };
 use crate::rules::Rule;
 use crate::source::CommentKind;
@@ -64,13 +65,35 @@ pub struct Suppressions {
     pub uses: BTreeMap<String, DeviationUse>,
 }
 
-fn citation_problem(deviation: &str, rule: Rule, error: &CitationError) -> String {
+fn citation_problem(
+    register: &Register,
+    deviation: &str,
+    rule: Rule,
+    place: CitationPlace<'_>,
+    error: &CitationError,
+) -> String {
     match error {
         CitationError::Unknown => format!("{deviation} is not in the deviation register"),
         CitationError::NotApproved(status) => {
             format!("{deviation} is {status:?}, not approved").to_lowercase()
         }
         CitationError::WrongRule => format!("{deviation} does not cover {rule}"),
+        CitationError::OutOfScope => {
+            let (paths, items) = register.get(deviation).map_or_else(
+                || (String::new(), String::new()),
+                |entry| (entry.paths.join(", "), entry.items.join(", ")),
+            );
+            let scope = if items.is_empty() {
+                format!("paths: [{paths}]")
+            } else {
+                format!("paths: [{paths}]; items: [{items}]")
+            };
+            format!(
+                "{deviation} is not approved for `{}` in {}: its scope is {scope}; a new site needs its own review (widen the entry's scope or add an entry)",
+                place.item.join("::"),
+                place.file
+            )
+        }
     }
 }
 
@@ -160,6 +183,12 @@ impl Suppressions {
                     continue;
                 }
             };
+            let item = unit.item_path_at(
+                unit.source
+                    .next_code_line(comment.end_line)
+                    .unwrap_or(comment.line),
+            );
+            let place = CitationPlace { file, item: &item };
             let mut rules = Vec::new();
             for rule_id in rule_ids {
                 let Some(rule) = Rule::from_id(&rule_id) else {
@@ -170,12 +199,12 @@ impl Suppressions {
                     ));
                     continue;
                 };
-                match register.justifies(&deviation, rule) {
+                match register.justifies(&deviation, rule, place) {
                     Ok(()) => rules.push(rule),
                     Err(error) => findings.push(problem(
                         file,
                         position,
-                        citation_problem(&deviation, rule, &error),
+                        citation_problem(register, &deviation, rule, place, &error),
                     )),
                 }
             }
@@ -215,6 +244,8 @@ impl Suppressions {
                 continue;
             };
             let profile = unit.profile_at(attribute.position.line);
+            let item = unit.item_path_at(attribute.position.line);
+            let place = CitationPlace { file, item: &item };
             let mut rules = Vec::new();
             let mut deviation_cited = None;
             for lint in &attribute.lints {
@@ -240,7 +271,7 @@ impl Suppressions {
                     ));
                     continue;
                 };
-                match register.justifies(&deviation, rule) {
+                match register.justifies(&deviation, rule, place) {
                     Ok(()) => {
                         rules.push(rule);
                         deviation_cited = Some(deviation);
@@ -248,7 +279,7 @@ impl Suppressions {
                     Err(error) => findings.push(problem(
                         file,
                         attribute.position,
-                        citation_problem(&deviation, rule, &error),
+                        citation_problem(register, &deviation, rule, place, &error),
                     )),
                 }
             }

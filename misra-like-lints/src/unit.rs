@@ -102,6 +102,91 @@ impl FileUnit {
             .iter()
             .any(|(start, end)| *start <= position && position <= *end)
     }
+
+    /// The path of the innermost named item around `line`, starting with the file's module
+    /// path: `containment::stop` for a line of `fn stop` in `src/containment.rs`,
+    /// `pl011::Pl011::enable` for a method (an impl is named by its type), `entry` for a line
+    /// of `macro_rules! entry` in the crate root. Outside every item it is the module path.
+    pub fn item_path_at(&self, line: usize) -> Vec<String> {
+        let mut path = self.file.module.clone();
+        if let Ok(ast) = &self.ast {
+            enclosing_items(&ast.items, line, &mut path);
+        }
+        path
+    }
+}
+
+/// Appends to `path` the names of the nested items of `items` whose lines contain `line`.
+fn enclosing_items<'a>(
+    items: impl IntoIterator<Item = &'a syn::Item>,
+    line: usize,
+    path: &mut Vec<String>,
+) {
+    let contains = |node: &dyn Spanned| {
+        let (start, end) = positions(node.span());
+        (start.line..=end.line).contains(&line)
+    };
+    let Some(item) = items.into_iter().find(|item| contains(*item)) else {
+        return;
+    };
+    match item {
+        syn::Item::Fn(function) => {
+            path.push(function.sig.ident.to_string());
+            enclosing_items(block_items(&function.block), line, path);
+        }
+        syn::Item::Mod(module) => {
+            path.push(module.ident.to_string());
+            if let Some((_, inner)) = &module.content {
+                enclosing_items(inner.iter(), line, path);
+            }
+        }
+        syn::Item::Impl(implementation) => {
+            if let syn::Type::Path(self_type) = implementation.self_ty.as_ref() {
+                path.push(crate::syntax::last_segment(&self_type.path));
+            }
+            let method = implementation.items.iter().find_map(|member| match member {
+                syn::ImplItem::Fn(method) if contains(method) => Some(method),
+                _ => None,
+            });
+            if let Some(method) = method {
+                path.push(method.sig.ident.to_string());
+                enclosing_items(block_items(&method.block), line, path);
+            }
+        }
+        syn::Item::Trait(declaration) => {
+            path.push(declaration.ident.to_string());
+            let method = declaration.items.iter().find_map(|member| match member {
+                syn::TraitItem::Fn(method) if contains(method) => Some(method),
+                _ => None,
+            });
+            if let Some(method) = method {
+                path.push(method.sig.ident.to_string());
+                if let Some(body) = &method.default {
+                    enclosing_items(block_items(body), line, path);
+                }
+            }
+        }
+        syn::Item::Macro(definition) => {
+            if let Some(name) = &definition.ident {
+                path.push(name.to_string());
+            }
+        }
+        syn::Item::Struct(declaration) => path.push(declaration.ident.to_string()),
+        syn::Item::Enum(declaration) => path.push(declaration.ident.to_string()),
+        syn::Item::Union(declaration) => path.push(declaration.ident.to_string()),
+        syn::Item::Const(declaration) => path.push(declaration.ident.to_string()),
+        syn::Item::Static(declaration) => path.push(declaration.ident.to_string()),
+        syn::Item::Type(declaration) => path.push(declaration.ident.to_string()),
+        _ => {}
+    }
+}
+
+/// The items declared directly in a function body.
+fn block_items(block: &syn::Block) -> impl Iterator<Item = &syn::Item> {
+    block.stmts.iter().filter_map(|statement| match statement {
+        syn::Stmt::Item(item) => Some(item),
+        _ => None,
+    })
 }
 
 #[derive(Default)]

@@ -92,7 +92,7 @@ fn justified_findings_pass_and_are_counted_by_rule() {
             ),
             (
                 "certification/deviations.toml",
-                "schema_version = 1\n\n[[deviation]]\nid = \"DEV-0001\"\nrules = [\"MLR-10\"]\nkind = \"deliberate\"\nstatus = \"approved\"\nsummary = \"idle\"\njustification = \"j\"\nverification = \"v\"\n",
+                "schema_version = 1\n\n[[deviation]]\nid = \"DEV-0001\"\nrules = [\"MLR-10\"]\nkind = \"deliberate\"\nstatus = \"approved\"\nsummary = \"idle\"\njustification = \"j\"\nverification = \"v\"\npaths = [\"hypervisor/core/src/lib.rs\"]\n",
             ),
         ],
     );

@@ -50,7 +50,7 @@ pub fn unwrapped(value: Option<u32>) -> u32 {
     write(
         &root,
         "certification/deviations.toml",
-        "schema_version = 1\n\n[[deviation]]\nid = \"DEV-0001\"\nrules = [\"MLR-03\"]\nkind = \"deliberate\"\nstatus = \"approved\"\nsummary = \"s\"\njustification = \"j\"\nverification = \"v\"\n",
+        "schema_version = 1\n\n[[deviation]]\nid = \"DEV-0001\"\nrules = [\"MLR-03\"]\nkind = \"deliberate\"\nstatus = \"approved\"\nsummary = \"s\"\njustification = \"j\"\nverification = \"v\"\npaths = [\"hypervisor/core/src/lib.rs\"]\nitems = [\"unwrapped\"]\n",
     );
     let mut settings = Settings::builtin();
     settings.clippy.clear();

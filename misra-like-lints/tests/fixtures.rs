@@ -272,6 +272,10 @@ fixture!(
     "mlr-25-suppression/pass"
 );
 fixture!(
+    citations_outside_a_deviation_scope_justify_nothing,
+    "mlr-25-suppression/out-of-scope"
+);
+fixture!(
     stale_deviation_comment_and_entries_are_reported,
     "mlr-26-stale-deviation/flagged"
 );
