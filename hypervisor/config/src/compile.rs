@@ -19,6 +19,7 @@ use crate::codegen::{self, PartitionOutput};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::guest_dtb::{self, GuestDeviceTree};
 use crate::image::{self, GuestImage, ImageError, ImageFormat, PlacementError};
+use crate::input_file::{self, InputFileError};
 use crate::report::{self, ReportPartition};
 use crate::spec::{self, ImageSource, PartitionSpec, SystemSpec};
 use crate::units::{AddressRange, BLOCK_2MIB, align_up, hex, human_size};
@@ -156,7 +157,7 @@ pub(crate) fn build_device_trees(
                         partition.spans.memory.clone(),
                         "for this partition",
                     )
-                    .with_help("bootargs must not contain NUL characters; pass-through node names must be unique"),
+                    .with_help("pass-through node names must be unique and the tree must fit its slot (bootargs are checked when the manifest loads)"),
                 );
                 None
             }
@@ -316,15 +317,26 @@ fn load_image(
             }
         },
     };
-    let bytes = match std::fs::read(&path) {
+    // Built crates come from xtask, files were checked when the manifest loaded; both are
+    // checked again here (regular file, bounded size) because reading a FIFO never returns.
+    let bytes = match input_file::read(&path) {
         Ok(bytes) => bytes,
         Err(error) => {
+            let code = match error {
+                InputFileError::Unreadable(_) => Code::Io,
+                InputFileError::NotRegular(_) | InputFileError::TooLarge(_) => {
+                    Code::InputFileInvalid
+                }
+            };
             report(
                 diagnostics,
-                Code::Io,
-                format!("cannot read image {}: {error}", path.display()),
+                code,
+                format!("image {} {error}", path.display()),
                 "this image",
-                "file paths are relative to the manifest's directory".to_owned(),
+                format!(
+                    "file paths are relative to the manifest's directory; images must be regular files of at most {}",
+                    human_size(input_file::MAX_INPUT_FILE_SIZE)
+                ),
             );
             return None;
         }

@@ -8,20 +8,176 @@
 //!
 //! Design: [impl->dsn~config-checks~1]
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::IsTerminal;
 use std::ops::Range;
 use std::sync::Arc;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
+    SourceCode, SourceSpan, SpanContents,
+};
 
 /// A file's text, shared by every diagnostic that points into it.
-pub type Source = Arc<NamedSource<String>>;
+pub type Source = Arc<SourceFile>;
 
 /// Wraps a file's text for diagnostics; `name` is what the report prints (a path).
 pub fn source(name: impl AsRef<str>, text: String) -> Source {
-    Arc::new(NamedSource::new(name, text).with_language("TOML"))
+    Arc::new(SourceFile::new(name.as_ref().to_owned(), text))
 }
+
+/// One input file as diagnostics see it: its name, its text, and the byte offset of every
+/// line start, computed once.
+///
+/// A manifest is untrusted input: with thousands of partitions and as many diagnostics,
+/// finding a span's line by scanning the text from the start (what miette does for a plain
+/// `String`) makes reporting quadratic. Every lookup here is a binary search in the line
+/// index, and miette is only ever handed the few lines around a span. The text miette draws
+/// has its control characters replaced by `?` (same byte length, so spans stay valid), so a
+/// hostile file cannot drive the user's terminal through the source excerpt either.
+#[derive(Debug)]
+pub struct SourceFile {
+    name: String,
+    text: String,
+    /// What miette draws: `text` with control characters replaced, when it has any.
+    display: Option<String>,
+    /// Byte offset of the start of each line; `line_starts[0] == 0`.
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    fn new(name: String, text: String) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(index, _)| index + 1))
+            .collect();
+        let display = text
+            .chars()
+            .any(is_hostile_in_source)
+            .then(|| neutralise_source(&text));
+        Self {
+            name,
+            text,
+            display,
+            line_starts,
+        }
+    }
+
+    /// The name the report prints.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file's text as read.
+    pub fn inner(&self) -> &str {
+        &self.text
+    }
+
+    /// 0-based line holding byte `offset` (the last line for offsets past the end).
+    fn line_of(&self, offset: usize) -> usize {
+        self.line_starts
+            .partition_point(|start| *start <= offset)
+            .saturating_sub(1)
+    }
+
+    /// 1-based line and column (in characters) of byte `offset`.
+    pub fn location(&self, offset: usize) -> Option<(usize, usize)> {
+        let line = self.line_of(offset);
+        let start = *self.line_starts.get(line)?;
+        let column = self.text.get(start..offset)?.chars().count();
+        Some((line + 1, column + 1))
+    }
+}
+
+impl SourceCode for SourceFile {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let text = self.display.as_deref().unwrap_or(&self.text);
+        let start = span.offset();
+        let end = start.saturating_add(span.len());
+        if end > text.len() {
+            return Err(MietteError::OutOfBounds);
+        }
+        // Cut out the lines miette can look at (the span's, the context, one spare), let
+        // miette's own `str` reader work on that window, and move its answer back.
+        let first = self.line_of(start).saturating_sub(context_lines_before);
+        let last = self
+            .line_of(end.saturating_sub(1).max(start))
+            .saturating_add(context_lines_after)
+            .saturating_add(2);
+        let window_start = self.line_starts[first];
+        let window_end = self.line_starts.get(last).copied().unwrap_or(text.len());
+        let window = &text[window_start..window_end];
+        let relative = SourceSpan::new((start - window_start).into(), span.len());
+        let contents = window.read_span(&relative, context_lines_before, context_lines_after)?;
+        let data: &'a [u8] = &text.as_bytes()
+            [window_start + contents.span().offset()..][..contents.span().len()];
+        Ok(Box::new(
+            MietteSpanContents::new_named(
+                self.name.clone(),
+                data,
+                SourceSpan::new(
+                    (window_start + contents.span().offset()).into(),
+                    contents.span().len(),
+                ),
+                first + contents.line(),
+                contents.column(),
+                first + contents.line_count(),
+            )
+            .with_language("TOML"),
+        ))
+    }
+}
+
+/// Whether `c` must not reach a terminal from a source excerpt: every control character but
+/// the line structure (`\n`, `\r`) and tab.
+fn is_hostile_in_source(c: char) -> bool {
+    c.is_control() && !matches!(c, '\n' | '\r' | '\t')
+}
+
+/// `text` with each hostile character replaced by as many `?` as it has bytes, so every byte
+/// offset (and so every span) still means the same place.
+fn neutralise_source(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_hostile_in_source(c) {
+            out.extend(std::iter::repeat_n('?', c.len_utf8()));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `text` with control characters written as escapes (`\u{1b}`), for everything a
+/// diagnostic prints that may quote the input: messages, labels and hints name partitions,
+/// paths and values taken from an untrusted manifest, and an escape sequence in a name must
+/// not clear or rewrite the user's terminal. `keep_newlines` leaves `\n` (and tab) alone for
+/// texts that are legitimately several lines (a tool's error output); labels are one line.
+pub fn escape_control(text: &str, keep_newlines: bool) -> Cow<'_, str> {
+    let kept = |c: char| !c.is_control() || (keep_newlines && matches!(c, '\n' | '\t'));
+    if text.chars().all(kept) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if kept(c) {
+            out.push(c);
+        } else {
+            out.extend(c.escape_default());
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// How many errors (and, separately, warnings) [`Diagnostics::render`] draws; the rest are
+/// counted in one closing line. A hostile manifest can produce thousands of identical errors,
+/// and tens of megabytes of them help nobody.
+pub const MAX_RENDERED: usize = 20;
 
 macro_rules! codes {
     ($( $(#[$doc:meta])* $variant:ident = ($id:literal, $name:literal), )*) => {
@@ -64,6 +220,12 @@ codes! {
     UnknownKey = ("BH0007", "unknown-key"),
     /// `[[gpu]]`/`display` keys: reserved for the GPU mediator, not supported yet.
     ReservedForGpuMediator = ("BH0008", "reserved-for-gpu-mediator"),
+    /// An image, initrd or region file that is not a regular file (a FIFO, a device, a
+    /// directory) or is larger than [`crate::input_file::MAX_INPUT_FILE_SIZE`].
+    InputFileInvalid = ("BH0009", "input-file-invalid"),
+    /// `bootargs` the guest device tree cannot carry (a NUL character) or longer than
+    /// [`crate::validate::MAX_BOOTARGS_LENGTH`].
+    BootargsInvalid = ("BH0010", "bootargs-invalid"),
     /// Partition memory overlaps another partition's.
     MemoryOverlap = ("BH0101", "memory-overlap"),
     /// Partition memory overlaps the hypervisor's reservation.
@@ -118,6 +280,10 @@ codes! {
     DuplicateRegionName = ("BH0306", "duplicate-region-name"),
     /// A channel or region name is not usable as a device tree string and report key.
     NameInvalid = ("BH0307", "name-invalid"),
+    /// A partition name the hypervisor or its output directory already uses (`hv`, `hv-log`).
+    PartitionNameReserved = ("BH0308", "partition-name-reserved"),
+    /// `image = { crate = ... }` names no crate of the guest workspace (`partitions/`).
+    GuestCrateUnknown = ("BH0309", "guest-crate-unknown"),
     /// The guest image is neither an ELF nor an arm64 `Image`, or is malformed.
     ImageFormat = ("BH0401", "image-format"),
     /// The ELF is not for AArch64.
@@ -299,16 +465,7 @@ impl Diagnostic {
     /// 1-based line and column of the primary label's start.
     pub fn location(&self) -> Option<(usize, usize)> {
         let source = self.source.as_ref()?;
-        let label = self.labels.first()?;
-        let text = source.inner();
-        let before = text.get(..label.span.start)?;
-        let line = before.matches('\n').count() + 1;
-        let column = before
-            .rsplit('\n')
-            .next()
-            .map_or(0, |tail| tail.chars().count())
-            + 1;
-        Some((line, column))
+        source.location(self.labels.first()?.span.start)
     }
 
     /// 1-based line of the primary label's start.
@@ -323,9 +480,11 @@ impl Diagnostic {
     }
 }
 
+/// The message with control characters escaped ([`escape_control`]): this is what the
+/// renderer prints.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&escape_control(&self.message, true))
     }
 }
 
@@ -346,7 +505,7 @@ impl miette::Diagnostic for Diagnostic {
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.help
             .as_ref()
-            .map(|help| Box::new(help) as Box<dyn fmt::Display>)
+            .map(|help| Box::new(escape_control(help, true)) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
@@ -361,7 +520,7 @@ impl miette::Diagnostic for Diagnostic {
         }
         Some(Box::new(self.labels.iter().enumerate().map(
             |(index, label)| {
-                let text = Some(label.text.clone());
+                let text = Some(escape_control(&label.text, false).into_owned());
                 if index == 0 {
                     LabeledSpan::new_primary_with_span(text, label.span.clone())
                 } else {
@@ -440,8 +599,15 @@ impl Diagnostics {
     }
 
     /// The report as miette draws it: file, line, column, the source lines with the offending
-    /// value underlined, and the hint. `color` adds ANSI colours.
+    /// value underlined, and the hint. `color` adds ANSI colours. At most [`MAX_RENDERED`]
+    /// errors and [`MAX_RENDERED`] warnings are drawn, in the order they were found; a line
+    /// counts the ones left out, and the last line totals everything.
     pub fn render(&self, color: bool) -> String {
+        self.render_at_most(color, MAX_RENDERED)
+    }
+
+    /// [`Diagnostics::render`] drawing at most `limit` errors and `limit` warnings.
+    pub fn render_at_most(&self, color: bool, limit: usize) -> String {
         let theme = if color {
             GraphicalTheme::unicode()
         } else {
@@ -449,13 +615,33 @@ impl Diagnostics {
         };
         let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
         let mut out = String::new();
+        let (mut errors, mut warnings) = (0usize, 0usize);
         for item in &self.items {
+            let drawn = match item.severity {
+                Severity::Error => &mut errors,
+                Severity::Warning => &mut warnings,
+            };
+            *drawn += 1;
+            if *drawn > limit {
+                continue;
+            }
             if handler.render_report(&mut out, item).is_err() {
-                out.push_str(&format!("{}: {}\n", item.code, item.message));
+                out.push_str(&format!("{}: {item}\n", item.code));
             }
         }
-        let errors = self.errors().count();
-        let warnings = self.items.len() - errors;
+        let mut left_out = Vec::new();
+        if errors > limit {
+            left_out.push(format!("{} more error(s)", errors - limit));
+        }
+        if warnings > limit {
+            left_out.push(format!("{} more warning(s)", warnings - limit));
+        }
+        if !left_out.is_empty() {
+            out.push_str(&format!(
+                "... and {} not shown (the first {limit} of each are above)\n",
+                left_out.join(" and ")
+            ));
+        }
         out.push_str(&format!("{errors} error(s), {warnings} warning(s)\n"));
         out
     }

@@ -39,6 +39,7 @@ pub mod devices;
 pub mod diagnostic;
 pub mod guest_dtb;
 pub mod image;
+pub mod input_file;
 pub mod manifest;
 pub mod report;
 pub mod schema;

@@ -7,7 +7,7 @@
 //! `tests/fixtures/board-configs/` (for facts qemu-virt lacks: a described cache, reserved
 //! RAM, disabled nodes). A `# make-file: NAME BYTES` line makes the test copy the manifest to
 //! a temporary directory next to a zero-filled file of that size (for files too large to
-//! commit).
+//! commit); `# make-fifo: NAME` puts a FIFO there instead.
 //!
 //! Verifies: [utest->dsn~config-checks~1] (the tests written out here; a `//!` tag cannot see
 //! the tests `check_tests!` generates, so each fixture entry carries its own tag).
@@ -17,7 +17,7 @@ mod common;
 use std::path::PathBuf;
 
 use bulkhead_config::{Board, Code, Diagnostics, Severity, load};
-use common::{assert_markers, fixture, repo_root};
+use common::{assert_markers, fixture, prepare_fixture, repo_root};
 
 /// The repository root that has the fixture's board.
 fn root_for(text: &str) -> PathBuf {
@@ -37,20 +37,8 @@ fn root_for(text: &str) -> PathBuf {
 fn check_fixture(name: &str) -> Diagnostics {
     let manifest = fixture(&format!("checks/{name}.toml"));
     let text = std::fs::read_to_string(&manifest).unwrap();
-    let directory = tempfile::tempdir().unwrap();
-    let mut loaded = manifest.clone();
-    for directive in text
-        .lines()
-        .filter_map(|line| line.strip_prefix("# make-file: "))
-    {
-        let (file, bytes) = directive.split_once(' ').expect("make-file: NAME BYTES");
-        let handle = std::fs::File::create(directory.path().join(file)).unwrap();
-        handle.set_len(bytes.trim().parse().unwrap()).unwrap();
-        loaded = directory.path().join(format!("{name}.toml"));
-    }
-    if loaded != manifest {
-        std::fs::write(&loaded, &text).unwrap();
-    }
+    let prepared = prepare_fixture(&manifest);
+    let loaded = prepared.path.clone();
     let diagnostics = match load(&loaded, &root_for(&text)) {
         Ok(spec) => spec.warnings().clone(),
         Err(diagnostics) => diagnostics,
@@ -208,6 +196,19 @@ check_tests! {
     a_colour_belongs_to_one_partition => "cache-colour-shared",
     // [utest->dsn~config-checks~1]
     colours_are_reported_as_not_enforced => "cache-colouring-not-enforced",
+    // Hostile inputs (issue 14; more in hostile.rs).
+    // [utest->dsn~config-checks~1]
+    a_region_ipa_whose_end_overflows_is_an_error_at_the_ipa => "region-ipa-overflow",
+    // [utest->dsn~config-checks~1]
+    zero_vcpus_is_an_error_not_a_warning => "vcpus-zero",
+    // [utest->dsn~config-checks~1]
+    names_of_the_hypervisor_and_its_outputs_are_reserved => "partition-name-reserved",
+    // [utest->dsn~config-checks~1]
+    bootargs_errors_point_at_the_bootargs_key => "bootargs-invalid",
+    // [utest->dsn~config-checks~1]
+    names_with_escape_sequences_are_rejected => "name-escape-sequence",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-images~1]
+    image_initrd_and_region_files_must_be_bounded_regular_files => "input-file-invalid",
 }
 
 #[test]
@@ -280,4 +281,21 @@ fn a_warning_and_an_error_are_told_apart_in_the_rendering() {
     let report = diagnostics.render(false);
     assert!(report.contains("1 error(s), 2 warning(s)"), "{report}");
     assert!(report.contains("NOT enforced"), "{report}");
+}
+
+/// Control characters in names reach messages and labels escaped (`\u{1b}`), never raw:
+/// `ESC [2J` in a partition name must not clear the terminal of whoever runs `check`.
+#[test]
+fn escape_sequences_in_names_are_escaped_in_the_rendering() {
+    let diagnostics = check_fixture("name-escape-sequence");
+    let rendered = diagnostics.render(false);
+    assert!(
+        !rendered.contains('\u{1b}') && !rendered.contains('\u{7}'),
+        "raw control characters in:\n{rendered}"
+    );
+    assert!(rendered.contains("`\\u{1b}[2Jowned`"), "{rendered}");
+    assert!(rendered.contains("\\u{1b}]0;title\\u{7}"), "{rendered}");
+    // The programmatic message keeps the name as written; only what is printed is escaped.
+    let message = diagnostics.iter().next().unwrap().message().to_owned();
+    assert!(message.contains('\u{1b}'), "{message}");
 }

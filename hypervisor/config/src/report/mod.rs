@@ -176,7 +176,9 @@ pub(crate) fn host_entries(
                 owner: partition.name.clone(),
                 partition: Some(index),
                 access: access_text(region.access).to_owned(),
-                ipa: Some((region.ipa, region.ipa + region.host.size())),
+                // Validation keeps `ipa + size` inside the IPA space; saturate rather than
+                // trust that here.
+                ipa: Some((region.ipa, region.ipa.saturating_add(region.host.size()))),
             });
         }
         for page in &partition.device_pages {

@@ -18,7 +18,8 @@ use crate::manifest::{
     TriggerValue,
 };
 use crate::spec::{EndpointSpec, ImageSource, InterruptAssignment};
-use crate::units::{AddressRange, SizeError, SizeValue, hex};
+use crate::input_file::{self, InputFileError};
+use crate::units::{AddressRange, SizeError, SizeValue, hex, human_size};
 
 /// Why a device reference gave no device.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -284,7 +285,9 @@ fn known_range(
     range_of(base?, size?, what, span, source, diagnostics)
 }
 
-/// The size of a file the manifest names, reporting one that cannot be read.
+/// The path and size of a file the manifest names, reporting one that cannot be used: it must
+/// exist and be a regular file of bounded size ([`input_file`]), judged from its metadata
+/// without opening it, so a FIFO cannot hang the compiler.
 fn file_size(
     spanned: &Spanned<String>,
     what: &str,
@@ -293,16 +296,21 @@ fn file_size(
     diagnostics: &mut Diagnostics,
 ) -> Option<(PathBuf, u64)> {
     let path = manifest_directory.join(spanned.get_ref());
-    match std::fs::metadata(&path) {
-        Ok(metadata) if metadata.is_file() => Some((path, metadata.len())),
-        Ok(_) | Err(_) => {
+    match input_file::size(&path) {
+        Ok(size) => Some((path, size)),
+        Err(error) => {
+            let (code, label) = match error {
+                InputFileError::Unreadable(_) => (Code::Io, "cannot be read"),
+                InputFileError::NotRegular(_) => (Code::InputFileInvalid, "not a regular file"),
+                InputFileError::TooLarge(_) => (Code::InputFileInvalid, "too large"),
+            };
             diagnostics.push(
-                Diagnostic::error(
-                    Code::Io,
-                    format!("{what} {} cannot be read", path.display()),
-                )
-                .with_label(source, spanned.span(), "no such file")
-                .with_help("file paths are relative to the manifest's directory"),
+                Diagnostic::error(code, format!("{what} {} {error}", path.display()))
+                    .with_label(source, spanned.span(), label)
+                    .with_help(format!(
+                        "file paths are relative to the manifest's directory; images, initrds and region contents must be regular files of at most {}",
+                        human_size(input_file::MAX_INPUT_FILE_SIZE)
+                    )),
             );
             None
         }
@@ -433,6 +441,18 @@ fn resolve_region<'m>(
         .ipa
         .as_ref()
         .and_then(|ipa| size_value(ipa, "region ipa", source, diagnostics));
+    // A written `ipa` whose end overflows 64 bits is no range at all: reported here, at the
+    // `ipa` key, because the layout step (which only sees ranges) cannot represent it.
+    if let (Some(ipa), Some(size), Some(written)) = (ipa, size, region.ipa.as_ref()) {
+        range_of(
+            ipa,
+            size,
+            "region ipa",
+            written.span(),
+            source,
+            diagnostics,
+        );
+    }
     let host = known_range(
         base,
         size,
@@ -470,7 +490,8 @@ fn resolve_image(
     let table = image.get_ref();
     match (&table.crate_name, &table.file) {
         (Some(crate_name), None) => Some(ImageSource::Crate(crate_name.get_ref().clone())),
-        (None, Some(file)) => Some(ImageSource::File(manifest_directory.join(file.get_ref()))),
+        (None, Some(file)) => file_size(file, "image", source, manifest_directory, diagnostics)
+            .map(|(path, _)| ImageSource::File(path)),
         (both_or_none, _) => {
             let label = if both_or_none.is_some() {
                 "both `crate` and `file` given"

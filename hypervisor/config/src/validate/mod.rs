@@ -39,6 +39,30 @@ use draft::{ChannelDraft, Draft};
 /// Longest partition, region or channel name: names prefix console lines and name files.
 pub const MAX_NAME_LENGTH: usize = 32;
 
+/// Partition names that are taken, with why. A partition's name prefixes its console lines
+/// (`[alpha] ...`) and names its files in the system's output directory
+/// (`target/bulkhead/<system>/<name>.bin`, `<name>.dtb`), next to what the compiler and xtask
+/// write there: `system.rs`, `memory.x`, `report.md`, `memory-map.svg`,
+/// `<board>.board.dtb`, `bulkhead-hypervisor` and `hv-log.bin`. Names are
+/// `[a-z][a-z0-9_-]*` (no `.`), so only a name equal to the stem of a `.bin`/`.dtb` file can
+/// collide; the stems of the other outputs are reserved too, so no later output format can
+/// start colliding.
+pub const RESERVED_NAMES: &[(&str, &str)] = &[
+    ("hv", "`[hv]` prefixes the hypervisor's own console lines"),
+    ("hv-log", "`hv-log.bin` is the hypervisor's defmt log in the output directory"),
+    ("system", "`system.rs` is in the output directory"),
+    ("memory", "`memory.x` is in the output directory"),
+    ("report", "`report.md` is in the output directory"),
+    ("memory-map", "`memory-map.svg` is in the output directory"),
+    (
+        "bulkhead-hypervisor",
+        "the hypervisor ELF is in the output directory",
+    ),
+];
+
+/// Longest `bootargs` in bytes: Linux's arm64 `COMMAND_LINE_SIZE`.
+pub const MAX_BOOTARGS_LENGTH: usize = 2048;
+
 /// What every check sees.
 pub(crate) struct Context<'a, 'm> {
     pub board: &'a Board,
@@ -67,11 +91,13 @@ macro_rules! checks {
 checks! {
     NoPartitions => checks::names::check_no_partitions,
     PartitionNameInvalid => checks::names::check_partition_name_invalid,
+    PartitionNameReserved => checks::names::check_partition_name_reserved,
     DuplicatePartitionName => checks::names::check_duplicate_partition_name,
     NameInvalid => checks::names::check_name_invalid,
     DuplicateChannelName => checks::names::check_duplicate_channel_name,
     DuplicateRegionName => checks::names::check_duplicate_region_name,
     RestartLimitInvalid => checks::names::check_restart_limit_invalid,
+    BootargsInvalid => checks::names::check_bootargs_invalid,
     CpusEmpty => checks::cores::check_cpus_empty,
     TooManyVcpus => checks::cores::check_too_many_vcpus,
     VcpusExceedCores => checks::cores::check_vcpus_exceed_cores,

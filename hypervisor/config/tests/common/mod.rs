@@ -27,6 +27,51 @@ pub fn fixture(relative: &str) -> PathBuf {
         .join(relative)
 }
 
+/// A fixture made ready to load: `path` is the manifest to pass to the compiler; `_directory`
+/// (when the fixture asked for files) holds a copy of it next to those files.
+pub struct PreparedFixture {
+    pub path: PathBuf,
+    pub _directory: Option<tempfile::TempDir>,
+}
+
+/// Applies a fixture's file directives: `# make-file: NAME BYTES` creates a zero-filled
+/// (sparse) file of that size, `# make-fifo: NAME` a FIFO (named pipe; a hostile "image" that
+/// would block any reader forever). When there is any, the manifest is copied into a
+/// temporary directory next to the files, keeping its file name.
+pub fn prepare_fixture(manifest: &Path) -> PreparedFixture {
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let files: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("# make-file: ") || line.starts_with("# make-fifo: "))
+        .collect();
+    if files.is_empty() {
+        return PreparedFixture {
+            path: manifest.to_path_buf(),
+            _directory: None,
+        };
+    }
+    let directory = tempfile::tempdir().unwrap();
+    for line in files {
+        if let Some(directive) = line.strip_prefix("# make-file: ") {
+            let (file, bytes) = directive.split_once(' ').expect("make-file: NAME BYTES");
+            let handle = std::fs::File::create(directory.path().join(file)).unwrap();
+            handle.set_len(bytes.trim().parse().unwrap()).unwrap();
+        } else if let Some(file) = line.strip_prefix("# make-fifo: ") {
+            let status = std::process::Command::new("mkfifo")
+                .arg(directory.path().join(file.trim()))
+                .status()
+                .expect("mkfifo runs (coreutils)");
+            assert!(status.success(), "mkfifo {file} failed");
+        }
+    }
+    let path = directory.path().join(manifest.file_name().unwrap());
+    std::fs::write(&path, &text).unwrap();
+    PreparedFixture {
+        path,
+        _directory: Some(directory),
+    }
+}
+
 /// (file name, code id, line) of every `# expect:` marker in `files`.
 pub fn markers(files: &[PathBuf]) -> BTreeSet<(String, String, usize)> {
     let mut expected = BTreeSet::new();

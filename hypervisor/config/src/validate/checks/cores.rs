@@ -10,21 +10,33 @@ use serde_spanned::Spanned;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::validate::{Context, report};
 
+/// A partition must run at least one vCPU: an empty `cpus` list, and `vcpus = 0` (which
+/// would build a partition that never runs, holding its cores and memory for nothing).
 pub(crate) fn check_cpus_empty(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
-    for draft in context
-        .drafts
-        .iter()
-        .filter(|draft| draft.partition().cpus.get_ref().is_empty())
-    {
-        report(
-            diagnostics,
-            Code::CpusEmpty,
-            format!("partition `{}` has no vCPU", draft.name()),
-            context.source,
-            draft.partition().cpus.span(),
-            "empty",
-            "pin at least one physical core: cpus = [0]",
-        );
+    for draft in context.drafts {
+        let partition = draft.partition();
+        if partition.cpus.get_ref().is_empty() {
+            report(
+                diagnostics,
+                Code::CpusEmpty,
+                format!("partition `{}` has no vCPU", draft.name()),
+                context.source,
+                partition.cpus.span(),
+                "empty",
+                "pin at least one physical core: cpus = [0]",
+            );
+        } else if let Some(vcpus) = partition.vcpus.as_ref().filter(|vcpus| *vcpus.get_ref() == 0)
+        {
+            report(
+                diagnostics,
+                Code::CpusEmpty,
+                format!("partition `{}` has no vCPU (`vcpus = 0`)", draft.name()),
+                context.source,
+                vcpus.span(),
+                "expected at least 1",
+                "a partition runs at least one vCPU; drop `vcpus` to run one per pinned core",
+            );
+        }
     }
 }
 
@@ -80,7 +92,13 @@ pub(crate) fn check_vcpus_exceed_cores(context: &Context<'_, '_>, diagnostics: &
 
 pub(crate) fn check_core_without_vcpu(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
     for draft in context.drafts {
-        let Some(vcpus) = &draft.partition().vcpus else {
+        // `vcpus = 0` is the error `cpus-empty`, not idle cores.
+        let Some(vcpus) = draft
+            .partition()
+            .vcpus
+            .as_ref()
+            .filter(|vcpus| *vcpus.get_ref() != 0)
+        else {
             continue;
         };
         let cpus = draft.partition().cpus.get_ref();

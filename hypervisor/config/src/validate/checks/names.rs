@@ -10,7 +10,7 @@ use serde_spanned::Spanned;
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::manifest::FaultPolicyValue;
-use crate::validate::{Context, MAX_NAME_LENGTH, report};
+use crate::validate::{Context, MAX_BOOTARGS_LENGTH, MAX_NAME_LENGTH, RESERVED_NAMES, report};
 
 /// Whether `name` is `[a-z][a-z0-9_-]*` of at most [`MAX_NAME_LENGTH`] characters.
 pub(crate) fn is_valid_name(name: &str) -> bool {
@@ -59,6 +59,68 @@ pub(crate) fn check_partition_name_invalid(
             draft.partition().name.span(),
             "invalid name",
             name_help(),
+        );
+    }
+}
+
+/// Names the hypervisor or its output directory already uses ([`RESERVED_NAMES`]): a
+/// partition `hv` would print console lines indistinguishable from the hypervisor's own, and
+/// one called `hv-log` would write `hv-log.bin` over the defmt log `cargo xtask run` captures.
+pub(crate) fn check_partition_name_reserved(
+    context: &Context<'_, '_>,
+    diagnostics: &mut Diagnostics,
+) {
+    for draft in context.drafts {
+        if let Some((_, why)) = RESERVED_NAMES
+            .iter()
+            .find(|(reserved, _)| *reserved == draft.name())
+        {
+            report(
+                diagnostics,
+                Code::PartitionNameReserved,
+                format!("partition name `{}` is reserved: {why}", draft.name()),
+                context.source,
+                draft.partition().name.span(),
+                "reserved name",
+                format!(
+                    "choose another name; reserved: {}",
+                    RESERVED_NAMES
+                        .iter()
+                        .map(|(name, _)| format!("`{name}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+    }
+}
+
+/// `bootargs` end up as a NUL-terminated device tree string the guest parses: a NUL inside
+/// cannot be written, and more than [`MAX_BOOTARGS_LENGTH`] bytes is more than Linux reads
+/// (arm64 `COMMAND_LINE_SIZE`) and could push the device tree past its slot.
+pub(crate) fn check_bootargs_invalid(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+    for draft in context.drafts {
+        let Some(bootargs) = &draft.partition().bootargs else {
+            continue;
+        };
+        let text = bootargs.get_ref();
+        let problem = if text.contains('\0') {
+            "contain a NUL character".to_owned()
+        } else if text.len() > MAX_BOOTARGS_LENGTH {
+            format!("are {} bytes long", text.len())
+        } else {
+            continue;
+        };
+        report(
+            diagnostics,
+            Code::BootargsInvalid,
+            format!("partition `{}` bootargs {problem}", draft.name()),
+            context.source,
+            bootargs.span(),
+            "invalid bootargs",
+            format!(
+                "bootargs are one device tree string: no NUL, at most {MAX_BOOTARGS_LENGTH} bytes"
+            ),
         );
     }
 }
