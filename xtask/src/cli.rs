@@ -30,7 +30,7 @@ pub enum Task {
     /// Check the code against the coding standard (misra-like-lints/RULES.md).
     Lint,
     /// Build the traceability report from the last `cargo xtask test` run.
-    Trace,
+    Trace(TraceArgs),
     /// Print the Rust the config compiler generates for a manifest (system.rs).
     Expand(SystemArgs),
     /// Regenerate board-configs/<BOARD>/<BOARD>.dts from the device tree QEMU builds.
@@ -38,6 +38,15 @@ pub enum Task {
         /// Board directory name under board-configs/.
         board: String,
     },
+}
+
+/// Options of `cargo xtask trace`.
+#[derive(Debug, Args, PartialEq, Eq)]
+pub struct TraceArgs {
+    /// First add new item revisions to certification/requirements.lock (after adding an item
+    /// or bumping a revision; entries are only ever added).
+    #[arg(long)]
+    pub update_lock: bool,
 }
 
 /// Options of `cargo xtask bench`.
@@ -115,6 +124,19 @@ mod tests {
             })
         );
         assert!(parse(&["board-dts"]).is_err());
+    }
+
+    #[test]
+    fn trace_takes_update_lock() {
+        assert_eq!(
+            parse(&["trace"]).ok(),
+            Some(Task::Trace(TraceArgs { update_lock: false }))
+        );
+        assert_eq!(
+            parse(&["trace", "--update-lock"]).ok(),
+            Some(Task::Trace(TraceArgs { update_lock: true }))
+        );
+        assert!(parse(&["trace", "--update"]).is_err());
     }
 
     #[test]

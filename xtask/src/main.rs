@@ -28,7 +28,7 @@ fn main() -> ExitCode {
             &xtask::bench::BenchOptions::from_command_line(arguments.samples, arguments.against.is_some(), arguments.quick, arguments.profile),
         )
         .map_err(commands::Failure::Bench),
-        Task::Trace => commands::trace::trace(&repository),
+        Task::Trace(arguments) => commands::trace::trace(&repository, arguments.update_lock),
         Task::Expand(arguments) => commands::expand::expand(&repository, &arguments),
         Task::BoardDts { board } => commands::board_dts::board_dts(&repository, &board),
     };

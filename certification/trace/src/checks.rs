@@ -23,6 +23,13 @@ use crate::results::coverage::Coverage;
 use crate::results::lint::{Deviation, LintFinding, RunBinding};
 use crate::source::SourceScan;
 
+/// The checks that count evidence: whether a recorded run's results count for the sources
+/// as they are. On a tree with uncommitted changes no result can count, so these fail for a
+/// reason that is not a defect; a caller may downgrade them there (`cargo xtask test` does).
+/// Every other check judges the sources, the specification or the run's own outputs, which
+/// a dirty tree does not excuse.
+pub const EVIDENCE_COUNTING: &[&str] = &["evidence"];
+
 /// A check's or a finding's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

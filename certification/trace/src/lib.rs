@@ -111,6 +111,11 @@ impl Report {
         self.trace.verdict != Verdict::Fail
     }
 
+    /// The IDs of the checks that failed, in report order.
+    pub fn failed_checks(&self) -> Vec<&str> {
+        self.trace.checks.iter().filter(|check| check.verdict == Verdict::Fail).map(|check| check.id.as_str()).collect()
+    }
+
     /// One line per check, for the terminal.
     pub fn summary(&self) -> String {
         let mut lines = Vec::new();

@@ -121,17 +121,27 @@ pub fn test(repository: &Repository) -> Result<(), Failure> {
     }
     let image = built.as_ref().map(BuiltSystem::hypervisor_elf);
     let captured = run_record::capture(&evidence, &Capture { image: image.as_deref(), extra_tools: Vec::new() });
-    let trace = match captured.map_err(|error| Failure::Trace(error.to_string())).and_then(|_| super::trace::evaluate(repository)) {
+    let trace = match captured
+        .map_err(|error| Failure::Trace(error.to_string()))
+        .and_then(|_| super::trace::evaluate(repository, false))
+    {
         Ok(outcome) => {
             eprintln!("{}", outcome.summary);
-            if outcome.passed {
-                Outcome::Passed("every approved requirement verified by this run (target/trace/trace.html)".to_owned())
-            } else if outcome.dirty {
+            use super::trace::StageVerdict;
+            match outcome.verdict() {
+                StageVerdict::Passed => Outcome::Passed(
+                    "every approved requirement verified by this run (target/trace/trace.html)".to_owned(),
+                ),
                 // Evidence is only ever taken from a committed tree; a developer's uncommitted
-                // work cannot produce it, and that is not a test failure.
-                Outcome::NotEvidence("uncommitted changes: results cannot count as evidence (commit, then rerun)")
-            } else {
-                Outcome::Failed("requirements not verified (target/trace/trace.html)".to_owned())
+                // work cannot produce it, and that alone is not a test failure. Every other
+                // check (lock, tags, coverage, unsafe, lint) still fails the stage.
+                StageVerdict::NotEvidence => {
+                    Outcome::NotEvidence("uncommitted changes: results cannot count as evidence (commit, then rerun)")
+                }
+                StageVerdict::Failed(checks) => Outcome::Failed(format!(
+                    "failed checks: {} (target/trace/trace.html)",
+                    checks.join(", ")
+                )),
             }
         }
         Err(error) => Outcome::Failed(error.to_string()),

@@ -159,9 +159,7 @@ pub fn run_binding(path: &Path, run: Option<&RunRecord>, current: &SourceState) 
         ));
     }
     if run.source.dirty || current.dirty {
-        binding.warnings.push(
-            "the findings describe a tree with uncommitted changes, not the commit alone".to_owned(),
-        );
+        binding.warnings.push("the findings describe a tree with uncommitted changes, not the commit alone".to_owned());
     }
     Ok(binding)
 }

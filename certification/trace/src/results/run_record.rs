@@ -195,9 +195,8 @@ impl RunStart {
     /// to the whole second, so a file system that keeps modification times in seconds does
     /// not make a file of this run look older than the run.
     pub fn check_written_by_run(&self, path: &Path) -> Result<(), Error> {
-        let modified = std::fs::metadata(path)
-            .and_then(|metadata| metadata.modified())
-            .map_err(|error| Error::io(path, error))?;
+        let modified =
+            std::fs::metadata(path).and_then(|metadata| metadata.modified()).map_err(|error| Error::io(path, error))?;
         let since_epoch = self.started_at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
         let start = UNIX_EPOCH + Duration::from_secs(since_epoch.as_secs());
         if modified >= start {
