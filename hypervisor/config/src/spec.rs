@@ -346,7 +346,8 @@ pub fn load(manifest_path: &Path, repo_root: &Path) -> Result<SystemSpec, Diagno
     let Some(board) = Board::load(&directory, &mut diagnostics) else {
         return Err(diagnostics);
     };
-    let spec = match load_with_board(&source, &manifest, board, manifest_path) {
+    let workspace = repo_root.join(validate::guest_crates::GUEST_WORKSPACE);
+    let spec = match load_with_board(&source, &manifest, board, manifest_path, Some(&workspace)) {
         Ok(spec) => spec,
         Err(errors) => {
             diagnostics.append(errors);
@@ -363,8 +364,9 @@ pub fn load(manifest_path: &Path, repo_root: &Path) -> Result<SystemSpec, Diagno
 
 /// Parses and validates manifest `text` against an already loaded `board`, without touching
 /// the file system except for files the manifest names (images, initrds, region contents).
-/// The board the manifest names is not looked up: `board` is used whatever it says. Fuzzing,
-/// property tests and benchmarks use this to leave `dtc` out of the loop.
+/// The board the manifest names is not looked up: `board` is used whatever it says, and there
+/// is no repository, so guest crate names are not looked up either (`load` does both).
+/// Fuzzing, property tests and benchmarks use this to leave `dtc` out of the loop.
 pub fn load_text(
     name: &str,
     text: &str,
@@ -373,7 +375,7 @@ pub fn load_text(
 ) -> Result<SystemSpec, Diagnostics> {
     let source = diagnostic::source(name, text.to_owned());
     let manifest = manifest::parse(&source)?;
-    load_with_board(&source, &manifest, board.clone(), manifest_path)
+    load_with_board(&source, &manifest, board.clone(), manifest_path, None)
 }
 
 fn load_with_board(
@@ -381,6 +383,7 @@ fn load_with_board(
     manifest: &manifest::Manifest,
     board: Board,
     manifest_path: &Path,
+    guest_workspace: Option<&Path>,
 ) -> Result<SystemSpec, Diagnostics> {
     let mut diagnostics = Diagnostics::new();
     let manifest_directory = manifest_path.parent().unwrap_or(Path::new("."));
@@ -389,6 +392,7 @@ fn load_with_board(
         board,
         source,
         manifest_directory,
+        guest_workspace,
         &mut diagnostics,
     );
     match validated {

@@ -41,7 +41,7 @@ fn compile_good(directory: &Path) -> CompiledSystem {
         directory,
         &[
             ("heartbeat", demo_guest(b"heartbeat code")),
-            ("misbehave", demo_guest(b"misbehave code")),
+            ("probe", demo_guest(b"probe code")),
         ],
     )
     .unwrap_or_else(|diagnostics| panic!("{diagnostics:#}"))
@@ -200,7 +200,7 @@ fn compiling_twice_leaves_unchanged_outputs_untouched() {
 fn load_lists_the_guest_crates_to_build() {
     let spec = load(&fixture("good-qemu-virt.toml"), &repo_root()).unwrap();
     let crates: Vec<String> = spec.guest_crates().into_iter().collect();
-    assert_eq!(crates, ["heartbeat", "misbehave"]);
+    assert_eq!(crates, ["heartbeat", "probe"]);
 }
 
 // [utest->dsn~config-images~1]
@@ -233,12 +233,12 @@ fn file_images_are_resolved_next_to_the_manifest_and_linux_images_load_at_text_o
     );
 }
 
-/// Compiles `images/<name>.toml` with `bytes` as crate `guest` (or no image at all) and
+/// Compiles `images/<name>.toml` with `bytes` as crate `heartbeat` (or no image at all) and
 /// compares diagnostics with its markers.
 fn image_check(name: &str, bytes: Option<Vec<u8>>) {
     let directory = tempfile::tempdir().unwrap();
     let manifest = fixture(&format!("images/{name}.toml"));
-    let images: Vec<(&str, Vec<u8>)> = bytes.into_iter().map(|bytes| ("guest", bytes)).collect();
+    let images: Vec<(&str, Vec<u8>)> = bytes.into_iter().map(|bytes| ("heartbeat", bytes)).collect();
     let diagnostics =
         compile_with(&manifest, directory.path(), &images).expect_err("bad image accepted");
     assert_markers(&diagnostics, &[manifest]);
@@ -329,7 +329,7 @@ fn an_image_reaching_into_the_device_tree_slot_is_rejected() {
     );
     let directory = tempfile::tempdir().unwrap();
     let manifest = fixture("images/image-too-large.toml");
-    let diagnostics = compile_with(&manifest, directory.path(), &[("guest", guest.clone())])
+    let diagnostics = compile_with(&manifest, directory.path(), &[("heartbeat", guest.clone())])
         .expect_err("accepted");
     let help = diagnostics
         .iter()

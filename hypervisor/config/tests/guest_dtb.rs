@@ -14,7 +14,7 @@ use common::{demo_guest, fixture, repo_root};
 
 fn compile_good(directory: &Path) -> CompiledSystem {
     let mut guest_images = BTreeMap::new();
-    for name in ["heartbeat", "misbehave"] {
+    for name in ["heartbeat", "probe"] {
         let path = directory.join(format!("{name}.elf"));
         std::fs::write(&path, demo_guest(name.as_bytes())).unwrap();
         guest_images.insert(name.to_owned(), path);

@@ -72,3 +72,18 @@ fn thousands_of_errors_are_counted_and_the_rendering_is_capped() {
     assert!(rendered.ends_with(&format!("{total} error(s), 0 warning(s)\n")));
     assert!(rendered.len() < 64 * 1024, "{} bytes rendered", rendered.len());
 }
+
+/// A hypervisor at the top of RAM leaves every free byte below it; placement uses it.
+#[test]
+fn partitions_are_placed_below_a_hypervisor_at_the_top_of_ram() {
+    let spec = bulkhead_config::load(&common::fixture("hypervisor-at-top.toml"), &repo_root())
+        .unwrap_or_else(|diagnostics| panic!("{diagnostics:#}"));
+    assert_eq!(spec.board().hypervisor.base(), 0x7e00_0000);
+    let ram: Vec<(u64, u64)> = spec
+        .partitions()
+        .iter()
+        .map(|partition| (partition.ram.base(), partition.ram.size()))
+        .collect();
+    assert_eq!(ram, [(0x4000_0000, 512 << 20), (0x6000_0000, 256 << 20)]);
+    assert_eq!(spec.channels()[0].memory.base(), 0x7000_0000);
+}

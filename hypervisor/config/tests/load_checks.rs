@@ -209,6 +209,8 @@ check_tests! {
     names_with_escape_sequences_are_rejected => "name-escape-sequence",
     // [utest->dsn~config-checks~1] [utest->dsn~config-images~1]
     image_initrd_and_region_files_must_be_bounded_regular_files => "input-file-invalid",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-images~1]
+    check_rejects_a_guest_crate_that_does_not_exist => "guest-crate-unknown",
 }
 
 #[test]

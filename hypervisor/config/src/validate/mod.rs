@@ -17,6 +17,7 @@
 
 mod checks;
 pub(crate) mod draft;
+pub mod guest_crates;
 pub mod layout;
 pub(crate) mod place;
 
@@ -154,14 +155,22 @@ pub(crate) struct Validated {
 
 /// Applies overrides, resolves, places, lays out and checks everything. Returns the system
 /// when no error was found; all diagnostics (warnings included) go to `diagnostics`.
+///
+/// `guest_workspace` is the directory of the guest crates (`partitions/` of the repository):
+/// every `image = { crate = ... }` must name one of them ([`guest_crates`]); `None` skips that
+/// lookup (for callers without a repository: fuzzing and property tests).
 pub(crate) fn validate(
     manifest: &Manifest,
     board: Board,
     source: &Source,
     manifest_directory: &Path,
+    guest_workspace: Option<&Path>,
     diagnostics: &mut Diagnostics,
 ) -> Option<Validated> {
     let board = apply_system_overrides(manifest, board, source, diagnostics);
+    if let Some(workspace) = guest_workspace {
+        guest_crates::check(manifest, workspace, source, diagnostics);
+    }
     let mmio = MmioMap::new(&board.tree);
     let mut drafts: Vec<Draft<'_>> = manifest
         .partitions

@@ -1,7 +1,9 @@
 //! *Place*: gives every partition RAM, region and channel without a `base` the lowest free
 //! range of board RAM after the previous allocation (initially the hypervisor reservation),
 //! in manifest order — partitions first, then their regions, then channels — stepping around
-//! fixed ranges, the hypervisor, reserved memory and device registers.
+//! fixed ranges, the hypervisor, reserved memory and device registers. When nothing is free
+//! above that point (a hypervisor placed at the top of RAM), the search starts again at the
+//! lowest RAM address, so RAM below the hypervisor is used too.
 //!
 //! Allocations are 2 MiB aligned when their size is a multiple of 2 MiB (so stage 2 can use
 //! blocks, Arm ARM D8.2.8), else 4 KiB aligned.
@@ -123,6 +125,7 @@ pub(crate) fn place(
     }
 }
 
+/// First-fit allocation of board RAM, moving upwards from a cursor.
 struct Allocator<'a> {
     cursor: u64,
     taken: Vec<AddressRange>,
@@ -130,17 +133,17 @@ struct Allocator<'a> {
 }
 
 impl Allocator<'_> {
+    /// The lowest free range of `size` bytes at or after the cursor or, when there is none
+    /// (the hypervisor sits at the top of RAM, or what is above it is full), anywhere in RAM
+    /// from its lowest address: free RAM below the hypervisor is as good as above it.
     fn allocate(&mut self, size: u64) -> Option<AddressRange> {
         if size == 0 {
             return None;
         }
-        let range = first_fit(
-            self.cursor,
-            size,
-            alignment_for(size),
-            self.ram,
-            &self.taken,
-        )?;
+        let alignment = alignment_for(size);
+        let lowest = self.ram.iter().map(|ram| ram.base()).min()?;
+        let range = first_fit(self.cursor, size, alignment, self.ram, &self.taken)
+            .or_else(|| first_fit(lowest, size, alignment, self.ram, &self.taken))?;
         self.taken.push(range);
         self.cursor = range.end();
         Some(range)
