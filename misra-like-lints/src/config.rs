@@ -3,8 +3,8 @@
 //!
 //! The settings (`misra-like-lints.toml`) hold everything that is a *design decision* rather
 //! than a deviation: which crates get which rule profile, where the arch and MMIO layers are,
-//! the stack-array limit, the reviewed intrinsic sites, the ELF symbol names and the Clippy
-//! invocations. A copy is compiled in, so the tool also works on a tree without the file.
+//! the stack-array limit, the reviewed intrinsic sites, the ELF symbol names, the Clippy
+//! invocations and the crate-level attributes each crate root must declare. A copy is compiled in, so the tool also works on a tree without the file.
 
 use std::path::{Path, PathBuf};
 
@@ -98,6 +98,30 @@ impl Default for ElfSettings {
     }
 }
 
+/// One `[[crate_attributes]]` entry (MLR-28): the crate-level attributes a crate root must
+/// declare because the architecture relies on them.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrateAttributes {
+    /// The crate root, repository-relative (`hypervisor/core/src/lib.rs`).
+    pub path: String,
+    /// The inner attributes it must carry, as written inside `#![..]`: `no_std`,
+    /// `forbid(unsafe_code)`, `deny(unsafe_code)`, ... A `forbid` also meets a required
+    /// `deny` or `warn`, a `deny` a required `warn`.
+    pub required: Vec<String>,
+    /// Why the architecture relies on them (printed with a finding).
+    pub reason: String,
+}
+
+impl CrateAttributes {
+    /// The directory of the crate: the root's path up to its `src/`.
+    pub fn crate_dir(&self) -> &str {
+        self.path
+            .split_once("/src/")
+            .map_or(self.path.as_str(), |(dir, _)| dir)
+    }
+}
+
 /// One `cargo clippy` invocation.
 #[derive(Clone, Debug, Deserialize)]
 pub struct ClippyRun {
@@ -141,6 +165,9 @@ pub struct Settings {
     /// Clippy invocations.
     #[serde(default)]
     pub clippy: Vec<ClippyRun>,
+    /// Required crate-level attributes per crate root (MLR-28).
+    #[serde(default)]
+    pub crate_attributes: Vec<CrateAttributes>,
 }
 
 impl Settings {
@@ -172,7 +199,17 @@ impl Settings {
             reviewed: Vec::new(),
             elf: ElfSettings::default(),
             clippy: Vec::new(),
+            crate_attributes: Vec::new(),
         })
+    }
+
+    /// The crate-level attributes required of the crate root at `relative` (empty if none).
+    pub fn required_crate_attributes(&self, relative: &str) -> Vec<&str> {
+        self.crate_attributes
+            .iter()
+            .filter(|entry| entry.path == relative)
+            .flat_map(|entry| entry.required.iter().map(String::as_str))
+            .collect()
     }
 
     /// The settings of the tree at `root`: its settings file if it has one, else the defaults.
@@ -264,6 +301,31 @@ mod tests {
     fn builtin_settings_parse() {
         let settings = Settings::parse(DEFAULT_SETTINGS, "built-in").map_err(|e| e.to_string());
         assert!(settings.is_ok(), "{settings:?}");
+    }
+
+    /// The repository's own settings file (not the compiled-in copy) keeps the attributes the
+    /// architecture relies on required: `bulkhead-core` is safe Rust without `std`, and the
+    /// image is `no_std`/`no_main` and denies `unsafe_code` outside its argued sites.
+    #[test]
+    fn repository_settings_require_the_safety_attributes() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let settings = Settings::load(&root).map_err(|error| error.to_string());
+        let Ok(settings) = settings else {
+            panic!("{settings:?}")
+        };
+        let core = settings.required_crate_attributes("hypervisor/core/src/lib.rs");
+        assert!(core.contains(&"forbid(unsafe_code)"), "{core:?}");
+        assert!(core.contains(&"no_std"), "{core:?}");
+        let image = settings.required_crate_attributes("hypervisor/image/src/main.rs");
+        assert!(image.contains(&"deny(unsafe_code)"), "{image:?}");
+        assert!(image.contains(&"no_std"), "{image:?}");
+        for entry in &settings.crate_attributes {
+            assert!(
+                root.join(&entry.path).is_file(),
+                "{} is listed but does not exist",
+                entry.path
+            );
+        }
     }
 
     #[test]

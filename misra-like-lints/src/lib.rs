@@ -181,6 +181,7 @@ pub fn analyse(units: &[FileUnit], settings: &Settings) -> Vec<Finding> {
         findings.extend(passes::recursion::check(members));
         findings.extend(passes::crate_level::check(members, &facts));
     }
+    findings.extend(passes::crate_level::check_required(units, settings));
     findings.retain(|finding| applies_where_found(finding, units));
     findings
 }

@@ -273,7 +273,12 @@ impl Register {
             for rule in &deviation.rules {
                 match Rule::from_id(rule) {
                     None => problem(format!("`{}` cites unknown rule `{rule}`", deviation.id)),
-                    Some(Rule::Suppression | Rule::StaleDeviation | Rule::Analysable) => {
+                    Some(
+                        Rule::Suppression
+                        | Rule::StaleDeviation
+                        | Rule::Analysable
+                        | Rule::CrateAttributes,
+                    ) => {
                         problem(format!("`{}`: {rule} cannot be deviated", deviation.id));
                     }
                     Some(_) => {}

@@ -69,6 +69,8 @@ pub enum Rule {
     StaleDeviation,
     /// MLR-27: no panic machinery reachable from the exception vectors.
     PanicReachable,
+    /// MLR-28: crate roots declare the crate-level attributes the architecture relies on.
+    CrateAttributes,
 }
 
 /// Static facts about one rule.
@@ -487,6 +489,18 @@ pub const RULES: &[RuleInfo] = &[
         help: "find the call on the printed path that can panic and make it return an error instead",
         mirrors: "MISRA C:2025 Dir 4.1",
         profiles: STRICT,
+        lints: &[],
+        strict_lints: &[],
+        exempt_in_const: false,
+        clippy_authoritative: false,
+    },
+    RuleInfo {
+        rule: Rule::CrateAttributes,
+        id: "MLR-28",
+        title: "crate roots declare the crate-level attributes the architecture relies on",
+        help: "restore the attribute in the crate root; if the design changed, change `[[crate_attributes]]` in misra-like-lints.toml in review",
+        mirrors: "project rule (architecture: safe-Rust, no_std crates); keeps MLR-14's promise for crates that must stay safe",
+        profiles: ALL,
         lints: &[],
         strict_lints: &[],
         exempt_in_const: false,

@@ -302,7 +302,10 @@ impl Suppressions {
             if settled
                 || matches!(
                     finding.rule,
-                    Rule::Analysable | Rule::Suppression | Rule::StaleDeviation
+                    Rule::Analysable
+                        | Rule::Suppression
+                        | Rule::StaleDeviation
+                        | Rule::CrateAttributes
                 )
             {
                 continue;

@@ -43,7 +43,7 @@ fn unjustified_finding_fails_with_rustc_style_output_and_json() {
             ("hypervisor/core/Cargo.toml", MANIFEST),
             (
                 "hypervisor/core/src/lib.rs",
-                "//! Core.\n#![forbid(unsafe_code)]\n\n/// Spins.\npub fn spin() {\n    loop {}\n}\n",
+                "//! Core.\n#![no_std]\n#![forbid(unsafe_code)]\n\n/// Spins.\npub fn spin() {\n    loop {}\n}\n",
             ),
         ],
     );
@@ -56,7 +56,7 @@ fn unjustified_finding_fails_with_rustc_style_output_and_json() {
         "{stdout}"
     );
     assert!(
-        stdout.contains(" --> hypervisor/core/src/lib.rs:6:5"),
+        stdout.contains(" --> hypervisor/core/src/lib.rs:7:5"),
         "{stdout}"
     );
     assert!(stdout.contains("= help: add `// BOUND:"), "{stdout}");
@@ -72,7 +72,7 @@ fn unjustified_finding_fails_with_rustc_style_output_and_json() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(loop_finding["file"], "hypervisor/core/src/lib.rs");
-    assert_eq!(loop_finding["line"], 6);
+    assert_eq!(loop_finding["line"], 7);
     assert_eq!(loop_finding["column"], 5);
     assert_eq!(loop_finding["severity"], "error");
     assert!(loop_finding["suppressed_by"].is_null());
@@ -88,7 +88,7 @@ fn justified_findings_pass_and_are_counted_by_rule() {
             ("hypervisor/core/Cargo.toml", MANIFEST),
             (
                 "hypervisor/core/src/lib.rs",
-                "//! Core.\n#![forbid(unsafe_code)]\n\n/// Spins.\npub fn spin() {\n    // DEVIATION(DEV-0001, MLR-10)\n    loop {}\n}\n",
+                "//! Core.\n#![no_std]\n#![forbid(unsafe_code)]\n\n/// Spins.\npub fn spin() {\n    // DEVIATION(DEV-0001, MLR-10)\n    loop {}\n}\n",
             ),
             (
                 "certification/deviations.toml",

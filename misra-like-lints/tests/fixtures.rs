@@ -280,6 +280,14 @@ fixture!(
     "mlr-26-stale-deviation/flagged"
 );
 fixture!(used_deviation_is_not_stale, "mlr-26-stale-deviation/pass");
+fixture!(
+    missing_required_crate_attributes_are_flagged,
+    "mlr-28-crate-attributes/flagged"
+);
+fixture!(
+    required_crate_attributes_present_pass,
+    "mlr-28-crate-attributes/pass"
+);
 
 /// Every rule but MLR-27 (tested on a synthetic ELF in `tests/elf.rs`) has both fixtures.
 #[test]
