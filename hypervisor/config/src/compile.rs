@@ -22,7 +22,7 @@ use crate::image::{self, GuestImage, ImageError, ImageFormat, PlacementError};
 use crate::input_file::{self, InputFileError};
 use crate::report::{self, ReportPartition};
 use crate::spec::{self, ImageSource, PartitionSpec, SystemSpec};
-use crate::units::{AddressRange, BLOCK_2MIB, align_up, hex, human_size};
+use crate::units::{AddressRange, BLOCK_2MIB, GRANULE_4KIB, align_up, hex, human_size};
 
 /// What `compile` needs.
 #[derive(Clone, Debug)]
@@ -165,6 +165,103 @@ pub(crate) fn build_device_trees(
         .collect()
 }
 
+/// The hypervisor's own share of its RAM reservation, besides the guest blobs and stage-2
+/// tables: code, data, per-core stacks and per-partition state. The demo image (4 cores,
+/// 2 partitions) uses about 0.4 MiB; 1 MiB plus one 64 KiB stack per core
+/// ([`HYPERVISOR_STACK_SIZE`]) leaves room for growth.
+pub const HYPERVISOR_OWN_BUDGET: u64 = 1 << 20;
+/// One core's EL2 stack (`STACK_SIZE` in `hypervisor/image/src/cores.rs`).
+pub const HYPERVISOR_STACK_SIZE: u64 = 64 << 10;
+
+/// What the EL2 image will hold, in bytes, as far as the compiler knows it: every blob it
+/// `include_bytes!`s (flattened image, device tree, initrd, region contents; unknown images
+/// count zero), the stage-2 table pool, and [`HYPERVISOR_OWN_BUDGET`] plus the stacks.
+fn hypervisor_footprint(
+    spec: &SystemSpec,
+    images: &[Option<LoadedImage>],
+    trees: &[Option<GuestDeviceTree>],
+) -> u64 {
+    let blobs: u64 = spec
+        .partitions()
+        .iter()
+        .zip(images)
+        .zip(trees)
+        .map(|((partition, image), tree)| {
+            let image = image.as_ref().map_or(0, |loaded| loaded.image.bytes.len() as u64);
+            let tree = tree.as_ref().map_or(0, |tree| tree.blob.len() as u64);
+            let initrd = partition.initrd.as_ref().map_or(0, |(_, size)| *size);
+            let regions: u64 = partition
+                .regions
+                .iter()
+                .filter_map(|region| {
+                    let path = region.file.as_ref()?;
+                    crate::input_file::size(path).ok()
+                })
+                .sum();
+            image
+                .saturating_add(tree)
+                .saturating_add(initrd)
+                .saturating_add(regions)
+        })
+        .fold(0, u64::saturating_add);
+    let tables: u64 = spec
+        .partitions()
+        .iter()
+        .map(|partition| {
+            bulkhead_core::stage2::tables_needed(&partition.stage2_regions(spec.channels())) as u64
+        })
+        .fold(0, u64::saturating_add)
+        .saturating_mul(GRANULE_4KIB);
+    let stacks = (spec.board().cores.len() as u64).saturating_mul(HYPERVISOR_STACK_SIZE);
+    blobs
+        .saturating_add(tables)
+        .saturating_add(stacks)
+        .saturating_add(HYPERVISOR_OWN_BUDGET)
+}
+
+/// The EL2 image embeds every guest blob, so they must fit the hypervisor's reservation
+/// together with its own code, stacks and tables; otherwise the link of the EL2 image fails
+/// (`link.x` asserts it) long after `check` said yes. `check` and `compile` both run this on
+/// the images they have, so they agree; the linker's assertion remains the final word on
+/// the hypervisor's own size, which only the link knows exactly.
+pub(crate) fn check_hypervisor_fits(
+    spec: &SystemSpec,
+    images: &[Option<LoadedImage>],
+    trees: &[Option<GuestDeviceTree>],
+    diagnostics: &mut Diagnostics,
+) {
+    let footprint = hypervisor_footprint(spec, images, trees);
+    let reservation = spec.board().hypervisor;
+    if footprint <= reservation.size() {
+        return;
+    }
+    // Point at the largest image: the likeliest thing to shrink or move out.
+    let largest = spec
+        .partitions()
+        .iter()
+        .zip(images)
+        .max_by_key(|(_, image)| image.as_ref().map_or(0, |loaded| loaded.image.bytes.len()));
+    let mut diagnostic = Diagnostic::error(
+        Code::HypervisorImageTooLarge,
+        format!(
+            "the EL2 image would need about {} (guest images, device trees, initrds, region contents, stage-2 tables and the hypervisor itself) but the hypervisor's reservation {reservation} is {}",
+            human_size(footprint),
+            human_size(reservation.size())
+        ),
+    );
+    if let Some((partition, _)) = largest {
+        diagnostic = diagnostic.with_label(
+            &spec.source,
+            partition.spans.image.clone(),
+            "the largest image",
+        );
+    }
+    diagnostics.push(diagnostic.with_help(format!(
+        "raise [system] hypervisor_memory size to at least \"{}\", or shrink the guests",
+        human_size(align_up(footprint, BLOCK_2MIB).unwrap_or(footprint)).replace(' ', "")
+    )));
+}
+
 /// Loads every guest image of an already validated system, checks it fits its partition, and
 /// writes all outputs to `out_dir`.
 pub fn compile_loaded(
@@ -183,6 +280,7 @@ pub fn compile_loaded(
     }
     let images = load_images(spec, guest_images, MissingImages::Error, &mut diagnostics);
     let trees = build_device_trees(spec, &mut diagnostics);
+    check_hypervisor_fits(spec, &images, &trees, &mut diagnostics);
     if diagnostics.has_errors() {
         return Err(diagnostics);
     }

@@ -296,6 +296,9 @@ codes! {
     ImageTooLarge = ("BH0405", "image-too-large"),
     /// The initial RAM disk does not fit between the image and the device tree slot.
     InitrdTooLarge = ("BH0406", "initrd-too-large"),
+    /// The guest blobs the EL2 image embeds (images, device trees, initrds, region contents)
+    /// plus its stage-2 tables and own footprint exceed the hypervisor's RAM reservation.
+    HypervisorImageTooLarge = ("BH0407", "hypervisor-image-too-large"),
     /// The board named in the manifest has no directory under `board-configs/`.
     BoardUnknown = ("BH0501", "board-unknown"),
     /// `board.toml` is not valid TOML, does not match the schema, or contradicts itself.

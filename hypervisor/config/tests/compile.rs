@@ -438,3 +438,38 @@ fn the_full_example_system_rs_compiles_against_bulkhead_core() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// A guest of `bytes` bytes of code at the usual link address.
+fn guest_of_size(bytes: usize) -> Vec<u8> {
+    let code = vec![0xd5u8; bytes];
+    elf(
+        EM_AARCH64,
+        ET_EXEC,
+        0x4008_0000,
+        &[Segment {
+            address: 0x4008_0000,
+            data: &code,
+            memory_size: bytes as u64,
+        }],
+    )
+}
+
+// [utest->dsn~config-images~1]
+#[test]
+fn guests_that_overflow_the_hypervisor_reservation_are_rejected_by_build_and_check() {
+    let guest = guest_of_size(1 << 20);
+    image_check("hypervisor-image-too-large", Some(guest.clone()));
+    // `check` with the same built image says the same, at the same line.
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("heartbeat.elf");
+    std::fs::write(&path, &guest).unwrap();
+    let manifest = fixture("images/hypervisor-image-too-large.toml");
+    let diagnostics = bulkhead_config::check(&bulkhead_config::CheckOptions {
+        manifest: manifest.clone(),
+        repo_root: repo_root(),
+        guest_images: BTreeMap::from([("heartbeat".to_owned(), path)]),
+        out_dir: None,
+    })
+    .expect_err("check accepted what build rejects");
+    assert_markers(&diagnostics, &[manifest]);
+}

@@ -14,24 +14,8 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use bulkhead_config::{Board, Code, Diagnostics, Severity, load};
-use common::{assert_markers, fixture, prepare_fixture, repo_root};
-
-/// The repository root that has the fixture's board.
-fn root_for(text: &str) -> PathBuf {
-    let board = text
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("board = \""))
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_default();
-    if Board::directory_of(&repo_root(), board).is_some() {
-        repo_root()
-    } else {
-        fixture("")
-    }
-}
+use bulkhead_config::{Code, Diagnostics, Severity, load};
+use common::{assert_markers, fixture, prepare_fixture, repo_root, root_for};
 
 /// Loads `checks/<name>.toml` and compares its diagnostics with its markers.
 fn check_fixture(name: &str) -> Diagnostics {

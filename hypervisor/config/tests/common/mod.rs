@@ -27,6 +27,21 @@ pub fn fixture(relative: &str) -> PathBuf {
         .join(relative)
 }
 
+/// The repository root that has the board the manifest `text` names: the real one, or
+/// `tests/fixtures/` for the test boards under `tests/fixtures/board-configs/`.
+pub fn root_for(text: &str) -> PathBuf {
+    let board = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("board = \""))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default();
+    if bulkhead_config::Board::directory_of(&repo_root(), board).is_some() {
+        repo_root()
+    } else {
+        fixture("")
+    }
+}
+
 /// A fixture made ready to load: `path` is the manifest to pass to the compiler; `_directory`
 /// (when the fixture asked for files) holds a copy of it next to those files.
 pub struct PreparedFixture {
