@@ -23,7 +23,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use xtask::defmt_log::{self, DefmtTable, LogFollower};
-use xtask::qemu::{Console, QemuRun};
+use xtask::qemu::QemuRun;
 
 use crate::system::TestSystem;
 use crate::transcript::Transcript;
@@ -118,13 +118,12 @@ impl QemuSession {
     pub fn boot(system: &TestSystem, options: BootOptions) -> Self {
         let slot = SessionSlot::acquire();
         let log_file = (system.qemu().serial_ports > 1).then(|| unique_log_file(system));
-        let run = QemuRun {
-            board: system.qemu().clone(),
-            kernel: system.image().to_path_buf(),
-            console: Console::Pipes,
-            log_file: log_file.clone(),
-            extra_args: options.extra_args.clone(),
-        };
+        let run = QemuRun::piped(
+            system.qemu(),
+            system.image().to_path_buf(),
+            log_file.clone(),
+            options.extra_args.clone(),
+        );
         let command_line = run.command_line();
         let table = match DefmtTable::from_elf(system.image()) {
             Ok(table) => table,

@@ -151,7 +151,7 @@ impl TestSystem {
             manifest: manifest.to_path_buf(),
             board: None,
         };
-        match Pipeline::new(repository, cargo, Progress::quiet()).build(&request) {
+        match Pipeline::new(repository, cargo, Progress::quiet()).denying_warnings().build(&request) {
             Ok(built) => TestSystem {
                 name: built.output.name().to_owned(),
                 image: built.hypervisor_elf(),

@@ -8,6 +8,10 @@
 //! 4. build `hypervisor/image` with `BULKHEAD_GEN_DIR` pointing there, and copy the ELF into
 //!    the same directory, so each system keeps its own image.
 //!
+//! Compiler warnings in the guest and EL2 builds are collected from cargo's output (cargo
+//! replays cached warnings, so a warm build reports them too) and shown after the step; a
+//! pipeline made with [`Pipeline::denying_warnings`] (the test suite's) fails on any.
+//!
 //! The image workspace has one `target/` for every system (its dependencies are compiled
 //! once); step 4 therefore holds a process-wide lock from the build until the copy, so two
 //! test threads building different manifests never copy each other's image.
@@ -22,7 +26,7 @@ use std::sync::Mutex;
 use bulkhead_config::{CompiledSystem, Diagnostics, SystemSpec};
 
 use crate::paths::{Repository, SystemDir};
-use crate::progress::{CommandError, Progress};
+use crate::progress::{CommandError, CommandOutput, Progress};
 use crate::qemu::QemuBoard;
 use crate::toolchain::BareMetalCargo;
 
@@ -63,6 +67,16 @@ pub struct Pipeline<'a> {
     repository: &'a Repository,
     cargo: BareMetalCargo,
     progress: Progress,
+    warnings: WarningPolicy,
+}
+
+/// What a compiler warning in the guest or EL2 build does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WarningPolicy {
+    /// Shown after the step; the build goes on (`cargo xtask build`/`run`).
+    Show,
+    /// Fails the build (`cargo xtask test`: a newcomer's build prints no warnings).
+    Deny,
 }
 
 impl<'a> Pipeline<'a> {
@@ -72,6 +86,30 @@ impl<'a> Pipeline<'a> {
             repository,
             cargo,
             progress,
+            warnings: WarningPolicy::Show,
+        }
+    }
+
+    /// The same pipeline, failing on any compiler warning in the guest or EL2 builds.
+    pub fn denying_warnings(self) -> Self {
+        Self {
+            warnings: WarningPolicy::Deny,
+            ..self
+        }
+    }
+
+    /// Applies the warning policy to a successful cargo build's output.
+    fn check_warnings(&self, what: &'static str, output: &CommandOutput) -> Result<(), PipelineError> {
+        let warnings = compiler_warnings(&output.stderr);
+        if warnings.is_empty() {
+            return Ok(());
+        }
+        match self.warnings {
+            WarningPolicy::Show => {
+                self.progress.note(&format!("the {what} build printed warnings:\n{}", warnings.join("\n")));
+                Ok(())
+            }
+            WarningPolicy::Deny => Err(PipelineError::Warnings { what, warnings }),
         }
     }
 
@@ -134,12 +172,19 @@ impl<'a> Pipeline<'a> {
         let mut command = self
             .cargo
             .release_build(&self.repository.partitions_workspace(), &crates);
-        if let Err(error) = step.run(&mut command) {
-            step.fail("");
-            return Err(PipelineError::Build {
-                what: "partitions",
-                error,
-            });
+        let output = match step.run(&mut command) {
+            Ok(output) => output,
+            Err(error) => {
+                step.fail("");
+                return Err(PipelineError::Build {
+                    what: "partitions",
+                    error,
+                });
+            }
+        };
+        if let Err(error) = self.check_warnings("partitions", &output) {
+            step.fail("compiler warnings");
+            return Err(error);
         }
         let images: BTreeMap<String, PathBuf> = crates
             .iter()
@@ -189,12 +234,19 @@ impl<'a> Pipeline<'a> {
             .cargo
             .release_build(&self.repository.hypervisor_workspace(), None::<&str>);
         command.env("BULKHEAD_GEN_DIR", output.path());
-        if let Err(error) = step.run(&mut command) {
-            step.fail("");
-            return Err(PipelineError::Build {
-                what: "hypervisor",
-                error,
-            });
+        let cargo_output = match step.run(&mut command) {
+            Ok(output) => output,
+            Err(error) => {
+                step.fail("");
+                return Err(PipelineError::Build {
+                    what: "hypervisor",
+                    error,
+                });
+            }
+        };
+        if let Err(error) = self.check_warnings("hypervisor", &cargo_output) {
+            step.fail("compiler warnings");
+            return Err(error);
         }
         let built = self.repository.hypervisor_build_output();
         let destination = output.hypervisor_elf();
@@ -235,6 +287,13 @@ pub enum PipelineError {
         /// The failed command and its output.
         error: CommandError,
     },
+    /// cargo succeeded with warnings, and the pipeline denies them.
+    Warnings {
+        /// `partitions` or `hypervisor`.
+        what: &'static str,
+        /// Each warning as the compiler rendered it.
+        warnings: Vec<String>,
+    },
     /// cargo succeeded but the expected ELF is not there.
     MissingOutput {
         /// The expected file.
@@ -265,6 +324,12 @@ impl fmt::Display for PipelineError {
                 manifest.display()
             ),
             Self::Build { what, error } => write!(f, "building the {what} failed: {error}"),
+            Self::Warnings { what, warnings } => write!(
+                f,
+                "the {what} build printed {} warning(s), and the test suite allows none:\n{}",
+                warnings.len(),
+                warnings.join("\n")
+            ),
             Self::MissingOutput { path } => write!(
                 f,
                 "the build succeeded but {} does not exist",
@@ -276,3 +341,80 @@ impl fmt::Display for PipelineError {
 }
 
 impl std::error::Error for PipelineError {}
+
+/// The compiler warnings in cargo's standard error, each with its source excerpt (the
+/// `warning:` line and the lines under it, up to the blank line that ends it). Cargo's per-crate summary ("`x` (bin
+/// "y") generated 2 warnings") repeats what the warnings said and is left out, but it alone
+/// still counts as one warning: it means warnings were printed.
+pub fn compiler_warnings(stderr: &str) -> Vec<String> {
+    let mut warnings: Vec<String> = Vec::new();
+    let mut current: Option<String> = None;
+    let mut summaries = Vec::new();
+    for line in stderr.lines() {
+        if let Some(message) = line.strip_prefix("warning: ") {
+            warnings.extend(current.take());
+            if message.contains(" generated ") && message.contains(" warning") {
+                summaries.push(line.to_owned());
+            } else {
+                current = Some(line.to_owned());
+            }
+        } else if let Some(warning) = current.as_mut() {
+            // rustc ends every diagnostic with a blank line.
+            if line.trim().is_empty() {
+                warnings.extend(current.take());
+            } else {
+                warning.push('\n');
+                warning.push_str(line);
+            }
+        }
+    }
+    warnings.extend(current);
+    if warnings.is_empty() {
+        warnings = summaries;
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UNUSED_CONSTANT: &str = "   Compiling bulkhead-image v0.1.0 (/repo/hypervisor/image)
+warning: constant `MAX_DEVICE_REGIONS` is never used
+  --> /repo/target/bulkhead/demo/system.rs:15:11
+   |
+15 | pub const MAX_DEVICE_REGIONS: usize = 0;
+   |           ^^^^^^^^^^^^^^^^^^
+   |
+   = note: `#[warn(dead_code)]` on by default
+
+warning: `bulkhead-image` (bin \"bulkhead-hypervisor\") generated 1 warning
+    Finished `release` profile [optimized + debuginfo] target(s) in 9.10s
+";
+
+    #[test]
+    fn a_warning_is_kept_with_its_excerpt_and_the_summary_is_not_counted_twice() {
+        let warnings = compiler_warnings(UNUSED_CONSTANT);
+        assert_eq!(warnings.len(), 1, "{warnings:#?}");
+        assert!(warnings[0].starts_with("warning: constant `MAX_DEVICE_REGIONS` is never used\n  --> "));
+        assert!(warnings[0].ends_with("on by default"));
+    }
+
+    #[test]
+    fn a_clean_build_has_no_warnings() {
+        let clean = "   Compiling heartbeat v0.1.0\n    Finished `release` profile [optimized] target(s) in 1.0s\n";
+        assert!(compiler_warnings(clean).is_empty());
+    }
+
+    #[test]
+    fn a_summary_alone_still_counts() {
+        let summary = "warning: `heartbeat` (bin \"heartbeat\") generated 3 warnings\n";
+        assert_eq!(compiler_warnings(summary).len(), 1);
+    }
+
+    #[test]
+    fn several_warnings_are_each_reported() {
+        let two = "warning: unused variable: `x`\n --> src/main.rs:3:9\n\nwarning: unused import: `y`\n --> src/main.rs:1:5\n";
+        assert_eq!(compiler_warnings(two).len(), 2);
+    }
+}

@@ -5,6 +5,12 @@
 //! console every partition and the hypervisor print to) is connected. The second UART, when
 //! the board has one, carries the hypervisor's binary defmt log and always goes to a file:
 //! the log is binary and must never be mixed into the console.
+//!
+//! Every command line asks for exactly the devices Bulkhead uses. QEMU adds default devices
+//! otherwise, and some load firmware files at start-up: `virt`'s default virtio NIC needs
+//! `efi-virtio.rom` from `ipxe-qemu`, a package `apt-get install --no-install-recommends
+//! qemu-system-arm` leaves out, so a fresh machine failed every boot. [`NO_DEFAULT_DEVICES`]
+//! is part of every machine's arguments, and a test checks each board in each mode.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -12,6 +18,10 @@ use std::process::Command;
 use bulkhead_config::QemuSettings;
 
 use crate::host_tools::QEMU;
+
+/// Arguments that switch off QEMU's default devices Bulkhead never uses (and whose option
+/// ROMs a minimal QEMU installation does not ship).
+pub const NO_DEFAULT_DEVICES: [&str; 2] = ["-nic", "none"];
 
 /// The board part of the command line, copied out of the board's `[qemu]` table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,8 +54,8 @@ impl From<&QemuSettings> for QemuBoard {
 }
 
 impl QemuBoard {
-    /// `-M <machine> -cpu <cpu> -smp <n> -m <size> <extra…>`, with `machine_suffix` (such as
-    /// `,dumpdtb=x.dtb`) appended to the machine value.
+    /// `-M <machine> -cpu <cpu> -smp <n> -m <size> -nic none <extra…>`, with `machine_suffix`
+    /// (such as `,dumpdtb=x.dtb`) appended to the machine value.
     pub fn machine_arguments(&self, machine_suffix: &str) -> Vec<String> {
         let mut arguments = vec![
             "-M".to_owned(),
@@ -57,6 +67,7 @@ impl QemuBoard {
             "-m".to_owned(),
             self.memory.clone(),
         ];
+        arguments.extend(NO_DEFAULT_DEVICES.map(str::to_owned));
         arguments.extend(self.extra_args.iter().cloned());
         arguments
     }
@@ -89,6 +100,33 @@ pub struct QemuRun {
 }
 
 impl QemuRun {
+    /// `cargo xtask run`: the console on the user's terminal, the log UART to `log_file`.
+    pub fn interactive(board: &QemuBoard, kernel: PathBuf, log_file: Option<PathBuf>) -> Self {
+        Self {
+            board: board.clone(),
+            kernel,
+            console: Console::Terminal,
+            log_file,
+            extra_args: Vec::new(),
+        }
+    }
+
+    /// A run driven by a program (the integration tests, the benchmark): console on pipes.
+    pub fn piped(
+        board: &QemuBoard,
+        kernel: PathBuf,
+        log_file: Option<PathBuf>,
+        extra_args: Vec<String>,
+    ) -> Self {
+        Self {
+            board: board.clone(),
+            kernel,
+            console: Console::Pipes,
+            log_file,
+            extra_args,
+        }
+    }
+
     /// The full argument list (without the program name).
     pub fn arguments(&self) -> Vec<String> {
         let mut arguments = self.board.machine_arguments("");
@@ -169,7 +207,7 @@ mod tests {
     fn terminal_run_multiplexes_monitor_and_logs_second_uart_to_file() {
         assert_eq!(
             run(Console::Terminal).command_line(),
-            "qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu cortex-a72 -smp 4 -m 1G \
+            "qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu cortex-a72 -smp 4 -m 1G -nic none \
              -kernel /out/bulkhead-hypervisor -nographic -serial mon:stdio -audio none -serial file:/out/hv-log.bin"
         );
     }

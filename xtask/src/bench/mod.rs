@@ -39,7 +39,7 @@ use crate::host_tools::{self, HostToolsError, Need};
 use crate::paths::Repository;
 use crate::pipeline::{BuildRequest, BuiltSystem, Pipeline, PipelineError};
 use crate::progress::{CommandError, Progress};
-use crate::qemu::{Console, QemuBoard, QemuRun};
+use crate::qemu::{QemuBoard, QemuRun};
 use crate::toolchain::{BareMetalCargo, ToolchainError};
 
 pub use report::{Platform, Report};
@@ -166,6 +166,16 @@ pub fn command(repository: &Repository, options: &BenchOptions) -> Result<(), Be
     Ok(())
 }
 
+/// The QEMU run that measures Bulkhead: the deterministic board, instruction counting.
+pub fn bulkhead_qemu_run(board: &QemuBoard, image: PathBuf, log_file: PathBuf) -> QemuRun {
+    QemuRun::piped(
+        board,
+        image,
+        Some(log_file),
+        ICOUNT_ARGUMENTS.map(str::to_owned).to_vec(),
+    )
+}
+
 /// Measures every platform, gathers the image facts and writes the report files.
 pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutputs, BenchError> {
     if !(1..=MAX_SAMPLES).contains(&options.samples) {
@@ -193,13 +203,11 @@ pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutpu
         .ok_or(BenchError::NoProbePartition)?;
 
     let mut platforms = Vec::new();
-    let bulkhead_run = QemuRun {
-        board: board.clone(),
-        kernel: built.hypervisor_elf(),
-        console: Console::Pipes,
-        log_file: Some(directory.join("bulkhead-hv-log.bin")),
-        extra_args: ICOUNT_ARGUMENTS.map(str::to_owned).to_vec(),
-    };
+    let bulkhead_run = bulkhead_qemu_run(
+        &board,
+        built.hypervisor_elf(),
+        directory.join("bulkhead-hv-log.bin"),
+    );
     let probe_run = measure(Platform::Bulkhead, &bulkhead_run, &directory, &progress)?;
     platforms.push(PlatformResult {
         platform: Platform::Bulkhead,

@@ -12,7 +12,7 @@ use xtask::defmt_log::{self, DefmtTable};
 use xtask::host_tools::{self, Need};
 use xtask::paths::Repository;
 use xtask::progress::Progress;
-use xtask::qemu::{Console, QemuRun};
+use xtask::qemu::QemuRun;
 
 use super::Failure;
 use super::build::build;
@@ -40,13 +40,7 @@ pub fn run(repository: &Repository, arguments: &SystemArgs) -> Result<(), Failur
         }
         None => None,
     };
-    let qemu = QemuRun {
-        board: built.qemu.clone(),
-        kernel: image,
-        console: Console::Terminal,
-        log_file: log_file.clone(),
-        extra_args: Vec::new(),
-    };
+    let qemu = QemuRun::interactive(&built.qemu, image, log_file.clone());
     eprintln!("booting QEMU: {}", qemu.command_line());
     eprintln!("(quit with Ctrl-A x; Ctrl-T <n> sends keyboard input to partition n)");
     if let (Some(log), None) = (&log_file, &table) {

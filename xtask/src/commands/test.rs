@@ -66,7 +66,7 @@ pub fn test(repository: &Repository) -> Result<(), Failure> {
         manifest: repository.default_manifest(),
         board: None,
     };
-    let built = Pipeline::new(repository, cargo, progress).build(&request);
+    let built = Pipeline::new(repository, cargo, progress).denying_warnings().build(&request);
     let built = match built {
         Ok(built) => {
             let image = built.hypervisor_elf();
