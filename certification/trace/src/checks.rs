@@ -7,7 +7,8 @@
 //! | `lock`         | text changed without a revision bump; revision not locked; revision went back; item deleted |
 //! | `tags`         | orphan tags: unknown kind, malformed, bound to nothing, dangling/outdated/obsolete target, unwanted, test tag off a test, wrong suite; files that do not parse |
 //! | `coverage`     | an approved item lacks a kind of coverage it needs (from the safety goals down) |
-//! | `evidence`     | an approved item's linked tests did not all pass in a valid run of this commit |
+//! | `methods`      | an approved item declares a verification method with nothing to show for it: `test`/`fault-injection` with no test linked in its scope, `analysis` without a record whose artefact exists, `review` without an accepted review |
+//! | `evidence`     | an approved item's linked tests did not all pass in a valid run of this commit; an item declaring `test` none of whose linked tests passed |
 //! | `unsafe`       | an `unsafe` block/impl/extern without `// SAFETY:`, an unsafe fn/trait without `# Safety` |
 //! | `lint`         | no findings file; a findings file the run record does not vouch for (other hash, not recorded, other commit); a suppressed finding without an approved deviation for its rule; an unjustified error |
 //! | `code-coverage`| never fails: warns when coverage was not measured or is stale          |
@@ -119,6 +120,7 @@ pub fn run_all(inputs: &CheckInputs<'_>) -> Vec<CheckResult> {
         lock(inputs.items, inputs.lock_problems),
         tags(inputs),
         coverage(inputs.items, inputs.trace),
+        methods(inputs.items, inputs.trace),
         evidence(inputs),
         unsafe_code(inputs.scan),
         lint(inputs.items, inputs.lint_findings, inputs.lint_binding, inputs.deviations),
@@ -321,6 +323,38 @@ pub fn coverage(items: &[Item], trace: &Trace) -> CheckResult {
     )
 }
 
+/// The `methods` check: every declared verification method of an approved item has something
+/// to show for it. Whether linked tests passed is the `evidence` check's business (it depends
+/// on the run); this one fails on any tree.
+pub fn methods(items: &[Item], trace: &Trace) -> CheckResult {
+    use crate::requirements::Method;
+    let mut findings = Vec::new();
+    let mut declared = 0usize;
+    for (item, item_trace) in items.iter().zip(&trace.items).filter(|(item, _)| item.status == Status::Approved) {
+        for method in &item_trace.methods {
+            declared += 1;
+            let missing = match method.method {
+                Method::Test | Method::FaultInjection => method.links.is_empty(),
+                Method::Analysis | Method::Review => !method.state.is_satisfied(),
+            };
+            if missing {
+                findings.push(finding(
+                    Verdict::Fail,
+                    format!("`{}` declares verification `{}`: {}", item.id, method.method.name(), method.detail),
+                    at(item),
+                    Some(item),
+                ));
+            }
+        }
+    }
+    CheckResult::new(
+        "methods",
+        "Every declared verification method of an approved item has a test, analysis or review behind it",
+        format!("{} of {declared} declared methods of approved items have evidence linked", declared - findings.len()),
+        findings,
+    )
+}
+
 /// The `evidence` check.
 pub fn evidence(inputs: &CheckInputs<'_>) -> CheckResult {
     let mut findings = Vec::new();
@@ -372,6 +406,24 @@ pub fn evidence(inputs: &CheckInputs<'_>) -> CheckResult {
                     Some(item),
                 ));
             }
+        }
+        for method in item_trace.methods.iter().filter(|method| {
+            matches!(method.method, crate::requirements::Method::Test | crate::requirements::Method::FaultInjection)
+                && !method.links.is_empty()
+                && !method.state.is_satisfied()
+        }) {
+            findings.push(finding(
+                Verdict::Fail,
+                format!(
+                    "`{}` declares verification `{}`: {} (best: {})",
+                    item.id,
+                    method.method.name(),
+                    method.detail,
+                    method.state.name()
+                ),
+                at(item),
+                Some(item),
+            ));
         }
         if item.level == Level::SafetyGoal && !item_trace.verified {
             findings.push(finding(

@@ -8,15 +8,29 @@
 //! approved lower items count (a draft cannot carry an approved claim).
 //!
 //! An item is *verified* when every need is satisfied — code linked, every linked test passed
-//! in a valid run, reviews accepted — and every lower item counted for it is verified too.
-//! So a safety goal is verified only if the whole tree under it is.
+//! in a valid run, reviews accepted —, every verification method it declares has evidence, and
+//! every lower item counted for it is verified too. So a safety goal is verified only if the
+//! whole tree under it is.
+//!
+//! Declared methods (`verification`) are honoured as follows, where an item's *scope* is the
+//! item and every item counted as covering it, transitively (for an approved item: approved
+//! items only) — the methods of a requirement are applied where it is refined:
+//! - `test`: at least one test linked (`utest`/`itest`) to an item of the scope passed in a
+//!   valid run;
+//! - `fault-injection`: the same, with a QEMU integration test (`itest`): faults are injected
+//!   in a running system. Which tests inject faults is not machine-checked; it is reviewed;
+//! - `analysis`: a record in `certification/analyses.toml` lists an item of the scope and its
+//!   artefact exists;
+//! - `review`: an accepted record in `certification/reviews.toml` lists the item itself (a
+//!   review is of the item, not of its refinements).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::analyses::Analysis;
 use crate::id::SpecId;
-use crate::requirements::{Item, Level, Need, Status};
+use crate::requirements::{Item, Level, Method, Need, Status};
 use crate::results::{QEMU_TEST_PACKAGE, State, TestEvidence, TestResult};
 use crate::reviews::Review;
 use crate::source::tags::TagKind;
@@ -34,6 +48,8 @@ pub enum LinkKind {
     Test,
     /// A review record.
     Review,
+    /// An analysis record.
+    Analysis,
 }
 
 /// One thing that covers (or tries to cover) a need.
@@ -62,11 +78,27 @@ pub struct NeedTrace {
     pub links: Vec<Link>,
 }
 
+/// The evidence for one declared verification method of one item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MethodTrace {
+    /// The method.
+    pub method: Method,
+    /// Satisfied (passed, analysed, reviewed) or why not.
+    pub state: State,
+    /// The tests, analyses or reviews that count for it, from the item's scope.
+    pub links: Vec<Link>,
+    /// Explanation when it is not satisfied.
+    pub detail: String,
+}
+
 /// One item's place in the graph.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ItemTrace {
     /// Its needs in the order written.
     pub needs: Vec<NeedTrace>,
+    /// Its declared verification methods, in the order written.
+    #[serde(default)]
+    pub methods: Vec<MethodTrace>,
     /// Items that name this exact revision in `covers` (any status).
     pub covered_by: Vec<SpecId>,
     /// Whether it is verified.
@@ -203,7 +235,13 @@ pub fn tag_problems(index: &Index<'_>, tag: &Tag) -> Vec<TagProblem> {
 }
 
 /// Builds the graph.
-pub fn build(items: &[Item], scan: &SourceScan, tests: &TestEvidence, reviews: &[Review]) -> Trace {
+pub fn build(
+    items: &[Item],
+    scan: &SourceScan,
+    tests: &TestEvidence,
+    reviews: &[Review],
+    analyses: &[Analysis],
+) -> Trace {
     let index = Index::new(items);
     let tag_problems: Vec<Vec<TagProblem>> = scan.tags.iter().map(|tag| tag_problems(&index, tag)).collect();
     let mut test_results = BTreeMap::new();
@@ -217,9 +255,19 @@ pub fn build(items: &[Item], scan: &SourceScan, tests: &TestEvidence, reviews: &
                 .iter()
                 .map(|need| need_trace(items, item, *need, scan, tests, reviews, &mut test_results))
                 .collect();
-            ItemTrace { needs, covered_by, verified: false, reasons: Vec::new() }
+            ItemTrace { needs, methods: Vec::new(), covered_by, verified: false, reasons: Vec::new() }
         })
         .collect();
+    // Assumptions of use are discharged by the integrator and hazards are not verified: only
+    // requirements' declared methods are ours to show evidence for.
+    for position in (0..items.len()).filter(|position| items[*position].level.is_requirement()) {
+        let scope = scope(&index, &traces, position);
+        traces[position].methods = items[position]
+            .verification
+            .iter()
+            .map(|method| method_trace(items, &traces, &scope, position, *method, reviews, analyses))
+            .collect();
+    }
     let mut memo: Vec<Option<(bool, Vec<String>)>> = vec![None; items.len()];
     for position in 0..items.len() {
         let (verified, reasons) = verify(&index, &traces, position, &mut memo, &mut BTreeSet::new());
@@ -364,6 +412,115 @@ fn need_trace(
     NeedTrace { need, state, links }
 }
 
+/// The item at `position` and every item counted as covering it, transitively, in
+/// discovery order (cycle-safe).
+fn scope(index: &Index<'_>, traces: &[ItemTrace], position: usize) -> Vec<usize> {
+    let mut seen = vec![position];
+    let mut next = 0;
+    while next < seen.len() {
+        let current = seen[next];
+        next += 1;
+        for need in traces[current].needs.iter().filter(|need| need.need.covering_level().is_some()) {
+            for link in need.links.iter().filter(|link| link.state == State::Covered) {
+                let Ok(child) = link.label.parse::<SpecId>() else { continue };
+                let Some(child_position) = index.by_id.get(&child).and_then(|positions| positions.first()) else {
+                    continue;
+                };
+                if !seen.contains(child_position) {
+                    seen.push(*child_position);
+                }
+            }
+        }
+    }
+    seen
+}
+
+/// The evidence for one declared method of the item at `position`, whose scope is `scope`.
+fn method_trace(
+    items: &[Item],
+    traces: &[ItemTrace],
+    scope: &[usize],
+    position: usize,
+    method: Method,
+    reviews: &[Review],
+    analyses: &[Analysis],
+) -> MethodTrace {
+    let item = &items[position];
+    let mut links = Vec::new();
+    match method {
+        Method::Test | Method::FaultInjection => {
+            for &member in scope {
+                let needs = traces[member].needs.iter().filter(|need| match method {
+                    Method::FaultInjection => need.need == Need::Itest,
+                    _ => need.need.is_test(),
+                });
+                for need in needs {
+                    for link in need.links.iter().filter(|link| link.state != State::Outdated) {
+                        let mut link = link.clone();
+                        if member != position {
+                            link.detail = format!("via `{}`. {}", items[member].id, link.detail).trim().to_owned();
+                        }
+                        links.push(link);
+                    }
+                }
+            }
+            let (state, detail) = if links.iter().any(|link| link.state == State::Passed) {
+                (State::Passed, String::new())
+            } else if let Some(best) = links.iter().map(|link| link.state).min_by_key(|state| state.severity()) {
+                (best, format!("none of its {} linked tests passed in a valid run", links.len()))
+            } else {
+                let kind = if method == Method::Test { "test" } else { "QEMU integration test (itest)" };
+                (State::Uncovered, format!("no {kind} is linked to it or to an item under it"))
+            };
+            MethodTrace { method, state, links, detail }
+        }
+        Method::Analysis => {
+            for &member in scope {
+                for analysis in analyses.iter().filter(|analysis| analysis.items.contains(&items[member].id)) {
+                    let via = if member == position { String::new() } else { format!("via `{}`: ", items[member].id) };
+                    let (state, detail) = if analysis.artefact_present {
+                        (State::Analysed, format!("{via}{} (artefact {})", analysis.method, analysis.artefact))
+                    } else {
+                        (State::Missing, format!("{via}artefact {} does not exist", analysis.artefact))
+                    };
+                    links.push(Link {
+                        kind: LinkKind::Analysis,
+                        label: analysis.id.clone(),
+                        location: Some(crate::ANALYSES_FILE.to_owned()),
+                        state,
+                        detail,
+                    });
+                }
+            }
+            let (state, detail) = if links.iter().any(|link| link.state == State::Analysed) {
+                (State::Analysed, String::new())
+            } else if links.is_empty() {
+                (State::Uncovered, format!("no record in {} lists it or an item under it", crate::ANALYSES_FILE))
+            } else {
+                (State::Missing, "the artefacts of its analysis records do not exist".to_owned())
+            };
+            MethodTrace { method, state, links, detail }
+        }
+        Method::Review => {
+            for review in reviews.iter().filter(|review| review.is_accepted() && review.items.contains(&item.id)) {
+                links.push(Link {
+                    kind: LinkKind::Review,
+                    label: review.id.clone(),
+                    location: Some(crate::REVIEWS_FILE.to_owned()),
+                    state: State::Reviewed,
+                    detail: format!("{} on {}", review.reviewer, review.date),
+                });
+            }
+            let (state, detail) = if links.is_empty() {
+                (State::Uncovered, format!("no accepted review in {} lists this revision", crate::REVIEWS_FILE))
+            } else {
+                (State::Reviewed, String::new())
+            };
+            MethodTrace { method, state, links, detail }
+        }
+    }
+}
+
 /// `Outdated` if some link is outdated, else `Uncovered`.
 fn outdated_or_uncovered(links: &[Link]) -> State {
     if links.iter().any(|link| link.state == State::Outdated) { State::Outdated } else { State::Uncovered }
@@ -386,6 +543,9 @@ fn verify(
         return (false, vec![format!("`{}` is part of a `covers` cycle", item.id)]);
     }
     let mut reasons = Vec::new();
+    for method in traces[position].methods.iter().filter(|method| !method.state.is_satisfied()) {
+        reasons.push(format!("verification `{}`: {} ({})", method.method.name(), method.state.name(), method.detail));
+    }
     for need in &traces[position].needs {
         if !need.state.is_satisfied() {
             reasons.push(format!("{}: {}", need.need.name(), need.state.name()));

@@ -14,6 +14,7 @@
 //! files and their formats are specified in `certification/README.md`.
 #![forbid(unsafe_code)]
 
+pub mod analyses;
 pub mod browser;
 pub mod checks;
 pub mod coverage;
@@ -49,6 +50,8 @@ pub const LOCK_FILE: &str = "certification/requirements.lock";
 pub const DEVIATIONS_FILE: &str = "certification/deviations.toml";
 /// Review records.
 pub const REVIEWS_FILE: &str = "certification/reviews.toml";
+/// Analysis records.
+pub const ANALYSES_FILE: &str = "certification/analyses.toml";
 /// Where `cargo xtask test` leaves results.
 pub const RESULTS_DIR: &str = "target/test-results";
 /// Where the lint tool leaves its findings.
@@ -165,7 +168,8 @@ pub fn run(options: &Options) -> Result<Report, Error> {
     let deviations = results::lint::load_deviations(&root.join(DEVIATIONS_FILE))?;
     let coverage = Coverage::load(&options.results_dir.join(run_record::COVERAGE))?;
     let reviews = reviews::load(&root.join(REVIEWS_FILE))?;
-    let trace = evidence::build(&items, &scan, &tests, &reviews);
+    let analyses = analyses::load(root, &root.join(ANALYSES_FILE))?;
+    let trace = evidence::build(&items, &scan, &tests, &reviews, &analyses);
     let check_results = checks::run_all(&CheckInputs {
         items: &items,
         trace: &trace,

@@ -63,6 +63,12 @@ impl Level {
         Level::ALL.into_iter().find(|level| level.artifact_type() == artifact)
     }
 
+    /// Whether items of this level are requirements (a goal, FSR, SWR or design item), as
+    /// opposed to a hazard or an assumption of use.
+    pub const fn is_requirement(self) -> bool {
+        !matches!(self, Level::Hazard | Level::AssumptionOfUse)
+    }
+
     /// A human name for reports.
     pub const fn title(self) -> &'static str {
         match self {
@@ -100,6 +106,18 @@ pub enum Method {
     Review,
     /// Fault injection: a test that makes something fail on purpose.
     FaultInjection,
+}
+
+impl Method {
+    /// The name used in TOML and reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Method::Test => "test",
+            Method::Analysis => "analysis",
+            Method::Review => "review",
+            Method::FaultInjection => "fault-injection",
+        }
+    }
 }
 
 /// What can be asked for in `needs`: a lower artifact type that must cover the item, or a

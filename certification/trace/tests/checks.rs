@@ -217,6 +217,98 @@ fn a_review_need_is_met_only_by_an_accepted_review_of_that_revision() {
     assert_fails_with(&fixture.trace(), "coverage", &["dsn~walker~1", "needs `review`"]);
 }
 
+// --- methods ----------------------------------------------------------------------------------
+
+/// An approved design item that declares `verification`, with code tagged for it but no test.
+fn add_untested_design_item(fixture: &Fixture, verification: &str) {
+    fixture.append(
+        ITEMS,
+        &format!(
+            "\n[[requirement]]\nid = \"dsn~el2-copy~1\"\nlevel = \"design\"\ntitle = \"Copy\"\ntext = \"Copies.\"\nstatus = \"approved\"\nverification = {verification}\ncovers = [\"swr~exact-map~1\"]\nneeds = [\"impl\"]\n"
+        ),
+    );
+    fixture.edit("hypervisor/core/src/lib.rs", "/// Copies a value", "/// Copies a value [impl->dsn~el2-copy~1]");
+}
+
+fn traced_item<'a>(report: &'a bulkhead_trace::Report, id: &str) -> &'a bulkhead_trace::report::ItemReport {
+    report.trace.items.iter().find(|item| item.id.to_string() == id).unwrap()
+}
+
+#[test]
+fn an_item_declaring_test_is_not_verified_by_an_impl_tag_alone() {
+    let fixture = Fixture::new("test-method");
+    add_untested_design_item(&fixture, "[\"test\"]");
+    let mut options = fixture.options();
+    options.update_lock = true;
+    let report = bulkhead_trace::run(&options).unwrap();
+    assert_passes(&report, "tags");
+    assert_passes(&report, "coverage");
+    assert_fails_with(&report, "methods", &["dsn~el2-copy~1", "declares verification `test`", "no test is linked"]);
+    let item = traced_item(&report, "dsn~el2-copy~1");
+    assert!(!item.verified, "an impl tag is not a test");
+    assert!(!traced_item(&report, "sg~space~1").verified, "nor is anything above it verified");
+}
+
+#[test]
+fn test_evidence_may_come_from_the_items_that_refine_a_requirement() {
+    let fixture = Fixture::new("test-method-scope");
+    let report = fixture.trace();
+    let goal = traced_item(&report, "sg~space~1");
+    assert_eq!(goal.methods[0].state, State::Passed, "{:?}", goal.methods);
+    assert!(goal.methods[0].links.iter().any(|link| link.detail.contains("via `dsn~builder~1`")));
+    // Results that do not count leave the method linked (methods passes) but unproven (evidence fails).
+    fixture.record_run("fedcba9876543210fedcba9876543210fedcba98", false);
+    let stale = fixture.trace();
+    assert_passes(&stale, "methods");
+    assert_fails_with(&stale, "evidence", &["sg~space~1", "declares verification `test`", "none of its", "stale"]);
+}
+
+#[test]
+fn an_item_declaring_analysis_needs_a_record_whose_artefact_exists() {
+    let fixture = Fixture::new("analysis-method");
+    fixture.edit(
+        ITEMS,
+        "verification = [\"test\"]\ncovers = [\"hzd~overwrite~1\"]",
+        "verification = [\"test\", \"analysis\"]\ncovers = [\"hzd~overwrite~1\"]",
+    );
+    assert_fails_with(
+        &fixture.trace(),
+        "methods",
+        &["sg~space~1", "`analysis`", "no record in certification/analyses.toml"],
+    );
+    let record = "[[analysis]]\nid = \"ANA-0001\"\nitems = [\"dsn~builder~1\"]\nmethod = \"lint gate\"\nartefact = \"target/lint/findings.json\"\ncommit = \"0123456789ab\"\n";
+    fixture.append("certification/analyses.toml", record);
+    let report = fixture.trace();
+    assert_passes(&report, "methods");
+    assert_eq!(traced_item(&report, "sg~space~1").methods[1].state, State::Analysed);
+    assert!(traced_item(&report, "sg~space~1").verified);
+    std::fs::remove_file(fixture.path("target/lint/findings.json")).unwrap();
+    assert_fails_with(&fixture.trace(), "methods", &["sg~space~1", "`analysis`", "artefacts", "do not exist"]);
+}
+
+#[test]
+fn an_item_declaring_review_needs_an_accepted_review_of_itself() {
+    let fixture = Fixture::new("review-method");
+    fixture.edit(
+        ITEMS,
+        "verification = [\"test\"]\ncovers = [\"fsr~stage2~1\"]",
+        "verification = [\"test\", \"review\"]\ncovers = [\"fsr~stage2~1\"]",
+    );
+    assert_fails_with(&fixture.trace(), "methods", &["swr~exact-map~1", "`review`", "no accepted review"]);
+    // A review of an item under it does not count: a review is of the item itself.
+    let review = |item: &str| {
+        format!(
+            "[[review]]\nid = \"REV-0001\"\nitems = [\"{item}\"]\nreviewer = \"R. Viewer\"\ndate = \"2026-11-25\"\ncommit = \"0123456789ab\"\noutcome = \"accepted\"\n"
+        )
+    };
+    std::fs::write(fixture.path("certification/reviews.toml"), review("dsn~builder~1")).unwrap();
+    assert_fails_with(&fixture.trace(), "methods", &["swr~exact-map~1", "`review`"]);
+    std::fs::write(fixture.path("certification/reviews.toml"), review("swr~exact-map~1")).unwrap();
+    let report = fixture.trace();
+    assert_passes(&report, "methods");
+    assert!(traced_item(&report, "swr~exact-map~1").verified);
+}
+
 // --- evidence ---------------------------------------------------------------------------------
 
 #[test]

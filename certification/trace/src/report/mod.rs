@@ -89,6 +89,9 @@ pub struct ItemReport {
     pub assumes: Vec<SpecId>,
     /// Needs with their links and states.
     pub needs: Vec<NeedTrace>,
+    /// Declared verification methods with their evidence.
+    #[serde(default)]
+    pub methods: Vec<crate::evidence::MethodTrace>,
     /// Items covering this exact revision.
     pub covered_by: Vec<SpecId>,
     /// Whether verified (bottom up).
@@ -194,6 +197,7 @@ pub fn build(inputs: ReportInputs<'_>) -> TraceReport {
             covers: item.covers.clone(),
             assumes: item.assumes.clone(),
             needs: trace.needs.clone(),
+            methods: trace.methods.clone(),
             covered_by: trace.covered_by.clone(),
             verified: trace.verified,
             reasons: trace.reasons.clone(),

@@ -38,6 +38,8 @@ pub enum State {
     Covered,
     /// An accepted review covers it.
     Reviewed,
+    /// An analysis record with an existing artefact covers it.
+    Analysed,
     /// The test was skipped or is `#[ignore]`d.
     Skipped,
     /// The result is from another commit, a dirty tree, another image, or an altered file.
@@ -57,7 +59,7 @@ pub enum State {
 impl State {
     /// Whether this state satisfies a need.
     pub const fn is_satisfied(self) -> bool {
-        matches!(self, State::Passed | State::Linked | State::Covered | State::Reviewed)
+        matches!(self, State::Passed | State::Linked | State::Covered | State::Reviewed | State::Analysed)
     }
 
     /// The lower-case name used in reports.
@@ -67,6 +69,7 @@ impl State {
             State::Linked => "linked",
             State::Covered => "covered",
             State::Reviewed => "reviewed",
+            State::Analysed => "analysed",
             State::Skipped => "skipped",
             State::Stale => "stale",
             State::Missing => "missing",
@@ -80,7 +83,7 @@ impl State {
     /// How bad it is, for taking the worst of several test results.
     pub const fn severity(self) -> u8 {
         match self {
-            State::Passed | State::Linked | State::Covered | State::Reviewed => 0,
+            State::Passed | State::Linked | State::Covered | State::Reviewed | State::Analysed => 0,
             State::Skipped => 1,
             State::Missing => 2,
             State::Stale => 3,
