@@ -87,3 +87,38 @@ fn partitions_are_placed_below_a_hypervisor_at_the_top_of_ram() {
     assert_eq!(ram, [(0x4000_0000, 512 << 20), (0x6000_0000, 256 << 20)]);
     assert_eq!(spec.channels()[0].memory.base(), 0x7000_0000);
 }
+
+/// The fuzz target's seeds (`fuzz/seeds/manifest/`) go through the same whole pipeline as the
+/// fuzz target — load, render the diagnostics, or check (device trees, footprint, report,
+/// picture) — on stable, in every test run.
+#[test]
+fn the_fuzz_seeds_run_through_the_whole_pipeline() {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/manifest");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&seeds).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        count += 1;
+        let spec = match load_text("seed.toml", &text, qemu_virt(), Path::new("fuzz/seed.toml")) {
+            Ok(spec) => spec,
+            Err(diagnostics) => {
+                let rendered = diagnostics.render(false);
+                assert!(!rendered.contains('\u{1b}'), "{}: raw ESC", path.display());
+                continue;
+            }
+        };
+        for index in 0..spec.partitions().len() {
+            bulkhead_config::guest_dtb::build(&spec, index)
+                .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        }
+        let report = bulkhead_config::check_loaded(
+            spec,
+            &std::collections::BTreeMap::new(),
+            None,
+            std::time::Instant::now(),
+        )
+        .unwrap_or_else(|diagnostics| panic!("{}: {diagnostics:#}", path.display()));
+        assert!(!report.to_string().is_empty());
+    }
+    assert!(count >= 10, "only {count} seeds");
+}

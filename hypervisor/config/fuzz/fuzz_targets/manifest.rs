@@ -1,16 +1,28 @@
-//! Fuzz target: the manifest parser and validator never panic, whatever the text.
+//! Fuzz target: the whole configuration pipeline never panics, hangs or loops, whatever the
+//! manifest text.
 //!
 //! The board (`qemu-virt` from this repository) is loaded once — compiling its DTS with
-//! `dtc` per input would make fuzzing crawl — and every input goes through
-//! `bulkhead_config::load_text`: the key walk, the typed parse, resolution, placement,
-//! layout and every named check. Inputs that pass are also turned into guest device trees
-//! and the report, which walk everything validation produced.
+//! `dtc` per input would make fuzzing crawl. Every input then goes through every stage the
+//! host runs for `cargo xtask check`:
+//! 1. `load_text`: the key walk, the typed parse, resolution (sizes, files, devices),
+//!    placement, IPA layout and every named check;
+//! 2. on rejection, the diagnostics renderer (line index, control-character escaping, the
+//!    output cap), which quotes the hostile text back;
+//! 3. on acceptance, `check_loaded` without images: the image checks of crate guests are
+//!    skipped, file images are read through the bounded-regular-file rule, every guest
+//!    device tree is built, the hypervisor footprint is checked, and `report.md` and
+//!    `memory-map.svg` are generated (what panicked on an overflowing region `ipa`);
+//!    then each guest device tree once more directly, and the rendering of its warnings.
+//!
+//! Seeds: `fuzz/seeds/manifest/` (in tree; `corpus/` is libFuzzer's working directory).
 #![no_main]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Instant;
 
-use bulkhead_config::{Board, Diagnostics, guest_dtb, load_text};
+use bulkhead_config::{Board, Diagnostics, check_loaded, guest_dtb, load_text};
 use libfuzzer_sys::fuzz_target;
 
 fn board() -> &'static Board {
@@ -24,13 +36,38 @@ fn board() -> &'static Board {
     })
 }
 
+/// Renders `diagnostics` and checks the promises the renderer makes about hostile input.
+fn render(diagnostics: &Diagnostics) {
+    let rendered = diagnostics.render(false);
+    assert!(
+        !rendered.contains('\u{1b}'),
+        "an escape character reached the rendering"
+    );
+    for diagnostic in diagnostics {
+        let _ = diagnostic.location();
+        let _ = diagnostic.snippet();
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(spec) = load_text("fuzz.toml", text, board(), Path::new("fuzz/fuzz.toml")) {
-        for index in 0..spec.partitions().len() {
-            let _ = guest_dtb::build(&spec, index);
+    let spec = match load_text("fuzz.toml", text, board(), Path::new("fuzz/fuzz.toml")) {
+        Ok(spec) => spec,
+        Err(diagnostics) => {
+            render(&diagnostics);
+            return;
         }
+    };
+    for index in 0..spec.partitions().len() {
+        let _ = guest_dtb::build(&spec, index);
+    }
+    match check_loaded(spec, &BTreeMap::new(), None, Instant::now()) {
+        Ok(report) => {
+            let _ = report.to_string();
+            render(&report.warnings);
+        }
+        Err(diagnostics) => render(&diagnostics),
     }
 });
