@@ -18,4 +18,5 @@ pub mod paths;
 pub mod pipeline;
 pub mod progress;
 pub mod qemu;
+pub mod qemu_preflight;
 pub mod toolchain;

@@ -81,6 +81,19 @@ impl Repository {
         self.root.join("board-configs").join(board)
     }
 
+    /// The names of every board in `board-configs/` (directories with a `board.toml`), sorted.
+    pub fn boards(&self) -> Vec<String> {
+        let mut boards: Vec<String> = std::fs::read_dir(self.root.join("board-configs"))
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter(|entry| entry.path().join("board.toml").is_file())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        boards.sort();
+        boards
+    }
+
     /// The checked-in device tree source of board `board`.
     pub fn board_dts(&self, board: &str) -> PathBuf {
         self.board_dir(board).join(format!("{board}.dts"))

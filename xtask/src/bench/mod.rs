@@ -195,6 +195,7 @@ pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutpu
         })
         .map_err(BenchError::Pipeline)?;
     let board = machine::deterministic_board(&built.qemu);
+    crate::qemu_preflight::ensure(&board, &progress).map_err(BenchError::QemuPreflight)?;
     let probe = built
         .compiled
         .partitions
@@ -703,6 +704,8 @@ pub enum BenchError {
     Toolchain(ToolchainError),
     /// QEMU or dtc missing.
     HostTools(HostToolsError),
+    /// QEMU cannot create the board's machine.
+    QemuPreflight(crate::qemu_preflight::PreflightError),
     /// The bench system could not be built.
     Pipeline(PipelineError),
     /// A cargo build (the floor stub) failed.
@@ -766,6 +769,7 @@ impl fmt::Display for BenchError {
             }
             Self::Toolchain(error) => write!(f, "{error}"),
             Self::HostTools(error) => write!(f, "{error}"),
+            Self::QemuPreflight(error) => write!(f, "{error}"),
             Self::Pipeline(error) => write!(f, "{error}"),
             Self::Build(error) => write!(f, "building {}: {error}", floor::STUB_CRATE),
             Self::Manifest { path, reason } => write!(f, "{}: {reason}", path.display()),

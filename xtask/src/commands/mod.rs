@@ -29,6 +29,8 @@ pub enum Failure {
     HostTools(HostToolsError),
     /// The system could not be built.
     Pipeline(PipelineError),
+    /// QEMU cannot create the board's machine (a file it loads is missing).
+    QemuPreflight(xtask::qemu_preflight::PreflightError),
     /// The board device tree could not be regenerated.
     BoardDts(BoardDtsError),
     /// The hypervisor's defmt table could not be read.
@@ -58,6 +60,7 @@ impl fmt::Display for Failure {
             Self::Toolchain(error) => write!(f, "{error}"),
             Self::HostTools(error) => write!(f, "{error}"),
             Self::Pipeline(error) => write!(f, "{error}"),
+            Self::QemuPreflight(error) => write!(f, "{error}"),
             Self::BoardDts(error) => write!(f, "{error}"),
             Self::DefmtLog(error) => write!(f, "{error}"),
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
@@ -85,6 +88,12 @@ impl From<HostToolsError> for Failure {
 impl From<PipelineError> for Failure {
     fn from(error: PipelineError) -> Self {
         Self::Pipeline(error)
+    }
+}
+
+impl From<xtask::qemu_preflight::PreflightError> for Failure {
+    fn from(error: xtask::qemu_preflight::PreflightError) -> Self {
+        Self::QemuPreflight(error)
     }
 }
 

@@ -12,7 +12,9 @@ use xtask::defmt_log::{self, DefmtTable};
 use xtask::host_tools::{self, Need};
 use xtask::paths::Repository;
 use xtask::progress::Progress;
-use xtask::qemu::QemuRun;
+use xtask::pipeline::PipelineError;
+use xtask::qemu::{QemuBoard, QemuRun};
+use xtask::qemu_preflight;
 
 use super::Failure;
 use super::build::build;
@@ -20,7 +22,12 @@ use crate::cli::SystemArgs;
 
 /// Builds, boots, and returns when QEMU exits.
 pub fn run(repository: &Repository, arguments: &SystemArgs) -> Result<(), Failure> {
-    host_tools::ensure(Need::QemuAndDtc, &Progress::terminal())?;
+    let progress = Progress::terminal();
+    host_tools::ensure(Need::QemuAndDtc, &progress)?;
+    // Before the build: a machine QEMU cannot create should not cost a build to find out.
+    let spec = bulkhead_config::load(&repository.resolve_user_path(&arguments.manifest), repository.root())
+        .map_err(PipelineError::Config)?;
+    qemu_preflight::ensure(&QemuBoard::from(&spec.board().qemu), &progress)?;
     let built = build(repository, arguments)?;
     let image = built.hypervisor_elf();
     let log_file = (built.qemu.serial_ports > 1).then(|| built.output.hypervisor_log());

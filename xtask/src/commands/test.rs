@@ -49,9 +49,13 @@ pub fn test(repository: &Repository) -> Result<(), Failure> {
     let qemu = tools
         .qemu
         .map_or_else(|| "no QEMU".to_owned(), |version| format!("QEMU {version}"));
+    for board in repository.boards() {
+        let settings = xtask::board_dts::board_qemu_settings(repository, &board)?;
+        xtask::qemu_preflight::ensure(&settings, &progress)?;
+    }
     results.push((
         "toolchain and host tools",
-        Outcome::Passed(format!("{}; {qemu}; dtc", cargo.core_library())),
+        Outcome::Passed(format!("{}; {qemu}; dtc; every board's QEMU machine starts", cargo.core_library())),
     ));
     let runner = HostTestRunner::ensure(&progress);
 
