@@ -56,7 +56,7 @@ fn thousands_of_errors_are_counted_and_the_rendering_is_capped() {
     let last = diagnostics
         .iter()
         .filter(|diagnostic| diagnostic.code() == Code::CoreNotPresent)
-        .last()
+        .next_back()
         .unwrap();
     assert_eq!(last.line(), Some(2 + 6 * PARTITIONS));
     let rendered = diagnostics.render(false);
