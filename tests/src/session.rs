@@ -49,6 +49,9 @@ pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(180);
 /// (`1`, `2`, …) names the partition, counted from 1 in manifest order.
 pub const FOCUS_KEY: u8 = 0x14;
 
+/// How often [`QemuSession::wait_for_log`] looks at the decoded log.
+const LOG_POLL_INTERVAL: Duration = Duration::from_millis(50);
+
 /// Lines of console shown in a failure report (the end of the transcript).
 const REPORTED_CONSOLE_LINES: usize = 400;
 
@@ -261,6 +264,53 @@ impl QemuSession {
                 .wait_timeout(state, deadline - now)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+        }
+    }
+
+    /// Waits until `condition` returns `Some` for the hypervisor's decoded defmt log (every
+    /// message so far, in order), at most `timeout`; `description` says what was awaited in
+    /// the failure report. The log is decoded while QEMU runs, so this polls it; a fatal
+    /// console line or QEMU's exit fails the wait as in [`Self::wait_until`].
+    pub fn wait_for_log<T>(
+        &self,
+        description: &str,
+        timeout: Duration,
+        mut condition: impl FnMut(&[String]) -> Option<T>,
+    ) -> T {
+        if self.log_file.is_none() {
+            self.fail(&format!(
+                "waiting for {description} in the hypervisor's log, but this board has no log UART"
+            ));
+        }
+        let deadline = (Instant::now() + timeout).min(self.deadline);
+        loop {
+            if let Some(found) = condition(&self.hypervisor_log()) {
+                return found;
+            }
+            let transcript = self.transcript();
+            let fatal = transcript.complete_lines().into_iter().find(|line| {
+                self.fatal_patterns
+                    .iter()
+                    .any(|pattern| line.contains(pattern.as_str()))
+            });
+            if let Some(line) = fatal {
+                self.fail(&format!(
+                    "while waiting for {description} in the hypervisor's log, the system stopped: `{line}`"
+                ));
+            }
+            if self.console.lock().closed {
+                let status = self.exit_status_soon();
+                self.fail(&format!(
+                    "QEMU exited ({status}) before {description} appeared in the hypervisor's log"
+                ));
+            }
+            if Instant::now() >= deadline {
+                self.fail(&format!(
+                    "waited {:.1} s for {description} in the hypervisor's log",
+                    timeout.as_secs_f32()
+                ));
+            }
+            thread::sleep(LOG_POLL_INTERVAL);
         }
     }
 

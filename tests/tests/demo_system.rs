@@ -1,17 +1,104 @@
-//! The default system (`partitions/demo.toml`) on QEMU `virt`: two partitions start, run
-//! side by side, share the console without mixing lines, and `beta`'s deliberate fault is
-//! contained to `beta`.
+//! The default system (`partitions/demo.toml`) on QEMU `virt`: two partitions start on the
+//! physical cores their manifest pins, run side by side, share the console without mixing
+//! lines, and `beta`'s deliberate fault is contained to `beta`.
 //!
 //! Each test boots its own QEMU, so a failure in one never explains away another.
 
 use std::time::Duration;
 
-use bulkhead_qemu_tests::transcript::hex_after;
-use bulkhead_qemu_tests::{TestSystem, Transcript};
+use bulkhead_qemu_tests::session::DEFAULT_WAIT;
+use bulkhead_qemu_tests::transcript::{LineShapes, hex_after, parse_hex_prefix};
+use bulkhead_qemu_tests::{Handoff, TestSystem, Transcript};
+use xtask::paths::Repository;
 
-/// Every console line comes from one of these (the hypervisor prefixes each partition's
-/// output with its name and its own messages with `hv`).
-const CONSOLE_SOURCES: &[&str] = &["alpha", "beta", "hv"];
+/// What the `heartbeat` guest prints on its console in the demo (no `heartbeats=` or
+/// `channel-write=` bootargs, so no `done` and no channel lines).
+const HEARTBEAT_LINES: &[&str] = &[
+    "hello from {name} on vCPU {n} at EL{n}",
+    "vCPU {n} online at EL{n}",
+    "heartbeat {n}",
+    "received '{char}'",
+];
+
+/// The hypervisor's plain-text messages the demo may print: the boot summary, `beta`'s
+/// stage-2 fault and console focus changes. A halt or restart line has no place here:
+/// both partitions run under `inject-abort`.
+const HYPERVISOR_LINES: &[&str] = &[
+    "Bulkhead hypervisor on {name}: {n} partitions, {n} cores",
+    "{name}: {n} MiB at {hex}, cores [{list}], VMID {n}",
+    "{name}: stage-2 fault at IPA {hex} (pc {hex})",
+    "console input now goes to {name}",
+];
+
+/// Every console line the demo may print, whole: each source's own line shapes.
+fn demo_line_shapes() -> LineShapes {
+    let beta: Vec<&str> = HEARTBEAT_LINES
+        .iter()
+        .copied()
+        .chain(["caught data abort at {hex} (ESR {hex})"])
+        .collect();
+    LineShapes::new()
+        .source("alpha", HEARTBEAT_LINES)
+        .source("beta", &beta)
+        .source("hv", HYPERVISOR_LINES)
+}
+
+/// Where one vCPU runs: the partition, the vCPU, the physical core (index into the board's
+/// cores) and that core's MPIDR affinity.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Placement {
+    partition: String,
+    vcpu: usize,
+    core: usize,
+    mpidr: u64,
+}
+
+/// The pinning `partitions/demo.toml` asks for, with each core's MPIDR affinity from the
+/// board's device tree (itself checked against QEMU by `board_dts_matches_qemu`), and how
+/// many cores the board has.
+fn manifest_pinning() -> (Vec<Placement>, usize) {
+    let handoff = Handoff::from_environment();
+    let repository = Repository::locate();
+    let spec = match bulkhead_config::load(&handoff.manifest, repository.root()) {
+        Ok(spec) => spec,
+        Err(diagnostics) => panic!("{}: {diagnostics:#}", handoff.manifest.display()),
+    };
+    let cores = &spec.board().cores;
+    let mut pinning: Vec<Placement> = spec
+        .partitions()
+        .iter()
+        .flat_map(|partition| {
+            partition
+                .cpus
+                .iter()
+                .take(partition.vcpus)
+                .enumerate()
+                .map(|(vcpu, &core)| Placement {
+                    partition: partition.name.clone(),
+                    vcpu,
+                    core,
+                    mpidr: cores.get(core).map_or(u64::MAX, |info| info.mpidr),
+                })
+        })
+        .collect();
+    pinning.sort();
+    (pinning, cores.len())
+}
+
+/// Reads the hypervisor's log line for a vCPU entry:
+/// `<partition>: vCPU <v> entered on core <c> (MPIDR affinity 0x<m>)`.
+fn entry_placement(message: &str) -> Option<Placement> {
+    let (partition, rest) = message.split_once(": vCPU ")?;
+    let (vcpu, rest) = rest.split_once(" entered on core ")?;
+    let (core, rest) = rest.split_once(" (MPIDR affinity ")?;
+    let mpidr = parse_hex_prefix(rest.strip_suffix(')')?)?;
+    Some(Placement {
+        partition: partition.to_owned(),
+        vcpu: vcpu.parse().ok()?,
+        core: core.parse().ok()?,
+        mpidr,
+    })
+}
 
 /// `beta` is the second partition of the demo manifest.
 const BETA: u8 = 2;
@@ -22,7 +109,7 @@ const ALPHA: u8 = 1;
 /// can be much slower on a loaded CI machine).
 const FEW_HEARTBEATS: Duration = Duration::from_secs(30);
 
-// [itest->swr~arm64-boot-protocol~1] [itest->swr~vcpu-pinning~1]
+// [itest->swr~arm64-boot-protocol~1]
 #[test]
 fn both_partitions_print_their_banner_at_el1() {
     let session = TestSystem::demo().boot();
@@ -30,7 +117,55 @@ fn both_partitions_print_their_banner_at_el1() {
     session.wait_for("[beta] hello from beta on vCPU 0 at EL1");
 }
 
-// [itest->swr~psci-emulation~1] [itest->swr~vcpu-pinning~1]
+// [itest->swr~vcpu-pinning~1]
+#[test]
+fn each_vcpu_runs_on_the_physical_core_the_manifest_pins() {
+    let (expected, board_cores) = manifest_pinning();
+    // The demo's pinning, stated here too: a manifest edit must not silently change what
+    // this test proves.
+    let demo: Vec<(&str, usize, usize)> = expected
+        .iter()
+        .map(|placement| (placement.partition.as_str(), placement.vcpu, placement.core))
+        .collect();
+    assert_eq!(demo, [("alpha", 0, 0), ("alpha", 1, 1), ("beta", 0, 2)]);
+    // A core no partition owns runs no vCPU: it parks.
+    let unowned: Vec<usize> = (0..board_cores)
+        .filter(|core| expected.iter().all(|placement| placement.core != *core))
+        .collect();
+    let session = TestSystem::demo().boot();
+    // vCPU 1 of alpha is entered only when alpha starts it with PSCI CPU_ON.
+    session.wait_for("[alpha] vCPU 1 online at EL1");
+    let entered = session.wait_for_log(
+        "an entry line for every vCPU of the manifest and a parked line for every other core",
+        DEFAULT_WAIT,
+        |log| {
+            let mut entered: Vec<Placement> = log
+                .iter()
+                .filter_map(|message| entry_placement(message))
+                .collect();
+            entered.sort();
+            let all = expected.iter().all(|wanted| {
+                entered.iter().any(|seen| {
+                    (seen.partition.as_str(), seen.vcpu) == (wanted.partition.as_str(), wanted.vcpu)
+                })
+            });
+            let parked = unowned.iter().all(|core| {
+                log.iter()
+                    .any(|message| message == &format!("core {core} has no vCPU: parked"))
+            });
+            (all && parked).then_some(entered)
+        },
+    );
+    if entered != expected {
+        session.fail(&format!(
+            "vCPUs ran on other physical cores than the manifest pins them to:
+               manifest (core, MPIDR from the board): {expected:?}
+               hypervisor (core, MPIDR_EL1 read at EL2):  {entered:?}"
+        ));
+    }
+}
+
+// [itest->swr~psci-emulation~1]
 #[test]
 fn alpha_second_vcpu_comes_online_through_psci_cpu_on() {
     let session = TestSystem::demo().boot();
@@ -150,10 +285,11 @@ fn console_lines_are_never_interleaved() {
                 .then(|| transcript.clone())
         },
     );
-    let foreign = transcript.lines_not_from(CONSOLE_SOURCES);
+    let foreign = transcript.lines_not_matching(&demo_line_shapes());
     assert!(
         foreign.is_empty(),
-        "console lines not starting with [alpha], [beta] or [hv] (interleaved output?): {foreign:?}\n{}",
+        "console lines that are not exactly one line of [alpha], [beta] or [hv] (mixed \
+         output, or text nobody should print): {foreign:?}\n{}",
         session.report()
     );
 }
@@ -186,8 +322,19 @@ fn ctrl_t_moves_console_input_between_partitions() {
     // Both keep running after handling input (a finished input interrupt once left its
     // list register holding the maintenance interrupt asserted forever).
     let echoed = transcript.line_index("[alpha] received 'y'").unwrap_or(0);
-    session.wait_until("two more heartbeats from each partition after the input", FEW_HEARTBEATS, |later| {
-        (later.heartbeats_after("alpha", echoed).len() >= 2 && later.heartbeats_after("beta", echoed).len() >= 2)
-            .then_some(())
-    });
+    let transcript = session.wait_until(
+        "two more heartbeats from each partition after the input",
+        FEW_HEARTBEATS,
+        |later| {
+            (later.heartbeats_after("alpha", echoed).len() >= 2
+                && later.heartbeats_after("beta", echoed).len() >= 2)
+                .then(|| later.clone())
+        },
+    );
+    let foreign = transcript.lines_not_matching(&demo_line_shapes());
+    assert!(
+        foreign.is_empty(),
+        "console lines that are not exactly one known line (input echo mixed into output?): {foreign:?}\n{}",
+        session.report()
+    );
 }

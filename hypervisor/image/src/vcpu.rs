@@ -119,6 +119,12 @@ extern "C" fn parked_loop(core: usize) -> ! {
 /// Enters the vCPU at `entry` with `x0`, in the state the arm64 boot protocol and PSCI
 /// `CPU_ON` require (EL1h, DAIF masked, MMU and caches off, fresh virtual interface).
 pub fn enter(core: usize, entry: u64, x0: u64) -> ! {
+    // Which physical core runs which vCPU, with the affinity read from this core's own
+    // MPIDR_EL1 (the guest only sees its virtual MPIDR): what the pinning tests check.
+    if let Some(vcpu) = SYSTEM.vcpu_on_core(core) {
+        let name = SYSTEM.partitions.get(vcpu.partition).map_or("?", |p| p.name);
+        defmt::info!("{=str}: vCPU {=usize} entered on core {=usize} (MPIDR affinity {=u64:#x})", name, vcpu.vcpu, core, arch::cpu::affinity());
+    }
     arch::guest::reset_el1_state();
     arch::gic::reset_virtual_interface();
     arch::gic::set_refill_maintenance(false);
