@@ -19,4 +19,5 @@ pub mod pipeline;
 pub mod progress;
 pub mod qemu;
 pub mod qemu_preflight;
+pub mod terminal_mux;
 pub mod toolchain;

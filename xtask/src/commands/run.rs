@@ -6,7 +6,8 @@
 //! and a thread decodes it as it grows, printing each message as `[hv] <message>`.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
+use std::process::Stdio;
 
 use xtask::defmt_log::{self, DefmtTable};
 use xtask::host_tools::{self, Need};
@@ -15,6 +16,7 @@ use xtask::progress::Progress;
 use xtask::pipeline::PipelineError;
 use xtask::qemu::{QemuBoard, QemuRun};
 use xtask::qemu_preflight;
+use xtask::terminal_mux::Terminal;
 
 use super::Failure;
 use super::build::build;
@@ -56,12 +58,23 @@ pub fn run(repository: &Repository, arguments: &SystemArgs) -> Result<(), Failur
             log.display()
         );
     }
-    let mut child = qemu.command().spawn().map_err(|source| Failure::Io {
-        path: "qemu-system-aarch64".into(),
-        source,
-    })?;
+    // QEMU's console goes through xtask so decoded log lines are written only between
+    // console lines (the keyboard still reaches QEMU directly: stdin is inherited).
+    let mut child = qemu
+        .command()
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|source| Failure::Io {
+            path: "qemu-system-aarch64".into(),
+            source,
+        })?;
+    let terminal = Terminal::new(Box::new(io::stdout()));
+    let console = child.stdout.take().map(|stdout| terminal.pump_console(stdout));
     let follower = match (log_file, table) {
-        (Some(log), Some(table)) => Some(defmt_log::follow(log, table, print_hypervisor_message)),
+        (Some(log), Some(table)) => {
+            let log_terminal = terminal.clone();
+            Some(defmt_log::follow(log, table, move |message| log_terminal.log(&message)))
+        }
         _ => None,
     };
     let status = child.wait().map_err(|source| Failure::Io {
@@ -71,19 +84,13 @@ pub fn run(repository: &Repository, arguments: &SystemArgs) -> Result<(), Failur
     if let Some(follower) = follower {
         follower.stop();
     }
+    if let Some(console) = console {
+        // The pipe closed with QEMU; the thread has written everything.
+        let _ = console.join();
+    }
     if status.success() {
         Ok(())
     } else {
         Err(Failure::Qemu(status))
     }
-}
-
-/// One whole line per message, in a single write, so it is not torn by console output.
-fn print_hypervisor_message(message: String) {
-    let line = format!("[hv] {message}\n");
-    let mut stdout = io::stdout().lock();
-    // A closed terminal ends QEMU too; nothing useful can be done with a write error here.
-    let _ = stdout
-        .write_all(line.as_bytes())
-        .and_then(|()| stdout.flush());
 }
