@@ -14,8 +14,10 @@
 //! 5. write `target/bench/report.json`, `report.md` and `latency.svg`.
 //!
 //! These are benchmarks, not tests: nothing here fails because a target is missed. The test
-//! suite calls [`quick_check`]: one sample per metric on Bulkhead and the floor, written to
-//! `target/bench/quick/` (so a full report is not overwritten), then [`check_outputs`].
+//! suite calls [`quick_check`]: one sample per metric on Bulkhead and the floor (and Xen when
+//! the suite requires it), written to `target/bench/quick/` (so a full report is not
+//! overwritten), then [`check_outputs`] (is the report well-formed?) and [`check_required`]
+//! (was everything measured that can be? A green check must mean the measurements work).
 
 pub mod catalog;
 pub mod floor;
@@ -135,16 +137,104 @@ pub fn output_directory(repository: &Repository, options: &BenchOptions) -> Path
     }
 }
 
-/// The test suite's check: a quick run, then its files read back and checked. Returns the
-/// report that was read back.
-pub fn quick_check(repository: &Repository) -> Result<Report, BenchError> {
-    let options = BenchOptions::quick();
+/// The test suite's check: a quick run on the `required` platforms (Bulkhead and the floor
+/// always; Xen when `required` names it), its files read back and checked with
+/// [`check_outputs`], then [`check_required`]: every required column measured, and every
+/// metric the platform can measure measured. Returns the report that was read back.
+///
+/// `cargo xtask bench --against xen` reports a Xen column it could not fetch or boot as
+/// unavailable and succeeds (a fact about the user's machine); a suite that asks for the Xen
+/// column fails without it.
+pub fn quick_check(repository: &Repository, required: &[Platform]) -> Result<Report, BenchError> {
+    let mut options = BenchOptions::quick();
+    options.against_xen = required.contains(&Platform::Xen);
     let outputs = run(repository, &options)?;
     let directory = outputs
         .json
         .parent()
         .map_or_else(|| output_directory(repository, &options), Path::to_path_buf);
-    check_outputs(&directory).map_err(BenchError::Malformed)
+    let report = check_outputs(&directory).map_err(BenchError::Malformed)?;
+    check_required(&report, required).map_err(BenchError::Malformed)?;
+    Ok(report)
+}
+
+/// Probe metrics a platform cannot measure by its nature, with the reason: the only
+/// `unavailable` results [`check_required`] accepts. A `failed` result is never accepted.
+pub const NOT_APPLICABLE: &[(Platform, &str, &str)] = &[
+    (
+        Platform::Floor,
+        "doorbell_round_trip",
+        "bare QEMU runs no hypervisor, so there is no channel and no doorbell to ring",
+    ),
+    (
+        Platform::Xen,
+        "doorbell_round_trip",
+        "the probe rings Bulkhead channel doorbells (a device-tree `bulkhead,channel` node); \
+         Xen signals domains through event channels, which the probe does not speak",
+    ),
+];
+
+/// Checks what a suite asks of a report beyond its form: each platform in `required` (plus
+/// Bulkhead and the floor) was measured, and on each, every probe metric was measured,
+/// except the `unavailable` ones [`NOT_APPLICABLE`] lists for it. So a broken timer or vGIC
+/// measurement, or a Xen column that could not be produced, fails the check.
+pub fn check_required(report: &Report, required: &[Platform]) -> Result<(), MalformedReport> {
+    let mut problems = Vec::new();
+    let mut platforms = vec![Platform::Bulkhead, Platform::Floor];
+    for platform in required {
+        if !platforms.contains(platform) {
+            platforms.push(*platform);
+        }
+    }
+    for platform in platforms {
+        match report.platform(platform).map(|result| &result.outcome) {
+            Some(PlatformOutcome::Measured { probe, .. }) => {
+                problems.extend(unmeasured_metrics(platform, probe));
+            }
+            Some(PlatformOutcome::Unavailable { reason }) => problems.push(format!(
+                "the {} column was required but is unavailable: {reason}",
+                platform.heading()
+            )),
+            None => problems.push(format!(
+                "the {} column was required but the report has none",
+                platform.heading()
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(MalformedReport { problems })
+    }
+}
+
+/// The probe metrics of `probe` that `platform` should have measured but did not.
+pub fn unmeasured_metrics(platform: Platform, probe: &ProbeRun) -> Vec<String> {
+    let not_applicable = |metric: &str| {
+        NOT_APPLICABLE
+            .iter()
+            .any(|(on, name, _)| *on == platform && *name == metric)
+    };
+    METRICS
+        .iter()
+        .filter(|metric| metric.source == Source::Probe)
+        .map(|metric| metric.name)
+        .chain([catalog::FRAME_METRIC])
+        .filter_map(|metric| match probe.metric(metric) {
+            Some(MetricResult::Measured(_)) => None,
+            Some(MetricResult::Unavailable { .. }) if not_applicable(metric) => None,
+            Some(MetricResult::Unavailable { reason }) => Some(format!(
+                "{}: {metric} unavailable ({reason}) although {} can measure it",
+                platform.heading(),
+                platform.heading()
+            )),
+            Some(MetricResult::Failed { reason }) => Some(format!(
+                "{}: {metric} failed ({reason})",
+                platform.heading()
+            )),
+            None => Some(format!("{}: {metric} missing", platform.heading())),
+        })
+        .collect()
 }
 
 /// `cargo xtask bench`: [`run`], then the table on stdout and where the files are.
@@ -624,12 +714,7 @@ pub fn check(report: &Report) -> Result<(), MalformedReport> {
     }
 }
 
-fn check_probe_run(
-    platform: Platform,
-    probe: &ProbeRun,
-    samples: u64,
-    problems: &mut Vec<String>,
-) {
+fn check_probe_run(platform: Platform, probe: &ProbeRun, samples: u64, problems: &mut Vec<String>) {
     let name = platform.heading();
     if probe.samples != samples {
         problems.push(format!(
@@ -848,6 +933,161 @@ mod tests {
         let text = fs::read_to_string(repository.root().join(BENCH_MANIFEST))
             .expect("partitions/bench.toml exists");
         assert!(with_probe_bootargs(&text, "samples=1").is_ok());
+    }
+
+    /// A probe run in which every probe metric was measured (one sample of 100 ticks), with
+    /// `edit` applied to the output text.
+    fn probe_run(edit: impl Fn(String) -> String) -> ProbeRun {
+        let mut text =
+            String::from("[probe] BENCH probe format=1 samples=1 counter_frequency=1000000000\n");
+        for metric in METRICS
+            .iter()
+            .filter(|metric| metric.source == Source::Probe)
+            .map(|metric| metric.name)
+            .chain([catalog::FRAME_METRIC])
+        {
+            text.push_str(&format!(
+                "[probe] BENCH metric={metric} unit=ticks n=1 min=100 median=100 max=100\n\
+                 [probe] BENCH-DIST metric={metric} runs=100x1\n"
+            ));
+        }
+        text.push_str("[probe] BENCH end\n");
+        probe_output::parse(&edit(text)).expect("well-formed synthetic probe output")
+    }
+
+    fn measured(platform: Platform, probe: ProbeRun) -> PlatformResult {
+        PlatformResult {
+            platform,
+            description: String::new(),
+            outcome: PlatformOutcome::Measured {
+                command_line: String::new(),
+                probe,
+            },
+        }
+    }
+
+    /// Replaces metric `name`'s measured lines with `status=<status> reason=<reason>`.
+    fn absent(
+        name: &'static str,
+        status: &'static str,
+        reason: &'static str,
+    ) -> impl Fn(String) -> String {
+        move |text: String| {
+            text.replace(
+                &format!("BENCH metric={name} unit=ticks n=1 min=100 median=100 max=100\n[probe] BENCH-DIST metric={name} runs=100x1"),
+                &format!("BENCH metric={name} status={status} reason={reason}"),
+            )
+        }
+    }
+
+    #[test]
+    fn a_failed_timer_measurement_is_rejected() {
+        let broken = probe_run(absent(
+            "timer_interrupt_spinning",
+            "failed",
+            "other-interrupt-taken",
+        ));
+        assert!(matches!(
+            broken.metric("timer_interrupt_spinning"),
+            Some(MetricResult::Failed { .. })
+        ));
+        let problems = unmeasured_metrics(Platform::Bulkhead, &broken);
+        assert_eq!(
+            problems,
+            ["Bulkhead: timer_interrupt_spinning failed (other-interrupt-taken)"]
+        );
+        assert!(unmeasured_metrics(Platform::Bulkhead, &probe_run(|text| text)).is_empty());
+    }
+
+    #[test]
+    fn only_listed_metrics_may_be_unavailable_and_only_where_listed() {
+        let no_vgic = probe_run(absent("mmio_read_gicd_typer", "unavailable", "no-gicv3"));
+        assert_eq!(unmeasured_metrics(Platform::Bulkhead, &no_vgic).len(), 1);
+        assert_eq!(unmeasured_metrics(Platform::Xen, &no_vgic).len(), 1);
+        let no_doorbell = probe_run(absent("doorbell_round_trip", "unavailable", "no-channel"));
+        assert!(unmeasured_metrics(Platform::Floor, &no_doorbell).is_empty());
+        assert!(unmeasured_metrics(Platform::Xen, &no_doorbell).is_empty());
+        assert_eq!(
+            unmeasured_metrics(Platform::Bulkhead, &no_doorbell),
+            [
+                "Bulkhead: doorbell_round_trip unavailable (no-channel) although Bulkhead can measure it"
+            ]
+        );
+        let doorbell_failed = probe_run(absent("doorbell_round_trip", "failed", "peer-not-ready"));
+        assert_eq!(
+            unmeasured_metrics(Platform::Floor, &doorbell_failed).len(),
+            1
+        );
+    }
+
+    /// A report holding `platforms` (only the parts [`check_required`] reads are real).
+    fn report_of(platforms: Vec<PlatformResult>) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            settings: report::Settings {
+                samples: 1,
+                quick: true,
+                unit: String::new(),
+                qemu_machine: String::new(),
+                qemu_cpu: String::new(),
+                qemu_smp: 4,
+                qemu_memory: String::new(),
+                qemu_arguments: Vec::new(),
+            },
+            rows: report::rows(&platforms),
+            platforms,
+            image: image_facts::ImageSize::default(),
+            static_memory: image_facts::StaticMemory::default(),
+            lines_of_code: Vec::new(),
+            stage2: Vec::new(),
+            profile: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_required_xen_column_must_be_measured() {
+        let floor = probe_run(absent("doorbell_round_trip", "unavailable", "no-channel"));
+        let columns = |xen: PlatformOutcome| {
+            report_of(vec![
+                measured(Platform::Floor, floor.clone()),
+                measured(Platform::Bulkhead, probe_run(|text| text)),
+                PlatformResult {
+                    platform: Platform::Xen,
+                    description: String::new(),
+                    outcome: xen,
+                },
+            ])
+        };
+        let unavailable = columns(PlatformOutcome::Unavailable {
+            reason: "apt-get download xen-hypervisor-4.17-arm64 failed".to_owned(),
+        });
+        // Users asked for nothing: the column may be missing.
+        assert_eq!(check_required(&unavailable, &[]), Ok(()));
+        assert_eq!(
+            check_required(&unavailable, &[Platform::Bulkhead, Platform::Floor]),
+            Ok(())
+        );
+        // The suite asked for Xen: a missing column fails.
+        let refused = check_required(&unavailable, &[Platform::Xen]).expect_err("Xen required");
+        assert_eq!(
+            refused.problems,
+            [
+                "the Xen 4.17 column was required but is unavailable: apt-get download xen-hypervisor-4.17-arm64 failed"
+            ]
+        );
+        let without_xen = report_of(vec![
+            measured(Platform::Floor, floor.clone()),
+            measured(Platform::Bulkhead, probe_run(|text| text)),
+        ]);
+        assert!(check_required(&without_xen, &[Platform::Xen]).is_err());
+        let measured_xen = columns(PlatformOutcome::Measured {
+            command_line: String::new(),
+            probe: floor.clone(),
+        });
+        assert_eq!(check_required(&measured_xen, &[Platform::Xen]), Ok(()));
+        let bulkhead_missing = report_of(vec![measured(Platform::Floor, floor)]);
+        assert!(check_required(&bulkhead_missing, &[]).is_err());
     }
 
     #[test]
