@@ -15,11 +15,16 @@
 //!   distributor's `GICD_TYPER` and the UART's flag register;
 //! - `timer_interrupt_spinning`, `timer_interrupt_wait_for_interrupt`: virtual timer deadline
 //!   to the IRQ handler's first instruction ([`timer_latency`]);
-//! - `doorbell_round_trip`: reported unavailable: no inter-partition doorbell exists yet;
+//! - `doorbell_round_trip`: ring the first channel's doorbell to a peer partition running
+//!   this image with `role=doorbell-echo`, until the peer's answering interrupt reaches the
+//!   handler ([`doorbell`]); unavailable (`no-channel`) when the device tree has no channel
+//!   with a doorbell (bare QEMU, Xen, the bench's single-partition system);
 //! - `entry_first_instruction`, `entry_main`: the physical count (from machine reset) at the
 //!   probe's first instruction ([`entry`]) and when `main` starts, one sample each.
 //!
-//! Bootargs: `samples=<N>` (default 101, at most 1001).
+//! Bootargs: `samples=<N>` (default 101, at most 1001); `only=<metric>` measures just that
+//! metric (the frame `counter_read` is always measured); `role=doorbell-echo` makes this
+//! partition the doorbell peer instead of measuring anything.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -28,6 +33,8 @@
 // (`cargo test -p probe --target x86_64-unknown-linux-gnu`); the rest is aarch64 code.
 mod report;
 
+#[cfg(target_arch = "aarch64")]
+mod doorbell;
 #[cfg(target_arch = "aarch64")]
 mod entry;
 #[cfg(target_arch = "aarch64")]
@@ -47,7 +54,7 @@ mod run {
 
     use crate::report::{self, Absence};
     use crate::timer_latency::{ProbeVectors, Waiting};
-    use crate::{entry, measure, output};
+    use crate::{doorbell, entry, measure, output};
 
     guest_rt::entry!(main);
 
@@ -73,6 +80,11 @@ mod run {
         let main_count = measure::physical_count();
         let first_instruction_count = entry::first_instruction_count();
         output::init(boot);
+        if boot.bootarg("role") == Some("doorbell-echo") {
+            echo(boot)
+        }
+        let only = boot.bootarg("only");
+        let wanted = |metric: &str| only.is_none_or(|name| name == metric);
         let samples = boot
             .bootarg("samples")
             .and_then(|value| value.parse().ok())
@@ -86,39 +98,49 @@ mod run {
         record(&mut out, "counter_read", buffer, || {
             Ok(measure::counter_read())
         });
-        record(&mut out, "hypercall_smccc_version", buffer, || {
-            Ok(measure::hypercall(measure::SMCCC_VERSION).0)
-        });
-        record(&mut out, "hypercall_unknown_function", buffer, || {
-            Ok(measure::hypercall(measure::UNKNOWN_FUNCTION).0)
-        });
+        if wanted("hypercall_smccc_version") {
+            record(&mut out, "hypercall_smccc_version", buffer, || {
+                Ok(measure::hypercall(measure::SMCCC_VERSION).0)
+            });
+        }
+        if wanted("hypercall_unknown_function") {
+            record(&mut out, "hypercall_unknown_function", buffer, || {
+                Ok(measure::hypercall(measure::UNKNOWN_FUNCTION).0)
+            });
+        }
         let distributor = boot.gic.map(|gic| gic.distributor + GICD_TYPER);
-        record(&mut out, "mmio_read_gicd_typer", buffer, || {
-            let address = distributor.ok_or(Absence::Unavailable("no-gicv3"))?;
-            // SAFETY: GICD_TYPER of the distributor the device tree names: aligned,
-            // read-only, mapped as Device memory by guest-rt's identity map.
-            Ok(unsafe { measure::mmio_read(address) }.0)
-        });
+        if wanted("mmio_read_gicd_typer") {
+            record(&mut out, "mmio_read_gicd_typer", buffer, || {
+                let address = distributor.ok_or(Absence::Unavailable("no-gicv3"))?;
+                // SAFETY: GICD_TYPER of the distributor the device tree names: aligned,
+                // read-only, mapped as Device memory by guest-rt's identity map.
+                Ok(unsafe { measure::mmio_read(address) }.0)
+            });
+        }
         let flag_register = output::uart_base(boot).map(|base| base + UARTFR);
-        record(&mut out, "mmio_read_uart_fr", buffer, || {
-            let address = flag_register.ok_or(Absence::Unavailable("no-uart"))?;
-            // SAFETY: UARTFR of the UART the device tree names: aligned, read-only, mapped as
-            // Device memory by guest-rt's identity map.
-            Ok(unsafe { measure::mmio_read(address) }.0)
-        });
-        timer_metrics(&mut out, boot, buffer);
-        written(report::write_absence(
-            &mut out,
-            "doorbell_round_trip",
-            Absence::Unavailable("no-doorbell"),
-        ));
-        record(
-            &mut out,
-            "entry_first_instruction",
-            &mut buffer[..1],
-            || Ok(first_instruction_count),
-        );
-        record(&mut out, "entry_main", &mut buffer[..1], || Ok(main_count));
+        if wanted("mmio_read_uart_fr") {
+            record(&mut out, "mmio_read_uart_fr", buffer, || {
+                let address = flag_register.ok_or(Absence::Unavailable("no-uart"))?;
+                // SAFETY: UARTFR of the UART the device tree names: aligned, read-only,
+                // mapped as Device memory by guest-rt's identity map.
+                Ok(unsafe { measure::mmio_read(address) }.0)
+            });
+        }
+        timer_metrics(&mut out, boot, buffer, &wanted);
+        if wanted("doorbell_round_trip") {
+            doorbell_metric(&mut out, boot, buffer);
+        }
+        if wanted("entry_first_instruction") {
+            record(
+                &mut out,
+                "entry_first_instruction",
+                &mut buffer[..1],
+                || Ok(first_instruction_count),
+            );
+        }
+        if wanted("entry_main") {
+            record(&mut out, "entry_main", &mut buffer[..1], || Ok(main_count));
+        }
         written(report::write_end(&mut out));
         psci::system_off()
     }
@@ -158,7 +180,65 @@ mod run {
         }
     }
 
-    fn timer_metrics(out: &mut impl Write, boot: &BootInfo, buffer: &mut [u64]) {
+    /// The doorbell peer (`role=doorbell-echo`): answers every ring of the first channel's
+    /// doorbell, forever; powers off when there is nothing to answer.
+    fn echo(boot: &BootInfo) -> ! {
+        let mut out = output::Lines;
+        let Some(bell) = doorbell::first_bell(boot) else {
+            written(writeln!(out, "doorbell echo: no channel with a doorbell"));
+            psci::system_off()
+        };
+        if doorbell::enable(&bell).is_err() {
+            written(writeln!(
+                out,
+                "doorbell echo: its interrupt cannot be enabled"
+            ));
+            psci::system_off()
+        }
+        written(writeln!(
+            out,
+            "doorbell echo: answering INTID {}",
+            bell.doorbell.intid
+        ));
+        doorbell::echo(&bell)
+    }
+
+    /// Round trips to the doorbell peer ([`doorbell`]).
+    fn doorbell_metric(out: &mut impl Write, boot: &BootInfo, buffer: &mut [u64]) {
+        let bell = doorbell::first_bell(boot)
+            .ok_or(Absence::Unavailable("no-channel"))
+            .and_then(|bell| {
+                doorbell::enable(&bell)
+                    .map(|()| bell)
+                    .map_err(|()| Absence::Failed("doorbell-interrupt-not-enabled"))
+            })
+            .and_then(|bell| {
+                if doorbell::wait_until_ready(&bell) {
+                    Ok(bell)
+                } else {
+                    Err(Absence::Failed("peer-not-ready"))
+                }
+            });
+        let vectors = ProbeVectors::install();
+        record(out, "doorbell_round_trip", buffer, || {
+            let bell = bell?;
+            // SAFETY: the doorbell register the device tree names for this channel end.
+            let sample = unsafe { vectors.measure_doorbell(bell.doorbell.register) };
+            if sample.intid == bell.doorbell.intid {
+                Ok(sample.latency)
+            } else {
+                Err(Absence::Failed("other-interrupt-taken"))
+            }
+        });
+        drop(vectors);
+    }
+
+    fn timer_metrics(
+        out: &mut impl Write,
+        boot: &BootInfo,
+        buffer: &mut [u64],
+        wanted: &impl Fn(&str) -> bool,
+    ) {
         let metrics = [
             ("timer_interrupt_spinning", Waiting::Spinning),
             (
@@ -175,7 +255,7 @@ mod run {
             (_, None) => Err(Absence::Unavailable("no-gicv3")),
         };
         let vectors = ProbeVectors::install();
-        for (metric, waiting) in metrics {
+        for (metric, waiting) in metrics.into_iter().filter(|(metric, _)| wanted(metric)) {
             record(out, metric, buffer, || {
                 let intid = enabled?;
                 let sample = vectors.measure(waiting, TIMER_LEAD);

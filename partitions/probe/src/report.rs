@@ -11,7 +11,7 @@
 //! BENCH probe format=1 samples=101 counter_frequency=1000000000
 //! BENCH metric=hypercall_smccc_version unit=ticks n=101 min=331 median=331 max=347
 //! BENCH-DIST metric=hypercall_smccc_version runs=331x100,347x1
-//! BENCH metric=doorbell_round_trip status=unavailable reason=no-doorbell
+//! BENCH metric=doorbell_round_trip status=unavailable reason=no-channel
 //! BENCH end
 //! ```
 //!
@@ -177,13 +177,13 @@ mod tests {
         write_absence(
             &mut text,
             "doorbell_round_trip",
-            Absence::Unavailable("no-doorbell"),
+            Absence::Unavailable("no-channel"),
         )
         .unwrap();
         write_metric(&mut text, "entry", &[]).unwrap();
         assert_eq!(
             text,
-            "BENCH metric=doorbell_round_trip status=unavailable reason=no-doorbell\n\
+            "BENCH metric=doorbell_round_trip status=unavailable reason=no-channel\n\
              BENCH metric=entry status=failed reason=no-samples\n"
         );
     }

@@ -165,6 +165,54 @@ impl ProbeVectors {
     }
 }
 
+impl ProbeVectors {
+    /// Rings the doorbell whose register is at `register` and waits in `WFI` for the
+    /// answer's interrupt ([`crate::doorbell`]); returns the ticks from just before the ring
+    /// to the handler's first instruction, and the INTID it acknowledged. Never inlined, as
+    /// [`Self::measure`].
+    ///
+    /// # Safety
+    ///
+    /// `register` must be a doorbell register from the device tree: a page the hypervisor
+    /// leaves unmapped, so that the store traps to it and writes no memory.
+    #[inline(never)]
+    pub unsafe fn measure_doorbell(&self, register: usize) -> Sample {
+        let start: u64;
+        let entry: u64;
+        let intid: u64;
+        // SAFETY: the caller guarantees the store only traps. IRQs are unmasked only while
+        // the probe's table is installed (`self` exists), whose IRQ handler writes x9-x11
+        // (declared clobbered) and system registers, no memory; they are masked again before
+        // the block ends.
+        unsafe {
+            asm!(
+                "mov x11, #0",
+                "mov {one:w}, #1",
+                "msr daifclr, #2",
+                "isb",
+                "mrs {start}, cntvct_el0",
+                "str {one:w}, [{register}]",
+                "2:",
+                "wfi",
+                "cbz x11, 2b",
+                "msr daifset, #2",
+                start = out(reg) start,
+                one = out(reg) _,
+                register = in(reg) register,
+                out("x9") entry,
+                out("x10") intid,
+                out("x11") _,
+                options(nostack),
+            )
+        }
+        Sample {
+            latency: entry.wrapping_sub(start),
+            // INTID is ICC_IAR1_EL1 bits [23:0].
+            intid: (intid & 0xff_ffff) as u32,
+        }
+    }
+}
+
 impl Drop for ProbeVectors {
     fn drop(&mut self) {
         VBAR_EL1.set(self.previous);

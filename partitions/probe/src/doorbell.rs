@@ -1,0 +1,151 @@
+//! Inter-partition doorbell round trip: the probe rings a channel's doorbell, a second copy of
+//! the probe in another partition (`role=doorbell-echo`) rings back from its interrupt
+//! handler, and the probe's handler takes the answer.
+//!
+//! The measuring side reuses the probe's IRQ vector ([`crate::timer_latency`]): its first
+//! instruction reads the counter, so a sample is the ticks from just before the probe's
+//! store to its doorbell register to the first instruction of the handler for the answer.
+//! Under QEMU's deterministic mode all cores share one instruction clock, so a sample counts
+//! every instruction executed on both cores in between: the hypervisor's trap of the store,
+//! the raising of the peer's interrupt and its return to the probe, which then sleeps in
+//! `WFI`; the peer's hypervisor entry, its handler with its own doorbell store and that
+//! store's trap, and its way back to `WFI`; the probe's hypervisor entry for the answer.
+//!
+//! Both sides wait in `WFI`, not in a spin loop: QEMU runs one core at a time in its
+//! deterministic mode and switches cores when the running one sleeps (or after a time slice
+//! of tens of millions of instructions). A spinning probe would count that time slice, not
+//! the doorbell: the first version did, and measured 24.6 M instructions per round trip.
+//!
+//! The echo side installs a vector table whose IRQ entry does only that: acknowledge, ring,
+//! end the interrupt, return. Its registers are fixed by the loop that waits for interrupts
+//! (`x12` holds the doorbell register), so it needs no stack and no memory. Before waiting it
+//! stores [`READY`] at the start of the channel's shared memory; the probe rings only once it
+//! sees it, so no ring is lost and the peer's boot never falls inside a measurement.
+
+use core::arch::{asm, global_asm};
+use core::ptr;
+
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{VBAR_EL1, Writeable};
+use guest_rt::BootInfo;
+use guest_rt::device_tree::DoorbellDescription;
+
+use crate::measure;
+
+/// What the echo side stores at the start of the shared memory once it listens.
+pub const READY: u32 = 0x4543_484f; // "ECHO"
+
+/// Longest the probe waits for the echo side to be ready, in counter ticks (one second at
+/// the deterministic 1 GHz counter).
+pub const READY_WAIT: u64 = 1_000_000_000;
+
+/// Priority of the doorbell interrupt.
+const DOORBELL_PRIORITY: u8 = 0x80;
+
+/// The first channel end with a doorbell: its shared memory and doorbell.
+#[derive(Clone, Copy, Debug)]
+pub struct Bell {
+    /// Guest physical address of the shared memory (identity-mapped).
+    pub shared_memory: usize,
+    /// The doorbell register and interrupt.
+    pub doorbell: DoorbellDescription,
+}
+
+/// The first channel of `boot` that has a doorbell.
+pub fn first_bell(boot: &BootInfo) -> Option<Bell> {
+    boot.channels.iter().find_map(|channel| {
+        Some(Bell {
+            shared_memory: channel.shared_memory,
+            doorbell: channel.doorbell?,
+        })
+    })
+}
+
+/// Enables the doorbell interrupt of `bell` at the (virtual) GIC.
+pub fn enable(bell: &Bell) -> Result<(), ()> {
+    let gic = guest_rt::gic::get().ok_or(())?;
+    gic.enable_interrupt(bell.doorbell.intid, DOORBELL_PRIORITY)
+        .map_err(|_| ())
+}
+
+/// Waits until the echo side has stored [`READY`] in the shared memory, at most
+/// [`READY_WAIT`] ticks; returns whether it did.
+pub fn wait_until_ready(bell: &Bell) -> bool {
+    let start = measure::physical_count();
+    // BOUND: at most READY_WAIT ticks of the counter.
+    while measure::physical_count().wrapping_sub(start) < READY_WAIT {
+        // SAFETY: the start of the channel's shared memory, which the device tree names and
+        // guest-rt's identity map covers; no Rust object lives there.
+        let marker = unsafe { ptr::read_volatile(bell.shared_memory as *const u32) };
+        if marker == READY {
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    false
+}
+
+global_asm!(
+    r#"
+    .macro echo_forward slot
+    .balign 0x80
+    b       exception_vectors + \slot * 0x80
+    .endm
+
+    .section .text.echo_vectors, "ax"
+    .balign 0x800
+    .global echo_vectors
+echo_vectors:
+    echo_forward 0
+    echo_forward 1
+    echo_forward 2
+    echo_forward 3
+    echo_forward 4
+    // Slot 5: IRQ from the current EL with SP_EL1, taken in the waiting loop below.
+    .balign 0x80
+    mrs     x10, S3_0_C12_C12_0             // ICC_IAR1_EL1: acknowledge
+    cmp     w10, #1020                      // 1020-1023: special (spurious), nothing to answer
+    b.hs    1f
+    str     w10, [x12]                      // ring the peer back: traps to the hypervisor
+    msr     S3_0_C12_C12_1, x10             // ICC_EOIR1_EL1: drop priority and deactivate
+1:  eret
+    echo_forward 6
+    echo_forward 7
+    echo_forward 8
+    echo_forward 9
+    echo_forward 10
+    echo_forward 11
+    echo_forward 12
+    echo_forward 13
+    echo_forward 14
+    echo_forward 15
+"#
+);
+
+unsafe extern "C" {
+    /// The echo side's vector table (above).
+    static echo_vectors: u8;
+}
+
+/// The echo side: answers every ring of `bell`'s doorbell by ringing back, forever.
+pub fn echo(bell: &Bell) -> ! {
+    VBAR_EL1.set(core::ptr::addr_of!(echo_vectors) as u64);
+    barrier::isb(barrier::SY);
+    // SAFETY: the start of the channel's shared memory (see `wait_until_ready`).
+    unsafe { ptr::write_volatile(bell.shared_memory as *mut u32, READY) };
+    barrier::dsb(barrier::ISH);
+    // SAFETY: IRQs are unmasked only here, with the echo table installed, whose IRQ entry
+    // uses x10 and x12 (the doorbell register, set here) and stores only to the doorbell
+    // register, a page the hypervisor leaves unmapped so that the store traps. The loop never
+    // ends, so no register of the caller needs to survive it.
+    unsafe {
+        asm!(
+            "msr daifclr, #2",
+            "2:",
+            "wfi",
+            "b 2b",
+            in("x12") bell.doorbell.register,
+            options(noreturn, nostack),
+        )
+    }
+}
