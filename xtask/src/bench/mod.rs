@@ -742,9 +742,25 @@ fn assemble(
     ) {
         notes.push(format!(
             "Xen runs with `{}`: Debian builds no null scheduler; without timer_slop=0 Xen \
-             delays a sleeping vCPU's timer by up to 50 µs to batch timers, and bootscrub=0 \
-             keeps idle cores from scrubbing memory during the measurements.",
-            xen::XEN_OPTIONS
+             delays a sleeping vCPU's timer by up to 50 µs to batch timers; bootscrub=0 \
+             keeps idle cores from scrubbing memory during the measurements; maxcpus=1 makes \
+             Xen bring up only the core its one domain runs on, as Bulkhead runs the probe on \
+             core 0 and parks the others. Without maxcpus=1, Xen's reset → first instruction \
+             was 683.8 M instructions, nearly all of it cores waiting for each other under \
+             QEMU's one-core-at-a-time deterministic mode (an emulator artefact), 23-30 times \
+             what the same package boots in elsewhere; with it, the boot rows compare like \
+             with like. Xen's boot count includes initialising its heap for QEMU's {} of RAM \
+             and building the {} MiB domain (allocating and mapping its memory, loading the \
+             probe); Bulkhead's includes setting up its one partition's stage 2 and copying \
+             the probe and its device tree from its image.",
+            xen::XEN_OPTIONS,
+            board.memory,
+            built
+                .compiled
+                .partitions
+                .iter()
+                .find(|partition| partition.name == PROBE_PARTITION)
+                .map_or(0, |partition| partition.ram.size() >> 20)
         ));
     }
     Ok(Report {

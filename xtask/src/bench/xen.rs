@@ -14,7 +14,23 @@
 //!   Xen may fire a sleeping vCPU's timer up to 50 µs late to batch timers (measured here:
 //!   37 k instead of 4.3 k instructions for the WFI latency); `bootscrub=0`, so that idle
 //!   cores do not scrub memory while the probe runs (QEMU counts every core's instructions
-//!   on the one clock). Those two options are Xen at its best, not its defaults.
+//!   on the one clock); `maxcpus=1`, so that Xen brings up only the core the domain's one
+//!   vCPU runs on, as Bulkhead runs the probe on core 0 and parks the rest. Those options are
+//!   Xen at its best, not its defaults.
+//!
+//! Where Xen's boot time went before `maxcpus=1` (measured with `console_timestamps=boot`,
+//! QEMU `-m 1G`, a 64 MiB domain, `bootscrub=0`): reset to the domain's first instruction
+//! was 683.8 M instructions, of which about 660 M passed while Xen's cores waited for each
+//! other: bringing up CPUs 2 and 3 (57 M and 31 M), the step after the second credit2
+//! initialisation (502 M) and the one before building the domain (77 M). In QEMU's
+//! deterministic mode one core runs at a time, and a core spinning until another answers
+//! keeps its time slice (up to 25 M instructions with 4 cores) before the other runs, so
+//! every cross-core rendezvous costs whole slices: an artefact of the emulator, not work Xen
+//! does on hardware. Scrubbing (`bootscrub=0`), the console (tens of lines) and the timer
+//! (Xen reads `CNTFRQ`, it does not calibrate) are not where the time goes. With one core
+//! the same boot is 17.3 M instructions, in line with an independent run of this package on
+//! the same QEMU model (22.9-30.0 M with `bootscrub=0`); about 6.6 M of it is building the
+//! 64 MiB domain (allocating and mapping its memory, loading the probe and device tree).
 //!
 //! Any step that cannot work here makes the column "unavailable" with the exact reason (and
 //! the commands to run, where a missing privilege is the reason); no number is invented.
@@ -42,7 +58,7 @@ const IMAGE_IN_PACKAGE: &str = "boot/xen-4.17-arm64";
 /// itself. Xen reserves the module until the domain is built.
 pub const MODULE_ADDRESS: u64 = 0x4A00_0000;
 /// Xen options besides the console (see the module documentation for each).
-pub const XEN_OPTIONS: &str = "sched=credit2 bootscrub=0 timer_slop=0";
+pub const XEN_OPTIONS: &str = "sched=credit2 bootscrub=0 timer_slop=0 maxcpus=1";
 
 /// A Xen hypervisor image ready to boot.
 #[derive(Clone, Debug, PartialEq, Eq)]
