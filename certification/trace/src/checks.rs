@@ -31,6 +31,73 @@ use crate::source::SourceScan;
 /// a dirty tree does not excuse.
 pub const EVIDENCE_COUNTING: &[&str] = &["evidence"];
 
+/// What a passing check guarantees, and what it does not: shown next to every verdict in
+/// the report, so a green row is never read as more than it is. The certification README
+/// carries the same table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Guarantee {
+    /// The check's ID.
+    pub check: &'static str,
+    /// What a pass establishes.
+    pub guarantees: &'static str,
+    /// What a pass does not establish.
+    pub does_not: &'static str,
+}
+
+/// One entry per check the tool runs (a test fails when a check has none).
+pub const GUARANTEES: &[Guarantee] = &[
+    Guarantee {
+        check: "items",
+        guarantees: "the specification is one consistent graph of current revisions",
+        does_not: "that the items are right or complete (people review them)",
+    },
+    Guarantee {
+        check: "lock",
+        guarantees: "no requirement text changed without a revision bump and a lock entry",
+        does_not: "that the lock diff was reviewed (the code review's job)",
+    },
+    Guarantee {
+        check: "tags",
+        guarantees: "every tag names a current item that wants that kind and binds to code or a test of the right suite",
+        does_not: "that tagged code implements the item or that a tagged test checks it: a tag on an empty test is evidence only of the test's name, so tests are reviewed with their tags",
+    },
+    Guarantee {
+        check: "coverage",
+        guarantees: "every need of an approved item has a link of that kind",
+        does_not: "anything about results",
+    },
+    Guarantee {
+        check: "methods",
+        guarantees: "each declared verification method has a test, an analysis record with an existing artefact, or an accepted review",
+        does_not: "that the test exercises the item, that the analysis shows what it claims, or that a fault-injection test injects a fault",
+    },
+    Guarantee {
+        check: "evidence",
+        guarantees: "every linked test passed in a run of this commit on a clean tree, with the result files and image that run recorded and wrote",
+        does_not: "that run.json itself was not rewritten: the record is evidence of a process, not a signature",
+    },
+    Guarantee {
+        check: "unsafe",
+        guarantees: "every unsafe site carries a safety argument",
+        does_not: "that the argument is correct",
+    },
+    Guarantee {
+        check: "lint",
+        guarantees: "the findings are the ones the recorded run's gate wrote, and every suppression cites an approved deviation in its scope",
+        does_not: "more than the lint rules find (they approximate MISRA: misra-like-lints/RULES.md)",
+    },
+    Guarantee {
+        check: "code-coverage",
+        guarantees: "nothing: it is informative",
+        does_not: "that covered lines are checked by an assertion",
+    },
+];
+
+/// The guarantee of the check `id`, when it has one.
+pub fn guarantee(id: &str) -> Option<&'static Guarantee> {
+    GUARANTEES.iter().find(|entry| entry.check == id)
+}
+
 /// A check's or a finding's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

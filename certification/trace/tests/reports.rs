@@ -112,3 +112,17 @@ fn check_only_writes_nothing() {
     assert!(report.outputs.is_empty());
     assert!(!fixture.path("target/trace").exists());
 }
+
+#[test]
+fn every_check_states_what_a_pass_guarantees_and_the_html_shows_it() {
+    let fixture = Fixture::new("guarantees");
+    let report = fixture.trace();
+    let html = std::fs::read_to_string(fixture.path("target/trace/trace.html")).unwrap();
+    let checks: Vec<_> = report.trace.checks.iter().map(|check| check.id.clone()).collect();
+    assert!(checks.len() >= 9, "{checks:?}");
+    for id in &checks {
+        let entry = bulkhead_trace::checks::guarantee(id).unwrap_or_else(|| panic!("check `{id}` has no guarantee statement"));
+        assert!(html.contains(&bulkhead_trace::report::svg::escape(entry.does_not)), "{id}: statement not in the report");
+    }
+    assert!(!html.contains("no statement"));
+}

@@ -176,8 +176,12 @@ fn header(html: &mut String, report: &TraceReport) {
 
 /// The checks table with every finding.
 fn checks(html: &mut String, report: &TraceReport) {
-    html.push_str("<h2 id=\"checks\">Checks</h2>\n<table class=\"report-table checks\"><tr><th>Check</th><th>Verdict</th><th>Summary</th><th>Findings</th></tr>\n");
+    html.push_str("<h2 id=\"checks\">Checks</h2>\n<table class=\"report-table checks\"><tr><th>Check</th><th>Verdict</th><th>Summary</th><th>A pass guarantees / does not guarantee</th><th>Findings</th></tr>\n");
     for check in &report.checks {
+        let guarantee = crate::checks::guarantee(&check.id).map_or_else(
+            || "<span class=\"badge warn\">no statement</span>".to_owned(),
+            |entry| format!("{}<br><span class=\"small\">not: {}</span>", esc(entry.guarantees), esc(entry.does_not)),
+        );
         let mut findings = String::new();
         if !check.findings.is_empty() {
             let open = if check.findings.len() <= 8 { " open" } else { "" };
@@ -203,7 +207,7 @@ fn checks(html: &mut String, report: &TraceReport) {
         }
         let _ = writeln!(
             html,
-            "<tr><td><code>{}</code><br><span class=\"small\">{}</span></td><td>{}</td><td>{}</td><td>{findings}</td></tr>",
+            "<tr><td><code>{}</code><br><span class=\"small\">{}</span></td><td>{}</td><td>{}</td><td>{guarantee}</td><td>{findings}</td></tr>",
             esc(&check.id),
             esc(&check.title),
             verdict_badge(check.verdict),
