@@ -12,10 +12,14 @@
 
 pub mod addr;
 pub mod console;
+pub mod console_ring;
 pub mod el2_map;
 pub mod esr;
+pub mod fault_storm;
 pub mod layout;
+pub mod partition_power;
 pub mod psci;
+pub mod report_limit;
 pub mod stage2;
 pub mod system;
 pub mod vgic;

@@ -131,7 +131,7 @@ pub struct VcpuRef {
 }
 
 /// What the hypervisor does when a partition faults (stage-2 abort it cannot emulate).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FaultPolicy {
     /// Inject a synchronous external abort into the guest and let it handle it.
     InjectAbort,

@@ -57,11 +57,15 @@ pub struct GuestState {
 /// Which abort to inject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AbortKind {
-    /// A Data Abort: a load or store failed.
+    /// A Data Abort: a load or store failed. [`inject_external_abort`] reports a load;
+    /// [`inject_external_data_abort`] says which.
     Data,
     /// An Instruction Abort: an instruction fetch failed.
     Instruction,
 }
+
+/// `ESR_ELx.ISS.WnR` (bit 6) of a Data Abort: the access was a write.
+const ISS_WRITE_NOT_READ: u64 = 1 << 6;
 
 /// What the hypervisor writes so that the guest takes the exception on return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +140,8 @@ impl Origin {
 }
 
 /// Injects a synchronous external abort on `address` (a virtual address for the guest:
-/// it goes to `FAR_EL1`).
+/// it goes to `FAR_EL1`); a Data Abort is reported as a load. For a trapped data access
+/// use [`inject_external_data_abort`], which reports the access's direction.
 ///
 /// `ESR_EL1` gets EC 0x24/0x25 (Data Abort from EL0/EL1) or 0x20/0x21 (Instruction Abort),
 /// fault status 0x10 and IL = 1: the IL bit is 1 for every Instruction Abort and for Data
@@ -159,6 +164,28 @@ pub const fn inject_external_abort(
     };
     let esr = syndrome(class) | FaultStatus::SYNCHRONOUS_EXTERNAL_ABORT_CODE as u64;
     Ok(enter(guest, origin, esr, Some(address)))
+}
+
+/// Injects a synchronous external Data Abort on `address` for an access whose
+/// `ESR_EL2.ISS.WnR` was `write_not_read`: as [`inject_external_abort`] with
+/// [`AbortKind::Data`], and `ESR_EL1.ISS.WnR` = 1 for a store, so the guest learns whether
+/// its load or its store failed. WnR is meaningful for every synchronous Data Abort, with
+/// or without a valid ISS (Arm ARM, `ESR_ELx.ISS` for a Data Abort: WnR).
+// [impl->dsn~exception-injection~1]
+pub const fn inject_external_data_abort(
+    guest: &GuestState,
+    address: u64,
+    write_not_read: bool,
+) -> Result<ExceptionEntry, InjectionError> {
+    match inject_external_abort(guest, AbortKind::Data, address) {
+        Ok(mut entry) => {
+            if write_not_read {
+                entry.esr_el1 |= ISS_WRITE_NOT_READ;
+            }
+            Ok(entry)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// Injects an Undefined Instruction exception for the instruction at `guest.elr_el2`.
@@ -237,6 +264,22 @@ mod tests {
         assert_eq!(entry.elr_el1, FAULTING_PC);
         assert_eq!(entry.spsr_el1, spsr);
         assert_eq!(entry.pstate, (1 << 30) | (0xf << 6) | 0b0101, "flags kept, DAIF masked, EL1h");
+    }
+
+    #[test]
+    fn an_abort_for_a_store_carries_wnr_and_one_for_a_load_does_not() {
+        // Issue 14: an injected abort for a store carried WnR = 0.
+        for spsr in [0b0101, 0b0000] {
+            let store = inject_external_data_abort(&guest(spsr), 0x1000, true).unwrap();
+            assert_eq!(store.esr_el1 & (1 << 6), 1 << 6, "store, SPSR {spsr:#x}");
+            assert_eq!(store.esr_el1 & 0x3f, 0x10, "still a synchronous external abort");
+            let load = inject_external_data_abort(&guest(spsr), 0x1000, false).unwrap();
+            assert_eq!(Ok(load), inject_external_abort(&guest(spsr), AbortKind::Data, 0x1000));
+            assert_eq!(load.esr_el1 & (1 << 6), 0, "load, SPSR {spsr:#x}");
+            assert_eq!(store.esr_el1 & !(1 << 6), load.esr_el1, "nothing else differs");
+        }
+        let fetch = inject_external_abort(&guest(0b0101), AbortKind::Instruction, 0x1000).unwrap();
+        assert_eq!(fetch.esr_el1 & (1 << 6), 0);
     }
 
     #[test]

@@ -71,6 +71,8 @@ impl ReturnCode {
 pub const PSCI_VERSION_1_1: u64 = 0x0001_0001;
 /// `SMCCC_VERSION` result for SMCCC 1.1, encoded the same way.
 pub const SMCCC_VERSION_1_1: u64 = 0x0001_0001;
+/// Size and alignment of an A64 instruction: what a `CPU_ON` entry point must be.
+const INSTRUCTION_SIZE: u64 = 4;
 /// `MIGRATE_INFO_TYPE` result: a Trusted OS is not present or needs no migration.
 const MIGRATE_INFO_TYPE_NOT_PRESENT: u64 = 2;
 
@@ -207,18 +209,29 @@ impl PsciPartition {
         }
     }
 
-    /// Handles a PSCI or SMCCC call from vCPU `caller_vcpu`: `function_id` is the caller's
-    /// `x0` (only `w0` counts), `args` its `x1`–`x3`, `ram` the partition's RAM (where
-    /// `CPU_ON` entry points must lie).
-    ///
-    /// SMC32 calls (bit 30 of the ID clear) take 32-bit arguments: the upper halves of
-    /// `x1`–`x3` are ignored (SMCCC, "SMC32/HVC32 argument passing").
+    /// [`Self::handle_in`] for a partition whose executable RAM is the one region `ram`.
     pub fn handle(
         &mut self,
         caller_vcpu: usize,
         function_id: u64,
         args: [u64; 3],
         ram: &MemoryRegion,
+    ) -> PsciOutcome {
+        self.handle_in(caller_vcpu, function_id, args, core::slice::from_ref(ram))
+    }
+
+    /// Handles a PSCI or SMCCC call from vCPU `caller_vcpu`: `function_id` is the caller's
+    /// `x0` (only `w0` counts), `args` its `x1`–`x3`, `executable_ram` the partition's RAM
+    /// regions that stage 2 maps executable (where `CPU_ON` entry points must lie).
+    ///
+    /// SMC32 calls (bit 30 of the ID clear) take 32-bit arguments: the upper halves of
+    /// `x1`–`x3` are ignored (SMCCC, "SMC32/HVC32 argument passing").
+    pub fn handle_in(
+        &mut self,
+        caller_vcpu: usize,
+        function_id: u64,
+        args: [u64; 3],
+        executable_ram: &[MemoryRegion],
     ) -> PsciOutcome {
         use self::function_id::*;
 
@@ -233,7 +246,7 @@ impl PsciPartition {
             PSCI_VERSION => PsciOutcome::Return(PSCI_VERSION_1_1),
             CPU_SUSPEND_32 | CPU_SUSPEND_64 => cpu_suspend((first & 0xffff_ffff) as u32),
             CPU_OFF => self.cpu_off(caller_vcpu),
-            CPU_ON_32 | CPU_ON_64 => self.cpu_on(first, Ipa(second), third, ram),
+            CPU_ON_32 | CPU_ON_64 => self.cpu_on(first, Ipa(second), third, executable_ram),
             AFFINITY_INFO_32 | AFFINITY_INFO_64 => self.affinity_info(first, second),
             MIGRATE_INFO_TYPE => PsciOutcome::Return(MIGRATE_INFO_TYPE_NOT_PRESENT),
             SYSTEM_OFF => {
@@ -277,13 +290,20 @@ impl PsciPartition {
     }
 
     /// `CPU_ON`: checks the target, its state and the entry point, in that order.
+    ///
+    /// The entry point must be a whole instruction the vCPU can execute: 4-byte aligned
+    /// (A64 instructions are; DEN0022 §5.6: `INVALID_ADDRESS` for an invalid entry point)
+    /// and inside one executable RAM region. A vCPU started anywhere else would only fault
+    /// at once, with `VBAR_EL1` still 0: the nested-fault loop of issue 14.
     fn cpu_on(
         &mut self,
         target_cpu: u64,
         entry: Ipa,
         context_id: u64,
-        ram: &MemoryRegion,
+        executable_ram: &[MemoryRegion],
     ) -> PsciOutcome {
+        let executable = entry.is_aligned(INSTRUCTION_SIZE)
+            && executable_ram.iter().any(|region| region.contains_ipa(entry, INSTRUCTION_SIZE));
         let Some(vcpu) = self.vcpu_of(target_cpu) else {
             return returned(ReturnCode::InvalidParameters);
         };
@@ -293,7 +313,7 @@ impl PsciPartition {
         match *state {
             PowerState::On => returned(ReturnCode::AlreadyOn),
             PowerState::OnPending => returned(ReturnCode::OnPending),
-            PowerState::Off if !ram.contains_ipa(entry, 4) => returned(ReturnCode::InvalidAddress),
+            PowerState::Off if !executable => returned(ReturnCode::InvalidAddress),
             PowerState::Off => {
                 *state = PowerState::OnPending;
                 PsciOutcome::StartVcpu { vcpu, entry, context_id }

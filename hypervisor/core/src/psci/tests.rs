@@ -333,3 +333,44 @@ fn a_call_from_a_vcpu_the_partition_does_not_have_is_an_internal_failure() {
     assert_eq!(call(&mut partition, 2, CPU_OFF, [0; 3]), code(ReturnCode::InternalFailure));
     assert_eq!(partition.power_state(0), Some(PowerState::On));
 }
+
+#[test]
+fn cpu_on_with_a_misaligned_entry_point_is_an_invalid_address() {
+    // Issue 14: CPU_ON accepted any entry in RAM. An A64 instruction is 4-byte aligned.
+    for offset in [1, 2, 3, 0x101, 0x102] {
+        let mut partition = PsciPartition::new(2).unwrap();
+        let entry = ENTRY + offset;
+        assert_eq!(call(&mut partition, 0, CPU_ON_64, [1, entry, 0]), code(ReturnCode::InvalidAddress), "{entry:#x}");
+        assert_eq!(partition.power_state(1), Some(PowerState::Off), "a refused CPU_ON changes nothing");
+    }
+}
+
+#[test]
+fn cpu_on_entry_points_are_checked_against_every_executable_region() {
+    const SECOND: MemoryRegion =
+        MemoryRegion { ipa: Ipa(0x8000_0000), phys: PhysAddr(0x9000_0000), size: 0x1000 };
+    let regions = [RAM, SECOND];
+    let last_word = SECOND.ipa.raw() + SECOND.size - 4;
+    for entry in [ENTRY, SECOND.ipa.raw(), last_word] {
+        let mut partition = PsciPartition::new(2).unwrap();
+        assert_eq!(
+            partition.handle_in(0, CPU_ON_64.into(), [1, entry, 0], &regions),
+            PsciOutcome::StartVcpu { vcpu: 1, entry: Ipa(entry), context_id: 0 },
+            "{entry:#x}"
+        );
+    }
+    for entry in [last_word + 4, last_word + 2, SECOND.ipa.raw() - 4, 0x4100_0000] {
+        let mut partition = PsciPartition::new(2).unwrap();
+        assert_eq!(
+            partition.handle_in(0, CPU_ON_64.into(), [1, entry, 0], &regions),
+            code(ReturnCode::InvalidAddress),
+            "{entry:#x}"
+        );
+    }
+    let mut partition = PsciPartition::new(2).unwrap();
+    assert_eq!(
+        partition.handle_in(0, CPU_ON_64.into(), [1, ENTRY, 0], &[]),
+        code(ReturnCode::InvalidAddress),
+        "no executable RAM: nowhere to start"
+    );
+}

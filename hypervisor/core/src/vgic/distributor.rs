@@ -40,11 +40,11 @@ const TYPER_IDBITS: u32 = (10 - 1) << 19;
 /// `GICD_TYPER.No1N`: 1-of-N SPI routing not supported.
 const TYPER_NO1N: u32 = 1 << 25;
 
-/// `GICD_IROUTER<n>` fields kept: Aff3 (39:32), Aff2, Aff1, Aff0 (23:0). `IRM` (bit 31) is
-/// RES0 because `No1N` is set.
-const IROUTER_LOW_AFFINITY: u64 = 0x00ff_ffff;
-/// Position of `GICD_IROUTER<n>.Aff3`.
-const IROUTER_AFF3_SHIFT: u32 = 32;
+/// `GICD_IROUTER<n>` fields kept: Aff2, Aff1, Aff0 (23:0). `IRM` (bit 31) is RES0 because
+/// `No1N` is set, and Aff3 (39:32) is RES0 because `GICD_TYPER.A3V` is 0 (IHI 0069
+/// 12.9.22: "If GICD_TYPER.A3V == 0, this field is RES0"; the model implements only Aff3 =
+/// 0, as its vCPUs are `0.0.0.n`).
+const IROUTER_AFFINITY: u64 = 0x00ff_ffff;
 
 /// A decoded distributor offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,14 +237,14 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     /// to the register layout, `IRM` = 0.
     fn router(&self, index: usize, bit: u32) -> u64 {
         let affinity = self.routes.get(index).and_then(|bank| bank.get(bit as usize)).copied().unwrap_or(0);
-        u64::from(affinity & 0x00ff_ffff) | u64::from(affinity >> 24) << IROUTER_AFF3_SHIFT
+        u64::from(affinity) & IROUTER_AFFINITY
     }
 
     /// Stores a new `GICD_IROUTER<n>` value for interrupt `bit` of SPI bank `index`. The new
     /// target may be able to take the interrupt now, and a hardware-backed SPI must follow
     /// to the target's core.
     fn write_router(&mut self, index: usize, bit: u32, router: u64) -> WriteOutcome {
-        let affinity = (router & IROUTER_LOW_AFFINITY) as u32 | (((router >> IROUTER_AFF3_SHIFT) & 0xff) as u32) << 24;
+        let affinity = u32::try_from(router & IROUTER_AFFINITY).unwrap_or(0);
         if let Some(slot) = self.routes.get_mut(index).and_then(|bank| bank.get_mut(bit as usize)) {
             *slot = affinity;
         }

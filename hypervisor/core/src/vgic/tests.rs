@@ -270,8 +270,8 @@ fn router_keeps_affinity_fields_and_drops_irm() {
     let _ = gic.distributor_write(router, AccessWidth::Doubleword, 0xffff_ffff_ffff_ffff).unwrap();
     assert_eq!(
         gic.distributor_read(router, AccessWidth::Doubleword).unwrap().value,
-        0x0000_00ff_00ff_ffff,
-        "Aff3, Aff2, Aff1, Aff0 kept; IRM (No1N) and RES0 bits dropped"
+        0x0000_0000_00ff_ffff,
+        "Aff2, Aff1, Aff0 kept; Aff3 (A3V = 0), IRM (No1N) and RES0 bits dropped"
     );
     // Word halves, as an AArch32 guest writes them.
     let _ = gic.distributor_write(router, AccessWidth::Word, 0x0000_0002).unwrap();
@@ -727,4 +727,22 @@ fn any_guest_access_is_answered_without_panicking() {
     // CTLR, TYPER, IIDR, TYPER2, PIDR2, 7 bit arrays x 2 SPI banks, 64 priority bytes plus
     // 16 words, 4 ICFGRs, 64 IROUTERs (doubleword and both words).
     assert_eq!(emulated, 5 + 7 * 2 + 64 + 16 + 4 + 64 * 3);
+}
+
+#[test]
+fn router_aff3_is_res0_while_typer_a3v_is_0() {
+    // Issue 14: GICD_IROUTER.Aff3 was stored although GICD_TYPER.A3V is 0.
+    let mut gic = booted(2);
+    let typer = gic.distributor_read(GICD_TYPER, AccessWidth::Word).unwrap().value;
+    assert_eq!(typer & (1 << 24), 0, "A3V = 0");
+    let router = GICD_IROUTER + 8 * u64::from(UART);
+    let _ = gic.distributor_write(router, AccessWidth::Doubleword, (0x5a << 32) | 1).unwrap();
+    assert_eq!(gic.distributor_read(router, AccessWidth::Doubleword).unwrap().value, 1);
+    // The upper word alone holds only Aff3 and RES0 bits: it reads back 0.
+    let _ = gic.distributor_write(router + 4, AccessWidth::Word, 0xff).unwrap();
+    assert_eq!(gic.distributor_read(router + 4, AccessWidth::Word).unwrap().value, 0);
+    assert_eq!(gic.distributor_read(router, AccessWidth::Word).unwrap().value, 1, "lower word untouched");
+    // The route is vCPU 1 (0.0.0.1), as the register reads.
+    let _ = distributor_write(&mut gic, GICD_ISENABLER + 4, 1 << (UART - 32));
+    assert_eq!(gic.set_spi_level(UART, true), Ok(Some(1)));
 }
