@@ -205,7 +205,7 @@ mod run {
 
     /// Round trips to the doorbell peer ([`doorbell`]).
     fn doorbell_metric(out: &mut impl Write, boot: &BootInfo, buffer: &mut [u64]) {
-        let bell = doorbell::first_bell(boot)
+        let ready_bell = doorbell::first_bell(boot)
             .ok_or(Absence::Unavailable("no-channel"))
             .and_then(|bell| {
                 doorbell::enable(&bell)
@@ -221,7 +221,7 @@ mod run {
             });
         let vectors = ProbeVectors::install();
         record(out, "doorbell_round_trip", buffer, || {
-            let bell = bell?;
+            let bell = ready_bell?;
             // SAFETY: the doorbell register the device tree names for this channel end.
             let sample = unsafe { vectors.measure_doorbell(bell.doorbell.register) };
             if sample.intid == bell.doorbell.intid {
