@@ -15,6 +15,7 @@ pub mod console;
 pub mod el2_map;
 pub mod esr;
 pub mod layout;
+pub mod mmio;
 pub mod psci;
 pub mod stage2;
 pub mod system;
