@@ -12,6 +12,7 @@
 
 pub mod addr;
 pub mod console;
+pub mod devices;
 pub mod el2_map;
 pub mod esr;
 pub mod layout;

@@ -728,3 +728,34 @@ fn any_guest_access_is_answered_without_panicking() {
     // 16 words, 4 ICFGRs, 64 IROUTERs (doubleword and both words).
     assert_eq!(emulated, 5 + 7 * 2 + 64 + 16 + 4 + 64 * 3);
 }
+
+#[test]
+fn constant_registers_read_as_the_model_reads_them() {
+    let gic = booted(3);
+    for offset in (0..0x1_0000).step_by(4) {
+        if let Some(constant) = Gic::distributor_constant(offset, AccessWidth::Word) {
+            assert_eq!(constant, distributor_read(&gic, offset), "GICD {offset:#x}");
+        }
+    }
+    assert_eq!(Gic::distributor_constant(GICD_TYPER, AccessWidth::Word), Some(distributor_read(&gic, GICD_TYPER)));
+    assert_eq!(Gic::distributor_constant(GICD_CTLR, AccessWidth::Word), None, "GICD_CTLR changes");
+    assert_eq!(Gic::distributor_constant(GICD_TYPER, AccessWidth::Byte), None, "the model refuses it");
+    let mut answered = 0;
+    for vcpu in 0..4 {
+        for register in [GICR_IIDR, GICR_TYPER, GICR_TYPER + 4, GICR_PIDR2, GICR_CTLR, GICR_WAKER] {
+            for width in [AccessWidth::Word, AccessWidth::Doubleword] {
+                let offset = redistributor(vcpu, register);
+                let constant = Gic::redistributor_constant(offset, width, 3);
+                match gic.redistributor_read(offset, width) {
+                    Ok(outcome) if constant.is_some() => {
+                        assert_eq!(constant, Some(outcome.value), "GICR {offset:#x} {width:?}");
+                        answered += 1;
+                    }
+                    Ok(_) => assert!(!matches!(register, GICR_IIDR | GICR_PIDR2) || width != AccessWidth::Word),
+                    Err(_) => assert_eq!(constant, None, "GICR {offset:#x} {width:?} is refused"),
+                }
+            }
+        }
+    }
+    assert_eq!(answered, 3 * 5, "IIDR, PIDR2, TYPER (word, doubleword) and TYPER's upper word per vCPU");
+}
