@@ -217,22 +217,33 @@ impl MmioDevice for Vpl011 {
     }
 }
 
-/// Reads or writes one device, returning the value read, the disposition, the device's write
-/// effects and its interrupt line afterwards.
+/// One device access as [`access_device`] reports it.
+struct DeviceAccess<E> {
+    /// The value read (reads only).
+    read: Option<u64>,
+    /// How the device treated it.
+    disposition: Disposition,
+    /// The write's effects (writes only).
+    effects: Option<E>,
+    /// The device's interrupt output afterwards.
+    line: Option<bool>,
+}
+
+/// Reads or writes one device.
 fn access_device<D: MmioDevice>(
     device: &mut D,
     offset: u64,
     width: AccessWidth,
     write: Option<u64>,
-) -> Result<(Option<u64>, Disposition, Option<D::Effects>, Option<bool>), MmioError> {
+) -> Result<DeviceAccess<D::Effects>, MmioError> {
     match write {
         None => {
             let outcome = device.read(offset, width)?;
-            Ok((Some(outcome.value), outcome.disposition, None, device.interrupt_line()))
+            Ok(DeviceAccess { read: Some(outcome.value), disposition: outcome.disposition, effects: None, line: device.interrupt_line() })
         }
         Some(value) => {
             let (disposition, effects) = device.write(offset, width, value)?;
-            Ok((None, disposition, Some(effects), device.interrupt_line()))
+            Ok(DeviceAccess { read: None, disposition, effects: Some(effects), line: device.interrupt_line() })
         }
     }
 }
@@ -265,21 +276,20 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
         let (window, offset) = map.find(ipa).ok_or(MmioError::Unmapped { ipa })?;
         let (mut outcome, line) = match window.device {
             DeviceKind::Distributor => {
-                let (read, disposition, effects, line) = access_device(&mut Distributor(&mut self.vgic), offset, width, write)?;
-                (Self::gic_outcome(read, disposition, effects), line)
+                let access = access_device(&mut Distributor(&mut self.vgic), offset, width, write)?;
+                (Self::gic_outcome(access.read, access.disposition, access.effects), access.line)
             }
             DeviceKind::Redistributors => {
-                let (read, disposition, effects, line) =
-                    access_device(&mut Redistributors(&mut self.vgic), offset, width, write)?;
-                (Self::gic_outcome(read, disposition, effects), line)
+                let access = access_device(&mut Redistributors(&mut self.vgic), offset, width, write)?;
+                (Self::gic_outcome(access.read, access.disposition, access.effects), access.line)
             }
             DeviceKind::ConsoleUart => {
-                let (read, disposition, effect, line) = access_device(&mut self.console, offset, width, write)?;
-                let mut outcome = AccessOutcome::plain(read, disposition);
-                if let Some(Some(vpl011::Effect::Transmit { byte, .. })) = effect {
+                let access = access_device(&mut self.console, offset, width, write)?;
+                let mut outcome = AccessOutcome::plain(access.read, access.disposition);
+                if let Some(Some(vpl011::Effect::Transmit { byte, .. })) = access.effects {
                     outcome.transmit = Some(byte);
                 }
-                (outcome, line)
+                (outcome, access.line)
             }
         };
         outcome.refill = outcome.refill.union(self.drive_interrupt(window.interrupt, line));
