@@ -190,6 +190,14 @@ fn stage2_tables(partition: &Partition) -> Option<usize> {
 /// Stage-2 regions a partition may have (RAM, devices, regions, channel ends).
 pub const MAX_STAGE2_REGIONS: usize = 64;
 
+// The boot code collects a partition's stage-2 regions (RAM first, then its pass-through
+// device pages) into a fixed-capacity list: the largest partition must fit.
+const _: () = assert!(crate::generated::MAX_DEVICE_REGIONS < MAX_STAGE2_REGIONS);
+// Every forwarded physical interrupt is given a virtual SPI, so the virtual distributor's SPI
+// blocks must be able to name at least as many.
+const _: () = assert!(crate::generated::MAX_INTERRUPT_ROUTES <= GUEST_SPI_BLOCKS * 32);
+
+
 /// Maps every region of the partition into `tables` (whose physical address is
 /// `tables_base`); returns its `VTTBR_EL2`. Doorbell pages stay unmapped: writes to them trap.
 fn build_stage2(partition: &Partition, tables: &mut [Table], tables_base: PhysAddr) -> Result<u64, SetupError> {

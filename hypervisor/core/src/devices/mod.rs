@@ -256,12 +256,15 @@ pub struct EmulatedDevices<const SPI_BLOCKS: usize> {
     pub vgic: VirtualGic<SPI_BLOCKS>,
     /// Its console UART.
     pub console: Vpl011,
+    /// The level each device's interrupt output last drove its SPI to, one bit per map slot:
+    /// an unchanged line costs no vGIC update.
+    driven_lines: u32,
 }
 
 impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
     /// The devices at reset, for a partition of `vcpu_count` vCPUs.
     pub fn new(vcpu_count: usize) -> Result<Self, VgicError> {
-        Ok(Self { vgic: VirtualGic::new(vcpu_count)?, console: Vpl011::new() })
+        Ok(Self { vgic: VirtualGic::new(vcpu_count)?, console: Vpl011::new(), driven_lines: 0 })
     }
 
     /// Performs one trapped access at `ipa`: a read (`write` = `None`) or a write of `value`.
@@ -292,7 +295,7 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
                 (outcome, access.line)
             }
         };
-        outcome.refill = outcome.refill.union(self.drive_interrupt(window.interrupt, line));
+        outcome.refill = outcome.refill.union(self.drive_interrupt(window.device, window.interrupt, line));
         Ok(outcome)
     }
 
@@ -302,7 +305,7 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
         self.console.push_input(byte)?;
         let interrupt = map.window(DeviceKind::ConsoleUart).and_then(|window| window.interrupt);
         let line = MmioDevice::interrupt_line(&self.console);
-        Ok(self.drive_interrupt(interrupt, line))
+        Ok(self.drive_interrupt(DeviceKind::ConsoleUart, interrupt, line))
     }
 
     /// The outcome of a vGIC frame access.
@@ -315,10 +318,19 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
         outcome
     }
 
-    /// Drives SPI `interrupt` with a device's `line` (the one place device outputs meet the
-    /// vGIC); returns the vCPU that may now take it.
-    fn drive_interrupt(&mut self, interrupt: Option<u32>, line: Option<bool>) -> VcpuSet {
+    /// Drives SPI `interrupt` with `device`'s `line` if it changed (the one place device
+    /// outputs meet the vGIC); returns the vCPU that may now take it.
+    fn drive_interrupt(&mut self, device: DeviceKind, interrupt: Option<u32>, line: Option<bool>) -> VcpuSet {
         let (Some(intid), Some(level)) = (interrupt, line) else { return VcpuSet::EMPTY };
+        let bit = 1 << device as u32;
+        if (self.driven_lines & bit != 0) == level {
+            return VcpuSet::EMPTY;
+        }
+        if level {
+            self.driven_lines |= bit;
+        } else {
+            self.driven_lines &= !bit;
+        }
         match self.vgic.set_spi_level(intid, level) {
             Ok(Some(vcpu)) => VcpuSet::single(vcpu),
             Ok(None) | Err(_) => VcpuSet::EMPTY,

@@ -468,6 +468,34 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         Some(pending.list_register())
     }
 
+    /// The short delivery path of hardware-backed PPI `intid` of `vcpu` that has just fired:
+    /// retires the previous instance if `previous_finished` (its list register was found
+    /// empty), latches the interrupt pending and, if the vCPU can take it now, marks it
+    /// delivered and returns its list-register entry. One bank touched, nothing scanned; the
+    /// same state changes as [`VirtualGic::end_of_interrupt`], [`VirtualGic::set_private_pending`]
+    /// and [`VirtualGic::mark_delivered`] in turn.
+    pub fn fire_private(&mut self, vcpu: usize, intid: u32, previous_finished: bool) -> Result<Option<ListRegister>, VgicError> {
+        let enables = self.group_enables;
+        let bank = self.private_bank_mut(vcpu, intid)?;
+        let mask = 1 << intid;
+        if previous_finished {
+            bank.deactivate(intid);
+        }
+        bank.pending_latch |= mask;
+        if bank.deliverable(enables) & mask == 0 {
+            return Ok(None);
+        }
+        bank.acknowledge(intid);
+        let index = usize::try_from(intid).map_err(|_| VgicError::NoSuchInterrupt { intid })?;
+        let pending = PendingInterrupt {
+            intid,
+            priority: bank.priority.get(index).copied().unwrap_or(u8::MAX),
+            group: bank.group_of(intid),
+            physical_intid: if bank.hardware & mask != 0 { bank.physical.get(index).copied() } else { None },
+        };
+        Ok(Some(pending.list_register()))
+    }
+
     /// Records that `intid`, put into a list register of `vcpu` but not yet acknowledged by
     /// the guest, was taken back out (evicted for a higher-priority interrupt): it is pending
     /// again and will be delivered later.

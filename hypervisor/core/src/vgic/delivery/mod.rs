@@ -299,27 +299,29 @@ pub fn deliver_hardware_private<L: ListRegisters, const SPI_BLOCKS: usize>(
     hardware: &mut L,
 ) -> FastDelivery {
     let count = usable(hardware);
-    if let Some(previous) = shadow.slot_of(intid, count) {
-        if hardware.empty() & (1 << previous) == 0 {
-            return FastDelivery::NeedsSynchronise;
+    let previous = shadow.slot_of(intid, count);
+    let previous_in_flight = previous.is_some_and(|previous| hardware.empty() & (1 << previous) == 0);
+    // The slot to use: the finished previous instance's, or the first free one.
+    let slot = if previous_in_flight { None } else { previous.or_else(|| shadow.free_slot(count)) };
+    let Some(slot) = slot else {
+        // Latched for the full pass, which retires, finds room or evicts; a refused latch
+        // (no such vCPU or INTID) leaves nothing to deliver either way.
+        return match vgic.set_private_pending(vcpu, intid) {
+            Ok(_) | Err(_) => FastDelivery::NeedsSynchronise,
+        };
+    };
+    match vgic.fire_private(vcpu, intid, previous.is_some()) {
+        Ok(Some(entry)) => {
+            hardware.write(slot, &entry);
+            shadow.set(slot, Some(intid));
         }
-        hardware.clear(previous);
-        shadow.set(previous, None);
-        if vgic.end_of_interrupt(vcpu, intid).is_err() {
-            return FastDelivery::NeedsSynchronise;
+        Ok(None) => {
+            if previous.is_some() {
+                hardware.clear(slot);
+                shadow.set(slot, None);
+            }
         }
-    }
-    match vgic.set_private_pending(vcpu, intid) {
-        Ok(Some(_)) => {}
-        Ok(None) => return FastDelivery::Done,
         Err(_) => return FastDelivery::NeedsSynchronise,
     }
-    let Some(slot) = shadow.free_slot(count) else { return FastDelivery::NeedsSynchronise };
-    let Some(entry) = vgic.private_entry(vcpu, intid) else { return FastDelivery::NeedsSynchronise };
-    if vgic.mark_delivered(vcpu, intid).is_err() {
-        return FastDelivery::NeedsSynchronise;
-    }
-    hardware.write(slot, &entry);
-    shadow.set(slot, Some(intid));
     FastDelivery::Done
 }
