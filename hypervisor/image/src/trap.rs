@@ -26,6 +26,7 @@ use crate::vcpu::{self, Fate};
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_arch_aarch64::guest::TrapSyndrome;
 use bulkhead_arch_aarch64::vectors::TrapFrame;
+use bulkhead_core::devices::MappedDevice;
 use bulkhead_core::esr::injection::AbortKind;
 use bulkhead_core::esr::{self, DataAbort, DataAccess, Direction, Register, RegisterWidth, Syndrome, SystemRegister, SystemRegisterAccess};
 use bulkhead_core::mmio::{AccessWidth, MmioError};
@@ -131,16 +132,16 @@ fn report_fault(context: &TrapContext, ipa: u64, pc: u64) {
 /// partition's policy.
 fn data_abort(context: &TrapContext, frame: &mut TrapFrame, abort: &DataAbort, syndrome: TrapSyndrome) -> Fate {
     let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far).raw();
-    if context.devices.find(ipa).is_none() {
+    let Some((window, offset)) = context.devices.find(ipa) else {
         if abort.write_not_read && crate::routes::ring_doorbell(context.vcpu.partition, bulkhead_core::addr::Ipa(ipa)) {
             frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes());
             return Fate::Resume;
         }
         report_fault(context, ipa, frame.elr);
         return resynchronised(context, containment::fault(context, frame, AbortKind::Data, syndrome.far));
-    }
+    };
     let result = match abort.access {
-        Some(access) => emulate(context, frame, ipa, access, abort.write_not_read),
+        Some(access) => emulate(context, frame, (ipa, &window, offset), access, abort.write_not_read),
         None => Err(MmioError::Undescribed { ipa }),
     };
     match result {
@@ -162,10 +163,18 @@ fn data_abort(context: &TrapContext, frame: &mut TrapFrame, abort: &DataAbort, s
 }
 
 /// Performs one trapped load or store on an emulated device.
-fn emulate(context: &TrapContext, frame: &mut TrapFrame, ipa: u64, access: DataAccess, is_write: bool) -> Result<(), MmioError> {
+/// `at` is the IPA with the window it falls in and the offset inside that window.
+fn emulate(
+    context: &TrapContext,
+    frame: &mut TrapFrame,
+    at: (u64, &MappedDevice, u64),
+    access: DataAccess,
+    is_write: bool,
+) -> Result<(), MmioError> {
+    let (ipa, window, offset) = at;
     let width: AccessWidth = access.size;
     if !is_write {
-        if let Some(value) = context.devices.read_constant::<GUEST_SPI_BLOCKS>(ipa, width) {
+        if let Some(value) = context.devices.read_constant_in::<GUEST_SPI_BLOCKS>(window, offset, width) {
             if let Register::X(n) = access.register {
                 frame.set_register(n, extend(value, access));
             }

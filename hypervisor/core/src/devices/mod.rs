@@ -114,6 +114,11 @@ impl DeviceMap {
     /// changes (and the access is one the model accepts), for a vGIC of `SPI_BLOCKS` blocks.
     pub fn read_constant<const SPI_BLOCKS: usize>(&self, ipa: u64, width: AccessWidth) -> Option<u64> {
         let (window, offset) = self.find(ipa)?;
+        self.read_constant_in::<SPI_BLOCKS>(&window, offset, width)
+    }
+
+    /// [`DeviceMap::read_constant`] for an access already located by [`DeviceMap::find`].
+    pub fn read_constant_in<const SPI_BLOCKS: usize>(&self, window: &MappedDevice, offset: u64, width: AccessWidth) -> Option<u64> {
         match window.device {
             DeviceKind::Distributor => VirtualGic::<SPI_BLOCKS>::distributor_constant(offset, width),
             DeviceKind::Redistributors => VirtualGic::<SPI_BLOCKS>::redistributor_constant(offset, width, self.vcpu_count),
