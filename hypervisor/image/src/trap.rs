@@ -187,7 +187,7 @@ fn emulate(
     };
     let mut guard = context.state.lock();
     let state = guard.as_mut().ok_or(MmioError::Unmapped { ipa })?;
-    let outcome = state.devices.access(context.devices, ipa, width, is_write.then_some(written))?;
+    let outcome = state.devices.access_in(window, offset, width, is_write.then_some(written))?;
     if let (Some(value), Register::X(n)) = (outcome.read, access.register) {
         frame.set_register(n, extend(value, access));
     }
@@ -202,11 +202,14 @@ fn emulate(
     }
     let kick = if is_write || !raised.is_empty() { delivery::synchronise(context, state, raised) } else { VcpuSet::EMPTY };
     drop(guard);
-    delivery::kick_vcpus(context.partition, kick);
+    if !kick.is_empty() {
+        delivery::kick_vcpus(context.partition, kick);
+    }
     Ok(())
 }
 
 /// Sign- or zero-extends a loaded value as the trapped instruction would (ISS.SSE, ISS.SF).
+#[inline]
 fn extend(value: u64, access: DataAccess) -> u64 {
     // The register bits above the loaded value.
     let unused_bits: u32 = match access.size {

@@ -32,6 +32,7 @@ pub enum Fate {
 }
 
 /// Carries out `fate` for the vCPU of `context`; returns only for [`Fate::Resume`].
+#[inline]
 pub fn carry_out(context: &TrapContext, fate: Fate) {
     match fate {
         Fate::Resume => {}

@@ -282,6 +282,17 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
         write: Option<u64>,
     ) -> Result<AccessOutcome, MmioError> {
         let (window, offset) = map.find(ipa).ok_or(MmioError::Unmapped { ipa })?;
+        self.access_in(&window, offset, width, write)
+    }
+
+    /// [`EmulatedDevices::access`] for an access already located by [`DeviceMap::find`].
+    pub fn access_in(
+        &mut self,
+        window: &MappedDevice,
+        offset: u64,
+        width: AccessWidth,
+        write: Option<u64>,
+    ) -> Result<AccessOutcome, MmioError> {
         let (mut outcome, line) = match window.device {
             DeviceKind::Distributor => {
                 let access = access_device(&mut Distributor(&mut self.vgic), offset, width, write)?;
