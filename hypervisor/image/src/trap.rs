@@ -59,7 +59,11 @@ pub fn handle_synchronous(frame: &mut TrapFrame) {
                 return;
             }
         }
-        _ => {}
+        Syndrome::WaitForInterruptOrEvent(_)
+        | Syndrome::SystemRegisterAccess(_)
+        | Syndrome::InstructionAbort(_)
+        | Syndrome::DataAbort(_)
+        | Syndrome::Other { .. } => {}
     }
     let context = TrapContext::current();
     let fate = match decoded {

@@ -149,8 +149,8 @@ impl AccessOutcome {
     }
 }
 
-/// A vGIC model error as an MMIO error of the frame at `offset`.
-const fn vgic_error(error: VgicError, offset: u64) -> MmioError {
+/// A vGIC model error as an MMIO error of the frame at `at`.
+const fn vgic_error(error: VgicError, at: u64) -> MmioError {
     match error {
         VgicError::UnsupportedWidth { offset, width } => MmioError::UnsupportedWidth { offset, width },
         VgicError::Misaligned { offset, width } => MmioError::Misaligned { offset, width },
@@ -159,7 +159,7 @@ const fn vgic_error(error: VgicError, offset: u64) -> MmioError {
         VgicError::NoSuchVcpu { .. }
         | VgicError::NoSuchInterrupt { .. }
         | VgicError::HardwareBacked { .. }
-        | VgicError::InvalidVcpuCount { .. } => MmioError::OutsideWindow { offset },
+        | VgicError::InvalidVcpuCount { .. } => MmioError::OutsideWindow { offset: at },
     }
 }
 
@@ -205,20 +205,23 @@ const fn uart_error(error: Vpl011Error) -> MmioError {
     }
 }
 
-impl MmioDevice for Vpl011 {
+/// The console UART (a vPL011), as an MMIO device.
+pub struct ConsoleUart<'a>(pub &'a mut Vpl011);
+
+impl MmioDevice for ConsoleUart<'_> {
     type Effects = Option<vpl011::Effect>;
 
     fn read(&mut self, offset: u64, width: AccessWidth) -> Result<ReadOutcome, MmioError> {
-        Vpl011::read(self, offset, width).map_err(uart_error)
+        self.0.read(offset, width).map_err(uart_error)
     }
 
     fn write(&mut self, offset: u64, width: AccessWidth, value: u64) -> Result<(Disposition, Self::Effects), MmioError> {
-        let outcome = Vpl011::write(self, offset, width, value).map_err(uart_error)?;
+        let outcome = self.0.write(offset, width, value).map_err(uart_error)?;
         Ok((outcome.disposition, outcome.effect))
     }
 
     fn interrupt_line(&self) -> Option<bool> {
-        Some(Vpl011::interrupt_line(self))
+        Some(self.0.interrupt_line())
     }
 }
 
@@ -303,7 +306,7 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
                 (Self::gic_outcome(access.read, access.disposition, access.effects), access.line)
             }
             DeviceKind::ConsoleUart => {
-                let access = access_device(&mut self.console, offset, width, write)?;
+                let access = access_device(&mut ConsoleUart(&mut self.console), offset, width, write)?;
                 let mut outcome = AccessOutcome::plain(access.read, access.disposition);
                 if let Some(Some(vpl011::Effect::Transmit { byte, .. })) = access.effects {
                     outcome.transmit = Some(byte);
@@ -320,7 +323,7 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
     pub fn push_console_input(&mut self, map: &DeviceMap, byte: u8) -> Result<VcpuSet, InputError> {
         self.console.push_input(byte)?;
         let interrupt = map.window(DeviceKind::ConsoleUart).and_then(|window| window.interrupt);
-        let line = MmioDevice::interrupt_line(&self.console);
+        let line = Some(self.console.interrupt_line());
         Ok(self.drive_interrupt(DeviceKind::ConsoleUart, interrupt, line))
     }
 

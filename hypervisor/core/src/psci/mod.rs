@@ -309,7 +309,6 @@ impl PsciPartition {
     }
 }
 
-/// The outcome returning `code` to the caller.
 /// The answer to a call whose result depends on no partition state (the version and
 /// feature queries, and every function this model does not implement), or `None` for a call
 /// that needs [`PsciPartition::handle`]. The trap handler answers these before taking any
@@ -332,6 +331,7 @@ pub const fn constant_answer(function_id: u64, first_argument: u64) -> Option<u6
     }
 }
 
+/// The outcome returning `code` to the caller.
 fn returned(code: ReturnCode) -> PsciOutcome {
     PsciOutcome::Return(code.register_value())
 }

@@ -186,7 +186,7 @@ impl ListRegister {
         }
         let mut bits = self.virtual_intid
             | ((self.priority as u32) >> 3) << gicv2::PRIORITY_SHIFT
-            | (self.state.to_bits() as u32) << gicv2::STATE_SHIFT;
+            | ((self.state.to_bits() & 0b11) as u32) << gicv2::STATE_SHIFT;
         if let Group::Group1 = self.group {
             bits |= gicv2::GROUP1_BIT;
         }
@@ -222,7 +222,7 @@ impl ListRegister {
         };
         Self {
             virtual_intid: bits & gicv2::INTID_MASK,
-            priority: (((bits >> gicv2::PRIORITY_SHIFT) & 0x1f) << 3) as u8,
+            priority: (((bits >> gicv2::PRIORITY_SHIFT) & 0x1f) as u8) << 3,
             group: if bits & gicv2::GROUP1_BIT != 0 { Group::Group1 } else { Group::Group0 },
             state: ListRegisterState::from_bits((bits >> gicv2::STATE_SHIFT) as u64),
             backing,

@@ -113,13 +113,13 @@ impl ListRegisterShadow {
 
     /// The list register holding `intid`, if any.
     fn slot_of(&self, intid: u32, count: usize) -> Option<usize> {
-        self.held.iter().take(count).position(|held| held.is_some_and(|held| u32::from(held) == intid))
+        self.held.iter().take(count).position(|slot| slot.is_some_and(|held| u32::from(held) == intid))
     }
 
     /// Records what list register `index` now holds.
     fn set(&mut self, index: usize, intid: Option<u32>) {
         if let Some(slot) = self.held.get_mut(index) {
-            *slot = intid.and_then(|intid| u16::try_from(intid).ok());
+            *slot = intid.and_then(|value| u16::try_from(value).ok());
         }
     }
 }
@@ -262,9 +262,9 @@ fn take_lowest_64(mask: &mut u64) -> Option<usize> {
         return usize::try_from(bit).ok();
     }
     let mut high = (*mask >> 32) as u32;
-    let bit = take_lowest(&mut high)?;
+    let high_bit = take_lowest(&mut high)?;
     *mask = u64::from(high) << 32;
-    usize::try_from(bit).ok().map(|bit| bit.saturating_add(32))
+    usize::try_from(high_bit).ok().map(|index| index.saturating_add(32))
 }
 
 /// What [`deliver_hardware_private`] did.
@@ -300,10 +300,10 @@ pub fn deliver_hardware_private<L: ListRegisters, const SPI_BLOCKS: usize>(
 ) -> FastDelivery {
     let count = usable(hardware);
     let previous = shadow.slot_of(intid, count);
-    let previous_in_flight = previous.is_some_and(|previous| hardware.empty() & (1 << previous) == 0);
+    let previous_in_flight = previous.is_some_and(|index| hardware.empty() & (1 << index) == 0);
     // The slot to use: the finished previous instance's, or the first free one.
-    let slot = if previous_in_flight { None } else { previous.or_else(|| shadow.free_slot(count)) };
-    let Some(slot) = slot else {
+    let candidate = if previous_in_flight { None } else { previous.or_else(|| shadow.free_slot(count)) };
+    let Some(slot) = candidate else {
         // Latched for the full pass, which retires, finds room or evicts; a refused latch
         // (no such vCPU or INTID) leaves nothing to deliver either way.
         return match vgic.set_private_pending(vcpu, intid) {
