@@ -235,8 +235,16 @@ const NO_LIST_REGISTERS: [ListRegisterShadow; layout::MAX_VCPUS_PER_PARTITION] =
 /// The partition's emulated devices at reset, with the hardware-backed private interrupts
 /// and its pass-through interrupts declared with the physical INTID behind each (stored once
 /// here, never searched for on a trap).
+#[expect(clippy::large_stack_frames, reason = "DEV-0052: boot-only; the release frame is far smaller")]
 fn new_devices(partition: &Partition) -> Result<EmulatedDevices<GUEST_SPI_BLOCKS>, SetupError> {
     let mut devices = EmulatedDevices::new(partition.cores.len()).map_err(|_| SetupError::VcpuCount)?;
+    declare_hardware_backed(&mut devices, partition)?;
+    Ok(devices)
+}
+
+/// Declares the hardware-backed private interrupts and the partition's pass-through
+/// interrupts to its vGIC, each with the physical INTID behind it.
+fn declare_hardware_backed(devices: &mut EmulatedDevices<GUEST_SPI_BLOCKS>, partition: &Partition) -> Result<(), SetupError> {
     for (virtual_intid, physical) in HARDWARE_PRIVATE_INTERRUPTS {
         devices.vgic.set_hardware_backed(virtual_intid, physical).map_err(|_| SetupError::Interrupt(virtual_intid))?;
     }
@@ -246,7 +254,7 @@ fn new_devices(partition: &Partition) -> Result<EmulatedDevices<GUEST_SPI_BLOCKS
             .set_hardware_backed(route.virtual_intid, route.physical)
             .map_err(|_| SetupError::Interrupt(route.virtual_intid))?;
     }
-    Ok(devices)
+    Ok(())
 }
 
 /// The partition's PSCI state at reset: vCPU 0 on, the others off.
@@ -259,12 +267,14 @@ impl PartitionState {
     /// count are kept). Resets in place, so the restart path never holds a second
     /// `PartitionState` on its stack.
     pub fn reset(&mut self, partition: &Partition) -> Result<(), SetupError> {
-        // Built before anything changes, so a refusal leaves the state as it was.
-        let fresh_devices = new_devices(partition)?;
+        // The PSCI model is checked first; the devices are rebuilt in place (no second copy on
+        // the restart path's stack) from the same tables boot accepted, so they cannot be
+        // refused now.
         let fresh_psci = new_psci(partition)?;
         // Every field is named, so a field added later cannot be forgotten here.
         let Self { devices, psci, output, list_registers, run_state, restarts: _, vttbr: _ } = self;
-        *devices = fresh_devices;
+        *devices = EmulatedDevices::new(partition.cores.len()).map_err(|_| SetupError::VcpuCount)?;
+        declare_hardware_backed(devices, partition)?;
         *psci = fresh_psci;
         *output = LineAssembler::new();
         *list_registers = NO_LIST_REGISTERS;
