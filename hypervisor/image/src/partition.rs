@@ -273,7 +273,7 @@ impl PartitionState {
         let fresh_psci = new_psci(partition)?;
         // Every field is named, so a field added later cannot be forgotten here.
         let Self { devices, psci, output, list_registers, run_state, restarts: _, vttbr: _ } = self;
-        *devices = EmulatedDevices::new(partition.cores.len()).map_err(|_| SetupError::VcpuCount)?;
+        devices.reset();
         declare_hardware_backed(devices, partition)?;
         *psci = fresh_psci;
         *output = LineAssembler::new();

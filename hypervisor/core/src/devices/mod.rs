@@ -275,6 +275,13 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
         Ok(Self { vgic: VirtualGic::new(vcpu_count)?, console: Vpl011::new(), driven_lines: 0 })
     }
 
+    /// Puts every device back into its reset state, in place (for a partition restart).
+    pub fn reset(&mut self) {
+        self.vgic.reset();
+        self.console = Vpl011::new();
+        self.driven_lines = 0;
+    }
+
     /// Performs one trapped access at `ipa`: a read (`write` = `None`) or a write of `value`.
     // [impl->dsn~vgic-frames~1] [impl->dsn~vpl011~1]
     pub fn access(

@@ -80,3 +80,20 @@ fn constant_registers_are_answered_from_the_map_alone() {
     assert_eq!(map.read_constant::<2>(uart(0x18), AccessWidth::Word), None, "UARTFR changes");
     assert_eq!(map.read_constant::<2>(distributor(GICD_CTLR), AccessWidth::Word), None);
 }
+
+#[test]
+fn reset_in_place_matches_a_fresh_model() {
+    let map = DeviceMap::with_vcpus(2);
+    let mut devices = Devices::new(2).unwrap();
+    devices.vgic.set_hardware_backed(48, 79).unwrap();
+    let _ = devices.access(&map, distributor(GICD_CTLR), AccessWidth::Word, Some(0b11)).unwrap();
+    let _ = devices.access(&map, distributor(GICD_ISENABLER1), AccessWidth::Word, Some(u64::MAX)).unwrap();
+    let _ = devices.access(&map, uart(UART_CR), AccessWidth::Word, Some(0x301)).unwrap();
+    devices.reset();
+    let mut fresh = Devices::new(2).unwrap();
+    for ipa in [distributor(GICD_CTLR), distributor(GICD_ISENABLER1), uart(UART_CR), uart(UART_IMSC)] {
+        let after_reset = devices.access(&map, ipa, AccessWidth::Word, None).unwrap().read;
+        assert_eq!(after_reset, fresh.access(&map, ipa, AccessWidth::Word, None).unwrap().read, "{ipa:#x}");
+    }
+    assert_eq!(devices.vgic.physical_intid(48), None, "hardware backing is declared again by the caller");
+}

@@ -270,6 +270,23 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         })
     }
 
+    /// Puts the model back into the state [`VirtualGic::new`] builds, in place (no second
+    /// copy of the model is made: the restart path runs on an EL2 stack). Hardware backing is
+    /// cleared too; the caller declares it again.
+    pub fn reset(&mut self) {
+        self.group_enables = GroupEnables::default();
+        self.processor_sleep = u32::MAX;
+        for bank in &mut self.private {
+            *bank = InterruptBank::new(SGI_EDGE_MASK);
+        }
+        for bank in &mut self.shared {
+            *bank = InterruptBank::new(0);
+        }
+        for bank in &mut self.routes {
+            *bank = [0; BANK_SIZE as usize];
+        }
+    }
+
     /// Number of vCPUs in the partition.
     pub const fn vcpu_count(&self) -> usize {
         self.vcpu_count
