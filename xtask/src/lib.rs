@@ -14,6 +14,7 @@ pub mod bench;
 pub mod board_dts;
 pub mod defmt_log;
 pub mod host_tools;
+pub mod module_graph;
 pub mod paths;
 pub mod pipeline;
 pub mod progress;

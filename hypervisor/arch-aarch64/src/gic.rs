@@ -11,6 +11,8 @@
 //! [impl->dsn~el2-gic-virtual-interface~1]
 
 use aarch64_cpu::asm::barrier;
+use bulkhead_core::vgic::ListRegister;
+use bulkhead_core::vgic::delivery::ListRegisters;
 use aarch64_cpu::registers::{
     ICH_AP1R0_EL2, ICH_AP1R1_EL2, ICH_AP1R2_EL2, ICH_AP1R3_EL2, ICH_HCR_EL2, ICH_LR0_EL2, ICH_LR1_EL2, ICH_LR2_EL2, ICH_LR3_EL2, ICH_LR4_EL2, ICH_LR5_EL2,
     ICH_LR6_EL2, ICH_LR7_EL2, ICH_LR8_EL2, ICH_LR9_EL2, ICH_LR10_EL2, ICH_LR11_EL2, ICH_LR12_EL2,
@@ -32,12 +34,9 @@ pub fn init_cpu_interface() {
     write_icc_ctlr_el1(1 << 1);
     write_icc_igrpen1_el1(1);
     ICH_VMCR_EL2.set(0);
-    ICH_HCR_EL2.set(ICH_HCR_EN);
+    ICH_HCR_EL2.write(ICH_HCR_EL2::En::SET);
     barrier::isb(barrier::SY);
 }
-
-/// `ICH_HCR_EL2.En`: the virtual CPU interface is enabled.
-const ICH_HCR_EN: u64 = 1 << 0;
 
 /// `ICC_IAR1_EL1.INTID`: the acknowledged INTID (24 bits).
 const INTID_MASK: u64 = 0xff_ffff;
@@ -78,16 +77,6 @@ pub fn list_register_count() -> usize {
     usize::try_from(ICH_VTR_EL2.read(ICH_VTR_EL2::ListRegs)).map_or(0, |list_regs| list_regs.saturating_add(1))
 }
 
-/// Bit `n` set means the guest has finished with list register `n`: it is empty
-/// (`ICH_ELRSR_EL2`) or it is invalid with its EOI-maintenance bit set (`ICH_EISR_EL2`).
-/// ELRSR alone does not count the latter as empty (GIC spec IHI 0069, 12.4.5), and those are
-/// exactly the ones that keep the maintenance interrupt asserted until rewritten.
-pub fn finished_list_registers() -> u16 {
-    // At most 16 list registers exist, so only bits 15:0 can be set (the rest are RES0);
-    // were the conversion to fail, no register would count as finished.
-    u16::try_from((read_ich_elrsr_el2() | read_ich_eisr_el2()) & 0xffff).unwrap_or(0)
-}
-
 /// Reads `ICH_EISR_EL2` (encoding `S3_4_C12_C11_3`; aarch64-cpu does not wrap it).
 fn read_ich_eisr_el2() -> u64 {
     let value: u64;
@@ -97,8 +86,31 @@ fn read_ich_eisr_el2() -> u64 {
     value
 }
 
+/// Reads list register `n` (0 for a register the architecture does not have).
+fn read_list_register(n: usize) -> u64 {
+    match n {
+        0 => ICH_LR0_EL2.get(),
+        1 => ICH_LR1_EL2.get(),
+        2 => ICH_LR2_EL2.get(),
+        3 => ICH_LR3_EL2.get(),
+        4 => ICH_LR4_EL2.get(),
+        5 => ICH_LR5_EL2.get(),
+        6 => ICH_LR6_EL2.get(),
+        7 => ICH_LR7_EL2.get(),
+        8 => ICH_LR8_EL2.get(),
+        9 => ICH_LR9_EL2.get(),
+        10 => ICH_LR10_EL2.get(),
+        11 => ICH_LR11_EL2.get(),
+        12 => ICH_LR12_EL2.get(),
+        13 => ICH_LR13_EL2.get(),
+        14 => ICH_LR14_EL2.get(),
+        15 => ICH_LR15_EL2.get(),
+        _ => 0,
+    }
+}
+
 /// Writes list register `n`; returns false if the architecture has no such register.
-pub fn write_list_register(n: usize, value: u64) -> bool {
+fn write_list_register(n: usize, value: u64) -> bool {
     match n {
         0 => ICH_LR0_EL2.set(value),
         1 => ICH_LR1_EL2.set(value),
@@ -154,10 +166,46 @@ fn write_active_priority(n: usize, value: u64) {
 /// Turns the maintenance interrupt for "no list register pending" on or off
 /// (`ICH_HCR_EL2.NPIE`), so queued interrupts can be refilled as soon as room appears.
 pub fn set_refill_maintenance(enabled: bool) {
-    const NPIE: u64 = 1 << 3;
-    let value = if enabled { ICH_HCR_EN | NPIE } else { ICH_HCR_EN };
-    ICH_HCR_EL2.set(value);
+    let npie = if enabled { ICH_HCR_EL2::NPIE::SET } else { ICH_HCR_EL2::NPIE::CLEAR };
+    #[expect(clippy::arithmetic_side_effects, reason = "DEV-0050: `+` combines register fields")]
+    ICH_HCR_EL2.write(ICH_HCR_EL2::En::SET + npie);
     barrier::isb(barrier::SY);
+}
+
+/// This core's GICv3 list registers (`ICH_LR<n>_EL2` and their status registers), the GICv3
+/// backend of interrupt delivery in `bulkhead-core`. It holds nothing: each core reaches only
+/// its own registers, so any number of these refer to the same hardware.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Gicv3ListRegisters;
+
+impl ListRegisters for Gicv3ListRegisters {
+    fn count(&self) -> usize {
+        list_register_count()
+    }
+
+    fn empty(&self) -> u64 {
+        read_ich_elrsr_el2()
+    }
+
+    fn end_of_interrupt_status(&self) -> u64 {
+        read_ich_eisr_el2()
+    }
+
+    fn read(&self, index: usize) -> ListRegister {
+        ListRegister::from_bits(read_list_register(index))
+    }
+
+    fn write(&mut self, index: usize, entry: &ListRegister) {
+        write_list_register(index, entry.to_bits());
+    }
+
+    fn clear(&mut self, index: usize) {
+        write_list_register(index, 0);
+    }
+
+    fn set_refill_maintenance(&mut self, enabled: bool) {
+        set_refill_maintenance(enabled);
+    }
 }
 
 // The CPU interface registers aarch64-cpu does not wrap (or wraps read-only), one function

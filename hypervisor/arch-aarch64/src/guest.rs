@@ -7,35 +7,14 @@ use aarch64_cpu::registers::{
     Writeable,
 };
 
-// HCR_EL2 bits (Arm ARM D19.2.48).
-/// `HCR_EL2.VM`: stage 2 on.
-const HCR_VM: u64 = 1 << 0;
-/// `HCR_EL2.SWIO`: set/way invalidation becomes clean+invalidate.
-const HCR_SWIO: u64 = 1 << 1;
-/// `HCR_EL2.FMO`: physical FIQ to EL2, virtual FIQ to the guest.
-const HCR_FMO: u64 = 1 << 3;
-/// `HCR_EL2.IMO`: physical IRQ to EL2, virtual IRQ to the guest.
-const HCR_IMO: u64 = 1 << 4;
-/// `HCR_EL2.AMO`: SError to EL2.
-const HCR_AMO: u64 = 1 << 5;
-/// `HCR_EL2.FB`: broadcast the guest's TLB/cache maintenance.
-const HCR_FB: u64 = 1 << 9;
-/// `HCR_EL2.BSU` = 0b01: guest barriers are at least inner shareable.
-const HCR_BSU_INNER: u64 = 0b01 << 10;
-/// `HCR_EL2.TSC`: SMC traps, so PSCI is emulated and firmware is never reached.
-const HCR_TSC: u64 = 1 << 19;
-/// `HCR_EL2.RW`: EL1 is AArch64.
-const HCR_RW: u64 = 1 << 31;
-/// `HCR_EL2.APK`: no trap on the pointer-auth key registers (the guest owns the core).
-const HCR_APK: u64 = 1 << 40;
-/// `HCR_EL2.API`: no trap on pointer-auth instructions.
-const HCR_API: u64 = 1 << 41;
-
-/// `HCR_EL2` while a vCPU runs. WFI/WFE do not trap: the core belongs to this vCPU, so
-/// sleeping in the guest is the cheapest idle there is.
-// [impl->dsn~el2-guest-controls~1]
-pub const HCR_EL2_GUEST: u64 =
-    HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_INNER | HCR_TSC | HCR_RW | HCR_APK | HCR_API;
+// `HCR_EL2` while a vCPU runs (Arm ARM D19.2.48), written in `configure_core` with
+// aarch64-cpu's typed fields: stage 2 on (`VM`); set/way invalidation upgraded to
+// clean+invalidate (`SWIO`); physical IRQ, FIQ and SError to EL2 with virtual ones to the guest
+// (`IMO`, `FMO`, `AMO`); the guest's TLB/cache maintenance broadcast (`FB`) and its barriers at
+// least inner shareable (`BSU`); `SMC` trapped so PSCI is emulated and firmware never reached
+// (`TSC`); EL1 in AArch64 (`RW`); pointer authentication left to the guest, which owns the core
+// (`APK`, `API`). WFI/WFE do not trap: the core belongs to this vCPU, so sleeping in the guest
+// is the cheapest idle there is.
 
 /// CNTHCTL_EL2 (E2H = 0): EL1PCTEN lets the guest read the physical counter; EL1PCEN = 0
 /// traps its physical-timer accesses, since only the virtual timer is forwarded to guests.
@@ -48,7 +27,20 @@ const CPTR_EL2_RES1: u64 = (0b11 << 12) | 0x3ff;
 /// `virtual_affinity`.
 // [impl->dsn~el2-guest-controls~1]
 pub fn configure_core(virtual_affinity: u64) {
-    HCR_EL2.set(HCR_EL2_GUEST);
+    #[expect(clippy::arithmetic_side_effects, reason = "DEV-0050: `+` combines register fields")]
+    HCR_EL2.write(
+        HCR_EL2::VM::Enable
+            + HCR_EL2::SWIO::SET
+            + HCR_EL2::FMO::EnableVirtualFIQ
+            + HCR_EL2::IMO::EnableVirtualIRQ
+            + HCR_EL2::AMO::SET
+            + HCR_EL2::FB::SET
+            + HCR_EL2::BSU::InnerShareable
+            + HCR_EL2::TSC::EnableTrapEl1SmcToEl2
+            + HCR_EL2::RW::EL1IsAarch64
+            + HCR_EL2::APK::DisableTrapPointerAuthKeyRegsToEl2
+            + HCR_EL2::API::DisableTrapPointerAuthInstToEl2,
+    );
     CNTHCTL_EL2.set(CNTHCTL_EL1PCTEN);
     CNTVOFF_EL2.set(0);
     CPTR_EL2.set(CPTR_EL2_RES1);

@@ -8,6 +8,15 @@
 //! programs the per-core virtualization registers and enters a vCPU, `gic` reaches the GICv3
 //! CPU interface and list registers, and `cpu` holds the small primitives (core identity,
 //! barriers, waiting).
+//!
+//! One system-register crate: `aarch64-cpu`. It is a direct dependency already, and its
+//! typed fields (`HCR_EL2`, `ICH_HCR_EL2`, `ICH_VTR_EL2`, `ICH_LR<n>_EL2`) are what writes
+//! here use instead of hand-encoded values. `arm-sysregs` (present only transitively, through
+//! `arm-gic`) wraps a few registers `aarch64-cpu` lacks (`ICC_IAR1_EL1`, `ICC_DIR_EL1`,
+//! `ICC_SGI1R_EL1`, `VPIDR_EL2`) but not `ICH_EISR_EL2`/`ICH_ELRSR_EL2` either, and adopting it
+//! for those few would give the crate two register vocabularies and a second direct
+//! dependency to audit. The registers neither wraps usefully keep one small `asm!` function
+//! each (`gic.rs`, `guest.rs`), with its `// SAFETY:` argument.
 #![no_std]
 
 pub mod boot;

@@ -13,10 +13,12 @@
 pub mod addr;
 pub mod console;
 pub mod console_ring;
+pub mod devices;
 pub mod el2_map;
 pub mod esr;
 pub mod fault_storm;
 pub mod layout;
+pub mod mmio;
 pub mod partition_power;
 pub mod psci;
 pub mod report_limit;

@@ -31,7 +31,7 @@
 
 use heapless::Deque;
 
-pub use crate::vgic::{AccessWidth, Disposition, ReadOutcome};
+pub use crate::mmio::{AccessWidth, Disposition, ReadOutcome};
 
 /// Receive FIFO depth of PL011 r1p5 (revision 3 in `UARTPeriphID2`).
 pub const FIFO_DEPTH: usize = 32;

@@ -6,8 +6,14 @@
 #![expect(unsafe_code, reason = "symbols shared with the boot assembly")]
 
 use crate::generated::{CORE_COUNT, SYSTEM};
+use bulkhead_arch_aarch64 as arch;
 use bulkhead_arch_aarch64::stack::Stack;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+/// SGI one core sends another to make it look at its mailbox.
+pub const KICK_SGI: u32 = 8;
+/// The GIC maintenance interrupt (PPI 9).
+pub const MAINTENANCE_INTID: u32 = 25;
 
 /// Bytes of EL2 stack per core. Trap handling is shallow (no recursion); the deepest use
 /// is boot on core 0, where partition state is built before it is moved into its lock.
@@ -109,3 +115,28 @@ impl Mailbox {
 
 /// One mailbox per core.
 pub static MAILBOXES: [Mailbox; CORE_COUNT] = [const { Mailbox::new() }; CORE_COUNT];
+
+/// Per core: set while the core is parked at EL2 and runs no guest code.
+static PARKED: [AtomicBool; CORE_COUNT] = [const { AtomicBool::new(true) }; CORE_COUNT];
+
+/// Whether `core` is parked (runs no guest code).
+pub fn is_parked(core: usize) -> bool {
+    PARKED.get(core).is_none_or(|parked| parked.load(Ordering::Acquire))
+}
+
+/// Records whether `core` is parked.
+pub fn set_parked(core: usize, parked: bool) {
+    if let Some(flag) = PARKED.get(core) {
+        flag.store(parked, Ordering::Release);
+    }
+}
+
+/// Posts `requests` to `core` and interrupts it (or wakes it, if parked).
+pub fn kick(core: usize, requests: u32) {
+    let Some(mailbox) = MAILBOXES.get(core) else { return };
+    mailbox.post(requests);
+    if let Some(target) = SYSTEM.cores.get(core) {
+        arch::gic::send_sgi(KICK_SGI, target.mpidr);
+    }
+    arch::cpu::send_event();
+}

@@ -1,12 +1,12 @@
 //! Console input: bytes from the physical UART go to the partition that has the focus
 //! (`Ctrl-T` then `1`–`9` or `n` moves it; see `bulkhead_core::console`).
 
+use crate::delivery;
 use crate::generated::{PARTITION_COUNT, SYSTEM};
 use crate::hv_println;
-use crate::partition::{PARTITIONS, RunState};
-use crate::vcpu;
+use crate::partition::{self, PARTITIONS, RunState};
 use bulkhead_core::console::{HELP, InputAction, InputRouter};
-use bulkhead_core::layout;
+use bulkhead_core::vgic::VcpuSet;
 use spin::Mutex;
 
 /// Which partition has the focus, and the `Ctrl-T` command state (`None` before boot).
@@ -40,24 +40,34 @@ pub fn drain(current_core: usize) {
     }
 }
 
-/// Feeds `byte` to the partition's virtual UART and raises its receive interrupt, kicking the
-/// vCPU's core if that is not this one. Dropped if the partition is not running or its
-/// receive FIFO is full.
+/// Feeds `byte` to the partition's console UART, which raises its receive interrupt (the
+/// wiring is the device map's), kicking the vCPU's core if that is not this one. Dropped if
+/// the partition is not running or its receive FIFO is full.
 fn deliver(current_core: usize, partition: usize, byte: u8) {
-    let Some(slot) = PARTITIONS.get(partition) else { return };
-    let target = {
+    let (Some(slot), Some(map), Some(description)) =
+        (PARTITIONS.get(partition), partition::device_map(partition), SYSTEM.partitions.get(partition))
+    else {
+        return;
+    };
+    let targets = {
         let mut guard = slot.lock();
         let Some(state) = guard.as_mut() else { return };
-        if state.run_state != RunState::Running || state.uart.push_input(byte).is_err() {
-            defmt::debug!("input byte dropped: partition {=usize} not accepting", partition);
+        if state.run_state != RunState::Running {
             return;
         }
-        state.vgic.set_spi_level(layout::VUART_INTID, state.uart.interrupt_line())
+        match state.devices.push_console_input(map, byte) {
+            Ok(targets) => targets,
+            Err(_) => {
+                defmt::debug!("input byte dropped: partition {=usize} not accepting", partition);
+                return;
+            }
+        }
     };
-    if let Ok(Some(vcpu)) = target {
-        let target_core = SYSTEM.partitions.get(partition).and_then(|p| p.cores.get(vcpu)).copied();
-        if target_core.is_some_and(|vcpu_core| vcpu_core != current_core) {
-            vcpu::kick_vcpus(partition, bulkhead_core::vgic::VcpuSet::single(vcpu));
+    let mut others = VcpuSet::EMPTY;
+    for vcpu in targets.iter() {
+        if description.cores.get(vcpu).is_some_and(|&core| core != current_core) {
+            others = others.with(vcpu);
         }
     }
+    delivery::kick_vcpus(description, others);
 }

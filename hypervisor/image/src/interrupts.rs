@@ -1,23 +1,33 @@
-//! Physical interrupts taken while a guest runs: the virtual timer (forwarded to the guest
-//! through a hardware-backed list register), the GIC maintenance interrupt, kicks from other
-//! cores, and console input.
+//! Physical interrupts taken while a guest runs: hardware-backed private interrupts (the
+//! virtual timer, forwarded through a `HW` list register), forwarded SPIs, the GIC maintenance
+//! interrupt, kicks from other cores, and console input.
+//!
+//! When only hardware-backed private interrupts fired, each takes the short delivery path
+//! (its list register written at once, no scan); anything else runs the full list-register
+//! synchronisation. Worst case: one partition lock for the batch (at most 8 forwarded SPIs)
+//! plus one synchronisation (`delivery.rs`).
 //!
 //! [impl->dsn~el2-trap-dispatch~1]
 
-use crate::cores::{MAILBOXES, request};
+use crate::context::TrapContext;
+use crate::cores::{KICK_SGI, MAILBOXES, MAINTENANCE_INTID, request};
+use crate::delivery;
 use crate::generated::SYSTEM;
-use crate::{containment, input, trap, vcpu};
+use crate::partition::hardware_private_virtual;
+use crate::{input, routes, vcpu};
 use bulkhead_arch_aarch64 as arch;
-use bulkhead_core::layout;
+use bulkhead_core::vgic::VcpuSet;
 
-/// Handles every pending physical interrupt, then refreshes the vCPU's list registers.
+/// Handles every pending physical interrupt, then brings the vCPU's list registers up to date.
 pub fn handle() {
-    let core = arch::cpu::core_index();
-    let Some(vcpu) = SYSTEM.vcpu_on_core(core) else { arch::cpu::halt() };
-    let mut timer_fired = false;
+    let context = TrapContext::current();
+    let core = context.core;
+    // Virtual INTIDs (all below 32) of hardware-backed private interrupts that fired.
+    let mut fired_private: u32 = 0;
     let mut forwarded = heapless::Vec::<u32, 8>::new();
     let mut requests = 0;
-    let partition = SYSTEM.partitions.get(vcpu.partition);
+    // Whether anything but a hardware-backed private interrupt needs the full pass.
+    let mut full = false;
     // BOUND: each iteration acknowledges one interrupt; the GIC returns the spurious INTID
     // once none is pending. The one source that stays asserted until the hypervisor acts, the
     // maintenance interrupt, ends the loop (the list-register sync below clears it).
@@ -27,26 +37,27 @@ pub fn handle() {
             break;
         }
         arch::gic::priority_drop(intid);
-        if intid == layout::timer_intid::VIRTUAL {
+        if let Some(virtual_intid) = hardware_private_virtual(intid) {
             // Stays active until the guest's EOI deactivates it through the list register.
-            timer_fired = true;
+            fired_private |= 1_u32.checked_shl(virtual_intid).unwrap_or(0);
             continue;
         }
-        if let Some(virtual_intid) = partition.and_then(|p| crate::routes::virtual_of(p, intid)) {
-            // A pass-through device's SPI: like the timer, the guest's EOI deactivates it
-            // through a hardware-backed list register. Past the batch size it is left
-            // pending at the GIC and taken on the next exit.
+        full = true;
+        if let Some(virtual_intid) = routes::virtual_of(context.partition, intid) {
+            // A pass-through device's SPI: the guest's EOI deactivates it through a
+            // hardware-backed list register. Past the batch size it is left pending at the
+            // GIC and taken on the next exit.
             if forwarded.push(virtual_intid).is_err() {
                 arch::gic::deactivate(intid);
             }
             continue;
         }
-        if intid == vcpu::KICK_SGI {
+        if intid == KICK_SGI {
             requests |= MAILBOXES.get(core).map_or(0, |mailbox| mailbox.take());
         } else if intid == SYSTEM.board.console.intid {
             // Level-triggered: empty the receive FIFO before deactivating, or it fires again.
             input::drain(core);
-        } else if intid == vcpu::MAINTENANCE_INTID {
+        } else if intid == MAINTENANCE_INTID {
             // Level: asserted while a list register holds a finished interrupt with its EOI
             // bit set (ICH_EISR_EL2) or while refill is wanted (NPIE). Only rewriting the list
             // registers clears it, so stop acknowledging and sync; interrupts still pending
@@ -62,16 +73,39 @@ pub fn handle() {
         vcpu::wait_for_start(core);
     }
     if requests & request::RESTART != 0 {
-        containment::restart_here(core);
+        vcpu::restart_here(core);
     }
-    trap::finish_after(core, vcpu, |state| {
-        if timer_fired && state.vgic.set_private_pending(vcpu.vcpu, layout::timer_intid::VIRTUAL).is_err() {
-            defmt::warn!("core {=usize}: virtual timer could not be raised", core);
+    let vcpu_index = context.vcpu.vcpu;
+    let kick = context.state.lock().as_mut().map(|state| {
+        if !full {
+            let mut kick = VcpuSet::EMPTY;
+            let mut rest = fired_private;
+            // BOUND: each turn clears one bit of a 32-bit mask.
+            while rest != 0 {
+                let virtual_intid = rest.trailing_zeros();
+                rest &= rest.wrapping_sub(1);
+                kick = kick.union(delivery::deliver_hardware_private(&context, state, virtual_intid));
+            }
+            return kick;
         }
-        for intid in forwarded {
-            if state.vgic.set_spi_pending(intid).is_err() {
-                defmt::warn!("core {=usize}: pass-through INTID {=u32} could not be raised", core, intid);
+        let mut raised = VcpuSet::EMPTY;
+        let mut rest = fired_private;
+        // BOUND: each turn clears one bit of a 32-bit mask.
+        while rest != 0 {
+            let virtual_intid = rest.trailing_zeros();
+            rest &= rest.wrapping_sub(1);
+            if state.devices.vgic.set_private_pending(vcpu_index, virtual_intid).is_err() {
+                defmt::warn!("core {=usize}: INTID {=u32} could not be raised", core, virtual_intid);
             }
         }
+        for intid in forwarded {
+            match state.devices.vgic.set_spi_pending(intid) {
+                Ok(Some(target)) => raised = raised.with(target),
+                Ok(None) => {}
+                Err(_) => defmt::warn!("core {=usize}: pass-through INTID {=u32} could not be raised", core, intid),
+            }
+        }
+        delivery::synchronise(&context, state, raised)
     });
+    delivery::kick_vcpus(context.partition, kick.unwrap_or(VcpuSet::EMPTY));
 }

@@ -17,7 +17,9 @@
 
 mod console;
 mod containment;
+mod context;
 mod cores;
+mod delivery;
 mod generated;
 mod input;
 mod interrupts;
@@ -124,12 +126,10 @@ extern "C" fn bulkhead_lower_irq(_frame: &mut TrapFrame) {
 extern "C" fn bulkhead_lower_serror(frame: &mut TrapFrame) {
     // An SError from a guest is an asynchronous external abort caused by that guest's own
     // accesses: its fault policy decides.
-    let core = arch::cpu::core_index();
-    if let Some(vcpu) = SYSTEM.vcpu_on_core(core) {
-        let name = SYSTEM.partitions.get(vcpu.partition).map_or("?", |p| p.name);
-        hv_println!("{}: SError (pc {:#x})", name, frame.elr);
-        containment::fault(core, vcpu, frame, bulkhead_core::esr::injection::AbortKind::Data, 0);
-    }
+    let context = context::TrapContext::current();
+    hv_println!("{}: SError (pc {:#x})", context.partition.name, frame.elr);
+    let fate = containment::fault(&context, frame, bulkhead_core::esr::injection::AbortKind::Data, 0);
+    vcpu::carry_out(&context, fate);
 }
 
 /// Any exception taken from EL2 itself: a hypervisor bug. Reports it and stops this core.

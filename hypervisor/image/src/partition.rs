@@ -11,18 +11,28 @@ use crate::generated::{GUEST_SPI_BLOCKS, PARTITION_COUNT, STAGE2_TABLE_POOL, SYS
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::addr::{Ipa, MemoryRegion, PhysAddr};
 use bulkhead_core::console::LineAssembler;
+use bulkhead_core::devices::{DeviceMap, EmulatedDevices};
 use bulkhead_core::layout;
 use bulkhead_core::psci::PsciPartition;
 use bulkhead_core::stage2::{self, MemoryType, Stage2Attributes, Stage2Builder, Table};
 use bulkhead_core::system::{Access, Partition};
-use bulkhead_core::vgic::VirtualGic;
-use bulkhead_core::vpl011::Vpl011;
-use spin::Mutex;
+use bulkhead_core::vgic::delivery::ListRegisterShadow;
+use spin::{Mutex, Once};
 
 /// Longest console line a partition prints before the hypervisor cuts it.
 pub const LINE_LENGTH: usize = 160;
-/// List registers tracked per vCPU (the architecture allows up to 16).
-pub const MAX_LIST_REGISTERS: usize = 16;
+
+/// The private interrupts backed by a physical one on every vCPU's core, as (virtual INTID,
+/// physical INTID): the EL1 virtual timer. The one list used to declare them to the vGIC
+/// ([`new_devices`]), to enable them at the physical GIC (`vcpu.rs`) and to take the short
+/// delivery path when they fire (`interrupts.rs`).
+pub const HARDWARE_PRIVATE_INTERRUPTS: [(u32, u32); 1] = [(layout::timer_intid::VIRTUAL, layout::timer_intid::VIRTUAL)];
+
+/// The virtual INTID a physical private interrupt is forwarded as, if it is one of
+/// [`HARDWARE_PRIVATE_INTERRUPTS`].
+pub fn hardware_private_virtual(physical: u32) -> Option<u32> {
+    HARDWARE_PRIVATE_INTERRUPTS.iter().find(|&&(_, backing)| backing == physical).map(|&(virtual_intid, _)| virtual_intid)
+}
 
 /// Whether a partition's vCPUs may run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,16 +47,15 @@ pub enum RunState {
 
 /// Everything about a partition that more than one core may touch.
 pub struct PartitionState {
-    /// Its virtual distributor and redistributors.
-    pub vgic: VirtualGic<GUEST_SPI_BLOCKS>,
-    /// Its virtual console UART.
-    pub uart: Vpl011,
+    /// Its emulated devices: virtual GIC and console UART.
+    pub devices: EmulatedDevices<GUEST_SPI_BLOCKS>,
     /// Power state of its vCPUs.
     pub psci: PsciPartition,
     /// Console output not yet ended by a newline.
     pub output: LineAssembler<LINE_LENGTH>,
-    /// Per vCPU, which virtual INTID each list register holds (as last written).
-    pub list_registers: [[Option<u32>; MAX_LIST_REGISTERS]; layout::MAX_VCPUS_PER_PARTITION],
+    /// Per vCPU, which virtual INTID each list register holds (as last written). Each entry
+    /// is only touched by its vCPU's own core.
+    pub list_registers: [ListRegisterShadow; layout::MAX_VCPUS_PER_PARTITION],
     /// Whether it runs.
     pub run_state: RunState,
     /// How often its fault policy restarted it.
@@ -77,7 +86,39 @@ pub enum SetupError {
 
 /// Per-partition state, created at boot.
 // [impl->dsn~el2-static-state~1]
-pub static PARTITIONS: [Mutex<Option<PartitionState>>; PARTITION_COUNT] = [const { Mutex::new(None) }; PARTITION_COUNT];
+pub static PARTITIONS: [PartitionSlot; PARTITION_COUNT] = [const { Mutex::new(None) }; PARTITION_COUNT];
+
+/// A partition's run-time state behind its lock (`None` before boot).
+pub type PartitionSlot = Mutex<Option<PartitionState>>;
+
+/// Each partition's device map, built from the generated tables at boot and read without a
+/// lock after.
+// [impl->dsn~el2-static-state~1]
+static DEVICE_MAPS: [Once<DeviceMap>; PARTITION_COUNT] = [const { Once::new() }; PARTITION_COUNT];
+
+/// The state slot of partition `index`.
+pub fn slot(index: usize) -> Option<&'static PartitionSlot> {
+    PARTITIONS.get(index)
+}
+
+/// The device map of partition `index`, once it is set up.
+pub fn device_map(index: usize) -> Option<&'static DeviceMap> {
+    DEVICE_MAPS.get(index).and_then(Once::get)
+}
+
+/// Marks partition `index` stopped in `run_state` and prints its unfinished console line.
+/// Returns whether every partition is now off.
+pub fn mark_stopped(index: usize, run_state: RunState) -> bool {
+    if let (Some(slot), Some(description)) = (PARTITIONS.get(index), SYSTEM.partitions.get(index)) {
+        if let Some(state) = slot.lock().as_mut() {
+            state.run_state = run_state;
+            if let Some(line) = state.output.flush() {
+                crate::console::write_display(line.prefixed(description.name));
+            }
+        }
+    }
+    PARTITIONS.iter().all(|slot| slot.lock().as_ref().is_none_or(|state| state.run_state == RunState::Off))
+}
 
 /// The stage-2 tables of every partition, written once at boot and read by the MMU after.
 // [impl->dsn~el2-static-state~1]
@@ -113,6 +154,9 @@ pub fn set_up_all() -> Result<(), (usize, SetupError)> {
         if let Some(slot) = PARTITIONS.get(index) {
             *slot.lock() = Some(new_state(partition, vttbr).map_err(|error| (index, error))?);
         }
+        if let Some(map) = DEVICE_MAPS.get(index) {
+            map.call_once(|| DeviceMap::for_partition(partition));
+        }
     }
     Ok(())
 }
@@ -146,6 +190,14 @@ fn stage2_tables(partition: &Partition) -> Option<usize> {
 /// Stage-2 regions a partition may have (RAM, devices, regions, channel ends).
 pub const MAX_STAGE2_REGIONS: usize = 64;
 
+// The boot code collects a partition's stage-2 regions (RAM first, then its pass-through
+// device pages) into a fixed-capacity list: the largest partition must fit.
+const _: () = assert!(crate::generated::MAX_DEVICE_REGIONS < MAX_STAGE2_REGIONS);
+// Every forwarded physical interrupt is given a virtual SPI, so the virtual distributor's SPI
+// blocks must be able to name at least as many.
+const _: () = assert!(crate::generated::MAX_INTERRUPT_ROUTES <= GUEST_SPI_BLOCKS * 32);
+
+
 /// Maps every region of the partition into `tables` (whose physical address is
 /// `tables_base`); returns its `VTTBR_EL2`. Doorbell pages stay unmapped: writes to them trap.
 fn build_stage2(partition: &Partition, tables: &mut [Table], tables_base: PhysAddr) -> Result<u64, SetupError> {
@@ -166,8 +218,7 @@ fn vmid(partition: &Partition) -> Result<u8, SetupError> {
 #[expect(clippy::large_stack_frames, reason = "DEV-0052: boot-only; the release frame is far smaller")]
 fn new_state(partition: &Partition, vttbr: u64) -> Result<PartitionState, SetupError> {
     Ok(PartitionState {
-        vgic: new_virtual_gic(partition)?,
-        uart: Vpl011::new(),
+        devices: new_devices(partition)?,
         psci: new_psci(partition)?,
         output: LineAssembler::new(),
         list_registers: NO_LIST_REGISTERS,
@@ -178,18 +229,32 @@ fn new_state(partition: &Partition, vttbr: u64) -> Result<PartitionState, SetupE
 }
 
 /// The list-register shadow of vCPUs that hold no interrupt.
-const NO_LIST_REGISTERS: [[Option<u32>; MAX_LIST_REGISTERS]; layout::MAX_VCPUS_PER_PARTITION] =
-    [[None; MAX_LIST_REGISTERS]; layout::MAX_VCPUS_PER_PARTITION];
+const NO_LIST_REGISTERS: [ListRegisterShadow; layout::MAX_VCPUS_PER_PARTITION] =
+    [ListRegisterShadow::EMPTY; layout::MAX_VCPUS_PER_PARTITION];
 
-/// The partition's virtual GIC at reset, with the virtual timer and its pass-through
-/// interrupts backed by hardware.
-fn new_virtual_gic(partition: &Partition) -> Result<VirtualGic<GUEST_SPI_BLOCKS>, SetupError> {
-    let mut vgic = VirtualGic::new(partition.cores.len()).map_err(|_| SetupError::VcpuCount)?;
-    vgic.set_hardware_backed(layout::timer_intid::VIRTUAL).map_err(|_| SetupError::VcpuCount)?;
-    for route in partition.interrupt_routes {
-        vgic.set_hardware_backed(route.virtual_intid).map_err(|_| SetupError::Interrupt(route.virtual_intid))?;
+/// The partition's emulated devices at reset, with the hardware-backed private interrupts
+/// and its pass-through interrupts declared with the physical INTID behind each (stored once
+/// here, never searched for on a trap).
+#[expect(clippy::large_stack_frames, reason = "DEV-0052: boot-only; the release frame is far smaller")]
+fn new_devices(partition: &Partition) -> Result<EmulatedDevices<GUEST_SPI_BLOCKS>, SetupError> {
+    let mut devices = EmulatedDevices::new(partition.cores.len()).map_err(|_| SetupError::VcpuCount)?;
+    declare_hardware_backed(&mut devices, partition)?;
+    Ok(devices)
+}
+
+/// Declares the hardware-backed private interrupts and the partition's pass-through
+/// interrupts to its vGIC, each with the physical INTID behind it.
+fn declare_hardware_backed(devices: &mut EmulatedDevices<GUEST_SPI_BLOCKS>, partition: &Partition) -> Result<(), SetupError> {
+    for (virtual_intid, physical) in HARDWARE_PRIVATE_INTERRUPTS {
+        devices.vgic.set_hardware_backed(virtual_intid, physical).map_err(|_| SetupError::Interrupt(virtual_intid))?;
     }
-    Ok(vgic)
+    for route in partition.interrupt_routes {
+        devices
+            .vgic
+            .set_hardware_backed(route.virtual_intid, route.physical)
+            .map_err(|_| SetupError::Interrupt(route.virtual_intid))?;
+    }
+    Ok(())
 }
 
 /// The partition's PSCI state at reset: vCPU 0 on, the others off.
@@ -202,13 +267,14 @@ impl PartitionState {
     /// count are kept). Resets in place, so the restart path never holds a second
     /// `PartitionState` on its stack.
     pub fn reset(&mut self, partition: &Partition) -> Result<(), SetupError> {
-        // Built before anything changes, so a refusal leaves the state as it was.
-        let fresh_vgic = new_virtual_gic(partition)?;
+        // The PSCI model is checked first; the devices are rebuilt in place (no second copy on
+        // the restart path's stack) from the same tables boot accepted, so they cannot be
+        // refused now.
         let fresh_psci = new_psci(partition)?;
         // Every field is named, so a field added later cannot be forgotten here.
-        let Self { vgic, uart, psci, output, list_registers, run_state, restarts: _, vttbr: _ } = self;
-        *vgic = fresh_vgic;
-        *uart = Vpl011::new();
+        let Self { devices, psci, output, list_registers, run_state, restarts: _, vttbr: _ } = self;
+        devices.reset();
+        declare_hardware_backed(devices, partition)?;
         *psci = fresh_psci;
         *output = LineAssembler::new();
         *list_registers = NO_LIST_REGISTERS;

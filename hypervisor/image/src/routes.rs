@@ -2,25 +2,18 @@
 //! raises and the virtual INTIDs a partition sees (the config compiler renumbers pass-through
 //! SPIs from 48 up, so a guest's interrupt map never depends on the board).
 
+use crate::delivery;
 use crate::generated::SYSTEM;
 use crate::partition::PARTITIONS;
-use crate::{platform, vcpu};
+use crate::platform;
 use bulkhead_core::addr::Ipa;
-use bulkhead_core::layout;
 use bulkhead_core::system::{Partition, Trigger};
+use bulkhead_core::vgic::VcpuSet;
 use bulkhead_drivers::gicv3::InterruptTrigger;
 
 /// The virtual INTID a physical one is forwarded as, in `partition`.
 pub fn virtual_of(partition: &Partition, physical: u32) -> Option<u32> {
     partition.interrupt_routes.iter().find(|route| route.physical == physical).map(|route| route.virtual_intid)
-}
-
-/// The physical INTID behind a virtual one of `partition` (the timer maps to itself).
-pub fn physical_of(partition: &Partition, virtual_intid: u32) -> Option<u32> {
-    if virtual_intid == layout::timer_intid::VIRTUAL {
-        return Some(virtual_intid);
-    }
-    partition.interrupt_routes.iter().find(|route| route.virtual_intid == virtual_intid).map(|route| route.physical)
 }
 
 /// Configures every forwarded SPI at boot: trigger, routed to its partition's first core,
@@ -63,9 +56,9 @@ pub fn ring_doorbell(partition_index: usize, ipa: Ipa) -> bool {
             let Some(doorbell) = end.doorbell else { continue };
             let target = PARTITIONS
                 .get(other_index)
-                .and_then(|slot| slot.lock().as_mut().map(|state| state.vgic.set_spi_pending(doorbell.intid)));
+                .and_then(|slot| slot.lock().as_mut().map(|state| state.devices.vgic.set_spi_pending(doorbell.intid)));
             if let Some(Ok(Some(vcpu_index))) = target {
-                vcpu::kick_vcpus(other_index, bulkhead_core::vgic::VcpuSet::single(vcpu_index));
+                delivery::kick_vcpus(other, VcpuSet::single(vcpu_index));
             }
         }
     }

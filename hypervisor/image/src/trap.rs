@@ -1,28 +1,37 @@
-//! Synchronous traps from a guest: hypercalls (PSCI), emulated MMIO (vGIC, vPL011),
-//! trapped system registers (SGI generation) and faults.
+//! Synchronous traps from a guest: hypercalls (PSCI), emulated MMIO (the partition's device
+//! map), trapped system registers (SGI generation) and faults.
 //!
-//! The handler decodes `ESR_EL2` with `bulkhead_core::esr`, lets the core models decide,
-//! and writes the result back into the trap frame. Guest errors become injected exceptions
-//! or the partition's fault policy, never a hypervisor panic.
+//! The handler decodes `ESR_EL2` with `bulkhead_core::esr`, looks up the [`TrapContext`] once,
+//! lets the core models decide, writes the result back into the trap frame and carries out
+//! the vCPU's [`Fate`]. Guest errors become injected exceptions or the partition's fault
+//! policy, never a hypervisor panic.
+//!
+//! Two short paths answer without the partition lock or a context: PSCI/SMCCC queries whose
+//! answer is constant (`bulkhead_core::psci::constant_answer`), and reads of vGIC registers
+//! whose value never changes (`DeviceMap::read_constant`). Worst case of the general paths:
+//! one partition lock held for one device access or PSCI call plus one list-register
+//! synchronisation (`delivery.rs`); the GIC or console lock may be taken inside it.
 //!
 //! [impl->dsn~el2-trap-dispatch~1]
 
 use crate::containment;
+use crate::context::TrapContext;
 use crate::cores::MAILBOXES;
-use crate::generated::SYSTEM;
+use crate::delivery;
+use crate::generated::{GUEST_SPI_BLOCKS, SYSTEM};
 use crate::hv_println;
-use crate::partition::{PARTITIONS, PartitionState};
+use crate::partition::{PartitionState, RunState};
 use crate::platform::GIC;
-use crate::vcpu;
+use crate::vcpu::{self, Fate};
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_arch_aarch64::guest::TrapSyndrome;
 use bulkhead_arch_aarch64::vectors::TrapFrame;
+use bulkhead_core::devices::MappedDevice;
 use bulkhead_core::esr::injection::AbortKind;
-use bulkhead_core::esr::{self, AccessSize, DataAbort, DataAccess, Direction, Register, RegisterWidth, Syndrome, SystemRegister, SystemRegisterAccess};
-use bulkhead_core::layout;
-use bulkhead_core::psci::PsciOutcome;
-use bulkhead_core::system::VcpuRef;
-use bulkhead_core::vgic::{AccessWidth, Effect, SgiRegister, VcpuSet};
+use bulkhead_core::esr::{self, DataAbort, DataAccess, Direction, Register, RegisterWidth, Syndrome, SystemRegister, SystemRegisterAccess};
+use bulkhead_core::mmio::{AccessWidth, MmioError};
+use bulkhead_core::psci::{self, PsciOutcome};
+use bulkhead_core::vgic::{Effect, Effects, SgiRegister, VcpuSet};
 
 /// `ICC_SGI1R_EL1` (Group 1 SGI generation); the guest's writes trap to EL2 (`HCR_EL2.IMO`).
 const ICC_SGI1R_EL1: SystemRegister = SystemRegister::new(3, 0, 12, 11, 5);
@@ -33,246 +42,185 @@ const ICC_SGI0R_EL1: SystemRegister = SystemRegister::new(3, 2, 12, 11, 7);
 
 /// Handles one synchronous exception from the vCPU on this core.
 pub fn handle_synchronous(frame: &mut TrapFrame) {
-    let core = arch::cpu::core_index();
-    let Some(vcpu) = SYSTEM.vcpu_on_core(core) else { arch::cpu::halt() };
     let syndrome = arch::guest::trap_syndrome();
-    // Whether the trap may have changed which virtual interrupts are pending. Most traps
-    // (PSCI/SMCCC queries, register reads) cannot, and skip the list-register sync: completed
-    // interrupts are retired on the next interrupt exit, and interrupts waiting for a free list
-    // register raise the maintenance interrupt themselves.
-    let may_change_interrupts = match esr::decode(syndrome.esr) {
-        Syndrome::HypervisorCall { .. } => hypercall(core, vcpu, frame),
+    let decoded = esr::decode(syndrome.esr);
+    match decoded {
+        Syndrome::HypervisorCall { .. } => {
+            if let Some(value) = psci::constant_answer(frame.register(0), frame.register(1)) {
+                frame.set_register(0, value);
+                return;
+            }
+        }
         Syndrome::SecureMonitorCall { .. } => {
             // A trapped SMC returns to the SMC itself (Arm ARM D1.10.1): skip it.
             frame.elr = frame.elr.wrapping_add(4);
-            hypercall(core, vcpu, frame)
+            if let Some(value) = psci::constant_answer(frame.register(0), frame.register(1)) {
+                frame.set_register(0, value);
+                return;
+            }
         }
-        Syndrome::DataAbort(abort) => data_abort(core, vcpu, frame, &abort, syndrome),
+        Syndrome::WaitForInterruptOrEvent(_)
+        | Syndrome::SystemRegisterAccess(_)
+        | Syndrome::InstructionAbort(_)
+        | Syndrome::DataAbort(_)
+        | Syndrome::Other { .. } => {}
+    }
+    let context = TrapContext::current();
+    let fate = match decoded {
+        Syndrome::HypervisorCall { .. } | Syndrome::SecureMonitorCall { .. } => hypercall(&context, frame),
+        Syndrome::DataAbort(abort) => data_abort(&context, frame, &abort, syndrome),
         Syndrome::InstructionAbort(_) => {
             let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far);
-            report_fault(vcpu, ipa.raw(), frame.elr);
-            containment::fault(core, vcpu, frame, AbortKind::Instruction, syndrome.far);
-            true
+            report_fault(&context, ipa.raw(), frame.elr);
+            containment::fault(&context, frame, AbortKind::Instruction, syndrome.far)
         }
-        Syndrome::SystemRegisterAccess(access) => {
-            system_register(core, vcpu, frame, access);
-            true
-        }
+        Syndrome::SystemRegisterAccess(access) => system_register(&context, frame, access),
         Syndrome::WaitForInterruptOrEvent(wait) => {
             frame.elr = frame.elr.wrapping_add(wait.instruction_length.bytes());
-            false
+            Fate::Resume
         }
         Syndrome::Other { class } => {
-            defmt::warn!("core {=usize}: unhandled exception class {=u8:#x}: undefined instruction injected", core, class);
-            containment::inject_undefined(core, vcpu, frame);
-            true
+            defmt::warn!("core {=usize}: unhandled exception class {=u8:#x}: undefined instruction injected", context.core, class);
+            containment::inject_undefined(frame)
         }
     };
-    if may_change_interrupts {
-        finish(core, vcpu);
-    }
+    vcpu::carry_out(&context, fate);
 }
 
-/// Brings this vCPU's list registers up to date before it resumes, and asks other cores of
-/// the partition to do the same where the trap changed their interrupts.
-pub fn finish(core: usize, vcpu: VcpuRef) {
-    finish_after(core, vcpu, |_| {});
-}
-
-/// [`finish`], after `raise` has updated the partition's interrupt state under the same lock
-/// (the interrupt path raises and syncs in one critical section).
-pub fn finish_after(core: usize, vcpu: VcpuRef, raise: impl FnOnce(&mut PartitionState)) {
-    let Some(partition) = SYSTEM.partitions.get(vcpu.partition) else { return };
-    let others = with_partition(vcpu, |state| {
-        raise(state);
-        vcpu::sync_list_registers(partition, state, vcpu.vcpu)
-    })
-    .unwrap_or(VcpuSet::EMPTY);
-    kick_others(core, vcpu.partition, others);
-}
-
-/// Kicks the cores of those `vcpus` of `partition` that run elsewhere than on `core`, so they
-/// refill their list registers.
-fn kick_others(core: usize, partition: usize, vcpus: VcpuSet) {
-    if vcpus.is_empty() {
-        return;
-    }
-    let Some(description) = SYSTEM.partitions.get(partition) else { return };
-    let mut others = VcpuSet::EMPTY;
-    for vcpu in vcpus.iter() {
-        if description.cores.get(vcpu).is_some_and(|&target| target != core) {
-            others = others.with(vcpu);
-        }
-    }
-    vcpu::kick_vcpus(partition, others);
-}
-
-/// Runs `action` on the partition's state under its lock.
-pub fn with_partition<T>(vcpu: VcpuRef, action: impl FnOnce(&mut PartitionState) -> T) -> Option<T> {
-    PARTITIONS.get(vcpu.partition).and_then(|slot| slot.lock().as_mut().map(action))
-}
-
-/// An `HVC` or trapped `SMC`: PSCI, emulated for the partition.
-/// Handles a PSCI/SMCCC call; returns whether it may have changed pending interrupts.
-fn hypercall(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame) -> bool {
-    let Some(partition) = SYSTEM.partitions.get(vcpu.partition) else { return false };
+/// An `HVC` or trapped `SMC` that needs the partition's PSCI state.
+fn hypercall(context: &TrapContext, frame: &mut TrapFrame) -> Fate {
+    let partition = context.partition;
     let function = frame.register(0);
     let arguments = [frame.register(1), frame.register(2), frame.register(3)];
-    let Some(outcome) = with_partition(vcpu, |state| state.psci.handle(vcpu.vcpu, function, arguments, &partition.ram)) else {
-        return false;
+    let Some(outcome) = context.state.lock().as_mut().map(|state| state.psci.handle(context.vcpu.vcpu, function, arguments, &partition.ram))
+    else {
+        return Fate::Resume;
     };
     match outcome {
         PsciOutcome::Return(value) => {
             frame.set_register(0, value);
-            false
+            Fate::Resume
         }
         PsciOutcome::WaitForInterrupt => {
             frame.set_register(0, 0);
-            false
+            Fate::Resume
         }
         PsciOutcome::StartVcpu { vcpu: target, entry, context_id } => {
             frame.set_register(0, 0);
-            let started = partition.cores.get(target).copied();
-            if let Some((target_core, mailbox)) = started.and_then(|c| MAILBOXES.get(c).map(|mailbox| (c, mailbox))) {
+            let started = context.core_of(target);
+            if let Some((target_core, mailbox)) = started.and_then(|core| MAILBOXES.get(core).map(|mailbox| (core, mailbox))) {
                 mailbox.post_start(entry.raw(), context_id);
                 arch::cpu::send_event();
                 defmt::info!("{=str}: vCPU {=usize} started on core {=usize}", partition.name, target, target_core);
             }
-            false
+            Fate::Resume
         }
-        PsciOutcome::StopCaller => vcpu::wait_for_start(core),
+        PsciOutcome::StopCaller => Fate::Park,
         PsciOutcome::PartitionOff => {
             hv_println!("{}: powered off (PSCI SYSTEM_OFF)", partition.name);
-            containment::stop(core, vcpu, crate::partition::RunState::Off)
+            Fate::Stop(RunState::Off)
         }
         PsciOutcome::PartitionReset => {
             hv_println!("{}: reset (PSCI SYSTEM_RESET)", partition.name);
-            containment::restart(core, vcpu)
+            Fate::Restart
         }
     }
-}
-
-/// The emulated device an IPA falls in, with the offset inside it.
-#[derive(Clone, Copy)]
-enum EmulatedDevice {
-    /// The virtual distributor (`GICD_*`).
-    Distributor(u64),
-    /// The virtual redistributors (`GICR_*`), one frame pair per vCPU.
-    Redistributors(u64),
-    /// The virtual PL011.
-    Uart(u64),
-}
-
-/// Which emulated device, if any, the IPA `ipa` of a partition with `vcpu_count` vCPUs falls in.
-fn emulated_device(ipa: u64, vcpu_count: usize) -> Option<EmulatedDevice> {
-    let inside = |base: u64, size: u64| ipa.checked_sub(base).filter(|&offset| offset < size);
-    if let Some(offset) = inside(layout::VGICD_BASE.raw(), layout::VGICD_SIZE) {
-        return Some(EmulatedDevice::Distributor(offset));
-    }
-    // At most `MAX_VCPUS_PER_PARTITION` frames: neither the conversion nor the product can
-    // overflow; were one to, the window would be empty.
-    let redistributors_size = u64::try_from(vcpu_count).ok().and_then(|count| layout::VGICR_STRIDE.checked_mul(count)).unwrap_or(0);
-    if let Some(offset) = inside(layout::VGICR_BASE.raw(), redistributors_size) {
-        return Some(EmulatedDevice::Redistributors(offset));
-    }
-    inside(layout::VUART_BASE.raw(), layout::VUART_SIZE).map(EmulatedDevice::Uart)
 }
 
 /// Prints a `[hv]` line about a stage-2 fault of the partition.
-fn report_fault(vcpu: VcpuRef, ipa: u64, pc: u64) {
-    let name = SYSTEM.partitions.get(vcpu.partition).map_or("?", |p| p.name);
-    hv_println!("{}: stage-2 fault at IPA {:#x} (pc {:#x})", name, ipa, pc);
+fn report_fault(context: &TrapContext, ipa: u64, pc: u64) {
+    hv_println!("{}: stage-2 fault at IPA {:#x} (pc {:#x})", context.partition.name, ipa, pc);
 }
 
-/// A stage-2 data abort: an emulated device access, or a fault for the partition's policy.
-fn data_abort(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame, abort: &DataAbort, syndrome: TrapSyndrome) -> bool {
+/// A stage-2 data abort: an emulated device access, a doorbell, or a fault for the
+/// partition's policy.
+fn data_abort(context: &TrapContext, frame: &mut TrapFrame, abort: &DataAbort, syndrome: TrapSyndrome) -> Fate {
     let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far).raw();
-    let vcpu_count = SYSTEM.partitions.get(vcpu.partition).map_or(0, |p| p.cores.len());
-    let Some(device) = emulated_device(ipa, vcpu_count) else {
-        if abort.write_not_read && crate::routes::ring_doorbell(vcpu.partition, bulkhead_core::addr::Ipa(ipa)) {
+    let Some((window, offset)) = context.devices.find(ipa) else {
+        if abort.write_not_read && crate::routes::ring_doorbell(context.vcpu.partition, bulkhead_core::addr::Ipa(ipa)) {
             frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes());
-            return false;
+            return Fate::Resume;
         }
-        report_fault(vcpu, ipa, frame.elr);
-        containment::fault(core, vcpu, frame, AbortKind::Data, syndrome.far);
-        return true;
+        report_fault(context, ipa, frame.elr);
+        return resynchronised(context, containment::fault(context, frame, AbortKind::Data, syndrome.far));
     };
-    let emulated = abort.access.and_then(|access| emulate(core, vcpu, frame, device, access, abort.write_not_read));
-    match emulated {
-        Some(()) => {
+    let result = match abort.access {
+        Some(access) => emulate(context, frame, (ipa, &window, offset), access, abort.write_not_read),
+        None => Err(MmioError::Undescribed { ipa }),
+    };
+    match result {
+        Ok(()) => {
             frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes());
-            abort.write_not_read || changes_on_read(device)
+            Fate::Resume
         }
-        None => {
-            defmt::warn!("core {=usize}: unemulatable access at IPA {=u64:#x}: abort injected", core, ipa);
-            containment::inject_abort(core, vcpu, frame, AbortKind::Data, syndrome.far);
-            true
+        Err(error) => {
+            defmt::warn!(
+                "{=str}: MMIO access refused ({=str} at {=u64:#x}, IPA {=u64:#x}): abort injected",
+                context.partition.name,
+                error.kind(),
+                error.address(),
+                ipa
+            );
+            resynchronised(context, containment::inject_abort(context, frame, AbortKind::Data, syndrome.far))
         }
     }
 }
 
-/// Whether reading this register changes device state: only the PL011 data register (it pops
-/// the receive FIFO, which may lower the UART's interrupt line).
-fn changes_on_read(device: EmulatedDevice) -> bool {
-    matches!(device, EmulatedDevice::Uart(0))
-}
-
-/// Performs one trapped load or store on an emulated device; `None` if the model refused it.
-fn emulate(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame, device: EmulatedDevice, access: DataAccess, is_write: bool) -> Option<()> {
-    let width = AccessWidth::from_bytes(access.size.bytes())?;
+/// Performs one trapped load or store on an emulated device.
+/// `at` is the IPA with the window it falls in and the offset inside that window.
+fn emulate(
+    context: &TrapContext,
+    frame: &mut TrapFrame,
+    at: (u64, &MappedDevice, u64),
+    access: DataAccess,
+    is_write: bool,
+) -> Result<(), MmioError> {
+    let (ipa, window, offset) = at;
+    let width: AccessWidth = access.size;
+    if !is_write {
+        if let Some(value) = context.devices.read_constant_in::<GUEST_SPI_BLOCKS>(window, offset, width) {
+            if let Register::X(n) = access.register {
+                frame.set_register(n, extend(value, access));
+            }
+            return Ok(());
+        }
+    }
     let written = match access.register {
         Register::X(n) => frame.register(n) & width.value_mask(),
         Register::Zero => 0,
     };
-    let name = SYSTEM.partitions.get(vcpu.partition).map_or("?", |p| p.name);
-    let (read, refill) = with_partition(vcpu, |state| -> Option<(Option<u64>, VcpuSet)> {
-        let mut refill = VcpuSet::EMPTY;
-        let read = match (device, is_write) {
-            (EmulatedDevice::Distributor(offset), false) => Some(state.vgic.distributor_read(offset, width).ok()?.value),
-            (EmulatedDevice::Redistributors(offset), false) => Some(state.vgic.redistributor_read(offset, width).ok()?.value),
-            (EmulatedDevice::Uart(offset), false) => Some(state.uart.read(offset, width).ok()?.value),
-            (EmulatedDevice::Distributor(offset), true) => {
-                let outcome = state.vgic.distributor_write(offset, width, written).ok()?;
-                refill = refill.union(outcome.refill()).union(apply_effects(core, vcpu, outcome.effects()));
-                None
-            }
-            (EmulatedDevice::Redistributors(offset), true) => {
-                let outcome = state.vgic.redistributor_write(offset, width, written).ok()?;
-                refill = refill.union(outcome.refill()).union(apply_effects(core, vcpu, outcome.effects()));
-                None
-            }
-            (EmulatedDevice::Uart(offset), true) => {
-                let outcome = state.uart.write(offset, width, written).ok()?;
-                if let Some(bulkhead_core::vpl011::Effect::Transmit { byte, .. }) = outcome.effect {
-                    if let Some(line) = state.output.feed(byte) {
-                        crate::console::write_display(line.prefixed(name));
-                    }
-                }
-                None
-            }
-        };
-        if matches!(device, EmulatedDevice::Uart(_)) && (is_write || changes_on_read(device)) {
-            if let Ok(Some(target)) = state.vgic.set_spi_level(layout::VUART_INTID, state.uart.interrupt_line()) {
-                refill = refill.with(target);
-            }
-        }
-        Some((read, refill))
-    })??;
-    if let (Some(value), Register::X(n)) = (read, access.register) {
+    let mut guard = context.state.lock();
+    let state = guard.as_mut().ok_or(MmioError::Unmapped { ipa })?;
+    let outcome = state.devices.access_in(window, offset, width, is_write.then_some(written))?;
+    if let (Some(value), Register::X(n)) = (outcome.read, access.register) {
         frame.set_register(n, extend(value, access));
     }
-    kick_others(core, vcpu.partition, refill);
-    Some(())
+    if let Some(byte) = outcome.transmit {
+        if let Some(line) = state.output.feed(byte) {
+            crate::console::write_display(line.prefixed(context.partition.name));
+        }
+    }
+    let mut raised = outcome.refill;
+    if let Some(effects) = outcome.gic_effects {
+        raised = raised.union(apply_effects(context, state, effects));
+    }
+    let kick = if is_write || !raised.is_empty() { delivery::synchronise(context, state, raised) } else { VcpuSet::EMPTY };
+    drop(guard);
+    if !kick.is_empty() {
+        delivery::kick_vcpus(context.partition, kick);
+    }
+    Ok(())
 }
 
 /// Sign- or zero-extends a loaded value as the trapped instruction would (ISS.SSE, ISS.SF).
+#[inline]
 fn extend(value: u64, access: DataAccess) -> u64 {
     // The register bits above the loaded value.
     let unused_bits: u32 = match access.size {
-        AccessSize::Byte => 56,
-        AccessSize::Halfword => 48,
-        AccessSize::Word => 32,
-        AccessSize::Doubleword => 0,
+        AccessWidth::Byte => 56,
+        AccessWidth::Halfword => 48,
+        AccessWidth::Word => 32,
+        AccessWidth::Doubleword => 0,
     };
     let extended = if access.sign_extend && unused_bits > 0 {
         // Move the value's sign bit to bit 63 and back with an arithmetic shift (the shift is
@@ -289,15 +237,18 @@ fn extend(value: u64, access: DataAccess) -> u64 {
     }
 }
 
-/// Mirrors vGIC decisions onto the physical GIC; returns vCPUs that need a refill.
-fn apply_effects(core: usize, vcpu: VcpuRef, effects: impl Iterator<Item = Effect>) -> VcpuSet {
+/// Mirrors vGIC decisions onto the physical GIC (lock order: partition, then GIC); returns
+/// vCPUs that need a refill. The physical INTID of each hardware-backed interrupt is the one
+/// stored when the partition was set up.
+fn apply_effects(context: &TrapContext, state: &PartitionState, effects: Effects) -> VcpuSet {
     let mut refill = VcpuSet::EMPTY;
-    let Some(partition) = SYSTEM.partitions.get(vcpu.partition) else { return refill };
+    let partition = context.partition;
+    let core_of = |target: Option<usize>| partition.cores.get(target.unwrap_or(0)).copied().unwrap_or(context.core);
     for effect in effects {
         match effect {
             Effect::PhysicalEnable { intid: virtual_intid, vcpu: target, enabled } => {
-                let Some(intid) = crate::routes::physical_of(partition, virtual_intid) else { continue };
-                let target_core = partition.cores.get(target.unwrap_or(0)).copied().unwrap_or(core);
+                let Some(intid) = state.devices.vgic.physical_intid(virtual_intid) else { continue };
+                let target_core = core_of(target);
                 let affinity = SYSTEM.cores.get(target_core).map_or(0, |c| c.mpidr);
                 if let Some(gic) = GIC.lock().as_mut() {
                     let routed = match target {
@@ -310,9 +261,8 @@ fn apply_effects(core: usize, vcpu: VcpuRef, effects: impl Iterator<Item = Effec
                 }
             }
             Effect::PhysicalRoute { intid: virtual_intid, target } => {
-                let Some(intid) = crate::routes::physical_of(partition, virtual_intid) else { continue };
-                let target_core = partition.cores.get(target.unwrap_or(0)).copied().unwrap_or(core);
-                let affinity = SYSTEM.cores.get(target_core).map_or(0, |c| c.mpidr);
+                let Some(intid) = state.devices.vgic.physical_intid(virtual_intid) else { continue };
+                let affinity = SYSTEM.cores.get(core_of(target)).map_or(0, |c| c.mpidr);
                 if let Some(gic) = GIC.lock().as_mut() {
                     if gic.route(intid, affinity).is_err() {
                         defmt::warn!("physical INTID {=u32} could not follow the guest's routing", intid);
@@ -320,9 +270,10 @@ fn apply_effects(core: usize, vcpu: VcpuRef, effects: impl Iterator<Item = Effec
                 }
             }
             Effect::PhysicalActive { intid, .. } => {
-                // Only the virtual timer is hardware-backed today, and its active state is
-                // owned by the list register (HW = 1): the guest's EOI deactivates it.
-                defmt::debug!("guest changed the active state of hardware INTID {=u32}", intid);
+                // Every hardware-backed interrupt (the virtual timer, forwarded SPIs) has its
+                // active state owned by its list register (HW = 1): the guest's EOI
+                // deactivates it, so a guest write to the active state is not mirrored.
+                defmt::debug!("guest changed the active state of hardware-backed INTID {=u32}", intid);
             }
             Effect::RefillListRegisters { vcpu: target } => refill = refill.with(target),
         }
@@ -332,7 +283,7 @@ fn apply_effects(core: usize, vcpu: VcpuRef, effects: impl Iterator<Item = Effec
 
 /// A trapped system register access: SGI generation is emulated through the vGIC; anything
 /// else makes the guest take an Undefined Instruction exception.
-fn system_register(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame, access: SystemRegisterAccess) {
+fn system_register(context: &TrapContext, frame: &mut TrapFrame, access: SystemRegisterAccess) -> Fate {
     let sgi_register = match access.register {
         ICC_SGI1R_EL1 => Some(SgiRegister::Sgi1r),
         ICC_ASGI1R_EL1 => Some(SgiRegister::Asgi1r),
@@ -345,13 +296,25 @@ fn system_register(core: usize, vcpu: VcpuRef, frame: &mut TrapFrame, access: Sy
                 Register::X(n) => frame.register(n),
                 Register::Zero => 0,
             };
-            let targets = with_partition(vcpu, |state| state.vgic.send_sgi(vcpu.vcpu, register, value).unwrap_or(VcpuSet::EMPTY));
-            kick_others(core, vcpu.partition, targets.unwrap_or(VcpuSet::EMPTY));
+            let sender = context.vcpu.vcpu;
+            delivery::with_state_then_synchronise(context, |state| {
+                state.devices.vgic.send_sgi(sender, register, value).unwrap_or(VcpuSet::EMPTY)
+            });
             frame.elr = frame.elr.wrapping_add(4);
+            Fate::Resume
         }
         (Some(_), Direction::Read) | (None, Direction::Read | Direction::Write) => {
-            defmt::debug!("core {=usize}: trapped system register access: undefined instruction injected", core);
-            containment::inject_undefined(core, vcpu, frame)
+            defmt::debug!("core {=usize}: trapped system register access: undefined instruction injected", context.core);
+            resynchronised(context, containment::inject_undefined(frame))
         }
     }
+}
+
+/// `fate`, after bringing the list registers up to date if the vCPU resumes (an injected
+/// exception changes what the guest runs next, so interrupts it may now take are placed).
+fn resynchronised(context: &TrapContext, fate: Fate) -> Fate {
+    if fate == Fate::Resume {
+        delivery::with_state_then_synchronise(context, |_| VcpuSet::EMPTY);
+    }
+    fate
 }

@@ -1,30 +1,45 @@
 //! Running the one vCPU pinned to this core: preparing the core, waiting for PSCI `CPU_ON`,
-//! entering the guest, and keeping its list registers in step with the vGIC model.
+//! entering the guest, and carrying out what happens to a vCPU when its partition stops or
+//! restarts ([`Fate`]).
+//!
+//! Containment (`containment.rs`) decides a partition's fate and returns it; this module acts
+//! on it, so neither calls back into the other.
 //!
 //! [impl->dsn~el2-trap-dispatch~1]
 
-use crate::cores::{self, MAILBOXES, request};
+use crate::context::TrapContext;
+use crate::cores::{self, MAILBOXES, MAINTENANCE_INTID, KICK_SGI, request};
 use crate::generated::SYSTEM;
-use crate::partition::{PARTITIONS, PartitionState, RunState};
+use crate::hv_println;
+use crate::partition::{self, HARDWARE_PRIVATE_INTERRUPTS, PARTITIONS, RunState};
 use crate::platform::GIC;
 use bulkhead_arch_aarch64 as arch;
-use bulkhead_core::layout;
 use bulkhead_core::system::VcpuRef;
-use bulkhead_core::vgic::{Backing, ListRegister};
+use bulkhead_core::vgic::delivery::ListRegisterShadow;
 use bulkhead_drivers::gicv3::InterruptTrigger;
-use core::sync::atomic::{AtomicBool, Ordering};
 
-/// SGI one core sends another to make it look at its mailbox.
-pub const KICK_SGI: u32 = 8;
-/// The GIC maintenance interrupt (PPI 9).
-pub const MAINTENANCE_INTID: u32 = 25;
+/// What becomes of the trapping vCPU after containment or a PSCI call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// It resumes (with the trap frame as the handler left it).
+    Resume,
+    /// Its partition stops in this run state; every vCPU of it parks.
+    Stop(RunState),
+    /// Its partition restarts: every vCPU parks, vCPU 0's core reloads it.
+    Restart,
+    /// Only this vCPU stops (PSCI `CPU_OFF`); it waits for a new `CPU_ON`.
+    Park,
+}
 
-/// Per core: set while the core is parked at EL2 and runs no guest code.
-static PARKED: [AtomicBool; crate::generated::CORE_COUNT] = [const { AtomicBool::new(true) }; crate::generated::CORE_COUNT];
-
-/// Whether `core` is parked (runs no guest code).
-pub fn is_parked(core: usize) -> bool {
-    PARKED.get(core).is_none_or(|parked| parked.load(Ordering::Acquire))
+/// Carries out `fate` for the vCPU of `context`; returns only for [`Fate::Resume`].
+#[inline]
+pub fn carry_out(context: &TrapContext, fate: Fate) {
+    match fate {
+        Fate::Resume => {}
+        Fate::Stop(run_state) => stop(context.core, context.vcpu, run_state),
+        Fate::Restart => restart(context.core, context.vcpu),
+        Fate::Park => wait_for_start(context.core),
+    }
 }
 
 /// Takes this core from boot to its vCPU: configures the virtualization registers, then
@@ -55,12 +70,9 @@ fn prepare_core(core: usize, vcpu: VcpuRef) {
     arch::guest::install_stage2(crate::partition::vtcr_el2(), vttbr);
     let affinity = SYSTEM.cores.get(core).map_or(0, |c| c.mpidr);
     if let Some(gic) = GIC.lock().as_mut() {
-        let private = [
-            (layout::timer_intid::VIRTUAL, InterruptTrigger::Level),
-            (MAINTENANCE_INTID, InterruptTrigger::Level),
-            (KICK_SGI, InterruptTrigger::Edge),
-        ];
-        for (intid, trigger) in private {
+        let hardware = HARDWARE_PRIVATE_INTERRUPTS.iter().map(|&(_, physical)| (physical, InterruptTrigger::Level));
+        let own = [(MAINTENANCE_INTID, InterruptTrigger::Level), (KICK_SGI, InterruptTrigger::Edge)];
+        for (intid, trigger) in hardware.chain(own) {
             if gic.enable(intid, core, affinity, trigger).is_err() {
                 defmt::error!("core {=usize}: cannot enable INTID {=u32}", core, intid);
             }
@@ -87,15 +99,13 @@ pub fn wait_for_start(core: usize) -> ! {
 /// (everything else, e.g. refresh kicks, only wakes it) and enters the vCPU.
 // DEVIATION(DEV-0051, MLR-09) parking and restarting form a cycle, each turn on a fresh stack.
 extern "C" fn parked_loop(core: usize) -> ! {
-    if let Some(parked) = PARKED.get(core) {
-        parked.store(true, Ordering::Release);
-    }
+    cores::set_parked(core, true);
     // BOUND: a parked core waits for as long as its vCPU is off; that is its job.
     loop {
         let Some(mailbox) = MAILBOXES.get(core) else { arch::cpu::halt() };
         let requests = mailbox.take();
         if requests & request::RESTART != 0 {
-            crate::containment::restart_here(core);
+            restart_here(core);
         }
         if requests & request::START != 0 {
             let (entry, context) = mailbox.start_arguments();
@@ -103,7 +113,10 @@ extern "C" fn parked_loop(core: usize) -> ! {
                 if let Some(slot) = PARTITIONS.get(vcpu.partition) {
                     if let Some(state) = slot.lock().as_mut() {
                         if state.run_state == RunState::Running && state.psci.vcpu_started(vcpu.vcpu).is_ok() {
-                            drop_list_registers(state, vcpu.vcpu);
+                            // A vCPU starting afresh has nothing in flight.
+                            if let Some(shadow) = state.list_registers.get_mut(vcpu.vcpu) {
+                                *shadow = ListRegisterShadow::EMPTY;
+                            }
                         } else {
                             continue;
                         }
@@ -128,9 +141,7 @@ pub fn enter(core: usize, entry: u64, x0: u64) -> ! {
     arch::guest::reset_el1_state();
     arch::gic::reset_virtual_interface();
     arch::gic::set_refill_maintenance(false);
-    if let Some(parked) = PARKED.get(core) {
-        parked.store(false, Ordering::Release);
-    }
+    cores::set_parked(core, false);
     let frame = arch::vectors::TrapFrame::new_entry(entry, x0);
     let Some(stack_top) = cores::stack_top(core) else { arch::cpu::halt() };
     #[expect(unsafe_code, reason = "leaving EL2 for the guest")]
@@ -141,90 +152,64 @@ pub fn enter(core: usize, entry: u64, x0: u64) -> ! {
     }
 }
 
-/// Forgets what `vcpu`'s list registers held (a vCPU starting afresh has none in flight).
-fn drop_list_registers(state: &mut PartitionState, vcpu: usize) {
-    if let Some(shadow) = state.list_registers.get_mut(vcpu) {
-        *shadow = [None; crate::partition::MAX_LIST_REGISTERS];
+/// Stops every vCPU of the partition; this core parks. Powers the machine off when every
+/// partition has powered itself off.
+// DEVIATION(DEV-0051, MLR-09) parking and restarting form a cycle, each turn on a fresh stack.
+pub fn stop(core: usize, vcpu: VcpuRef, run_state: RunState) -> ! {
+    let all_off = partition::mark_stopped(vcpu.partition, run_state);
+    stop_other_vcpus(core, vcpu.partition);
+    if all_off {
+        hv_println!("every partition is off: powering the machine off");
+        arch::psci::system_off_smc();
     }
+    wait_for_start(core)
 }
 
-/// Brings this core's list registers in line with the model: retires what the guest has
-/// finished, then fills free registers with the highest-priority deliverable interrupts.
-/// Returns the vCPUs on other cores that need a refill of their own.
-pub fn sync_list_registers(
-    partition: &bulkhead_core::system::Partition,
-    state: &mut PartitionState,
-    vcpu: usize,
-) -> bulkhead_core::vgic::VcpuSet {
-    let mut others = bulkhead_core::vgic::VcpuSet::EMPTY;
-    let count = arch::gic::list_register_count().min(crate::partition::MAX_LIST_REGISTERS);
-    let empty = arch::gic::finished_list_registers();
-    let Some(shadow) = state.list_registers.get_mut(vcpu) else { return others };
-    for (n, slot) in shadow.iter_mut().enumerate().take(count) {
-        if let Some(intid) = *slot {
-            if empty & (1 << n) != 0 {
-                // Writing the register clears its EOI-maintenance status too.
-                arch::gic::write_list_register(n, 0);
-                *slot = None;
-                if let Ok(Some(target)) = state.vgic.end_of_interrupt(vcpu, intid) {
-                    if target != vcpu {
-                        others = others.with(target);
-                    }
-                }
-            }
-        }
-    }
-    let mut waiting = false;
-    // BOUND: at most one iteration per list register, plus the final one that finds none.
-    while let Some(pending) = state.vgic.next_pending(vcpu) {
-        let free = shadow_free_slot(state, vcpu, count);
-        let Some(n) = free else {
-            waiting = true;
-            break;
-        };
-        let mut register: ListRegister = pending.list_register();
-        if let Backing::Hardware { physical_intid } = &mut register.backing {
-            // Forwarded SPIs are renumbered for the guest: deactivate the board's INTID.
-            let physical = crate::routes::physical_of(partition, pending.intid).and_then(|p| u16::try_from(p).ok());
-            *physical_intid = physical.unwrap_or(*physical_intid);
-        }
-        arch::gic::write_list_register(n, register.to_bits());
-        if state.vgic.mark_delivered(vcpu, pending.intid).is_err() {
-            arch::gic::write_list_register(n, 0);
-            break;
-        }
-        if let Some(slot) = state.list_registers.get_mut(vcpu).and_then(|s| s.get_mut(n)) {
-            *slot = Some(pending.intid);
-        }
-    }
-    arch::gic::set_refill_maintenance(waiting);
-    others
-}
-
-/// The first of the `count` usable list registers of `vcpu` that holds no interrupt.
-fn shadow_free_slot(state: &PartitionState, vcpu: usize, count: usize) -> Option<usize> {
-    state.list_registers.get(vcpu)?.iter().take(count).position(Option::is_none)
-}
-
-/// Asks the cores of `vcpus` (of `partition`) to refill their list registers.
-pub fn kick_vcpus(partition: usize, vcpus: bulkhead_core::vgic::VcpuSet) {
-    if vcpus.is_empty() {
-        return;
-    }
+/// Asks every other core of `partition` to park its vCPU.
+fn stop_other_vcpus(core: usize, partition: usize) {
     let Some(description) = SYSTEM.partitions.get(partition) else { return };
-    for vcpu in vcpus.iter() {
-        if let Some(&core) = description.cores.get(vcpu) {
-            kick(core, request::REFRESH);
+    for &other in description.cores {
+        if other != core {
+            cores::kick(other, request::STOP);
         }
     }
 }
 
-/// Posts `requests` to `core` and interrupts it (or wakes it, if parked).
-pub fn kick(core: usize, requests: u32) {
-    let Some(mailbox) = MAILBOXES.get(core) else { return };
-    mailbox.post(requests);
-    if let Some(target) = SYSTEM.cores.get(core) {
-        arch::gic::send_sgi(KICK_SGI, target.mpidr);
+/// Restarts the partition: every vCPU stops, its image and device tree are reloaded and
+/// vCPU 0 boots again on its own core.
+pub fn restart(core: usize, vcpu: VcpuRef) -> ! {
+    let Some(description) = SYSTEM.partitions.get(vcpu.partition) else { wait_for_start(core) };
+    stop_other_vcpus(core, vcpu.partition);
+    let first_core = description.cores.first().copied().unwrap_or(core);
+    if first_core == core {
+        restart_here(core)
     }
-    arch::cpu::send_event();
+    cores::kick(first_core, request::RESTART);
+    wait_for_start(core)
+}
+
+/// On vCPU 0's core: waits for the partition's other cores to park, reloads the partition and
+/// enters vCPU 0 again.
+// DEVIATION(DEV-0051, MLR-09) parking and restarting form a cycle, each turn on a fresh stack.
+pub fn restart_here(core: usize) -> ! {
+    let Some(vcpu) = SYSTEM.vcpu_on_core(core) else { arch::cpu::halt() };
+    let Some(description) = SYSTEM.partitions.get(vcpu.partition) else { arch::cpu::halt() };
+    for &other in description.cores {
+        // BOUND: each other core parks as soon as it takes the kick SGI; guests cannot mask
+        // physical interrupts, which are routed to EL2.
+        while other != core && !cores::is_parked(other) {
+            core::hint::spin_loop();
+        }
+    }
+    let reset = PARTITIONS.get(vcpu.partition).and_then(|slot| {
+        slot.lock().as_mut().map(|state| {
+            state.restarts = state.restarts.saturating_add(1);
+            state.reset(description)
+        })
+    });
+    if !matches!(reset, Some(Ok(()))) || partition::load_images(description).is_err() {
+        hv_println!("{}: cannot be reloaded: halted", description.name);
+        stop(core, vcpu, RunState::Halted)
+    }
+    enter(core, description.entry.raw(), description.dtb_ipa.raw())
 }

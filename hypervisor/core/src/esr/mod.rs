@@ -16,6 +16,7 @@ mod tests;
 pub use fault_status::FaultStatus;
 
 use crate::addr::Ipa;
+use crate::mmio::AccessWidth;
 
 /// Exception class values (`ESR_ELx.EC`, bits [31:26]) this crate names.
 pub mod exception_class {
@@ -231,7 +232,7 @@ pub struct DataAbort {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DataAccess {
     /// ISS.SAS.
-    pub size: AccessSize,
+    pub size: AccessWidth,
     /// ISS.SSE: a load sign-extends the value to the register's width.
     pub sign_extend: bool,
     /// ISS.SRT: the register loaded or stored.
@@ -240,31 +241,6 @@ pub struct DataAccess {
     pub register_width: RegisterWidth,
     /// ISS.AR: the instruction has acquire/release semantics.
     pub acquire_release: bool,
-}
-
-/// ISS.SAS: bytes accessed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AccessSize {
-    /// 1 byte.
-    Byte,
-    /// 2 bytes.
-    Halfword,
-    /// 4 bytes.
-    Word,
-    /// 8 bytes.
-    Doubleword,
-}
-
-impl AccessSize {
-    /// The size in bytes.
-    pub const fn bytes(self) -> u64 {
-        match self {
-            AccessSize::Byte => 1,
-            AccessSize::Halfword => 2,
-            AccessSize::Word => 4,
-            AccessSize::Doubleword => 8,
-        }
-    }
 }
 
 /// ISS.SF: whether the load/store register is a W or an X register.
@@ -362,12 +338,7 @@ const fn decode_data_abort(esr: u64) -> DataAbort {
     let iss = esr & ISS_MASK;
     let access = if flag(iss, 24) {
         Some(DataAccess {
-            size: match (iss >> 22) & 0x3 {
-                0b00 => AccessSize::Byte,
-                0b01 => AccessSize::Halfword,
-                0b10 => AccessSize::Word,
-                _ => AccessSize::Doubleword,
-            },
+            size: AccessWidth::from_sas(iss >> 22),
             sign_extend: flag(iss, 21),
             register: Register::from_field(((iss >> 16) & 0x1f) as u8),
             register_width: if flag(iss, 15) {

@@ -21,7 +21,7 @@ fn a_32_bit_store_of_x3_to_an_unmapped_device_decodes_fully() {
     assert_eq!(
         abort.access,
         Some(DataAccess {
-            size: AccessSize::Word,
+            size: AccessWidth::Word,
             sign_extend: false,
             register: Register::X(3),
             register_width: RegisterWidth::Bits32,
@@ -42,7 +42,7 @@ fn a_sign_extending_byte_load_decodes_size_sign_and_width() {
     assert_eq!(esr, 0x9325_8006);
     let Syndrome::DataAbort(abort) = decode(esr) else { panic!("{:?}", decode(esr)) };
     let access = abort.access.unwrap();
-    assert_eq!(access.size, AccessSize::Byte);
+    assert_eq!(access.size, AccessWidth::Byte);
     assert_eq!(access.size.bytes(), 1);
     assert!(access.sign_extend);
     assert_eq!(access.register, Register::X(5));
@@ -66,7 +66,7 @@ fn a_store_release_of_xzr_names_the_zero_register() {
     let Syndrome::DataAbort(abort) = decode(esr) else { panic!("{:?}", decode(esr)) };
     let access = abort.access.unwrap();
     assert_eq!(access.register, Register::Zero);
-    assert_eq!(access.size, AccessSize::Doubleword);
+    assert_eq!(access.size, AccessWidth::Doubleword);
     assert!(access.acquire_release);
 }
 

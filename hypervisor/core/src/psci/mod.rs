@@ -242,21 +242,19 @@ impl PsciPartition {
         if caller_vcpu >= self.vcpu_count {
             return returned(ReturnCode::InternalFailure);
         }
+        if let Some(value) = constant_answer(function_id, first) {
+            return PsciOutcome::Return(value);
+        }
         match function {
-            PSCI_VERSION => PsciOutcome::Return(PSCI_VERSION_1_1),
             CPU_SUSPEND_32 | CPU_SUSPEND_64 => cpu_suspend((first & 0xffff_ffff) as u32),
             CPU_OFF => self.cpu_off(caller_vcpu),
             CPU_ON_32 | CPU_ON_64 => self.cpu_on(first, Ipa(second), third, executable_ram),
             AFFINITY_INFO_32 | AFFINITY_INFO_64 => self.affinity_info(first, second),
-            MIGRATE_INFO_TYPE => PsciOutcome::Return(MIGRATE_INFO_TYPE_NOT_PRESENT),
             SYSTEM_OFF => {
                 self.states = [PowerState::Off; MAX_VCPUS_PER_PARTITION];
                 PsciOutcome::PartitionOff
             }
             SYSTEM_RESET => PsciOutcome::PartitionReset,
-            PSCI_FEATURES => returned(psci_features((first & 0xffff_ffff) as u32)),
-            SMCCC_VERSION => PsciOutcome::Return(SMCCC_VERSION_1_1),
-            SMCCC_ARCH_FEATURES => returned(smccc_arch_features((first & 0xffff_ffff) as u32)),
             _ => returned(ReturnCode::NotSupported),
         }
     }
@@ -328,6 +326,28 @@ impl PsciPartition {
             (0, Some(found)) => PsciOutcome::Return(found.affinity_info()),
             _ => returned(ReturnCode::InvalidParameters),
         }
+    }
+}
+
+/// The answer to a call whose result depends on no partition state (the version and
+/// feature queries, and every function this model does not implement), or `None` for a call
+/// that needs [`PsciPartition::handle`]. The trap handler answers these before taking any
+/// lock; `handle` gives the same answers, so the two can never disagree.
+///
+/// `first_argument` is `x1`; the queries take a 32-bit function ID there.
+// [impl->dsn~psci-partition~1]
+pub const fn constant_answer(function_id: u64, first_argument: u64) -> Option<u64> {
+    use self::function_id::*;
+    let queried = (first_argument & 0xffff_ffff) as u32;
+    match (function_id & 0xffff_ffff) as u32 {
+        PSCI_VERSION => Some(PSCI_VERSION_1_1),
+        MIGRATE_INFO_TYPE => Some(MIGRATE_INFO_TYPE_NOT_PRESENT),
+        PSCI_FEATURES => Some(psci_features(queried).register_value()),
+        SMCCC_VERSION => Some(SMCCC_VERSION_1_1),
+        SMCCC_ARCH_FEATURES => Some(smccc_arch_features(queried).register_value()),
+        CPU_SUSPEND_32 | CPU_SUSPEND_64 | CPU_OFF | CPU_ON_32 | CPU_ON_64 | AFFINITY_INFO_32 | AFFINITY_INFO_64
+        | SYSTEM_OFF | SYSTEM_RESET => None,
+        _ => Some(ReturnCode::NotSupported.register_value()),
     }
 }
 

@@ -374,3 +374,26 @@ fn cpu_on_entry_points_are_checked_against_every_executable_region() {
         "no executable RAM: nowhere to start"
     );
 }
+
+#[test]
+fn constant_answers_agree_with_the_partition_model() {
+    let mut partition = PsciPartition::new(2).unwrap();
+    let queries = [
+        (PSCI_VERSION, 0),
+        (MIGRATE_INFO_TYPE, 0),
+        (PSCI_FEATURES, u64::from(CPU_ON_64)),
+        (PSCI_FEATURES, 0x8400_00ff),
+        (SMCCC_VERSION, 0),
+        (SMCCC_ARCH_FEATURES, u64::from(SMCCC_VERSION)),
+        (SMCCC_ARCH_FEATURES, 0x8000_7fff),
+        (0xc200_0001, 0),
+    ];
+    for (function, argument) in queries {
+        let constant = constant_answer(u64::from(function), argument).expect("a constant query");
+        assert_eq!(partition.handle(0, u64::from(function), [argument, 0, 0], &RAM), PsciOutcome::Return(constant), "{function:#x}");
+    }
+    for stateful in [CPU_ON_64, CPU_OFF, AFFINITY_INFO_64, SYSTEM_OFF, SYSTEM_RESET, CPU_SUSPEND_64] {
+        assert_eq!(constant_answer(u64::from(stateful), 0), None, "{stateful:#x} needs the partition");
+    }
+    assert_eq!(constant_answer(u64::from(SMCCC_VERSION), 0), Some(SMCCC_VERSION_1_1));
+}

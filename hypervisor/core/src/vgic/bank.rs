@@ -97,8 +97,11 @@ pub(super) struct InterruptBank {
     pub active: u32,
     /// `ICFGR` `Int_config[1]`: 1 = edge-triggered.
     pub edge: u32,
-    /// Backed by the physical interrupt of the same INTID.
+    /// Backed by a physical interrupt (whose INTID is in `physical`).
     pub hardware: u32,
+    /// For each hardware-backed interrupt, the physical INTID behind it, stored when it is
+    /// declared hardware-backed so that delivery never searches for it.
+    pub physical: [u16; BANK_SIZE as usize],
     /// `IPRIORITYR`: lower values are higher priority.
     pub priority: [u8; BANK_SIZE as usize],
 }
@@ -118,6 +121,7 @@ impl InterruptBank {
             active: 0,
             edge,
             hardware: 0,
+            physical: [0; BANK_SIZE as usize],
             priority: [0; BANK_SIZE as usize],
         }
     }
@@ -266,6 +270,20 @@ impl InterruptBank {
         let mask = 1 << bit;
         self.pending_latch &= !mask;
         self.active |= mask;
+    }
+
+    /// Undoes [`InterruptBank::acknowledge`] for an interrupt taken back out of a list
+    /// register before the guest acknowledged it (a higher-priority interrupt needed the
+    /// register): active again becomes pending. The latch is set unless a level-sensitive
+    /// line still holds the interrupt pending by itself, so a line that drops later is not
+    /// left latched.
+    pub(super) fn requeue(&mut self, bit: u32) {
+        let mask = 1 << bit;
+        self.active &= !mask;
+        let held_by_line = self.line_level & !self.edge & mask != 0;
+        if !held_by_line {
+            self.pending_latch |= mask;
+        }
     }
 
     /// Deactivation by the guest's EOI.

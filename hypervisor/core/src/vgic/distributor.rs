@@ -120,6 +120,23 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         (Self::SPI_COUNT / BANK_SIZE) | TYPER_IDBITS | TYPER_NO1N
     }
 
+    /// The value of a distributor register that never changes (`GICD_TYPER`, `GICD_IIDR`,
+    /// `GICD_TYPER2`, `GICD_PIDR2`) for a valid word read at `offset`, or `None` for any
+    /// other access. The trap handler answers these without the partition's lock; the value
+    /// is the one [`VirtualGic::distributor_read`] gives.
+    pub const fn distributor_constant(offset: u64, width: AccessWidth) -> Option<u64> {
+        if !matches!(width, AccessWidth::Word) {
+            return None;
+        }
+        match offset {
+            TYPER => Some(Self::distributor_type() as u64),
+            IIDR => Some(IMPLEMENTATION_ID as u64),
+            TYPER2 => Some(0),
+            PIDR2 => Some(PERIPHERAL_ID2 as u64),
+            _ => None,
+        }
+    }
+
     /// Reads `width` bytes at `offset` inside the distributor frame.
     pub fn distributor_read(&self, offset: u64, width: AccessWidth) -> Result<ReadOutcome, VgicError> {
         let value = match check(offset, width)? {

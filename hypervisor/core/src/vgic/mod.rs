@@ -32,6 +32,7 @@
 //! guest can make yields either a value or a [`VgicError`] the image turns into an abort.
 
 mod bank;
+pub mod delivery;
 mod distributor;
 mod effects;
 mod list_register;
@@ -40,8 +41,8 @@ mod redistributor;
 mod sgi;
 
 pub use effects::{Effect, Effects, WriteOutcome};
-pub use list_register::{Backing, ListRegister, ListRegisterState};
-pub use mmio::{AccessWidth, Disposition, ReadOutcome};
+pub use list_register::{Backing, Gicv2EncodingError, ListRegister, ListRegisterState};
+pub use crate::mmio::{AccessWidth, Disposition, ReadOutcome};
 pub use sgi::{SgiRegister, SgiRequest, SgiRouting};
 
 use crate::layout;
@@ -180,14 +181,17 @@ pub struct PendingInterrupt {
     pub priority: u8,
     /// Its group.
     pub group: Group,
-    /// Whether it is backed by the physical interrupt of the same INTID.
-    pub hardware: bool,
+    /// The physical INTID behind it, for a hardware-backed interrupt (its deactivation by
+    /// the guest deactivates that one too).
+    pub physical_intid: Option<u16>,
 }
 
 impl PendingInterrupt {
-    /// The list-register entry that delivers it. Hardware-backed interrupts use `HW` = 1 so
-    /// the guest's EOI deactivates the physical interrupt; the others request an EOI
-    /// maintenance interrupt so the image can call [`VirtualGic::end_of_interrupt`].
+    /// The list-register entry that delivers it. Hardware-backed interrupts use `HW` = 1 with
+    /// the physical INTID stored by [`VirtualGic::set_hardware_backed`] (forwarded SPIs are
+    /// renumbered for the guest, so it differs from the virtual one), so the guest's EOI
+    /// deactivates the physical interrupt; the others request an EOI maintenance interrupt so
+    /// that delivery can call [`VirtualGic::end_of_interrupt`].
     // [impl->dsn~vgic-list-registers~1]
     pub const fn list_register(&self) -> ListRegister {
         ListRegister {
@@ -195,12 +199,9 @@ impl PendingInterrupt {
             priority: self.priority,
             group: self.group,
             state: ListRegisterState::Pending,
-            backing: if self.hardware {
-                // The low 16 bits, as the field holds them; every implemented INTID is below
-                // 1020, so nothing is lost (`to_bits` keeps the 13 bits `pINTID` has).
-                Backing::Hardware { physical_intid: (self.intid & 0xffff) as u16 }
-            } else {
-                Backing::Software { maintenance_on_eoi: true }
+            backing: match self.physical_intid {
+                Some(physical_intid) => Backing::Hardware { physical_intid },
+                None => Backing::Software { maintenance_on_eoi: true },
             },
         }
     }
@@ -269,6 +270,23 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         })
     }
 
+    /// Puts the model back into the state [`VirtualGic::new`] builds, in place (no second
+    /// copy of the model is made: the restart path runs on an EL2 stack). Hardware backing is
+    /// cleared too; the caller declares it again.
+    pub fn reset(&mut self) {
+        self.group_enables = GroupEnables::default();
+        self.processor_sleep = u32::MAX;
+        for bank in &mut self.private {
+            *bank = InterruptBank::new(SGI_EDGE_MASK);
+        }
+        for bank in &mut self.shared {
+            *bank = InterruptBank::new(0);
+        }
+        for bank in &mut self.routes {
+            *bank = [0; BANK_SIZE as usize];
+        }
+    }
+
     /// Number of vCPUs in the partition.
     pub const fn vcpu_count(&self) -> usize {
         self.vcpu_count
@@ -285,23 +303,49 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         intid < Self::INTID_LIMIT
     }
 
-    /// Declares `intid` backed by the physical interrupt of the same INTID: a PPI (on every
-    /// vCPU, each backed by its own core's PPI) or an SPI passed through to the partition.
-    /// Guest writes touching it then yield [`Effect`]s for the physical GIC, and
-    /// [`PendingInterrupt::list_register`] uses a `HW` entry for it.
-    pub fn set_hardware_backed(&mut self, intid: u32) -> Result<(), VgicError> {
+    /// Declares `intid` backed by physical interrupt `physical_intid`: a PPI (on every vCPU,
+    /// each backed by its own core's PPI) or an SPI passed through to the partition (the
+    /// configuration compiler renumbers those, so the two INTIDs differ). The physical INTID
+    /// is stored here, once: guest writes touching the interrupt then yield [`Effect`]s whose
+    /// physical twin [`VirtualGic::physical_intid`] names without a search, and
+    /// [`PendingInterrupt::list_register`] uses a `HW` entry with it.
+    pub fn set_hardware_backed(&mut self, intid: u32, physical_intid: u32) -> Result<(), VgicError> {
         if intid < SGI_COUNT || !Self::is_implemented(intid) {
             return Err(VgicError::NoSuchInterrupt { intid });
         }
-        let bit = 1 << (intid % BANK_SIZE);
+        // A physical SGI cannot back anything, and INTIDs from 1020 up are special.
+        let physical = u16::try_from(physical_intid)
+            .ok()
+            .filter(|&physical| (SGI_COUNT..1020).contains(&u32::from(physical)))
+            .ok_or(VgicError::NoSuchInterrupt { intid: physical_intid })?;
+        let index = intid % BANK_SIZE;
+        let bit = 1 << index;
         if intid < PRIVATE_INTERRUPT_COUNT {
             for bank in &mut self.private {
                 bank.hardware |= bit;
+                if let Some(slot) = bank.physical.get_mut(index as usize) {
+                    *slot = physical;
+                }
             }
         } else if let Some(bank) = self.shared_bank_mut(intid) {
             bank.hardware |= bit;
+            if let Some(slot) = bank.physical.get_mut(index as usize) {
+                *slot = physical;
+            }
         }
         Ok(())
+    }
+
+    /// The physical INTID behind hardware-backed `intid` (as stored by
+    /// [`VirtualGic::set_hardware_backed`]); `None` for a purely virtual one.
+    pub fn physical_intid(&self, intid: u32) -> Option<u32> {
+        let location = if intid < PRIVATE_INTERRUPT_COUNT { BankLocation::Private(0) } else { Self::shared_location(intid) };
+        let bank = self.bank(location)?;
+        let index = intid % BANK_SIZE;
+        if bank.hardware & (1 << index) == 0 {
+            return None;
+        }
+        bank.physical.get(index as usize).map(|&physical| u32::from(physical))
     }
 
     /// Latches SGI or PPI `intid` of `vcpu` pending (an SGI from the image, or a
@@ -395,7 +439,11 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
                         intid: first_intid.saturating_add(bit),
                         priority,
                         group: bank.group_of(bit),
-                        hardware: bank.hardware & (1 << bit) != 0,
+                        physical_intid: if bank.hardware & (1 << bit) != 0 {
+                            usize::try_from(bit).ok().and_then(|index| bank.physical.get(index)).copied()
+                        } else {
+                            None
+                        },
                     });
                 }
             }
@@ -416,6 +464,61 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     pub fn mark_delivered(&mut self, vcpu: usize, intid: u32) -> Result<(), VgicError> {
         let (bank, bit) = self.bank_of_mut(vcpu, intid)?;
         bank.acknowledge(bit);
+        Ok(())
+    }
+
+    /// The list-register entry for SGI or PPI `intid` of `vcpu` as it stands (priority,
+    /// group, `HW` and physical INTID), without looking at what else is pending: the short
+    /// delivery path of a hardware-backed PPI that is known to be deliverable.
+    pub fn private_entry(&self, vcpu: usize, intid: u32) -> Option<ListRegister> {
+        if vcpu >= self.vcpu_count || intid >= PRIVATE_INTERRUPT_COUNT {
+            return None;
+        }
+        let bank = self.private.get(vcpu)?;
+        let index = usize::try_from(intid).ok()?;
+        let pending = PendingInterrupt {
+            intid,
+            priority: *bank.priority.get(index)?,
+            group: bank.group_of(intid),
+            physical_intid: if bank.hardware & (1 << intid) != 0 { bank.physical.get(index).copied() } else { None },
+        };
+        Some(pending.list_register())
+    }
+
+    /// The short delivery path of hardware-backed PPI `intid` of `vcpu` that has just fired:
+    /// retires the previous instance if `previous_finished` (its list register was found
+    /// empty), latches the interrupt pending and, if the vCPU can take it now, marks it
+    /// delivered and returns its list-register entry. One bank touched, nothing scanned; the
+    /// same state changes as [`VirtualGic::end_of_interrupt`], [`VirtualGic::set_private_pending`]
+    /// and [`VirtualGic::mark_delivered`] in turn.
+    pub fn fire_private(&mut self, vcpu: usize, intid: u32, previous_finished: bool) -> Result<Option<ListRegister>, VgicError> {
+        let enables = self.group_enables;
+        let bank = self.private_bank_mut(vcpu, intid)?;
+        let mask = 1 << intid;
+        if previous_finished {
+            bank.deactivate(intid);
+        }
+        bank.pending_latch |= mask;
+        if bank.deliverable(enables) & mask == 0 {
+            return Ok(None);
+        }
+        bank.acknowledge(intid);
+        let index = usize::try_from(intid).map_err(|_| VgicError::NoSuchInterrupt { intid })?;
+        let pending = PendingInterrupt {
+            intid,
+            priority: bank.priority.get(index).copied().unwrap_or(u8::MAX),
+            group: bank.group_of(intid),
+            physical_intid: if bank.hardware & mask != 0 { bank.physical.get(index).copied() } else { None },
+        };
+        Ok(Some(pending.list_register()))
+    }
+
+    /// Records that `intid`, put into a list register of `vcpu` but not yet acknowledged by
+    /// the guest, was taken back out (evicted for a higher-priority interrupt): it is pending
+    /// again and will be delivered later.
+    pub fn requeue(&mut self, vcpu: usize, intid: u32) -> Result<(), VgicError> {
+        let (bank, bit) = self.bank_of_mut(vcpu, intid)?;
+        bank.requeue(bit);
         Ok(())
     }
 

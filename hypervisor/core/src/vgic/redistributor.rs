@@ -11,8 +11,8 @@
 use super::bank::BitRegister;
 use super::mmio::{BYTE_OR_WORD, WORD, WORD_OR_DOUBLEWORD};
 use super::{
-    AccessWidth, BankLocation, Disposition, IMPLEMENTATION_ID, PERIPHERAL_ID2, REDISTRIBUTOR_STRIDE, ReadOutcome,
-    SGI_EDGE_MASK, VgicError, VirtualGic, WriteOutcome,
+    AccessWidth, BankLocation, Disposition, IMPLEMENTATION_ID, MAX_VCPUS, PERIPHERAL_ID2, REDISTRIBUTOR_STRIDE,
+    ReadOutcome, SGI_EDGE_MASK, VgicError, VirtualGic, WriteOutcome,
 };
 
 /// Offset of the SGI_base frame inside a vCPU's redistributor.
@@ -46,6 +46,15 @@ const TYPER_AFFINITY_SHIFT: u32 = 32;
 const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
 /// `GICR_WAKER.ChildrenAsleep`.
 const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
+
+/// `GICR_TYPER` of `vcpu` in a partition of `vcpu_count` vCPUs.
+const fn redistributor_type_of(vcpu: usize, vcpu_count: usize) -> u64 {
+    let mut value = (vcpu as u64) << TYPER_AFFINITY_SHIFT | (vcpu as u64) << TYPER_PROCESSOR_NUMBER_SHIFT;
+    if matches!(vcpu.checked_add(1), Some(next) if next == vcpu_count) {
+        value |= TYPER_LAST;
+    }
+    value
+}
 
 /// A decoded redistributor register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,11 +132,27 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     /// `GICR_TYPER` of `vcpu`: affinity `0.0.0.vcpu`, `Processor_Number` = `vcpu`, `Last` on
     /// the partition's final vCPU, no LPIs (`PLPIS` = `VLPIS` = 0).
     pub const fn redistributor_type(&self, vcpu: usize) -> u64 {
-        let mut value = (vcpu as u64) << TYPER_AFFINITY_SHIFT | (vcpu as u64) << TYPER_PROCESSOR_NUMBER_SHIFT;
-        if matches!(vcpu.checked_add(1), Some(next) if next == self.vcpu_count) {
-            value |= TYPER_LAST;
+        redistributor_type_of(vcpu, self.vcpu_count)
+    }
+
+    /// The value of a redistributor register that never changes (`GICR_IIDR`, `GICR_TYPER`,
+    /// `GICR_PIDR2`) for a valid read at window `offset` of a partition with `vcpu_count`
+    /// vCPUs, or `None` for any other access. The trap handler answers these without the
+    /// partition's lock; the value is the one [`VirtualGic::redistributor_read`] gives.
+    pub const fn redistributor_constant(offset: u64, width: AccessWidth, vcpu_count: usize) -> Option<u64> {
+        let vcpu = (offset / REDISTRIBUTOR_STRIDE) as usize;
+        if vcpu >= vcpu_count || vcpu_count > MAX_VCPUS || !width.is_aligned(offset) {
+            return None;
         }
-        value
+        let typer = redistributor_type_of(vcpu, vcpu_count);
+        match (offset % REDISTRIBUTOR_STRIDE, width) {
+            (IIDR, AccessWidth::Word) => Some(IMPLEMENTATION_ID as u64),
+            (PIDR2, AccessWidth::Word) => Some(PERIPHERAL_ID2 as u64),
+            (TYPER, AccessWidth::Doubleword) => Some(typer),
+            (TYPER, AccessWidth::Word) => Some(typer & 0xffff_ffff),
+            (TYPER_UPPER, AccessWidth::Word) => Some(typer >> 32),
+            _ => None,
+        }
     }
 
     /// Reads `width` bytes at `offset` inside the redistributor window (vCPU `n`'s RD_base

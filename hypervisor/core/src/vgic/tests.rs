@@ -208,7 +208,7 @@ fn priorities_program_bytewise_and_read_back_as_words() {
 #[test]
 fn enabling_the_virtual_timer_enables_its_physical_ppi_on_that_core() {
     let mut gic = booted(2);
-    gic.set_hardware_backed(VTIMER).unwrap();
+    gic.set_hardware_backed(VTIMER, VTIMER).unwrap();
     let outcome = redistributor_write(&mut gic, 1, GICR_ISENABLER0, 1 << VTIMER);
     assert_eq!(effects(outcome).as_slice(), &[Effect::PhysicalEnable { intid: VTIMER, vcpu: Some(1), enabled: true }]);
     assert_eq!(redistributor_read(&gic, 1, GICR_ISENABLER0) & (1 << VTIMER), 1 << VTIMER);
@@ -237,7 +237,7 @@ fn software_interrupts_need_no_physical_update() {
 #[test]
 fn passed_through_spi_enable_is_reported_without_a_vcpu() {
     let mut gic = booted(2);
-    gic.set_hardware_backed(40).unwrap();
+    gic.set_hardware_backed(40, 40).unwrap();
     let outcome = distributor_write(&mut gic, GICD_ISENABLER + 4, 0xffff_ffff);
     assert_eq!(effects(outcome).as_slice(), &[Effect::PhysicalEnable { intid: 40, vcpu: None, enabled: true }]);
 }
@@ -295,7 +295,7 @@ fn spi_routed_outside_the_partition_is_delivered_nowhere() {
 #[test]
 fn rerouting_a_passed_through_spi_moves_its_physical_route() {
     let mut gic = booted(2);
-    gic.set_hardware_backed(40).unwrap();
+    gic.set_hardware_backed(40, 40).unwrap();
     let outcome = gic.distributor_write(GICD_IROUTER + 8 * 40, AccessWidth::Doubleword, 1).unwrap();
     assert_eq!(effects(outcome).as_slice(), &[Effect::PhysicalRoute { intid: 40, target: Some(1) }]);
     let outcome = gic.distributor_write(GICD_IROUTER + 8 * 40, AccessWidth::Doubleword, 5).unwrap();
@@ -420,7 +420,7 @@ fn clearing_pending_of_a_level_interrupt_leaves_the_line() {
 #[test]
 fn list_register_for_a_hardware_interrupt_uses_hw_and_the_physical_intid() {
     let mut gic = booted(1);
-    gic.set_hardware_backed(VTIMER).unwrap();
+    gic.set_hardware_backed(VTIMER, VTIMER).unwrap();
     let _ = redistributor_write(&mut gic, 0, GICR_ISENABLER0, 1 << VTIMER);
     assert_eq!(gic.set_private_pending(0, VTIMER), Ok(Some(0)));
     let entry = gic.next_pending(0).unwrap().list_register();
@@ -440,18 +440,18 @@ fn list_register_for_a_hardware_interrupt_uses_hw_and_the_physical_intid() {
 #[test]
 fn hardware_backed_lines_are_raised_by_pending_not_level() {
     let mut gic = booted(1);
-    gic.set_hardware_backed(VTIMER).unwrap();
-    gic.set_hardware_backed(40).unwrap();
+    gic.set_hardware_backed(VTIMER, VTIMER).unwrap();
+    gic.set_hardware_backed(40, 40).unwrap();
     assert_eq!(gic.set_private_level(0, VTIMER, true), Err(VgicError::HardwareBacked { intid: VTIMER }));
     assert_eq!(gic.set_spi_level(40, true), Err(VgicError::HardwareBacked { intid: 40 }));
-    assert_eq!(gic.set_hardware_backed(3), Err(VgicError::NoSuchInterrupt { intid: 3 }), "SGIs have no physical twin");
-    assert_eq!(gic.set_hardware_backed(96), Err(VgicError::NoSuchInterrupt { intid: 96 }));
+    assert_eq!(gic.set_hardware_backed(3, 3), Err(VgicError::NoSuchInterrupt { intid: 3 }), "SGIs have no physical twin");
+    assert_eq!(gic.set_hardware_backed(96, 96), Err(VgicError::NoSuchInterrupt { intid: 96 }));
 }
 
 #[test]
 fn guest_pending_and_active_writes_mirror_onto_hardware_interrupts() {
     let mut gic = booted(1);
-    gic.set_hardware_backed(VTIMER).unwrap();
+    gic.set_hardware_backed(VTIMER, VTIMER).unwrap();
     let outcome = redistributor_write(&mut gic, 0, GICR_ISPENDR0, 1 << VTIMER);
     assert!(
         effects(outcome).contains(&Effect::PhysicalActive { intid: VTIMER, vcpu: Some(0), active: true }),
@@ -745,4 +745,35 @@ fn router_aff3_is_res0_while_typer_a3v_is_0() {
     // The route is vCPU 1 (0.0.0.1), as the register reads.
     let _ = distributor_write(&mut gic, GICD_ISENABLER + 4, 1 << (UART - 32));
     assert_eq!(gic.set_spi_level(UART, true), Ok(Some(1)));
+}
+
+#[test]
+fn constant_registers_read_as_the_model_reads_them() {
+    let gic = booted(3);
+    for offset in (0..0x1_0000).step_by(4) {
+        if let Some(constant) = Gic::distributor_constant(offset, AccessWidth::Word) {
+            assert_eq!(constant, distributor_read(&gic, offset), "GICD {offset:#x}");
+        }
+    }
+    assert_eq!(Gic::distributor_constant(GICD_TYPER, AccessWidth::Word), Some(distributor_read(&gic, GICD_TYPER)));
+    assert_eq!(Gic::distributor_constant(GICD_CTLR, AccessWidth::Word), None, "GICD_CTLR changes");
+    assert_eq!(Gic::distributor_constant(GICD_TYPER, AccessWidth::Byte), None, "the model refuses it");
+    let mut answered = 0;
+    for vcpu in 0..4 {
+        for register in [GICR_IIDR, GICR_TYPER, GICR_TYPER + 4, GICR_PIDR2, GICR_CTLR, GICR_WAKER] {
+            for width in [AccessWidth::Word, AccessWidth::Doubleword] {
+                let offset = redistributor(vcpu, register);
+                let constant = Gic::redistributor_constant(offset, width, 3);
+                match gic.redistributor_read(offset, width) {
+                    Ok(outcome) if constant.is_some() => {
+                        assert_eq!(constant, Some(outcome.value), "GICR {offset:#x} {width:?}");
+                        answered += 1;
+                    }
+                    Ok(_) => assert!(!matches!(register, GICR_IIDR | GICR_PIDR2) || width != AccessWidth::Word),
+                    Err(_) => assert_eq!(constant, None, "GICR {offset:#x} {width:?} is refused"),
+                }
+            }
+        }
+    }
+    assert_eq!(answered, 3 * 5, "IIDR, PIDR2, TYPER (word, doubleword) and TYPER's upper word per vCPU");
 }

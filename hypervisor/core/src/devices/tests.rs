@@ -1,0 +1,99 @@
+//! The device map and the dispatch through [`MmioDevice`], driven as the trap handler does.
+//!
+//! [utest->dsn~vgic-frames~1] [utest->dsn~vpl011~1]
+
+use super::*;
+
+type Devices = EmulatedDevices<2>;
+
+const UART_DR: u64 = 0x000;
+const UART_CR: u64 = 0x030;
+const UART_IMSC: u64 = 0x038;
+const GICD_CTLR: u64 = 0x0000;
+const GICD_TYPER: u64 = 0x0004;
+const GICD_ISENABLER1: u64 = 0x0104;
+
+fn uart(offset: u64) -> u64 {
+    layout::VUART_BASE.raw() + offset
+}
+
+fn distributor(offset: u64) -> u64 {
+    layout::VGICD_BASE.raw() + offset
+}
+
+#[test]
+fn map_follows_the_guest_layout_and_the_vcpu_count() {
+    let map = DeviceMap::with_vcpus(2);
+    assert_eq!(map.find(distributor(0x10)).map(|(window, offset)| (window.device, offset)), Some((DeviceKind::Distributor, 0x10)));
+    let second_redistributor = layout::VGICR_BASE.raw() + layout::VGICR_STRIDE + 8;
+    assert_eq!(map.find(second_redistributor).map(|(window, _)| window.device), Some(DeviceKind::Redistributors));
+    let third_redistributor = layout::VGICR_BASE.raw() + 2 * layout::VGICR_STRIDE;
+    assert_eq!(map.find(third_redistributor), None, "only two vCPUs");
+    assert_eq!(map.window(DeviceKind::ConsoleUart).and_then(|window| window.interrupt), Some(layout::VUART_INTID));
+    assert_eq!(map.find(uart(0x1000)), None);
+}
+
+#[test]
+fn unmapped_and_refused_accesses_are_typed_errors() {
+    let map = DeviceMap::with_vcpus(1);
+    let mut devices = Devices::new(1).unwrap();
+    assert_eq!(devices.access(&map, 0x1234_0000, AccessWidth::Word, None).unwrap_err(), MmioError::Unmapped { ipa: 0x1234_0000 });
+    assert_eq!(
+        devices.access(&map, distributor(GICD_TYPER), AccessWidth::Byte, None).unwrap_err(),
+        MmioError::UnsupportedWidth { offset: GICD_TYPER, width: AccessWidth::Byte }
+    );
+    assert_eq!(
+        devices.access(&map, uart(0x31), AccessWidth::Byte, Some(0)).unwrap_err(),
+        MmioError::PartialWrite { offset: 0x31, width: AccessWidth::Byte }
+    );
+}
+
+#[test]
+fn uart_transmit_and_receive_interrupt_are_wired_to_its_spi() {
+    let map = DeviceMap::with_vcpus(1);
+    let mut devices = Devices::new(1).unwrap();
+    let _ = devices.access(&map, distributor(GICD_CTLR), AccessWidth::Word, Some(0b10)).unwrap();
+    let outcome = devices.access(&map, distributor(GICD_ISENABLER1), AccessWidth::Word, Some(1 << 1)).unwrap();
+    assert!(outcome.gic_effects.is_some(), "a vGIC write reports its effects");
+    // Enable the UART (UARTEN, TXE, RXE) and its receive interrupt.
+    let _ = devices.access(&map, uart(UART_CR), AccessWidth::Word, Some(0x301)).unwrap();
+    let outcome = devices.access(&map, uart(UART_DR), AccessWidth::Word, Some(u64::from(b'x'))).unwrap();
+    assert_eq!(outcome.transmit, Some(b'x'));
+    let _ = devices.access(&map, uart(UART_IMSC), AccessWidth::Word, Some(1 << 4)).unwrap();
+    assert_eq!(devices.push_console_input(&map, b'k'), Ok(VcpuSet::single(0)), "the receive interrupt reaches vCPU 0");
+    assert!(devices.vgic.next_pending(0).is_some_and(|pending| pending.intid == layout::VUART_INTID));
+    // Reading the byte drains the FIFO, which lowers the line.
+    let outcome = devices.access(&map, uart(UART_DR), AccessWidth::Word, None).unwrap();
+    assert_eq!(outcome.read, Some(u64::from(b'k')));
+    assert_eq!(devices.vgic.next_pending(0), None);
+}
+
+#[test]
+fn constant_registers_are_answered_from_the_map_alone() {
+    let map = DeviceMap::with_vcpus(2);
+    let mut devices = Devices::new(2).unwrap();
+    let typer = devices.access(&map, distributor(GICD_TYPER), AccessWidth::Word, None).unwrap().read;
+    assert_eq!(map.read_constant::<2>(distributor(GICD_TYPER), AccessWidth::Word), typer);
+    let last = layout::VGICR_BASE.raw() + layout::VGICR_STRIDE + 8;
+    let gicr_typer = devices.access(&map, last, AccessWidth::Doubleword, None).unwrap().read;
+    assert_eq!(map.read_constant::<2>(last, AccessWidth::Doubleword), gicr_typer);
+    assert_eq!(map.read_constant::<2>(uart(0x18), AccessWidth::Word), None, "UARTFR changes");
+    assert_eq!(map.read_constant::<2>(distributor(GICD_CTLR), AccessWidth::Word), None);
+}
+
+#[test]
+fn reset_in_place_matches_a_fresh_model() {
+    let map = DeviceMap::with_vcpus(2);
+    let mut devices = Devices::new(2).unwrap();
+    devices.vgic.set_hardware_backed(48, 79).unwrap();
+    let _ = devices.access(&map, distributor(GICD_CTLR), AccessWidth::Word, Some(0b11)).unwrap();
+    let _ = devices.access(&map, distributor(GICD_ISENABLER1), AccessWidth::Word, Some(u64::MAX)).unwrap();
+    let _ = devices.access(&map, uart(UART_CR), AccessWidth::Word, Some(0x301)).unwrap();
+    devices.reset();
+    let mut fresh = Devices::new(2).unwrap();
+    for ipa in [distributor(GICD_CTLR), distributor(GICD_ISENABLER1), uart(UART_CR), uart(UART_IMSC)] {
+        let after_reset = devices.access(&map, ipa, AccessWidth::Word, None).unwrap().read;
+        assert_eq!(after_reset, fresh.access(&map, ipa, AccessWidth::Word, None).unwrap().read, "{ipa:#x}");
+    }
+    assert_eq!(devices.vgic.physical_intid(48), None, "hardware backing is declared again by the caller");
+}

@@ -1,0 +1,327 @@
+//! Interrupt delivery: what goes into a vCPU's list registers, and which other vCPUs must be
+//! kicked, decided once here for every GIC version.
+//!
+//! The virtual GIC model ([`VirtualGic`]) knows which interrupts are pending, enabled and
+//! routed where; the hardware's virtual CPU interface knows only the few interrupts in its
+//! list registers. [`synchronise`] brings the two together on the vCPU's own core: it
+//! retires the entries the guest has finished (empty, or invalid with an EOI-maintenance
+//! request), fills free registers with the most urgent deliverable interrupts, evicts a
+//! lower-priority entry the guest has not acknowledged yet when a more urgent interrupt
+//! finds no free register, and asks for the "no pending entry" maintenance interrupt while
+//! anything deliverable still waits. [`deliver_hardware_private`] is the short path for a
+//! hardware-backed PPI (the virtual timer) that just fired.
+//!
+//! The hardware is reached only through [`ListRegisters`], whose methods map one to one onto
+//! both register maps:
+//!
+//! | [`ListRegisters`] | GICv3 (`ICH_*_EL2`, IHI 0069 12.4) | GICv2 / GIC-400 (`GICH_*`, IHI 0048B 5.3) |
+//! |---|---|---|
+//! | `count` | `ICH_VTR_EL2.ListRegs` + 1 (at most 16) | `GICH_VTR.ListRegs` + 1 (at most 64; GIC-400: 4) |
+//! | `empty` | `ICH_ELRSR_EL2` | `GICH_ELRSR0`/`GICH_ELRSR1` |
+//! | `end_of_interrupt_status` | `ICH_EISR_EL2` | `GICH_EISR0`/`GICH_EISR1` |
+//! | `read`/`write`/`clear` | `ICH_LR<n>_EL2` ([`ListRegister::to_bits`]) | `GICH_LR<n>` ([`ListRegister::to_gicv2`]) |
+//! | `set_refill_maintenance` | `ICH_HCR_EL2.NPIE` | `GICH_HCR.NPIE` |
+//!
+//! An entry is the abstract [`ListRegister`]; each backend encodes it. GICv2 has 10-bit
+//! virtual and physical INTIDs and 5 priority bits, all of which every INTID and priority
+//! this model produces fits (INTIDs stop below 1020; the low priority bits are ones a GIC-400
+//! ignores anyway).
+//!
+//! The per-vCPU [`ListRegisterShadow`] records which virtual INTID each register holds, so
+//! that retiring an entry needs no register read. It belongs to the vCPU and is only touched
+//! on the vCPU's own core.
+//!
+//! Worst case per call: [`synchronise`] retires at most `count` entries and places or
+//! evicts at most `2 * count` interrupts, each placement one [`VirtualGic::next_pending`]
+//! scan (one bank per vCPU plus `SPI_BLOCKS` banks).
+//!
+//! [impl->dsn~vgic-list-registers~1]
+
+#[cfg(test)]
+pub mod fake;
+#[cfg(test)]
+mod tests;
+
+use super::bank::take_lowest;
+use super::{ListRegister, ListRegisterState, VcpuSet, VirtualGic};
+
+/// List registers a shadow tracks. GICv3 implements at most 16; GICv2 allows up to 64, but
+/// the GIC-400 implements 4, and a vCPU has no use for more than 16 at once.
+pub const MAX_LIST_REGISTERS: usize = 16;
+
+/// A vCPU's list registers, as one GIC version's virtual interface control registers reach
+/// them. Only the vCPU's own core calls these, on its own registers.
+pub trait ListRegisters {
+    /// How many list registers the hardware implements.
+    fn count(&self) -> usize;
+    /// Bit `n` set: list register `n` holds no valid interrupt and needs no maintenance
+    /// (`State` = 0b00 and `HW` = 1 or `EOI` = 0).
+    fn empty(&self) -> u64;
+    /// Bit `n` set: list register `n` is invalid with its `EOI` bit set: the guest
+    /// deactivated a software interrupt that asked to be told.
+    fn end_of_interrupt_status(&self) -> u64;
+    /// The entry in list register `index` (an invalid entry for an index not implemented).
+    fn read(&self, index: usize) -> ListRegister;
+    /// Writes `entry` into list register `index` (ignored for an index not implemented).
+    fn write(&mut self, index: usize, entry: &ListRegister);
+    /// Empties list register `index`; this also clears its end-of-interrupt status.
+    fn clear(&mut self, index: usize);
+    /// Turns the "no pending entry" maintenance interrupt (`NPIE`) on or off.
+    fn set_refill_maintenance(&mut self, enabled: bool);
+}
+
+/// Which virtual INTID each of a vCPU's list registers holds, as last written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListRegisterShadow {
+    /// Per list register, the virtual INTID it holds (INTIDs stop below 1020).
+    held: [Option<u16>; MAX_LIST_REGISTERS],
+    /// Whether `NPIE` was last set, so an unchanged setting costs no register write.
+    refill_maintenance: bool,
+}
+
+impl Default for ListRegisterShadow {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+impl ListRegisterShadow {
+    /// Nothing held, refill maintenance off: a vCPU that has just been (re)started, whose
+    /// virtual interface was reset.
+    pub const EMPTY: Self = Self { held: [None; MAX_LIST_REGISTERS], refill_maintenance: false };
+
+    /// The virtual INTID list register `index` holds.
+    pub fn held(&self, index: usize) -> Option<u32> {
+        self.held.get(index).copied().flatten().map(u32::from)
+    }
+
+    /// One bit per list register below `count` that holds an interrupt.
+    fn occupied(&self, count: usize) -> u64 {
+        let mut occupied = 0;
+        for (index, slot) in self.held.iter().enumerate().take(count) {
+            if slot.is_some() {
+                occupied |= 1 << index;
+            }
+        }
+        occupied
+    }
+
+    /// The first of the `count` usable list registers that holds nothing.
+    fn free_slot(&self, count: usize) -> Option<usize> {
+        self.held.iter().take(count).position(Option::is_none)
+    }
+
+    /// The list register holding `intid`, if any.
+    fn slot_of(&self, intid: u32, count: usize) -> Option<usize> {
+        self.held.iter().take(count).position(|slot| slot.is_some_and(|held| u32::from(held) == intid))
+    }
+
+    /// Records what list register `index` now holds.
+    fn set(&mut self, index: usize, intid: Option<u32>) {
+        if let Some(slot) = self.held.get_mut(index) {
+            *slot = intid.and_then(|value| u16::try_from(value).ok());
+        }
+    }
+}
+
+/// The list registers the shadow may use: what the hardware has, capped at the shadow.
+fn usable<L: ListRegisters>(hardware: &L) -> usize {
+    hardware.count().min(MAX_LIST_REGISTERS)
+}
+
+/// Sets `NPIE` if it is not already as wanted.
+fn set_refill_maintenance<L: ListRegisters>(shadow: &mut ListRegisterShadow, hardware: &mut L, wanted: bool) {
+    if shadow.refill_maintenance != wanted {
+        hardware.set_refill_maintenance(wanted);
+        shadow.refill_maintenance = wanted;
+    }
+}
+
+/// Brings `vcpu`'s list registers in line with the model and returns the other vCPUs whose
+/// cores must be kicked to do the same for theirs.
+///
+/// `raised` is the set of vCPUs the caller's action may have given a newly deliverable
+/// interrupt (an SGI, an SPI routed elsewhere, a guest register write); `vcpu` itself is
+/// always brought up to date, the others are returned.
+///
+/// 1. Entries the guest has finished are cleared and reported to the model
+///    ([`VirtualGic::end_of_interrupt`]); one deliverable again elsewhere adds its vCPU.
+/// 2. Free registers receive the highest-priority deliverable interrupts.
+/// 3. With no free register, an entry still only pending (not acknowledged) whose priority
+///    is lower than the next interrupt's is evicted and given back to the model
+///    ([`VirtualGic::requeue`]): the guest sees the most urgent interrupts first.
+/// 4. If something deliverable still waits, `NPIE` asks for a maintenance interrupt once no
+///    entry is pending any more, so it is placed without delay.
+// [impl->dsn~vgic-list-registers~1]
+pub fn synchronise<L: ListRegisters, const SPI_BLOCKS: usize>(
+    vgic: &mut VirtualGic<SPI_BLOCKS>,
+    shadow: &mut ListRegisterShadow,
+    vcpu: usize,
+    hardware: &mut L,
+    raised: VcpuSet,
+) -> VcpuSet {
+    let count = usable(hardware);
+    let mut kick = VcpuSet::EMPTY;
+    for target in raised.iter() {
+        if target != vcpu {
+            kick = kick.with(target);
+        }
+    }
+
+    let finished = (hardware.empty() | hardware.end_of_interrupt_status()) & shadow.occupied(count);
+    retire(vgic, shadow, vcpu, hardware, finished, &mut kick);
+
+    let mut waiting = false;
+    // BOUND: every turn fills a free register (at most `count`) or evicts an entry for one
+    // of strictly higher priority (at most `count` more before none is lower); the last turn
+    // finds nothing to place.
+    for _ in 0..=count.saturating_mul(2) {
+        let Some(pending) = vgic.next_pending(vcpu) else { break };
+        let slot = match shadow.free_slot(count) {
+            Some(slot) => slot,
+            None => match evictable(shadow, hardware, count, pending.priority) {
+                Some((slot, evicted)) => {
+                    // Pending again in the model: it comes back once a register is free.
+                    if vgic.requeue(vcpu, evicted).is_err() {
+                        waiting = true;
+                        break;
+                    }
+                    shadow.set(slot, None);
+                    slot
+                }
+                None => {
+                    waiting = true;
+                    break;
+                }
+            },
+        };
+        if vgic.mark_delivered(vcpu, pending.intid).is_err() {
+            hardware.clear(slot);
+            break;
+        }
+        hardware.write(slot, &pending.list_register());
+        shadow.set(slot, Some(pending.intid));
+    }
+    set_refill_maintenance(shadow, hardware, waiting);
+    kick
+}
+
+/// Clears the registers in `finished` and tells the model; adds to `kick` the other vCPUs
+/// an end of interrupt made a target again.
+fn retire<L: ListRegisters, const SPI_BLOCKS: usize>(
+    vgic: &mut VirtualGic<SPI_BLOCKS>,
+    shadow: &mut ListRegisterShadow,
+    vcpu: usize,
+    hardware: &mut L,
+    finished: u64,
+    kick: &mut VcpuSet,
+) {
+    let mut rest = finished;
+    // BOUND: each turn clears one bit of `rest`, which has at most `MAX_LIST_REGISTERS` set.
+    for _ in 0..MAX_LIST_REGISTERS {
+        let Some(index) = take_lowest_64(&mut rest) else { break };
+        let Some(intid) = shadow.held(index) else { continue };
+        hardware.clear(index);
+        shadow.set(index, None);
+        if let Ok(Some(target)) = vgic.end_of_interrupt(vcpu, intid) {
+            if target != vcpu {
+                *kick = kick.with(target);
+            }
+        }
+    }
+}
+
+/// The register to evict for an interrupt of `priority`: among entries the guest has not
+/// acknowledged (state Pending), the one of lowest priority (highest value), if lower than
+/// `priority`. Returns it with the INTID it holds.
+fn evictable<L: ListRegisters>(
+    shadow: &ListRegisterShadow,
+    hardware: &L,
+    count: usize,
+    priority: u8,
+) -> Option<(usize, u32)> {
+    let mut victim: Option<(usize, u32, u8)> = None;
+    for index in 0..count {
+        let Some(intid) = shadow.held(index) else { continue };
+        let entry = hardware.read(index);
+        if entry.state != ListRegisterState::Pending || entry.priority <= priority {
+            continue;
+        }
+        if victim.is_none_or(|(_, _, lowest)| entry.priority > lowest) {
+            victim = Some((index, intid, entry.priority));
+        }
+    }
+    victim.map(|(index, intid, _)| (index, intid))
+}
+
+/// [`take_lowest`] for the 64-bit status masks (GICv2 has up to 64 list registers).
+fn take_lowest_64(mask: &mut u64) -> Option<usize> {
+    let mut low = (*mask & 0xffff_ffff) as u32;
+    if let Some(bit) = take_lowest(&mut low) {
+        *mask = (*mask & !0xffff_ffff) | u64::from(low);
+        return usize::try_from(bit).ok();
+    }
+    let mut high = (*mask >> 32) as u32;
+    let high_bit = take_lowest(&mut high)?;
+    *mask = u64::from(high) << 32;
+    usize::try_from(high_bit).ok().map(|index| index.saturating_add(32))
+}
+
+/// What [`deliver_hardware_private`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FastDelivery {
+    /// The interrupt is in a list register, or the model keeps it pending because the guest
+    /// cannot take it now (disabled, group off): nothing else to do.
+    Done,
+    /// The short path does not apply (no free register, or a previous instance still in
+    /// flight): call [`synchronise`].
+    NeedsSynchronise,
+}
+
+/// The short path for hardware-backed PPI `intid` of `vcpu` (the virtual timer) that has
+/// just fired at the physical GIC: latches it pending and, when a register is free, writes
+/// its `HW` entry at once, without retiring other entries or scanning for other interrupts.
+///
+/// Sound because the physical interrupt stays active until the guest's EOI of the previous
+/// instance deactivates it (`HW` = 1), so a register still holding `intid` is one the guest
+/// has finished with; and because placing an interrupt in a free register never hides a more
+/// urgent one: the hardware presents the highest-priority entry first, and anything still
+/// waiting for a register has `NPIE` set already.
+///
+/// Cost: one register status read, two bank updates and one list-register write; no bank
+/// scan.
+// [impl->dsn~vgic-list-registers~1]
+pub fn deliver_hardware_private<L: ListRegisters, const SPI_BLOCKS: usize>(
+    vgic: &mut VirtualGic<SPI_BLOCKS>,
+    shadow: &mut ListRegisterShadow,
+    vcpu: usize,
+    intid: u32,
+    hardware: &mut L,
+) -> FastDelivery {
+    let count = usable(hardware);
+    let previous = shadow.slot_of(intid, count);
+    let previous_in_flight = previous.is_some_and(|index| hardware.empty() & (1 << index) == 0);
+    // The slot to use: the finished previous instance's, or the first free one.
+    let candidate = if previous_in_flight { None } else { previous.or_else(|| shadow.free_slot(count)) };
+    let Some(slot) = candidate else {
+        // Latched for the full pass, which retires, finds room or evicts; a refused latch
+        // (no such vCPU or INTID) leaves nothing to deliver either way.
+        return match vgic.set_private_pending(vcpu, intid) {
+            Ok(_) | Err(_) => FastDelivery::NeedsSynchronise,
+        };
+    };
+    match vgic.fire_private(vcpu, intid, previous.is_some()) {
+        Ok(Some(entry)) => {
+            hardware.write(slot, &entry);
+            shadow.set(slot, Some(intid));
+        }
+        Ok(None) => {
+            if previous.is_some() {
+                hardware.clear(slot);
+                shadow.set(slot, None);
+            }
+        }
+        Err(_) => return FastDelivery::NeedsSynchronise,
+    }
+    FastDelivery::Done
+}

@@ -1,0 +1,51 @@
+//! The trap context: the current core, its vCPU, that vCPU's partition description, run-time
+//! state and device map, looked up once when a trap starts and passed by reference after.
+//!
+//! Every handler used to repeat `SYSTEM.partitions.get(..)` and `PARTITIONS.get(..)` for the
+//! same partition; one lookup per trap is cheaper and leaves no handler holding a different
+//! answer than another. The context holds only `'static` references into the generated tables
+//! and the per-partition statics, so it is `Copy` and never outlives what it names.
+
+use crate::generated::SYSTEM;
+use crate::partition::{self, PartitionSlot};
+use bulkhead_arch_aarch64 as arch;
+use bulkhead_core::devices::DeviceMap;
+use bulkhead_core::system::{Partition, VcpuRef};
+
+/// Everything a trap on this core needs to know about where it came from.
+#[derive(Clone, Copy)]
+pub struct TrapContext {
+    /// This core's index in the system tables.
+    pub core: usize,
+    /// The vCPU pinned to it.
+    pub vcpu: VcpuRef,
+    /// Its partition's description in the generated tables.
+    pub partition: &'static Partition,
+    /// Its partition's run-time state (behind the partition lock).
+    pub state: &'static PartitionSlot,
+    /// Its partition's emulated devices' windows (immutable after boot: no lock).
+    pub devices: &'static DeviceMap,
+}
+
+impl TrapContext {
+    /// The context of `core`, if a vCPU is pinned to it and its partition is set up.
+    pub fn of_core(core: usize) -> Option<Self> {
+        let vcpu = SYSTEM.vcpu_on_core(core)?;
+        let description = SYSTEM.partitions.get(vcpu.partition)?;
+        let state = partition::slot(vcpu.partition)?;
+        let devices = partition::device_map(vcpu.partition)?;
+        Some(Self { core, vcpu, partition: description, state, devices })
+    }
+
+    /// The context of the core this runs on; a core without one has no guest that could
+    /// have trapped, so it stops.
+    pub fn current() -> Self {
+        let core = arch::cpu::core_index();
+        Self::of_core(core).unwrap_or_else(|| arch::cpu::halt())
+    }
+
+    /// The physical core running vCPU `vcpu` of this partition.
+    pub fn core_of(&self, vcpu: usize) -> Option<usize> {
+        self.partition.cores.get(vcpu).copied()
+    }
+}
