@@ -126,3 +126,13 @@ fn every_check_states_what_a_pass_guarantees_and_the_html_shows_it() {
     }
     assert!(!html.contains("no statement"));
 }
+
+#[test]
+fn the_report_links_the_threat_model() {
+    let fixture = Fixture::new("threat-model-link");
+    fixture.trace();
+    let html = std::fs::read_to_string(fixture.path("target/trace/trace.html")).unwrap();
+    assert!(html.contains("href=\"../../docs/threat-model.md\""));
+    let repository = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    assert!(repository.join("docs/threat-model.md").is_file(), "the linked file exists in the repository");
+}

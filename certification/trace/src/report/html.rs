@@ -170,7 +170,7 @@ fn header(html: &mut String, report: &TraceReport) {
         report.schema_version
     );
     html.push_str(
-        "<nav class=\"small\"><a href=\"#checks\">Checks</a><a href=\"#safety-case\">Safety case</a><a href=\"#matrix\">Top-down matrix</a><a href=\"#bottom-up\">Bottom-up</a><a href=\"#tests\">Test evidence</a><a href=\"#hazards\">Hazards &amp; assumptions</a><a href=\"#unsafe\">Unsafe inventory</a><a href=\"#deviations\">Deviations</a><a href=\"#lint\">Lint findings</a><a href=\"#coverage\">Coverage</a></nav>\n",
+        "<nav class=\"small\"><a href=\"#checks\">Checks</a><a href=\"#safety-case\">Safety case</a><a href=\"#matrix\">Top-down matrix</a><a href=\"#bottom-up\">Bottom-up</a><a href=\"#tests\">Test evidence</a><a href=\"#hazards\">Hazards &amp; assumptions</a><a href=\"#unsafe\">Unsafe inventory</a><a href=\"#deviations\">Deviations</a><a href=\"#lint\">Lint findings</a><a href=\"#coverage\">Coverage</a><a href=\"../../docs/threat-model.md\">Threat model</a></nav>\n",
     );
 }
 
