@@ -1,73 +1,13 @@
-//! Fuzz target: the whole configuration pipeline never panics, hangs or loops, whatever the
-//! manifest text.
-//!
-//! The board (`qemu-virt` from this repository) is loaded once — compiling its DTS with
-//! `dtc` per input would make fuzzing crawl. Every input then goes through every stage the
-//! host runs for `cargo xtask check`:
-//! 1. `load_text`: the key walk, the typed parse, resolution (sizes, files, devices),
-//!    placement, IPA layout and every named check;
-//! 2. on rejection, the diagnostics renderer (line index, control-character escaping, the
-//!    output cap), which quotes the hostile text back;
-//! 3. on acceptance, `check_loaded` without images: the image checks of crate guests are
-//!    skipped, file images are read through the bounded-regular-file rule, every guest
-//!    device tree is built, the hypervisor footprint is checked, and `report.md` and
-//!    `memory-map.svg` are generated (what panicked on an overflowing region `ipa`);
-//!    then each guest device tree once more directly, and the rendering of its warnings.
-//!
-//! Seeds: `fuzz/seeds/manifest/` (in tree; `corpus/` is libFuzzer's working directory).
+//! Fuzz target `manifest`: the whole configuration pipeline on any manifest text; the
+//! harness and its invariants are in `harness/manifest.rs`, shared with the regression test.
 #![no_main]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::Instant;
+#[path = "../harness/manifest.rs"]
+mod harness;
 
-use bulkhead_config::{Board, Diagnostics, check_loaded, guest_dtb, load_text};
-use libfuzzer_sys::fuzz_target;
+use std::path::PathBuf;
 
-fn board() -> &'static Board {
-    static BOARD: OnceLock<Board> = OnceLock::new();
-    BOARD.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../..");
-        let directory = Board::directory_of(&root, "qemu-virt").expect("board-configs/qemu-virt");
-        let mut diagnostics = Diagnostics::new();
-        Board::load(&directory, &mut diagnostics)
-            .unwrap_or_else(|| panic!("qemu-virt does not load:\n{}", diagnostics.render(false)))
-    })
-}
-
-/// Renders `diagnostics` and checks the promises the renderer makes about hostile input.
-fn render(diagnostics: &Diagnostics) {
-    let rendered = diagnostics.render(false);
-    assert!(
-        !rendered.contains('\u{1b}'),
-        "an escape character reached the rendering"
-    );
-    for diagnostic in diagnostics {
-        let _ = diagnostic.location();
-        let _ = diagnostic.snippet();
-    }
-}
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let spec = match load_text("fuzz.toml", text, board(), Path::new("fuzz/fuzz.toml")) {
-        Ok(spec) => spec,
-        Err(diagnostics) => {
-            render(&diagnostics);
-            return;
-        }
-    };
-    for index in 0..spec.partitions().len() {
-        let _ = guest_dtb::build(&spec, index);
-    }
-    match check_loaded(spec, &BTreeMap::new(), None, Instant::now()) {
-        Ok(report) => {
-            let _ = report.to_string();
-            render(&report.warnings);
-        }
-        Err(diagnostics) => render(&diagnostics),
-    }
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../..");
+    harness::run(harness::board(&root), data);
 });
