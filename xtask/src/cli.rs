@@ -29,6 +29,9 @@ pub enum Task {
     Bench(BenchArgs),
     /// Check the code against the coding standard (misra-like-lints/RULES.md).
     Lint,
+    /// Boot the attacker partition beside the heartbeat (partitions/chaos-demo.toml) for N
+    /// seconds and check that nothing broke, stalled or leaked.
+    Soak(SoakArgs),
     /// Build the traceability report from the last `cargo xtask test` run.
     Trace(TraceArgs),
     /// Print the Rust the config compiler generates for a manifest (system.rs).
@@ -64,6 +67,17 @@ pub struct BenchArgs {
     /// Break Bulkhead's measured traps down by hypervisor function (QEMU exec trace).
     #[arg(long)]
     pub profile: bool,
+}
+
+/// Options of `cargo xtask soak`.
+#[derive(Debug, Args, PartialEq, Eq)]
+pub struct SoakArgs {
+    /// How long chaos attacks, in seconds of its counter.
+    #[arg(long)]
+    pub seconds: u64,
+    /// The attacker's seed (default: random; printed either way).
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 /// Which system to build.

@@ -12,6 +12,7 @@
 pub mod apt;
 pub mod bench;
 pub mod board_dts;
+pub mod chaos;
 pub mod defmt_log;
 pub mod host_tools;
 pub mod module_graph;

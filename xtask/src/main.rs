@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Task::Run(arguments) => commands::run::run(&repository, &arguments),
         Task::Test => commands::test::test(&repository),
         Task::Lint => commands::lint::lint(&repository),
+        Task::Soak(arguments) => commands::soak::soak(&repository, &arguments),
         Task::Check(arguments) => commands::check::check(&repository, &arguments),
         Task::Bench(arguments) => xtask::bench::command(
             &repository,

@@ -15,6 +15,9 @@
 //!   of the first channel's shared memory and ring its doorbell. The write is attempted even
 //!   on a read-only end, to show that stage 2 refuses it: the hypervisor then reports the
 //!   fault and applies the partition's fault policy.
+//! - `checksum=<N>`: at boot, fill a 1 MiB region of the partition's own RAM with a fixed
+//!   pattern; every N heartbeats (1: each one) print its checksum, so a test can check that
+//!   nothing outside the partition ever changes its memory.
 //!
 //! Every channel end with a doorbell has its interrupt enabled; its handler prints the text
 //! at the start of the shared memory.
@@ -23,12 +26,15 @@
 //! `hello from <model> on vCPU <n> at EL<el>`, `vCPU <n> online at EL<el>`, `heartbeat <N>`,
 //! `received '<c>'`, `caught data abort at 0x<FAR> (ESR 0x<ESR>)` (lowercase hex), `done`,
 //! `rang doorbell of <channel>` and `doorbell from <channel>: <text>` (the text up to the
-//! first NUL, at most 32 bytes, non-printable bytes escaped as `\xNN`).
+//! first NUL, at most 32 bytes, non-printable bytes escaped as `\xNN`), and with `checksum=`
+//! `checksum 0x<16 hex digits> at heartbeat <N>, <M> ms` (right after `heartbeat <N>`; M is the
+//! virtual counter in milliseconds when the line was printed).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 use core::arch::asm;
+use core::cell::UnsafeCell;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 
@@ -48,6 +54,24 @@ const INTERRUPT_PRIORITY: u8 = 0x80;
 /// Most bytes of a channel message the doorbell handler prints.
 const MESSAGE_MAX_BYTES: usize = 32;
 
+/// Bytes of the checksummed region (`checksum=`).
+const CHECKSUM_REGION_BYTES: usize = 1024 * 1024;
+/// Words of the checksummed region.
+const CHECKSUM_REGION_WORDS: usize = CHECKSUM_REGION_BYTES / 8;
+
+/// RAM of this partition's own that `checksum=` fills with a pattern and checksums. It is in
+/// `.bss`, so it costs the image nothing and is zeroed at boot before the pattern is written.
+#[repr(C, align(4096))]
+struct ChecksumRegion(UnsafeCell<[u64; CHECKSUM_REGION_WORDS]>);
+
+// SAFETY: only the boot vCPU's main loop touches the region (pattern at boot, reads after),
+// always through volatile accesses of single words.
+unsafe impl Sync for ChecksumRegion {}
+
+/// The checksummed region.
+static CHECKSUM_REGION: ChecksumRegion =
+    ChecksumRegion(UnsafeCell::new([0; CHECKSUM_REGION_WORDS]));
+
 /// Heartbeats so far; only the timer interrupt handler advances it.
 static HEARTBEATS: AtomicU64 = AtomicU64::new(0);
 /// The heartbeat period in counter ticks.
@@ -65,6 +89,10 @@ fn main(boot: &'static BootInfo) -> ! {
     let fault_after = number_bootarg(boot, "fault-after");
     let stop_after = number_bootarg(boot, "heartbeats");
     let channel_write_after = number_bootarg(boot, "channel-write");
+    let checksum_every = number_bootarg(boot, "checksum").filter(|every| *every > 0);
+    if checksum_every.is_some() {
+        fill_checksum_region();
+    }
 
     exception::set_synchronous_handler(on_synchronous_exception);
     start_secondary_vcpus(boot);
@@ -80,6 +108,15 @@ fn main(boot: &'static BootInfo) -> ! {
         while printed < HEARTBEATS.load(Ordering::Relaxed) {
             printed += 1;
             println!("heartbeat {printed}");
+            if checksum_every.is_some_and(|every| printed % every == 0) {
+                let timer = VirtualTimer;
+                let milliseconds = u128::from(timer.now()) * 1000
+                    / u128::from(timer.frequency().max(1));
+                println!(
+                    "checksum 0x{:016x} at heartbeat {printed}, {milliseconds} ms",
+                    checksum_region()
+                );
+            }
             if channel_write_after == Some(printed) {
                 write_channel(boot, printed);
             }
@@ -92,6 +129,35 @@ fn main(boot: &'static BootInfo) -> ! {
             }
         }
     }
+}
+
+/// The pattern word at `index` of the checksummed region: distinct for every word, so a
+/// moved, zeroed or overwritten word changes the checksum.
+fn pattern_word(index: usize) -> u64 {
+    (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x6865_6172_7462_6561
+}
+
+/// Writes the pattern into the checksummed region.
+fn fill_checksum_region() {
+    let words = CHECKSUM_REGION.0.get().cast::<u64>();
+    for index in 0..CHECKSUM_REGION_WORDS {
+        // SAFETY: `index` is inside the region, a static of this many words that no Rust
+        // reference points into; only this vCPU accesses it.
+        unsafe { core::ptr::write_volatile(words.wrapping_add(index), pattern_word(index)) };
+    }
+}
+
+/// FNV-1a over the region's words: equal to the value at boot as long as nothing changed
+/// the region.
+fn checksum_region() -> u64 {
+    let words = CHECKSUM_REGION.0.get().cast::<u64>();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for index in 0..CHECKSUM_REGION_WORDS {
+        // SAFETY: as in `fill_checksum_region`: inside the region, accessed by this vCPU only.
+        let word = unsafe { core::ptr::read_volatile(words.wrapping_add(index)) };
+        hash = (hash ^ word).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
 }
 
 fn secondary_main(vcpu: usize, _boot: &'static BootInfo) -> ! {

@@ -6,6 +6,7 @@ pub mod check;
 pub mod expand;
 pub mod lint;
 pub mod run;
+pub mod soak;
 pub mod test;
 pub mod trace;
 
@@ -52,6 +53,8 @@ pub enum Failure {
     Lint(String),
     /// The traceability checker could not run.
     Trace(String),
+    /// `cargo xtask soak` could not run, or its checks failed.
+    Soak(String),
 }
 
 impl fmt::Display for Failure {
@@ -69,6 +72,7 @@ impl fmt::Display for Failure {
             Self::Lint(error) => write!(f, "misra-like-lints: {error}"),
             Self::Bench(error) => write!(f, "{error}"),
             Self::Trace(error) => write!(f, "bulkhead-trace: {error}"),
+            Self::Soak(error) => write!(f, "soak: {error}"),
         }
     }
 }
