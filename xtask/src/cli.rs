@@ -36,6 +36,8 @@ pub enum Task {
     Trace(TraceArgs),
     /// Print the Rust the config compiler generates for a manifest (system.rs).
     Expand(SystemArgs),
+    /// Run every cargo-fuzz target for a bounded time from the in-tree corpus (stable Rust).
+    Fuzz(FuzzArgs),
     /// Regenerate board-configs/<BOARD>/<BOARD>.dts from the device tree QEMU builds.
     BoardDts {
         /// Board directory name under board-configs/.
@@ -50,6 +52,20 @@ pub struct TraceArgs {
     /// or bumping a revision; entries are only ever added).
     #[arg(long)]
     pub update_lock: bool,
+}
+
+/// Options of `cargo xtask fuzz`.
+#[derive(Debug, Args, PartialEq, Eq)]
+pub struct FuzzArgs {
+    /// Seconds per target.
+    #[arg(long, default_value_t = crate::commands::fuzz::DEFAULT_SECONDS)]
+    pub seconds: u64,
+    /// Only this target (manifest, esr, vpl011, psci, console, vgic).
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// Merge the new inputs that add coverage into the in-tree corpus (fuzz/seeds/).
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// Options of `cargo xtask bench`.
@@ -151,6 +167,18 @@ mod tests {
             Some(Task::Trace(TraceArgs { update_lock: true }))
         );
         assert!(parse(&["trace", "--update"]).is_err());
+    }
+
+    #[test]
+    fn fuzz_defaults_to_every_target_briefly() {
+        assert_eq!(
+            parse(&["fuzz"]).ok(),
+            Some(Task::Fuzz(FuzzArgs { seconds: 20, target: None, keep: false }))
+        );
+        assert_eq!(
+            parse(&["fuzz", "--target", "vgic", "--seconds", "600", "--keep"]).ok(),
+            Some(Task::Fuzz(FuzzArgs { seconds: 600, target: Some("vgic".to_owned()), keep: true }))
+        );
     }
 
     #[test]

@@ -32,6 +32,10 @@ fn main() -> ExitCode {
         Task::Trace(arguments) => commands::trace::trace(&repository, arguments.update_lock),
         Task::Expand(arguments) => commands::expand::expand(&repository, &arguments),
         Task::BoardDts { board } => commands::board_dts::board_dts(&repository, &board),
+        Task::Fuzz(arguments) => commands::fuzz::fuzz(
+            &repository,
+            &commands::fuzz::Options { seconds: arguments.seconds, target: arguments.target, keep: arguments.keep },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@ pub mod board_dts;
 pub mod build;
 pub mod check;
 pub mod expand;
+pub mod fuzz;
 pub mod lint;
 pub mod run;
 pub mod soak;
@@ -53,6 +54,8 @@ pub enum Failure {
     Lint(String),
     /// The traceability checker could not run.
     Trace(String),
+    /// `cargo xtask fuzz`: a target crashed, or the fuzzer could not be installed or built.
+    Fuzz(String),
     /// `cargo xtask soak` could not run, or its checks failed.
     Soak(String),
 }
@@ -73,6 +76,7 @@ impl fmt::Display for Failure {
             Self::Bench(error) => write!(f, "{error}"),
             Self::Trace(error) => write!(f, "bulkhead-trace: {error}"),
             Self::Soak(error) => write!(f, "soak: {error}"),
+            Self::Fuzz(error) => write!(f, "{error}"),
         }
     }
 }
