@@ -5,7 +5,7 @@
 //! without libFuzzer or the nightly-only flags it needs.
 
 #[path = "../fuzz/harness/mod.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, reason = "the harness module serves the fuzz targets too; a replay uses only the functions it calls")]
 mod harness;
 
 use std::path::{Path, PathBuf};

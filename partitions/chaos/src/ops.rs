@@ -460,11 +460,11 @@ impl Attacker {
     fn psci(&mut self) {
         let function = u64::from(self.rng.pick(&PSCI_FUNCTIONS, 0x8400_0000));
         let (ram_base, ram_end) = self.surface.ram;
-        let target = self.rng.pick(
+        let listed_target = self.rng.pick(
             &[0, 1, 2, 3, 7, 8, 0x100, 0x1_0000, 0xff_0000_0000, 0x8000_0000, u64::MAX],
             0,
         );
-        let target = if self.rng.chance(1, 4) { self.rng.interesting() } else { target };
+        let target = if self.rng.chance(1, 4) { self.rng.interesting() } else { listed_target };
         let entry = match self.rng.below(7) {
             0 => 0,
             1 => ram_base.wrapping_add(self.rng.below(ram_end.wrapping_sub(ram_base))),
@@ -481,7 +481,7 @@ impl Attacker {
     /// A hypercall with a random function ID: every SMCCC owner and range, fast and
     /// yielding, SMC32 and SMC64, with random upper bits and arguments.
     fn smccc(&mut self) {
-        let function = match self.rng.below(4) {
+        let drawn = match self.rng.below(4) {
             0 => self.rng.next_u64(),
             1 => {
                 let owner = self.rng.below(64) << 24;
@@ -496,11 +496,11 @@ impl Attacker {
             _ => self.rng.next_u64() | 0xFFFF_FFFF,
         };
         // Never a PSCI function that stops, suspends or resets the caller.
-        let low = function as u32;
+        let low = drawn as u32;
         let function = if is_psci(low) && PSCI_STOPPING.contains(&(low & 0x1F)) {
             0x8400_0000
         } else {
-            function
+            drawn
         };
         let arguments = [self.rng.interesting(), self.rng.interesting(), self.rng.interesting()];
         self.call(function, arguments);
@@ -511,8 +511,8 @@ impl Attacker {
     fn sgi(&mut self) {
         let index = SGI_STUBS.start + self.rng.index(SGI_STUBS.len());
         let intid = self.rng.below(16) << 24;
-        let target_list = self.rng.pick(&[1, 2, 0xFFFF, 0xFFFE, 0x8000], 1);
-        let target_list = if self.rng.chance(1, 3) { self.rng.below(0x1_0000) } else { target_list };
+        let listed_targets = self.rng.pick(&[1, 2, 0xFFFF, 0xFFFE, 0x8000], 1);
+        let target_list = if self.rng.chance(1, 3) { self.rng.below(0x1_0000) } else { listed_targets };
         let affinity1 = self.rng.pick(&[0, 0, 1, 0xFF], 0) << 16;
         let affinity2 = self.rng.pick(&[0, 0, 1, 0xFF], 0) << 32;
         let affinity3 = self.rng.pick(&[0, 0, 1, 0xFF], 0) << 48;

@@ -4,7 +4,10 @@
 //! 1. toolchain and host tools (installed when missing and running as root);
 //! 2. host unit tests of the root workspace (everything but the QEMU tests);
 //! 3. the partitions and the default system image (the `build` pipeline);
-//! 4. the QEMU integration tests (`bulkhead-qemu-tests`), told where stage 3 put the image.
+//! 4. the QEMU integration tests (`bulkhead-qemu-tests`), told where stage 3 put the image;
+//! 5. every fuzz target for a bounded time from the in-tree corpus (`cargo xtask fuzz`);
+//! 6. the coding standard (`cargo xtask lint`);
+//! 7. the traceability evidence (`cargo xtask trace`) of this run.
 //!
 //! A failing stage 2 does not stop stages 3 and 4 (they do not depend on it, and CI should
 //! report every failure of a run); stage 4 needs stage 3's image. The command fails if any
@@ -25,6 +28,12 @@ use super::Failure;
 
 /// Platforms the quick bench must produce a column for (read by `tests/tests/bench_quick.rs`).
 const BENCH_REQUIRE_VARIABLE: &str = "BULKHEAD_BENCH_REQUIRE";
+
+/// Stages the suite runs, for the `[n/N]` banners.
+const STAGES: usize = 7;
+
+/// Seconds each fuzz target runs in the suite (`cargo xtask fuzz --seconds N` runs longer).
+const SUITE_FUZZ_SECONDS: u64 = 15;
 
 /// The crate holding the QEMU integration tests.
 const QEMU_TESTS: &str = "bulkhead-qemu-tests";
@@ -110,7 +119,17 @@ pub fn test(repository: &Repository) -> Result<(), Failure> {
     }
     collect_junit(&evidence, ResultKind::Qemu);
 
-    banner(5, "coding standard");
+    banner(5, "fuzzing where attackers reach");
+    let fuzz = match super::fuzz::gate(repository, SUITE_FUZZ_SECONDS, &progress) {
+        Ok(summary) => Outcome::Passed(format!("{summary} ({SUITE_FUZZ_SECONDS} s per target)")),
+        Err(error) => {
+            eprintln!("{error}");
+            Outcome::Failed("a fuzz target crashed or could not run".to_owned())
+        }
+    };
+    results.push(("fuzzing", fuzz));
+
+    banner(6, "coding standard");
     let lint = match super::lint::gate(repository, built.as_ref(), &progress) {
         Ok(outcome) if outcome.passed => Outcome::Passed(outcome.summary),
         Ok(outcome) => Outcome::Failed(outcome.summary),
@@ -118,7 +137,7 @@ pub fn test(repository: &Repository) -> Result<(), Failure> {
     };
     results.push(("coding standard", lint));
 
-    banner(6, "traceability evidence");
+    banner(7, "traceability evidence");
     let coverage_step = progress.step("measuring statement and branch coverage of the hypervisor core");
     match bulkhead_trace::coverage::measure(&bulkhead_trace::coverage::MeasureOptions::core(repository.root())) {
         Ok(_) => coverage_step.succeed("target/test-results/coverage.json"),
@@ -188,7 +207,7 @@ fn collect_junit(evidence: &RunStart, kind: ResultKind) {
 }
 
 fn banner(number: usize, stage: &str) {
-    eprintln!("[{number}/6] {stage}");
+    eprintln!("[{number}/{STAGES}] {stage}");
 }
 
 /// Which runner executes the host unit tests.
