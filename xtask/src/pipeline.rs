@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use bulkhead_config::{CompiledSystem, Diagnostics, SystemSpec};
 
 use crate::paths::{Repository, SystemDir};
-use crate::progress::{CommandError, CommandOutput, Progress};
+use crate::progress::{CommandError, CommandOutput, Progress, Step};
 use crate::qemu::QemuBoard;
 use crate::toolchain::BareMetalCargo;
 
@@ -95,6 +95,22 @@ impl<'a> Pipeline<'a> {
         Self {
             warnings: WarningPolicy::Deny,
             ..self
+        }
+    }
+
+    /// Runs one cargo build of `what` in `step`, then applies the warning policy; on either
+    /// failure the step ends as failed, otherwise it is handed back to be finished.
+    fn cargo_build(&self, step: Step, command: &mut std::process::Command, what: &'static str) -> Result<Step, PipelineError> {
+        let checked = match step.run(command) {
+            Ok(output) => self.check_warnings(what, &output).map_err(|error| ("compiler warnings", error)),
+            Err(error) => Err(("", PipelineError::Build { what, error })),
+        };
+        match checked {
+            Ok(()) => Ok(step),
+            Err((outcome, error)) => {
+                step.fail(outcome);
+                Err(error)
+            }
         }
     }
 
@@ -172,20 +188,7 @@ impl<'a> Pipeline<'a> {
         let mut command = self
             .cargo
             .release_build(&self.repository.partitions_workspace(), &crates);
-        let output = match step.run(&mut command) {
-            Ok(output) => output,
-            Err(error) => {
-                step.fail("");
-                return Err(PipelineError::Build {
-                    what: "partitions",
-                    error,
-                });
-            }
-        };
-        if let Err(error) = self.check_warnings("partitions", &output) {
-            step.fail("compiler warnings");
-            return Err(error);
-        }
+        let step = self.cargo_build(step, &mut command, "partitions")?;
         let images: BTreeMap<String, PathBuf> = crates
             .iter()
             .map(|name| (name.clone(), self.repository.guest_elf(name)))
@@ -234,20 +237,7 @@ impl<'a> Pipeline<'a> {
             .cargo
             .release_build(&self.repository.hypervisor_workspace(), None::<&str>);
         command.env("BULKHEAD_GEN_DIR", output.path());
-        let cargo_output = match step.run(&mut command) {
-            Ok(output) => output,
-            Err(error) => {
-                step.fail("");
-                return Err(PipelineError::Build {
-                    what: "hypervisor",
-                    error,
-                });
-            }
-        };
-        if let Err(error) = self.check_warnings("hypervisor", &cargo_output) {
-            step.fail("compiler warnings");
-            return Err(error);
-        }
+        let step = self.cargo_build(step, &mut command, "hypervisor")?;
         let built = self.repository.hypervisor_build_output();
         let destination = output.hypervisor_elf();
         if let Err(source) = fs::copy(&built, &destination) {
