@@ -50,7 +50,9 @@ pub trait ConsoleDriver: core::fmt::Write + Send {
     /// `base` must be the register block of a UART of this model, mapped as Device memory
     /// for as long as the driver lives; other instances for the same UART may only exist as
     /// the [`ConsoleDriver::new`] caller argues (the console keeps a receive-only one).
-    unsafe fn new(base: usize) -> Self;
+    unsafe fn new(base: usize) -> Self
+    where
+        Self: Sized;
 
     /// Enables the transmitter and receiver (keeping the baud rate firmware set), clears
     /// every pending interrupt and masks every source.
@@ -95,5 +97,41 @@ pub trait ConsoleDriver: core::fmt::Write + Send {
             idle = 0;
             rest = rest.get(written.max(1)..).unwrap_or_default();
         }
+    }
+}
+
+/// Any UART model this crate drives, for code that takes a UART chosen at build time without
+/// being generic over it (the `defmt` logger, which is a `static`).
+pub enum AnyUart {
+    /// An Arm PL011.
+    Pl011(crate::pl011::Pl011),
+    /// A Cadence UART.
+    Cadence(crate::cadence::Cadence),
+}
+
+impl From<crate::pl011::Pl011> for AnyUart {
+    fn from(uart: crate::pl011::Pl011) -> Self {
+        Self::Pl011(uart)
+    }
+}
+
+impl From<crate::cadence::Cadence> for AnyUart {
+    fn from(uart: crate::cadence::Cadence) -> Self {
+        Self::Cadence(uart)
+    }
+}
+
+impl AnyUart {
+    /// The driver inside.
+    fn driver(&mut self) -> &mut dyn ConsoleDriver {
+        match self {
+            Self::Pl011(uart) => uart,
+            Self::Cadence(uart) => uart,
+        }
+    }
+
+    /// [`ConsoleDriver::write_nonblocking`] of the driver inside.
+    pub fn write_nonblocking(&mut self, bytes: &[u8]) -> usize {
+        self.driver().write_nonblocking(bytes)
     }
 }
