@@ -314,6 +314,10 @@ impl Drainer {
             self.uart.acknowledge(UartInterrupts::TRANSMIT);
         }
         let mut refills = 0;
+        // Work is left when the FIFO filled up or the quantum ended with chunks still ready;
+        // not when a ring only holds the start of a line (that waits for its newline, and an
+        // interrupt asked for it would fire with nothing to do).
+        let mut work_left = false;
         // BOUND: each turn writes into the FIFO and stops when it is full, or refills
         // `pending`, at most QUANTUM_CHUNKS times.
         loop {
@@ -322,15 +326,19 @@ impl Drainer {
                 let written = self.uart.write_nonblocking(unwritten);
                 self.start = self.start.saturating_add(written).min(self.end);
                 if self.start < self.end {
+                    work_left = true;
                     break;
                 }
             }
-            if refills >= QUANTUM_CHUNKS || !self.refill() {
+            if refills >= QUANTUM_CHUNKS {
+                work_left = true;
+                break;
+            }
+            if !self.refill() {
                 break;
             }
             refills += 1;
         }
-        let work_left = self.start < self.end || RINGS.iter().any(|ring| !ring.is_empty());
         if work_left != self.transmit_interrupt {
             if work_left {
                 self.uart.enable_interrupts(UartInterrupts::TRANSMIT);
