@@ -192,7 +192,7 @@ mod tests {
 
     fn uart() -> (&'static RegisterMemory<{ 0x48 / 4 }>, Cadence) {
         let memory = RegisterMemory::leak();
-        // SAFETY (test): the memory is as large as the register block and lives forever.
+        // SAFETY: (test) the memory is as large as the register block and lives forever.
         let registers = unsafe { memory.as_registers::<Registers>() };
         (memory, Cadence::from_registers(registers))
     }

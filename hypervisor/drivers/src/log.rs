@@ -109,8 +109,11 @@ fn this_core() -> Option<usize> {
 fn append(buffer: &mut [u8; FRAME_BYTES], len: &mut usize, dropped: &mut bool, bytes: &[u8]) {
     let end = len.saturating_add(bytes.len());
     match buffer.get_mut(*len..end) {
-        Some(slot) if !*dropped => {
-            slot.copy_from_slice(bytes);
+        Some(slots) if !*dropped => {
+            // Byte by byte: `copy_from_slice` would keep a length-mismatch panic path.
+            for (slot, byte) in slots.iter_mut().zip(bytes) {
+                *slot = *byte;
+            }
             *len = end;
         }
         _ => *dropped = true,
@@ -151,8 +154,9 @@ unsafe impl defmt::Logger for Logger {
             encoder.end_frame(|encoded| append(bytes, len, dropped, encoded));
             let body = frame.len.saturating_sub(2);
             let [low, high, ..] = u32::try_from(body).unwrap_or(0).to_le_bytes();
-            if let Some(header) = frame.bytes.get_mut(..2) {
-                header.copy_from_slice(&[low, high]);
+            if let Some([first, second, ..]) = frame.bytes.get_mut(..2) {
+                *first = low;
+                *second = high;
             }
             let kept = !frame.dropped && ring.push_all(frame.bytes.get(..frame.len).unwrap_or_default());
             if !kept {

@@ -156,7 +156,7 @@ mod tests {
 
     fn uart() -> (&'static RegisterMemory<{ 0x48 / 4 }>, Pl011) {
         let memory = RegisterMemory::leak();
-        // SAFETY (test): the memory is as large as the register block and lives forever.
+        // SAFETY: (test) the memory is as large as the register block and lives forever.
         let registers = unsafe { memory.as_registers::<Registers>() };
         (memory, Pl011::from_registers(registers))
     }

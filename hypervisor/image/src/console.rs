@@ -67,6 +67,10 @@ pub const REPORT_BURST: u32 = 10;
 /// Further reports per second.
 pub const REPORT_REFILL_PER_SECOND: u64 = 10;
 
+/// Ends a line whose formatting failed: only a `Display` implementation can fail, and the
+/// reader learns the line is incomplete instead of guessing.
+const FORMAT_FAILED: &[u8] = b" [formatting failed]";
+
 /// Rings `0..PARTITION_COUNT`: each partition's console output; then one per core for the
 /// `[hv]` lines that core formats.
 const RING_COUNT: usize = PARTITION_COUNT + CORE_COUNT;
@@ -120,6 +124,7 @@ pub fn enable_receive_interrupt() {
 /// only producer); the caller [`kick`]s the drain after releasing it.
 pub fn partition_output(partition: usize, byte: u8) {
     if let Some(ring) = RINGS.get(partition) {
+        // A full ring drops the byte and counts it; the drainer reports the count.
         let _: bool = ring.push(byte);
     }
 }
@@ -136,7 +141,7 @@ pub fn flush_partition(partition: usize) {
 pub fn hv_message(arguments: fmt::Arguments<'_>) {
     let mut line = LineBuffer::new();
     line.start();
-    let _ = line.write_fmt(arguments);
+    line.append(arguments);
     line.finish();
     push_line(&line);
     kick();
@@ -153,16 +158,16 @@ pub fn report(partition: usize, kind: ReportKind, arguments: fmt::Arguments<'_>)
         // holds it for one decision and at most two line copies.
         let mut guard = limiter.lock();
         let Some(budget) = guard.as_mut() else { return };
-        let Decision::Report { summary } = budget.event(kind, arch::cpu::counter()) else {
+        let Decision::Report { summary: suppressed } = budget.event(kind, arch::cpu::counter()) else {
             return;
         };
-        if let Some(summary) = summary {
+        if let Some(summary) = suppressed {
             push_summary(description.name, summary);
         }
         let mut line = LineBuffer::new();
         line.start();
-        let _ = write!(line, "{}: ", description.name);
-        let _ = line.write_fmt(arguments);
+        line.append(format_args!("{}: ", description.name));
+        line.append(arguments);
         line.finish();
         push_line(&line);
     }
@@ -180,7 +185,7 @@ pub fn fatal(arguments: fmt::Arguments<'_>) {
     let mut uart = unsafe { ConsoleUart::new(base) };
     let mut line = LineBuffer::new();
     line.start();
-    let _ = line.write_fmt(arguments);
+    line.append(arguments);
     line.finish();
     uart.write_blocking(line.bytes());
 }
@@ -219,6 +224,7 @@ pub fn kick() {
 fn push_line(line: &LineBuffer) {
     let index = PARTITION_COUNT.saturating_add(arch::cpu::core_index());
     if let Some(ring) = RINGS.get(index) {
+        // A full ring drops the line and counts it; the drainer reports the count.
         let _: bool = ring.push_all(line.bytes());
     }
 }
@@ -227,7 +233,7 @@ fn push_line(line: &LineBuffer) {
 fn push_summary(name: &str, summary: Summary) {
     let mut line = LineBuffer::new();
     line.start();
-    let _ = write!(line, "{name}: {summary}");
+    line.append(format_args!("{name}: {summary}"));
     line.finish();
     push_line(&line);
 }
@@ -251,7 +257,7 @@ impl LineBuffer {
 
     /// Writes the `[hv] ` prefix.
     fn start(&mut self) {
-        let _ = self.write_str("[hv] ");
+        self.append(format_args!("[hv] "));
     }
 
     /// Ends the line with CR LF.
@@ -260,6 +266,21 @@ impl LineBuffer {
             if let Some(slot) = self.bytes.get_mut(self.len) {
                 *slot = byte;
                 self.len = self.len.saturating_add(1);
+            }
+        }
+    }
+
+    /// Formats `arguments` onto the line; a line cut at [`HV_LINE_BYTES`] ends in `~`, and one
+    /// whose formatting failed says so (only a `Display` implementation can fail).
+    fn append(&mut self, arguments: fmt::Arguments<'_>) {
+        if self.write_fmt(arguments).is_err() {
+            let mark: &[u8] = if self.len >= Self::END { b"~" } else { FORMAT_FAILED };
+            self.len = self.len.min(Self::END.saturating_sub(mark.len()));
+            for &byte in mark {
+                if let Some(slot) = self.bytes.get_mut(self.len) {
+                    *slot = byte;
+                    self.len = self.len.saturating_add(1);
+                }
             }
         }
     }
@@ -337,7 +358,7 @@ impl Drainer {
             if !self.refill() {
                 break;
             }
-            refills += 1;
+            refills = refills.saturating_add(1);
         }
         if work_left != self.transmit_interrupt {
             if work_left {
@@ -358,10 +379,10 @@ impl Drainer {
         }
         self.collect_summaries();
         let mut chunk = [0_u8; CHUNK_BYTES];
-        let drained = self.policy.drain(&RINGS, &mut chunk, false).or_else(|| {
+        let ready = self.policy.drain(&RINGS, &mut chunk, false).or_else(|| {
             FLUSH.iter().any(|flag| flag.load(Ordering::Acquire)).then(|| self.policy.drain(&RINGS, &mut chunk, true)).flatten()
         });
-        let Some(drained) = drained else {
+        let Some(drained) = ready else {
             return self.flush_stopped();
         };
         let bytes = chunk.get(..drained.len).unwrap_or_default();
@@ -375,7 +396,7 @@ impl Drainer {
         let mut pending = Pending { bytes: &mut self.pending, end: &mut self.end };
         for &byte in bytes {
             if let Some(line) = assembler.feed(byte) {
-                let _ = write!(pending, "{}", line.prefixed(name));
+                pending.append(format_args!("{}", line.prefixed(name)));
             }
         }
         true
@@ -391,7 +412,7 @@ impl Drainer {
             }
             let name = SYSTEM.partitions.get(partition).map_or("?", |p| p.name);
             if let Some(line) = self.assemblers.get_mut(partition).and_then(LineAssembler::flush) {
-                let _ = write!(pending, "{}", line.prefixed(name));
+                pending.append(format_args!("{}", line.prefixed(name)));
             }
         }
         *pending.end > 0
@@ -407,10 +428,13 @@ impl Drainer {
             let lost = dropped.wrapping_sub(*reported);
             *reported = dropped;
             let mut pending = Pending { bytes: &mut self.pending, end: &mut self.end };
-            let _ = match SYSTEM.partitions.get(index) {
-                Some(partition) => write!(pending, "[hv] {}: {} console bytes dropped (output faster than the UART)\r\n", partition.name, lost),
-                None => write!(pending, "[hv] {} bytes of hypervisor messages dropped\r\n", lost),
-            };
+            match SYSTEM.partitions.get(index) {
+                Some(partition) => pending.append(format_args!(
+                    "[hv] {}: {} console bytes dropped (output faster than the UART)\r\n",
+                    partition.name, lost
+                )),
+                None => pending.append(format_args!("[hv] {} bytes of hypervisor messages dropped\r\n", lost)),
+            }
             return true;
         }
         false
@@ -444,6 +468,13 @@ struct Pending<'a> {
 }
 
 impl Pending<'_> {
+    /// Formats `arguments` (cut at the capacity); marks a failed `Display` implementation.
+    fn append(&mut self, arguments: fmt::Arguments<'_>) {
+        if self.write_fmt(arguments).is_err() {
+            self.push(FORMAT_FAILED);
+        }
+    }
+
     /// Appends `bytes`, as many as fit.
     fn push(&mut self, bytes: &[u8]) {
         for &byte in bytes {
