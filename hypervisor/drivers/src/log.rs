@@ -62,7 +62,7 @@ impl Frame {
 static FRAMES: [Mutex<Frame>; MAX_CORES] = [const { Mutex::new(Frame::new()) }; MAX_CORES];
 /// Each core's finished frames, waiting for the UART.
 static RINGS: [OutputRing<RING_BYTES>; MAX_CORES] = [const { OutputRing::new() }; MAX_CORES];
-/// Frames dropped (too long, ring full, or before the UART was attached).
+/// Frames dropped although a log UART is attached (too long, or the ring full).
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// Set before every try of the drain lock (see `console.rs` in the image for the pattern).
 static REQUESTED: AtomicBool = AtomicBool::new(false);
@@ -88,7 +88,7 @@ struct Drain {
 }
 
 /// Directs log frames to `uart`; `core_index` names the calling core (until then frames are
-/// dropped and counted).
+/// discarded).
 pub fn attach(uart: impl Into<AnyUart>, core_index: fn() -> usize) {
     CORE_INDEX.call_once(|| core_index);
     *DRAIN.lock() = Some(Drain { uart: uart.into(), current: None, next: 0, chunk: [0; CHUNK_BYTES], start: 0, end: 0 });
@@ -130,10 +130,9 @@ struct Logger;
 // core. Frames of different cores meet only as whole frames in the drain.
 unsafe impl defmt::Logger for Logger {
     fn acquire() {
-        let Some(core) = this_core() else {
-            let _: u64 = DROPPED.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
+        // Without a log UART (not attached yet, or the board has none) frames are discarded
+        // by design, not dropped: nothing is counted.
+        let Some(core) = this_core() else { return };
         if let Some(slot) = FRAMES.get(core) {
             let mut frame = slot.lock();
             let Frame { encoder, bytes, len, dropped } = &mut *frame;

@@ -108,6 +108,7 @@ pub fn attach(mut uart: ConsoleUart, receiver: ConsoleUart) {
         start: 0,
         end: 0,
         reported_drops: [0; RING_COUNT],
+        reported_log_drops: 0,
         transmit_interrupt: false,
     });
     kick();
@@ -323,6 +324,8 @@ struct Drainer {
     end: usize,
     /// Each ring's drop count as last reported.
     reported_drops: [u64; RING_COUNT],
+    /// The `defmt` log's dropped-frame count as last reported.
+    reported_log_drops: u64,
     /// Whether the transmit-room interrupt is unmasked.
     transmit_interrupt: bool,
 }
@@ -418,8 +421,17 @@ impl Drainer {
         *pending.end > 0
     }
 
-    /// Formats one "bytes dropped" line for the first ring whose drops are unreported.
+    /// Formats one "bytes dropped" line for the first ring whose drops are unreported, or
+    /// one for the `defmt` log's dropped frames.
     fn report_drops(&mut self) -> bool {
+        let log_drops = bulkhead_drivers::log::dropped();
+        if log_drops != self.reported_log_drops {
+            let lost = log_drops.wrapping_sub(self.reported_log_drops);
+            self.reported_log_drops = log_drops;
+            let mut pending = Pending { bytes: &mut self.pending, end: &mut self.end };
+            pending.append(format_args!("[hv] {} log frames dropped (log faster than its UART)\r\n", lost));
+            return true;
+        }
         for (index, (ring, reported)) in RINGS.iter().zip(self.reported_drops.iter_mut()).enumerate() {
             let dropped = ring.dropped();
             if dropped == *reported {
