@@ -115,6 +115,7 @@ pub fn check_loaded(
     let images = compile::load_images(&spec, guest_images, MissingImages::Skip, &mut diagnostics);
     let trees = compile::build_device_trees(&spec, &mut diagnostics);
     compile::check_hypervisor_fits(&spec, &images, &trees, &mut diagnostics);
+    compile::check_platform_drivers(&spec, compile::DriverCheck::Check, &mut diagnostics);
     if diagnostics.has_errors() {
         return Err(diagnostics);
     }

@@ -269,6 +269,103 @@ fn gic(gic: &Gic) -> Expr {
     }
 }
 
+/// The EL2 driver types the image is built with for this board's devices: the
+/// configuration picks the platform at build time (as Bao's `GIC_VERSION` or Hubris's
+/// generated board types do), so the image never probes, and never drives a device with
+/// another model's driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformTypes {
+    /// Driver of the physical interrupt controller.
+    pub interrupt_controller: &'static str,
+    /// Driver of the console UART.
+    pub console_uart: &'static str,
+    /// Driver of the log UART (the console's when the board has none: then unused).
+    pub log_uart: &'static str,
+}
+
+/// A board device the EL2 image has no driver for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MissingDriver {
+    /// The interrupt controller (GICv2 today).
+    InterruptController(&'static str),
+    /// The console UART's model.
+    ConsoleUart(&'static str),
+    /// The log UART's model.
+    LogUart(&'static str),
+}
+
+/// The driver of a UART model, or its name when there is none.
+fn uart_driver(kind: UartKind) -> Result<&'static str, &'static str> {
+    match kind {
+        UartKind::Pl011 => Ok("::bulkhead_drivers::pl011::Pl011"),
+        UartKind::Cadence => Ok("::bulkhead_drivers::cadence::Cadence"),
+        UartKind::Ns16550 => Err("NS16550"),
+    }
+}
+
+/// The driver types for `board`, or every device that has none.
+pub fn platform_types(board: &Board) -> Result<PlatformTypes, Vec<MissingDriver>> {
+    let mut missing = Vec::new();
+    let interrupt_controller = match board.gic {
+        Gic::V3 { .. } => "::bulkhead_drivers::gicv3::PhysicalGic",
+        Gic::V2 { .. } => {
+            missing.push(MissingDriver::InterruptController("GICv2"));
+            ""
+        }
+    };
+    let console_uart = uart_driver(board.console.uart.kind).unwrap_or_else(|model| {
+        missing.push(MissingDriver::ConsoleUart(model));
+        ""
+    });
+    let log_uart = match &board.log {
+        Some(log) => uart_driver(log.uart.kind).unwrap_or_else(|model| {
+            missing.push(MissingDriver::LogUart(model));
+            ""
+        }),
+        None => console_uart,
+    };
+    if missing.is_empty() {
+        Ok(PlatformTypes {
+            interrupt_controller,
+            console_uart,
+            log_uart,
+        })
+    } else {
+        Err(missing)
+    }
+}
+
+/// The `pub type` items naming the platform's drivers; for a board with a device the image
+/// has no driver for, a `compile_error!` (the compiler refuses such a board before this
+/// is generated; the error stops a hand-edited or stale file).
+fn platform_items(board: &Board) -> String {
+    match platform_types(board) {
+        Ok(types) => format!(
+            "/// The physical interrupt controller's EL2 driver, chosen from the board.\n\
+             pub type InterruptController = {};\n\
+             /// The console UART's EL2 driver, chosen from the board.\n\
+             pub type ConsoleUart = {};\n\
+             /// The log UART's EL2 driver, chosen from the board{}.\n\
+             pub type LogUart = {};\n",
+            types.interrupt_controller,
+            types.console_uart,
+            if board.log.is_some() {
+                ""
+            } else {
+                " (no log UART: unused)"
+            },
+            types.log_uart
+        ),
+        Err(missing) => format!(
+            "compile_error!({:?});\n",
+            format!(
+                "board {} has devices without an EL2 driver: {missing:?}",
+                board.name
+            )
+        ),
+    }
+}
+
 fn board(board: &Board) -> Expr {
     let secondary_boot = match board.secondary_boot {
         SecondaryBoot::PsciSmc => "PsciSmc",
@@ -345,6 +442,8 @@ fn path_literal(path: &Path) -> String {
 /// `system.rs`: the `SYSTEM` static, the size constants and their const assertions.
 pub fn system_rs(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> String {
     let mut out = header_and_sizes(spec, partitions);
+    out.push('\n');
+    out.push_str(&platform_items(spec.board()));
     for (index, partition) in partitions.iter().enumerate() {
         out.push('\n');
         out.push_str(&partition_items(spec, index, partition));

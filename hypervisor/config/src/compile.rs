@@ -262,6 +262,70 @@ pub(crate) fn check_hypervisor_fits(
     )));
 }
 
+/// Whether a board the image has no driver for is an error (`build`) or a warning (`check`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DriverCheck {
+    /// `build`: the EL2 image cannot be built for the board.
+    Build,
+    /// `check`: the manifest is valid for the board; building it is not possible yet.
+    Check,
+}
+
+/// Reports every device of the board the EL2 image has no driver for (BH0510), pointing at
+/// the `board.toml` key it comes from. The one difference between `check` and `build` on
+/// purpose: the manifest is right for the board (so `check`, which reviews manifests, accepts
+/// it with this warning), but the image cannot drive the board (so `build` refuses it rather
+/// than producing an image that would stop at boot or drive the UART with another model's
+/// registers).
+pub(crate) fn check_platform_drivers(spec: &SystemSpec, stage: DriverCheck, diagnostics: &mut Diagnostics) {
+    let board = spec.board();
+    let Err(missing) = codegen::platform_types(board) else {
+        return;
+    };
+    let toml = &board.spans;
+    for device in missing {
+        let (what, span, label) = match device {
+            codegen::MissingDriver::InterruptController(model) => (
+                format!("the interrupt controller ({model})"),
+                toml.device_tree.clone(),
+                "the device tree describing it",
+            ),
+            codegen::MissingDriver::ConsoleUart(model) => (
+                format!("the console UART ({model}, `{}`)", board.console.path),
+                toml.console.clone(),
+                "this UART",
+            ),
+            codegen::MissingDriver::LogUart(model) => (
+                format!(
+                    "the log UART ({model}, `{}`)",
+                    board.log.as_ref().map_or("", |log| log.path.as_str())
+                ),
+                toml.log.clone().unwrap_or_else(|| toml.console.clone()),
+                "this UART",
+            ),
+        };
+        let message = format!(
+            "board `{}`: {what} has no EL2 driver in this hypervisor",
+            board.name
+        );
+        let (diagnostic, help) = match stage {
+            DriverCheck::Build => (
+                Diagnostic::error(Code::NoEl2Driver, message),
+                "the image is not built for a board it cannot drive; drivers exist for GICv3 and for PL011 and Cadence UARTs (a GICv2 backend is planned, see the README)",
+            ),
+            DriverCheck::Check => (
+                Diagnostic::warning(Code::NoEl2Driver, message),
+                "the manifest is valid for this board, but `cargo xtask build` refuses it until the driver exists",
+            ),
+        };
+        diagnostics.push(
+            diagnostic
+                .with_label(&toml.source, span, label)
+                .with_help(help.to_owned()),
+        );
+    }
+}
+
 /// Loads every guest image of an already validated system, checks it fits its partition, and
 /// writes all outputs to `out_dir`.
 pub fn compile_loaded(
@@ -281,6 +345,7 @@ pub fn compile_loaded(
     let images = load_images(spec, guest_images, MissingImages::Error, &mut diagnostics);
     let trees = build_device_trees(spec, &mut diagnostics);
     check_hypervisor_fits(spec, &images, &trees, &mut diagnostics);
+    check_platform_drivers(spec, DriverCheck::Build, &mut diagnostics);
     if diagnostics.has_errors() {
         return Err(diagnostics);
     }

@@ -317,6 +317,9 @@ codes! {
     QemuCoreCountMismatch = ("BH0508", "qemu-core-count-mismatch"),
     /// A Debian-packaged device tree blob could not be fetched or verified.
     DtbFetchFailed = ("BH0509", "dtb-fetch-failed"),
+    /// The board's interrupt controller or console/log UART has no EL2 driver yet: `build`
+    /// refuses it (error), `check` says so (warning).
+    NoEl2Driver = ("BH0510", "no-el2-driver"),
     /// A generated guest device tree could not be built.
     GuestDeviceTreeFailed = ("BH0601", "guest-device-tree-failed"),
     /// A device named in `devices` (or a pass-through console) is not in the device tree.

@@ -399,8 +399,9 @@ fn the_full_example_system_rs_is_rustfmt_clean() {
     );
 }
 
-/// The generated tables compile against `bulkhead-core` (types, paths, const assertions):
-/// a throwaway crate `include!`s them, built in its own target directory.
+/// The generated tables compile against `bulkhead-core` and `bulkhead-drivers` (types, paths,
+/// const assertions, the platform's driver types): a throwaway crate `include!`s them, built
+/// in its own target directory.
 // [utest->dsn~config-codegen~1]
 #[test]
 fn the_full_example_system_rs_compiles_against_bulkhead_core() {
@@ -409,18 +410,20 @@ fn the_full_example_system_rs_compiles_against_bulkhead_core() {
     let krate = directory.path().join("generated-check");
     std::fs::create_dir_all(krate.join("src")).unwrap();
     let core = repo_root().join("hypervisor/core");
+    let drivers = repo_root().join("hypervisor/drivers");
     std::fs::write(
         krate.join("Cargo.toml"),
         format!(
-            "[package]\nname = \"generated-check\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n[dependencies]\nbulkhead-core = {{ path = {:?} }}\n\n[workspace]\n",
-            core.to_string_lossy()
+            "[package]\nname = \"generated-check\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n[dependencies]\nbulkhead-core = {{ path = {:?} }}\nbulkhead-drivers = {{ path = {:?} }}\n\n[workspace]\n",
+            core.to_string_lossy(),
+            drivers.to_string_lossy()
         ),
     )
     .unwrap();
     std::fs::write(
         krate.join("src/lib.rs"),
         format!(
-            "#![allow(dead_code, missing_docs)]\ninclude!({:?});\npub fn system() -> &'static ::bulkhead_core::system::System {{ &SYSTEM }}\n",
+            "#![allow(dead_code, missing_docs)]\ninclude!({:?});\npub fn system() -> &'static ::bulkhead_core::system::System {{ &SYSTEM }}\npub fn platform(_: Option<(&InterruptController, &ConsoleUart, &LogUart)>) {{}}\n",
             compiled.system_rs.to_string_lossy()
         ),
     )
@@ -472,4 +475,57 @@ fn guests_that_overflow_the_hypervisor_reservation_are_rejected_by_build_and_che
     })
     .expect_err("check accepted what build rejects");
     assert_markers(&diagnostics, &[manifest]);
+}
+
+// [utest->dsn~config-codegen~1]
+#[test]
+fn a_board_without_an_el2_gic_driver_is_refused_by_build_naming_its_board_toml() {
+    // The test board has a GICv2 (GIC-400): valid for `check`, which warns, but the image has
+    // no GICv2 backend, so `build` must not produce an image that stops at boot.
+    let manifest = fixture("checks/cache-colouring-not-enforced.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let image = directory.path().join("heartbeat.elf");
+    std::fs::write(&image, demo_guest(b"heartbeat code")).unwrap();
+    let guest_images = BTreeMap::from([("heartbeat".to_owned(), image)]);
+    let built = compile(&Options {
+        manifest: manifest.clone(),
+        repo_root: common::root_for(&text),
+        out_dir: directory.path().join("out"),
+        guest_images: guest_images.clone(),
+    })
+    .expect_err("a GICv2 board must not build");
+    let errors: Vec<_> = built.errors().map(|item| item.code()).collect();
+    assert_eq!(errors, [bulkhead_config::Code::NoEl2Driver]);
+    let rendered = built.render(false);
+    assert!(rendered.contains("test-gicv2/board.toml"), "{rendered}");
+    assert!(rendered.contains("interrupt controller (GICv2) has no EL2 driver"), "{rendered}");
+    assert!(!directory.path().join("out/system.rs").exists(), "nothing generated");
+    let checked = bulkhead_config::check(&bulkhead_config::CheckOptions {
+        manifest,
+        repo_root: common::root_for(&text),
+        guest_images,
+        out_dir: None,
+    })
+    .unwrap_or_else(|diagnostics| panic!("check refused: {}", diagnostics.render(false)));
+    assert!(checked.warnings.iter().any(|item| item.code() == bulkhead_config::Code::NoEl2Driver));
+}
+
+// [utest->dsn~config-codegen~1]
+#[test]
+fn the_platform_types_follow_the_board() {
+    let directory = tempfile::tempdir().unwrap();
+    let compiled = compile_good(directory.path());
+    let types = bulkhead_config::codegen::platform_types(&compiled.board).unwrap();
+    assert_eq!(types.interrupt_controller, "::bulkhead_drivers::gicv3::PhysicalGic");
+    assert_eq!(types.console_uart, "::bulkhead_drivers::pl011::Pl011");
+    let mut board = compiled.board.clone();
+    board.console.uart.kind = bulkhead_core::system::UartKind::Cadence;
+    let cadence = bulkhead_config::codegen::platform_types(&board).unwrap();
+    assert_eq!(cadence.console_uart, "::bulkhead_drivers::cadence::Cadence", "ZCU102's UART is no PL011");
+    board.console.uart.kind = bulkhead_core::system::UartKind::Ns16550;
+    assert_eq!(
+        bulkhead_config::codegen::platform_types(&board),
+        Err(vec![bulkhead_config::codegen::MissingDriver::ConsoleUart("NS16550")])
+    );
 }

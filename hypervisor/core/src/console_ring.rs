@@ -82,7 +82,7 @@ impl<const N: usize> OutputRing<N> {
             let _: u64 = self.dropped.fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        if let Some(slot) = self.bytes.get(head & (N - 1)) {
+        if let Some(slot) = self.bytes.get(head & N.wrapping_sub(1)) {
             slot.store(byte, Ordering::Relaxed);
         }
         self.head.store(head.wrapping_add(1), Ordering::Release);
@@ -105,12 +105,30 @@ impl<const N: usize> OutputRing<N> {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// Room left, in bytes.
+    pub fn free(&self) -> usize {
+        N.saturating_sub(self.len())
+    }
+
+    /// Producer side: appends all of `bytes`, or none of them (counting them as dropped)
+    /// when the ring lacks room for the whole. For producers whose units must not be cut
+    /// (a formatted `[hv]` line, a `defmt` frame). Returns whether they were kept.
+    pub fn push_all(&self, bytes: &[u8]) -> bool {
+        if bytes.len() > self.free() {
+            let count = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+            let _: u64 = self.dropped.fetch_add(count, Ordering::Relaxed);
+            return false;
+        }
+        // With room for all of them checked by the one producer, no push below can fail.
+        bytes.iter().all(|byte| self.push(*byte))
+    }
+
     /// Consumer side: the byte `offset` places after the oldest unread one.
-    fn peek(&self, offset: usize) -> Option<u8> {
+    pub fn peek(&self, offset: usize) -> Option<u8> {
         if offset >= self.len() {
             return None;
         }
-        let index = self.tail.load(Ordering::Relaxed).wrapping_add(offset) & (N - 1);
+        let index = self.tail.load(Ordering::Relaxed).wrapping_add(offset) & N.wrapping_sub(1);
         self.bytes.get(index).map(|slot| slot.load(Ordering::Relaxed))
     }
 
@@ -130,7 +148,8 @@ impl<const N: usize> OutputRing<N> {
     }
 
     /// Consumer side: copies `count` bytes into `buffer` and releases them to the producer.
-    fn take(&self, count: usize, buffer: &mut [u8]) -> usize {
+    /// Returns how many were copied (fewer if fewer wait or `buffer` is shorter).
+    pub fn take(&self, count: usize, buffer: &mut [u8]) -> usize {
         let mut copied = 0;
         for (offset, slot) in buffer.iter_mut().take(count).enumerate() {
             let Some(byte) = self.peek(offset) else { break };
@@ -314,6 +333,23 @@ mod tests {
         assert_eq!(rings[0].dropped(), pushed - kept);
         assert_eq!(drained, kept, "every kept byte drained exactly once");
         assert_eq!(rings[1].dropped(), 0);
+    }
+
+    #[test]
+    fn push_all_keeps_a_unit_whole_or_drops_and_counts_all_of_it() {
+        let ring = OutputRing::<8>::new();
+        assert!(ring.push_all(b"[hv] x\n"));
+        assert_eq!(ring.free(), 1);
+        assert!(!ring.push_all(b"ab"), "two bytes do not fit in one");
+        assert_eq!(ring.dropped(), 2);
+        assert_eq!(ring.len(), 7, "nothing of the refused unit was kept");
+        let mut buffer = [0_u8; 8];
+        assert_eq!(ring.peek(5), Some(b'x'));
+        assert_eq!(ring.take(3, &mut buffer), 3);
+        assert_eq!(&buffer[..3], b"[hv");
+        assert!(ring.push_all(b"abcd"));
+        assert_eq!(ring.take(8, &mut buffer), 8);
+        assert_eq!(&buffer, b"] x\nabcd", "in order, across the wrap");
     }
 
     #[test]

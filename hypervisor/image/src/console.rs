@@ -1,56 +1,507 @@
 //! The physical console: every partition's lines and the hypervisor's plain-text messages
-//! share one UART, each line prefixed with its source (`[alpha] `, `[hv] `).
+//! share one UART, each line prefixed with its source (`[alpha] `, `[hv] `), and no EL2 path
+//! ever waits for that UART or for another core to print (issue 14, temporal isolation).
 //!
-//! Lines are written whole under one lock, so output of different cores never interleaves
-//! mid-line. Lock order: a partition's lock may be held while taking this one, never the
-//! reverse (see `partition.rs`).
+//! - A partition's vPL011 transmit pushes into the partition's own [`OutputRing`] (no lock:
+//!   its vCPUs are serialised by their own partition lock, the only producer). A full ring
+//!   drops the byte and counts it; the drop count is printed later as an `[hv]` line.
+//! - `[hv]` lines are formatted by the core that has something to say into that core's own
+//!   ring (one producer per ring: EL2 runs with interrupts masked), whole or not at all.
+//!   Reports of guest-caused events ([`report`]) first ask the partition's
+//!   [`ReportLimiter`] (burst [`REPORT_BURST`], one more per [`REPORT_REFILL_PER_SECOND`]th
+//!   of a second); what it refuses is counted and summarised ("beta: 19 950 more stage-2
+//!   faults suppressed").
+//! - Draining to the UART: whoever finds the drain lock free (*try*-lock, never spun on)
+//!   drains one quantum: at most [`QUANTUM_CHUNKS`] chunks chosen round-robin by
+//!   [`DrainPolicy`] (so a flooding partition delays a neighbour's line by at most one
+//!   round), each turned into whole prefixed, escaped lines by the partition's
+//!   [`LineAssembler`], written only as far as the transmit FIFO has room
+//!   ([`ConsoleDriver::write_nonblocking`]). What is left waits for the UART's transmit-room
+//!   interrupt (taken on the input core, [`on_interrupt`]) or the next print.
 //!
-//! [impl->dsn~el2-console~1]
+//! Worst-case time any EL2 path holds a shared lock on this path: producers hold none (a
+//! partition's vCPUs hold their own partition lock, or their own partition's limiter lock,
+//! for one O(1) push per byte or one ≤ [`HV_LINE_BYTES`]-byte copy). The drain lock is held
+//! for one quantum: ≤ [`QUANTUM_CHUNKS`] × (a scan of ≤ (P + C) × [`CHUNK_BYTES`] ring bytes,
+//! P partitions and C cores, + formatting ≤ [`PENDING_BYTES`] bytes) + one `try_lock` per
+//! partition's limiter + ≤ [`PENDING_BYTES`] device writes that never wait (the FIFO takes
+//! them or the loop stops): with P = 2, C = 4, about 2 000 byte operations, a few
+//! microseconds, independent of the UART's baud rate and of what any partition does. Nobody
+//! waits for it: a core that finds it taken leaves its bytes to the holder
+//! ([`kick`]'s request flag) or to the transmit interrupt.
+//!
+//! The fatal path ([`fatal`]) still writes synchronously, bypassing the rings: it is the end.
+//!
+//! Lock order: a partition lock, then a limiter lock or the drain lock (both only tried by
+//! the drainer); the drainer takes no partition lock.
+//!
+//! [impl->dsn~el2-console~1] [impl->dsn~console-output-ring~1] [impl->dsn~report-limit~1]
 
-use bulkhead_drivers::pl011::Pl011;
+use crate::generated::{CORE_COUNT, ConsoleUart, PARTITION_COUNT, SYSTEM};
+use bulkhead_arch_aarch64 as arch;
+use bulkhead_core::console::LineAssembler;
+use bulkhead_core::console_ring::{DrainPolicy, OutputRing};
+use bulkhead_core::report_limit::{Decision, ReportKind, ReportLimiter, Summary};
+use bulkhead_drivers::uart::{ConsoleDriver, UartInterrupts};
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, Ordering, fence};
 use spin::Mutex;
 
-/// The console UART (`None` until [`attach`]).
-static CONSOLE: Mutex<Option<Pl011>> = Mutex::new(None);
+/// Longest console line a partition prints before the hypervisor cuts it.
+pub const LINE_LENGTH: usize = 160;
+/// Bytes of each ring (a partition's output, a core's `[hv]` lines).
+const RING_BYTES: usize = 1024;
+/// Longest `[hv]` line, prefix and CR LF included; longer ones are cut.
+pub const HV_LINE_BYTES: usize = 200;
+/// Raw bytes taken from a ring per chunk: a quarter of a line, so that even if every byte
+/// is escaped (`\xHH`) one chunk completes at most two lines.
+pub const CHUNK_BYTES: usize = LINE_LENGTH / 4;
+/// Formatted bytes waiting for the FIFO: two prefixed lines.
+pub const PENDING_BYTES: usize = 512;
+/// Chunks per drain quantum.
+pub const QUANTUM_CHUNKS: usize = 4;
+/// Times [`kick`] retries when another core released the drain lock with work left.
+const KICK_ATTEMPTS: usize = 4;
+/// Reports a partition may cause at once.
+pub const REPORT_BURST: u32 = 10;
+/// Further reports per second.
+pub const REPORT_REFILL_PER_SECOND: u64 = 10;
 
-/// Ends a line whose formatting failed. The UART cannot fail, so only a `Display`
-/// implementation can; the reader learns the line is incomplete instead of guessing.
+/// Ends a line whose formatting failed: only a `Display` implementation can fail, and the
+/// reader learns the line is incomplete instead of guessing.
 const FORMAT_FAILED: &[u8] = b" [formatting failed]";
 
-/// Starts the console on `uart`.
-pub fn attach(mut uart: Pl011) {
-    uart.enable(true);
-    *CONSOLE.lock() = Some(uart);
+/// Rings `0..PARTITION_COUNT`: each partition's console output; then one per core for the
+/// `[hv]` lines that core formats.
+const RING_COUNT: usize = PARTITION_COUNT + CORE_COUNT;
+/// Every ring, drained round-robin.
+static RINGS: [OutputRing<RING_BYTES>; RING_COUNT] = [const { OutputRing::new() }; RING_COUNT];
+/// Each partition's report budget (`None` until [`attach`]). Taken by the partition's own
+/// vCPUs to report, and *tried* by the drainer for pending summaries.
+static LIMITERS: [Mutex<Option<ReportLimiter>>; PARTITION_COUNT] = [const { Mutex::new(None) }; PARTITION_COUNT];
+/// Partitions whose unfinished line must be printed (they stopped).
+static FLUSH: [AtomicBool; PARTITION_COUNT] = [const { AtomicBool::new(false) }; PARTITION_COUNT];
+/// Set by every producer before it tries the drain lock; cleared by the drainer before a
+/// quantum, read again after the release, so no work is left behind by a failed try.
+static REQUESTED: AtomicBool = AtomicBool::new(false);
+/// The transmit side of the console (`None` until [`attach`]): only ever `try_lock`ed.
+static DRAIN: Mutex<Option<Drainer>> = Mutex::new(None);
+/// The receive side of the console, used by the input core alone.
+static INPUT: Mutex<Option<ConsoleUart>> = Mutex::new(None);
+
+/// Starts the console: `uart` transmits, `receiver` (a second handle on the same UART)
+/// receives; every partition gets its report budget.
+pub fn attach(mut uart: ConsoleUart, receiver: ConsoleUart) {
+    uart.enable();
+    let hertz = arch::cpu::counter_frequency();
+    let refill = hertz.checked_div(REPORT_REFILL_PER_SECOND).unwrap_or(1);
+    let now = arch::cpu::counter();
+    for limiter in &LIMITERS {
+        *limiter.lock() = Some(ReportLimiter::new(REPORT_BURST, refill, now));
+    }
+    *INPUT.lock() = Some(receiver);
+    *DRAIN.lock() = Some(Drainer {
+        uart,
+        policy: DrainPolicy::new(),
+        assemblers: [const { LineAssembler::new() }; PARTITION_COUNT],
+        pending: [0; PENDING_BYTES],
+        start: 0,
+        end: 0,
+        reported_drops: [0; RING_COUNT],
+        reported_log_drops: 0,
+        transmit_interrupt: false,
+    });
+    kick();
 }
 
-/// Writes a hypervisor message as one `[hv] ...` line.
+/// Enables the console UART's receive interrupt (input starts).
+pub fn enable_receive_interrupt() {
+    if let Some(uart) = INPUT.lock().as_mut() {
+        uart.enable_interrupts(UartInterrupts::RECEIVE);
+    }
+}
+
+/// One byte a partition's vPL011 transmitted. Called with the partition's lock held (its
+/// only producer); the caller [`kick`]s the drain after releasing it.
+pub fn partition_output(partition: usize, byte: u8) {
+    if let Some(ring) = RINGS.get(partition) {
+        // A full ring drops the byte and counts it; the drainer reports the count.
+        let _: bool = ring.push(byte);
+    }
+}
+
+/// Partition `partition` stopped: its unfinished line is printed by the next drain.
+pub fn flush_partition(partition: usize) {
+    if let Some(flag) = FLUSH.get(partition) {
+        flag.store(true, Ordering::Release);
+    }
+    kick();
+}
+
+/// Writes a hypervisor message as one `[hv] ...` line (through this core's ring).
 pub fn hv_message(arguments: fmt::Arguments<'_>) {
-    let mut console = CONSOLE.lock();
-    if let Some(uart) = console.as_mut() {
-        uart.write_bytes(b"[hv] ");
-        if uart.write_fmt(arguments).is_err() {
-            uart.write_bytes(FORMAT_FAILED);
-        }
-        uart.write_bytes(b"\r\n");
-    }
+    let mut line = LineBuffer::new();
+    line.start();
+    line.append(arguments);
+    line.finish();
+    push_line(&line);
+    kick();
 }
 
-/// Writes something that displays as whole console lines (e.g. a partition's
-/// `PrefixedLine`).
-pub fn write_display(item: impl fmt::Display) {
-    let mut console = CONSOLE.lock();
-    if let Some(uart) = console.as_mut() {
-        if write!(uart, "{item}").is_err() {
-            uart.write_bytes(FORMAT_FAILED);
-            uart.write_bytes(b"\r\n");
+/// Reports a guest-caused event of partition `partition` as an `[hv] <name>: ...` line,
+/// within the partition's report budget: refused reports are counted and summarised.
+pub fn report(partition: usize, kind: ReportKind, arguments: fmt::Arguments<'_>) {
+    let (Some(limiter), Some(description)) = (LIMITERS.get(partition), SYSTEM.partitions.get(partition)) else {
+        return;
+    };
+    {
+        // Only this partition's own vCPUs take this lock (the drainer only tries it), and each
+        // holds it for one decision and at most two line copies.
+        let mut guard = limiter.lock();
+        let Some(budget) = guard.as_mut() else { return };
+        let Decision::Report { summary: suppressed } = budget.event(kind, arch::cpu::counter()) else {
+            return;
+        };
+        if let Some(summary) = suppressed {
+            push_summary(description.name, summary);
         }
+        let mut line = LineBuffer::new();
+        line.start();
+        line.append(format_args!("{}: ", description.name));
+        line.append(arguments);
+        line.finish();
+        push_line(&line);
     }
+    kick();
 }
 
-/// Takes one byte of input, if the console received any.
+/// Writes a last message synchronously, bypassing the rings and the drain lock: for a fatal
+/// EL2 error (the core stops after it) and panics.
+#[expect(unsafe_code, reason = "takes a last handle on the console UART to report a fatal error")]
+pub fn fatal(arguments: fmt::Arguments<'_>) {
+    let Ok(base) = usize::try_from(SYSTEM.board.console.base.raw()) else { return };
+    // SAFETY: the console UART's address comes from the validated board tables and is in
+    // the EL2 identity map. This core is about to stop: a write racing with the drainer may
+    // interleave bytes on the line, which is the price of getting the last word out.
+    let mut uart = unsafe { ConsoleUart::new(base) };
+    let mut line = LineBuffer::new();
+    line.start();
+    line.append(arguments);
+    line.finish();
+    uart.write_blocking(line.bytes());
+}
+
+/// Takes one byte of input, if the console received any (the input core only).
 pub fn read_byte() -> Option<u8> {
-    CONSOLE.lock().as_mut().and_then(Pl011::read_byte)
+    INPUT.lock().as_mut().and_then(ConsoleDriver::read_byte)
+}
+
+/// The console UART's interrupt (on the input core, after input was read): continues the
+/// drain when the transmit FIFO has room again.
+pub fn on_interrupt() {
+    kick();
+}
+
+/// Asks for a drain and drains one quantum if the drain lock is free; never waits.
+pub fn kick() {
+    REQUESTED.store(true, Ordering::SeqCst);
+    // BOUND: at most KICK_ATTEMPTS quanta.
+    for _ in 0..KICK_ATTEMPTS {
+        let Some(mut guard) = DRAIN.try_lock() else { return };
+        let Some(drainer) = guard.as_mut() else { return };
+        REQUESTED.store(false, Ordering::SeqCst);
+        drainer.quantum();
+        drop(guard);
+        // A producer whose try failed while this core drained set the flag before trying:
+        // seen here, its bytes are drained by the next attempt.
+        fence(Ordering::SeqCst);
+        if !REQUESTED.load(Ordering::SeqCst) {
+            return;
+        }
+    }
+}
+
+/// Appends a whole line to this core's ring, or drops it (counted).
+fn push_line(line: &LineBuffer) {
+    let index = PARTITION_COUNT.saturating_add(arch::cpu::core_index());
+    if let Some(ring) = RINGS.get(index) {
+        // A full ring drops the line and counts it; the drainer reports the count.
+        let _: bool = ring.push_all(line.bytes());
+    }
+}
+
+/// Appends `name: <summary>` as an `[hv]` line to this core's ring.
+fn push_summary(name: &str, summary: Summary) {
+    let mut line = LineBuffer::new();
+    line.start();
+    line.append(format_args!("{name}: {summary}"));
+    line.finish();
+    push_line(&line);
+}
+
+/// One `[hv]` line being formatted, cut at [`HV_LINE_BYTES`].
+struct LineBuffer {
+    /// The bytes.
+    bytes: [u8; HV_LINE_BYTES],
+    /// How many are used.
+    len: usize,
+}
+
+impl LineBuffer {
+    /// Room kept for the CR LF.
+    const END: usize = HV_LINE_BYTES - 2;
+
+    /// An empty line.
+    const fn new() -> Self {
+        Self { bytes: [0; HV_LINE_BYTES], len: 0 }
+    }
+
+    /// Writes the `[hv] ` prefix.
+    fn start(&mut self) {
+        self.append(format_args!("[hv] "));
+    }
+
+    /// Ends the line with CR LF.
+    fn finish(&mut self) {
+        for byte in *b"\r\n" {
+            if let Some(slot) = self.bytes.get_mut(self.len) {
+                *slot = byte;
+                self.len = self.len.saturating_add(1);
+            }
+        }
+    }
+
+    /// Formats `arguments` onto the line; a line cut at [`HV_LINE_BYTES`] ends in `~`, and one
+    /// whose formatting failed says so (only a `Display` implementation can fail).
+    fn append(&mut self, arguments: fmt::Arguments<'_>) {
+        if self.write_fmt(arguments).is_err() {
+            let mark: &[u8] = if self.len >= Self::END { b"~" } else { FORMAT_FAILED };
+            self.len = self.len.min(Self::END.saturating_sub(mark.len()));
+            for &byte in mark {
+                if let Some(slot) = self.bytes.get_mut(self.len) {
+                    *slot = byte;
+                    self.len = self.len.saturating_add(1);
+                }
+            }
+        }
+    }
+
+    /// The formatted bytes.
+    fn bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+}
+
+impl Write for LineBuffer {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for byte in text.bytes() {
+            if self.len >= Self::END {
+                return Err(fmt::Error);
+            }
+            if let Some(slot) = self.bytes.get_mut(self.len) {
+                *slot = byte;
+            }
+            self.len = self.len.saturating_add(1);
+        }
+        Ok(())
+    }
+}
+
+/// The transmit side: the UART, the round-robin position, each partition's line assembler
+/// and the formatted bytes the FIFO has not taken yet.
+struct Drainer {
+    /// The console UART (transmit side).
+    uart: ConsoleUart,
+    /// Which ring is served next.
+    policy: DrainPolicy,
+    /// Each partition's unfinished line.
+    assemblers: [LineAssembler<LINE_LENGTH>; PARTITION_COUNT],
+    /// Formatted bytes; `start..end` still to be written.
+    pending: [u8; PENDING_BYTES],
+    /// First unwritten byte of `pending`.
+    start: usize,
+    /// End of the formatted bytes in `pending`.
+    end: usize,
+    /// Each ring's drop count as last reported.
+    reported_drops: [u64; RING_COUNT],
+    /// The `defmt` log's dropped-frame count as last reported.
+    reported_log_drops: u64,
+    /// Whether the transmit-room interrupt is unmasked.
+    transmit_interrupt: bool,
+}
+
+impl Drainer {
+    /// One bounded quantum: writes what the FIFO takes, refilling `pending` at most
+    /// [`QUANTUM_CHUNKS`] times; leaves the transmit-room interrupt on while work is left.
+    fn quantum(&mut self) {
+        if self.transmit_interrupt {
+            self.uart.acknowledge(UartInterrupts::TRANSMIT);
+        }
+        let mut refills = 0;
+        // Work is left when the FIFO filled up or the quantum ended with chunks still ready;
+        // not when a ring only holds the start of a line (that waits for its newline, and an
+        // interrupt asked for it would fire with nothing to do).
+        let mut work_left = false;
+        // BOUND: each turn writes into the FIFO and stops when it is full, or refills
+        // `pending`, at most QUANTUM_CHUNKS times.
+        loop {
+            if self.start < self.end {
+                let unwritten = self.pending.get(self.start..self.end).unwrap_or_default();
+                let written = self.uart.write_nonblocking(unwritten);
+                self.start = self.start.saturating_add(written).min(self.end);
+                if self.start < self.end {
+                    work_left = true;
+                    break;
+                }
+            }
+            if refills >= QUANTUM_CHUNKS {
+                work_left = true;
+                break;
+            }
+            if !self.refill() {
+                break;
+            }
+            refills = refills.saturating_add(1);
+        }
+        if work_left != self.transmit_interrupt {
+            if work_left {
+                self.uart.enable_interrupts(UartInterrupts::TRANSMIT);
+            } else {
+                self.uart.disable_interrupts(UartInterrupts::TRANSMIT);
+            }
+            self.transmit_interrupt = work_left;
+        }
+    }
+
+    /// Formats the next thing to print into the empty `pending`; false if nothing waits.
+    fn refill(&mut self) -> bool {
+        self.start = 0;
+        self.end = 0;
+        if self.report_drops() {
+            return true;
+        }
+        self.collect_summaries();
+        let mut chunk = [0_u8; CHUNK_BYTES];
+        let ready = self.policy.drain(&RINGS, &mut chunk, false).or_else(|| {
+            FLUSH.iter().any(|flag| flag.load(Ordering::Acquire)).then(|| self.policy.drain(&RINGS, &mut chunk, true)).flatten()
+        });
+        let Some(drained) = ready else {
+            return self.flush_stopped();
+        };
+        let bytes = chunk.get(..drained.len).unwrap_or_default();
+        if drained.partition >= PARTITION_COUNT {
+            // A core's ring holds formatted `[hv]` lines.
+            self.append(bytes);
+            return true;
+        }
+        let name = SYSTEM.partitions.get(drained.partition).map_or("?", |p| p.name);
+        let Some(assembler) = self.assemblers.get_mut(drained.partition) else { return true };
+        let mut pending = Pending { bytes: &mut self.pending, end: &mut self.end };
+        for &byte in bytes {
+            if let Some(line) = assembler.feed(byte) {
+                pending.append(format_args!("{}", line.prefixed(name)));
+            }
+        }
+        true
+    }
+
+    /// Prints the unfinished line of every partition that stopped and whose ring is empty.
+    fn flush_stopped(&mut self) -> bool {
+        let mut pending = Pending { bytes: &mut self.pending, end: &mut self.end };
+        for (partition, flag) in FLUSH.iter().enumerate() {
+            let ring_empty = RINGS.get(partition).is_none_or(OutputRing::is_empty);
+            if !ring_empty || !flag.swap(false, Ordering::AcqRel) {
+                continue;
+            }
+            let name = SYSTEM.partitions.get(partition).map_or("?", |p| p.name);
+            if let Some(line) = self.assemblers.get_mut(partition).and_then(LineAssembler::flush) {
+                pending.append(format_args!("{}", line.prefixed(name)));
+            }
+        }
+        *pending.end > 0
+    }
+
+    /// Formats one "bytes dropped" line for the first ring whose drops are unreported, or
+    /// one for the `defmt` log's dropped frames.
+    fn report_drops(&mut self) -> bool {
+        let log_drops = bulkhead_drivers::log::dropped();
+        if log_drops != self.reported_log_drops {
+            let lost = log_drops.wrapping_sub(self.reported_log_drops);
+            self.reported_log_drops = log_drops;
+            let mut pending = Pending { bytes: &mut self.pending, end: &mut self.end };
+            pending.append(format_args!("[hv] {} log frames dropped (log faster than its UART)\r\n", lost));
+            return true;
+        }
+        for (index, (ring, reported)) in RINGS.iter().zip(self.reported_drops.iter_mut()).enumerate() {
+            let dropped = ring.dropped();
+            if dropped == *reported {
+                continue;
+            }
+            let lost = dropped.wrapping_sub(*reported);
+            *reported = dropped;
+            let mut pending = Pending { bytes: &mut self.pending, end: &mut self.end };
+            match SYSTEM.partitions.get(index) {
+                Some(partition) => pending.append(format_args!(
+                    "[hv] {}: {} console bytes dropped (output faster than the UART)\r\n",
+                    partition.name, lost
+                )),
+                None => pending.append(format_args!("[hv] {} bytes of hypervisor messages dropped\r\n", lost)),
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Asks every partition's limiter, without waiting for it, for a summary due now.
+    fn collect_summaries(&mut self) {
+        let now = arch::cpu::counter();
+        for (limiter, description) in LIMITERS.iter().zip(SYSTEM.partitions.iter()) {
+            let Some(mut guard) = limiter.try_lock() else { continue };
+            if let Some(summary) = guard.as_mut().and_then(|budget| budget.pending_summary(now)) {
+                // The limiter lock is held: this core is the only producer of the line.
+                push_summary(description.name, summary);
+            }
+        }
+    }
+
+    /// Appends raw bytes to `pending`.
+    fn append(&mut self, bytes: &[u8]) {
+        let mut pending = Pending { bytes: &mut self.pending, end: &mut self.end };
+        pending.push(bytes);
+    }
+}
+
+/// Appends to the drainer's `pending` bytes (cut at its capacity).
+struct Pending<'a> {
+    /// The buffer.
+    bytes: &'a mut [u8; PENDING_BYTES],
+    /// End of the used part.
+    end: &'a mut usize,
+}
+
+impl Pending<'_> {
+    /// Formats `arguments` (cut at the capacity); marks a failed `Display` implementation.
+    fn append(&mut self, arguments: fmt::Arguments<'_>) {
+        if self.write_fmt(arguments).is_err() {
+            self.push(FORMAT_FAILED);
+        }
+    }
+
+    /// Appends `bytes`, as many as fit.
+    fn push(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            let Some(slot) = self.bytes.get_mut(*self.end) else { return };
+            *slot = byte;
+            *self.end = self.end.saturating_add(1);
+        }
+    }
+}
+
+impl Write for Pending<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.push(text.as_bytes());
+        Ok(())
+    }
 }
 
 /// Prints a `[hv]` line on the console (plain text: readable on any serial terminal).

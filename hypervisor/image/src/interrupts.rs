@@ -57,6 +57,8 @@ pub fn handle() {
         } else if intid == SYSTEM.board.console.intid {
             // Level-triggered: empty the receive FIFO before deactivating, or it fires again.
             input::drain(core);
+            // The same line signals transmit room: the console drain continues.
+            crate::console::on_interrupt();
         } else if intid == MAINTENANCE_INTID {
             // Level: asserted while a list register holds a finished interrupt with its EOI
             // bit set (ICH_EISR_EL2) or while refill is wanted (NPIE). Only rewriting the list

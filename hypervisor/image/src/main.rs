@@ -95,6 +95,7 @@ fn start_secondary_cores() {
 /// Routes the console UART's receive interrupt to the core that handles input.
 fn enable_console_input() {
     let Some(core) = input::input_core() else { return };
+    console::enable_receive_interrupt();
     let affinity = SYSTEM.cores.get(core).map_or(0, |c| c.mpidr);
     if let Some(gic) = platform::GIC.lock().as_mut() {
         if gic.enable(SYSTEM.board.console.intid, core, affinity, InterruptTrigger::Level).is_err() {
@@ -138,7 +139,7 @@ extern "C" fn bulkhead_lower_serror(frame: &mut TrapFrame) {
 #[expect(unsafe_code, reason = "handler named by the vector table")]
 extern "C" fn bulkhead_hypervisor_fault(frame: &mut TrapFrame, vector: u64) -> ! {
     let syndrome = arch::guest::trap_syndrome();
-    hv_println!(
+    console::fatal(format_args!(
         "hypervisor fault on core {}: vector {} ESR {:#x} FAR {:#x} ELR {:#x} LR {:#x}: core stopped",
         arch::cpu::core_index(),
         vector,
@@ -146,7 +147,7 @@ extern "C" fn bulkhead_hypervisor_fault(frame: &mut TrapFrame, vector: u64) -> !
         syndrome.far,
         frame.elr,
         frame.register(30)
-    );
+    ));
     arch::cpu::halt()
 }
 
@@ -154,7 +155,7 @@ extern "C" fn bulkhead_hypervisor_fault(frame: &mut TrapFrame, vector: u64) -> !
 /// (MLR-27); this handler serves boot code and is the last line of defence.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    hv_println!("hypervisor panic on core {}: {}", arch::cpu::core_index(), info.message());
+    console::fatal(format_args!("hypervisor panic on core {}: {}", arch::cpu::core_index(), info.message()));
     arch::cpu::halt()
 }
 

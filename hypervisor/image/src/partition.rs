@@ -1,4 +1,4 @@
-//! Partitions at run time: their device models, PSCI state and console line buffer, their
+//! Partitions at run time: their device models and PSCI state, their
 //! stage-2 tables, and (re)loading their images.
 //!
 //! State shared by a partition's vCPUs lives behind one lock per partition. Lock order:
@@ -10,7 +10,6 @@
 use crate::generated::{GUEST_SPI_BLOCKS, PARTITION_COUNT, STAGE2_TABLE_POOL, SYSTEM};
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::addr::{Ipa, MemoryRegion, PhysAddr};
-use bulkhead_core::console::LineAssembler;
 use bulkhead_core::devices::{DeviceMap, EmulatedDevices};
 use bulkhead_core::layout;
 use bulkhead_core::psci::PsciPartition;
@@ -18,9 +17,6 @@ use bulkhead_core::stage2::{self, MemoryType, Stage2Attributes, Stage2Builder, T
 use bulkhead_core::system::{Access, Partition};
 use bulkhead_core::vgic::delivery::ListRegisterShadow;
 use spin::{Mutex, Once};
-
-/// Longest console line a partition prints before the hypervisor cuts it.
-pub const LINE_LENGTH: usize = 160;
 
 /// The private interrupts backed by a physical one on every vCPU's core, as (virtual INTID,
 /// physical INTID): the EL1 virtual timer. The one list used to declare them to the vGIC
@@ -51,8 +47,6 @@ pub struct PartitionState {
     pub devices: EmulatedDevices<GUEST_SPI_BLOCKS>,
     /// Power state of its vCPUs.
     pub psci: PsciPartition,
-    /// Console output not yet ended by a newline.
-    pub output: LineAssembler<LINE_LENGTH>,
     /// Per vCPU, which virtual INTID each list register holds (as last written). Each entry
     /// is only touched by its vCPU's own core.
     pub list_registers: [ListRegisterShadow; layout::MAX_VCPUS_PER_PARTITION],
@@ -106,17 +100,15 @@ pub fn device_map(index: usize) -> Option<&'static DeviceMap> {
     DEVICE_MAPS.get(index).and_then(Once::get)
 }
 
-/// Marks partition `index` stopped in `run_state` and prints its unfinished console line.
+/// Marks partition `index` stopped in `run_state`; the console prints its unfinished line.
 /// Returns whether every partition is now off.
 pub fn mark_stopped(index: usize, run_state: RunState) -> bool {
-    if let (Some(slot), Some(description)) = (PARTITIONS.get(index), SYSTEM.partitions.get(index)) {
+    if let Some(slot) = PARTITIONS.get(index) {
         if let Some(state) = slot.lock().as_mut() {
             state.run_state = run_state;
-            if let Some(line) = state.output.flush() {
-                crate::console::write_display(line.prefixed(description.name));
-            }
         }
     }
+    crate::console::flush_partition(index);
     PARTITIONS.iter().all(|slot| slot.lock().as_ref().is_none_or(|state| state.run_state == RunState::Off))
 }
 
@@ -220,7 +212,6 @@ fn new_state(partition: &Partition, vttbr: u64) -> Result<PartitionState, SetupE
     Ok(PartitionState {
         devices: new_devices(partition)?,
         psci: new_psci(partition)?,
-        output: LineAssembler::new(),
         list_registers: NO_LIST_REGISTERS,
         run_state: RunState::Running,
         restarts: 0,
@@ -272,11 +263,10 @@ impl PartitionState {
         // refused now.
         let fresh_psci = new_psci(partition)?;
         // Every field is named, so a field added later cannot be forgotten here.
-        let Self { devices, psci, output, list_registers, run_state, restarts: _, vttbr: _ } = self;
+        let Self { devices, psci, list_registers, run_state, restarts: _, vttbr: _ } = self;
         devices.reset();
         declare_hardware_backed(devices, partition)?;
         *psci = fresh_psci;
-        *output = LineAssembler::new();
         *list_registers = NO_LIST_REGISTERS;
         *run_state = RunState::Running;
         Ok(())

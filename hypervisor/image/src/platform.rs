@@ -5,14 +5,13 @@
 //! others; every core then runs [`initialise_core`] for the per-core pieces.
 #![expect(unsafe_code, reason = "takes over the MMIO devices the board tables name")]
 
-use crate::generated::{CORE_COUNT, SYSTEM};
+use crate::generated::{CORE_COUNT, ConsoleUart, InterruptController, LogUart, SYSTEM};
 use crate::console;
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::addr::PhysAddr;
 use bulkhead_core::el2_map;
 use bulkhead_core::system::Gic;
-use bulkhead_drivers::gicv3::PhysicalGic;
-use bulkhead_drivers::pl011::Pl011;
+use bulkhead_drivers::uart::ConsoleDriver;
 use spin::{Mutex, MutexGuard, Once};
 
 /// Where the EL2 identity map is built: in place, so the 4 KiB table never sits on the boot
@@ -25,7 +24,7 @@ static EL2_MAP: Once<&'static arch::mmu::Level1Table> = Once::new();
 
 /// The physical GIC's distributor and redistributors (CPU interfaces are per core, in
 /// `arch::gic`). Lock order: taken with no partition lock held, or inside one.
-pub static GIC: Mutex<Option<PhysicalGic>> = Mutex::new(None);
+pub static GIC: Mutex<Option<InterruptController>> = Mutex::new(None);
 
 /// Why the platform could not start.
 #[derive(Clone, Copy, Debug)]
@@ -46,17 +45,24 @@ pub enum PlatformError {
 /// Boot-core set-up of everything shared: console first (so later failures can be
 /// reported), then the identity map, then the GIC distributor.
 pub fn initialise_shared() -> Result<(), PlatformError> {
+    // The drivers are the ones the configuration compiler chose from the board's UART and
+    // GIC models (`ConsoleUart`, `LogUart`, `InterruptController` in the generated tables).
     let console_base = device_address(SYSTEM.board.console.base)?;
     // SAFETY: the console UART's address comes from the validated board device tree; with
-    // the MMU still off it is reached directly, and no other code drives it.
-    let console_uart = unsafe { Pl011::new(console_base) };
-    console::attach(console_uart);
+    // the MMU still off it is reached directly. The console drives its transmit side through
+    // this handle under its drain lock only.
+    let console_uart = unsafe { ConsoleUart::new(console_base) };
+    // SAFETY: as above; this second handle only reads received bytes on the input core and
+    // unmasks the receive interrupt once at boot (`console::enable_receive_interrupt`),
+    // never touching the transmit side.
+    let receiver = unsafe { ConsoleUart::new(console_base) };
+    console::attach(console_uart, receiver);
     if let Some(log) = SYSTEM.board.log {
         let log_base = device_address(log.base)?;
-        // SAFETY: as above, for the log UART, which no guest maps.
-        let mut log_uart = unsafe { Pl011::new(log_base) };
-        log_uart.enable(false);
-        bulkhead_drivers::log::attach(log_uart);
+        // SAFETY: as above, for the log UART, which no guest maps and only the logger drives.
+        let mut log_uart = unsafe { LogUart::new(log_base) };
+        log_uart.enable();
+        bulkhead_drivers::log::attach(log_uart, arch::cpu::core_index);
     }
 
     let storage = EL2_MAP_STORAGE.try_lock().ok_or(PlatformError::AlreadyInitialised)?;
@@ -71,7 +77,7 @@ pub fn initialise_shared() -> Result<(), PlatformError> {
             let redistributors_base = device_address(redistributors)?;
             // SAFETY: the GIC frames come from the validated board device tree and are in
             // the identity map as Device memory; this is the only driver instance.
-            unsafe { PhysicalGic::new(distributor_base, redistributors_base, CORE_COUNT) }.map_err(PlatformError::Gic)?
+            unsafe { InterruptController::new(distributor_base, redistributors_base, CORE_COUNT) }.map_err(PlatformError::Gic)?
         }
         Gic::V2 { .. } => return Err(PlatformError::UnsupportedGic),
     };

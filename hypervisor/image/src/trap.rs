@@ -127,9 +127,10 @@ fn hypercall(context: &TrapContext, frame: &mut TrapFrame) -> Fate {
     }
 }
 
-/// Prints a `[hv]` line about a stage-2 fault of the partition.
+/// Reports a stage-2 fault of the partition as an `[hv]` line, within its report budget.
 fn report_fault(context: &TrapContext, ipa: u64, pc: u64) {
-    hv_println!("{}: stage-2 fault at IPA {:#x} (pc {:#x})", context.partition.name, ipa, pc);
+    let arguments = format_args!("stage-2 fault at IPA {:#x} (pc {:#x})", ipa, pc);
+    crate::console::report(context.vcpu.partition, bulkhead_core::report_limit::ReportKind::Stage2Fault, arguments);
 }
 
 /// A stage-2 data abort: an emulated device access, a doorbell, or a fault for the
@@ -195,10 +196,9 @@ fn emulate(
     if let (Some(value), Register::X(n)) = (outcome.read, access.register) {
         frame.set_register(n, extend(value, access));
     }
+    let transmitted = outcome.transmit.is_some();
     if let Some(byte) = outcome.transmit {
-        if let Some(line) = state.output.feed(byte) {
-            crate::console::write_display(line.prefixed(context.partition.name));
-        }
+        crate::console::partition_output(context.vcpu.partition, byte);
     }
     let mut raised = outcome.refill;
     if let Some(effects) = outcome.gic_effects {
@@ -206,6 +206,9 @@ fn emulate(
     }
     let kick = if is_write || !raised.is_empty() { delivery::synchronise(context, state, raised) } else { VcpuSet::EMPTY };
     drop(guard);
+    if transmitted {
+        crate::console::kick();
+    }
     if !kick.is_empty() {
         delivery::kick_vcpus(context.partition, kick);
     }

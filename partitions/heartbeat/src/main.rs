@@ -11,6 +11,12 @@
 //! Bootargs (space-separated tokens in `/chosen/bootargs`):
 //! - `fault-after=<N>`: after heartbeat N, read once from an address outside any RAM window.
 //! - `heartbeats=<N>`: after heartbeat N, print `done` and power the partition off.
+//! - `fault-storm=<K>`: after every heartbeat, read outside RAM `K` times in a row (each
+//!   abort caught silently), then print `storm: <total> faults`: the attacker of the
+//!   temporal-isolation test, whose every fault the hypervisor must report or count.
+//! - `count-at-ms=<T>`: once the virtual counter passes `T` ms, print
+//!   `heartbeats at <T> ms: <count>` (the count the timer handler had reached then), so a
+//!   test can compare a partition's progress at a fixed guest time across runs.
 //! - `channel-write=<N>`: after heartbeat N, write `ping <N>` (NUL-terminated) at the start
 //!   of the first channel's shared memory and ring its doorbell. The write is attempted even
 //!   on a read-only end, to show that stage 2 refuses it: the hypervisor then reports the
@@ -25,8 +31,9 @@
 //! Integration tests look for these exact lines:
 //! `hello from <model> on vCPU <n> at EL<el>`, `vCPU <n> online at EL<el>`, `heartbeat <N>`,
 //! `received '<c>'`, `caught data abort at 0x<FAR> (ESR 0x<ESR>)` (lowercase hex), `done`,
-//! `rang doorbell of <channel>` and `doorbell from <channel>: <text>` (the text up to the
-//! first NUL, at most 32 bytes, non-printable bytes escaped as `\xNN`), and with `checksum=`
+//! `storm: <N> faults`, `heartbeats at <T> ms: <N>`, `rang doorbell of <channel>` and
+//! `doorbell from <channel>: <text>` (the text up to the first NUL, at most 32 bytes,
+//! non-printable bytes escaped as `\xNN`), and with `checksum=`
 //! `checksum 0x<16 hex digits> at heartbeat <N>, <M> ms` (right after `heartbeat <N>`; M is the
 //! virtual counter in milliseconds when the line was printed).
 #![no_std]
@@ -78,6 +85,14 @@ static HEARTBEATS: AtomicU64 = AtomicU64::new(0);
 static PERIOD_TICKS: AtomicU64 = AtomicU64::new(0);
 /// Set only around the deliberate bad read: any other data abort is a real bug.
 static EXPECTING_DATA_ABORT: AtomicBool = AtomicBool::new(false);
+/// Set during a fault storm: caught aborts are counted, not printed.
+static STORM: AtomicBool = AtomicBool::new(false);
+/// Data aborts caught during fault storms.
+static STORM_FAULTS: AtomicU64 = AtomicU64::new(0);
+/// The counter value at which `count-at-ms` samples the heartbeat count (0: never).
+static COUNT_AT_TICKS: AtomicU64 = AtomicU64::new(0);
+/// The heartbeat count when the counter passed `COUNT_AT_TICKS` (`u64::MAX` until then).
+static COUNT_AT: AtomicU64 = AtomicU64::new(u64::MAX);
 
 fn main(boot: &'static BootInfo) -> ! {
     println!(
@@ -93,17 +108,36 @@ fn main(boot: &'static BootInfo) -> ! {
     if checksum_every.is_some() {
         fill_checksum_region();
     }
+    let storm = number_bootarg(boot, "fault-storm");
+    let count_at_ms = number_bootarg(boot, "count-at-ms");
 
     exception::set_synchronous_handler(on_synchronous_exception);
     start_secondary_vcpus(boot);
     listen_to_console(boot);
     listen_to_doorbells(boot);
     start_heartbeat(boot);
+    if let Some(milliseconds) = count_at_ms {
+        let timer = VirtualTimer;
+        let ticks = timer.ticks_from_nanoseconds(milliseconds.saturating_mul(1_000_000));
+        COUNT_AT_TICKS.store(ticks.max(1), Ordering::Relaxed);
+    }
     irq::unmask();
 
     let mut printed = 0;
+    let mut count_printed = false;
     loop {
-        irq::wait_while(|| HEARTBEATS.load(Ordering::Relaxed) == printed);
+        irq::wait_while(|| {
+            HEARTBEATS.load(Ordering::Relaxed) == printed
+                && (count_printed || COUNT_AT.load(Ordering::Relaxed) == u64::MAX)
+        });
+        let count_at = COUNT_AT.load(Ordering::Relaxed);
+        if !count_printed && count_at != u64::MAX {
+            count_printed = true;
+            println!(
+                "heartbeats at {} ms: {count_at}",
+                count_at_ms.unwrap_or(0)
+            );
+        }
         // More than one beat may have passed if this vCPU was not scheduled for a while.
         while printed < HEARTBEATS.load(Ordering::Relaxed) {
             printed += 1;
@@ -122,6 +156,14 @@ fn main(boot: &'static BootInfo) -> ! {
             }
             if fault_after == Some(printed) {
                 read_outside_ram();
+            }
+            if let Some(faults) = storm {
+                STORM.store(true, Ordering::Relaxed);
+                for _ in 0..faults {
+                    read_outside_ram();
+                }
+                STORM.store(false, Ordering::Relaxed);
+                println!("storm: {} faults", STORM_FAULTS.load(Ordering::Relaxed));
             }
             if stop_after == Some(printed) {
                 println!("done");
@@ -355,14 +397,22 @@ fn on_timer(_intid: u32) {
     let period = PERIOD_TICKS.load(Ordering::Relaxed);
     // Counting from the previous deadline keeps the beat from drifting; after a long pause
     // (the partition was stopped), restart from now instead of firing a burst of catch-ups.
-    let mut next = timer.deadline() + period;
+    let fired = timer.deadline();
+    let mut next = fired + period;
     let now = timer.now();
     if next <= now {
         next = now + period;
     }
     // Moving the deadline is what lowers the level-triggered timer interrupt.
     timer.set_deadline(next);
-    HEARTBEATS.fetch_add(1, Ordering::Relaxed);
+    let beats = HEARTBEATS.fetch_add(1, Ordering::Relaxed) + 1;
+    let sample_at = COUNT_AT_TICKS.load(Ordering::Relaxed);
+    if sample_at != 0 && now >= sample_at && COUNT_AT.load(Ordering::Relaxed) == u64::MAX {
+        // The beat that fired at or after the sample time is not counted: the count is that of
+        // beats whose deadline came before it.
+        let on_time = if fired <= sample_at { beats } else { beats - 1 };
+        COUNT_AT.store(on_time, Ordering::Relaxed);
+    }
 }
 
 /// Loads from [`OUTSIDE_RAM`] once. Under Bulkhead the hypervisor answers with a synchronous
@@ -389,9 +439,13 @@ fn on_synchronous_exception(exception: &SynchronousException) -> Resolution {
         // The runtime prints ESR, FAR and ELR and powers the partition off.
         return Resolution::Fatal;
     }
-    println!(
-        "caught data abort at 0x{:x} (ESR 0x{:x})",
-        exception.fault_address, exception.syndrome
-    );
+    if STORM.load(Ordering::Relaxed) {
+        STORM_FAULTS.fetch_add(1, Ordering::Relaxed);
+    } else {
+        println!(
+            "caught data abort at 0x{:x} (ESR 0x{:x})",
+            exception.fault_address, exception.syndrome
+        );
+    }
     Resolution::SkipInstruction
 }

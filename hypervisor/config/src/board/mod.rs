@@ -151,6 +151,22 @@ pub struct Board {
     pub qemu: QemuSettings,
     /// The compiled device tree blob.
     pub dtb: DeviceTreeBlob,
+    /// Where in `board.toml` each fact came from, for diagnostics raised after loading.
+    pub spans: BoardSpans,
+}
+
+/// `board.toml` and the spans of the keys later stages report against (e.g. "this board's
+/// GIC has no EL2 driver": the EL2 image's build, not the manifest, refuses it).
+#[derive(Clone, Debug)]
+pub struct BoardSpans {
+    /// The file's text.
+    pub source: Source,
+    /// `console = ...`.
+    pub console: std::ops::Range<usize>,
+    /// `log = ...`, when given.
+    pub log: Option<std::ops::Range<usize>>,
+    /// `dts = ...` or `[dtb]`: the device tree the GIC is read from.
+    pub device_tree: std::ops::Range<usize>,
 }
 
 /// A compiled device tree; `Debug` shows its size rather than every byte.
@@ -427,6 +443,12 @@ impl Loader<'_> {
             counter_frequency,
             qemu: qemu.clone(),
             dtb: DeviceTreeBlob(dtb),
+            spans: BoardSpans {
+                source: self.source.clone(),
+                console: file.console.span(),
+                log: file.log.as_ref().map(Spanned::span),
+                device_tree: tree_key,
+            },
         })
     }
 

@@ -20,6 +20,13 @@ pub const GUEST_SPI_BLOCKS: usize = 2;
 
 const _: () = assert!(MAX_VCPUS <= ::bulkhead_core::layout::MAX_VCPUS_PER_PARTITION);
 
+/// The physical interrupt controller's EL2 driver, chosen from the board.
+pub type InterruptController = ::bulkhead_drivers::gicv3::PhysicalGic;
+/// The console UART's EL2 driver, chosen from the board.
+pub type ConsoleUart = ::bulkhead_drivers::pl011::Pl011;
+/// The log UART's EL2 driver, chosen from the board.
+pub type LogUart = ::bulkhead_drivers::pl011::Pl011;
+
 // Partition 0: alpha.
 /// Guest RAM.
 const PARTITION_0_RAM: ::bulkhead_core::addr::MemoryRegion = ::bulkhead_core::addr::MemoryRegion {
