@@ -194,6 +194,7 @@ fn emulate(
     };
     let mut guard = context.state.lock();
     let state = guard.as_mut().ok_or(MmioError::Unmapped { ipa })?;
+    delivery::observe(context, state);
     let outcome = state.devices.access_in(window, offset, width, is_write.then_some(written))?;
     if let (Some(value), Register::X(n)) = (outcome.read, access.register) {
         frame.set_register(n, extend(value, access));
