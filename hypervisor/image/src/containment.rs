@@ -135,10 +135,10 @@ fn guest_state(frame: &TrapFrame) -> GuestState {
 /// Makes the guest take `entry` on its return.
 fn take(frame: &mut TrapFrame, entry: Result<ExceptionEntry, InjectionError>) -> Fate {
     match entry {
-        Ok(entry) => {
-            arch::guest::set_exception_registers(entry.esr_el1, entry.far_el1.unwrap_or(0), entry.elr_el1, entry.spsr_el1);
-            frame.elr = entry.pc;
-            frame.spsr = entry.pstate;
+        Ok(exception) => {
+            arch::guest::set_exception_registers(exception.esr_el1, exception.far_el1.unwrap_or(0), exception.elr_el1, exception.spsr_el1);
+            frame.elr = exception.pc;
+            frame.spsr = exception.pstate;
             Fate::Resume
         }
         // The saved guest state is corrupt: nothing can be injected, the fault policy decides.

@@ -86,8 +86,8 @@ pub fn count_call(partition: usize, function: u64, value: u64) {
     if value & 0x8000_0000 == 0 {
         return;
     }
-    let function = function & 0xffff_ffff;
-    let psci = matches!(function, 0x8400_0000..=0x8400_001f | 0xc400_0000..=0xc400_001f);
+    let function_id = function & 0xffff_ffff;
+    let psci = matches!(function_id, 0x8400_0000..=0x8400_001f | 0xc400_0000..=0xc400_001f);
     count(partition, if psci { Refusal::Psci } else { Refusal::Smccc });
 }
 

@@ -1,9 +1,20 @@
 //! Running the one vCPU pinned to this core: preparing the core, waiting for PSCI `CPU_ON`,
-//! entering the guest, and carrying out what happens to a vCPU when its partition stops or
-//! restarts ([`Fate`]).
+//! entering the guest, and carrying out what the partition's power state machine
+//! (`bulkhead_core::partition_power`, in the partition state) decides when it stops or
+//! restarts ([`Fate`], [`follow`]).
 //!
-//! Containment (`containment.rs`) decides a partition's fate and returns it; this module acts
-//! on it, so neither calls back into the other.
+//! Containment (`containment.rs`) and the PSCI handler return a [`Fate`]; this module makes
+//! the request, kicks the partition's other running vCPUs (they acknowledge on their next
+//! exit, `interrupts.rs`) and does what the state machine says: resume, park, or, on the
+//! core whose vCPU left the guest last, finish the stop (reload the partition and boot its
+//! vCPU 0, or park it for good). A core enters its guest only after
+//! `PartitionPower::begin_run` allowed it, so a `CPU_ON` racing a stop never leaves a vCPU
+//! running.
+//!
+//! Worst case: a request holds the partition lock for one `PartitionPower` call (O(vCPUs),
+//! at most 8) and prints one `[hv]` line after releasing it; the reload copies the image and
+//! device tree with no lock held (no vCPU of the partition runs), then takes the lock twice
+//! for the in-place model reset and `reload_finished`.
 //!
 //! [impl->dsn~el2-trap-dispatch~1]
 
@@ -152,11 +163,12 @@ fn prepare_core(core: usize, vcpu: VcpuRef) {
 
 /// Parks this core until a start request arrives, then enters the vCPU. The parked loop runs
 /// on a fresh stack, so parking from inside a trap handler never deepens the stack.
-// DEVIATION(DEV-0051, MLR-09) parking and restarting form a cycle, each turn on a fresh stack.
 pub fn wait_for_start(core: usize) -> ! {
     let Some(stack_top) = cores::stack_top(core) else { arch::cpu::halt() };
     // `self::parked_loop` is written as a path so that the call-graph check (MLR-09) sees
-    // this edge: the cycle through it is deliberate and bounded (DEV-0051).
+    // this edge. Parking no longer closes a cycle (the restart is finished by whichever core
+    // the power state machine names, and boots vCPU 0 through its mailbox), so DEV-0051 is
+    // retired; the fresh stack still bounds the depth of every park.
     #[expect(unsafe_code, reason = "discarding the trap handler's stack while parking")]
     // SAFETY: `stack_top` is this core's EL2 stack top; everything on the stack belongs to the
     // trap being abandoned, and nothing refers to it afterwards.
@@ -168,7 +180,6 @@ pub fn wait_for_start(core: usize) -> ! {
 /// This core's parked state, on an empty stack: waits for a start request (PSCI `CPU_ON`,
 /// or vCPU 0's boot after its partition was reloaded; everything else, e.g. refresh kicks,
 /// only wakes it) and enters the vCPU once the partition's power state machine allows it.
-// DEVIATION(DEV-0051, MLR-09) parking and restarting form a cycle, each turn on a fresh stack.
 extern "C" fn parked_loop(core: usize) -> ! {
     // BOUND: a parked core waits for as long as its vCPU is off; that is its job.
     loop {
@@ -236,7 +247,6 @@ pub fn enter(core: usize, entry: u64, x0: u64) -> ! {
 /// Every vCPU of the partition has left its guest and this core finishes the stop: reloads
 /// and reboots the partition for a restart, or parks it for good (powering the machine off
 /// when every partition has powered itself off, or when the fault policy stops the system).
-// DEVIATION(DEV-0051, MLR-09) parking and restarting form a cycle, each turn on a fresh stack.
 pub fn complete(core: usize, vcpu: VcpuRef, outcome: Outcome) -> ! {
     let Some(description) = SYSTEM.partitions.get(vcpu.partition) else { wait_for_start(core) };
     let stop = match outcome {
@@ -276,9 +286,9 @@ fn reload(index: usize, description: &Partition) -> AfterReload {
     if !reloaded {
         hv_println!("{}: cannot be reloaded: halted", description.name);
     }
-    let after = slot.lock().as_mut().map(|state| state.power.reload_finished(reloaded));
-    match after {
-        Some(Ok(after)) => after,
+    let finished = slot.lock().as_mut().map(|state| state.power.reload_finished(reloaded));
+    match finished {
+        Some(Ok(next)) => next,
         Some(Err(_)) | None => AfterReload::Stop(Outcome::Halt),
     }
 }
