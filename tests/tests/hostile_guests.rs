@@ -69,7 +69,7 @@ fn fourth_life(transcript: &Transcript) -> Option<usize> {
         .map(|(index, _)| index)
 }
 
-// [itest->swr~psci-emulation~1] [itest->swr~restart-policy~1] [itest->dsn~partition-power~1]
+// [itest->swr~psci-emulation~1] [itest->swr~restart-policy~1]
 #[test]
 fn system_reset_from_a_secondary_vcpu_restarts_the_partition_every_time() {
     let session = hostile_guests().boot();
@@ -116,7 +116,7 @@ fn restart_policy_restarts_twice_then_halts() {
     assert!(beta_after.is_empty(), "beta printed after it was halted: {beta_after:?}\n{}", session.report());
 }
 
-// [itest->swr~exception-injection~1] [itest->swr~stage2-fault-contained~1]
+// [itest->swr~stage2-fault-contained~1]
 #[test]
 fn an_injected_abort_for_a_store_says_write() {
     let session = hostile_guests().boot();
@@ -132,7 +132,7 @@ fn an_injected_abort_for_a_store_says_write() {
     assert_eq!(esr & 0x3f, 0x10, "not a synchronous external abort: {line}");
 }
 
-// [itest->swr~stage2-fault-contained~1] [itest->swr~other-partitions-continue~1] [itest->dsn~fault-storm~1]
+// [itest->swr~stage2-fault-contained~1] [itest->swr~other-partitions-continue~1]
 #[test]
 fn a_nested_fault_loop_is_stopped_by_the_policy_with_one_report() {
     let session = hostile_guests().boot();
