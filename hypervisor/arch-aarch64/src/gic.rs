@@ -133,6 +133,25 @@ fn write_list_register(n: usize, value: u64) -> bool {
     true
 }
 
+/// Deactivates at the physical GIC every hardware interrupt a list register of this core
+/// still holds (`HW` = 1, Pending or Active), then empties the list registers.
+///
+/// A vCPU that stops (its partition halts, powers off or restarts) never deactivates them
+/// itself, and the physical interrupt behind such an entry (the virtual timer PPI) stays
+/// active, so it would never fire again for the vCPU's next life. `ICC_DIR_EL1` is written
+/// only for an INTID the entry shows active at the GIC (EL2 acknowledged it and only dropped
+/// its priority). Cost: one read and one write per list register, at most 16 of each.
+pub fn release_hardware_interrupts() {
+    use bulkhead_core::vgic::{Backing, ListRegisterState};
+    for n in 0..list_register_count() {
+        let entry = ListRegister::from_bits(read_list_register(n));
+        if let (Backing::Hardware { physical_intid }, false) = (entry.backing, entry.state == ListRegisterState::Invalid) {
+            deactivate(u32::from(physical_intid));
+        }
+        write_list_register(n, 0);
+    }
+}
+
 /// Clears every list register and the virtual CPU interface state (partition restart).
 pub fn reset_virtual_interface() {
     for n in 0..list_register_count() {

@@ -3,7 +3,7 @@
 
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{
-    CNTHCTL_EL2, CNTVOFF_EL2, CPTR_EL2, HCR_EL2, MIDR_EL1, Readable, VMPIDR_EL2, VTCR_EL2, VTTBR_EL2,
+    CNTHCTL_EL2, CNTVOFF_EL2, CPTR_EL2, HCR_EL2, MDCR_EL2, MIDR_EL1, Readable, VMPIDR_EL2, VTCR_EL2, VTTBR_EL2,
     Writeable,
 };
 
@@ -16,9 +16,25 @@ use aarch64_cpu::registers::{
 // (`APK`, `API`). WFI/WFE do not trap: the core belongs to this vCPU, so sleeping in the guest
 // is the cheapest idle there is.
 
-/// CNTHCTL_EL2 (E2H = 0): EL1PCTEN lets the guest read the physical counter; EL1PCEN = 0
-/// traps its physical-timer accesses, since only the virtual timer is forwarded to guests.
+/// CNTHCTL_EL2 (E2H = 0): EL1PCTEN lets the guest read the physical counter.
 const CNTHCTL_EL1PCTEN: u64 = 1 << 0;
+/// CNTHCTL_EL2 (E2H = 0): EL1PCEN gives the guest the EL1 physical timer (`CNTP_*_EL0`); its
+/// PPI 30 is forwarded hardware-backed like the virtual timer's (the image's
+/// `HARDWARE_PRIVATE_INTERRUPTS`). The hypervisor never uses the EL1 timers itself.
+const CNTHCTL_EL1PCEN: u64 = 1 << 1;
+
+/// MDCR_EL2 trap bits (Arm ARM D19.3, `MDCR_EL2`; the same offsets as aarch64-cpu's
+/// `MDCR_EL2` fields): TPMCR (bit 5) and TPM (bit 6) trap every Performance Monitors register
+/// access from EL1/EL0 to EL2; TDA (bit 9), TDOSA (bit 10) and TDRA (bit 11) trap the debug,
+/// OS-lock/power-down and debug-ROM registers. HPME (bit 7) = 0 keeps the counters reserved
+/// for EL2 disabled and TDE (bit 8) = 0 leaves debug exceptions at EL1. The trap handler
+/// emulates the trapped registers as read-as-zero/write-ignored (a PMU with no counters that
+/// counts nothing, debug hardware that does nothing): the guest can neither time EL2 with the
+/// cycle counter nor keep PMU or breakpoint state the hypervisor would have to partition.
+const MDCR_EL2_TRAPS: u64 = (1 << 5) | (1 << 6) | (1 << 9) | (1 << 10) | (1 << 11);
+/// MDCR_EL2.HPMN (bits 4:0): kept at its reset value (PMCR_EL0.N), since 0 is only allowed
+/// with FEAT_HPMN0; with TPM set it has no effect on the guest.
+const MDCR_EL2_HPMN: u64 = 0x1f;
 
 /// CPTR_EL2 (E2H = 0): RES1 bits 13:12 and 9:0; TFP = 0 so the guest owns FP/SIMD.
 const CPTR_EL2_RES1: u64 = (0b11 << 12) | 0x3ff;
@@ -41,7 +57,8 @@ pub fn configure_core(virtual_affinity: u64) {
             + HCR_EL2::APK::DisableTrapPointerAuthKeyRegsToEl2
             + HCR_EL2::API::DisableTrapPointerAuthInstToEl2,
     );
-    CNTHCTL_EL2.set(CNTHCTL_EL1PCTEN);
+    CNTHCTL_EL2.set(CNTHCTL_EL1PCTEN | CNTHCTL_EL1PCEN);
+    MDCR_EL2.set((MDCR_EL2.get() & MDCR_EL2_HPMN) | MDCR_EL2_TRAPS);
     CNTVOFF_EL2.set(0);
     CPTR_EL2.set(CPTR_EL2_RES1);
     // Bit 31 of MPIDR is RES1; U (bit 30) = 0: part of a multiprocessor system.
@@ -85,6 +102,7 @@ pub fn reset_el1_state() {
             "msr sctlr_el1, {sctlr}",
             "msr cpacr_el1, xzr",
             "msr cntv_ctl_el0, xzr",
+            "msr cntp_ctl_el0, xzr",
             "msr vbar_el1, xzr",
             sctlr = in(reg) SCTLR_EL1_RESET,
             options(nostack),

@@ -8,7 +8,7 @@
 use crate::generated::{CORE_COUNT, SYSTEM};
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_arch_aarch64::stack::Stack;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// SGI one core sends another to make it look at its mailbox.
 pub const KICK_SGI: u32 = 8;
@@ -66,12 +66,14 @@ pub fn stack_top(core: usize) -> Option<u64> {
 pub mod request {
     /// Start the core's vCPU at the entry stored in the mailbox.
     pub const START: u32 = 1 << 0;
-    /// Stop the core's vCPU (partition halted, powered off or restarting).
-    pub const STOP: u32 = 1 << 1;
+    /// Look at the partition's power state (`bulkhead_core::partition_power`): a stop or
+    /// restart is under way and this vCPU must acknowledge it. Only a hint: what the core
+    /// does follows from the state machine alone, so a request is never lost to a kick.
+    pub const POWER: u32 = 1 << 1;
     /// Re-evaluate the vCPU's pending virtual interrupts (another core raised one).
     pub const REFRESH: u32 = 1 << 2;
-    /// Reload the partition and start its vCPU 0 here (sent to vCPU 0's core).
-    pub const RESTART: u32 = 1 << 3;
+    /// The partition was reloaded: boot vCPU 0 at the image entry (sent to vCPU 0's core).
+    pub const BOOT: u32 = 1 << 3;
 }
 
 /// A core's mailbox.
@@ -115,21 +117,6 @@ impl Mailbox {
 
 /// One mailbox per core.
 pub static MAILBOXES: [Mailbox; CORE_COUNT] = [const { Mailbox::new() }; CORE_COUNT];
-
-/// Per core: set while the core is parked at EL2 and runs no guest code.
-static PARKED: [AtomicBool; CORE_COUNT] = [const { AtomicBool::new(true) }; CORE_COUNT];
-
-/// Whether `core` is parked (runs no guest code).
-pub fn is_parked(core: usize) -> bool {
-    PARKED.get(core).is_none_or(|parked| parked.load(Ordering::Acquire))
-}
-
-/// Records whether `core` is parked.
-pub fn set_parked(core: usize, parked: bool) {
-    if let Some(flag) = PARKED.get(core) {
-        flag.store(parked, Ordering::Release);
-    }
-}
 
 /// Posts `requests` to `core` and interrupts it (or wakes it, if parked).
 pub fn kick(core: usize, requests: u32) {

@@ -4,7 +4,7 @@
 use crate::delivery;
 use crate::generated::{PARTITION_COUNT, SYSTEM};
 use crate::hv_println;
-use crate::partition::{self, PARTITIONS, RunState};
+use crate::partition::{self, PARTITIONS};
 use bulkhead_core::console::{HELP, InputAction, InputRouter};
 use bulkhead_core::vgic::VcpuSet;
 use spin::Mutex;
@@ -52,7 +52,7 @@ fn deliver(current_core: usize, partition: usize, byte: u8) {
     let targets = {
         let mut guard = slot.lock();
         let Some(state) = guard.as_mut() else { return };
-        if state.run_state != RunState::Running {
+        if !partition::is_running(state) {
             return;
         }
         match state.devices.push_console_input(map, byte) {

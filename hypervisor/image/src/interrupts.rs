@@ -5,17 +5,20 @@
 //! When only hardware-backed private interrupts fired, each takes the short delivery path
 //! (its list register written at once, no scan); anything else runs the full list-register
 //! synchronisation. Worst case: one partition lock for the batch (at most 8 forwarded SPIs)
-//! plus one synchronisation (`delivery.rs`).
+//! plus one synchronisation (`delivery.rs`); under the same lock, first the power check
+//! (`PartitionPower::stop_pending`, O(1), then `acknowledge` and the stop instead of the
+//! sync) and the fault-storm progress note (O(1)).
 //!
 //! [impl->dsn~el2-trap-dispatch~1]
 
 use crate::context::TrapContext;
-use crate::cores::{KICK_SGI, MAILBOXES, MAINTENANCE_INTID, request};
+use crate::cores::{KICK_SGI, MAILBOXES, MAINTENANCE_INTID};
 use crate::delivery;
 use crate::generated::SYSTEM;
-use crate::partition::hardware_private_virtual;
+use crate::partition::{HARDWARE_PRIVATE_INTERRUPTS, hardware_private_virtual};
 use crate::{input, routes, vcpu};
 use bulkhead_arch_aarch64 as arch;
+use bulkhead_core::partition_power::Directive;
 use bulkhead_core::vgic::VcpuSet;
 
 /// Handles every pending physical interrupt, then brings the vCPU's list registers up to date.
@@ -24,8 +27,8 @@ pub fn handle() {
     let core = context.core;
     // Virtual INTIDs (all below 32) of hardware-backed private interrupts that fired.
     let mut fired_private: u32 = 0;
-    let mut forwarded = heapless::Vec::<u32, 8>::new();
-    let mut requests = 0;
+    // Forwarded SPIs that fired, as (virtual, physical) INTIDs.
+    let mut forwarded = heapless::Vec::<(u32, u32), 8>::new();
     // Whether anything but a hardware-backed private interrupt needs the full pass.
     let mut full = false;
     // BOUND: each iteration acknowledges one interrupt; the GIC returns the spurious INTID
@@ -47,13 +50,15 @@ pub fn handle() {
             // A pass-through device's SPI: the guest's EOI deactivates it through a
             // hardware-backed list register. Past the batch size it is left pending at the
             // GIC and taken on the next exit.
-            if forwarded.push(virtual_intid).is_err() {
+            if forwarded.push((virtual_intid, intid)).is_err() {
                 arch::gic::deactivate(intid);
             }
             continue;
         }
         if intid == KICK_SGI {
-            requests |= MAILBOXES.get(core).map_or(0, |mailbox| mailbox.take());
+            // The requests are hints (refresh, look at the power state): the list-register
+            // sync and the power check below run on every exit anyway.
+            let _hints = MAILBOXES.get(core).map_or(0, |mailbox| mailbox.take());
         } else if intid == SYSTEM.board.console.intid {
             // Level-triggered: empty the receive FIFO before deactivating, or it fires again.
             input::drain(core);
@@ -71,14 +76,18 @@ pub fn handle() {
         }
         arch::gic::deactivate(intid);
     }
-    if requests & request::STOP != 0 {
-        vcpu::wait_for_start(core);
-    }
-    if requests & request::RESTART != 0 {
-        vcpu::restart_here(core);
-    }
     let vcpu_index = context.vcpu.vcpu;
-    let kick = context.state.lock().as_mut().map(|state| {
+    let answer = context.state.lock().as_mut().map(|state| {
+        // A stop or restart of the partition under way (kicked, or found on any exit, so even
+        // a lost kick only delays it to the next timer interrupt): this vCPU acknowledges it
+        // and does what the power state machine says instead of resuming.
+        if state.power.stop_pending(vcpu_index) {
+            return Err(state.power.acknowledge(vcpu_index).unwrap_or(Directive::Park));
+        }
+        // An interrupt exit is progress for the fault-storm detector's repeat rule.
+        if let Some(detector) = state.storms.get_mut(vcpu_index) {
+            detector.note_progress();
+        }
         if !full {
             let mut kick = VcpuSet::EMPTY;
             let mut rest = fired_private;
@@ -88,7 +97,7 @@ pub fn handle() {
                 rest &= rest.wrapping_sub(1);
                 kick = kick.union(delivery::deliver_hardware_private(&context, state, virtual_intid));
             }
-            return kick;
+            return Ok(kick);
         }
         let mut raised = VcpuSet::EMPTY;
         let mut rest = fired_private;
@@ -100,14 +109,30 @@ pub fn handle() {
                 defmt::warn!("core {=usize}: INTID {=u32} could not be raised", core, virtual_intid);
             }
         }
-        for intid in forwarded {
+        for &(intid, _) in &forwarded {
             match state.devices.vgic.set_spi_pending(intid) {
                 Ok(Some(target)) => raised = raised.with(target),
                 Ok(None) => {}
                 Err(_) => defmt::warn!("core {=usize}: pass-through INTID {=u32} could not be raised", core, intid),
             }
         }
-        delivery::synchronise(&context, state, raised)
+        Ok(delivery::synchronise(&context, state, raised))
     });
-    delivery::kick_vcpus(context.partition, kick.unwrap_or(VcpuSet::EMPTY));
+    match answer {
+        Some(Ok(kick)) => delivery::kick_vcpus(context.partition, kick),
+        Some(Err(directive)) => {
+            // The fired hardware-backed interrupts were acknowledged but reach no list
+            // register: deactivate them, or they never fire again in the vCPU's next life.
+            for &(virtual_intid, physical) in &HARDWARE_PRIVATE_INTERRUPTS {
+                if fired_private & 1_u32.checked_shl(virtual_intid).unwrap_or(0) != 0 {
+                    arch::gic::deactivate(physical);
+                }
+            }
+            for &(_, physical) in &forwarded {
+                arch::gic::deactivate(physical);
+            }
+            vcpu::follow(core, context.vcpu, directive);
+        }
+        None => {}
+    }
 }

@@ -25,6 +25,7 @@ mod input;
 mod interrupts;
 mod partition;
 mod platform;
+mod refusals;
 mod routes;
 mod trap;
 mod vcpu;
@@ -129,7 +130,8 @@ extern "C" fn bulkhead_lower_serror(frame: &mut TrapFrame) {
     // accesses: its fault policy decides.
     let context = context::TrapContext::current();
     hv_println!("{}: SError (pc {:#x})", context.partition.name, frame.elr);
-    let fate = containment::fault(&context, frame, bulkhead_core::esr::injection::AbortKind::Data, 0);
+    let fault = containment::Fault { kind: bulkhead_core::esr::injection::AbortKind::Data, ipa: 0, address: 0, write_not_read: false };
+    let fate = containment::fault(&context, frame, fault);
     vcpu::carry_out(&context, fate);
 }
 

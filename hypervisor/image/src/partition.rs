@@ -11,7 +11,9 @@ use crate::generated::{GUEST_SPI_BLOCKS, PARTITION_COUNT, STAGE2_TABLE_POOL, SYS
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::addr::{Ipa, MemoryRegion, PhysAddr};
 use bulkhead_core::devices::{DeviceMap, EmulatedDevices};
+use bulkhead_core::fault_storm::{FaultStormDetector, StormLimits};
 use bulkhead_core::layout;
+use bulkhead_core::partition_power::{PartitionPower, PowerState};
 use bulkhead_core::psci::PsciPartition;
 use bulkhead_core::stage2::{self, MemoryType, Stage2Attributes, Stage2Builder, Table};
 use bulkhead_core::system::{Access, Partition};
@@ -19,26 +21,26 @@ use bulkhead_core::vgic::delivery::ListRegisterShadow;
 use spin::{Mutex, Once};
 
 /// The private interrupts backed by a physical one on every vCPU's core, as (virtual INTID,
-/// physical INTID): the EL1 virtual timer. The one list used to declare them to the vGIC
-/// ([`new_devices`]), to enable them at the physical GIC (`vcpu.rs`) and to take the short
-/// delivery path when they fire (`interrupts.rs`).
-pub const HARDWARE_PRIVATE_INTERRUPTS: [(u32, u32); 1] = [(layout::timer_intid::VIRTUAL, layout::timer_intid::VIRTUAL)];
+/// physical INTID): the EL1 virtual timer and the EL1 physical timer. The one list used to
+/// declare them to the vGIC ([`new_devices`]), to enable them at the physical GIC
+/// (`vcpu.rs`), to take the short delivery path when they fire (`interrupts.rs`) and to
+/// release them when a vCPU stops.
+///
+/// The guest owns both EL1 timers (`CNTHCTL_EL2.EL1PCEN` = 1, `arch::guest::configure_core`):
+/// its device tree lists all four architected timer PPIs, as the `arm,armv8-timer` binding
+/// requires (positionally: secure physical, non-secure physical, virtual, hypervisor), and a
+/// guest that picks the physical timer must get a working one, not UNDEF. Each core runs one
+/// vCPU and the hypervisor uses neither EL1 timer, so nothing needs saving; both are reset
+/// (`CNTV_CTL_EL0`, `CNTP_CTL_EL0` = 0) before every vCPU start, restarts included.
+pub const HARDWARE_PRIVATE_INTERRUPTS: [(u32, u32); 2] = [
+    (layout::timer_intid::VIRTUAL, layout::timer_intid::VIRTUAL),
+    (layout::timer_intid::PHYSICAL, layout::timer_intid::PHYSICAL),
+];
 
 /// The virtual INTID a physical private interrupt is forwarded as, if it is one of
 /// [`HARDWARE_PRIVATE_INTERRUPTS`].
 pub fn hardware_private_virtual(physical: u32) -> Option<u32> {
     HARDWARE_PRIVATE_INTERRUPTS.iter().find(|&&(_, backing)| backing == physical).map(|&(virtual_intid, _)| virtual_intid)
-}
-
-/// Whether a partition's vCPUs may run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunState {
-    /// Running (some vCPUs may be off by PSCI).
-    Running,
-    /// Stopped by its fault policy.
-    Halted,
-    /// Powered off by its own PSCI `SYSTEM_OFF`.
-    Off,
 }
 
 /// Everything about a partition that more than one core may touch.
@@ -50,10 +52,12 @@ pub struct PartitionState {
     /// Per vCPU, which virtual INTID each list register holds (as last written). Each entry
     /// is only touched by its vCPU's own core.
     pub list_registers: [ListRegisterShadow; layout::MAX_VCPUS_PER_PARTITION],
-    /// Whether it runs.
-    pub run_state: RunState,
-    /// How often its fault policy restarted it.
-    pub restarts: u32,
+    /// Whether it runs, stops or restarts: every request to stop or restart it, from any
+    /// vCPU or its fault policy, goes through this one state machine (kept across restarts).
+    pub power: PartitionPower,
+    /// Per vCPU, its fault-storm detector (touched only on the vCPU's own core, under this
+    /// lock because containment holds it anyway); reset when the partition restarts.
+    pub storms: [FaultStormDetector; layout::MAX_VCPUS_PER_PARTITION],
     /// `VTTBR_EL2` for its vCPUs (VMID and stage-2 root).
     pub vttbr: u64,
 }
@@ -90,6 +94,30 @@ pub type PartitionSlot = Mutex<Option<PartitionState>>;
 // [impl->dsn~el2-static-state~1]
 static DEVICE_MAPS: [Once<DeviceMap>; PARTITION_COUNT] = [const { Once::new() }; PARTITION_COUNT];
 
+/// Each partition's RAM that stage 2 maps executable (its RAM, then its extra regions):
+/// where PSCI `CPU_ON` entry points and, with the guest's MMU off, its vector table must lie.
+/// Built at boot, read without a lock after.
+// [impl->dsn~el2-static-state~1]
+static EXECUTABLE_RAM: [Once<heapless::Vec<MemoryRegion, MAX_STAGE2_REGIONS>>; PARTITION_COUNT] =
+    [const { Once::new() }; PARTITION_COUNT];
+
+/// The executable RAM regions of partition `index` (empty before boot).
+pub fn executable_ram(index: usize) -> &'static [MemoryRegion] {
+    EXECUTABLE_RAM.get(index).and_then(Once::get).map_or(&[], |regions| regions.as_slice())
+}
+
+/// The regions of `partition` that stage 2 maps executable, as [`stage2_regions`] maps them.
+fn executable_regions(partition: &Partition) -> heapless::Vec<MemoryRegion, MAX_STAGE2_REGIONS> {
+    let mut regions = heapless::Vec::new();
+    for (region, attributes) in stage2_regions(partition) {
+        // The capacity is the stage-2 region bound the boot checks: nothing is dropped.
+        if attributes.executable && attributes.memory == MemoryType::NormalWriteBack && regions.push(region).is_err() {
+            break;
+        }
+    }
+    regions
+}
+
 /// The state slot of partition `index`.
 pub fn slot(index: usize) -> Option<&'static PartitionSlot> {
     PARTITIONS.get(index)
@@ -100,16 +128,16 @@ pub fn device_map(index: usize) -> Option<&'static DeviceMap> {
     DEVICE_MAPS.get(index).and_then(Once::get)
 }
 
-/// Marks partition `index` stopped in `run_state`; the console prints its unfinished line.
-/// Returns whether every partition is now off.
-pub fn mark_stopped(index: usize, run_state: RunState) -> bool {
-    if let Some(slot) = PARTITIONS.get(index) {
-        if let Some(state) = slot.lock().as_mut() {
-            state.run_state = run_state;
-        }
-    }
+/// Prints the unfinished console line of stopped partition `index`. Returns whether every
+/// partition is now off (by its own `SYSTEM_OFF`).
+pub fn flush_stopped(index: usize) -> bool {
     crate::console::flush_partition(index);
-    PARTITIONS.iter().all(|slot| slot.lock().as_ref().is_none_or(|state| state.run_state == RunState::Off))
+    PARTITIONS.iter().all(|slot| slot.lock().as_ref().is_none_or(|state| state.power.state() == PowerState::Off))
+}
+
+/// Whether the partition runs (its vCPUs may take input and interrupts).
+pub fn is_running(state: &PartitionState) -> bool {
+    state.power.state() == PowerState::Running
 }
 
 /// The stage-2 tables of every partition, written once at boot and read by the MMU after.
@@ -148,6 +176,9 @@ pub fn set_up_all() -> Result<(), (usize, SetupError)> {
         }
         if let Some(map) = DEVICE_MAPS.get(index) {
             map.call_once(|| DeviceMap::for_partition(partition));
+        }
+        if let Some(executable) = EXECUTABLE_RAM.get(index) {
+            executable.call_once(|| executable_regions(partition));
         }
     }
     Ok(())
@@ -213,10 +244,15 @@ fn new_state(partition: &Partition, vttbr: u64) -> Result<PartitionState, SetupE
         devices: new_devices(partition)?,
         psci: new_psci(partition)?,
         list_registers: NO_LIST_REGISTERS,
-        run_state: RunState::Running,
-        restarts: 0,
+        power: PartitionPower::new(partition.cores.len(), partition.fault_policy).map_err(|_| SetupError::VcpuCount)?,
+        storms: fresh_storm_detectors(),
         vttbr,
     })
+}
+
+/// Fault-storm detectors with no history, with the limits for this board's counter.
+fn fresh_storm_detectors() -> [FaultStormDetector; layout::MAX_VCPUS_PER_PARTITION] {
+    [FaultStormDetector::new(StormLimits::for_counter_frequency(arch::cpu::counter_frequency())); layout::MAX_VCPUS_PER_PARTITION]
 }
 
 /// The list-register shadow of vCPUs that hold no interrupt.
@@ -254,8 +290,8 @@ fn new_psci(partition: &Partition) -> Result<PsciPartition, SetupError> {
 }
 
 impl PartitionState {
-    /// Puts the models back to their reset state for a restart (stage 2 and the restart
-    /// count are kept). Resets in place, so the restart path never holds a second
+    /// Puts the models back to their reset state for a restart (stage 2 and the power state
+    /// machine, which drives the restart, are kept). Resets in place, so the restart path never holds a second
     /// `PartitionState` on its stack.
     pub fn reset(&mut self, partition: &Partition) -> Result<(), SetupError> {
         // The PSCI model is checked first; the devices are rebuilt in place (no second copy on
@@ -263,12 +299,12 @@ impl PartitionState {
         // refused now.
         let fresh_psci = new_psci(partition)?;
         // Every field is named, so a field added later cannot be forgotten here.
-        let Self { devices, psci, list_registers, run_state, restarts: _, vttbr: _ } = self;
+        let Self { devices, psci, list_registers, power: _, storms, vttbr: _ } = self;
         devices.reset();
         declare_hardware_backed(devices, partition)?;
         *psci = fresh_psci;
         *list_registers = NO_LIST_REGISTERS;
-        *run_state = RunState::Running;
+        *storms = fresh_storm_detectors();
         Ok(())
     }
 }

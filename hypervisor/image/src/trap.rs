@@ -14,31 +14,25 @@
 //!
 //! [impl->dsn~el2-trap-dispatch~1]
 
-use crate::containment;
+use crate::containment::{self, Fault};
 use crate::context::TrapContext;
 use crate::cores::MAILBOXES;
 use crate::delivery;
 use crate::generated::{GUEST_SPI_BLOCKS, SYSTEM};
-use crate::hv_println;
-use crate::partition::{PartitionState, RunState};
+use crate::partition::{self, PartitionState};
 use crate::platform::GIC;
+use crate::refusals::{self, Refusal};
 use crate::vcpu::{self, Fate};
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_arch_aarch64::guest::TrapSyndrome;
 use bulkhead_arch_aarch64::vectors::TrapFrame;
 use bulkhead_core::devices::MappedDevice;
 use bulkhead_core::esr::injection::AbortKind;
-use bulkhead_core::esr::{self, DataAbort, DataAccess, Direction, Register, RegisterWidth, Syndrome, SystemRegister, SystemRegisterAccess};
+use bulkhead_core::esr::{self, DataAbort, DataAccess, Direction, Register, RegisterWidth, Syndrome, SystemRegisterAccess};
 use bulkhead_core::mmio::{AccessWidth, MmioError};
+use bulkhead_core::partition_power::Request;
 use bulkhead_core::psci::{self, PsciOutcome};
 use bulkhead_core::vgic::{Effect, Effects, SgiRegister, VcpuSet};
-
-/// `ICC_SGI1R_EL1` (Group 1 SGI generation); the guest's writes trap to EL2 (`HCR_EL2.IMO`).
-const ICC_SGI1R_EL1: SystemRegister = SystemRegister::new(3, 0, 12, 11, 5);
-/// `ICC_ASGI1R_EL1` (Group 1 SGI generation for the other Security state).
-const ICC_ASGI1R_EL1: SystemRegister = SystemRegister::new(3, 1, 12, 11, 6);
-/// `ICC_SGI0R_EL1` (Group 0 SGI generation).
-const ICC_SGI0R_EL1: SystemRegister = SystemRegister::new(3, 2, 12, 11, 7);
 
 /// Handles one synchronous exception from the vCPU on this core.
 pub fn handle_synchronous(frame: &mut TrapFrame) {
@@ -47,6 +41,7 @@ pub fn handle_synchronous(frame: &mut TrapFrame) {
     match decoded {
         Syndrome::HypervisorCall { .. } => {
             if let Some(value) = psci::constant_answer(frame.register(0), frame.register(1)) {
+                count_constant_answer(frame.register(0), value);
                 frame.set_register(0, value);
                 return;
             }
@@ -55,6 +50,7 @@ pub fn handle_synchronous(frame: &mut TrapFrame) {
             // A trapped SMC returns to the SMC itself (Arm ARM D1.10.1): skip it.
             frame.elr = frame.elr.wrapping_add(4);
             if let Some(value) = psci::constant_answer(frame.register(0), frame.register(1)) {
+                count_constant_answer(frame.register(0), value);
                 frame.set_register(0, value);
                 return;
             }
@@ -70,9 +66,9 @@ pub fn handle_synchronous(frame: &mut TrapFrame) {
         Syndrome::HypervisorCall { .. } | Syndrome::SecureMonitorCall { .. } => hypercall(&context, frame),
         Syndrome::DataAbort(abort) => data_abort(&context, frame, &abort, syndrome),
         Syndrome::InstructionAbort(_) => {
-            let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far);
-            report_fault(&context, ipa.raw(), frame.elr);
-            containment::fault(&context, frame, AbortKind::Instruction, syndrome.far)
+            let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far).raw();
+            let fault = Fault { kind: AbortKind::Instruction, ipa, address: syndrome.far, write_not_read: false };
+            containment::fault(&context, frame, fault)
         }
         Syndrome::SystemRegisterAccess(access) => system_register(&context, frame, access),
         Syndrome::WaitForInterruptOrEvent(wait) => {
@@ -81,10 +77,17 @@ pub fn handle_synchronous(frame: &mut TrapFrame) {
         }
         Syndrome::Other { class } => {
             defmt::warn!("core {=usize}: unhandled exception class {=u8:#x}: undefined instruction injected", context.core, class);
-            containment::inject_undefined(frame)
+            containment::inject_undefined(&context, frame)
         }
     };
     vcpu::carry_out(&context, fate);
+}
+
+/// Counts a refused call answered on the lock-free constant path (an unknown function ID).
+fn count_constant_answer(function: u64, value: u64) {
+    if let Some(vcpu) = SYSTEM.vcpu_on_core(arch::cpu::core_index()) {
+        refusals::count_call(vcpu.partition, function, value);
+    }
 }
 
 /// An `HVC` or trapped `SMC` that needs the partition's PSCI state.
@@ -92,20 +95,27 @@ fn hypercall(context: &TrapContext, frame: &mut TrapFrame) -> Fate {
     let partition = context.partition;
     let function = frame.register(0);
     let arguments = [frame.register(1), frame.register(2), frame.register(3)];
-    let Some(outcome) = context.state.lock().as_mut().map(|state| state.psci.handle(context.vcpu.vcpu, function, arguments, &partition.ram))
-    else {
+    let executable_ram = partition::executable_ram(context.vcpu.partition);
+    let vcpu = context.vcpu.vcpu;
+    let Some(outcome) = context.state.lock().as_mut().map(|state| {
+        let outcome = state.psci.handle_in(vcpu, function, arguments, executable_ram);
+        // `CPU_OFF` during a stop counts as this vCPU's acknowledgement.
+        let off = (outcome == PsciOutcome::StopCaller).then(|| state.power.vcpu_stopped(vcpu).ok()).flatten();
+        (outcome, off)
+    }) else {
         return Fate::Resume;
     };
     match outcome {
-        PsciOutcome::Return(value) => {
+        (PsciOutcome::Return(value), _) => {
+            refusals::count_call(context.vcpu.partition, function, value);
             frame.set_register(0, value);
             Fate::Resume
         }
-        PsciOutcome::WaitForInterrupt => {
+        (PsciOutcome::WaitForInterrupt, _) => {
             frame.set_register(0, 0);
             Fate::Resume
         }
-        PsciOutcome::StartVcpu { vcpu: target, entry, context_id } => {
+        (PsciOutcome::StartVcpu { vcpu: target, entry, context_id }, _) => {
             frame.set_register(0, 0);
             let started = context.core_of(target);
             if let Some((target_core, mailbox)) = started.and_then(|core| MAILBOXES.get(core).map(|mailbox| (core, mailbox))) {
@@ -115,22 +125,12 @@ fn hypercall(context: &TrapContext, frame: &mut TrapFrame) -> Fate {
             }
             Fate::Resume
         }
-        PsciOutcome::StopCaller => Fate::Park,
-        PsciOutcome::PartitionOff => {
-            hv_println!("{}: powered off (PSCI SYSTEM_OFF)", partition.name);
-            Fate::Stop(RunState::Off)
+        (PsciOutcome::StopCaller, off) => {
+            Fate::Follow(off.unwrap_or(bulkhead_core::partition_power::Directive::Park))
         }
-        PsciOutcome::PartitionReset => {
-            hv_println!("{}: reset (PSCI SYSTEM_RESET)", partition.name);
-            Fate::Restart
-        }
+        (PsciOutcome::PartitionOff, _) => Fate::Power(Request::Off),
+        (PsciOutcome::PartitionReset, _) => Fate::Power(Request::Reset),
     }
-}
-
-/// Reports a stage-2 fault of the partition as an `[hv]` line, within its report budget.
-fn report_fault(context: &TrapContext, ipa: u64, pc: u64) {
-    let arguments = format_args!("stage-2 fault at IPA {:#x} (pc {:#x})", ipa, pc);
-    crate::console::report(context.vcpu.partition, bulkhead_core::report_limit::ReportKind::Stage2Fault, arguments);
 }
 
 /// A stage-2 data abort: an emulated device access, a doorbell, or a fault for the
@@ -142,8 +142,8 @@ fn data_abort(context: &TrapContext, frame: &mut TrapFrame, abort: &DataAbort, s
             frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes());
             return Fate::Resume;
         }
-        report_fault(context, ipa, frame.elr);
-        return resynchronised(context, containment::fault(context, frame, AbortKind::Data, syndrome.far));
+        let fault = Fault { kind: AbortKind::Data, ipa, address: syndrome.far, write_not_read: abort.write_not_read };
+        return resynchronised(context, containment::fault(context, frame, fault));
     };
     let result = match abort.access {
         Some(access) => emulate(context, frame, (ipa, &window, offset), access, abort.write_not_read),
@@ -162,7 +162,9 @@ fn data_abort(context: &TrapContext, frame: &mut TrapFrame, abort: &DataAbort, s
                 error.address(),
                 ipa
             );
-            resynchronised(context, containment::inject_abort(context, frame, AbortKind::Data, syndrome.far))
+            refusals::count(context.vcpu.partition, Refusal::Mmio);
+            let fault = Fault { kind: AbortKind::Data, ipa, address: syndrome.far, write_not_read: abort.write_not_read };
+            resynchronised(context, containment::inject_abort(context, frame, fault))
         }
     }
 }
@@ -192,6 +194,7 @@ fn emulate(
     };
     let mut guard = context.state.lock();
     let state = guard.as_mut().ok_or(MmioError::Unmapped { ipa })?;
+    delivery::observe(context, state);
     let outcome = state.devices.access_in(window, offset, width, is_write.then_some(written))?;
     if let (Some(value), Register::X(n)) = (outcome.read, access.register) {
         frame.set_register(n, extend(value, access));
@@ -284,16 +287,11 @@ fn apply_effects(context: &TrapContext, state: &PartitionState, effects: Effects
     refill
 }
 
-/// A trapped system register access: SGI generation is emulated through the vGIC; anything
-/// else makes the guest take an Undefined Instruction exception.
+/// A trapped system register access: SGI generation is emulated through the vGIC, the PMU and
+/// debug registers read as zero and ignore writes; anything else makes the guest take an
+/// Undefined Instruction exception.
 fn system_register(context: &TrapContext, frame: &mut TrapFrame, access: SystemRegisterAccess) -> Fate {
-    let sgi_register = match access.register {
-        ICC_SGI1R_EL1 => Some(SgiRegister::Sgi1r),
-        ICC_ASGI1R_EL1 => Some(SgiRegister::Asgi1r),
-        ICC_SGI0R_EL1 => Some(SgiRegister::Sgi0r),
-        _ => None,
-    };
-    match (sgi_register, access.direction) {
+    match (SgiRegister::from_system_register(access.register), access.direction) {
         (Some(register), Direction::Write) => {
             let value = match access.transfer_register {
                 Register::X(n) => frame.register(n),
@@ -306,9 +304,19 @@ fn system_register(context: &TrapContext, frame: &mut TrapFrame, access: SystemR
             frame.elr = frame.elr.wrapping_add(4);
             Fate::Resume
         }
+        (None, direction) if access.register.is_performance_monitor_or_debug() => {
+            // MDCR_EL2 traps the PMU and debug registers (`arch::guest::configure_core`):
+            // read as zero, writes ignored, so the guest never counts EL2 cycles and holds no
+            // PMU or breakpoint state.
+            if let (Direction::Read, Register::X(n)) = (direction, access.transfer_register) {
+                frame.set_register(n, 0);
+            }
+            frame.elr = frame.elr.wrapping_add(4);
+            Fate::Resume
+        }
         (Some(_), Direction::Read) | (None, Direction::Read | Direction::Write) => {
             defmt::debug!("core {=usize}: trapped system register access: undefined instruction injected", context.core);
-            resynchronised(context, containment::inject_undefined(frame))
+            resynchronised(context, containment::inject_undefined(context, frame))
         }
     }
 }

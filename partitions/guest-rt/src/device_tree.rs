@@ -29,6 +29,9 @@ pub struct BootInfo {
     pub gic: Option<GicDescription>,
     /// INTID of the EL1 virtual timer: the third interrupt of the `arm,armv8-timer` node.
     pub virtual_timer_intid: Option<u32>,
+    /// INTID of the EL1 (non-secure) physical timer: the second interrupt of the
+    /// `arm,armv8-timer` node.
+    pub physical_timer_intid: Option<u32>,
     /// How to call PSCI (`/psci` `method`).
     pub psci: Option<Conduit>,
     /// `MPIDR_EL1` affinity of each vCPU (the `reg` of each `/cpus/cpu` node), in tree order:
@@ -156,6 +159,9 @@ impl BootInfo {
                 // Interrupts in binding order: secure physical, non-secure physical, virtual,
                 // hypervisor physical.
                 .and_then(|timer| interrupt_ids(timer, interrupt_cells).nth(2)),
+            physical_timer_intid: device_tree
+                .find_compatible(&["arm,armv8-timer"])
+                .and_then(|timer| interrupt_ids(timer, interrupt_cells).nth(1)),
             psci: psci_conduit(&device_tree),
             cpus: cpus(&device_tree),
             channels: channels(&device_tree, interrupt_cells),
@@ -451,6 +457,7 @@ mod tests {
             })
         );
         assert_eq!(boot.virtual_timer_intid, Some(27));
+        assert_eq!(boot.physical_timer_intid, Some(30));
         assert_eq!(boot.psci, Some(Conduit::Hvc));
         assert_eq!(boot.cpus.as_slice(), &[0, 1]);
     }

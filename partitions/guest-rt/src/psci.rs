@@ -54,6 +54,7 @@ mod function {
     pub(super) const CPU_OFF: u32 = 0x8400_0002;
     pub(super) const CPU_ON_64: u32 = 0xC400_0003;
     pub(super) const SYSTEM_OFF: u32 = 0x8400_0008;
+    pub(super) const SYSTEM_RESET: u32 = 0x8400_0009;
 }
 
 const NO_CONDUIT: u8 = 0;
@@ -129,6 +130,15 @@ pub fn cpu_off() -> ! {
 pub fn system_off() -> ! {
     if let Err(error) = call(function::SYSTEM_OFF, 0, 0, 0) {
         crate::println!("PSCI SYSTEM_OFF failed ({error:?}): vCPU parked");
+    }
+    cpu::park()
+}
+
+/// `SYSTEM_RESET`: restarts the partition (on bare QEMU: the machine). Parks the vCPU if the
+/// call fails or no conduit is known.
+pub fn system_reset() -> ! {
+    if let Err(error) = call(function::SYSTEM_RESET, 0, 0, 0) {
+        crate::println!("PSCI SYSTEM_RESET failed ({error:?}): vCPU parked");
     }
     cpu::park()
 }

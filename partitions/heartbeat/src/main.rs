@@ -25,6 +25,22 @@
 //!   pattern; every N heartbeats (1: each one) print its checksum, so a test can check that
 //!   nothing outside the partition ever changes its memory.
 //!
+//! - `reset-from-vcpu1-after=<N>`: vCPU 1 waits for heartbeat N (counted by vCPU 0's timer),
+//!   prints `vCPU 1 resets the partition` and calls PSCI `SYSTEM_RESET`: a reset requested
+//!   by a secondary vCPU, which must restart the partition every time.
+//! - `garbage-vectors-after=<N>`: after heartbeat N, print `vectors moved to 0x<V>`, point
+//!   `VBAR_EL1` at memory stage 2 does not map and read outside RAM: the injected abort's
+//!   vector fetch faults again, a nested-fault loop the hypervisor must stop by the
+//!   partition's fault policy with one report.
+//! - `store-fault-after=<N>`: after heartbeat N, write once outside any RAM window (the
+//!   injected abort must say it was a write: `ESR_EL1.ISS.WnR` = 1).
+//! - `pmu-probe=1`: at start, enable the cycle counter (`PMCR_EL0.E`, `PMCNTENSET_EL0.C`),
+//!   read `PMCCNTR_EL0` twice with work between and print
+//!   `pmu: PMCCNTR_EL0 0x<first> then 0x<second>`, or `pmu: PMCCNTR_EL0 undefined` if an
+//!   access was refused. Under Bulkhead both read 0: the guest cannot time EL2.
+//! - `physical-timer=<N>`: also arm the EL1 physical timer (`CNTP_*`, PPI 30) and count its
+//!   interrupts; prints `physical timer <K>` for its first N interrupts (100 ms apart).
+//!
 //! Every channel end with a doorbell has its interrupt enabled; its handler prints the text
 //! at the start of the shared memory.
 //!
@@ -110,6 +126,12 @@ fn main(boot: &'static BootInfo) -> ! {
     }
     let storm = number_bootarg(boot, "fault-storm");
     let count_at_ms = number_bootarg(boot, "count-at-ms");
+    let garbage_vectors_after = number_bootarg(boot, "garbage-vectors-after");
+    let store_fault_after = number_bootarg(boot, "store-fault-after");
+    RESET_FROM_VCPU1_AFTER.store(
+        number_bootarg(boot, "reset-from-vcpu1-after").unwrap_or(0),
+        Ordering::Relaxed,
+    );
 
     exception::set_synchronous_handler(on_synchronous_exception);
     start_secondary_vcpus(boot);
@@ -120,6 +142,12 @@ fn main(boot: &'static BootInfo) -> ! {
         let timer = VirtualTimer;
         let ticks = timer.ticks_from_nanoseconds(milliseconds.saturating_mul(1_000_000));
         COUNT_AT_TICKS.store(ticks.max(1), Ordering::Relaxed);
+    }
+    if number_bootarg(boot, "pmu-probe").is_some_and(|probe| probe != 0) {
+        probe_cycle_counter();
+    }
+    if let Some(count) = number_bootarg(boot, "physical-timer") {
+        start_physical_timer(boot, count);
     }
     irq::unmask();
 
@@ -165,6 +193,12 @@ fn main(boot: &'static BootInfo) -> ! {
                 STORM.store(false, Ordering::Relaxed);
                 println!("storm: {} faults", STORM_FAULTS.load(Ordering::Relaxed));
             }
+            if store_fault_after == Some(printed) {
+                write_outside_ram();
+            }
+            if garbage_vectors_after == Some(printed) {
+                fault_with_garbage_vectors();
+            }
             if stop_after == Some(printed) {
                 println!("done");
                 psci::system_off();
@@ -204,7 +238,144 @@ fn checksum_region() -> u64 {
 
 fn secondary_main(vcpu: usize, _boot: &'static BootInfo) -> ! {
     println!("vCPU {vcpu} online at EL{}", cpu::current_el());
+    let reset_after = RESET_FROM_VCPU1_AFTER.load(Ordering::Relaxed);
+    if vcpu == 1 && reset_after > 0 {
+        // vCPU 1 takes no interrupt here: it watches vCPU 0's count.
+        while HEARTBEATS.load(Ordering::Relaxed) < reset_after {
+            core::hint::spin_loop();
+        }
+        println!("vCPU 1 resets the partition");
+        psci::system_reset();
+    }
     cpu::park()
+}
+
+/// `reset-from-vcpu1-after`, for vCPU 1 (0: never).
+static RESET_FROM_VCPU1_AFTER: AtomicU64 = AtomicU64::new(0);
+
+/// Where `garbage-vectors-after` points `VBAR_EL1`: inside the runtime's executable 1 GiB RAM
+/// block at stage 1 (so the fetch reaches stage 2 instead of faulting at EL1 forever) but past
+/// the RAM of any partition smaller than 1008 MiB, so stage 2 refuses every vector fetch.
+const GARBAGE_VECTORS: u64 = 0x7f00_0000;
+
+/// Moves the exception vectors to [`GARBAGE_VECTORS`] and faults: the nested-fault loop of
+/// issue 14. Never returns: the hypervisor stops or restarts the partition.
+fn fault_with_garbage_vectors() -> ! {
+    println!("vectors moved to 0x{GARBAGE_VECTORS:x}");
+    // SAFETY: changing VBAR_EL1 only decides where this vCPU's next exception goes; that it
+    // goes nowhere usable is the point. The load reads no Rust object.
+    unsafe {
+        asm!(
+            "msr vbar_el1, {vectors}",
+            "isb",
+            "ldr {value}, [{address}]",
+            vectors = in(reg) GARBAGE_VECTORS,
+            address = in(reg) OUTSIDE_RAM,
+            value = out(reg) _,
+            options(nostack, readonly),
+        )
+    };
+    cpu::park()
+}
+
+/// Whether the last `MRS PMCCNTR_EL0` was refused with an Undefined Instruction exception.
+static UNDEFINED_TAKEN: AtomicBool = AtomicBool::new(false);
+/// Set only around the cycle-counter read.
+static EXPECTING_UNDEFINED: AtomicBool = AtomicBool::new(false);
+
+/// Enables the cycle counter, reads it twice and says what happened.
+fn probe_cycle_counter() {
+    UNDEFINED_TAKEN.store(false, Ordering::Relaxed);
+    EXPECTING_UNDEFINED.store(true, Ordering::Relaxed);
+    let first: u64;
+    let second: u64;
+    // SAFETY: the PMU registers only control performance counting; if an access traps, the
+    // exception handler skips that one instruction and the outputs keep the zeros written
+    // first. The loop only burns cycles.
+    unsafe {
+        asm!(
+            "mov {first}, xzr",
+            "mov {second}, xzr",
+            "mov {scratch}, #1",
+            "msr pmcr_el0, {scratch}",
+            "mov {scratch}, #0x80000000",
+            "msr pmcntenset_el0, {scratch}",
+            "isb",
+            "mrs {first}, pmccntr_el0",
+            "mov {scratch}, #10000",
+            "1:",
+            "subs {scratch}, {scratch}, #1",
+            "b.ne 1b",
+            "mrs {second}, pmccntr_el0",
+            first = out(reg) first,
+            second = out(reg) second,
+            scratch = out(reg) _,
+            options(nostack, nomem),
+        )
+    };
+    EXPECTING_UNDEFINED.store(false, Ordering::Relaxed);
+    if UNDEFINED_TAKEN.load(Ordering::Relaxed) {
+        println!("pmu: PMCCNTR_EL0 undefined");
+    } else {
+        println!("pmu: PMCCNTR_EL0 0x{first:x} then 0x{second:x}");
+    }
+}
+
+/// `physical-timer` interrupts still to print.
+static PHYSICAL_TIMER_LEFT: AtomicU64 = AtomicU64::new(0);
+/// `physical-timer` interrupts so far.
+static PHYSICAL_TIMER_COUNT: AtomicU64 = AtomicU64::new(0);
+
+/// Arms the EL1 physical timer for `count` interrupts, 100 ms apart.
+fn start_physical_timer(boot: &BootInfo, count: u64) {
+    let Some(intid) = boot.physical_timer_intid else {
+        println!("physical timer: not in the device tree");
+        return;
+    };
+    PHYSICAL_TIMER_LEFT.store(count, Ordering::Relaxed);
+    if let Err(error) = irq::enable(intid, INTERRUPT_PRIORITY, on_physical_timer) {
+        println!("physical timer: cannot enable INTID {intid}: {error:?}");
+        return;
+    }
+    let period = PERIOD_TICKS.load(Ordering::Relaxed);
+    // SAFETY: the EL1 physical timer's registers only control its own interrupt; the counter
+    // read has no side effect.
+    unsafe {
+        asm!(
+            "mrs {now}, cntpct_el0",
+            "add {now}, {now}, {period}",
+            "msr cntp_cval_el0, {now}",
+            "mov {now}, #1",
+            "msr cntp_ctl_el0, {now}",
+            "isb",
+            now = out(reg) _,
+            period = in(reg) period,
+            options(nostack, nomem),
+        )
+    };
+}
+
+fn on_physical_timer(_intid: u32) {
+    let count = PHYSICAL_TIMER_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+    let period = PERIOD_TICKS.load(Ordering::Relaxed);
+    let last = count >= PHYSICAL_TIMER_LEFT.load(Ordering::Relaxed);
+    // SAFETY: as in `start_physical_timer`; disabling the timer lowers its interrupt.
+    unsafe {
+        asm!(
+            "mrs {now}, cntpct_el0",
+            "add {now}, {now}, {period}",
+            "msr cntp_cval_el0, {now}",
+            "cbz {last}, 1f",
+            "msr cntp_ctl_el0, xzr",
+            "1:",
+            "isb",
+            now = out(reg) _,
+            period = in(reg) period,
+            last = in(reg) u64::from(last),
+            options(nostack, nomem),
+        )
+    };
+    println!("physical timer {count}");
 }
 
 /// A bootarg's number, or `None` when absent or not a number (which is reported).
@@ -433,7 +604,26 @@ fn read_outside_ram() {
     EXPECTING_DATA_ABORT.store(false, Ordering::Relaxed);
 }
 
+/// Stores to [`OUTSIDE_RAM`] once; handled like [`read_outside_ram`].
+fn write_outside_ram() {
+    EXPECTING_DATA_ABORT.store(true, Ordering::Relaxed);
+    // SAFETY: the store writes no memory Rust knows about (stage 2 refuses it); if it faults,
+    // the handler skips exactly this instruction.
+    unsafe {
+        asm!(
+            "str xzr, [{address}]",
+            address = in(reg) OUTSIDE_RAM,
+            options(nostack),
+        )
+    };
+    EXPECTING_DATA_ABORT.store(false, Ordering::Relaxed);
+}
+
 fn on_synchronous_exception(exception: &SynchronousException) -> Resolution {
+    if exception.exception_class() == 0 && EXPECTING_UNDEFINED.load(Ordering::Relaxed) {
+        UNDEFINED_TAKEN.store(true, Ordering::Relaxed);
+        return Resolution::SkipInstruction;
+    }
     if !(exception.is_data_abort_from_current_el() && EXPECTING_DATA_ABORT.load(Ordering::Relaxed))
     {
         // The runtime prints ESR, FAR and ELR and powers the partition off.

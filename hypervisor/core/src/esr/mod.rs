@@ -180,6 +180,27 @@ impl SystemRegister {
     pub const fn new(op0: u8, op1: u8, crn: u8, crm: u8, op2: u8) -> Self {
         Self { op0, op1, crn, crm, op2 }
     }
+
+    /// Whether this is a Performance Monitors or self-hosted debug register an EL1 guest may
+    /// name, which `MDCR_EL2.{TPM, TPMCR, TDA, TDOSA, TDRA}` trap: the hypervisor emulates
+    /// these as read-as-zero, write-ignored (a PMU without counters that counts nothing,
+    /// debug hardware that does nothing).
+    ///
+    /// Encodings (Arm ARM C5.3, "op0 = 0b10, debug and trace"; C5.5, "op0 = 0b11" with
+    /// CRn = 9 and 14): the PMU is `S3_<op1>_C9_C12..C14_<op2>` (`PMCR_EL0` to
+    /// `PMOVSSET_EL0`, `PMINTENSET_EL1`, `PMINTENCLR_EL1`, `PMMIR_EL1`) and
+    /// `S3_3_C14_C8..C15_<op2>` (`PMEVCNTR<n>_EL0`, `PMEVTYPER<n>_EL0`, `PMCCFILTR_EL0`);
+    /// debug is op0 = 2 with op1 = 0 (`MDSCR_EL1`, `OSLAR_EL1`, `OSDLR_EL1`, `MDRAR_EL1`,
+    /// `DBGB*`/`DBGW*`, `DBGCLAIM*`, ...) or op1 = 3 (`MDCCSR_EL0`, `DBGDTR*_EL0`). Trace
+    /// (op0 = 2, op1 = 1) and the EL2 registers (op1 = 4) are not included.
+    pub const fn is_performance_monitor_or_debug(&self) -> bool {
+        match (self.op0, self.op1, self.crn, self.crm) {
+            (3, _, 9, 12..=14) => true,
+            (3, 3, 14, 8..=15) => true,
+            (2, 0 | 3, _, _) => true,
+            _ => false,
+        }
+    }
 }
 
 /// Which way a trapped system register access goes.

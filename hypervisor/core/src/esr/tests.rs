@@ -196,3 +196,39 @@ fn the_fault_ipa_joins_hpfar_page_and_far_offset() {
     assert_eq!(fault_ipa(((1u64 << 39) - 1) >> 12 << 4, 0xfff), Ipa((1 << 39) - 1));
     assert_eq!(fault_ipa(((1 << 36) - 1) << 4, 0), Ipa(0xffff_ffff_f000));
 }
+
+#[test]
+fn pmu_and_debug_registers_are_recognised_and_nothing_else() {
+    let pmu_and_debug = [
+        SystemRegister::new(3, 3, 9, 12, 0),  // PMCR_EL0
+        SystemRegister::new(3, 3, 9, 13, 0),  // PMCCNTR_EL0
+        SystemRegister::new(3, 3, 9, 12, 1),  // PMCNTENSET_EL0
+        SystemRegister::new(3, 3, 9, 14, 0),  // PMUSERENR_EL0
+        SystemRegister::new(3, 0, 9, 14, 1),  // PMINTENSET_EL1
+        SystemRegister::new(3, 3, 14, 8, 0),  // PMEVCNTR0_EL0
+        SystemRegister::new(3, 3, 14, 12, 0), // PMEVTYPER0_EL0
+        SystemRegister::new(3, 3, 14, 15, 7), // PMCCFILTR_EL0
+        SystemRegister::new(2, 0, 0, 2, 2),   // MDSCR_EL1
+        SystemRegister::new(2, 0, 1, 0, 4),   // OSLAR_EL1
+        SystemRegister::new(2, 0, 1, 0, 0),   // MDRAR_EL1
+        SystemRegister::new(2, 0, 0, 0, 4),   // DBGBVR0_EL1
+        SystemRegister::new(2, 3, 0, 1, 0),   // MDCCSR_EL0
+    ];
+    for register in pmu_and_debug {
+        assert!(register.is_performance_monitor_or_debug(), "{register:?}");
+    }
+    let others = [
+        SystemRegister::new(3, 0, 12, 11, 5), // ICC_SGI1R_EL1
+        SystemRegister::new(3, 3, 14, 2, 1),  // CNTP_CTL_EL0
+        SystemRegister::new(3, 3, 14, 3, 1),  // CNTV_CTL_EL0
+        SystemRegister::new(3, 0, 1, 0, 0),   // SCTLR_EL1
+        SystemRegister::new(3, 4, 1, 1, 0),   // HCR_EL2
+        SystemRegister::new(2, 1, 0, 1, 0),   // a trace register (TRCPRGCTLR)
+        SystemRegister::new(2, 4, 0, 7, 0),   // DBGVCR32_EL2
+        SystemRegister::new(3, 0, 9, 9, 0),   // PMSCR_EL1 (statistical profiling)
+        SystemRegister::new(1, 0, 7, 6, 1),   // DC IVAC
+    ];
+    for register in others {
+        assert!(!register.is_performance_monitor_or_debug(), "{register:?}");
+    }
+}

@@ -62,6 +62,9 @@ pub(super) struct BankChange {
     pub deactivated: u32,
     /// Interrupts that may have become deliverable.
     pub touched: u32,
+    /// Interrupts sitting unacknowledged in a list register that the write disabled or
+    /// cleared: the vCPU holding them must take them back out (sync its list registers).
+    pub withdraw: u32,
 }
 
 /// Which interrupt groups `GICD_CTLR` lets the distributor forward.
@@ -93,8 +96,15 @@ pub(super) struct InterruptBank {
     pub pending_latch: u32,
     /// Input line level, counted as pending only for level-sensitive interrupts.
     pub line_level: u32,
-    /// `ISACTIVER`.
+    /// Active, or in a list register (the model treats an interrupt it put in a list
+    /// register as taken; `listed` tells the two apart).
     pub active: u32,
+    /// In a list register in the Pending state: put there by the image, its acknowledgement by
+    /// the guest not yet observed. Reads as pending, not active (the guest has not taken it).
+    pub listed: u32,
+    /// Of `listed`, those whose pending state the guest cleared (`ICPENDR`) since: the holder
+    /// takes them out at its next sync, unless the guest acknowledged them first.
+    pub withdrawn: u32,
     /// `ICFGR` `Int_config[1]`: 1 = edge-triggered.
     pub edge: u32,
     /// Backed by a physical interrupt (whose INTID is in `physical`).
@@ -119,6 +129,8 @@ impl InterruptBank {
             pending_latch: 0,
             line_level: 0,
             active: 0,
+            listed: 0,
+            withdrawn: 0,
             edge,
             hardware: 0,
             physical: [0; BANK_SIZE as usize],
@@ -143,8 +155,10 @@ impl InterruptBank {
         match register {
             BitRegister::Group => self.group,
             BitRegister::SetEnable | BitRegister::ClearEnable => self.enabled,
-            BitRegister::SetPending | BitRegister::ClearPending => self.pending(),
-            BitRegister::SetActive | BitRegister::ClearActive => self.active,
+            // An interrupt still unacknowledged in a list register is pending, not active
+            // (issue 14: ISACTIVER read 1 before the guest acknowledged).
+            BitRegister::SetPending | BitRegister::ClearPending => self.pending() | (self.listed & !self.withdrawn),
+            BitRegister::SetActive | BitRegister::ClearActive => self.active & !self.listed,
         }
     }
 
@@ -171,6 +185,7 @@ impl InterruptBank {
             }
             BitRegister::ClearEnable => {
                 change.disabled = value & self.enabled & self.hardware;
+                change.withdraw = value & self.enabled & self.listed;
                 self.enabled &= !value;
             }
             BitRegister::SetPending => {
@@ -181,6 +196,8 @@ impl InterruptBank {
             BitRegister::ClearPending => {
                 self.pending_latch &= !value;
                 change.deactivated = value & self.hardware & !self.active;
+                self.withdrawn |= value & self.listed;
+                change.withdraw = value & self.listed;
             }
             BitRegister::SetActive => {
                 change.activated = value & self.hardware & !self.active;
@@ -270,6 +287,47 @@ impl InterruptBank {
         let mask = 1 << bit;
         self.pending_latch &= !mask;
         self.active |= mask;
+        self.listed |= mask;
+        self.withdrawn &= !mask;
+    }
+
+    /// The guest acknowledged interrupt `bit` (its list register was read back Active or
+    /// Pending and Active): it is active, and a pending-state clear it raced no longer
+    /// withdraws it.
+    pub(super) fn note_acknowledged(&mut self, bit: u32) {
+        let mask = 1 << bit;
+        self.listed &= !mask;
+        self.withdrawn &= !mask;
+    }
+
+    /// Whether unacknowledged listed interrupt `bit` must leave its list register: the guest
+    /// cleared its pending state, disabled it, or its group is off in `GICD_CTLR`.
+    pub(super) const fn must_withdraw(&self, bit: u32, enables: GroupEnables) -> bool {
+        let mask = 1 << bit;
+        self.listed & mask != 0
+            && (self.withdrawn & mask != 0 || self.enabled & mask == 0 || enables.mask(self.group) & mask == 0)
+    }
+
+    /// Whether listed interrupt `bit` needs its list register looked at: it must be withdrawn,
+    /// or it was latched pending again (an edge, an `ISPENDR` write, an SGI) after it was put
+    /// there, which is the same pending state if the guest has not acknowledged it yet.
+    pub(super) const fn needs_attention(&self, bit: u32, enables: GroupEnables) -> bool {
+        let mask = 1 << bit;
+        self.must_withdraw(bit, enables) || self.listed & self.pending_latch & mask != 0
+    }
+
+    /// Takes unacknowledged interrupt `bit` back out of its list register: it is no longer
+    /// active; it stays pending unless the guest cleared its pending state.
+    pub(super) fn withdraw(&mut self, bit: u32) {
+        let mask = 1 << bit;
+        let cleared = self.withdrawn & mask != 0;
+        self.active &= !mask;
+        self.listed &= !mask;
+        self.withdrawn &= !mask;
+        let held_by_line = self.line_level & !self.edge & mask != 0;
+        if !cleared && !held_by_line {
+            self.pending_latch |= mask;
+        }
     }
 
     /// Undoes [`InterruptBank::acknowledge`] for an interrupt taken back out of a list
@@ -280,6 +338,8 @@ impl InterruptBank {
     pub(super) fn requeue(&mut self, bit: u32) {
         let mask = 1 << bit;
         self.active &= !mask;
+        self.listed &= !mask;
+        self.withdrawn &= !mask;
         let held_by_line = self.line_level & !self.edge & mask != 0;
         if !held_by_line {
             self.pending_latch |= mask;
@@ -288,7 +348,10 @@ impl InterruptBank {
 
     /// Deactivation by the guest's EOI.
     pub(super) fn deactivate(&mut self, bit: u32) {
-        self.active &= !(1 << bit);
+        let mask = 1 << bit;
+        self.active &= !mask;
+        self.listed &= !mask;
+        self.withdrawn &= !mask;
     }
 }
 

@@ -191,7 +191,11 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
                     GroupEnables { group0: word & CTLR_ENABLE_GRP0 != 0, group1: word & CTLR_ENABLE_GRP1 != 0 };
                 let raised =
                     (self.group_enables.group0 && !before.group0) || (self.group_enables.group1 && !before.group1);
-                let refill = if raised { self.all_vcpus() } else { VcpuSet::EMPTY };
+                // A group turned off: every vCPU takes what it has not acknowledged of it out
+                // of its list registers (issue 14: GICD_CTLR = 0 did not stop delivery).
+                let lowered =
+                    (before.group0 && !self.group_enables.group0) || (before.group1 && !self.group_enables.group1);
+                let refill = if raised || lowered { self.all_vcpus() } else { VcpuSet::EMPTY };
                 WriteOutcome::plain(Disposition::Emulated).with_refill(refill)
             }
             Register::Type | Register::ImplementerId | Register::Type2 | Register::PeripheralId2 => {
@@ -292,9 +296,18 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
             activated: change.activated,
             deactivated: change.deactivated,
         };
+        // Disabled or cleared interrupts still unacknowledged in a list register: their
+        // holder syncs and takes them out. A private one is held by its own vCPU; an SPI by
+        // the vCPU it was delivered to, which a later route change may have made another, so
+        // every vCPU looks (each finds only its own entries).
+        let holders = match (change.withdraw, location) {
+            (0, _) => VcpuSet::EMPTY,
+            (_, BankLocation::Private(vcpu)) => VcpuSet::single(vcpu),
+            (_, BankLocation::Shared(_)) => self.all_vcpus(),
+        };
         WriteOutcome::plain(Disposition::Emulated)
             .with_physical(physical)
-            .with_refill(self.refill_targets(location, change.touched))
+            .with_refill(self.refill_targets(location, change.touched).union(holders))
     }
 
     /// Applies an `IPRIORITYR` write of `count` bytes from interrupt `bit` of a bank.

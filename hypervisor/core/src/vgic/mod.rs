@@ -533,7 +533,61 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         Ok(self.deliverable_target(location, intid))
     }
 
+    /// Whether `intid`, which `vcpu` holds in a list register, needs that register looked at
+    /// (read back and maybe changed) at the next sync: it is still listed as unacknowledged
+    /// and the guest has since disabled it, cleared its pending state, turned its group off,
+    /// or raised it again. O(1), no register access: delivery asks this for every held entry
+    /// and reads only the registers it names.
+    pub fn needs_attention(&self, vcpu: usize, intid: u32) -> bool {
+        self.bank_of(vcpu, intid).is_some_and(|(bank, bit)| bank.needs_attention(bit, self.group_enables))
+    }
+
+    /// Whether `intid`, held by `vcpu` and still listed as unacknowledged, must be taken back
+    /// out of its list register (see [`VirtualGic::withdraw`]).
+    pub fn must_withdraw(&self, vcpu: usize, intid: u32) -> bool {
+        self.bank_of(vcpu, intid).is_some_and(|(bank, bit)| bank.must_withdraw(bit, self.group_enables))
+    }
+
+    /// Whether `intid` is in a list register of `vcpu` with its acknowledgement not yet seen.
+    pub fn is_listed(&self, vcpu: usize, intid: u32) -> bool {
+        self.bank_of(vcpu, intid).is_some_and(|(bank, bit)| bank.listed & (1 << bit) != 0)
+    }
+
+    /// The image took `intid` out of a list register of `vcpu` that still held it Pending
+    /// (the guest had not acknowledged it) because the guest disabled it, cleared it or
+    /// turned its group off: it is no longer active; it stays pending unless it was cleared.
+    /// (IHI 0069 4.1.2 and 12.9.x: a disabled or cleared interrupt is not forwarded to the PE;
+    /// an interrupt the PE has not acknowledged yet can still be recalled.)
+    pub fn withdraw(&mut self, vcpu: usize, intid: u32) -> Result<(), VgicError> {
+        let (bank, bit) = self.bank_of_mut(vcpu, intid)?;
+        bank.withdraw(bit);
+        Ok(())
+    }
+
+    /// The image read `intid` back from a list register of `vcpu` as Active or Pending and
+    /// Active: the guest acknowledged it, so it now reads as active.
+    pub fn note_acknowledged(&mut self, vcpu: usize, intid: u32) -> Result<(), VgicError> {
+        let (bank, bit) = self.bank_of_mut(vcpu, intid)?;
+        bank.note_acknowledged(bit);
+        Ok(())
+    }
+
     // ---- helpers shared by the frames ----
+
+    /// The bank holding `intid` as seen by `vcpu`, and its bit, if both exist.
+    fn bank_of(&self, vcpu: usize, intid: u32) -> Option<(&InterruptBank, u32)> {
+        if vcpu >= self.vcpu_count {
+            return None;
+        }
+        let location = if intid < PRIVATE_INTERRUPT_COUNT {
+            BankLocation::Private(vcpu)
+        } else if Self::is_implemented(intid) {
+            Self::shared_location(intid)
+        } else {
+            return None;
+        };
+        Some((self.bank(location)?, intid % BANK_SIZE))
+    }
 
     /// The private bank of `vcpu`, if `intid` is an SGI or PPI and `vcpu` is in the partition.
     fn private_bank_mut(&mut self, vcpu: usize, intid: u32) -> Result<&mut InterruptBank, VgicError> {

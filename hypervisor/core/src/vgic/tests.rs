@@ -373,6 +373,10 @@ fn edge_interrupt_is_delivered_once_per_edge() {
     let _ = distributor_write(&mut gic, GICD_ISENABLER + 4, 1 << 1);
     assert_eq!(gic.set_spi_level(33, true), Ok(Some(0)));
     gic.mark_delivered(0, 33).unwrap();
+    // In a list register, not yet acknowledged by the guest: still pending, not active.
+    assert_eq!(distributor_read(&gic, GICD_ISPENDR + 4) & 0b10, 0b10, "listed: still pending for the guest");
+    assert_eq!(distributor_read(&gic, GICD_ISACTIVER + 4) & 0b10, 0, "listed: not active before the guest acknowledged");
+    gic.note_acknowledged(0, 33).unwrap();
     assert_eq!(distributor_read(&gic, GICD_ISPENDR + 4) & 0b10, 0, "edge: pending moved to active");
     assert_eq!(distributor_read(&gic, GICD_ISACTIVER + 4) & 0b10, 0b10);
     assert_eq!(gic.end_of_interrupt(0, 33), Ok(None), "held line is no new edge");

@@ -31,9 +31,11 @@
 //! that retiring an entry needs no register read. It belongs to the vCPU and is only touched
 //! on the vCPU's own core.
 //!
-//! Worst case per call: [`synchronise`] retires at most `count` entries and places or
-//! evicts at most `2 * count` interrupts, each placement one [`VirtualGic::next_pending`]
-//! scan (one bank per vCPU plus `SPI_BLOCKS` banks).
+//! Worst case per call: [`synchronise`] retires at most `count` entries, reads back at most
+//! `count` entries the model flags (withdrawn, merged or acknowledged: `reconcile`) and places
+//! or evicts at most `2 * count` interrupts, each placement one [`VirtualGic::next_pending`]
+//! scan (one bank per vCPU plus `SPI_BLOCKS` banks); when something still waits, at most
+//! `count` more reads decide `NPIE`. [`observe`] reads at most `count` entries.
 //!
 //! [impl->dsn~vgic-list-registers~1]
 
@@ -43,7 +45,7 @@ pub mod fake;
 mod tests;
 
 use super::bank::take_lowest;
-use super::{ListRegister, ListRegisterState, VcpuSet, VirtualGic};
+use super::{Backing, ListRegister, ListRegisterState, VcpuSet, VirtualGic};
 
 /// List registers a shadow tracks. GICv3 implements at most 16; GICv2 allows up to 64, but
 /// the GIC-400 implements 4, and a vCPU has no use for more than 16 at once.
@@ -170,6 +172,7 @@ pub fn synchronise<L: ListRegisters, const SPI_BLOCKS: usize>(
 
     let finished = (hardware.empty() | hardware.end_of_interrupt_status()) & shadow.occupied(count);
     retire(vgic, shadow, vcpu, hardware, finished, &mut kick);
+    reconcile(vgic, shadow, vcpu, hardware, count);
 
     let mut waiting = false;
     // BOUND: every turn fills a free register (at most `count`) or evicts an entry for one
@@ -202,8 +205,86 @@ pub fn synchronise<L: ListRegisters, const SPI_BLOCKS: usize>(
         hardware.write(slot, &pending.list_register());
         shadow.set(slot, Some(pending.intid));
     }
-    set_refill_maintenance(shadow, hardware, waiting);
+    // NPIE fires while no entry is Pending. With every register holding an acknowledged
+    // (Active) interrupt, as under EOImode = 1 between the guest's priority drop and its
+    // deactivation, it would fire at once and forever: the sync it causes can place nothing
+    // (issue 14: a maintenance-interrupt livelock). So it is asked for only while some entry
+    // is Pending; otherwise the next free register is found by the EOI maintenance interrupt
+    // of a software entry or the vCPU's next exit (its timer guarantees one).
+    let refill = waiting && holds_pending_entry(shadow, hardware, count);
+    set_refill_maintenance(shadow, hardware, refill);
     kick
+}
+
+/// Whether any held list register is in the Pending state (one register read per held
+/// entry, at most `count`).
+fn holds_pending_entry<L: ListRegisters>(shadow: &ListRegisterShadow, hardware: &L, count: usize) -> bool {
+    (0..count).any(|index| shadow.held(index).is_some() && hardware.read(index).state == ListRegisterState::Pending)
+}
+
+/// Brings held entries the model flags ([`VirtualGic::needs_attention`]) in line with what
+/// the guest did since they were written, reading only those registers:
+/// - still Pending (not acknowledged) and disabled, cleared or of a group turned off: taken
+///   back out ([`VirtualGic::withdraw`]), so the guest never takes an interrupt it disabled
+///   and cleared (issue 14). Hardware-backed entries stay: their physical interrupt is
+///   active and only the guest's deactivation through the entry releases it;
+/// - still Pending and raised again meanwhile: one pending state, the latch is dropped
+///   ([`VirtualGic::merge_unacknowledged`]; issue 14: a masked SGI sent 10 000 times was
+///   delivered twice);
+/// - Active or Pending and Active: acknowledged ([`VirtualGic::note_acknowledged`]).
+fn reconcile<L: ListRegisters, const SPI_BLOCKS: usize>(
+    vgic: &mut VirtualGic<SPI_BLOCKS>,
+    shadow: &mut ListRegisterShadow,
+    vcpu: usize,
+    hardware: &mut L,
+    count: usize,
+) {
+    for index in 0..count {
+        let Some(intid) = shadow.held(index) else { continue };
+        if !vgic.needs_attention(vcpu, intid) {
+            continue;
+        }
+        let entry = hardware.read(index);
+        match entry.state {
+            ListRegisterState::Pending => {
+                let software = matches!(entry.backing, Backing::Software { .. });
+                if software && vgic.must_withdraw(vcpu, intid) {
+                    hardware.clear(index);
+                    shadow.set(index, None);
+                    let _withdrawn = vgic.withdraw(vcpu, intid);
+                } else {
+                    let _merged = vgic.merge_unacknowledged(vcpu, intid);
+                }
+            }
+            ListRegisterState::Active | ListRegisterState::PendingAndActive => {
+                let _noted = vgic.note_acknowledged(vcpu, intid);
+            }
+            // Finished: retired by this sync or the next.
+            ListRegisterState::Invalid => {}
+        }
+    }
+}
+
+/// Records which of `vcpu`'s listed interrupts the guest has acknowledged since they were
+/// written (their registers read back Active), so that a read of `ISACTIVER`/`ISPENDR`
+/// answers from the list registers' real state. The image calls it on the vCPU's own core
+/// before an emulated vGIC access. Cost: one register read per held entry still listed as
+/// unacknowledged, at most `count`; nothing is written.
+pub fn observe<L: ListRegisters, const SPI_BLOCKS: usize>(
+    vgic: &mut VirtualGic<SPI_BLOCKS>,
+    shadow: &ListRegisterShadow,
+    vcpu: usize,
+    hardware: &L,
+) {
+    for index in 0..usable(hardware) {
+        let Some(intid) = shadow.held(index) else { continue };
+        if !vgic.is_listed(vcpu, intid) {
+            continue;
+        }
+        if matches!(hardware.read(index).state, ListRegisterState::Active | ListRegisterState::PendingAndActive) {
+            let _noted = vgic.note_acknowledged(vcpu, intid);
+        }
+    }
 }
 
 /// Clears the registers in `finished` and tells the model; adds to `kick` the other vCPUs

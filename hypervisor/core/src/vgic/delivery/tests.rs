@@ -12,6 +12,10 @@ type Gic = VirtualGic<2>;
 
 const GICD_CTLR: u64 = 0x0000;
 const GICD_ISENABLER: u64 = 0x0100;
+const GICD_ICENABLER: u64 = 0x0180;
+const GICD_ISPENDR: u64 = 0x0200;
+const GICD_ICPENDR: u64 = 0x0280;
+const GICD_ISACTIVER: u64 = 0x0300;
 const GICD_IPRIORITYR: u64 = 0x0400;
 const GICD_ICFGR: u64 = 0x0c00;
 const GICR_ISENABLER0: u64 = 0x1_0100;
@@ -192,7 +196,133 @@ fn acknowledged_entries_are_never_evicted() {
     let _ = gic.set_spi_level(66, true).unwrap();
     let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
     assert_eq!(registers.valid_intids().as_slice(), &[64], "the guest is handling it: it stays");
-    assert!(registers.refill_maintenance);
+    assert!(!registers.maintenance_asserted(), "no entry is Pending: NPIE would fire forever");
+    registers.guest_end_of_interrupt(64);
+    assert!(registers.maintenance_asserted(), "the software entry's EOI asks for the refill");
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.valid_intids().as_slice(), &[66]);
+}
+
+#[test]
+fn eoimode1_with_every_register_active_and_one_more_pending_does_not_livelock() {
+    // Issue 14: with EOImode = 1 the guest drops priority (EOIR) but deactivates later (DIR),
+    // so all four list registers can hold Active interrupts while a fifth waits. NPIE then
+    // fired at once after every sync, which could place nothing: a maintenance livelock.
+    let mut gic = booted(1);
+    let mut shadow = ListRegisterShadow::EMPTY;
+    let mut registers = FakeListRegisters::new(4);
+    let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
+    for intid in 64..68 {
+        let _ = gic.set_spi_level(intid, true).unwrap();
+    }
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    for _ in 0..4 {
+        assert!(registers.guest_acknowledge().is_some());
+    }
+    let _ = gic.set_spi_level(68, true).unwrap();
+    // Bounded: a livelock shows as the maintenance interrupt still asserted after each sync.
+    for round in 0..100 {
+        let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+        assert!(!registers.maintenance_asserted(), "maintenance interrupt still asserted after sync {round}");
+    }
+    assert_eq!(registers.valid_intids().len(), 4);
+    // The guest's deactivation (DIR) of one frees its register; the fifth goes in.
+    registers.guest_end_of_interrupt(65);
+    assert!(registers.maintenance_asserted());
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert!(registers.valid_intids().contains(&68));
+    assert!(!registers.maintenance_asserted());
+}
+
+#[test]
+fn an_interrupt_disabled_and_cleared_while_listed_is_never_delivered() {
+    // Issue 14: ICENABLER + ICPENDR (and GICD_CTLR = 0) while the interrupt sat in a list
+    // register, unacknowledged: the guest still took it. Each write must pull it back out.
+    for (register, value) in [(GICD_ICENABLER + 8, 1_u64), (GICD_ICPENDR + 8, 1), (GICD_CTLR, 0)] {
+        let mut gic = booted(1);
+        let mut shadow = ListRegisterShadow::EMPTY;
+        let mut registers = FakeListRegisters::new(4);
+        let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
+        let _ = gic.set_spi_level(64, true).unwrap();
+        let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+        assert_eq!(registers.valid_intids().as_slice(), &[64]);
+        let outcome = gic.distributor_write(register, AccessWidth::Word, value).unwrap();
+        assert!(outcome.refill().contains(0), "the write at {register:#x} must make vCPU 0 sync");
+        let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+        assert_eq!(registers.guest_acknowledge(), None, "delivered after the write at {register:#x}");
+        assert!(registers.valid_intids().is_empty());
+        let active = gic.distributor_read(GICD_ISACTIVER + 8, AccessWidth::Word).unwrap().value;
+        assert_eq!(active & 1, 0, "INTID 64 reads active after the write at {register:#x}");
+        if register == GICD_ICPENDR + 8 {
+            // Cleared: gone for good, even once enabled again.
+            let _ = gic.distributor_write(GICD_ISENABLER + 8, AccessWidth::Word, 1).unwrap();
+            let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+            assert!(registers.valid_intids().is_empty(), "a cleared edge came back");
+        } else {
+            // Only disabled (or its group off): still pending, delivered once re-enabled.
+            let _ = gic.distributor_write(GICD_ISENABLER + 8, AccessWidth::Word, 1).unwrap();
+            let _ = gic.distributor_write(GICD_CTLR, AccessWidth::Word, 0b11).unwrap();
+            let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+            assert_eq!(registers.valid_intids().as_slice(), &[64]);
+        }
+    }
+}
+
+#[test]
+fn an_acknowledged_interrupt_is_not_withdrawn_by_a_late_clear() {
+    let mut gic = booted(1);
+    let mut shadow = ListRegisterShadow::EMPTY;
+    let mut registers = FakeListRegisters::new(4);
+    let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
+    let _ = gic.set_spi_level(64, true).unwrap();
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.guest_acknowledge(), Some(64));
+    let _ = gic.distributor_write(GICD_ICPENDR + 8, AccessWidth::Word, 1).unwrap();
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.valid_intids().as_slice(), &[64], "the guest is handling it: it stays");
+    let active = gic.distributor_read(GICD_ISACTIVER + 8, AccessWidth::Word).unwrap().value;
+    assert_eq!(active & 1, 1, "acknowledged: reads active");
+}
+
+#[test]
+fn isactiver_reads_zero_until_the_guest_acknowledges() {
+    let mut gic = booted(1);
+    let mut shadow = ListRegisterShadow::EMPTY;
+    let mut registers = FakeListRegisters::new(4);
+    let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
+    let _ = gic.set_spi_level(64, true).unwrap();
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    observe(&mut gic, &shadow, 0, &registers);
+    let read = |gic: &Gic, offset| gic.distributor_read(offset, AccessWidth::Word).unwrap().value & 1;
+    assert_eq!(read(&gic, GICD_ISACTIVER + 8), 0, "in a list register, not acknowledged");
+    assert_eq!(read(&gic, GICD_ISPENDR + 8), 1);
+    assert_eq!(registers.guest_acknowledge(), Some(64));
+    observe(&mut gic, &shadow, 0, &registers);
+    assert_eq!(read(&gic, GICD_ISACTIVER + 8), 1, "acknowledged");
+    assert_eq!(read(&gic, GICD_ISPENDR + 8), 0);
+}
+
+#[test]
+fn a_masked_sgi_sent_10000_times_is_delivered_once() {
+    // Issue 14: the guest keeps interrupts masked (never acknowledges) while SGI 3 is sent to
+    // it 10 000 times; after unmasking it must take SGI 3 once.
+    let mut gic = booted(1);
+    let mut shadow = ListRegisterShadow::EMPTY;
+    let mut registers = FakeListRegisters::new(4);
+    let sgi_3_to_self = (3 << 24) | 1;
+    for _ in 0..10_000 {
+        let raised = gic.send_sgi(0, SgiRegister::Sgi1r, sgi_3_to_self).unwrap();
+        let _ = synchronise(&mut gic, &mut shadow, 0, &mut registers, raised);
+    }
+    let mut taken = 0;
+    for _ in 0..10 {
+        let Some(intid) = registers.guest_acknowledge() else { break };
+        assert_eq!(intid, 3);
+        taken += 1;
+        registers.guest_end_of_interrupt(intid);
+        let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    }
+    assert_eq!(taken, 1, "SGI 3 delivered {taken} times");
 }
 
 #[test]
