@@ -86,7 +86,7 @@ for r in ["hcr_el2", "vttbr_el2", "vtcr_el2", "esr_el2", "far_el2", "hpfar_el2",
 for r in ["hcr_el2", "vttbr_el2", "vtcr_el2", "vbar_el2", "sctlr_el2", "cnthctl_el2", "mdcr_el2", "cptr_el2",
           "ich_hcr_el2", "ich_lr0_el2", "scr_el3", "vbar_el3", "sp_el1"]:
     add(L, "msr_" + r, "msr " + r + ", x1", 1, "EL2/EL3 register write")
-for r in ["s3_0_c12_c11_5", "s3_2_c12_c11_7", "s3_1_c12_c11_6", "s3_0_c12_c12_1", "s3_0_c12_c11_1"]:
+for r in ["s3_0_c12_c11_5", "s3_0_c12_c11_7", "s3_0_c12_c11_6", "s3_0_c12_c12_1", "s3_0_c12_c11_1"]:
     add(L, "mrs_wo_" + r, "mrs x0, " + r, 1, "read of a write-only register")
 for r in ["s3_0_c0_c0_0", "s3_3_c0_c0_1", "s3_0_c0_c4_0", "s3_0_c12_c12_0", "s3_3_c14_c0_1"]:
     add(L, "msr_ro_" + r, "msr " + r + ", x1", 1, "write of a read-only register")
@@ -97,8 +97,8 @@ add(L, "inst_ones", ".inst 0xffffffff", 1, "the all-ones encoding (unallocated)"
 # ---- Sgi: SGI generation registers (trap to EL2 with HCR_EL2.IMO/FMO).
 G = "Sgi"
 add(G, "msr_icc_sgi1r", "msr s3_0_c12_c11_5, x1", 1, "ICC_SGI1R_EL1")
-add(G, "msr_icc_sgi0r", "msr s3_2_c12_c11_7, x1", 1, "ICC_SGI0R_EL1")
-add(G, "msr_icc_asgi1r", "msr s3_1_c12_c11_6, x1", 1, "ICC_ASGI1R_EL1")
+add(G, "msr_icc_sgi0r", "msr s3_0_c12_c11_7, x1", 1, "ICC_SGI0R_EL1")
+add(G, "msr_icc_asgi1r", "msr s3_0_c12_c11_6, x1", 1, "ICC_ASGI1R_EL1")
 
 # ---- Wait.
 W = "Wait"

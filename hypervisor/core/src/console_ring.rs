@@ -213,6 +213,49 @@ impl DrainPolicy {
 }
 
 // [utest->dsn~console-output-ring~1]
+/// Gathers bytes drained in chunks back into whole lines, for rings whose producers write
+/// ready-made lines (the hypervisor's `[hv]` lines): the drainer interleaves chunks of
+/// different rings, so a line longer than one chunk must be written only once it is whole,
+/// or another source's line could land in its middle.
+#[derive(Clone, Debug)]
+pub struct WholeLines<const N: usize> {
+    /// The line so far.
+    bytes: [u8; N],
+    /// Bytes used.
+    len: usize,
+}
+
+impl<const N: usize> Default for WholeLines<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> WholeLines<N> {
+    /// Nothing gathered.
+    pub const fn new() -> Self {
+        Self { bytes: [0; N], len: 0 }
+    }
+
+    /// Adds one byte; returns the whole line (newline included) when `byte` ends it, or when
+    /// the line fills all `N` bytes (a producer wrote a longer line than it may: it is passed
+    /// on in `N`-byte pieces rather than dropped).
+    pub fn feed(&mut self, byte: u8) -> Option<&[u8]> {
+        if self.len >= N {
+            self.len = 0;
+        }
+        let slot = self.bytes.get_mut(self.len)?;
+        *slot = byte;
+        self.len = self.len.saturating_add(1);
+        if byte == b'\n' || self.len >= N {
+            let line = self.bytes.get(..self.len);
+            self.len = 0;
+            return line;
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,5 +404,30 @@ mod tests {
         let _ = ring.push(b'\n');
         assert_eq!(DrainPolicy::new().drain(core::slice::from_ref(&ring), &mut [], true), None);
         assert_eq!(ring.len(), 1);
+    }
+
+    extern crate std;
+    use std::vec::Vec;
+
+    #[test]
+    fn chunked_lines_come_out_whole_and_only_when_complete() {
+        let mut lines = WholeLines::<64>::new();
+        let text = b"[hv] chaos: stage-2 fault at IPA 0xd86ef67 (pc 0x40080808)\r\n[hv] x\r\n";
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        for chunk in text.chunks(7) {
+            for &byte in chunk {
+                if let Some(line) = lines.feed(byte) {
+                    out.push(line.to_vec());
+                }
+            }
+        }
+        assert_eq!(out, [b"[hv] chaos: stage-2 fault at IPA 0xd86ef67 (pc 0x40080808)\r\n".to_vec(), b"[hv] x\r\n".to_vec()]);
+    }
+
+    #[test]
+    fn an_overlong_line_is_passed_on_in_pieces_not_dropped() {
+        let mut lines = WholeLines::<4>::new();
+        let pieces: Vec<Vec<u8>> = b"abcdefg\n".iter().filter_map(|&byte| lines.feed(byte).map(<[u8]>::to_vec)).collect();
+        assert_eq!(pieces, [b"abcd".to_vec(), b"efg\n".to_vec()]);
     }
 }

@@ -19,15 +19,16 @@
 //!    addresses are IPAs) the vector table, whichever of its synchronous vectors the
 //!    injection enters (0x000, 0x200, 0x400, 0x600), is not wholly inside the partition's
 //!    executable RAM (`VBAR_EL1 = 0` included). With the MMU
-//!    on, the vector's IPA is unknown here, and rules 1, 3 and 4 catch the loop instead.
+//!    on, the vector's IPA is unknown here, and rules 1 and 3 catch the loop instead.
 //! 3. No progress: more than [`StormLimits::max_repeats`] faults at the same `pc` and
 //!    address within one window and no [`FaultStormDetector::note_progress`] in between.
-//! 4. Too many faults: more than [`StormLimits::max_faults`] faults within one window of
-//!    [`StormLimits::window_ticks`] counter ticks, wherever they are.
 //!
-//! A guest that faults legitimately (the demo's `beta` reads outside its map once per
-//! 100 ms heartbeat and handles the abort) stays below every limit: its vector is in RAM,
-//! the fault is not in the vector table, and it faults once per window.
+//! The rate of faults alone is deliberately no rule: a guest that faults often but moves on
+//! (the demo's `beta` reads outside its map once per 100 ms heartbeat; the `chaos` attacker
+//! takes tens of thousands of stage-2 faults at ever new addresses) burns only its own pinned
+//! core, its `[hv]` reports are rate-limited per partition (`report_limit`), and every fault
+//! is counted. Stopping it would be a policy the manifest does not ask for; what the detector
+//! stops is an injection that cannot help (rules 1-3).
 //!
 //! Invariants: the detector keeps O(1) state per vCPU (no history buffer), each call is
 //! O(number of RAM regions), it never panics, and a storm verdict is sticky until
@@ -61,27 +62,25 @@ pub struct FaultEvent {
     pub now: u64,
 }
 
-/// The thresholds of rules 3 and 4.
+/// The thresholds of rule 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StormLimits {
     /// Length of a counting window in counter ticks.
     pub window_ticks: u64,
-    /// Most faults allowed in one window.
-    pub max_faults: u32,
     /// Most faults at the same `pc` and address allowed in one window without progress.
     pub max_repeats: u32,
 }
 
 impl StormLimits {
     /// Defaults for a counter running at `frequency` Hz (`CNTFRQ_EL0`): windows of 100 ms,
-    /// 64 faults, 8 repeats. A guest faulting on purpose a few times per heartbeat stays far
-    /// below; an injection loop (thousands per second) is stopped within 64 faults.
+    /// 8 repeats. A guest faulting on purpose stays below (it moves on after each fault); an
+    /// injection loop at one site is stopped within 9 faults.
     pub const fn for_counter_frequency(frequency: u64) -> Self {
         let window_ticks = match frequency.checked_div(10) {
             Some(ticks) => ticks,
             None => 0,
         };
-        Self { window_ticks, max_faults: 64, max_repeats: 8 }
+        Self { window_ticks, max_repeats: 8 }
     }
 }
 
@@ -116,13 +115,6 @@ pub enum StormReason {
         /// How many times in a row.
         repeats: u32,
     },
-    /// Too many faults in one window.
-    TooManyFaults {
-        /// Faults counted.
-        faults: u32,
-        /// The window, in counter ticks.
-        window_ticks: u64,
-    },
 }
 
 /// The detector's answer.
@@ -141,8 +133,6 @@ pub struct FaultStormDetector {
     limits: StormLimits,
     /// Start of the current window, if any fault was counted.
     window_start: Option<u64>,
-    /// Faults in the current window.
-    faults: u32,
     /// The last fault's `pc` and address, if no progress was noted since.
     last: Option<(u64, u64)>,
     /// Consecutive faults equal to `last`.
@@ -154,7 +144,7 @@ pub struct FaultStormDetector {
 impl FaultStormDetector {
     /// A detector with `limits` and no history.
     pub const fn new(limits: StormLimits) -> Self {
-        Self { limits, window_start: None, faults: 0, last: None, repeats: 0, storm: None }
+        Self { limits, window_start: None, last: None, repeats: 0, storm: None }
     }
 
     /// Forgets the history (the partition restarted).
@@ -199,17 +189,15 @@ impl FaultStormDetector {
         self.count(event)
     }
 
-    /// Rules 3 and 4.
+    /// Rule 3.
     fn count(&mut self, event: &FaultEvent) -> Verdict {
         let in_window = self.window_start.is_some_and(|start| {
             event.now.checked_sub(start).is_some_and(|elapsed| elapsed < self.limits.window_ticks)
         });
         if !in_window {
             self.window_start = Some(event.now);
-            self.faults = 0;
             self.repeats = 0;
         }
-        self.faults = self.faults.saturating_add(1);
         let site = (event.pc, event.address);
         if self.last == Some(site) {
             self.repeats = self.repeats.saturating_add(1);
@@ -222,12 +210,6 @@ impl FaultStormDetector {
                 pc: event.pc,
                 address: event.address,
                 repeats: self.repeats,
-            });
-        }
-        if self.faults > self.limits.max_faults {
-            return Verdict::Storm(StormReason::TooManyFaults {
-                faults: self.faults,
-                window_ticks: self.limits.window_ticks,
             });
         }
         Verdict::Inject
@@ -359,16 +341,14 @@ mod tests {
     }
 
     #[test]
-    fn too_many_faults_in_one_window_is_a_storm_wherever_they_are() {
+    fn many_faults_at_ever_new_sites_within_one_window_are_not_a_storm() {
+        // The chaos attacker: tens of thousands of faults, each at a new pc and address. They
+        // cost only its own core; the detector stops injections that cannot help, not rates.
         let mut detector = FaultStormDetector::new(LIMITS);
-        for n in 0..64_u64 {
-            let event = fault(PC + 4 * n, 0x10, VBAR, n);
+        for n in 0..10_000_u64 {
+            let event = fault(PC + 4 * (n % 64), 0x10 + 8 * n, VBAR, n / 1000);
             assert_eq!(detector.on_fault(&event, &RAM), Verdict::Inject, "fault {n}");
         }
-        assert_eq!(
-            detector.on_fault(&fault(PC, 0x10, VBAR, 64), &RAM),
-            Verdict::Storm(StormReason::TooManyFaults { faults: 65, window_ticks: FREQUENCY / 10 })
-        );
     }
 
     #[test]

@@ -40,7 +40,7 @@
 use crate::generated::{CORE_COUNT, ConsoleUart, PARTITION_COUNT, SYSTEM};
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::console::LineAssembler;
-use bulkhead_core::console_ring::{DrainPolicy, OutputRing};
+use bulkhead_core::console_ring::{DrainPolicy, OutputRing, WholeLines};
 use bulkhead_core::report_limit::{Decision, ReportKind, ReportLimiter, Summary};
 use bulkhead_drivers::uart::{ConsoleDriver, UartInterrupts};
 use core::fmt::{self, Write};
@@ -104,6 +104,7 @@ pub fn attach(mut uart: ConsoleUart, receiver: ConsoleUart) {
         uart,
         policy: DrainPolicy::new(),
         assemblers: [const { LineAssembler::new() }; PARTITION_COUNT],
+        hv_lines: [const { WholeLines::new() }; CORE_COUNT],
         pending: [0; PENDING_BYTES],
         start: 0,
         end: 0,
@@ -316,6 +317,9 @@ struct Drainer {
     policy: DrainPolicy,
     /// Each partition's unfinished line.
     assemblers: [LineAssembler<LINE_LENGTH>; PARTITION_COUNT],
+    /// Each core's unfinished `[hv]` line: written only once whole, so that no other
+    /// source's line lands in its middle.
+    hv_lines: [WholeLines<HV_LINE_BYTES>; CORE_COUNT],
     /// Formatted bytes; `start..end` still to be written.
     pending: [u8; PENDING_BYTES],
     /// First unwritten byte of `pending`.
@@ -389,9 +393,16 @@ impl Drainer {
             return self.flush_stopped();
         };
         let bytes = chunk.get(..drained.len).unwrap_or_default();
-        if drained.partition >= PARTITION_COUNT {
-            // A core's ring holds formatted `[hv]` lines.
-            self.append(bytes);
+        if let Some(core) = drained.partition.checked_sub(PARTITION_COUNT) {
+            // A core's ring holds formatted `[hv]` lines; a chunk may end mid-line.
+            let mut pending = Pending { bytes: &mut self.pending, end: &mut self.end };
+            if let Some(lines) = self.hv_lines.get_mut(core) {
+                for &byte in bytes {
+                    if let Some(line) = lines.feed(byte) {
+                        pending.push(line);
+                    }
+                }
+            }
             return true;
         }
         let name = SYSTEM.partitions.get(drained.partition).map_or("?", |p| p.name);
@@ -464,11 +475,6 @@ impl Drainer {
         }
     }
 
-    /// Appends raw bytes to `pending`.
-    fn append(&mut self, bytes: &[u8]) {
-        let mut pending = Pending { bytes: &mut self.pending, end: &mut self.end };
-        pending.push(bytes);
-    }
 }
 
 /// Appends to the drainer's `pending` bytes (cut at its capacity).

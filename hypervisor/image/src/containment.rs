@@ -118,9 +118,6 @@ fn report_storm(context: &TrapContext, ipa: u64, pc: u64, reason: StormReason) {
             pc,
             repeats
         ),
-        StormReason::TooManyFaults { faults, .. } => {
-            hv_println!("{}: fault storm: {} stage-2 faults within 100 ms, the last at IPA {:#x} (pc {:#x})", name, faults, ipa, pc);
-        }
     }
 }
 

@@ -255,8 +255,8 @@ pub static STUBS: [Stub; STUB_COUNT] = [
     Stub { align: 1 }, // msr_vbar_el3
     Stub { align: 1 }, // msr_sp_el1
     Stub { align: 1 }, // mrs_wo_s3_0_c12_c11_5
-    Stub { align: 1 }, // mrs_wo_s3_2_c12_c11_7
-    Stub { align: 1 }, // mrs_wo_s3_1_c12_c11_6
+    Stub { align: 1 }, // mrs_wo_s3_0_c12_c11_7
+    Stub { align: 1 }, // mrs_wo_s3_0_c12_c11_6
     Stub { align: 1 }, // mrs_wo_s3_0_c12_c12_1
     Stub { align: 1 }, // mrs_wo_s3_0_c12_c11_1
     Stub { align: 1 }, // msr_ro_s3_0_c0_c0_0
@@ -1457,13 +1457,13 @@ chaos_stub_204:
 chaos_stub_205:
     mrs x0, s3_0_c12_c11_5
     ret
-// 206: mrs_wo_s3_2_c12_c11_7: read of a write-only register
+// 206: mrs_wo_s3_0_c12_c11_7: read of a write-only register
 chaos_stub_206:
-    mrs x0, s3_2_c12_c11_7
+    mrs x0, s3_0_c12_c11_7
     ret
-// 207: mrs_wo_s3_1_c12_c11_6: read of a write-only register
+// 207: mrs_wo_s3_0_c12_c11_6: read of a write-only register
 chaos_stub_207:
-    mrs x0, s3_1_c12_c11_6
+    mrs x0, s3_0_c12_c11_6
     ret
 // 208: mrs_wo_s3_0_c12_c12_1: read of a write-only register
 chaos_stub_208:
@@ -1511,11 +1511,11 @@ chaos_stub_218:
     ret
 // 219: msr_icc_sgi0r: ICC_SGI0R_EL1
 chaos_stub_219:
-    msr s3_2_c12_c11_7, x1
+    msr s3_0_c12_c11_7, x1
     ret
 // 220: msr_icc_asgi1r: ICC_ASGI1R_EL1
 chaos_stub_220:
-    msr s3_1_c12_c11_6, x1
+    msr s3_0_c12_c11_6, x1
     ret
 // 221: wfe: WFE (woken by the event stream)
 chaos_stub_221:
