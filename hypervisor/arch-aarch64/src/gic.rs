@@ -110,6 +110,7 @@ fn read_list_register(n: usize) -> u64 {
 }
 
 /// Writes list register `n`; returns false if the architecture has no such register.
+#[inline]
 fn write_list_register(n: usize, value: u64) -> bool {
     match n {
         0 => ICH_LR0_EL2.set(value),
@@ -195,6 +196,7 @@ impl ListRegisters for Gicv3ListRegisters {
         ListRegister::from_bits(read_list_register(index))
     }
 
+    #[inline]
     fn write(&mut self, index: usize, entry: &ListRegister) {
         write_list_register(index, entry.to_bits());
     }

@@ -6,8 +6,9 @@
 //! answer than another. The context holds only `'static` references into the generated tables
 //! and the per-partition statics, so it is `Copy` and never outlives what it names.
 
-use crate::generated::SYSTEM;
+use crate::generated::{CORE_COUNT, SYSTEM};
 use crate::partition::{self, PartitionSlot};
+use spin::Once;
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::devices::DeviceMap;
 use bulkhead_core::system::{Partition, VcpuRef};
@@ -27,6 +28,10 @@ pub struct TrapContext {
     pub devices: &'static DeviceMap,
 }
 
+/// Each core's context, recorded once by [`TrapContext::record_for_core`] (each slot only by
+/// its own core, before that core first runs its guest) and read-only after.
+static CONTEXTS: [Once<TrapContext>; CORE_COUNT] = [const { Once::new() }; CORE_COUNT];
+
 impl TrapContext {
     /// The context of `core`, if a vCPU is pinned to it and its partition is set up.
     pub fn of_core(core: usize) -> Option<Self> {
@@ -39,9 +44,33 @@ impl TrapContext {
 
     /// The context of the core this runs on; a core without one has no guest that could
     /// have trapped, so it stops.
-    pub fn current() -> Self {
+    ///
+    /// The context is looked up once per core, when the core prepares its vCPU
+    /// ([`TrapContext::record_for_core`]), and read here without a search: one system-register
+    /// read and one load. It names only `'static` tables that never change after boot (a
+    /// restart rebuilds a partition's state in place, inside the same slot), so the recorded
+    /// answer stays the one [`TrapContext::of_core`] would give.
+    #[inline]
+    pub fn current() -> &'static Self {
         let core = arch::cpu::core_index();
-        Self::of_core(core).unwrap_or_else(|| arch::cpu::halt())
+        match CONTEXTS.get(core).and_then(Once::get) {
+            Some(context) => context,
+            None => arch::cpu::halt(),
+        }
+    }
+
+    /// Looks up and records `core`'s context for [`TrapContext::current`]; called by the core
+    /// itself before it first enters its vCPU, once the partitions are set up. Returns whether
+    /// the core has a context.
+    pub fn record_for_core(core: usize) -> bool {
+        let Some(slot) = CONTEXTS.get(core) else { return false };
+        match Self::of_core(core) {
+            Some(context) => {
+                slot.call_once(|| context);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The physical core running vCPU `vcpu` of this partition.

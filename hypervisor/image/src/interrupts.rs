@@ -2,10 +2,11 @@
 //! virtual timer, forwarded through a `HW` list register), forwarded SPIs, the GIC maintenance
 //! interrupt, kicks from other cores, and console input.
 //!
-//! When only hardware-backed private interrupts fired, each takes the short delivery path
-//! (its list register written at once, no scan); anything else runs the full list-register
-//! synchronisation. Worst case: one partition lock for the batch (at most 8 forwarded SPIs)
-//! plus one synchronisation (`delivery.rs`).
+//! A hardware-backed private interrupt acknowledged first takes the short delivery path: one
+//! acknowledge, one partition lock around one bank update and one list-register write, no
+//! scan, no second acknowledge. Anything else runs the batch: every pending interrupt, then
+//! the full list-register synchronisation. Worst case: one partition lock for the batch (at
+//! most 8 forwarded SPIs) plus one synchronisation (`delivery.rs`).
 //!
 //! [impl->dsn~el2-trap-dispatch~1]
 
@@ -18,31 +19,67 @@ use crate::{input, routes, vcpu};
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::vgic::VcpuSet;
 
-/// Handles every pending physical interrupt, then brings the vCPU's list registers up to date.
+/// Handles the pending physical interrupts, then brings the vCPU's list registers up to date.
+///
+/// Short path: when the first interrupt acknowledged is a hardware-backed private one (the
+/// virtual timer), it is delivered alone (its physical INTID is fixed at set-up, so nothing is
+/// looked up) and the handler returns at once. Anything else still pending at the GIC is taken
+/// as soon as the vCPU resumes (physical IRQs are routed to EL2, `HCR_EL2.IMO`, whatever the
+/// guest's PSTATE.I), and handled then: nothing is lost, a rare coincidence costs one more
+/// exit, and the common case costs no second acknowledge.
 pub fn handle() {
+    let intid = arch::gic::acknowledge();
+    if intid >= FIRST_SPECIAL_INTID {
+        return;
+    }
+    arch::gic::priority_drop(intid);
+    if let Some(virtual_intid) = hardware_private_virtual(intid) {
+        // Stays active until the guest's EOI deactivates it through the list register.
+        let context = TrapContext::current();
+        let kick = context
+            .state
+            .lock()
+            .as_mut()
+            .map_or(VcpuSet::EMPTY, |state| delivery::deliver_hardware_private(context, state, virtual_intid));
+        delivery::kick_vcpus(context.partition, kick);
+        return;
+    }
+    handle_batch(intid);
+}
+
+/// INTIDs from here up are special (1020..1023; 1023: nothing pending).
+const FIRST_SPECIAL_INTID: u32 = 1020;
+
+/// Handles `first` (acknowledged, priority dropped) and every interrupt pending after it,
+/// then runs the full list-register synchronisation.
+fn handle_batch(first: u32) {
     let context = TrapContext::current();
     let core = context.core;
     // Virtual INTIDs (all below 32) of hardware-backed private interrupts that fired.
     let mut fired_private: u32 = 0;
     let mut forwarded = heapless::Vec::<u32, 8>::new();
     let mut requests = 0;
-    // Whether anything but a hardware-backed private interrupt needs the full pass.
-    let mut full = false;
+    let mut next = Some(first);
     // BOUND: each iteration acknowledges one interrupt; the GIC returns the spurious INTID
     // once none is pending. The one source that stays asserted until the hypervisor acts, the
     // maintenance interrupt, ends the loop (the list-register sync below clears it).
     loop {
-        let intid = arch::gic::acknowledge();
-        if intid >= 1020 {
-            break;
-        }
-        arch::gic::priority_drop(intid);
+        let intid = match next.take() {
+            Some(intid) => intid,
+            None => {
+                let intid = arch::gic::acknowledge();
+                if intid >= FIRST_SPECIAL_INTID {
+                    break;
+                }
+                arch::gic::priority_drop(intid);
+                intid
+            }
+        };
         if let Some(virtual_intid) = hardware_private_virtual(intid) {
             // Stays active until the guest's EOI deactivates it through the list register.
             fired_private |= 1_u32.checked_shl(virtual_intid).unwrap_or(0);
             continue;
         }
-        full = true;
         if let Some(virtual_intid) = routes::virtual_of(context.partition, intid) {
             // A pass-through device's SPI: the guest's EOI deactivates it through a
             // hardware-backed list register. Past the batch size it is left pending at the
@@ -77,17 +114,6 @@ pub fn handle() {
     }
     let vcpu_index = context.vcpu.vcpu;
     let kick = context.state.lock().as_mut().map(|state| {
-        if !full {
-            let mut kick = VcpuSet::EMPTY;
-            let mut rest = fired_private;
-            // BOUND: each turn clears one bit of a 32-bit mask.
-            while rest != 0 {
-                let virtual_intid = rest.trailing_zeros();
-                rest &= rest.wrapping_sub(1);
-                kick = kick.union(delivery::deliver_hardware_private(&context, state, virtual_intid));
-            }
-            return kick;
-        }
         let mut raised = VcpuSet::EMPTY;
         let mut rest = fired_private;
         // BOUND: each turn clears one bit of a 32-bit mask.
@@ -105,7 +131,7 @@ pub fn handle() {
                 Err(_) => defmt::warn!("core {=usize}: pass-through INTID {=u32} could not be raised", core, intid),
             }
         }
-        delivery::synchronise(&context, state, raised)
+        delivery::synchronise(context, state, raised)
     });
     delivery::kick_vcpus(context.partition, kick.unwrap_or(VcpuSet::EMPTY));
 }

@@ -128,8 +128,8 @@ extern "C" fn bulkhead_lower_serror(frame: &mut TrapFrame) {
     // accesses: its fault policy decides.
     let context = context::TrapContext::current();
     hv_println!("{}: SError (pc {:#x})", context.partition.name, frame.elr);
-    let fate = containment::fault(&context, frame, bulkhead_core::esr::injection::AbortKind::Data, 0);
-    vcpu::carry_out(&context, fate);
+    let fate = containment::fault(context, frame, bulkhead_core::esr::injection::AbortKind::Data, 0);
+    vcpu::carry_out(context, fate);
 }
 
 /// Any exception taken from EL2 itself: a hypervisor bug. Reports it and stops this core.

@@ -6,9 +6,9 @@
 //! the vCPU's [`Fate`]. Guest errors become injected exceptions or the partition's fault
 //! policy, never a hypervisor panic.
 //!
-//! Two short paths answer without the partition lock or a context: PSCI/SMCCC queries whose
-//! answer is constant (`bulkhead_core::psci::constant_answer`), and reads of vGIC registers
-//! whose value never changes (`DeviceMap::read_constant`). Worst case of the general paths:
+//! Two short paths answer without the partition lock: PSCI/SMCCC queries whose answer is
+//! constant (`bulkhead_core::psci::constant_answer`, no context either), and reads of vGIC
+//! registers whose value never changes (`DeviceMap::read_constant`, the recorded context only). Worst case of the general paths:
 //! one partition lock held for one device access or PSCI call plus one list-register
 //! synchronisation (`delivery.rs`); the GIC or console lock may be taken inside it.
 //!
@@ -41,6 +41,12 @@ const ICC_ASGI1R_EL1: SystemRegister = SystemRegister::new(3, 1, 12, 11, 6);
 const ICC_SGI0R_EL1: SystemRegister = SystemRegister::new(3, 2, 12, 11, 7);
 
 /// Handles one synchronous exception from the vCPU on this core.
+///
+/// The short paths (constant PSCI/SMCCC answers, constant vGIC reads) are decided here, in a
+/// function small enough to need few saved registers; everything else goes on to
+/// [`handle_general`] or [`device_access`], kept out of line so that their larger frames are
+/// not paid for by the short paths.
+#[inline]
 pub fn handle_synchronous(frame: &mut TrapFrame) {
     let syndrome = arch::guest::trap_syndrome();
     let decoded = esr::decode(syndrome.esr);
@@ -59,22 +65,38 @@ pub fn handle_synchronous(frame: &mut TrapFrame) {
                 return;
             }
         }
+        Syndrome::DataAbort(abort) => {
+            let context = TrapContext::current();
+            let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far).raw();
+            if let Some((window, offset)) = context.devices.locate(ipa) {
+                if !constant_read(context, frame, &abort, window, offset) {
+                    device_access(context, frame, &abort, syndrome, (ipa, window, offset));
+                }
+                return;
+            }
+        }
         Syndrome::WaitForInterruptOrEvent(_)
         | Syndrome::SystemRegisterAccess(_)
         | Syndrome::InstructionAbort(_)
-        | Syndrome::DataAbort(_)
         | Syndrome::Other { .. } => {}
     }
+    handle_general(frame, syndrome, decoded);
+}
+
+/// Every synchronous exception the short paths did not finish: PSCI calls, accesses outside
+/// the device windows (doorbells, faults), trapped system registers, WFx and the rest.
+#[inline(never)]
+fn handle_general(frame: &mut TrapFrame, syndrome: TrapSyndrome, decoded: Syndrome) {
     let context = TrapContext::current();
     let fate = match decoded {
-        Syndrome::HypervisorCall { .. } | Syndrome::SecureMonitorCall { .. } => hypercall(&context, frame),
-        Syndrome::DataAbort(abort) => data_abort(&context, frame, &abort, syndrome),
+        Syndrome::HypervisorCall { .. } | Syndrome::SecureMonitorCall { .. } => hypercall(context, frame),
+        Syndrome::DataAbort(abort) => outside_devices(context, frame, &abort, syndrome),
         Syndrome::InstructionAbort(_) => {
             let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far);
-            report_fault(&context, ipa.raw(), frame.elr);
-            containment::fault(&context, frame, AbortKind::Instruction, syndrome.far)
+            report_fault(context, ipa.raw(), frame.elr);
+            containment::fault(context, frame, AbortKind::Instruction, syndrome.far)
         }
-        Syndrome::SystemRegisterAccess(access) => system_register(&context, frame, access),
+        Syndrome::SystemRegisterAccess(access) => system_register(context, frame, access),
         Syndrome::WaitForInterruptOrEvent(wait) => {
             frame.elr = frame.elr.wrapping_add(wait.instruction_length.bytes());
             Fate::Resume
@@ -84,7 +106,25 @@ pub fn handle_synchronous(frame: &mut TrapFrame) {
             containment::inject_undefined(frame)
         }
     };
-    vcpu::carry_out(&context, fate);
+    vcpu::carry_out(context, fate);
+}
+
+/// The short path for a load from a vGIC register whose value never changes (`GICD_TYPER`,
+/// identification registers, `GICR_TYPER`), located by the caller in `window` at `offset`:
+/// answered from the device map alone, without the partition lock, and the vCPU resumes after
+/// the load. Returns false, having changed nothing, for any other access.
+#[inline]
+fn constant_read(context: &TrapContext, frame: &mut TrapFrame, abort: &DataAbort, window: &MappedDevice, offset: u64) -> bool {
+    let Some(access) = abort.access else { return false };
+    if abort.write_not_read {
+        return false;
+    }
+    let Some(value) = context.devices.read_constant_in::<GUEST_SPI_BLOCKS>(window, offset, access.size) else { return false };
+    if let Register::X(n) = access.register {
+        frame.set_register(n, extend(value, access));
+    }
+    frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes());
+    true
 }
 
 /// An `HVC` or trapped `SMC` that needs the partition's PSCI state.
@@ -132,23 +172,29 @@ fn report_fault(context: &TrapContext, ipa: u64, pc: u64) {
     hv_println!("{}: stage-2 fault at IPA {:#x} (pc {:#x})", context.partition.name, ipa, pc);
 }
 
-/// A stage-2 data abort: an emulated device access, a doorbell, or a fault for the
+/// A stage-2 data abort outside every device window: a doorbell, or a fault for the
 /// partition's policy.
-fn data_abort(context: &TrapContext, frame: &mut TrapFrame, abort: &DataAbort, syndrome: TrapSyndrome) -> Fate {
+fn outside_devices(context: &TrapContext, frame: &mut TrapFrame, abort: &DataAbort, syndrome: TrapSyndrome) -> Fate {
     let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far).raw();
-    let Some((window, offset)) = context.devices.find(ipa) else {
-        if abort.write_not_read && crate::routes::ring_doorbell(context.vcpu.partition, bulkhead_core::addr::Ipa(ipa)) {
-            frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes());
-            return Fate::Resume;
-        }
-        report_fault(context, ipa, frame.elr);
-        return resynchronised(context, containment::fault(context, frame, AbortKind::Data, syndrome.far));
-    };
+    if abort.write_not_read && crate::routes::ring_doorbell(context.vcpu.partition, bulkhead_core::addr::Ipa(ipa)) {
+        frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes());
+        return Fate::Resume;
+    }
+    report_fault(context, ipa, frame.elr);
+    resynchronised(context, containment::fault(context, frame, AbortKind::Data, syndrome.far))
+}
+
+/// A stage-2 data abort inside an emulated device's window (`at`: the IPA, the window, the
+/// offset in it): the access is emulated, or refused with an injected abort. Carries out the
+/// vCPU's fate.
+#[inline(never)]
+fn device_access(context: &TrapContext, frame: &mut TrapFrame, abort: &DataAbort, syndrome: TrapSyndrome, at: (u64, &MappedDevice, u64)) {
+    let (ipa, window, offset) = at;
     let result = match abort.access {
-        Some(access) => emulate(context, frame, (ipa, &window, offset), access, abort.write_not_read),
+        Some(access) => emulate(context, frame, (ipa, window, offset), access, abort.write_not_read),
         None => Err(MmioError::Undescribed { ipa }),
     };
-    match result {
+    let fate = match result {
         Ok(()) => {
             frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes());
             Fate::Resume
@@ -163,7 +209,8 @@ fn data_abort(context: &TrapContext, frame: &mut TrapFrame, abort: &DataAbort, s
             );
             resynchronised(context, containment::inject_abort(context, frame, AbortKind::Data, syndrome.far))
         }
-    }
+    };
+    vcpu::carry_out(context, fate);
 }
 
 /// Performs one trapped load or store on an emulated device.
@@ -177,14 +224,6 @@ fn emulate(
 ) -> Result<(), MmioError> {
     let (ipa, window, offset) = at;
     let width: AccessWidth = access.size;
-    if !is_write {
-        if let Some(value) = context.devices.read_constant_in::<GUEST_SPI_BLOCKS>(window, offset, width) {
-            if let Register::X(n) = access.register {
-                frame.set_register(n, extend(value, access));
-            }
-            return Ok(());
-        }
-    }
     let written = match access.register {
         Register::X(n) => frame.register(n) & width.value_mask(),
         Register::Zero => 0,
