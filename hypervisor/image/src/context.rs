@@ -28,8 +28,8 @@ pub struct TrapContext {
     pub devices: &'static DeviceMap,
 }
 
-/// Each core's context, recorded once by [`TrapContext::record_for_core`] (each slot only by
-/// its own core, before that core first runs its guest) and read-only after.
+/// Each core's context, recorded once on the core's first trap (each slot only by its own
+/// core) and read-only after.
 static CONTEXTS: [Once<TrapContext>; CORE_COUNT] = [const { Once::new() }; CORE_COUNT];
 
 impl TrapContext {
@@ -45,31 +45,29 @@ impl TrapContext {
     /// The context of the core this runs on; a core without one has no guest that could
     /// have trapped, so it stops.
     ///
-    /// The context is looked up once per core, when the core prepares its vCPU
-    /// ([`TrapContext::record_for_core`]), and read here without a search: one system-register
-    /// read and one load. It names only `'static` tables that never change after boot (a
+    /// The context is looked up once per core, on its first trap, and read here without a
+    /// search after: one system-register read, one bounds check and one load. It names only `'static` tables that never change after boot (a
     /// restart rebuilds a partition's state in place, inside the same slot), so the recorded
     /// answer stays the one [`TrapContext::of_core`] would give.
     #[inline]
     pub fn current() -> &'static Self {
         let core = arch::cpu::core_index();
-        match CONTEXTS.get(core).and_then(Once::get) {
+        let Some(slot) = CONTEXTS.get(core) else { arch::cpu::halt() };
+        match slot.get() {
             Some(context) => context,
-            None => arch::cpu::halt(),
+            None => Self::record(core, slot),
         }
     }
 
-    /// Looks up and records `core`'s context for [`TrapContext::current`]; called by the core
-    /// itself before it first enters its vCPU, once the partitions are set up. Returns whether
-    /// the core has a context.
-    pub fn record_for_core(core: usize) -> bool {
-        let Some(slot) = CONTEXTS.get(core) else { return false };
+    /// Looks up `core`'s context and records it in `slot` for [`TrapContext::current`]: on the
+    /// core's first trap (boot does not pay for it). Only the core itself records its slot,
+    /// and the partitions are set up before any guest runs, so the answer is final.
+    #[cold]
+    #[inline(never)]
+    fn record(core: usize, slot: &'static Once<Self>) -> &'static Self {
         match Self::of_core(core) {
-            Some(context) => {
-                slot.call_once(|| context);
-                true
-            }
-            None => false,
+            Some(context) => slot.call_once(|| context),
+            None => arch::cpu::halt(),
         }
     }
 

@@ -28,7 +28,7 @@ use bulkhead_arch_aarch64::guest::TrapSyndrome;
 use bulkhead_arch_aarch64::vectors::TrapFrame;
 use bulkhead_core::devices::MappedDevice;
 use bulkhead_core::esr::injection::AbortKind;
-use bulkhead_core::esr::{self, DataAbort, DataAccess, Direction, Register, RegisterWidth, Syndrome, SystemRegister, SystemRegisterAccess};
+use bulkhead_core::esr::{self, exception_class, DataAccess, Direction, Register, RegisterWidth, Syndrome, SystemRegister, SystemRegisterAccess};
 use bulkhead_core::mmio::{AccessWidth, MmioError};
 use bulkhead_core::psci::{self, PsciOutcome};
 use bulkhead_core::vgic::{Effect, Effects, SgiRegister, VcpuSet};
@@ -49,15 +49,14 @@ const ICC_SGI0R_EL1: SystemRegister = SystemRegister::new(3, 2, 12, 11, 7);
 #[inline]
 pub fn handle_synchronous(frame: &mut TrapFrame) {
     let syndrome = arch::guest::trap_syndrome();
-    let decoded = esr::decode(syndrome.esr);
-    match decoded {
-        Syndrome::HypervisorCall { .. } => {
+    match esr::exception_class(syndrome.esr) {
+        exception_class::HYPERVISOR_CALL_64 => {
             if let Some(value) = psci::constant_answer(frame.register(0), frame.register(1)) {
                 frame.set_register(0, value);
                 return;
             }
         }
-        Syndrome::SecureMonitorCall { .. } => {
+        exception_class::SECURE_MONITOR_CALL_64 => {
             // A trapped SMC returns to the SMC itself (Arm ARM D1.10.1): skip it.
             frame.elr = frame.elr.wrapping_add(4);
             if let Some(value) = psci::constant_answer(frame.register(0), frame.register(1)) {
@@ -65,32 +64,40 @@ pub fn handle_synchronous(frame: &mut TrapFrame) {
                 return;
             }
         }
-        Syndrome::DataAbort(abort) => {
+        exception_class::DATA_ABORT_LOWER_EL => {
             let context = TrapContext::current();
             let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far).raw();
-            if let Some((window, offset)) = context.devices.locate(ipa) {
-                if !constant_read(context, frame, &abort, window, offset) {
-                    device_access(context, frame, &abort, syndrome, (ipa, window, offset));
+            match context.devices.locate(ipa) {
+                Some((window, offset)) => {
+                    if !constant_read(context, frame, syndrome.esr, window, offset) {
+                        device_access(context, frame, syndrome, (ipa, window, offset));
+                    }
                 }
-                return;
+                None => outside_devices(context, frame, syndrome, ipa),
             }
+            return;
         }
-        Syndrome::WaitForInterruptOrEvent(_)
-        | Syndrome::SystemRegisterAccess(_)
-        | Syndrome::InstructionAbort(_)
-        | Syndrome::Other { .. } => {}
+        _ => {}
     }
-    handle_general(frame, syndrome, decoded);
+    handle_general(frame, syndrome);
 }
 
 /// Every synchronous exception the short paths did not finish: PSCI calls, accesses outside
 /// the device windows (doorbells, faults), trapped system registers, WFx and the rest.
 #[inline(never)]
-fn handle_general(frame: &mut TrapFrame, syndrome: TrapSyndrome, decoded: Syndrome) {
+fn handle_general(frame: &mut TrapFrame, syndrome: TrapSyndrome) {
     let context = TrapContext::current();
-    let fate = match decoded {
+    let fate = match esr::decode(syndrome.esr) {
         Syndrome::HypervisorCall { .. } | Syndrome::SecureMonitorCall { .. } => hypercall(context, frame),
-        Syndrome::DataAbort(abort) => outside_devices(context, frame, &abort, syndrome),
+        Syndrome::DataAbort(_) => {
+            // Handled by `handle_synchronous` before it comes here; kept total.
+            let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far).raw();
+            match context.devices.locate(ipa) {
+                Some((window, offset)) => device_access(context, frame, syndrome, (ipa, window, offset)),
+                None => outside_devices(context, frame, syndrome, ipa),
+            }
+            Fate::Resume
+        }
         Syndrome::InstructionAbort(_) => {
             let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far);
             report_fault(context, ipa.raw(), frame.elr);
@@ -114,16 +121,13 @@ fn handle_general(frame: &mut TrapFrame, syndrome: TrapSyndrome, decoded: Syndro
 /// answered from the device map alone, without the partition lock, and the vCPU resumes after
 /// the load. Returns false, having changed nothing, for any other access.
 #[inline]
-fn constant_read(context: &TrapContext, frame: &mut TrapFrame, abort: &DataAbort, window: &MappedDevice, offset: u64) -> bool {
-    let Some(access) = abort.access else { return false };
-    if abort.write_not_read {
-        return false;
-    }
+fn constant_read(context: &TrapContext, frame: &mut TrapFrame, esr_value: u64, window: &MappedDevice, offset: u64) -> bool {
+    let Some(access) = esr::data_load(esr_value) else { return false };
     let Some(value) = context.devices.read_constant_in::<GUEST_SPI_BLOCKS>(window, offset, access.size) else { return false };
     if let Register::X(n) = access.register {
         frame.set_register(n, extend(value, access));
     }
-    frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes());
+    frame.elr = frame.elr.wrapping_add(esr::instruction_length(esr_value).bytes());
     true
 }
 
@@ -172,31 +176,35 @@ fn report_fault(context: &TrapContext, ipa: u64, pc: u64) {
     hv_println!("{}: stage-2 fault at IPA {:#x} (pc {:#x})", context.partition.name, ipa, pc);
 }
 
-/// A stage-2 data abort outside every device window: a doorbell, or a fault for the
-/// partition's policy.
-fn outside_devices(context: &TrapContext, frame: &mut TrapFrame, abort: &DataAbort, syndrome: TrapSyndrome) -> Fate {
-    let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far).raw();
+/// A stage-2 data abort at `ipa`, outside every device window: a doorbell, or a fault for the
+/// partition's policy. Carries out the vCPU's fate.
+#[inline(never)]
+fn outside_devices(context: &TrapContext, frame: &mut TrapFrame, syndrome: TrapSyndrome, ipa: u64) {
+    let abort = esr::decode_data_abort(syndrome.esr);
     if abort.write_not_read && crate::routes::ring_doorbell(context.vcpu.partition, bulkhead_core::addr::Ipa(ipa)) {
         frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes());
-        return Fate::Resume;
+        return;
     }
     report_fault(context, ipa, frame.elr);
-    resynchronised(context, containment::fault(context, frame, AbortKind::Data, syndrome.far))
+    let fate = resynchronised(context, containment::fault(context, frame, AbortKind::Data, syndrome.far));
+    vcpu::carry_out(context, fate);
 }
 
 /// A stage-2 data abort inside an emulated device's window (`at`: the IPA, the window, the
 /// offset in it): the access is emulated, or refused with an injected abort. Carries out the
 /// vCPU's fate.
 #[inline(never)]
-fn device_access(context: &TrapContext, frame: &mut TrapFrame, abort: &DataAbort, syndrome: TrapSyndrome, at: (u64, &MappedDevice, u64)) {
+fn device_access(context: &TrapContext, frame: &mut TrapFrame, syndrome: TrapSyndrome, at: (u64, &MappedDevice, u64)) {
     let (ipa, window, offset) = at;
-    let result = match abort.access {
-        Some(access) => emulate(context, frame, (ipa, window, offset), access, abort.write_not_read),
+    // Only the access, its direction and the instruction's length matter here: decoded
+    // field by field, the rest of the syndrome is not.
+    let result = match esr::data_access(syndrome.esr) {
+        Some(access) => emulate(context, frame, (ipa, window, offset), access, esr::data_abort_is_write(syndrome.esr)),
         None => Err(MmioError::Undescribed { ipa }),
     };
     let fate = match result {
         Ok(()) => {
-            frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes());
+            frame.elr = frame.elr.wrapping_add(esr::instruction_length(syndrome.esr).bytes());
             Fate::Resume
         }
         Err(error) => {
@@ -224,6 +232,20 @@ fn emulate(
 ) -> Result<(), MmioError> {
     let (ipa, window, offset) = at;
     let width: AccessWidth = access.size;
+    if !is_write {
+        // A read asks nothing of the system but the value and, when it moved a device's
+        // interrupt line (a UART data read), a refill.
+        let mut guard = context.state.lock();
+        let state = guard.as_mut().ok_or(MmioError::Unmapped { ipa })?;
+        let (value, raised) = state.devices.read_in(window, offset, width)?;
+        if let Register::X(n) = access.register {
+            frame.set_register(n, extend(value, access));
+        }
+        let kick = if raised.is_empty() { VcpuSet::EMPTY } else { delivery::synchronise(context, state, raised) };
+        drop(guard);
+        delivery::kick_vcpus(context.partition, kick);
+        return Ok(());
+    }
     let written = match access.register {
         Register::X(n) => frame.register(n) & width.value_mask(),
         Register::Zero => 0,

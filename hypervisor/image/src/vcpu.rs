@@ -50,7 +50,6 @@ pub fn run(core: usize) -> ! {
         arch::cpu::halt()
     };
     prepare_core(core, vcpu);
-    TrapContext::record_for_core(core);
     let Some(partition) = SYSTEM.partitions.get(vcpu.partition) else { arch::cpu::halt() };
     if vcpu.vcpu == 0 {
         enter(core, partition.entry.raw(), partition.dtb_ipa.raw())

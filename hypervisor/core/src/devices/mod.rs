@@ -249,6 +249,15 @@ struct DeviceAccess<E> {
     line: Option<bool>,
 }
 
+/// Reads one device: the value, and its interrupt output afterwards when the read may have
+/// moved it (`None` otherwise: the line is where the last access left it).
+#[inline]
+fn read_device<D: MmioDevice>(device: &mut D, offset: u64, width: AccessWidth) -> Result<(u64, Option<bool>), MmioError> {
+    let outcome = device.read(offset, width)?;
+    let line = if device.read_may_change_line(offset) { device.interrupt_line() } else { None };
+    Ok((outcome.value, line))
+}
+
 /// Reads or writes one device.
 fn access_device<D: MmioDevice>(
     device: &mut D,
@@ -337,6 +346,20 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
         };
         outcome.refill = outcome.refill.union(self.drive_interrupt(window.device, window.interrupt, line));
         Ok(outcome)
+    }
+
+    /// [`EmulatedDevices::access_in`] for a read, which asks nothing of the system but its
+    /// value and, when it moved the device's interrupt line (a UART data read pops the receive
+    /// FIFO), the vCPU that may now take the interrupt: the trap path's read, without building
+    /// an [`AccessOutcome`].
+    // [impl->dsn~vgic-frames~1] [impl->dsn~vpl011~1]
+    pub fn read_in(&mut self, window: &MappedDevice, offset: u64, width: AccessWidth) -> Result<(u64, VcpuSet), MmioError> {
+        let (value, line) = match window.device {
+            DeviceKind::Distributor => read_device(&mut Distributor(&mut self.vgic), offset, width)?,
+            DeviceKind::Redistributors => read_device(&mut Redistributors(&mut self.vgic), offset, width)?,
+            DeviceKind::ConsoleUart => read_device(&mut ConsoleUart(&mut self.console), offset, width)?,
+        };
+        Ok((value, self.drive_interrupt(window.device, window.interrupt, line)))
     }
 
     /// Delivers a byte of console input to the console UART and drives its interrupt.

@@ -136,3 +136,32 @@ fn locate_names_the_same_window_as_find() {
         assert_eq!(map.locate(ipa).map(|(window, offset)| (*window, offset)), map.find(ipa), "{ipa:#x}");
     }
 }
+
+#[test]
+fn the_trap_paths_read_matches_the_general_access() {
+    let map = DeviceMap::with_vcpus(2);
+    let mut general = Devices::new(2).unwrap();
+    let mut short = Devices::new(2).unwrap();
+    for devices in [&mut general, &mut short] {
+        let _ = devices.access(&map, distributor(GICD_CTLR), AccessWidth::Word, Some(0b10)).unwrap();
+        let _ = devices.access(&map, distributor(GICD_ISENABLER1), AccessWidth::Word, Some(1 << 1)).unwrap();
+        let _ = devices.access(&map, uart(UART_CR), AccessWidth::Word, Some(0x301)).unwrap();
+        let _ = devices.access(&map, uart(UART_IMSC), AccessWidth::Word, Some(1 << 4)).unwrap();
+        assert_eq!(devices.push_console_input(&map, b'q'), Ok(VcpuSet::single(0)));
+    }
+    let redistributor = layout::VGICR_BASE.raw() + layout::VGICR_STRIDE + 8;
+    for (ipa, width) in [
+        (distributor(GICD_TYPER), AccessWidth::Word),
+        (distributor(GICD_ISENABLER1), AccessWidth::Word),
+        (redistributor, AccessWidth::Doubleword),
+        (uart(0x018), AccessWidth::Word),
+        (uart(UART_DR), AccessWidth::Word),
+        (uart(UART_DR), AccessWidth::Word),
+        (distributor(GICD_TYPER), AccessWidth::Byte),
+    ] {
+        let (window, offset) = map.locate(ipa).unwrap();
+        let expected = general.access(&map, ipa, width, None).map(|outcome| (outcome.read.unwrap_or(0), outcome.refill));
+        assert_eq!(short.read_in(window, offset, width), expected, "{ipa:#x} {width:?}");
+    }
+    assert_eq!(short.vgic.next_pending(0), general.vgic.next_pending(0));
+}

@@ -196,3 +196,34 @@ fn the_fault_ipa_joins_hpfar_page_and_far_offset() {
     assert_eq!(fault_ipa(((1u64 << 39) - 1) >> 12 << 4, 0xfff), Ipa((1 << 39) - 1));
     assert_eq!(fault_ipa(((1 << 36) - 1) << 4, 0), Ipa(0xffff_ffff_f000));
 }
+
+// [utest->dsn~esr-decoding~1]
+#[test]
+fn data_load_agrees_with_the_full_decode() {
+    let load = class(0x24) | IL | ISV | (1 << 21) | (5 << 16) | (1 << 15) | 0b00_0110;
+    let store = class(0x24) | IL | ISV | (0b10 << 22) | (3 << 16) | (1 << 6) | 0b00_0111;
+    let undescribed = class(0x24) | IL | (0b11 << 22) | (7 << 16) | 0b00_0111;
+    let not_an_abort = class(0x16) | IL | ISV;
+    for esr in [load, store, undescribed, not_an_abort] {
+        let expected = match decode(esr) {
+            Syndrome::DataAbort(DataAbort { access: Some(access), write_not_read: false, .. }) => Some(access),
+            _ => None,
+        };
+        assert_eq!(data_load(esr), expected, "{esr:#x}");
+    }
+    assert!(data_load(load).is_some());
+}
+
+#[test]
+fn field_accessors_agree_with_the_full_decode() {
+    let load = class(0x24) | IL | ISV | (1 << 21) | (5 << 16) | (1 << 15) | 0b00_0110;
+    let store = class(0x24) | IL | ISV | (0b10 << 22) | (3 << 16) | (1 << 6) | 0b00_0111;
+    let undescribed = class(0x24) | (1 << 6) | 0b00_0111;
+    for esr in [load, store, undescribed] {
+        let Syndrome::DataAbort(abort) = decode(esr) else { panic!("{esr:#x} is a data abort") };
+        assert_eq!(data_access(esr), abort.access, "{esr:#x}");
+        assert_eq!(data_abort_is_write(esr), abort.write_not_read, "{esr:#x}");
+        assert_eq!(instruction_length(esr), abort.instruction_length, "{esr:#x}");
+        assert_eq!(decode_data_abort(esr), abort, "{esr:#x}");
+    }
+}
