@@ -212,8 +212,7 @@ pub trait MmioDevice {
     /// reads have no side effects there answers `false`, and the device map then skips
     /// re-reading its line after such a read (the line cannot have moved). The default is the
     /// safe answer.
-    fn read_may_change_line(&self, offset: u64) -> bool {
-        let _ = offset;
+    fn read_may_change_line(&self, _offset: u64) -> bool {
         true
     }
 }

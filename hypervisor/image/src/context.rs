@@ -28,8 +28,8 @@ pub struct TrapContext {
     pub devices: &'static DeviceMap,
 }
 
-/// Each core's context, recorded once on the core's first trap (each slot only by its own
-/// core) and read-only after.
+/// Each core's context, recorded once before the core first runs its guest (each slot only by
+/// its own core) and read-only after.
 static CONTEXTS: [Once<TrapContext>; CORE_COUNT] = [const { Once::new() }; CORE_COUNT];
 
 impl TrapContext {
@@ -45,28 +45,26 @@ impl TrapContext {
     /// The context of the core this runs on; a core without one has no guest that could
     /// have trapped, so it stops.
     ///
-    /// The context is looked up once per core, on its first trap, and read here without a
-    /// search after: one system-register read, one bounds check and one load. It names only `'static` tables that never change after boot (a
-    /// restart rebuilds a partition's state in place, inside the same slot), so the recorded
-    /// answer stays the one [`TrapContext::of_core`] would give.
+    /// The context is looked up once per core, before the core first enters its vCPU
+    /// ([`TrapContext::record`]), and read here without a search: one system-register read,
+    /// one bounds check and one load. It names only `'static` tables that never change after
+    /// boot (a restart rebuilds a partition's state in place, in the same slot), so the
+    /// recorded answer stays the one [`TrapContext::of_core`] would give.
     #[inline]
     pub fn current() -> &'static Self {
         let core = arch::cpu::core_index();
-        let Some(slot) = CONTEXTS.get(core) else { arch::cpu::halt() };
-        match slot.get() {
+        match CONTEXTS.get(core).and_then(Once::get) {
             Some(context) => context,
-            None => Self::record(core, slot),
+            None => arch::cpu::halt(),
         }
     }
 
-    /// Looks up `core`'s context and records it in `slot` for [`TrapContext::current`]: on the
-    /// core's first trap (boot does not pay for it). Only the core itself records its slot,
-    /// and the partitions are set up before any guest runs, so the answer is final.
-    #[cold]
-    #[inline(never)]
-    fn record(core: usize, slot: &'static Once<Self>) -> &'static Self {
-        match Self::of_core(core) {
-            Some(context) => slot.call_once(|| context),
+    /// Records `context` as its core's for [`TrapContext::current`]. Called by each core for
+    /// itself, before it first enters its vCPU (never from a trap: recording may panic on a
+    /// poisoned slot, which nothing on a trap path may do), once the partitions are set up.
+    pub fn record(self) -> &'static Self {
+        match CONTEXTS.get(self.core) {
+            Some(slot) => slot.call_once(|| self),
             None => arch::cpu::halt(),
         }
     }
