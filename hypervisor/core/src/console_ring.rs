@@ -82,7 +82,7 @@ impl<const N: usize> OutputRing<N> {
             let _: u64 = self.dropped.fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        if let Some(slot) = self.bytes.get(head & (N - 1)) {
+        if let Some(slot) = self.bytes.get(head & N.wrapping_sub(1)) {
             slot.store(byte, Ordering::Relaxed);
         }
         self.head.store(head.wrapping_add(1), Ordering::Release);
@@ -110,7 +110,7 @@ impl<const N: usize> OutputRing<N> {
         if offset >= self.len() {
             return None;
         }
-        let index = self.tail.load(Ordering::Relaxed).wrapping_add(offset) & (N - 1);
+        let index = self.tail.load(Ordering::Relaxed).wrapping_add(offset) & N.wrapping_sub(1);
         self.bytes.get(index).map(|slot| slot.load(Ordering::Relaxed))
     }
 

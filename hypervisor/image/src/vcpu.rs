@@ -50,8 +50,8 @@ pub fn run(core: usize) -> ! {
         arch::cpu::halt()
     };
     prepare_core(core, vcpu);
-    let Some(context) = TrapContext::of_core(core) else { arch::cpu::halt() };
-    let context = context.record();
+    let Some(found) = TrapContext::of_core(core) else { arch::cpu::halt() };
+    let context = found.record();
     if vcpu.vcpu == 0 {
         enter(core, context.partition.entry.raw(), context.partition.dtb_ipa.raw())
     }
