@@ -64,6 +64,7 @@ pub fn configure_core(virtual_affinity: u64) {
     // Bit 31 of MPIDR is RES1; U (bit 30) = 0: part of a multiprocessor system.
     VMPIDR_EL2.set((1 << 31) | virtual_affinity);
     let midr = MIDR_EL1.get();
+    // Kept as `asm!`: aarch64-cpu 11.2 has no VPIDR_EL2.
     // SAFETY: VPIDR_EL2 only sets the value the guest reads from MIDR_EL1; aarch64-cpu has
     // no wrapper for it.
     unsafe { core::arch::asm!("msr vpidr_el2, {}", in(reg) midr, options(nostack)) };
@@ -78,6 +79,7 @@ pub fn install_stage2(vtcr: u64, vttbr: u64) {
     VTTBR_EL2.set(vttbr);
     barrier::isb(barrier::SY);
     barrier::dsb(barrier::ISHST);
+    // Kept as `asm!`: aarch64-cpu has no TLBI wrappers.
     // SAFETY: TLBI VMALLS12E1IS invalidates stage-1 and stage-2 entries of the current VMID
     // on all cores; it changes no memory and only costs refills.
     // [impl->dsn~el2-guest-controls~1]
@@ -91,23 +93,22 @@ pub fn install_stage2(vtcr: u64, vttbr: u64) {
 const SCTLR_EL1_RESET: u64 = (1 << 11) | (1 << 20) | (1 << 22) | (1 << 23) | (1 << 28) | (1 << 29);
 
 /// Puts the EL1 state a guest boot depends on into its reset form (used before every vCPU
-/// start, so a restarted partition does not inherit its previous life's MMU setup).
+/// start, so a restarted partition does not inherit its previous life's MMU setup), through
+/// aarch64-cpu's typed registers: `SCTLR_EL1` with M, C and I clear (its RES1 bits have no
+/// fields in the crate, so the value is written whole), FP/SIMD, SVE and trace accesses
+/// trapped to the guest's EL1 until its own kernel enables them (`CPACR_EL1` = 0), both EL1
+/// timers (virtual and physical) off, and no guest vector table.
 // [impl->dsn~el2-guest-controls~1]
 pub fn reset_el1_state() {
-    // SAFETY: these writes only change the EL1 translation and trap settings of the vCPU
-    // about to be entered on this core; EL2 is unaffected.
-    // [impl->dsn~el2-guest-controls~1]
-    unsafe {
-        core::arch::asm!(
-            "msr sctlr_el1, {sctlr}",
-            "msr cpacr_el1, xzr",
-            "msr cntv_ctl_el0, xzr",
-            "msr cntp_ctl_el0, xzr",
-            "msr vbar_el1, xzr",
-            sctlr = in(reg) SCTLR_EL1_RESET,
-            options(nostack),
-        )
-    };
+    use aarch64_cpu::registers::{CNTP_CTL_EL0, CNTV_CTL_EL0, CPACR_EL1, SCTLR_EL1, VBAR_EL1};
+    SCTLR_EL1.set(SCTLR_EL1_RESET);
+    #[expect(clippy::arithmetic_side_effects, reason = "DEV-0050: `+` combines register fields")]
+    CPACR_EL1.write(CPACR_EL1::FPEN::TrapEl0El1 + CPACR_EL1::ZEN::TrapEl0El1 + CPACR_EL1::TTA::NoTrap);
+    #[expect(clippy::arithmetic_side_effects, reason = "DEV-0050: `+` combines register fields")]
+    CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::CLEAR + CNTV_CTL_EL0::IMASK::CLEAR);
+    #[expect(clippy::arithmetic_side_effects, reason = "DEV-0050: `+` combines register fields")]
+    CNTP_CTL_EL0.write(CNTP_CTL_EL0::ENABLE::CLEAR + CNTP_CTL_EL0::IMASK::CLEAR);
+    VBAR_EL1.set(0);
     barrier::isb(barrier::SY);
 }
 

@@ -10,6 +10,7 @@ use bulkhead_core::addr::PhysAddr;
 /// read at run time.
 fn data_cache_line() -> u64 {
     let ctr: u64;
+    // Kept as `asm!`: aarch64-cpu 11.2 has no CTR_EL0.
     // SAFETY: reading CTR_EL0 has no side effects.
     unsafe { core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
     4 << ((ctr >> 16) & 0xf)
@@ -58,12 +59,14 @@ pub fn clean_to_point_of_coherency(start: PhysAddr, length: u64) {
     // BOUND: one iteration per cache line of the range; the saturating step ends the loop at
     // the top of the address space.
     while address < end {
+        // Kept as `asm!`: aarch64-cpu has no DC wrappers.
         // SAFETY: DC CVAC only writes dirty lines back to memory; it changes no values.
         // [impl->dsn~el2-guest-memory~1]
         unsafe { core::arch::asm!("dc cvac, {}", in(reg) address, options(nostack)) };
         address = address.saturating_add(line);
     }
     barrier::dsb(barrier::SY);
+    // Kept as `asm!`: aarch64-cpu has no IC wrappers.
     // SAFETY: invalidating the instruction caches only forces refetches.
     unsafe { core::arch::asm!("ic iallu", options(nostack)) };
     barrier::dsb(barrier::SY);

@@ -30,6 +30,7 @@ pub unsafe fn enable(table: &'static Level1Table) {
     TCR_EL2.set(el2_map::tcr_el2(crate::cpu::physical_address_range()));
     TTBR0_EL2.set(physical_address_of(table).raw());
     barrier::dsb(barrier::ISH);
+    // Kept as `asm!`: aarch64-cpu has no TLBI wrappers.
     // SAFETY: invalidating all EL2 TLB entries has no memory effect; it only discards
     // translations that might be stale from before reset.
     // [impl->dsn~el2-mmu~1]

@@ -207,6 +207,14 @@ pub trait MmioDevice {
     fn interrupt_line(&self) -> Option<bool> {
         None
     }
+
+    /// Whether a read at `offset` may change the device's interrupt output. A device whose
+    /// reads have no side effects there answers `false`, and the device map then skips
+    /// re-reading its line after such a read (the line cannot have moved). The default is the
+    /// safe answer.
+    fn read_may_change_line(&self, _offset: u64) -> bool {
+        true
+    }
 }
 
 // [utest->dsn~vgic-frames~1]

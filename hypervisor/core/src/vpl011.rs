@@ -335,6 +335,13 @@ impl Vpl011 {
         self.masked_interrupt_status() != 0
     }
 
+    /// Whether a read at `offset` may change the model's state, and so its interrupt line:
+    /// only a read of `UARTDR` does (it pops the receive FIFO, TRM 3.3.1); every other register
+    /// reads without side effects.
+    pub const fn read_changes_state(offset: u64) -> bool {
+        offset & !3 == DR
+    }
+
     /// `UARTRIS`.
     pub const fn raw_interrupt_status(&self) -> u32 {
         let transmit = if self.transmitter_enabled() { INT_TX } else { 0 };

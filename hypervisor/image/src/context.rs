@@ -6,8 +6,9 @@
 //! answer than another. The context holds only `'static` references into the generated tables
 //! and the per-partition statics, so it is `Copy` and never outlives what it names.
 
-use crate::generated::SYSTEM;
+use crate::generated::{CORE_COUNT, SYSTEM};
 use crate::partition::{self, PartitionSlot};
+use spin::Once;
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::devices::DeviceMap;
 use bulkhead_core::system::{Partition, VcpuRef};
@@ -27,6 +28,10 @@ pub struct TrapContext {
     pub devices: &'static DeviceMap,
 }
 
+/// Each core's context, recorded once before the core first runs its guest (each slot only by
+/// its own core) and read-only after.
+static CONTEXTS: [Once<TrapContext>; CORE_COUNT] = [const { Once::new() }; CORE_COUNT];
+
 impl TrapContext {
     /// The context of `core`, if a vCPU is pinned to it and its partition is set up.
     pub fn of_core(core: usize) -> Option<Self> {
@@ -39,9 +44,29 @@ impl TrapContext {
 
     /// The context of the core this runs on; a core without one has no guest that could
     /// have trapped, so it stops.
-    pub fn current() -> Self {
+    ///
+    /// The context is looked up once per core, before the core first enters its vCPU
+    /// ([`TrapContext::record`]), and read here without a search: one system-register read,
+    /// one bounds check and one load. It names only `'static` tables that never change after
+    /// boot (a restart rebuilds a partition's state in place, in the same slot), so the
+    /// recorded answer stays the one [`TrapContext::of_core`] would give.
+    #[inline]
+    pub fn current() -> &'static Self {
         let core = arch::cpu::core_index();
-        Self::of_core(core).unwrap_or_else(|| arch::cpu::halt())
+        match CONTEXTS.get(core).and_then(Once::get) {
+            Some(context) => context,
+            None => arch::cpu::halt(),
+        }
+    }
+
+    /// Records `context` as its core's for [`TrapContext::current`]. Called by each core for
+    /// itself, before it first enters its vCPU (never from a trap: recording may panic on a
+    /// poisoned slot, which nothing on a trap path may do), once the partitions are set up.
+    pub fn record(self) -> &'static Self {
+        match CONTEXTS.get(self.core) {
+            Some(slot) => slot.call_once(|| self),
+            None => arch::cpu::halt(),
+        }
     }
 
     /// The physical core running vCPU `vcpu` of this partition.

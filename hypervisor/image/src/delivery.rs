@@ -62,7 +62,17 @@ pub fn with_state_then_synchronise(context: &TrapContext, action: impl FnOnce(&m
 }
 
 /// Asks the cores of `vcpus` of `partition` to refill their list registers.
+#[inline]
 pub fn kick_vcpus(partition: &Partition, vcpus: VcpuSet) {
+    if vcpus.is_empty() {
+        return;
+    }
+    kick_cores(partition, vcpus);
+}
+
+/// [`kick_vcpus`] for a non-empty set (kept out of line: the common case kicks no one).
+#[inline(never)]
+fn kick_cores(partition: &Partition, vcpus: VcpuSet) {
     for vcpu in vcpus.iter() {
         if let Some(&core) = partition.cores.get(vcpu) {
             cores::kick(core, request::REFRESH);

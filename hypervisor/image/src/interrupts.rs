@@ -1,13 +1,15 @@
-//! Physical interrupts taken while a guest runs: hardware-backed private interrupts (the
-//! virtual timer, forwarded through a `HW` list register), forwarded SPIs, the GIC maintenance
-//! interrupt, kicks from other cores, and console input.
+//! Physical interrupts taken while a guest runs: hardware-backed private interrupts (the EL1
+//! virtual and physical timers, forwarded through `HW` list registers), forwarded SPIs, the
+//! GIC maintenance interrupt, kicks from other cores, and console input/transmit room.
 //!
-//! When only hardware-backed private interrupts fired, each takes the short delivery path
-//! (its list register written at once, no scan); anything else runs the full list-register
-//! synchronisation. Worst case: one partition lock for the batch (at most 8 forwarded SPIs)
-//! plus one synchronisation (`delivery.rs`); under the same lock, first the power check
-//! (`PartitionPower::stop_pending`, O(1), then `acknowledge` and the stop instead of the
-//! sync) and the fault-storm progress note (O(1)).
+//! A hardware-backed private interrupt acknowledged first takes the short delivery path: one
+//! acknowledge, one partition lock around the power check, the fault-storm progress note, one
+//! bank update and one list-register write; no scan, no second acknowledge. Anything else runs
+//! the batch: every pending interrupt, then under one partition lock the power check
+//! (`PartitionPower::stop_pending`, O(1); a pending stop is acknowledged and followed instead
+//! of the sync), the progress note (O(1)) and the full list-register synchronisation. Worst
+//! case: one partition lock for the batch (at most 8 forwarded SPIs) plus one synchronisation
+//! (`delivery.rs`).
 //!
 //! [impl->dsn~el2-trap-dispatch~1]
 
@@ -15,37 +17,108 @@ use crate::context::TrapContext;
 use crate::cores::{KICK_SGI, MAILBOXES, MAINTENANCE_INTID};
 use crate::delivery;
 use crate::generated::SYSTEM;
-use crate::partition::{HARDWARE_PRIVATE_INTERRUPTS, hardware_private_virtual};
+use crate::partition::{HARDWARE_PRIVATE_INTERRUPTS, PartitionState, hardware_private_virtual};
 use crate::{input, routes, vcpu};
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::partition_power::Directive;
 use bulkhead_core::vgic::VcpuSet;
 
-/// Handles every pending physical interrupt, then brings the vCPU's list registers up to date.
+/// INTIDs from here up are special (1020..1023; 1023: nothing pending).
+const FIRST_SPECIAL_INTID: u32 = 1020;
+
+/// Handles the pending physical interrupts, then brings the vCPU's list registers up to date.
+///
+/// Short path: when the first interrupt acknowledged is a hardware-backed private one (a
+/// timer), it is delivered alone (its physical INTID is fixed at set-up, so nothing is looked
+/// up) and the handler returns at once. Anything else still pending at the GIC is taken as
+/// soon as the vCPU resumes (physical IRQs are routed to EL2, `HCR_EL2.IMO`, whatever the
+/// guest's PSTATE.I), and handled then: nothing is lost, a rare coincidence costs one more
+/// exit, and the common case costs no second acknowledge.
 pub fn handle() {
+    let intid = arch::gic::acknowledge();
+    if intid >= FIRST_SPECIAL_INTID {
+        return;
+    }
+    arch::gic::priority_drop(intid);
+    if let Some(virtual_intid) = hardware_private_virtual(intid) {
+        // Stays active until the guest's EOI deactivates it through the list register.
+        let context = TrapContext::current();
+        let vcpu_index = context.vcpu.vcpu;
+        let answer = context.state.lock().as_mut().map(|state| {
+            before_resuming(state, vcpu_index)?;
+            Ok(delivery::deliver_hardware_private(context, state, virtual_intid))
+        });
+        finish(context, answer, 1_u32.checked_shl(virtual_intid).unwrap_or(0), &[]);
+        return;
+    }
+    handle_batch(intid);
+}
+
+/// Under the partition lock, on every interrupt exit: a stop or restart of the partition under
+/// way (kicked, or found on any exit, so even a lost kick only delays it to the next timer
+/// interrupt) is acknowledged and its directive returned instead of resuming; otherwise the
+/// exit counts as progress for the fault-storm detector's repeat rule.
+fn before_resuming(state: &mut PartitionState, vcpu_index: usize) -> Result<(), Directive> {
+    if state.power.stop_pending(vcpu_index) {
+        return Err(state.power.acknowledge(vcpu_index).unwrap_or(Directive::Park));
+    }
+    if let Some(detector) = state.storms.get_mut(vcpu_index) {
+        detector.note_progress();
+    }
+    Ok(())
+}
+
+/// Kicks the vCPUs the delivery named, or follows the power directive. Interrupts acknowledged
+/// for a vCPU that stops reach no list register: they are deactivated here, or they would
+/// never fire again in the vCPU's next life.
+fn finish(context: &TrapContext, answer: Option<Result<VcpuSet, Directive>>, fired_private: u32, forwarded: &[(u32, u32)]) {
+    match answer {
+        Some(Ok(kick)) => delivery::kick_vcpus(context.partition, kick),
+        Some(Err(directive)) => {
+            for &(virtual_intid, physical) in &HARDWARE_PRIVATE_INTERRUPTS {
+                if fired_private & 1_u32.checked_shl(virtual_intid).unwrap_or(0) != 0 {
+                    arch::gic::deactivate(physical);
+                }
+            }
+            for &(_, physical) in forwarded {
+                arch::gic::deactivate(physical);
+            }
+            vcpu::follow(context.core, context.vcpu, directive);
+        }
+        None => {}
+    }
+}
+
+/// Handles `first` (acknowledged, priority dropped) and every interrupt pending after it,
+/// then runs the full list-register synchronisation.
+fn handle_batch(first: u32) {
     let context = TrapContext::current();
     let core = context.core;
     // Virtual INTIDs (all below 32) of hardware-backed private interrupts that fired.
     let mut fired_private: u32 = 0;
     // Forwarded SPIs that fired, as (virtual, physical) INTIDs.
     let mut forwarded = heapless::Vec::<(u32, u32), 8>::new();
-    // Whether anything but a hardware-backed private interrupt needs the full pass.
-    let mut full = false;
+    let mut next = Some(first);
     // BOUND: each iteration acknowledges one interrupt; the GIC returns the spurious INTID
     // once none is pending. The one source that stays asserted until the hypervisor acts, the
     // maintenance interrupt, ends the loop (the list-register sync below clears it).
     loop {
-        let intid = arch::gic::acknowledge();
-        if intid >= 1020 {
-            break;
-        }
-        arch::gic::priority_drop(intid);
+        let intid = match next.take() {
+            Some(intid) => intid,
+            None => {
+                let intid = arch::gic::acknowledge();
+                if intid >= FIRST_SPECIAL_INTID {
+                    break;
+                }
+                arch::gic::priority_drop(intid);
+                intid
+            }
+        };
         if let Some(virtual_intid) = hardware_private_virtual(intid) {
             // Stays active until the guest's EOI deactivates it through the list register.
             fired_private |= 1_u32.checked_shl(virtual_intid).unwrap_or(0);
             continue;
         }
-        full = true;
         if let Some(virtual_intid) = routes::virtual_of(context.partition, intid) {
             // A pass-through device's SPI: the guest's EOI deactivates it through a
             // hardware-backed list register. Past the batch size it is left pending at the
@@ -78,27 +151,7 @@ pub fn handle() {
     }
     let vcpu_index = context.vcpu.vcpu;
     let answer = context.state.lock().as_mut().map(|state| {
-        // A stop or restart of the partition under way (kicked, or found on any exit, so even
-        // a lost kick only delays it to the next timer interrupt): this vCPU acknowledges it
-        // and does what the power state machine says instead of resuming.
-        if state.power.stop_pending(vcpu_index) {
-            return Err(state.power.acknowledge(vcpu_index).unwrap_or(Directive::Park));
-        }
-        // An interrupt exit is progress for the fault-storm detector's repeat rule.
-        if let Some(detector) = state.storms.get_mut(vcpu_index) {
-            detector.note_progress();
-        }
-        if !full {
-            let mut kick = VcpuSet::EMPTY;
-            let mut rest = fired_private;
-            // BOUND: each turn clears one bit of a 32-bit mask.
-            while rest != 0 {
-                let virtual_intid = rest.trailing_zeros();
-                rest &= rest.wrapping_sub(1);
-                kick = kick.union(delivery::deliver_hardware_private(&context, state, virtual_intid));
-            }
-            return Ok(kick);
-        }
+        before_resuming(state, vcpu_index)?;
         let mut raised = VcpuSet::EMPTY;
         let mut rest = fired_private;
         // BOUND: each turn clears one bit of a 32-bit mask.
@@ -116,23 +169,7 @@ pub fn handle() {
                 Err(_) => defmt::warn!("core {=usize}: pass-through INTID {=u32} could not be raised", core, intid),
             }
         }
-        Ok(delivery::synchronise(&context, state, raised))
+        Ok(delivery::synchronise(context, state, raised))
     });
-    match answer {
-        Some(Ok(kick)) => delivery::kick_vcpus(context.partition, kick),
-        Some(Err(directive)) => {
-            // The fired hardware-backed interrupts were acknowledged but reach no list
-            // register: deactivate them, or they never fire again in the vCPU's next life.
-            for &(virtual_intid, physical) in &HARDWARE_PRIVATE_INTERRUPTS {
-                if fired_private & 1_u32.checked_shl(virtual_intid).unwrap_or(0) != 0 {
-                    arch::gic::deactivate(physical);
-                }
-            }
-            for &(_, physical) in &forwarded {
-                arch::gic::deactivate(physical);
-            }
-            vcpu::follow(core, context.vcpu, directive);
-        }
-        None => {}
-    }
+    finish(context, answer, fired_private, &forwarded);
 }

@@ -131,8 +131,8 @@ extern "C" fn bulkhead_lower_serror(frame: &mut TrapFrame) {
     let context = context::TrapContext::current();
     hv_println!("{}: SError (pc {:#x})", context.partition.name, frame.elr);
     let fault = containment::Fault { kind: bulkhead_core::esr::injection::AbortKind::Data, ipa: 0, address: 0, write_not_read: false };
-    let fate = containment::fault(&context, frame, fault);
-    vcpu::carry_out(&context, fate);
+    let fate = containment::fault(context, frame, fault);
+    vcpu::carry_out(context, fate);
 }
 
 /// Any exception taken from EL2 itself: a hypervisor bug. Reports it and stops this core.

@@ -6,9 +6,9 @@
 //! the vCPU's [`Fate`]. Guest errors become injected exceptions or the partition's fault
 //! policy, never a hypervisor panic.
 //!
-//! Two short paths answer without the partition lock or a context: PSCI/SMCCC queries whose
-//! answer is constant (`bulkhead_core::psci::constant_answer`), and reads of vGIC registers
-//! whose value never changes (`DeviceMap::read_constant`). Worst case of the general paths:
+//! Two short paths answer without the partition lock: PSCI/SMCCC queries whose answer is
+//! constant (`bulkhead_core::psci::constant_answer`, no context either), and reads of vGIC
+//! registers whose value never changes (`DeviceMap::read_constant`, the recorded context only). Worst case of the general paths:
 //! one partition lock held for one device access or PSCI call plus one list-register
 //! synchronisation (`delivery.rs`); the GIC or console lock may be taken inside it.
 //!
@@ -28,25 +28,30 @@ use bulkhead_arch_aarch64::guest::TrapSyndrome;
 use bulkhead_arch_aarch64::vectors::TrapFrame;
 use bulkhead_core::devices::MappedDevice;
 use bulkhead_core::esr::injection::AbortKind;
-use bulkhead_core::esr::{self, DataAbort, DataAccess, Direction, Register, RegisterWidth, Syndrome, SystemRegisterAccess};
+use bulkhead_core::esr::{self, exception_class, DataAccess, Direction, Register, RegisterWidth, Syndrome, SystemRegisterAccess};
 use bulkhead_core::mmio::{AccessWidth, MmioError};
 use bulkhead_core::partition_power::Request;
 use bulkhead_core::psci::{self, PsciOutcome};
 use bulkhead_core::vgic::{Effect, Effects, SgiRegister, VcpuSet};
 
 /// Handles one synchronous exception from the vCPU on this core.
+///
+/// The short paths (constant PSCI/SMCCC answers, constant vGIC reads) are decided here, in a
+/// function small enough to need few saved registers; everything else goes on to
+/// [`handle_general`] or [`device_access`], kept out of line so that their larger frames are
+/// not paid for by the short paths.
+#[inline]
 pub fn handle_synchronous(frame: &mut TrapFrame) {
     let syndrome = arch::guest::trap_syndrome();
-    let decoded = esr::decode(syndrome.esr);
-    match decoded {
-        Syndrome::HypervisorCall { .. } => {
+    match esr::exception_class(syndrome.esr) {
+        exception_class::HYPERVISOR_CALL_64 => {
             if let Some(value) = psci::constant_answer(frame.register(0), frame.register(1)) {
                 count_constant_answer(frame.register(0), value);
                 frame.set_register(0, value);
                 return;
             }
         }
-        Syndrome::SecureMonitorCall { .. } => {
+        exception_class::SECURE_MONITOR_CALL_64 => {
             // A trapped SMC returns to the SMC itself (Arm ARM D1.10.1): skip it.
             frame.elr = frame.elr.wrapping_add(4);
             if let Some(value) = psci::constant_answer(frame.register(0), frame.register(1)) {
@@ -55,32 +60,71 @@ pub fn handle_synchronous(frame: &mut TrapFrame) {
                 return;
             }
         }
-        Syndrome::WaitForInterruptOrEvent(_)
-        | Syndrome::SystemRegisterAccess(_)
-        | Syndrome::InstructionAbort(_)
-        | Syndrome::DataAbort(_)
-        | Syndrome::Other { .. } => {}
+        exception_class::DATA_ABORT_LOWER_EL => {
+            let context = TrapContext::current();
+            let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far).raw();
+            match context.devices.locate(ipa) {
+                Some((window, offset)) => {
+                    if !constant_read(context, frame, syndrome.esr, window, offset) {
+                        device_access(context, frame, syndrome, (ipa, window, offset));
+                    }
+                }
+                None => outside_devices(context, frame, syndrome, ipa),
+            }
+            return;
+        }
+        _ => {}
     }
+    handle_general(frame, syndrome);
+}
+
+/// Every synchronous exception the short paths did not finish: PSCI calls, accesses outside
+/// the device windows (doorbells, faults), trapped system registers, WFx and the rest.
+#[inline(never)]
+fn handle_general(frame: &mut TrapFrame, syndrome: TrapSyndrome) {
     let context = TrapContext::current();
-    let fate = match decoded {
-        Syndrome::HypervisorCall { .. } | Syndrome::SecureMonitorCall { .. } => hypercall(&context, frame),
-        Syndrome::DataAbort(abort) => data_abort(&context, frame, &abort, syndrome),
+    let fate = match esr::decode(syndrome.esr) {
+        Syndrome::HypervisorCall { .. } | Syndrome::SecureMonitorCall { .. } => hypercall(context, frame),
+        Syndrome::DataAbort(_) => {
+            // Handled by `handle_synchronous` before it comes here; kept total.
+            let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far).raw();
+            match context.devices.locate(ipa) {
+                Some((window, offset)) => device_access(context, frame, syndrome, (ipa, window, offset)),
+                None => outside_devices(context, frame, syndrome, ipa),
+            }
+            Fate::Resume
+        }
         Syndrome::InstructionAbort(_) => {
             let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far).raw();
             let fault = Fault { kind: AbortKind::Instruction, ipa, address: syndrome.far, write_not_read: false };
-            containment::fault(&context, frame, fault)
+            containment::fault(context, frame, fault)
         }
-        Syndrome::SystemRegisterAccess(access) => system_register(&context, frame, access),
+        Syndrome::SystemRegisterAccess(access) => system_register(context, frame, access),
         Syndrome::WaitForInterruptOrEvent(wait) => {
             frame.elr = frame.elr.wrapping_add(wait.instruction_length.bytes());
             Fate::Resume
         }
         Syndrome::Other { class } => {
             defmt::warn!("core {=usize}: unhandled exception class {=u8:#x}: undefined instruction injected", context.core, class);
-            containment::inject_undefined(&context, frame)
+            containment::inject_undefined(context, frame)
         }
     };
-    vcpu::carry_out(&context, fate);
+    vcpu::carry_out(context, fate);
+}
+
+/// The short path for a load from a vGIC register whose value never changes (`GICD_TYPER`,
+/// identification registers, `GICR_TYPER`), located by the caller in `window` at `offset`:
+/// answered from the device map alone, without the partition lock, and the vCPU resumes after
+/// the load. Returns false, having changed nothing, for any other access.
+#[inline]
+fn constant_read(context: &TrapContext, frame: &mut TrapFrame, esr_value: u64, window: &MappedDevice, offset: u64) -> bool {
+    let Some(access) = esr::data_load(esr_value) else { return false };
+    let Some(value) = context.devices.read_constant_in::<GUEST_SPI_BLOCKS>(window, offset, access.size) else { return false };
+    if let Register::X(n) = access.register {
+        frame.set_register(n, extend(value, access));
+    }
+    frame.elr = frame.elr.wrapping_add(esr::instruction_length(esr_value).bytes());
+    true
 }
 
 /// Counts a refused call answered on the lock-free constant path (an unknown function ID).
@@ -133,25 +177,35 @@ fn hypercall(context: &TrapContext, frame: &mut TrapFrame) -> Fate {
     }
 }
 
-/// A stage-2 data abort: an emulated device access, a doorbell, or a fault for the
-/// partition's policy.
-fn data_abort(context: &TrapContext, frame: &mut TrapFrame, abort: &DataAbort, syndrome: TrapSyndrome) -> Fate {
-    let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far).raw();
-    let Some((window, offset)) = context.devices.find(ipa) else {
-        if abort.write_not_read && crate::routes::ring_doorbell(context.vcpu.partition, bulkhead_core::addr::Ipa(ipa)) {
-            frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes());
-            return Fate::Resume;
-        }
-        let fault = Fault { kind: AbortKind::Data, ipa, address: syndrome.far, write_not_read: abort.write_not_read };
-        return resynchronised(context, containment::fault(context, frame, fault));
-    };
-    let result = match abort.access {
-        Some(access) => emulate(context, frame, (ipa, &window, offset), access, abort.write_not_read),
+/// A stage-2 data abort at `ipa`, outside every device window: a doorbell, or a fault for the
+/// partition's policy. Carries out the vCPU's fate.
+#[inline(never)]
+fn outside_devices(context: &TrapContext, frame: &mut TrapFrame, syndrome: TrapSyndrome, ipa: u64) {
+    let abort = esr::decode_data_abort(syndrome.esr);
+    if abort.write_not_read && crate::routes::ring_doorbell(context.vcpu.partition, bulkhead_core::addr::Ipa(ipa)) {
+        frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes());
+        return;
+    }
+    let fault = Fault { kind: AbortKind::Data, ipa, address: syndrome.far, write_not_read: abort.write_not_read };
+    let fate = resynchronised(context, containment::fault(context, frame, fault));
+    vcpu::carry_out(context, fate);
+}
+
+/// A stage-2 data abort inside an emulated device's window (`at`: the IPA, the window, the
+/// offset in it): the access is emulated, or refused with an injected abort. Carries out the
+/// vCPU's fate.
+#[inline(never)]
+fn device_access(context: &TrapContext, frame: &mut TrapFrame, syndrome: TrapSyndrome, at: (u64, &MappedDevice, u64)) {
+    let (ipa, window, offset) = at;
+    // Only the access, its direction and the instruction's length matter here: decoded
+    // field by field, the rest of the syndrome is not.
+    let result = match esr::data_access(syndrome.esr) {
+        Some(access) => emulate(context, frame, (ipa, window, offset), access, esr::data_abort_is_write(syndrome.esr)),
         None => Err(MmioError::Undescribed { ipa }),
     };
-    match result {
+    let fate = match result {
         Ok(()) => {
-            frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes());
+            frame.elr = frame.elr.wrapping_add(esr::instruction_length(syndrome.esr).bytes());
             Fate::Resume
         }
         Err(error) => {
@@ -163,10 +217,12 @@ fn data_abort(context: &TrapContext, frame: &mut TrapFrame, abort: &DataAbort, s
                 ipa
             );
             refusals::count(context.vcpu.partition, Refusal::Mmio);
-            let fault = Fault { kind: AbortKind::Data, ipa, address: syndrome.far, write_not_read: abort.write_not_read };
+            let write_not_read = esr::data_abort_is_write(syndrome.esr);
+            let fault = Fault { kind: AbortKind::Data, ipa, address: syndrome.far, write_not_read };
             resynchronised(context, containment::inject_abort(context, frame, fault))
         }
-    }
+    };
+    vcpu::carry_out(context, fate);
 }
 
 /// Performs one trapped load or store on an emulated device.
@@ -181,12 +237,19 @@ fn emulate(
     let (ipa, window, offset) = at;
     let width: AccessWidth = access.size;
     if !is_write {
-        if let Some(value) = context.devices.read_constant_in::<GUEST_SPI_BLOCKS>(window, offset, width) {
-            if let Register::X(n) = access.register {
-                frame.set_register(n, extend(value, access));
-            }
-            return Ok(());
+        // A read asks nothing of the system but the value and, when it moved a device's
+        // interrupt line (a UART data read), a refill.
+        let mut guard = context.state.lock();
+        let state = guard.as_mut().ok_or(MmioError::Unmapped { ipa })?;
+        delivery::observe(context, state);
+        let (value, raised) = state.devices.read_in(window, offset, width)?;
+        if let Register::X(n) = access.register {
+            frame.set_register(n, extend(value, access));
         }
+        let kick = if raised.is_empty() { VcpuSet::EMPTY } else { delivery::synchronise(context, state, raised) };
+        drop(guard);
+        delivery::kick_vcpus(context.partition, kick);
+        return Ok(());
     }
     let written = match access.register {
         Register::X(n) => frame.register(n) & width.value_mask(),

@@ -131,9 +131,10 @@ pub fn run(core: usize) -> ! {
         arch::cpu::halt()
     };
     prepare_core(core, vcpu);
-    let Some(partition) = SYSTEM.partitions.get(vcpu.partition) else { arch::cpu::halt() };
+    let Some(found) = TrapContext::of_core(core) else { arch::cpu::halt() };
+    let context = found.record();
     if vcpu.vcpu == 0 {
-        enter(core, partition.entry.raw(), partition.dtb_ipa.raw())
+        enter(core, context.partition.entry.raw(), context.partition.dtb_ipa.raw())
     }
     wait_for_start(core)
 }

@@ -97,3 +97,71 @@ fn reset_in_place_matches_a_fresh_model() {
     }
     assert_eq!(devices.vgic.physical_intid(48), None, "hardware backing is declared again by the caller");
 }
+
+#[test]
+fn reads_without_side_effects_leave_the_uart_line_as_it_was() {
+    const UART_FR: u64 = 0x018;
+    const UART_MIS: u64 = 0x040;
+    let map = DeviceMap::with_vcpus(1);
+    let mut devices = Devices::new(1).unwrap();
+    let _ = devices.access(&map, distributor(GICD_CTLR), AccessWidth::Word, Some(0b10)).unwrap();
+    let _ = devices.access(&map, distributor(GICD_ISENABLER1), AccessWidth::Word, Some(1 << 1)).unwrap();
+    let _ = devices.access(&map, uart(UART_CR), AccessWidth::Word, Some(0x301)).unwrap();
+    let _ = devices.access(&map, uart(UART_IMSC), AccessWidth::Word, Some(1 << 4)).unwrap();
+    assert_eq!(devices.push_console_input(&map, b'k'), Ok(VcpuSet::single(0)));
+    // Only UARTDR reads change the model (they pop the receive FIFO).
+    assert!(Vpl011::read_changes_state(UART_DR));
+    assert!(Vpl011::read_changes_state(UART_DR + 1), "a byte lane of UARTDR pops it too");
+    assert!(!Vpl011::read_changes_state(UART_FR));
+    assert!(!Vpl011::read_changes_state(UART_MIS));
+    // A flag or status read neither drops nor re-raises the line: the SPI stays pending and
+    // nobody is asked to refill.
+    for offset in [UART_FR, UART_MIS, UART_IMSC] {
+        let outcome = devices.access(&map, uart(offset), AccessWidth::Word, None).unwrap();
+        assert_eq!(outcome.refill, VcpuSet::EMPTY, "{offset:#x}");
+        assert!(devices.vgic.next_pending(0).is_some_and(|pending| pending.intid == layout::VUART_INTID), "{offset:#x}");
+    }
+    assert_eq!(devices.access(&map, uart(UART_MIS), AccessWidth::Word, None).unwrap().read, Some(1 << 4));
+    // The data read still drives the line down afterwards.
+    assert_eq!(devices.access(&map, uart(UART_DR), AccessWidth::Word, None).unwrap().read, Some(u64::from(b'k')));
+    assert_eq!(devices.vgic.next_pending(0), None);
+    // And input after it raises the line again, as the driven level was kept in step.
+    assert_eq!(devices.push_console_input(&map, b'j'), Ok(VcpuSet::single(0)));
+}
+
+#[test]
+fn locate_names_the_same_window_as_find() {
+    let map = DeviceMap::with_vcpus(2);
+    for ipa in [distributor(0x10), layout::VGICR_BASE.raw() + layout::VGICR_STRIDE + 8, uart(0x18), uart(0x1000), 0x1234_0000] {
+        assert_eq!(map.locate(ipa).map(|(window, offset)| (*window, offset)), map.find(ipa), "{ipa:#x}");
+    }
+}
+
+#[test]
+fn the_trap_paths_read_matches_the_general_access() {
+    let map = DeviceMap::with_vcpus(2);
+    let mut general = Devices::new(2).unwrap();
+    let mut short = Devices::new(2).unwrap();
+    for devices in [&mut general, &mut short] {
+        let _ = devices.access(&map, distributor(GICD_CTLR), AccessWidth::Word, Some(0b10)).unwrap();
+        let _ = devices.access(&map, distributor(GICD_ISENABLER1), AccessWidth::Word, Some(1 << 1)).unwrap();
+        let _ = devices.access(&map, uart(UART_CR), AccessWidth::Word, Some(0x301)).unwrap();
+        let _ = devices.access(&map, uart(UART_IMSC), AccessWidth::Word, Some(1 << 4)).unwrap();
+        assert_eq!(devices.push_console_input(&map, b'q'), Ok(VcpuSet::single(0)));
+    }
+    let redistributor = layout::VGICR_BASE.raw() + layout::VGICR_STRIDE + 8;
+    for (ipa, width) in [
+        (distributor(GICD_TYPER), AccessWidth::Word),
+        (distributor(GICD_ISENABLER1), AccessWidth::Word),
+        (redistributor, AccessWidth::Doubleword),
+        (uart(0x018), AccessWidth::Word),
+        (uart(UART_DR), AccessWidth::Word),
+        (uart(UART_DR), AccessWidth::Word),
+        (distributor(GICD_TYPER), AccessWidth::Byte),
+    ] {
+        let (window, offset) = map.locate(ipa).unwrap();
+        let expected = general.access(&map, ipa, width, None).map(|outcome| (outcome.read.unwrap_or(0), outcome.refill));
+        assert_eq!(short.read_in(window, offset, width), expected, "{ipa:#x} {width:?}");
+    }
+    assert_eq!(short.vgic.next_pending(0), general.vgic.next_pending(0));
+}

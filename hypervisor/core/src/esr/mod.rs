@@ -355,9 +355,52 @@ const fn decode_system_register_access(iss: u64) -> SystemRegisterAccess {
 /// ISS for Data Aborts: ISV [24], SAS [23:22], SSE [21], SRT [20:16], SF [15], AR [14],
 /// FnV [10], EA [9], CM [8], S1PTW [7], WnR [6], DFSC [5:0]. Bits [23:14] mean something
 /// only when ISV is set.
-const fn decode_data_abort(esr: u64) -> DataAbort {
+///
+/// Public for the trap path, which has already checked the exception class
+/// ([`exception_class`] = [`exception_class::DATA_ABORT_LOWER_EL`]): it is what [`decode`]
+/// returns inside `Syndrome::DataAbort`.
+pub const fn decode_data_abort(esr: u64) -> DataAbort {
     let iss = esr & ISS_MASK;
-    let access = if flag(iss, 24) {
+    DataAbort {
+        access: data_access(esr),
+        write_not_read: flag(iss, 6),
+        fault_status: FaultStatus::from_code((iss & 0x3f) as u8),
+        stage1_translation_table_walk: flag(iss, 7),
+        cache_maintenance: flag(iss, 8),
+        external_abort_type: flag(iss, 9),
+        far_not_valid: flag(iss, 10),
+        instruction_length: instruction_length(esr),
+    }
+}
+
+/// The load a Data Abort syndrome describes, if it is one (ISS.ISV = 1, WnR = 0): what
+/// [`decode`] reports as `DataAbort { access: Some(access), write_not_read: false, .. }`,
+/// without decoding the rest. The trap path's short check for constant device registers.
+/// `None` for anything else, including other exception classes.
+// [impl->dsn~esr-decoding~1]
+#[inline]
+pub const fn data_load(esr: u64) -> Option<DataAccess> {
+    if exception_class(esr) != exception_class::DATA_ABORT_LOWER_EL || flag(esr & ISS_MASK, 6) {
+        return None;
+    }
+    data_access(esr)
+}
+
+/// ISS.WnR of a Data Abort syndrome: the access was a write (what [`decode`] reports as
+/// `DataAbort::write_not_read`).
+// [impl->dsn~esr-decoding~1]
+#[inline]
+pub const fn data_abort_is_write(esr: u64) -> bool {
+    flag(esr & ISS_MASK, 6)
+}
+
+/// ISS.ISV and the fields it validates: the access of a Data Abort syndrome (what [`decode`]
+/// reports as `DataAbort::access`), without decoding the rest.
+// [impl->dsn~esr-decoding~1]
+#[inline]
+pub const fn data_access(esr: u64) -> Option<DataAccess> {
+    let iss = esr & ISS_MASK;
+    if flag(iss, 24) {
         Some(DataAccess {
             size: AccessWidth::from_sas(iss >> 22),
             sign_extend: flag(iss, 21),
@@ -371,16 +414,6 @@ const fn decode_data_abort(esr: u64) -> DataAbort {
         })
     } else {
         None
-    };
-    DataAbort {
-        access,
-        write_not_read: flag(iss, 6),
-        fault_status: FaultStatus::from_code((iss & 0x3f) as u8),
-        stage1_translation_table_walk: flag(iss, 7),
-        cache_maintenance: flag(iss, 8),
-        external_abort_type: flag(iss, 9),
-        far_not_valid: flag(iss, 10),
-        instruction_length: instruction_length(esr),
     }
 }
 

@@ -230,5 +230,35 @@ fn pmu_and_debug_registers_are_recognised_and_nothing_else() {
     ];
     for register in others {
         assert!(!register.is_performance_monitor_or_debug(), "{register:?}");
+}
+
+// [utest->dsn~esr-decoding~1]
+#[test]
+fn data_load_agrees_with_the_full_decode() {
+    let load = class(0x24) | IL | ISV | (1 << 21) | (5 << 16) | (1 << 15) | 0b00_0110;
+    let store = class(0x24) | IL | ISV | (0b10 << 22) | (3 << 16) | (1 << 6) | 0b00_0111;
+    let undescribed = class(0x24) | IL | (0b11 << 22) | (7 << 16) | 0b00_0111;
+    let not_an_abort = class(0x16) | IL | ISV;
+    for esr in [load, store, undescribed, not_an_abort] {
+        let expected = match decode(esr) {
+            Syndrome::DataAbort(DataAbort { access: Some(access), write_not_read: false, .. }) => Some(access),
+            _ => None,
+        };
+        assert_eq!(data_load(esr), expected, "{esr:#x}");
+    }
+    assert!(data_load(load).is_some());
+}
+
+#[test]
+fn field_accessors_agree_with_the_full_decode() {
+    let load = class(0x24) | IL | ISV | (1 << 21) | (5 << 16) | (1 << 15) | 0b00_0110;
+    let store = class(0x24) | IL | ISV | (0b10 << 22) | (3 << 16) | (1 << 6) | 0b00_0111;
+    let undescribed = class(0x24) | (1 << 6) | 0b00_0111;
+    for esr in [load, store, undescribed] {
+        let Syndrome::DataAbort(abort) = decode(esr) else { panic!("{esr:#x} is a data abort") };
+        assert_eq!(data_access(esr), abort.access, "{esr:#x}");
+        assert_eq!(data_abort_is_write(esr), abort.write_not_read, "{esr:#x}");
+        assert_eq!(instruction_length(esr), abort.instruction_length, "{esr:#x}");
+        assert_eq!(decode_data_abort(esr), abort, "{esr:#x}");
     }
 }
