@@ -230,6 +230,7 @@ fn pmu_and_debug_registers_are_recognised_and_nothing_else() {
     ];
     for register in others {
         assert!(!register.is_performance_monitor_or_debug(), "{register:?}");
+    }
 }
 
 // [utest->dsn~esr-decoding~1]
