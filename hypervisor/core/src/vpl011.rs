@@ -29,6 +29,7 @@
 //! - Accesses of 8, 16 or 32 bits are accepted. Reads may address any naturally aligned
 //!   part of a register; writes must start at the register's first byte.
 
+use crate::mmio::MmioError;
 use heapless::Deque;
 
 pub use crate::mmio::{AccessWidth, Disposition, ReadOutcome};
@@ -121,37 +122,6 @@ const INT_RT: u32 = 1 << 6;
 const INT_OE: u32 = 1 << 10;
 /// The eleven implemented interrupt bits.
 const INT_MASK: u32 = 0x7ff;
-
-/// Why an access was refused; the image injects a data abort.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Vpl011Error {
-    /// 64-bit accesses do not exist on the PL011's 32-bit APB interface.
-    UnsupportedWidth {
-        /// Offset inside the frame.
-        offset: u64,
-        /// The refused width.
-        width: AccessWidth,
-    },
-    /// The offset is not a multiple of the access size.
-    Misaligned {
-        /// Offset inside the frame.
-        offset: u64,
-        /// The access width.
-        width: AccessWidth,
-    },
-    /// A sub-word write that does not start at a register's first byte.
-    PartialWrite {
-        /// Offset inside the frame.
-        offset: u64,
-        /// The access width.
-        width: AccessWidth,
-    },
-    /// The offset lies outside the 4 KiB frame.
-    OutsideFrame {
-        /// The offending offset.
-        offset: u64,
-    },
-}
 
 /// Why [`Vpl011::push_input`] could not take a byte. Either way the byte is not delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -251,7 +221,7 @@ impl Vpl011 {
     }
 
     /// Reads `width` bytes at `offset` inside the frame. Reading `UARTDR` consumes a byte.
-    pub fn read(&mut self, offset: u64, width: AccessWidth) -> Result<ReadOutcome, Vpl011Error> {
+    pub fn read(&mut self, offset: u64, width: AccessWidth) -> Result<ReadOutcome, MmioError> {
         check(offset, width)?;
         let register = offset & !3;
         let value = match register {
@@ -282,10 +252,10 @@ impl Vpl011 {
     }
 
     /// Writes `value` (its low `width` bytes) at `offset` inside the frame.
-    pub fn write(&mut self, offset: u64, width: AccessWidth, value: u64) -> Result<WriteOutcome, Vpl011Error> {
+    pub fn write(&mut self, offset: u64, width: AccessWidth, value: u64) -> Result<WriteOutcome, MmioError> {
         check(offset, width)?;
         if offset & 3 != 0 {
-            return Err(Vpl011Error::PartialWrite { offset, width });
+            return Err(MmioError::PartialWrite { offset, width });
         }
         let word = width.written_word(value);
         let outcome = match offset {
@@ -457,15 +427,15 @@ impl Vpl011 {
 }
 
 /// Frame bounds, width and alignment checks shared by reads and writes.
-fn check(offset: u64, width: AccessWidth) -> Result<(), Vpl011Error> {
+fn check(offset: u64, width: AccessWidth) -> Result<(), MmioError> {
     if offset >= FRAME_SIZE {
-        return Err(Vpl011Error::OutsideFrame { offset });
+        return Err(MmioError::OutsideWindow { offset });
     }
     if width == AccessWidth::Doubleword {
-        return Err(Vpl011Error::UnsupportedWidth { offset, width });
+        return Err(MmioError::UnsupportedWidth { offset, width });
     }
     if !width.is_aligned(offset) {
-        return Err(Vpl011Error::Misaligned { offset, width });
+        return Err(MmioError::Misaligned { offset, width });
     }
     Ok(())
 }
@@ -698,16 +668,16 @@ mod tests {
         let mut uart = Vpl011::new();
         assert_eq!(
             uart.read(CR, AccessWidth::Doubleword),
-            Err(Vpl011Error::UnsupportedWidth { offset: CR, width: AccessWidth::Doubleword })
+            Err(MmioError::UnsupportedWidth { offset: CR, width: AccessWidth::Doubleword })
         );
         assert_eq!(
             uart.read(0x31, AccessWidth::Halfword),
-            Err(Vpl011Error::Misaligned { offset: 0x31, width: AccessWidth::Halfword })
+            Err(MmioError::Misaligned { offset: 0x31, width: AccessWidth::Halfword })
         );
-        assert_eq!(uart.read(0x1000, AccessWidth::Byte), Err(Vpl011Error::OutsideFrame { offset: 0x1000 }));
+        assert_eq!(uart.read(0x1000, AccessWidth::Byte), Err(MmioError::OutsideWindow { offset: 0x1000 }));
         assert_eq!(
             uart.write(0x31, AccessWidth::Byte, 0).map(|outcome| outcome.disposition),
-            Err(Vpl011Error::PartialWrite { offset: 0x31, width: AccessWidth::Byte })
+            Err(MmioError::PartialWrite { offset: 0x31, width: AccessWidth::Byte })
         );
         // Reading the upper byte of UARTCR sees TXE and RXE.
         assert_eq!(uart.read(0x31, AccessWidth::Byte).unwrap().value, 0x03);

@@ -13,7 +13,8 @@
 
 use std::collections::VecDeque;
 
-use bulkhead_core::vpl011::{AccessWidth, Effect, FIFO_DEPTH, FRAME_SIZE, Vpl011, Vpl011Error};
+use bulkhead_core::mmio::MmioError;
+use bulkhead_core::vpl011::{AccessWidth, Effect, FIFO_DEPTH, FRAME_SIZE, Vpl011};
 
 use super::Input;
 
@@ -33,15 +34,15 @@ const READ_BACK: [(u64, u32); 7] =
 const WIDTHS: [AccessWidth; 4] = [AccessWidth::Byte, AccessWidth::Halfword, AccessWidth::Word, AccessWidth::Doubleword];
 
 /// The refusal an access must get, if any.
-fn expected_error(offset: u64, width: AccessWidth, write: bool) -> Option<Vpl011Error> {
+fn expected_error(offset: u64, width: AccessWidth, write: bool) -> Option<MmioError> {
     if offset >= FRAME_SIZE {
-        Some(Vpl011Error::OutsideFrame { offset })
+        Some(MmioError::OutsideWindow { offset })
     } else if width == AccessWidth::Doubleword {
-        Some(Vpl011Error::UnsupportedWidth { offset, width })
+        Some(MmioError::UnsupportedWidth { offset, width })
     } else if offset % width.bytes() != 0 {
-        Some(Vpl011Error::Misaligned { offset, width })
+        Some(MmioError::Misaligned { offset, width })
     } else if write && offset % 4 != 0 {
-        Some(Vpl011Error::PartialWrite { offset, width })
+        Some(MmioError::PartialWrite { offset, width })
     } else {
         None
     }

@@ -21,7 +21,7 @@ use crate::layout;
 use crate::mmio::{AccessWidth, Disposition, MmioDevice, MmioError, ReadOutcome};
 use crate::system::Partition;
 use crate::vgic::{self, Effects, VcpuSet, VgicError, VirtualGic};
-use crate::vpl011::{self, InputError, Vpl011, Vpl011Error};
+use crate::vpl011::{self, InputError, Vpl011};
 
 /// Devices a partition's map holds at most.
 pub const MAX_DEVICES: usize = 4;
@@ -202,16 +202,6 @@ impl<const SPI_BLOCKS: usize> MmioDevice for Redistributors<'_, SPI_BLOCKS> {
     }
 }
 
-/// A vPL011 model error as an MMIO error.
-const fn uart_error(error: Vpl011Error) -> MmioError {
-    match error {
-        Vpl011Error::UnsupportedWidth { offset, width } => MmioError::UnsupportedWidth { offset, width },
-        Vpl011Error::Misaligned { offset, width } => MmioError::Misaligned { offset, width },
-        Vpl011Error::PartialWrite { offset, width } => MmioError::PartialWrite { offset, width },
-        Vpl011Error::OutsideFrame { offset } => MmioError::OutsideWindow { offset },
-    }
-}
-
 /// The console UART (a vPL011), as an MMIO device.
 pub struct ConsoleUart<'a>(pub &'a mut Vpl011);
 
@@ -219,11 +209,11 @@ impl MmioDevice for ConsoleUart<'_> {
     type Effects = Option<vpl011::Effect>;
 
     fn read(&mut self, offset: u64, width: AccessWidth) -> Result<ReadOutcome, MmioError> {
-        self.0.read(offset, width).map_err(uart_error)
+        self.0.read(offset, width)
     }
 
     fn write(&mut self, offset: u64, width: AccessWidth, value: u64) -> Result<(Disposition, Self::Effects), MmioError> {
-        let outcome = self.0.write(offset, width, value).map_err(uart_error)?;
+        let outcome = self.0.write(offset, width, value)?;
         Ok((outcome.disposition, outcome.effect))
     }
 
