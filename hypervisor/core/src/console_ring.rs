@@ -212,7 +212,6 @@ impl DrainPolicy {
     }
 }
 
-// [utest->dsn~console-output-ring~1]
 /// Gathers bytes drained in chunks back into whole lines, for rings whose producers write
 /// ready-made lines (the hypervisor's `[hv]` lines): the drainer interleaves chunks of
 /// different rings, so a line longer than one chunk must be written only once it is whole,
@@ -256,6 +255,7 @@ impl<const N: usize> WholeLines<N> {
     }
 }
 
+// [utest->dsn~console-output-ring~1]
 #[cfg(test)]
 mod tests {
     use super::*;
