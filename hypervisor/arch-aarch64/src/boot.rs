@@ -97,9 +97,15 @@ _start:
     cbnz    x23, .Lsecondary
     ldr     x0, =__bss_start
     ldr     x1, =__bss_end
+    // 64 bytes per iteration: `.bss` starts page-aligned and ends 64-byte aligned (link.x),
+    // and the loop is a quarter of boot time at 8 bytes per store.
 4:  cmp     x0, x1
     b.hs    5f
-    str     xzr, [x0], #8
+    stp     xzr, xzr, [x0]
+    stp     xzr, xzr, [x0, #16]
+    stp     xzr, xzr, [x0, #32]
+    stp     xzr, xzr, [x0, #48]
+    add     x0, x0, #64
     b       4b
 5:  mov     x0, x23
     bl      bulkhead_primary_entry

@@ -26,7 +26,7 @@ use crate::vcpu::{self, Fate};
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_arch_aarch64::guest::TrapSyndrome;
 use bulkhead_arch_aarch64::vectors::TrapFrame;
-use bulkhead_core::devices::MappedDevice;
+use bulkhead_core::devices::{DeviceKind, MappedDevice};
 use bulkhead_core::esr::injection::AbortKind;
 use bulkhead_core::esr::{self, exception_class, DataAccess, Direction, Register, RegisterWidth, Syndrome, SystemRegisterAccess};
 use bulkhead_core::mmio::{AccessWidth, MmioError};
@@ -241,7 +241,7 @@ fn emulate(
         // interrupt line (a UART data read), a refill.
         let mut guard = context.state.lock();
         let state = guard.as_mut().ok_or(MmioError::Unmapped { ipa })?;
-        delivery::observe(context, state);
+        observe_if_vgic(context, state, window);
         let (value, raised) = state.devices.read_in(window, offset, width)?;
         if let Register::X(n) = access.register {
             frame.set_register(n, extend(value, access));
@@ -257,7 +257,7 @@ fn emulate(
     };
     let mut guard = context.state.lock();
     let state = guard.as_mut().ok_or(MmioError::Unmapped { ipa })?;
-    delivery::observe(context, state);
+    observe_if_vgic(context, state, window);
     let outcome = state.devices.access_in(window, offset, width, is_write.then_some(written))?;
     if let (Some(value), Register::X(n)) = (outcome.read, access.register) {
         frame.set_register(n, extend(value, access));
@@ -279,6 +279,16 @@ fn emulate(
         delivery::kick_vcpus(context.partition, kick);
     }
     Ok(())
+}
+
+/// Before an access to a vGIC frame, notes what the guest acknowledged since its list
+/// registers were written (`ISACTIVER` and `ISPENDR` answer from that); other devices do not
+/// depend on list-register state, so their accesses skip the read-back.
+#[inline]
+fn observe_if_vgic(context: &TrapContext, state: &mut PartitionState, window: &MappedDevice) {
+    if matches!(window.device, DeviceKind::Distributor | DeviceKind::Redistributors) {
+        delivery::observe(context, state);
+    }
 }
 
 /// Sign- or zero-extends a loaded value as the trapped instruction would (ISS.SSE, ISS.SF).
