@@ -78,12 +78,18 @@ pub fn count(partition: usize, category: Refusal) {
     }
 }
 
+/// Whether `x0 = value` answering an HVC/SMC refuses it: SMCCC returns a signed 32-bit status
+/// in `w0`, and a negative one is an error.
+#[inline]
+pub const fn is_refusal(value: u64) -> bool {
+    value & 0x8000_0000 != 0
+}
+
 /// Counts the answer `x0 = value` to an HVC/SMC with function ID `function` (`x0` at the
 /// call): a negative status is a refusal, of PSCI or of SMCCC by the function ID.
 #[inline]
 pub fn count_call(partition: usize, function: u64, value: u64) {
-    // SMCCC returns a signed 32-bit status in `w0`: negative is an error.
-    if value & 0x8000_0000 == 0 {
+    if !is_refusal(value) {
         return;
     }
     let function_id = function & 0xffff_ffff;

@@ -128,7 +128,13 @@ fn constant_read(context: &TrapContext, frame: &mut TrapFrame, esr_value: u64, w
 }
 
 /// Counts a refused call answered on the lock-free constant path (an unknown function ID).
+/// The caller's partition is looked up only for a refusal: a constant query that succeeds
+/// (`SMCCC_VERSION`, the hot case) pays for one test of the answer's sign.
+#[inline]
 fn count_constant_answer(function: u64, value: u64) {
+    if !refusals::is_refusal(value) {
+        return;
+    }
     if let Some(vcpu) = SYSTEM.vcpu_on_core(arch::cpu::core_index()) {
         refusals::count_call(vcpu.partition, function, value);
     }
