@@ -40,13 +40,128 @@ pub unsafe fn load(destination: PhysAddr, bytes: &[u8], zeroed: u64) -> Result<(
     let start = destination.raw() as *mut u8;
     // SAFETY: the caller guarantees the destination range is unaliased RAM; source and
     // destination cannot overlap because `bytes` is a Rust object and the destination is not.
-    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), start, bytes.len()) };
+    unsafe { copy_in_blocks(start, bytes) };
     // SAFETY: the zeroed tail is inside the same caller-guaranteed range.
     let tail = unsafe { start.add(bytes.len()) };
-    // SAFETY: as above; `zeroed_bytes` bytes from `tail` stay inside the range.
-    unsafe { core::ptr::write_bytes(tail, 0, zeroed_bytes) };
+    // SAFETY: as above; `zeroed_bytes` bytes from `tail` stay inside the range, which is
+    // Normal memory in the hypervisor's map (the caller's guarantee), as `DC ZVA` requires.
+    unsafe { zero_in_blocks(tail, zeroed_bytes) };
     clean_to_point_of_coherency(destination, length);
     Ok(())
+}
+
+/// Bytes [`copy_in_blocks`] moves per loop iteration: four 16-byte load/store pairs.
+const COPY_BLOCK: usize = 64;
+
+/// Copies `bytes` to `destination`, 64 bytes per iteration.
+///
+/// Our own rather than `copy_nonoverlapping`: on this target (no FP/SIMD) that calls
+/// compiler-builtins' generic `memcpy`, which moved about 1.5 bytes per instruction; loading a
+/// 60 KiB partition image took a quarter of the whole boot. Four `LDP`/`STP` pairs move 64
+/// bytes in ten instructions. Unaligned pairs are fine: both sides are Normal memory and
+/// `SCTLR_EL2.A` is 0.
+///
+/// # Safety
+/// `destination .. destination + bytes.len()` is writable Normal memory that overlaps no Rust
+/// object (in particular not `bytes`).
+unsafe fn copy_in_blocks(destination: *mut u8, bytes: &[u8]) {
+    let blocks = bytes.len() / COPY_BLOCK;
+    let mut source = bytes.as_ptr();
+    let mut target = destination;
+    if blocks > 0 {
+        // SAFETY: the loop reads `blocks * 64` bytes from `bytes` and writes as many to the
+        // caller-guaranteed destination range; both pointers advance past what was moved, so
+        // the remainder below continues where the loop stopped. No stack, no flags kept.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "ldp {a}, {b}, [{source}], #16",
+                "ldp {c}, {d}, [{source}], #16",
+                "stp {a}, {b}, [{target}], #16",
+                "stp {c}, {d}, [{target}], #16",
+                "ldp {a}, {b}, [{source}], #16",
+                "ldp {c}, {d}, [{source}], #16",
+                "stp {a}, {b}, [{target}], #16",
+                "stp {c}, {d}, [{target}], #16",
+                "subs {blocks}, {blocks}, #1",
+                "b.ne 2b",
+                source = inout(reg) source,
+                target = inout(reg) target,
+                blocks = inout(reg) blocks => _,
+                a = out(reg) _,
+                b = out(reg) _,
+                c = out(reg) _,
+                d = out(reg) _,
+                options(nostack),
+            );
+        }
+    }
+    // SAFETY: the last `len % 64` bytes of both ranges, as guaranteed by the caller.
+    unsafe { core::ptr::copy_nonoverlapping(source, target, bytes.len() % COPY_BLOCK) };
+}
+
+/// Zeroes `length` bytes from `start` with `DC ZVA` (one whole block, usually 64 bytes, per
+/// instruction) where the architecture permits it, and plain stores for the unaligned head
+/// and tail. Our own for the same reason as [`copy_in_blocks`]: compiler-builtins' `memset`
+/// wrote about 2.4 bytes per instruction, a third of the boot for the bench probe's 140 KiB
+/// of `.bss`.
+///
+/// # Safety
+/// `start .. start + length` is writable Normal memory that overlaps no Rust object.
+unsafe fn zero_in_blocks(start: *mut u8, length: usize) {
+    let id: u64;
+    // Kept as `asm!`: aarch64-cpu 11.2 has no DCZID_EL0.
+    // SAFETY: reading DCZID_EL0 has no side effects.
+    unsafe { core::arch::asm!("mrs {}, dczid_el0", out(reg) id, options(nomem, nostack)) };
+    // DCZID_EL0 (Arm ARM D19.2.33): DZP (bit 4) prohibits DC ZVA; BS (bits 3:0) is log2 of
+    // the block size in words.
+    let prohibited = id & (1 << 4) != 0;
+    let block = 4_usize << (id & 0xf);
+    let address = start.addr();
+    let head = address.next_multiple_of(block).wrapping_sub(address).min(length);
+    let blocks = if prohibited { 0 } else { length.saturating_sub(head) / block };
+    if blocks == 0 {
+        // SAFETY: the caller's range.
+        unsafe { core::ptr::write_bytes(start, 0, length) };
+        return;
+    }
+    // SAFETY: `head <= length`, inside the caller's range.
+    unsafe { core::ptr::write_bytes(start, 0, head) };
+    let mut block_address = address.saturating_add(head);
+    let mut remaining = blocks;
+    // BOUND: one iteration per four blocks, then one per block; `blocks * block <= length -
+    // head`.
+    while remaining >= 4 {
+        // Kept as `asm!`: aarch64-cpu has no DC wrappers.
+        // SAFETY: the four blocks from `block_address` are aligned to the ZVA size and lie
+        // inside the caller's Normal-memory range (`head + blocks * block <= length`).
+        unsafe {
+            core::arch::asm!(
+                "dc zva, {a}",
+                "add {a}, {a}, {block}",
+                "dc zva, {a}",
+                "add {a}, {a}, {block}",
+                "dc zva, {a}",
+                "add {a}, {a}, {block}",
+                "dc zva, {a}",
+                "add {a}, {a}, {block}",
+                a = inout(reg) block_address,
+                block = in(reg) block,
+                options(nostack),
+            );
+        }
+        remaining = remaining.saturating_sub(4);
+    }
+    // BOUND: at most three blocks are left.
+    while remaining > 0 {
+        // SAFETY: as above, for one block.
+        unsafe { core::arch::asm!("dc zva, {}", in(reg) block_address, options(nostack)) };
+        block_address = block_address.saturating_add(block);
+        remaining = remaining.saturating_sub(1);
+    }
+    let zeroed = head.saturating_add(blocks.saturating_mul(block));
+    // SAFETY: the tail after the last block, inside the caller's range.
+    unsafe { core::ptr::write_bytes(start.add(zeroed), 0, length.saturating_sub(zeroed)) };
 }
 
 /// Cleans the data cache over a range to the point of coherency and invalidates the
@@ -56,12 +171,35 @@ pub fn clean_to_point_of_coherency(start: PhysAddr, length: u64) {
     // `line` is a power of two of at least 4 bytes, so `line - 1` is its offset mask.
     let mut address = start.raw() & !line.saturating_sub(1);
     let end = start.raw().saturating_add(length);
-    // BOUND: one iteration per cache line of the range; the saturating step ends the loop at
-    // the top of the address space.
-    while address < end {
+    let four_lines = line.saturating_mul(4);
+    // Four lines per iteration while four remain (the loop's own instructions cost as much
+    // as the cleaning), then one at a time.
+    // BOUND: one iteration per four cache lines of the range; the saturating steps end the
+    // loop at the top of the address space.
+    while end.saturating_sub(address) >= four_lines {
         // Kept as `asm!`: aarch64-cpu has no DC wrappers.
-        // SAFETY: DC CVAC only writes dirty lines back to memory; it changes no values.
+        // SAFETY: DC CVAC only writes dirty lines back to memory; it changes no values. The
+        // four lines lie inside the range, which the caller's map covers.
         // [impl->dsn~el2-guest-memory~1]
+        unsafe {
+            core::arch::asm!(
+                "dc cvac, {a}",
+                "add {a}, {a}, {line}",
+                "dc cvac, {a}",
+                "add {a}, {a}, {line}",
+                "dc cvac, {a}",
+                "add {a}, {a}, {line}",
+                "dc cvac, {a}",
+                "add {a}, {a}, {line}",
+                a = inout(reg) address,
+                line = in(reg) line,
+                options(nostack),
+            );
+        }
+    }
+    // BOUND: at most three lines are left.
+    while address < end {
+        // SAFETY: as above, for one line.
         unsafe { core::arch::asm!("dc cvac, {}", in(reg) address, options(nostack)) };
         address = address.saturating_add(line);
     }

@@ -109,7 +109,7 @@ pub const METRICS: &[MetricDefinition] = &[
         title: "reset → guest's first instruction",
         kind: MetricKind::SinceReset,
         source: Source::Probe,
-        target: Some(1_000_000),
+        target: Some(150_000),
         xen_reference: Some((30_000_000, 30_000_000)),
     },
     MetricDefinition {
