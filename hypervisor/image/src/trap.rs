@@ -26,7 +26,7 @@ use crate::vcpu::{self, Fate};
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_arch_aarch64::guest::TrapSyndrome;
 use bulkhead_arch_aarch64::vectors::TrapFrame;
-use bulkhead_core::devices::{DeviceKind, MappedDevice};
+use bulkhead_core::devices::MappedDevice;
 use bulkhead_core::esr::injection::AbortKind;
 use bulkhead_core::esr::{self, exception_class, DataAccess, Direction, Register, RegisterWidth, Syndrome, SystemRegisterAccess};
 use bulkhead_core::mmio::{AccessWidth, MmioError};
@@ -292,7 +292,7 @@ fn emulate(
 /// depend on list-register state, so their accesses skip the read-back.
 #[inline]
 fn observe_if_vgic(context: &TrapContext, state: &mut PartitionState, window: &MappedDevice) {
-    if matches!(window.device, DeviceKind::Distributor | DeviceKind::Redistributors) {
+    if window.device.observes_list_registers() {
         delivery::observe(context, state);
     }
 }
