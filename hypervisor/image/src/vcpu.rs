@@ -44,9 +44,18 @@ pub enum Fate {
     Follow(Directive),
 }
 
-/// Carries out `fate` for the vCPU of `context`; returns only when the vCPU resumes.
-#[inline]
+/// Carries out `fate` for the vCPU of `context`; returns only when the vCPU resumes. The
+/// common fate, resuming, costs one comparison at the call site; the rest is out of line.
+#[inline(always)]
 pub fn carry_out(context: &TrapContext, fate: Fate) {
+    if !matches!(fate, Fate::Resume) {
+        carry_out_stop(context, fate);
+    }
+}
+
+/// [`carry_out`] for a fate other than resuming.
+#[inline(never)]
+fn carry_out_stop(context: &TrapContext, fate: Fate) {
     match fate {
         Fate::Resume => {}
         Fate::Power(request) => {
