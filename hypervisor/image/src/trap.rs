@@ -354,11 +354,23 @@ fn apply_effects(context: &TrapContext, state: &PartitionState, effects: Effects
                     }
                 }
             }
-            Effect::PhysicalActive { intid, .. } => {
-                // Every hardware-backed interrupt (the virtual timer, forwarded SPIs) has its
-                // active state owned by its list register (HW = 1): the guest's EOI
-                // deactivates it, so a guest write to the active state is not mirrored.
-                defmt::debug!("guest changed the active state of hardware-backed INTID {=u32}", intid);
+            Effect::PhysicalActive { intid: virtual_intid, vcpu: target, active: false } => {
+                // The guest cleared a hardware-backed interrupt the model held (fired while
+                // disabled). While a list register holds it, that register owns the physical
+                // active state (HW = 1: the guest's EOI or delivery's withdrawal ends it);
+                // otherwise nothing else would release it, and it would never fire again.
+                // ICC_DIR_EL1 reaches this core's PPIs and every SPI.
+                let Some(intid) = state.devices.vgic.physical_intid(virtual_intid) else { continue };
+                let own = target.is_none_or(|vcpu| vcpu == context.vcpu.vcpu);
+                let listed = state.list_registers.get(context.vcpu.vcpu).is_some_and(|shadow| shadow.holds(virtual_intid));
+                if own && !listed {
+                    arch::gic::deactivate(intid);
+                }
+            }
+            Effect::PhysicalActive { intid, active: true, .. } => {
+                // Setting the active or pending state of a hardware-backed interrupt is not
+                // mirrored: its list register (HW = 1) owns the physical active state.
+                defmt::debug!("guest set the active state of hardware-backed INTID {=u32}", intid);
             }
             Effect::RefillListRegisters { vcpu: target } => refill = refill.with(target),
         }

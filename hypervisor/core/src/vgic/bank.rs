@@ -317,8 +317,9 @@ impl InterruptBank {
     }
 
     /// Takes unacknowledged interrupt `bit` back out of its list register: it is no longer
-    /// active; it stays pending unless the guest cleared its pending state.
-    pub(super) fn withdraw(&mut self, bit: u32) {
+    /// active; it stays pending unless the guest cleared its pending state (and no
+    /// level-sensitive line holds it). Returns whether it is still pending.
+    pub(super) fn withdraw(&mut self, bit: u32) -> bool {
         let mask = 1 << bit;
         let cleared = self.withdrawn & mask != 0;
         self.active &= !mask;
@@ -328,6 +329,7 @@ impl InterruptBank {
         if !cleared && !held_by_line {
             self.pending_latch |= mask;
         }
+        !cleared || held_by_line
     }
 
     /// Undoes [`InterruptBank::acknowledge`] for an interrupt taken back out of a list

@@ -558,10 +558,10 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     /// turned its group off: it is no longer active; it stays pending unless it was cleared.
     /// (IHI 0069 4.1.2 and 12.9.x: a disabled or cleared interrupt is not forwarded to the PE;
     /// an interrupt the PE has not acknowledged yet can still be recalled.)
-    pub fn withdraw(&mut self, vcpu: usize, intid: u32) -> Result<(), VgicError> {
+    /// Returns whether it is still pending.
+    pub fn withdraw(&mut self, vcpu: usize, intid: u32) -> Result<bool, VgicError> {
         let (bank, bit) = self.bank_of_mut(vcpu, intid)?;
-        bank.withdraw(bit);
-        Ok(())
+        Ok(bank.withdraw(bit))
     }
 
     /// The image read `intid` back from a list register of `vcpu` as Active or Pending and

@@ -70,6 +70,11 @@ pub trait ListRegisters {
     fn clear(&mut self, index: usize);
     /// Turns the "no pending entry" maintenance interrupt (`NPIE`) on or off.
     fn set_refill_maintenance(&mut self, enabled: bool);
+    /// Deactivates physical interrupt `physical_intid` of this core (a PPI of its own or an
+    /// SPI) whose hardware-backed entry was taken back out of a list register before the
+    /// guest acknowledged it: no guest EOI will release it now (GICv3 `ICC_DIR_EL1`, GICv2
+    /// `GICC_DIR`).
+    fn deactivate_physical(&mut self, physical_intid: u32);
 }
 
 /// Which virtual INTID each of a vCPU's list registers holds, as last written.
@@ -95,6 +100,11 @@ impl ListRegisterShadow {
     /// The virtual INTID list register `index` holds.
     pub fn held(&self, index: usize) -> Option<u32> {
         self.held.get(index).copied().flatten().map(u32::from)
+    }
+
+    /// Whether any list register holds `intid`.
+    pub fn holds(&self, intid: u32) -> bool {
+        self.held.iter().flatten().any(|&held| u32::from(held) == intid)
     }
 
     /// One bit per list register below `count` that holds an interrupt.
@@ -226,8 +236,7 @@ fn holds_pending_entry<L: ListRegisters>(shadow: &ListRegisterShadow, hardware: 
 /// the guest did since they were written, reading only those registers:
 /// - still Pending (not acknowledged) and disabled, cleared or of a group turned off: taken
 ///   back out ([`VirtualGic::withdraw`]), so the guest never takes an interrupt it disabled
-///   and cleared (issue 14). Hardware-backed entries stay: their physical interrupt is
-///   active and only the guest's deactivation through the entry releases it;
+///   and cleared (issue 14), software and hardware-backed alike;
 /// - still Pending and raised again meanwhile: one pending state, the latch is dropped
 ///   ([`VirtualGic::merge_unacknowledged`]; issue 14: a masked SGI sent 10 000 times was
 ///   delivered twice);
@@ -247,11 +256,17 @@ fn reconcile<L: ListRegisters, const SPI_BLOCKS: usize>(
         let entry = hardware.read(index);
         match entry.state {
             ListRegisterState::Pending => {
-                let software = matches!(entry.backing, Backing::Software { .. });
-                if software && vgic.must_withdraw(vcpu, intid) {
+                // Hardware-backed entries too. One still pending in the model (disabled, or
+                // its group off) keeps its physical twin active and goes back in, hardware-
+                // backed, once the guest can take it again; one the guest cleared releases
+                // its physical twin here, or it would never fire again.
+                if vgic.must_withdraw(vcpu, intid) {
                     hardware.clear(index);
                     shadow.set(index, None);
-                    let _withdrawn = vgic.withdraw(vcpu, intid);
+                    let still_pending = vgic.withdraw(vcpu, intid).unwrap_or(false);
+                    if let (Backing::Hardware { physical_intid }, false) = (entry.backing, still_pending) {
+                        hardware.deactivate_physical(u32::from(physical_intid));
+                    }
                 } else {
                     let _merged = vgic.merge_unacknowledged(vcpu, intid);
                 }
