@@ -10,12 +10,12 @@
 //! timer or WFI ends a time slice, which the attacker's WFI storms do and the spinner never
 //! does), the other core's instructions count in it: QEMU's exec trace of such a sample shows
 //! the same EL2 instructions on core 0, re-logged around the switch, not more of them. So
-//! the timer metrics must have the same median and the same worst case, and at most
-//! [`MAX_SHIFTED_TIMER_SAMPLES`] samples may sit elsewhere, each within
-//! [`MAX_TIMER_SHIFT`] ticks of a value the reference has (seen: 2 of 101 samples moved by
-//! +10 and -2 ticks while spinning, 6 by +1 in WFI). A hypervisor that made the probe wait
-//! for the attacker (a shared lock, a console the attacker fills, a cross-core kick) delays
-//! the samples it hits by far more than that, and moves the worst case. The two boot-time metrics are not
+//! the timer metrics must have the same median, and at most [`MAX_SHIFTED_TIMER_SAMPLES`]
+//! samples may sit elsewhere, each within [`MAX_TIMER_SHIFT`] ticks of a value the reference
+//! has, the worst case included (seen: 2 of 101 samples moved by +10 and -2 ticks while
+//! spinning; 7 by +1 in WFI, one of them the worst case). A hypervisor that made the probe
+//! wait for the attacker (a shared lock, a console the attacker fills, a cross-core kick)
+//! delays the samples it hits by far more than that. The two boot-time metrics are not
 //! compared: they depend on the size of the neighbour's image, loaded first.
 
 use std::time::Duration;
@@ -93,9 +93,8 @@ fn the_attacker_delays_neither_its_neighbours_traps_nor_its_timer() {
         };
         if metric.name.starts_with("timer_interrupt") {
             assert_eq!(
-                (seen.median, seen.maximum),
-                (expected.median, expected.maximum),
-                "{}: median and worst case beside the attacker {seen:?}, beside the spinner {expected:?}",
+                seen.median, expected.median,
+                "{}: median beside the attacker {seen:?}, beside the spinner {expected:?}",
                 metric.name
             );
             let (shifted, farthest) = shifted_samples(&expected.distribution, &seen.distribution);

@@ -247,8 +247,9 @@ fn emulate(
         // interrupt line (a UART data read), a refill.
         let mut guard = context.state.lock();
         let state = guard.as_mut().ok_or(MmioError::Unmapped { ipa })?;
-        observe_if_vgic(context, state, window);
+        let retired = observe_if_vgic(context, state, window);
         let (value, raised) = state.devices.read_in(window, offset, width)?;
+        let raised = raised.union(retired);
         if let Register::X(n) = access.register {
             frame.set_register(n, extend(value, access));
         }
@@ -263,7 +264,7 @@ fn emulate(
     };
     let mut guard = context.state.lock();
     let state = guard.as_mut().ok_or(MmioError::Unmapped { ipa })?;
-    observe_if_vgic(context, state, window);
+    let retired = observe_if_vgic(context, state, window);
     let outcome = state.devices.access_in(window, offset, width, is_write.then_some(written))?;
     if let (Some(value), Register::X(n)) = (outcome.read, access.register) {
         frame.set_register(n, extend(value, access));
@@ -272,7 +273,7 @@ fn emulate(
     if let Some(byte) = outcome.transmit {
         crate::console::partition_output(context.vcpu.partition, byte);
     }
-    let mut raised = outcome.refill;
+    let mut raised = outcome.refill.union(retired);
     if let Some(effects) = outcome.gic_effects {
         raised = raised.union(apply_effects(context, state, effects));
     }
@@ -287,14 +288,13 @@ fn emulate(
     Ok(())
 }
 
-/// Before an access to a vGIC frame, notes what the guest acknowledged since its list
-/// registers were written (`ISACTIVER` and `ISPENDR` answer from that); other devices do not
-/// depend on list-register state, so their accesses skip the read-back.
+/// Before an access to a vGIC frame, retires what the guest finished and notes what it
+/// acknowledged since its list registers were written (`ISACTIVER` and `ISPENDR` answer from
+/// that); returns the vCPUs that must sync. Other devices do not depend on list-register
+/// state, so their accesses skip the read-back.
 #[inline]
-fn observe_if_vgic(context: &TrapContext, state: &mut PartitionState, window: &MappedDevice) {
-    if window.device.observes_list_registers() {
-        delivery::observe(context, state);
-    }
+fn observe_if_vgic(context: &TrapContext, state: &mut PartitionState, window: &MappedDevice) -> VcpuSet {
+    if window.device.observes_list_registers() { delivery::observe(context, state) } else { VcpuSet::EMPTY }
 }
 
 /// Sign- or zero-extends a loaded value as the trapped instruction would (ISS.SSE, ISS.SF).

@@ -223,7 +223,39 @@ pub fn synchronise<L: ListRegisters, const SPI_BLOCKS: usize>(
     // of a software entry or the vCPU's next exit (its timer guarantees one).
     let refill = waiting && holds_pending_entry(shadow, hardware, count);
     set_refill_maintenance(shadow, hardware, refill);
+    arm_end_of_interrupt(vgic, shadow, vcpu, hardware, count, waiting);
     kick
+}
+
+/// Edge-triggered software entries are written without an EOI maintenance request (see
+/// [`PendingInterrupt::list_register`](super::PendingInterrupt::list_register)): the guest's
+/// deactivation is found by the next sync. It must be reported at once when something waits
+/// for it: the same interrupt raised again while the guest handles it (it can only be
+/// delivered after the deactivation), or, with `waiting`, any interrupt waiting for a free
+/// register. Those entries get their request armed here. Cost: one model look-up per held
+/// entry, one register read and write per entry armed.
+fn arm_end_of_interrupt<L: ListRegisters, const SPI_BLOCKS: usize>(
+    vgic: &VirtualGic<SPI_BLOCKS>,
+    shadow: &ListRegisterShadow,
+    vcpu: usize,
+    hardware: &mut L,
+    count: usize,
+    waiting: bool,
+) {
+    let mut held = shadow.occupied(count);
+    // BOUND: each turn clears one bit of `held`, which has at most `MAX_LIST_REGISTERS` set.
+    for _ in 0..MAX_LIST_REGISTERS {
+        let Some(index) = take_lowest_64(&mut held) else { break };
+        let Some(intid) = shadow.held(index) else { continue };
+        if !waiting && !vgic.pending_again(vcpu, intid) {
+            continue;
+        }
+        let mut entry = hardware.read(index);
+        if entry.state != ListRegisterState::Invalid && entry.backing == (Backing::Software { maintenance_on_eoi: false }) {
+            entry.backing = Backing::Software { maintenance_on_eoi: true };
+            hardware.write(index, &entry);
+        }
+    }
 }
 
 /// Whether any held list register is in the Pending state (one register read per held
@@ -280,18 +312,28 @@ fn reconcile<L: ListRegisters, const SPI_BLOCKS: usize>(
     }
 }
 
-/// Records which of `vcpu`'s listed interrupts the guest has acknowledged since they were
-/// written (their registers read back Active), so that a read of `ISACTIVER`/`ISPENDR`
-/// answers from the list registers' real state. The image calls it on the vCPU's own core
-/// before an emulated vGIC access. Cost: one register read per held entry still listed as
-/// unacknowledged, at most `count`; nothing is written.
+/// Brings the model up to date with what the guest did since `vcpu`'s list registers were
+/// written, before an emulated vGIC access reads or changes their state (so `ISACTIVER` and
+/// `ISPENDR` answer from the registers' real state): entries the guest has finished are
+/// retired (an edge-triggered entry ends silently, without an EOI maintenance interrupt),
+/// and entries read back Active are noted as acknowledged. The image calls it on the
+/// vCPU's own core. Returns the vCPUs that must sync because a retired interrupt is
+/// deliverable again (`vcpu` itself included). Cost: two status reads, one register read per
+/// held entry still listed as unacknowledged, one register write per entry retired.
 pub fn observe<L: ListRegisters, const SPI_BLOCKS: usize>(
     vgic: &mut VirtualGic<SPI_BLOCKS>,
-    shadow: &ListRegisterShadow,
+    shadow: &mut ListRegisterShadow,
     vcpu: usize,
-    hardware: &L,
-) {
-    for index in 0..usable(hardware) {
+    hardware: &mut L,
+) -> VcpuSet {
+    let count = usable(hardware);
+    let finished = (hardware.empty() | hardware.end_of_interrupt_status()) & shadow.occupied(count);
+    let mut refill = VcpuSet::EMPTY;
+    if finished != 0 {
+        retire(vgic, shadow, vcpu, hardware, finished, &mut refill);
+        refill = refill.with(vcpu);
+    }
+    for index in 0..count {
         let Some(intid) = shadow.held(index) else { continue };
         if !vgic.is_listed(vcpu, intid) {
             continue;
@@ -300,6 +342,7 @@ pub fn observe<L: ListRegisters, const SPI_BLOCKS: usize>(
             let _noted = vgic.note_acknowledged(vcpu, intid);
         }
     }
+    refill
 }
 
 /// Clears the registers in `finished` and tells the model; adds to `kick` the other vCPUs

@@ -292,12 +292,12 @@ fn isactiver_reads_zero_until_the_guest_acknowledges() {
     let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
     let _ = gic.set_spi_level(64, true).unwrap();
     let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
-    observe(&mut gic, &shadow, 0, &registers);
+    let _refill = observe(&mut gic, &mut shadow, 0, &mut registers);
     let read = |gic: &Gic, offset| gic.distributor_read(offset, AccessWidth::Word).unwrap().value & 1;
     assert_eq!(read(&gic, GICD_ISACTIVER + 8), 0, "in a list register, not acknowledged");
     assert_eq!(read(&gic, GICD_ISPENDR + 8), 1);
     assert_eq!(registers.guest_acknowledge(), Some(64));
-    observe(&mut gic, &shadow, 0, &registers);
+    let _refill = observe(&mut gic, &mut shadow, 0, &mut registers);
     assert_eq!(read(&gic, GICD_ISACTIVER + 8), 1, "acknowledged");
     assert_eq!(read(&gic, GICD_ISPENDR + 8), 0);
 }
@@ -420,6 +420,80 @@ fn a_listed_timer_disabled_or_cleared_is_withdrawn_and_its_physical_twin_follows
         assert_eq!(registers.valid_intids().as_slice(), &[VTIMER], "after the write at {frame_offset:#x}");
         assert_eq!(registers.entry(0).backing, Backing::Hardware { physical_intid: VTIMER as u16 });
     }
+}
+
+#[test]
+fn an_edge_interrupt_ends_without_a_maintenance_interrupt_and_is_retired_by_the_next_sync() {
+    let mut gic = booted(1);
+    let mut shadow = ListRegisterShadow::EMPTY;
+    let mut registers = FakeListRegisters::new(4);
+    let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
+    let _ = gic.set_spi_level(64, true).unwrap();
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.entry(0).backing, Backing::Software { maintenance_on_eoi: false });
+    assert_eq!(registers.guest_acknowledge(), Some(64));
+    registers.guest_end_of_interrupt(64);
+    assert!(!registers.maintenance_asserted(), "an edge interrupt's end costs no exit");
+    // A vGIC access finds it finished before answering.
+    let refill = observe(&mut gic, &mut shadow, 0, &mut registers);
+    assert!(refill.contains(0));
+    assert_eq!(gic.distributor_read(GICD_ISACTIVER + 8, AccessWidth::Word).unwrap().value & 1, 0);
+    assert!(registers.valid_intids().is_empty());
+    assert_eq!(shadow.held(0), None);
+}
+
+#[test]
+fn an_edge_interrupt_raised_again_while_handled_asks_for_the_end_and_comes_back() {
+    let mut gic = booted(1);
+    let mut shadow = ListRegisterShadow::EMPTY;
+    let mut registers = FakeListRegisters::new(4);
+    let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
+    let _ = gic.set_spi_level(64, true).unwrap();
+    let _ = gic.set_spi_level(64, false).unwrap();
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.guest_acknowledge(), Some(64));
+    // A second edge while the guest handles the first (the doorbell rung twice).
+    let _ = gic.set_spi_level(64, true).unwrap();
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.entry(0).backing, Backing::Software { maintenance_on_eoi: true }, "armed");
+    registers.guest_end_of_interrupt(64);
+    assert!(registers.maintenance_asserted(), "the second edge waits for this deactivation");
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.guest_acknowledge(), Some(64), "delivered again");
+}
+
+#[test]
+fn an_edge_interrupt_raised_after_a_silent_end_names_its_vcpu_to_sync() {
+    // Found by the doorbell bench: the peer finished the doorbell silently (no EOI
+    // maintenance), the model still held it active, and the next ring named no vCPU to kick:
+    // the peer slept in WFI forever.
+    let mut gic = booted(1);
+    let mut shadow = ListRegisterShadow::EMPTY;
+    let mut registers = FakeListRegisters::new(4);
+    let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
+    assert_eq!(gic.set_spi_pending(64), Ok(Some(0)));
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.guest_acknowledge(), Some(64));
+    registers.guest_end_of_interrupt(64);
+    assert!(!registers.maintenance_asserted());
+    assert_eq!(gic.set_spi_pending(64), Ok(Some(0)), "the second ring must make vCPU 0 sync");
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.guest_acknowledge(), Some(64), "delivered again");
+}
+
+#[test]
+fn a_level_interrupt_asks_for_its_end_to_sample_its_line_again() {
+    let mut gic = booted(1);
+    let mut shadow = ListRegisterShadow::EMPTY;
+    let mut registers = FakeListRegisters::new(4);
+    let _ = gic.set_spi_level(64, true).unwrap();
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.entry(0).backing, Backing::Software { maintenance_on_eoi: true });
+    assert_eq!(registers.guest_acknowledge(), Some(64));
+    registers.guest_end_of_interrupt(64);
+    assert!(registers.maintenance_asserted());
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.guest_acknowledge(), Some(64), "still asserted: pending again");
 }
 
 #[test]
