@@ -44,7 +44,6 @@ pub mod fake;
 #[cfg(test)]
 mod tests;
 
-use super::bank::take_lowest;
 use super::{Backing, ListRegister, ListRegisterState, VcpuSet, VirtualGic};
 
 /// List registers a shadow tracks. GICv3 implements at most 16; GICv2 allows up to 64, but
@@ -82,6 +81,9 @@ pub trait ListRegisters {
 pub struct ListRegisterShadow {
     /// Per list register, the virtual INTID it holds (INTIDs stop below 1020).
     held: [Option<u16>; MAX_LIST_REGISTERS],
+    /// One bit per list register that holds an interrupt (`held[n].is_some()`), kept with
+    /// `held` so that the sync walks only occupied registers and finds a free one in one step.
+    occupied: u64,
     /// Whether `NPIE` was last set, so an unchanged setting costs no register write.
     refill_maintenance: bool,
 }
@@ -92,10 +94,15 @@ impl Default for ListRegisterShadow {
     }
 }
 
+/// One bit for each of the first `count` list registers.
+const fn first(count: usize) -> u64 {
+    if count >= 64 { u64::MAX } else { (1_u64 << count).wrapping_sub(1) }
+}
+
 impl ListRegisterShadow {
     /// Nothing held, refill maintenance off: a vCPU that has just been (re)started, whose
     /// virtual interface was reset.
-    pub const EMPTY: Self = Self { held: [None; MAX_LIST_REGISTERS], refill_maintenance: false };
+    pub const EMPTY: Self = Self { held: [None; MAX_LIST_REGISTERS], occupied: 0, refill_maintenance: false };
 
     /// The virtual INTID list register `index` holds.
     pub fn held(&self, index: usize) -> Option<u32> {
@@ -108,30 +115,40 @@ impl ListRegisterShadow {
     }
 
     /// One bit per list register below `count` that holds an interrupt.
-    fn occupied(&self, count: usize) -> u64 {
-        let mut occupied = 0;
-        for (index, slot) in self.held.iter().enumerate().take(count) {
-            if slot.is_some() {
-                occupied |= 1 << index;
-            }
-        }
-        occupied
+    const fn occupied(&self, count: usize) -> u64 {
+        self.occupied & first(count)
     }
 
     /// The first of the `count` usable list registers that holds nothing.
     fn free_slot(&self, count: usize) -> Option<usize> {
-        self.held.iter().take(count).position(Option::is_none)
+        let free = !self.occupied & first(count);
+        (free != 0).then(|| free.trailing_zeros() as usize)
     }
 
     /// The list register holding `intid`, if any.
     fn slot_of(&self, intid: u32, count: usize) -> Option<usize> {
-        self.held.iter().take(count).position(|slot| slot.is_some_and(|held| u32::from(held) == intid))
+        let mut held = self.occupied(count);
+        // BOUND: each turn clears one bit of `held`, which has at most `MAX_LIST_REGISTERS` set.
+        for _ in 0..MAX_LIST_REGISTERS {
+            let index = take_lowest_64(&mut held)?;
+            if self.held(index) == Some(intid) {
+                return Some(index);
+            }
+        }
+        None
     }
 
     /// Records what list register `index` now holds.
     fn set(&mut self, index: usize, intid: Option<u32>) {
         if let Some(slot) = self.held.get_mut(index) {
             *slot = intid.and_then(|value| u16::try_from(value).ok());
+            // `index` is below MAX_LIST_REGISTERS (16): the shift stays inside the mask.
+            let bit = 1_u64 << index;
+            if slot.is_some() {
+                self.occupied |= bit;
+            } else {
+                self.occupied &= !bit;
+            }
         }
     }
 }
@@ -280,7 +297,10 @@ fn reconcile<L: ListRegisters, const SPI_BLOCKS: usize>(
     hardware: &mut L,
     count: usize,
 ) {
-    for index in 0..count {
+    let mut held = shadow.occupied(count);
+    // BOUND: each turn clears one bit of `held`, which has at most `MAX_LIST_REGISTERS` set.
+    for _ in 0..MAX_LIST_REGISTERS {
+        let Some(index) = take_lowest_64(&mut held) else { break };
         let Some(intid) = shadow.held(index) else { continue };
         if !vgic.needs_attention(vcpu, intid) {
             continue;
@@ -393,17 +413,13 @@ fn evictable<L: ListRegisters>(
     victim.map(|(index, intid, _)| (index, intid))
 }
 
-/// [`take_lowest`] for the 64-bit status masks (GICv2 has up to 64 list registers).
+/// The lowest set bit of a 64-bit status mask, cleared (GICv2 has up to 64 list registers).
 fn take_lowest_64(mask: &mut u64) -> Option<usize> {
-    let mut low = (*mask & 0xffff_ffff) as u32;
-    if let Some(bit) = take_lowest(&mut low) {
-        *mask = (*mask & !0xffff_ffff) | u64::from(low);
-        return usize::try_from(bit).ok();
-    }
-    let mut high = (*mask >> 32) as u32;
-    let high_bit = take_lowest(&mut high)?;
-    *mask = u64::from(high) << 32;
-    usize::try_from(high_bit).ok().map(|index| index.saturating_add(32))
+    // Clearing the lowest set bit: `m & (m - 1)`; `m - 1` only fails for the empty mask.
+    let below = mask.checked_sub(1)?;
+    let bit = mask.trailing_zeros();
+    *mask &= below;
+    usize::try_from(bit).ok()
 }
 
 /// What [`deliver_hardware_private`] did.
