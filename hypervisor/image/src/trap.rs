@@ -292,9 +292,16 @@ fn emulate(
 /// acknowledged since its list registers were written (`ISACTIVER` and `ISPENDR` answer from
 /// that); returns the vCPUs that must sync. Other devices do not depend on list-register
 /// state, so their accesses skip the read-back.
-#[inline]
+#[inline(always)]
 fn observe_if_vgic(context: &TrapContext, state: &mut PartitionState, window: &MappedDevice) -> VcpuSet {
-    if window.device.observes_list_registers() { delivery::observe(context, state) } else { VcpuSet::EMPTY }
+    if window.device.observes_list_registers() { observe_vgic(context, state) } else { VcpuSet::EMPTY }
+}
+
+/// The vGIC half of [`observe_if_vgic`], out of line: the other devices' accesses (the UART's
+/// flag register, polled in tight loops) pay one comparison for it, not a call.
+#[inline(never)]
+fn observe_vgic(context: &TrapContext, state: &mut PartitionState) -> VcpuSet {
+    delivery::observe(context, state)
 }
 
 /// Sign- or zero-extends a loaded value as the trapped instruction would (ISS.SSE, ISS.SF).
