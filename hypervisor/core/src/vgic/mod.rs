@@ -726,9 +726,18 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         }
     }
 
-    /// The vCPU that must sync for `intid`, if any ([`VirtualGic::refill_targets`]).
+    /// The vCPU that must sync for `intid`, if any: [`VirtualGic::refill_targets`] for one
+    /// interrupt, without building a set (it runs on every raise and every end).
     fn deliverable_target(&self, location: BankLocation, intid: u32) -> Option<usize> {
-        self.refill_targets(location, 1 << (intid % BANK_SIZE)).iter().next()
+        let bank = self.bank(location)?;
+        let bit = intid % BANK_SIZE;
+        if bank.needs_sync(self.group_enables) & (1 << bit) == 0 {
+            return None;
+        }
+        match location {
+            BankLocation::Private(vcpu) => Some(vcpu),
+            BankLocation::Shared(index) => self.route_target(index, bit),
+        }
     }
 
     /// Every vCPU of the partition.
