@@ -155,11 +155,11 @@ pub fn hv_message(arguments: fmt::Arguments<'_>) {
 /// Reports a guest-caused event of partition `partition` as an `[hv] <name>: ...` line,
 /// within the partition's report budget: refused reports are counted and summarised.
 pub fn report(partition: usize, kind: ReportKind, arguments: fmt::Arguments<'_>) {
-    let budget = match kind.budget() {
+    let budget_index = match kind.budget() {
         Budget::Events => 0,
         Budget::Lifecycle => 1,
     };
-    let slot = partition.saturating_mul(BUDGETS).saturating_add(budget);
+    let slot = partition.saturating_mul(BUDGETS).saturating_add(budget_index);
     let (Some(limiter), Some(description)) = (LIMITERS.get(slot), SYSTEM.partitions.get(partition)) else {
         return;
     };

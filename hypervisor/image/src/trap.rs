@@ -248,8 +248,8 @@ fn emulate(
         let mut guard = context.state.lock();
         let state = guard.as_mut().ok_or(MmioError::Unmapped { ipa })?;
         let retired = observe_if_vgic(context, state, window);
-        let (value, raised) = state.devices.read_in(window, offset, width)?;
-        let raised = raised.union(retired);
+        let (value, line_raised) = state.devices.read_in(window, offset, width)?;
+        let raised = line_raised.union(retired);
         if let Register::X(n) = access.register {
             frame.set_register(n, extend(value, access));
         }
