@@ -20,7 +20,7 @@ use crate::addr::Ipa;
 use crate::layout;
 use crate::mmio::{AccessWidth, Disposition, MmioDevice, MmioError, ReadOutcome};
 use crate::system::Partition;
-use crate::vgic::{self, Effects, VcpuSet, VgicError, VirtualGic};
+use crate::vgic::{self, Effects, GicArchitecture, VcpuSet, VgicError, VirtualGic};
 use crate::vpl011::{self, InputError, Vpl011};
 
 /// Devices a partition's map holds at most.
@@ -56,8 +56,11 @@ pub struct MappedDevice {
 pub struct DeviceMap {
     /// The windows, disjoint; unused slots are `None`.
     windows: [Option<MappedDevice>; MAX_DEVICES],
-    /// The partition's vCPU count (the redistributor window's size, `GICR_TYPER.Last`).
+    /// The partition's vCPU count (the redistributor window's size, `GICR_TYPER.Last`,
+    /// GICv2 `GICD_TYPER.CPUNumber`).
     vcpu_count: usize,
+    /// The GIC architecture the partition sees (which frames exist, which constants they read).
+    architecture: GicArchitecture,
 }
 
 impl DeviceMap {
@@ -67,20 +70,37 @@ impl DeviceMap {
         Self::with_vcpus(partition.cores.len())
     }
 
-    /// The map of a partition of `vcpu_count` vCPUs (what [`DeviceMap::for_partition`] builds).
+    /// The map of `partition` on a board whose GIC is of `architecture`: on GICv2 the
+    /// distributor and the console, without redistributors (the guest's GICC is the GICV
+    /// frame, mapped by stage 2, not emulated).
+    pub fn for_partition_on(partition: &Partition, architecture: GicArchitecture) -> Self {
+        Self::with_vcpus_on(partition.cores.len(), architecture)
+    }
+
+    /// The GICv3 map of a partition of `vcpu_count` vCPUs (what [`DeviceMap::for_partition`]
+    /// builds).
     pub fn with_vcpus(vcpu_count: usize) -> Self {
+        Self::with_vcpus_on(vcpu_count, GicArchitecture::V3)
+    }
+
+    /// The map of a partition of `vcpu_count` vCPUs seeing a GIC of `architecture`.
+    pub fn with_vcpus_on(vcpu_count: usize, architecture: GicArchitecture) -> Self {
         // At most `MAX_VCPUS_PER_PARTITION` strides: neither the conversion nor the product
         // can overflow; were one to, the window would be empty.
         let redistributors_size =
             u64::try_from(vcpu_count).ok().and_then(|count| layout::VGICR_STRIDE.checked_mul(count)).unwrap_or(0);
-        let windows = [
-            Some(MappedDevice { base: layout::VGICD_BASE, size: layout::VGICD_SIZE, device: DeviceKind::Distributor, interrupt: None }),
-            Some(MappedDevice {
+        let redistributors = match architecture {
+            GicArchitecture::V3 => Some(MappedDevice {
                 base: layout::VGICR_BASE,
                 size: redistributors_size,
                 device: DeviceKind::Redistributors,
                 interrupt: None,
             }),
+            GicArchitecture::V2 => None,
+        };
+        let windows = [
+            Some(MappedDevice { base: layout::VGICD_BASE, size: layout::VGICD_SIZE, device: DeviceKind::Distributor, interrupt: None }),
+            redistributors,
             Some(MappedDevice {
                 base: layout::VUART_BASE,
                 size: layout::VUART_SIZE,
@@ -89,7 +109,7 @@ impl DeviceMap {
             }),
             None,
         ];
-        Self { windows, vcpu_count }
+        Self { windows, vcpu_count, architecture }
     }
 
     /// The window holding `ipa` and the offset of `ipa` inside it.
@@ -127,7 +147,9 @@ impl DeviceMap {
     /// [`DeviceMap::read_constant`] for an access already located by [`DeviceMap::find`].
     pub fn read_constant_in<const SPI_BLOCKS: usize>(&self, window: &MappedDevice, offset: u64, width: AccessWidth) -> Option<u64> {
         match window.device {
-            DeviceKind::Distributor => VirtualGic::<SPI_BLOCKS>::distributor_constant(offset, width),
+            DeviceKind::Distributor => {
+                VirtualGic::<SPI_BLOCKS>::distributor_constant_of(self.architecture, offset, width, self.vcpu_count)
+            }
             DeviceKind::Redistributors => VirtualGic::<SPI_BLOCKS>::redistributor_constant(offset, width, self.vcpu_count),
             DeviceKind::ConsoleUart => None,
         }
@@ -170,18 +192,20 @@ const fn vgic_error(error: VgicError, at: u64) -> MmioError {
     }
 }
 
-/// The distributor frame of a vGIC, as an MMIO device.
-pub struct Distributor<'a, const SPI_BLOCKS: usize>(pub &'a mut VirtualGic<SPI_BLOCKS>);
+/// The distributor frame of a vGIC as the vCPU making the access sees it (a GICv2
+/// distributor banks the registers of INTIDs 0–31 per vCPU), as an MMIO device.
+pub struct Distributor<'a, const SPI_BLOCKS: usize>(pub &'a mut VirtualGic<SPI_BLOCKS>, pub usize);
 
 impl<const SPI_BLOCKS: usize> MmioDevice for Distributor<'_, SPI_BLOCKS> {
     type Effects = vgic::WriteOutcome;
 
     fn read(&mut self, offset: u64, width: AccessWidth) -> Result<ReadOutcome, MmioError> {
-        self.0.distributor_read(offset, width).map_err(|error| vgic_error(error, offset))
+        self.0.distributor_read_by(self.1, offset, width).map_err(|error| vgic_error(error, offset))
     }
 
     fn write(&mut self, offset: u64, width: AccessWidth, value: u64) -> Result<(Disposition, Self::Effects), MmioError> {
-        let outcome = self.0.distributor_write(offset, width, value).map_err(|error| vgic_error(error, offset))?;
+        let outcome =
+            self.0.distributor_write_by(self.1, offset, width, value).map_err(|error| vgic_error(error, offset))?;
         Ok((outcome.disposition, outcome))
     }
 }
@@ -283,9 +307,19 @@ pub struct EmulatedDevices<const SPI_BLOCKS: usize> {
 }
 
 impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
-    /// The devices at reset, for a partition of `vcpu_count` vCPUs.
+    /// The devices at reset, for a partition of `vcpu_count` vCPUs seeing a GICv3.
     pub fn new(vcpu_count: usize) -> Result<Self, VgicError> {
-        Ok(Self { vgic: VirtualGic::new(vcpu_count)?, console: Vpl011::new(), driven_lines: 0 })
+        Self::with_architecture(vcpu_count, GicArchitecture::V3)
+    }
+
+    /// The devices at reset, for a partition of `vcpu_count` vCPUs seeing a GIC of
+    /// `architecture`.
+    pub fn with_architecture(vcpu_count: usize, architecture: GicArchitecture) -> Result<Self, VgicError> {
+        Ok(Self {
+            vgic: VirtualGic::with_architecture(vcpu_count, architecture)?,
+            console: Vpl011::new(),
+            driven_lines: 0,
+        })
     }
 
     /// Puts every device back into its reset state, in place (for a partition restart).
@@ -295,7 +329,8 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
         self.driven_lines = 0;
     }
 
-    /// Performs one trapped access at `ipa`: a read (`write` = `None`) or a write of `value`.
+    /// Performs one trapped access at `ipa` by vCPU 0: a read (`write` = `None`) or a write of
+    /// `value` ([`EmulatedDevices::access_by`] names the vCPU).
     // [impl->dsn~vgic-frames~1] [impl->dsn~vpl011~1]
     pub fn access(
         &mut self,
@@ -304,21 +339,35 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
         width: AccessWidth,
         write: Option<u64>,
     ) -> Result<AccessOutcome, MmioError> {
-        let (window, offset) = map.find(ipa).ok_or(MmioError::Unmapped { ipa })?;
-        self.access_in(&window, offset, width, write)
+        self.access_by(map, 0, ipa, width, write)
     }
 
-    /// [`EmulatedDevices::access`] for an access already located by [`DeviceMap::find`].
+    /// Performs one trapped access at `ipa` by `vcpu` (whose banked registers a GICv2
+    /// distributor access reaches).
+    pub fn access_by(
+        &mut self,
+        map: &DeviceMap,
+        vcpu: usize,
+        ipa: u64,
+        width: AccessWidth,
+        write: Option<u64>,
+    ) -> Result<AccessOutcome, MmioError> {
+        let (window, offset) = map.find(ipa).ok_or(MmioError::Unmapped { ipa })?;
+        self.access_in(&window, vcpu, offset, width, write)
+    }
+
+    /// [`EmulatedDevices::access_by`] for an access already located by [`DeviceMap::find`].
     pub fn access_in(
         &mut self,
         window: &MappedDevice,
+        vcpu: usize,
         offset: u64,
         width: AccessWidth,
         write: Option<u64>,
     ) -> Result<AccessOutcome, MmioError> {
         let (mut outcome, line) = match window.device {
             DeviceKind::Distributor => {
-                let access = access_device(&mut Distributor(&mut self.vgic), offset, width, write)?;
+                let access = access_device(&mut Distributor(&mut self.vgic, vcpu), offset, width, write)?;
                 (Self::gic_outcome(access.read, access.disposition, access.effects), access.line)
             }
             DeviceKind::Redistributors => {
@@ -343,9 +392,15 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
     /// FIFO), the vCPU that may now take the interrupt: the trap path's read, without building
     /// an [`AccessOutcome`].
     // [impl->dsn~vgic-frames~1] [impl->dsn~vpl011~1]
-    pub fn read_in(&mut self, window: &MappedDevice, offset: u64, width: AccessWidth) -> Result<(u64, VcpuSet), MmioError> {
+    pub fn read_in(
+        &mut self,
+        window: &MappedDevice,
+        vcpu: usize,
+        offset: u64,
+        width: AccessWidth,
+    ) -> Result<(u64, VcpuSet), MmioError> {
         let (value, line) = match window.device {
-            DeviceKind::Distributor => read_device(&mut Distributor(&mut self.vgic), offset, width)?,
+            DeviceKind::Distributor => read_device(&mut Distributor(&mut self.vgic, vcpu), offset, width)?,
             DeviceKind::Redistributors => read_device(&mut Redistributors(&mut self.vgic), offset, width)?,
             DeviceKind::ConsoleUart => read_device(&mut ConsoleUart(&mut self.console), offset, width)?,
         };

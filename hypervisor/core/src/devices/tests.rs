@@ -161,7 +161,7 @@ fn the_trap_paths_read_matches_the_general_access() {
     ] {
         let (window, offset) = map.locate(ipa).unwrap();
         let expected = general.access(&map, ipa, width, None).map(|outcome| (outcome.read.unwrap_or(0), outcome.refill));
-        assert_eq!(short.read_in(window, offset, width), expected, "{ipa:#x} {width:?}");
+        assert_eq!(short.read_in(window, 0, offset, width), expected, "{ipa:#x} {width:?}");
     }
     assert_eq!(short.vgic.next_pending(0), general.vgic.next_pending(0));
 }

@@ -1,0 +1,389 @@
+//! The GICv2 `GICD_*` frame (IHI 0048B 4.3, register map in Table 4-1), for partitions on a
+//! GIC-400 board.
+//!
+//! What differs from the GICv3 distributor ([`super::distributor`]), all visible to the guest:
+//! - There are no redistributors: the registers for INTIDs 0–31 (`IGROUPR0`, `ISENABLER0`,
+//!   ... `IPRIORITYR0`–`7`, `ICFGR0`/`1`) are banked in the distributor, and an access reaches
+//!   the bank of the vCPU that makes it (IHI 0048B 4.3: "banked" registers). The caller passes
+//!   that vCPU.
+//! - SPIs are targeted by CPU mask, one byte per interrupt in `GICD_ITARGETSR<n>`; the fields
+//!   of INTIDs 0–31 are read-only and read as the accessing vCPU's own bit (IHI 0048B 4.3.12).
+//!   Bits for CPUs the partition does not have are RAZ/WI. With several targets, the SPI goes
+//!   to the lowest of them (see `VirtualGic::route_target`).
+//! - SGIs are sent by writing `GICD_SGIR` (IHI 0048B 4.3.15), not through system registers;
+//!   `GICD_CPENDSGIR<n>`/`GICD_SPENDSGIR<n>` clear and set their pending state, one byte per
+//!   SGI with a bit per source CPU (4.3.16, 4.3.17). `NSATT` is ignored: the virtual GIC has
+//!   no Security Extensions, so every SGI is raised whatever its group.
+//! - No affinity routing: `GICD_CTLR` has only the two group enables (4.3.1, the layout
+//!   without Security Extensions), `GICD_TYPER` states `CPUNumber` (the partition's vCPUs,
+//!   minus one) and `ITLinesNumber`, no `SecurityExtn` (4.3.2), and `GICD_IROUTER<n>` does not
+//!   exist.
+//! - SGI and PPI enables stay writable and SGIs reset disabled: whether SGIs are permanently
+//!   enabled is IMPLEMENTATION DEFINED (IHI 0048B 4.3.5), and a guest that enables them (as
+//!   Linux's `gic_cpu_init` does) works either way. PPIs' `ICFGR1` is writable, `ICFGR0`
+//!   (SGIs, always edge) read-only, as on the GICv3 model.
+//!
+//! Registers are 32 bits wide and take word accesses; `IPRIORITYR`, `ITARGETSR`,
+//! `CPENDSGIR` and `SPENDSGIR` take byte accesses too (IHI 0048B 4.1.4). The architected map
+//! ends at 4 KiB ([`DISTRIBUTOR_V2_REGISTER_MAP_SIZE`]); the rest of the guest's window is
+//! reserved, read as zero and ignoring writes.
+//!
+//! [impl->dsn~vgic-frames~1]
+
+use super::bank::{BANK_SIZE, BitRegister, take_lowest};
+use super::mmio::{BYTE_OR_WORD, WORD};
+use super::{
+    AccessWidth, BankLocation, DISTRIBUTOR_FRAME_SIZE, DISTRIBUTOR_V2_REGISTER_MAP_SIZE, Disposition,
+    IMPLEMENTATION_ID, MAX_VCPUS, PERIPHERAL_ID2_V2, PRIVATE_INTERRUPT_COUNT, ReadOutcome, SGI_COUNT,
+    SGI_EDGE_MASK, VcpuSet, VgicError, VirtualGic, WriteOutcome,
+};
+
+/// `GICD_CTLR` offset (IHI 0048B Table 4-1, as the other offsets here).
+const CTLR: u64 = 0x000;
+/// `GICD_TYPER` offset.
+const TYPER: u64 = 0x004;
+/// `GICD_IIDR` offset.
+const IIDR: u64 = 0x008;
+/// `GICD_SGIR` offset.
+const SGIR: u64 = 0xf00;
+/// `ICPIDR2` offset, in the identification block (IHI 0048B 4.3.14).
+const PIDR2: u64 = 0xfe8;
+
+/// Position of `GICD_TYPER.CPUNumber` (bits [7:5]).
+const TYPER_CPU_NUMBER_SHIFT: u32 = 5;
+
+/// `GICD_SGIR.TargetListFilter` (bits [25:24]).
+const SGIR_FILTER_SHIFT: u32 = 24;
+/// `GICD_SGIR.CPUTargetList` (bits [23:16]).
+const SGIR_TARGET_LIST_SHIFT: u32 = 16;
+/// `GICD_SGIR.SGIINTID` (bits [3:0]).
+const SGIR_INTID_MASK: u32 = 0xf;
+
+/// A decoded GICv2 distributor offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Register {
+    /// `GICD_CTLR`.
+    Control,
+    /// `GICD_TYPER`.
+    Type,
+    /// `GICD_IIDR`.
+    ImplementerId,
+    /// `ICPIDR2`.
+    PeripheralId2,
+    /// `IGROUPR<n>` ... `ICACTIVER<n>`; `n` = 0 is the accessing vCPU's bank.
+    Bits(BitRegister, usize),
+    /// `IPRIORITYR<n>`, addressed per byte: the INTID of the first byte.
+    Priority(u32),
+    /// `ITARGETSR<n>`, addressed per byte: the INTID of the first byte.
+    Targets(u32),
+    /// `ICFGR<n>`.
+    Config(usize),
+    /// `GICD_SGIR` (write-only).
+    SoftwareInterrupt,
+    /// `CPENDSGIR<n>` (`false`) or `SPENDSGIR<n>` (`true`): the SGI of the first byte.
+    SgiPending(u32, bool),
+    /// Nothing implemented here.
+    Reserved,
+}
+
+/// The register at `offset` and the access widths it accepts (IHI 0048B 4.1.4).
+const fn decode(offset: u64) -> (Register, &'static [AccessWidth]) {
+    match offset {
+        CTLR => (Register::Control, WORD),
+        TYPER => (Register::Type, WORD),
+        IIDR => (Register::ImplementerId, WORD),
+        PIDR2 => (Register::PeripheralId2, WORD),
+        SGIR => (Register::SoftwareInterrupt, WORD),
+        0x080..=0x3ff => match BitRegister::decode(offset) {
+            Some((register, index)) => (Register::Bits(register, index), WORD),
+            None => (Register::Reserved, WORD),
+        },
+        // In each block below, the offset from the block's base is the low bits of `offset`,
+        // since every base is a multiple of the block's power-of-two size.
+        0x400..=0x7ff => (Register::Priority((offset & 0x3ff) as u32), BYTE_OR_WORD),
+        0x800..=0xbff => (Register::Targets((offset & 0x3ff) as u32), BYTE_OR_WORD),
+        0xc00..=0xcff => (Register::Config(((offset & 0xff) / 4) as usize), WORD),
+        0xf10..=0xf1f => (Register::SgiPending((offset & 0xf) as u32, false), BYTE_OR_WORD),
+        0xf20..=0xf2f => (Register::SgiPending((offset & 0xf) as u32, true), BYTE_OR_WORD),
+        _ => (Register::Reserved, WORD),
+    }
+}
+
+/// Checks frame bounds, alignment and width; returns the decoded register (everything past
+/// the 4 KiB register map is reserved).
+fn check(offset: u64, width: AccessWidth) -> Result<Register, VgicError> {
+    if offset >= DISTRIBUTOR_FRAME_SIZE {
+        return Err(VgicError::OutsideWindow { offset });
+    }
+    if !width.is_aligned(offset) {
+        return Err(VgicError::Misaligned { offset, width });
+    }
+    let (register, widths) =
+        if offset < DISTRIBUTOR_V2_REGISTER_MAP_SIZE { decode(offset) } else { (Register::Reserved, WORD) };
+    if !widths.contains(&width) {
+        return Err(VgicError::UnsupportedWidth { offset, width });
+    }
+    Ok(register)
+}
+
+/// `value` with each of its low `count` bytes replaced by `byte`.
+const fn repeat_byte(byte: u8, count: u64) -> u32 {
+    let mut value = 0;
+    let mut index = 0;
+    // BOUND: `count` is an access width in bytes, at most 4 here.
+    while index < count && index < 4 {
+        value |= (byte as u32) << (index * 8);
+        index += 1;
+    }
+    value
+}
+
+impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
+    /// `GICD_TYPER` of a GICv2 partition of `vcpu_count` vCPUs: `ITLinesNumber` =
+    /// `SPI_BLOCKS`, `CPUNumber` = `vcpu_count - 1`, no Security Extensions, no LSPIs.
+    pub const fn distributor_v2_type(vcpu_count: usize) -> u32 {
+        // ITLinesNumber is SPI_BLOCKS (at most 30 by SPI_COUNT's assertion); CPUNumber is
+        // 3 bits, and a partition has 1 to 8 vCPUs.
+        let cpus = if vcpu_count == 0 { 0 } else { ((vcpu_count - 1) & 0x7) as u32 };
+        (Self::SPI_COUNT / BANK_SIZE) | cpus << TYPER_CPU_NUMBER_SHIFT
+    }
+
+    /// The value of a GICv2 distributor register that never changes (`GICD_TYPER`,
+    /// `GICD_IIDR`, `ICPIDR2`) for a valid word read at `offset` in a partition of
+    /// `vcpu_count` vCPUs, or `None` for any other access: the lock-free short path, giving
+    /// the value [`VirtualGic::distributor_read_by`] gives.
+    pub const fn distributor_v2_constant(offset: u64, width: AccessWidth, vcpu_count: usize) -> Option<u64> {
+        if !matches!(width, AccessWidth::Word) || vcpu_count == 0 || vcpu_count > MAX_VCPUS {
+            return None;
+        }
+        match offset {
+            TYPER => Some(Self::distributor_v2_type(vcpu_count) as u64),
+            IIDR => Some(IMPLEMENTATION_ID as u64),
+            PIDR2 => Some(PERIPHERAL_ID2_V2 as u64),
+            _ => None,
+        }
+    }
+
+    /// A read of the GICv2 distributor frame by `vcpu`.
+    pub(super) fn distributor_v2_read(&self, vcpu: usize, offset: u64, width: AccessWidth) -> Result<ReadOutcome, VgicError> {
+        let register = check(offset, width)?;
+        if vcpu >= self.vcpu_count {
+            return Err(VgicError::NoSuchVcpu { vcpu });
+        }
+        let value = match register {
+            Register::Control => self.group_enable_bits(),
+            Register::Type => Self::distributor_v2_type(self.vcpu_count),
+            Register::ImplementerId => IMPLEMENTATION_ID,
+            Register::PeripheralId2 => PERIPHERAL_ID2_V2,
+            Register::Bits(register, index) => match self.v2_bank(vcpu, index) {
+                Some(location) => self.bank(location).map_or(0, |bank| bank.read(register)),
+                None => return Ok(ReadOutcome::read_as_zero()),
+            },
+            Register::Priority(intid) => match self.v2_location(vcpu, intid) {
+                Some((location, bit)) => self.bank(location).map_or(0, |bank| bank.priorities(bit, width.bytes())),
+                None => return Ok(ReadOutcome::read_as_zero()),
+            },
+            Register::Targets(intid) => self.targets(vcpu, intid, width.bytes()),
+            Register::Config(index) => match index {
+                0 | 1 => self.bank(BankLocation::Private(vcpu)).map_or(0, |bank| bank.config(index as u32)),
+                _ => match Self::spi_bank_of_config(index) {
+                    Some(location) => self.bank(location).map_or(0, |bank| bank.config(u32::from(index % 2 == 1))),
+                    None => return Ok(ReadOutcome::read_as_zero()),
+                },
+            },
+            Register::SgiPending(first, _) => self.sgi_pending(vcpu, first, width.bytes()),
+            // GICD_SGIR is write-only.
+            Register::SoftwareInterrupt | Register::Reserved => return Ok(ReadOutcome::read_as_zero()),
+        };
+        Ok(ReadOutcome::emulated(u64::from(value)))
+    }
+
+    /// A write of `value` (its low `width` bytes) to the GICv2 distributor frame by `vcpu`.
+    pub(super) fn distributor_v2_write(
+        &mut self,
+        vcpu: usize,
+        offset: u64,
+        width: AccessWidth,
+        value: u64,
+    ) -> Result<WriteOutcome, VgicError> {
+        let register = check(offset, width)?;
+        if vcpu >= self.vcpu_count {
+            return Err(VgicError::NoSuchVcpu { vcpu });
+        }
+        let word = width.written_word(value);
+        Ok(match register {
+            Register::Control => self.write_group_enables(word),
+            Register::Type | Register::ImplementerId | Register::PeripheralId2 => {
+                WriteOutcome::plain(Disposition::ReadOnly)
+            }
+            Register::Bits(bit_register, index) => match self.v2_bank(vcpu, index) {
+                Some(location) => self.write_bits(location, bit_register, word),
+                None => WriteOutcome::plain(Disposition::RazWi),
+            },
+            Register::Priority(intid) => match self.v2_location(vcpu, intid) {
+                Some((location, bit)) => self.write_priorities(location, bit, width.bytes(), word),
+                None => WriteOutcome::plain(Disposition::RazWi),
+            },
+            Register::Targets(intid) if intid < PRIVATE_INTERRUPT_COUNT => WriteOutcome::plain(Disposition::ReadOnly),
+            Register::Targets(intid) => self.write_targets(intid, width.bytes(), word),
+            Register::Config(0) => WriteOutcome::plain(Disposition::ReadOnly),
+            Register::Config(1) => self.write_config(BankLocation::Private(vcpu), 1, word, !SGI_EDGE_MASK),
+            Register::Config(index) => match Self::spi_bank_of_config(index) {
+                Some(location) => self.write_config(location, u32::from(index % 2 == 1), word, u32::MAX),
+                None => WriteOutcome::plain(Disposition::RazWi),
+            },
+            Register::SoftwareInterrupt => self.write_software_interrupt(vcpu, word),
+            Register::SgiPending(first, set) => self.write_sgi_pending(vcpu, first, width.bytes(), word, set),
+            Register::Reserved => WriteOutcome::plain(Disposition::RazWi),
+        })
+    }
+
+    /// The bank bit-array register index `n` addresses for `vcpu`: its own SGIs and PPIs for
+    /// `n` = 0, an SPI bank otherwise (`None` past the implemented SPIs).
+    fn v2_bank(&self, vcpu: usize, index: usize) -> Option<BankLocation> {
+        if index == 0 { (vcpu < self.vcpu_count).then_some(BankLocation::Private(vcpu)) } else { Self::spi_bank(index) }
+    }
+
+    /// The bank and bit of `intid` as `vcpu` addresses it.
+    fn v2_location(&self, vcpu: usize, intid: u32) -> Option<(BankLocation, u32)> {
+        if intid < PRIVATE_INTERRUPT_COUNT {
+            return (vcpu < self.vcpu_count).then_some((BankLocation::Private(vcpu), intid));
+        }
+        let location = Self::spi_bank(usize::try_from(intid / BANK_SIZE).ok()?)?;
+        Some((location, intid % BANK_SIZE))
+    }
+
+    /// The SPI bank `GICD_ICFGR<index>` covers (two registers per bank; 0 and 1 are private).
+    fn spi_bank_of_config(index: usize) -> Option<BankLocation> {
+        Self::spi_bank(index / 2)
+    }
+
+    /// `count` bytes of `GICD_ITARGETSR` from `intid`: the reading vCPU's own bit for INTIDs
+    /// 0–31, the stored target mask for SPIs, zero for unimplemented INTIDs.
+    fn targets(&self, vcpu: usize, intid: u32, count: u64) -> u32 {
+        if intid < PRIVATE_INTERRUPT_COUNT {
+            // A vCPU index below MAX_VCPUS (8) fits a byte.
+            return repeat_byte(VcpuSet::single(vcpu).bits() as u8, count);
+        }
+        let mut value = 0;
+        let mut byte = 0;
+        // BOUND: at most four bytes (a word access).
+        while byte < count.min(4) {
+            // `byte` is below 4: the INTID does not saturate, the shift stays below 32.
+            let target_intid = intid.saturating_add(byte as u32);
+            if let Some((BankLocation::Shared(index), bit)) = self.v2_location(vcpu, target_intid) {
+                let mask = self.routes.get(index).and_then(|bank| bank.get(bit as usize)).copied().unwrap_or(0);
+                value |= (mask & 0xff) << (byte * 8);
+            }
+            byte += 1;
+        }
+        value
+    }
+
+    /// Stores `count` bytes of SPI target masks from `intid`. A new target may be able to
+    /// take an interrupt now, and a hardware-backed SPI follows its (lowest) target's core.
+    fn write_targets(&mut self, intid: u32, count: u64, value: u32) -> WriteOutcome {
+        let implemented = self.all_vcpus().bits();
+        let mut refill = VcpuSet::EMPTY;
+        let mut routes: [Option<(u32, Option<usize>)>; 4] = [None; 4];
+        let mut byte = 0;
+        // BOUND: at most four bytes (a word access).
+        while byte < count.min(4) {
+            // `byte` is below 4: neither the INTID nor the shift overflows.
+            let target_intid = intid.saturating_add(byte as u32);
+            let mask = (value >> (byte * 8)) & 0xff & implemented;
+            if let Some(location @ BankLocation::Shared(index)) = Self::spi_bank(usize::try_from(target_intid / BANK_SIZE).unwrap_or(usize::MAX)) {
+                let bit = target_intid % BANK_SIZE;
+                if let Some(slot) = self.routes.get_mut(index).and_then(|bank| bank.get_mut(bit as usize)) {
+                    *slot = mask;
+                }
+                refill = refill.union(self.refill_targets(location, 1 << bit));
+                if self.bank(location).is_some_and(|bank| bank.hardware & (1 << bit) != 0) {
+                    if let Some(route) = routes.get_mut(byte as usize) {
+                        *route = Some((target_intid, self.route_target(index, bit)));
+                    }
+                }
+            }
+            byte += 1;
+        }
+        let mut outcome = WriteOutcome::plain(Disposition::Emulated).with_refill(refill);
+        for (route_intid, target) in routes.into_iter().flatten() {
+            outcome = outcome.with_route(route_intid, target);
+        }
+        outcome
+    }
+
+    /// `GICD_SGIR` written by `sender`: SGI `SGIINTID` becomes pending at the vCPUs the
+    /// filter names (0: `CPUTargetList`; 1: every vCPU but the sender; 2: the sender alone;
+    /// 3: reserved, nobody), with the sender recorded as its source. Targets outside the
+    /// partition are dropped, as for a GICv3 SGI.
+    fn write_software_interrupt(&mut self, sender: usize, value: u32) -> WriteOutcome {
+        let intid = value & SGIR_INTID_MASK;
+        let everyone = self.all_vcpus();
+        let targets = match (value >> SGIR_FILTER_SHIFT) & 0b11 {
+            0 => VcpuSet::from_bits(((value >> SGIR_TARGET_LIST_SHIFT) & 0xff) & everyone.bits()),
+            1 => VcpuSet::from_bits(everyone.bits() & !VcpuSet::single(sender).bits()),
+            2 => VcpuSet::single(sender),
+            _ => VcpuSet::EMPTY,
+        };
+        let mut refill = VcpuSet::EMPTY;
+        for target in targets.iter() {
+            let Some(bank) = self.private.get_mut(target) else { continue };
+            bank.pending_latch |= 1 << intid;
+            self.record_sgi_source(target, intid, sender);
+            if let Some(vcpu) = self.deliverable_target(BankLocation::Private(target), intid) {
+                refill = refill.with(vcpu);
+            }
+        }
+        WriteOutcome::plain(Disposition::Emulated).with_refill(refill)
+    }
+
+    /// `count` bytes of `GICD_[CS]PENDSGIR` from SGI `first` for `vcpu`: for each pending SGI
+    /// the bit of its recorded source.
+    fn sgi_pending(&self, vcpu: usize, first: u32, count: u64) -> u32 {
+        let Some(bank) = self.bank(BankLocation::Private(vcpu)) else { return 0 };
+        let pending = bank.read(BitRegister::SetPending);
+        let mut value = 0;
+        let mut byte = 0;
+        // BOUND: at most four bytes (a word access).
+        while byte < count.min(4) {
+            // `byte` is below 4 and `first` below 16: no overflow.
+            let intid = first.saturating_add(byte as u32);
+            if intid < SGI_COUNT && pending & (1 << intid) != 0 {
+                value |= (1_u32 << self.sgi_source(vcpu, intid)) << (byte * 8);
+            }
+            byte += 1;
+        }
+        value
+    }
+
+    /// A write to `GICD_SPENDSGIR` (`set`) or `GICD_CPENDSGIR` by `vcpu`, `count` bytes from
+    /// SGI `first`: a set byte makes its SGI pending from the lowest source it names; a
+    /// cleared byte naming the recorded source clears it (one pending state per SGI here).
+    fn write_sgi_pending(&mut self, vcpu: usize, first: u32, count: u64, value: u32, set: bool) -> WriteOutcome {
+        let mut mask = 0;
+        let mut byte = 0;
+        // BOUND: at most four bytes (a word access).
+        while byte < count.min(4) {
+            // `byte` is below 4 and `first` below 16: no overflow.
+            let intid = first.saturating_add(byte as u32);
+            let mut sources = (value >> (byte * 8)) & 0xff & self.all_vcpus().bits();
+            if intid < SGI_COUNT && sources != 0 {
+                if set {
+                    if let Some(source) = take_lowest(&mut sources) {
+                        self.record_sgi_source(vcpu, intid, source as usize);
+                    }
+                    mask |= 1 << intid;
+                } else if sources & (1 << self.sgi_source(vcpu, intid)) != 0 {
+                    mask |= 1 << intid;
+                }
+            }
+            byte += 1;
+        }
+        let register = if set { BitRegister::SetPending } else { BitRegister::ClearPending };
+        if mask == 0 {
+            return WriteOutcome::plain(Disposition::Emulated);
+        }
+        self.write_bits(BankLocation::Private(vcpu), register, mask)
+    }
+}
