@@ -89,13 +89,21 @@ pub trait PhysicalCpuInterface {
     /// Opens the calling core's CPU interface (every priority, `EOImode` = 1, its groups on)
     /// and its virtual interface (`En`); `core` is its index in the system tables.
     fn initialise(core: usize);
-    /// Acknowledges the highest-priority pending interrupt: its INTID (1020–1023: none).
+    /// Acknowledges the highest-priority pending interrupt and returns the acknowledge
+    /// register's value: its INTID ([`PhysicalCpuInterface::interrupt_id`]; 1020–1023: none)
+    /// and, on GICv2, an SGI's source `CPUID` (`GICC_IAR` bits [12:10]), which the priority
+    /// drop and deactivation must name again (IHI 0048B 4.4.5, 4.4.15).
     fn acknowledge() -> u32;
-    /// Drops the running priority of `intid`, the last interrupt acknowledged, without
-    /// deactivating it.
-    fn priority_drop(intid: u32);
-    /// Deactivates `intid` (after [`PhysicalCpuInterface::priority_drop`]).
-    fn deactivate(intid: u32);
+    /// The INTID in a value [`PhysicalCpuInterface::acknowledge`] returned.
+    fn interrupt_id(acknowledged: u32) -> u32 {
+        acknowledged
+    }
+    /// Drops the running priority of the interrupt `acknowledged` names (as
+    /// [`PhysicalCpuInterface::acknowledge`] returned it) without deactivating it.
+    fn priority_drop(acknowledged: u32);
+    /// Deactivates the interrupt `acknowledged` names (after the priority drop); for an
+    /// interrupt other than an SGI its INTID alone.
+    fn deactivate(acknowledged: u32);
     /// Sends SGI `intid` to physical core `core`, whose MPIDR affinity is `affinity`.
     fn send_sgi(intid: u32, core: usize, affinity: u64);
     /// Clears the virtual CPU interface state (active priorities, `VMCR`) and every list
