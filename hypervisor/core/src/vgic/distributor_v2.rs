@@ -387,3 +387,229 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         self.write_bits(BankLocation::Private(vcpu), register, mask)
     }
 }
+
+// [utest->dsn~vgic-frames~1] [utest->dsn~vgic-sgi~1]
+#[cfg(test)]
+mod tests {
+    use super::super::{Effect, GicArchitecture, Group, ListRegisterState};
+    use super::*;
+
+    type Gic = VirtualGic<2>;
+    type EffectList = heapless::Vec<Effect, 16>;
+
+    const CTLR: u64 = 0x000;
+    const IGROUPR: u64 = 0x080;
+    const ISENABLER: u64 = 0x100;
+    const ICPENDR: u64 = 0x280;
+    const IPRIORITYR: u64 = 0x400;
+    const ITARGETSR: u64 = 0x800;
+    const ICFGR: u64 = 0xc00;
+    const CPENDSGIR: u64 = 0xf10;
+    const SPENDSGIR: u64 = 0xf20;
+
+    fn gic(vcpus: usize) -> Gic {
+        Gic::with_architecture(vcpus, GicArchitecture::V2).expect("valid vCPU count")
+    }
+
+    fn read(gic: &Gic, vcpu: usize, offset: u64) -> u64 {
+        gic.distributor_read_by(vcpu, offset, AccessWidth::Word).expect("word read").value
+    }
+
+    fn read_byte(gic: &Gic, vcpu: usize, offset: u64) -> u64 {
+        gic.distributor_read_by(vcpu, offset, AccessWidth::Byte).expect("byte read").value
+    }
+
+    fn write(gic: &mut Gic, vcpu: usize, offset: u64, value: u64) -> WriteOutcome {
+        gic.distributor_write_by(vcpu, offset, AccessWidth::Word, value).expect("word write")
+    }
+
+    /// Distributor on, `intid` enabled on `vcpu` (its own bank for an SGI or PPI).
+    fn enabled(vcpus: usize, vcpu: usize, intid: u32) -> Gic {
+        let mut gic = gic(vcpus);
+        let _on = write(&mut gic, vcpu, CTLR, 0b11);
+        let _enabled = write(&mut gic, vcpu, ISENABLER + u64::from(intid / 32) * 4, 1 << (intid % 32));
+        gic
+    }
+
+    #[test]
+    fn typer_states_spi_blocks_and_cpu_number_and_no_security_extensions() {
+        let gic = gic(3);
+        // ITLinesNumber = 2 (96 INTIDs), CPUNumber = 2 (three CPUs), SecurityExtn = 0.
+        assert_eq!(read(&gic, 0, TYPER), 2 | 2 << 5);
+        assert_eq!(Gic::distributor_v2_constant(TYPER, AccessWidth::Word, 3), Some(2 | 2 << 5));
+        assert_eq!(Gic::distributor_constant_of(GicArchitecture::V2, TYPER, AccessWidth::Word, 3), Some(2 | 2 << 5));
+        assert_eq!(Gic::distributor_v2_constant(TYPER, AccessWidth::Byte, 3), None);
+        assert_eq!(Gic::distributor_v2_constant(TYPER, AccessWidth::Word, 9), None, "no ninth CPU");
+    }
+
+    #[test]
+    fn identification_reads_architecture_version_2() {
+        let gic = gic(1);
+        assert_eq!(read(&gic, 0, PIDR2), u64::from(PERIPHERAL_ID2_V2));
+        assert_eq!(read(&gic, 0, PIDR2) >> 4 & 0xf, 2, "ArchRev");
+        assert_eq!(read(&gic, 0, IIDR), u64::from(IMPLEMENTATION_ID));
+        assert_eq!(Gic::distributor_v2_constant(PIDR2, AccessWidth::Word, 1), Some(0x20));
+    }
+
+    #[test]
+    fn control_has_the_two_group_enables_and_no_affinity_routing() {
+        let mut gic = gic(2);
+        assert_eq!(read(&gic, 0, CTLR), 0);
+        let outcome = write(&mut gic, 0, CTLR, u64::MAX);
+        assert_eq!(read(&gic, 1, CTLR), 0b11, "ARE and DS do not exist on GICv2");
+        assert_eq!(outcome.refill().bits(), 0b11, "a group turned on: every vCPU looks");
+    }
+
+    #[test]
+    fn every_interrupt_resets_to_group_0_and_reset_restores_it() {
+        let mut gic = gic(2);
+        assert_eq!(read(&gic, 0, IGROUPR), 0);
+        assert_eq!(read(&gic, 0, IGROUPR + 4), 0);
+        let _group1 = write(&mut gic, 1, IGROUPR, u64::from(u32::MAX));
+        assert_eq!(read(&gic, 1, IGROUPR), u64::from(u32::MAX));
+        gic.reset();
+        assert_eq!(read(&gic, 1, IGROUPR), 0);
+        assert_eq!(gic.architecture(), GicArchitecture::V2);
+    }
+
+    #[test]
+    fn sgi_and_ppi_registers_are_banked_per_accessing_vcpu() {
+        let mut gic = gic(2);
+        let _enable = write(&mut gic, 1, ISENABLER, 1 << 27);
+        assert_eq!(read(&gic, 1, ISENABLER), 1 << 27);
+        assert_eq!(read(&gic, 0, ISENABLER), 0, "vCPU 0's bank is untouched");
+        let _priority = gic.distributor_write_by(0, IPRIORITYR + 27, AccessWidth::Byte, 0xa0).unwrap();
+        assert_eq!(read_byte(&gic, 0, IPRIORITYR + 27), 0xa0);
+        assert_eq!(read_byte(&gic, 1, IPRIORITYR + 27), 0);
+        assert!(gic.distributor_read_by(2, ISENABLER, AccessWidth::Word).is_err(), "no vCPU 2");
+    }
+
+    #[test]
+    fn targets_of_private_interrupts_read_the_own_cpu_and_ignore_writes() {
+        let mut gic = gic(4);
+        assert_eq!(read(&gic, 2, ITARGETSR), 0x0404_0404);
+        assert_eq!(read_byte(&gic, 3, ITARGETSR + 31), 0x08);
+        assert_eq!(write(&mut gic, 0, ITARGETSR + 28, 0xffff_ffff).disposition, Disposition::ReadOnly);
+    }
+
+    #[test]
+    fn an_spi_goes_to_the_lowest_vcpu_of_its_target_mask() {
+        let mut gic = enabled(4, 0, 40);
+        // Byte 0 of ITARGETSR10 is INTID 40: vCPUs 2 and 3; bit 5 names no vCPU (RAZ/WI).
+        let outcome = gic.distributor_write_by(0, ITARGETSR + 40, AccessWidth::Byte, 0x2c).unwrap();
+        assert_eq!(outcome.disposition, Disposition::Emulated);
+        assert_eq!(read_byte(&gic, 1, ITARGETSR + 40), 0x0c);
+        gic.set_spi_pending(40).unwrap();
+        assert_eq!(gic.next_pending(2).map(|pending| pending.intid), Some(40));
+        assert_eq!(gic.next_pending(3), None);
+        assert_eq!(gic.next_pending(0), None);
+    }
+
+    #[test]
+    fn a_new_target_that_can_take_a_pending_spi_is_refilled() {
+        let mut gic = enabled(2, 0, 33);
+        gic.set_spi_level(33, true).unwrap();
+        assert_eq!(gic.next_pending(1), None, "targeted nowhere at reset");
+        let outcome = write(&mut gic, 0, ITARGETSR + 32, 0x0000_0200);
+        assert_eq!(outcome.refill().bits(), 0b10);
+        assert_eq!(gic.next_pending(1).map(|pending| pending.intid), Some(33));
+    }
+
+    #[test]
+    fn retargeting_hardware_backed_spis_moves_each_physical_twin() {
+        let mut gic = gic(2);
+        gic.set_hardware_backed(48, 70).unwrap();
+        gic.set_hardware_backed(50, 72).unwrap();
+        // ITARGETSR12 covers INTIDs 48-51: 48 to vCPU 1, 49 (software) to vCPU 0, 50 to none.
+        let outcome = write(&mut gic, 0, ITARGETSR + 48, 0x0000_0102);
+        let effects: EffectList = outcome.effects().collect();
+        assert!(effects.contains(&Effect::PhysicalRoute { intid: 48, target: Some(1) }), "{effects:?}");
+        assert!(effects.contains(&Effect::PhysicalRoute { intid: 50, target: None }), "{effects:?}");
+        assert_eq!(effects.iter().filter(|effect| matches!(effect, Effect::PhysicalRoute { .. })).count(), 2);
+    }
+
+    #[test]
+    fn sgir_target_list_filters() {
+        for (filter, list, expected) in [(0_u32, 0b0110_u32, 0b0110), (1, 0, 0b1110), (2, 0xff, 0b0001), (3, 0xff, 0)] {
+            let mut gic = gic(4);
+            let _on = write(&mut gic, 0, CTLR, 0b11);
+            for vcpu in 0..4 {
+                let _enabled = write(&mut gic, vcpu, ISENABLER, 1 << 5);
+            }
+            let value = filter << SGIR_FILTER_SHIFT | list << SGIR_TARGET_LIST_SHIFT | 5;
+            let outcome = write(&mut gic, 0, SGIR, u64::from(value));
+            assert_eq!(outcome.refill().bits(), expected, "filter {filter}");
+            for vcpu in 0..4 {
+                let pending = gic.next_pending(vcpu).map(|pending| pending.intid);
+                assert_eq!(pending.is_some(), expected & (1 << vcpu) != 0, "filter {filter}, vCPU {vcpu}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_sgi_carries_its_sender_into_the_gicv2_list_register() {
+        let mut gic = enabled(4, 1, 3);
+        // vCPU 2 sends SGI 3 to vCPU 1; bits for CPUs 4-7 name no vCPU.
+        let _sent = write(&mut gic, 2, SGIR, u64::from(0xf2_u32 << SGIR_TARGET_LIST_SHIFT | 3));
+        let pending = gic.next_pending(1).expect("SGI 3 pending at vCPU 1");
+        assert_eq!((pending.intid, pending.sgi_source, pending.group), (3, 2, Group::Group0));
+        let entry = pending.list_register();
+        assert_eq!(entry.state, ListRegisterState::Pending);
+        let bits = entry.to_gicv2(pending.sgi_source).unwrap();
+        assert_eq!(bits >> 10 & 0x7, 2, "GICH_LR<n>.CPUID names the sender");
+        assert_eq!(gic.private_entry(1, 3).map(|entry| entry.virtual_intid), Some(3));
+    }
+
+    #[test]
+    fn sgir_ignores_byte_accesses_and_reads_as_zero() {
+        let mut gic = gic(1);
+        assert!(gic.distributor_write_by(0, SGIR, AccessWidth::Byte, 1).is_err());
+        assert_eq!(read(&gic, 0, SGIR), 0, "write-only");
+    }
+
+    #[test]
+    fn set_and_clear_sgi_pending_name_the_source_per_byte() {
+        let mut gic = gic(4);
+        // SPENDSGIR0 byte 1 is SGI 1: pending from CPU 3 (the lowest named source).
+        let _set = gic.distributor_write_by(0, SPENDSGIR + 1, AccessWidth::Byte, 0b1000).unwrap();
+        assert_eq!(read(&gic, 0, SPENDSGIR), 0b1000 << 8);
+        assert_eq!(read(&gic, 0, CPENDSGIR), 0b1000 << 8, "both registers read the pending state");
+        assert_eq!(read(&gic, 1, SPENDSGIR), 0, "banked per vCPU");
+        // Clearing for another source leaves it; for the recorded one clears it.
+        let _other = gic.distributor_write_by(0, CPENDSGIR + 1, AccessWidth::Byte, 0b0001).unwrap();
+        assert_eq!(read(&gic, 0, SPENDSGIR), 0b1000 << 8);
+        let _clear = write(&mut gic, 0, CPENDSGIR, 0b1000 << 8);
+        assert_eq!(read(&gic, 0, SPENDSGIR), 0);
+        assert_eq!(read(&gic, 0, ICPENDR) & 0xffff, 0);
+    }
+
+    #[test]
+    fn sgi_configuration_is_read_only_and_ppi_configuration_is_banked() {
+        let mut gic = gic(2);
+        assert_eq!(read(&gic, 0, ICFGR), 0xaaaa_aaaa, "SGIs are edge-triggered");
+        assert_eq!(write(&mut gic, 0, ICFGR, 0).disposition, Disposition::ReadOnly);
+        let _edge = write(&mut gic, 1, ICFGR + 4, 0x0080_0000);
+        assert_eq!(read(&gic, 1, ICFGR + 4), 0x0080_0000);
+        assert_eq!(read(&gic, 0, ICFGR + 4), 0);
+        let _spi = write(&mut gic, 0, ICFGR + 8, 0x2);
+        assert_eq!(read(&gic, 1, ICFGR + 8), 0x2, "SPI configuration is shared");
+    }
+
+    #[test]
+    fn gicv3_only_registers_are_reserved() {
+        let mut gic = gic(1);
+        // GICD_IROUTER<32> and GICD_PIDR2 of GICv3 lie past the 4 KiB GICv2 register map.
+        assert_eq!(read(&gic, 0, 0x6100), 0);
+        assert_eq!(write(&mut gic, 0, 0x6100, 1).disposition, Disposition::RazWi);
+        assert_eq!(read(&gic, 0, 0xffe8), 0);
+        assert!(gic.distributor_read_by(0, DISTRIBUTOR_FRAME_SIZE, AccessWidth::Word).is_err());
+    }
+
+    #[test]
+    fn the_gicv3_entry_points_answer_as_vcpu_0_on_a_gicv2_model() {
+        let mut gic = gic(2);
+        let _enable = gic.distributor_write(ISENABLER, AccessWidth::Word, 1 << 27).unwrap();
+        assert_eq!(read(&gic, 0, ISENABLER), 1 << 27);
+        assert_eq!(gic.distributor_read(ITARGETSR, AccessWidth::Word).unwrap().value, 0x0101_0101);
+    }
+}
