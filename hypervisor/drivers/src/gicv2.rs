@@ -172,8 +172,8 @@ impl PhysicalGic {
     /// # Safety
     /// The board's GICD, GICC and GICH frames must be mapped as Device memory at their
     /// addresses for the rest of the program, and no other code may drive them.
-    pub unsafe fn from_board(gic: &Gic, core_count: usize) -> Result<Self, GicError> {
-        let Gic::V2 { distributor, cpu_interface, hypervisor_interface, .. } = *gic else {
+    pub unsafe fn from_board(board_gic: &Gic, core_count: usize) -> Result<Self, GicError> {
+        let Gic::V2 { distributor, cpu_interface, hypervisor_interface, .. } = *board_gic else {
             return Err(GicError::Driver);
         };
         if core_count > MAX_CPU_INTERFACES {
@@ -288,7 +288,8 @@ impl PhysicalGic {
     /// `GICD_ICFGR<n>` `Int_config[1]` of `raw` (PPIs and SPIs; SGIs are always edge).
     fn set_trigger(&mut self, raw: u32, trigger: InterruptTrigger) -> Result<(), GicError> {
         let register = self.distributor.icfgr.get(Self::index(raw / 16)?).ok_or(GicError::InvalidIntid(raw))?;
-        let bit = 1 << ((raw % 16) * 2 + 1);
+        // Int_config[1] of `raw`: bit 2n + 1 for the n-th interrupt of the register.
+        let bit = 1_u32.checked_shl(raw.wrapping_rem(16).wrapping_mul(2).wrapping_add(1)).unwrap_or(0);
         let value = register.get();
         register.set(match trigger {
             InterruptTrigger::Edge => value | bit,

@@ -95,10 +95,10 @@ impl PhysicalGic {
         let bulkhead_core::system::Gic::V3 { distributor, redistributors, .. } = *gic else {
             return Err(GicError::Driver);
         };
-        let distributor = usize::try_from(distributor.raw()).map_err(|_| GicError::Driver)?;
-        let redistributors = usize::try_from(redistributors.raw()).map_err(|_| GicError::Driver)?;
+        let distributor_base = usize::try_from(distributor.raw()).map_err(|_| GicError::Driver)?;
+        let redistributors_base = usize::try_from(redistributors.raw()).map_err(|_| GicError::Driver)?;
         // SAFETY: the caller's guarantee, for exactly these frames.
-        unsafe { Self::new(distributor, redistributors, core_count) }
+        unsafe { Self::new(distributor_base, redistributors_base, core_count) }
     }
 
     /// Global set-up, once, on the boot core (`core` is its redistributor index): affinity

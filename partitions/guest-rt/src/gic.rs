@@ -154,13 +154,14 @@ impl GicV3 {
         // SAFETY: the caller guarantees a mapped distributor frame at this address; register
         // blocks are only accessed through volatile operations.
         let distributor = unsafe { &*(description.distributor as *const DistributorRegisters) };
-        let version_2 = description.cpu_interface.map(|cpu_interface| {
+        let version_2 = description.cpu_interface.map(|cpu_interface_base| {
             // SAFETY: as above: the same distributor frame, seen with the GICv2 layout.
-            let distributor =
+            let distributor_v2 =
                 unsafe { &*(description.distributor as *const DistributorV2Registers) };
             // SAFETY: the caller guarantees a mapped CPU interface frame at this address.
-            let cpu_interface = unsafe { &*(cpu_interface as *const CpuInterfaceV2Registers) };
-            (distributor, cpu_interface)
+            let cpu_interface_v2 =
+                unsafe { &*(cpu_interface_base as *const CpuInterfaceV2Registers) };
+            (distributor_v2, cpu_interface_v2)
         });
         Self {
             distributor,

@@ -260,7 +260,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     /// The value of a distributor register that never changes, for the architecture
     /// `architecture` and a partition of `vcpu_count` vCPUs: [`VirtualGic::distributor_constant`]
     /// on GICv3, [`VirtualGic::distributor_v2_constant`] on GICv2.
-    pub const fn distributor_constant_of(
+    pub fn distributor_constant_of(
         architecture: GicArchitecture,
         offset: u64,
         width: AccessWidth,

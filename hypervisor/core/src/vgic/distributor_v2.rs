@@ -126,51 +126,53 @@ fn check(offset: u64, width: AccessWidth) -> Result<Register, VgicError> {
     Ok(register)
 }
 
-/// `value` with each of its low `count` bytes replaced by `byte`.
-const fn repeat_byte(byte: u8, count: u64) -> u32 {
-    let mut value = 0;
-    let mut index = 0;
-    // BOUND: `count` is an access width in bytes, at most 4 here.
-    while index < count && index < 4 {
-        value |= (byte as u32) << (index * 8);
-        index += 1;
+/// A word whose low `count` bytes (at most 4) are `byte`, the rest zero.
+fn repeat_byte(byte: u8, count: u64) -> u32 {
+    let mut bytes = [0_u8; 4];
+    for slot in bytes.iter_mut().take(byte_count(count)) {
+        *slot = byte;
     }
-    value
+    u32::from_le_bytes(bytes)
+}
+
+/// An access width in bytes as an iterator bound (at most 4 are ever used).
+fn byte_count(count: u64) -> usize {
+    usize::try_from(count).unwrap_or(usize::MAX)
 }
 
 impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     /// `GICD_TYPER` of a GICv2 partition of `vcpu_count` vCPUs: `ITLinesNumber` =
     /// `SPI_BLOCKS`, `CPUNumber` = `vcpu_count - 1`, no Security Extensions, no LSPIs.
-    pub const fn distributor_v2_type(vcpu_count: usize) -> u32 {
+    pub fn distributor_v2_type(vcpu_count: usize) -> u32 {
         // ITLinesNumber is SPI_BLOCKS (at most 30 by SPI_COUNT's assertion); CPUNumber is
         // 3 bits, and a partition has 1 to 8 vCPUs.
-        let cpus = if vcpu_count == 0 { 0 } else { ((vcpu_count - 1) & 0x7) as u32 };
-        (Self::SPI_COUNT / BANK_SIZE) | cpus << TYPER_CPU_NUMBER_SHIFT
+        let cpus = u32::try_from(vcpu_count.saturating_sub(1) & 0x7).unwrap_or(0);
+        Self::SPI_COUNT.checked_div(BANK_SIZE).unwrap_or(0) | cpus << TYPER_CPU_NUMBER_SHIFT
     }
 
     /// The value of a GICv2 distributor register that never changes (`GICD_TYPER`,
     /// `GICD_IIDR`, `ICPIDR2`) for a valid word read at `offset` in a partition of
     /// `vcpu_count` vCPUs, or `None` for any other access: the lock-free short path, giving
     /// the value [`VirtualGic::distributor_read_by`] gives.
-    pub const fn distributor_v2_constant(offset: u64, width: AccessWidth, vcpu_count: usize) -> Option<u64> {
+    pub fn distributor_v2_constant(offset: u64, width: AccessWidth, vcpu_count: usize) -> Option<u64> {
         if !matches!(width, AccessWidth::Word) || vcpu_count == 0 || vcpu_count > MAX_VCPUS {
             return None;
         }
         match offset {
-            TYPER => Some(Self::distributor_v2_type(vcpu_count) as u64),
-            IIDR => Some(IMPLEMENTATION_ID as u64),
-            PIDR2 => Some(PERIPHERAL_ID2_V2 as u64),
+            TYPER => Some(u64::from(Self::distributor_v2_type(vcpu_count))),
+            IIDR => Some(u64::from(IMPLEMENTATION_ID)),
+            PIDR2 => Some(u64::from(PERIPHERAL_ID2_V2)),
             _ => None,
         }
     }
 
     /// A read of the GICv2 distributor frame by `vcpu`.
     pub(super) fn distributor_v2_read(&self, vcpu: usize, offset: u64, width: AccessWidth) -> Result<ReadOutcome, VgicError> {
-        let register = check(offset, width)?;
+        let decoded = check(offset, width)?;
         if vcpu >= self.vcpu_count {
             return Err(VgicError::NoSuchVcpu { vcpu });
         }
-        let value = match register {
+        let value = match decoded {
             Register::Control => self.group_enable_bits(),
             Register::Type => Self::distributor_v2_type(self.vcpu_count),
             Register::ImplementerId => IMPLEMENTATION_ID,
@@ -185,7 +187,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
             },
             Register::Targets(intid) => self.targets(vcpu, intid, width.bytes()),
             Register::Config(index) => match index {
-                0 | 1 => self.bank(BankLocation::Private(vcpu)).map_or(0, |bank| bank.config(index as u32)),
+                0 | 1 => self.bank(BankLocation::Private(vcpu)).map_or(0, |bank| bank.config(u32::from(index == 1))),
                 _ => match Self::spi_bank_of_config(index) {
                     Some(location) => self.bank(location).map_or(0, |bank| bank.config(u32::from(index % 2 == 1))),
                     None => return Ok(ReadOutcome::read_as_zero()),
@@ -262,22 +264,17 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     /// 0–31, the stored target mask for SPIs, zero for unimplemented INTIDs.
     fn targets(&self, vcpu: usize, intid: u32, count: u64) -> u32 {
         if intid < PRIVATE_INTERRUPT_COUNT {
-            // A vCPU index below MAX_VCPUS (8) fits a byte.
-            return repeat_byte(VcpuSet::single(vcpu).bits() as u8, count);
+            // A vCPU index below MAX_VCPUS (8) has its bit in the low byte.
+            return repeat_byte(u8::try_from(VcpuSet::single(vcpu).bits()).unwrap_or(0), count);
         }
-        let mut value = 0;
-        let mut byte = 0;
-        // BOUND: at most four bytes (a word access).
-        while byte < count.min(4) {
-            // `byte` is below 4: the INTID does not saturate, the shift stays below 32.
-            let target_intid = intid.saturating_add(byte as u32);
-            if let Some((BankLocation::Shared(index), bit)) = self.v2_location(vcpu, target_intid) {
+        let mut bytes = [0_u8; 4];
+        for (offset, slot) in (0_u32..).zip(bytes.iter_mut()).take(byte_count(count)) {
+            if let Some((BankLocation::Shared(index), bit)) = self.v2_location(vcpu, intid.saturating_add(offset)) {
                 let mask = self.routes.get(index).and_then(|bank| bank.get(bit as usize)).copied().unwrap_or(0);
-                value |= (mask & 0xff) << (byte * 8);
+                *slot = u8::try_from(mask & 0xff).unwrap_or(0);
             }
-            byte += 1;
         }
-        value
+        u32::from_le_bytes(bytes)
     }
 
     /// Stores `count` bytes of SPI target masks from `intid`. A new target may be able to
@@ -286,25 +283,17 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         let implemented = self.all_vcpus().bits();
         let mut refill = VcpuSet::EMPTY;
         let mut routes: [Option<(u32, Option<usize>)>; 4] = [None; 4];
-        let mut byte = 0;
-        // BOUND: at most four bytes (a word access).
-        while byte < count.min(4) {
-            // `byte` is below 4: neither the INTID nor the shift overflows.
-            let target_intid = intid.saturating_add(byte as u32);
-            let mask = (value >> (byte * 8)) & 0xff & implemented;
-            if let Some(location @ BankLocation::Shared(index)) = Self::spi_bank(usize::try_from(target_intid / BANK_SIZE).unwrap_or(usize::MAX)) {
-                let bit = target_intid % BANK_SIZE;
-                if let Some(slot) = self.routes.get_mut(index).and_then(|bank| bank.get_mut(bit as usize)) {
-                    *slot = mask;
-                }
-                refill = refill.union(self.refill_targets(location, 1 << bit));
-                if self.bank(location).is_some_and(|bank| bank.hardware & (1 << bit) != 0) {
-                    if let Some(route) = routes.get_mut(byte as usize) {
-                        *route = Some((target_intid, self.route_target(index, bit)));
-                    }
-                }
+        for ((offset, byte), route) in (0_u32..).zip(value.to_le_bytes()).zip(routes.iter_mut()).take(byte_count(count)) {
+            let target_intid = intid.saturating_add(offset);
+            let Some((location, bit)) = self.v2_location(0, target_intid) else { continue };
+            let BankLocation::Shared(index) = location else { continue };
+            if let Some(slot) = self.routes.get_mut(index).and_then(|bank| bank.get_mut(bit as usize)) {
+                *slot = u32::from(byte) & implemented;
             }
-            byte += 1;
+            refill = refill.union(self.refill_targets(location, 1 << bit));
+            if self.bank(location).is_some_and(|bank| bank.hardware & (1 << bit) != 0) {
+                *route = Some((target_intid, self.route_target(index, bit)));
+            }
         }
         let mut outcome = WriteOutcome::plain(Disposition::Emulated).with_refill(refill);
         for (route_intid, target) in routes.into_iter().flatten() {
@@ -343,47 +332,41 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     fn sgi_pending(&self, vcpu: usize, first: u32, count: u64) -> u32 {
         let Some(bank) = self.bank(BankLocation::Private(vcpu)) else { return 0 };
         let pending = bank.read(BitRegister::SetPending);
-        let mut value = 0;
-        let mut byte = 0;
-        // BOUND: at most four bytes (a word access).
-        while byte < count.min(4) {
-            // `byte` is below 4 and `first` below 16: no overflow.
-            let intid = first.saturating_add(byte as u32);
+        let mut bytes = [0_u8; 4];
+        for (offset, slot) in (0_u32..).zip(bytes.iter_mut()).take(byte_count(count)) {
+            let intid = first.saturating_add(offset);
             if intid < SGI_COUNT && pending & (1 << intid) != 0 {
-                value |= (1_u32 << self.sgi_source(vcpu, intid)) << (byte * 8);
+                *slot = 1_u8.checked_shl(u32::from(self.sgi_source(vcpu, intid))).unwrap_or(0);
             }
-            byte += 1;
         }
-        value
+        u32::from_le_bytes(bytes)
     }
 
     /// A write to `GICD_SPENDSGIR` (`set`) or `GICD_CPENDSGIR` by `vcpu`, `count` bytes from
     /// SGI `first`: a set byte makes its SGI pending from the lowest source it names; a
     /// cleared byte naming the recorded source clears it (one pending state per SGI here).
     fn write_sgi_pending(&mut self, vcpu: usize, first: u32, count: u64, value: u32, set: bool) -> WriteOutcome {
+        let implemented = self.all_vcpus().bits();
         let mut mask = 0;
-        let mut byte = 0;
-        // BOUND: at most four bytes (a word access).
-        while byte < count.min(4) {
-            // `byte` is below 4 and `first` below 16: no overflow.
-            let intid = first.saturating_add(byte as u32);
-            let mut sources = (value >> (byte * 8)) & 0xff & self.all_vcpus().bits();
-            if intid < SGI_COUNT && sources != 0 {
-                if set {
-                    if let Some(source) = take_lowest(&mut sources) {
-                        self.record_sgi_source(vcpu, intid, source as usize);
-                    }
-                    mask |= 1 << intid;
-                } else if sources & (1 << self.sgi_source(vcpu, intid)) != 0 {
-                    mask |= 1 << intid;
-                }
+        for (offset, byte) in (0_u32..).zip(value.to_le_bytes()).take(byte_count(count)) {
+            let intid = first.saturating_add(offset);
+            let mut sources = u32::from(byte) & implemented;
+            if intid >= SGI_COUNT || sources == 0 {
+                continue;
             }
-            byte += 1;
+            if set {
+                if let Some(source) = take_lowest(&mut sources).and_then(|source| usize::try_from(source).ok()) {
+                    self.record_sgi_source(vcpu, intid, source);
+                }
+                mask |= 1 << intid;
+            } else if sources & (1 << self.sgi_source(vcpu, intid)) != 0 {
+                mask |= 1 << intid;
+            }
         }
-        let register = if set { BitRegister::SetPending } else { BitRegister::ClearPending };
         if mask == 0 {
             return WriteOutcome::plain(Disposition::Emulated);
         }
+        let register = if set { BitRegister::SetPending } else { BitRegister::ClearPending };
         self.write_bits(BankLocation::Private(vcpu), register, mask)
     }
 }
