@@ -268,6 +268,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
             return repeat_byte(u8::try_from(VcpuSet::single(vcpu).bits()).unwrap_or(0), count);
         }
         let mut bytes = [0_u8; 4];
+        // BOUND: zipped with at most four bytes (a word access).
         for (offset, slot) in (0_u32..).zip(bytes.iter_mut()).take(byte_count(count)) {
             if let Some((BankLocation::Shared(index), bit)) = self.v2_location(vcpu, intid.saturating_add(offset)) {
                 let mask = self.routes.get(index).and_then(|bank| bank.get(bit as usize)).copied().unwrap_or(0);
@@ -283,6 +284,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         let implemented = self.all_vcpus().bits();
         let mut refill = VcpuSet::EMPTY;
         let mut routes: [Option<(u32, Option<usize>)>; 4] = [None; 4];
+        // BOUND: zipped with at most four bytes (a word access).
         for ((offset, byte), route) in (0_u32..).zip(value.to_le_bytes()).zip(routes.iter_mut()).take(byte_count(count)) {
             let target_intid = intid.saturating_add(offset);
             let Some((location, bit)) = self.v2_location(0, target_intid) else { continue };
@@ -333,6 +335,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         let Some(bank) = self.bank(BankLocation::Private(vcpu)) else { return 0 };
         let pending = bank.read(BitRegister::SetPending);
         let mut bytes = [0_u8; 4];
+        // BOUND: zipped with at most four bytes (a word access).
         for (offset, slot) in (0_u32..).zip(bytes.iter_mut()).take(byte_count(count)) {
             let intid = first.saturating_add(offset);
             if intid < SGI_COUNT && pending & (1 << intid) != 0 {
@@ -348,6 +351,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     fn write_sgi_pending(&mut self, vcpu: usize, first: u32, count: u64, value: u32, set: bool) -> WriteOutcome {
         let implemented = self.all_vcpus().bits();
         let mut mask = 0;
+        // BOUND: zipped with at most four bytes (a word access).
         for (offset, byte) in (0_u32..).zip(value.to_le_bytes()).take(byte_count(count)) {
             let intid = first.saturating_add(offset);
             let mut sources = u32::from(byte) & implemented;
