@@ -283,6 +283,21 @@ impl GicV3 {
         Ok(())
     }
 
+    /// Sends SGI `intid` (0-15) to vCPU `target` of this partition: through
+    /// `ICC_SGI1R_EL1` on a GICv3 (Aff0 = `target` in the target list; the partition's vCPUs
+    /// are `0.0.0.n`), through `GICD_SGIR` (`CPUTargetList` bit `target`) on a GICv2.
+    pub fn send_sgi(&self, intid: u32, target: usize) -> Result<(), GicError> {
+        if intid >= 16 || target >= MAX_VCPUS {
+            return Err(GicError::InvalidIntid(intid));
+        }
+        if let Some((distributor, _)) = self.version_2 {
+            distributor.sgir.set((1 << target) << 16 | intid);
+            return Ok(());
+        }
+        cpu_interface::send_sgi(intid, target);
+        Ok(())
+    }
+
     /// [`GicV3::enable_interrupt`] on a GICv2: priority byte, for an SPI this vCPU's
     /// `GICD_ITARGETSR<n>` byte (its own bit, which the banked `GICD_ITARGETSR0` reads), then
     /// the enable bit.

@@ -57,6 +57,17 @@ pub(super) fn init() -> Result<(), GicError> {
     Ok(())
 }
 
+/// Sends SGI `intid` to the vCPU with affinity `0.0.0.target` (`ICC_SGI1R_EL1`: TargetList
+/// bit `target` below 16, RS = `target / 16`, INTID at [27:24]).
+pub(super) fn send_sgi(intid: u32, target: usize) {
+    let value = (1_u64 << (target % 16)) | (u64::from(intid & 0xf) << 24) | ((target as u64 / 16) << 44);
+    barrier::dsb(barrier::ISHST);
+    // SAFETY: ICC_SGI1R_EL1 only raises an SGI (trapped to the hypervisor, which emulates it
+    // for this partition's vCPUs); it touches no memory.
+    unsafe { asm!("msr S3_0_C12_C11_5, {}", in(reg) value, options(nomem, nostack)) };
+    barrier::isb(barrier::SY);
+}
+
 /// Acknowledges the highest-priority pending Group 1 interrupt: its INTID, or `None` when
 /// there is none (a spurious INTID).
 pub(super) fn acknowledge() -> Option<u32> {

@@ -95,6 +95,9 @@ register_structs! {
         /// GICD_ITARGETSR<n>: one CPU-mask byte per INTID, accessed as words.
         (0x800 => pub itargetsr: [ReadWrite<u32>; 255]),
         (0xbfc => _reserved3),
+        /// GICD_SGIR: TargetListFilter [25:24], CPUTargetList [23:16], SGIINTID [3:0].
+        (0xf00 => pub sgir: WriteOnly<u32>),
+        (0xf04 => _reserved4),
         (0x1000 => @END),
     }
 }
