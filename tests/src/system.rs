@@ -19,6 +19,25 @@ use xtask::toolchain::BareMetalCargo;
 
 use crate::session::{BootOptions, QemuSession};
 
+/// Names the board the tests' own manifests are built for instead of `qemu-virt`
+/// ([`TestSystem::from_manifest_text`]); unset, they run on `qemu-virt`.
+pub const TEST_BOARD_VARIABLE: &str = "BULKHEAD_TEST_BOARD";
+
+/// `manifest_text` with its `board = "qemu-virt"` line naming `board` instead.
+pub fn for_board(manifest_text: &str, board: &str) -> String {
+    manifest_text
+        .lines()
+        .map(|line| {
+            if line.trim() == "board = \"qemu-virt\"" {
+                format!("board = \"{board}\"")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The default system as `cargo xtask test` handed it over.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Handoff {
@@ -113,7 +132,24 @@ impl TestSystem {
     /// Builds the system described by `manifest_text` (a manifest as in `partitions/`), saved
     /// as `target/bulkhead/test-manifests/<name>.toml`; its outputs go to
     /// `target/bulkhead/<name>/`. Each name is built once per test process.
+    ///
+    /// With [`TEST_BOARD_VARIABLE`] set (e.g. `BULKHEAD_TEST_BOARD=qemu-virt-gicv2`), a
+    /// manifest written for `qemu-virt` is built for that board instead, as
+    /// `<name>-<board>`: the same tests then run on a board of the same machine with other
+    /// hardware (the GICv2 variant).
     pub fn from_manifest_text(name: &str, manifest_text: &str) -> Self {
+        let board = std::env::var(TEST_BOARD_VARIABLE).ok().filter(|board| !board.is_empty());
+        match board {
+            Some(board) => Self::build_text(
+                &format!("{name}-{board}"),
+                &for_board(manifest_text, &board),
+            ),
+            None => Self::build_text(name, manifest_text),
+        }
+    }
+
+    /// [`TestSystem::from_manifest_text`] without the board substitution.
+    fn build_text(name: &str, manifest_text: &str) -> Self {
         static BUILT: Mutex<Option<HashMap<String, TestSystem>>> = Mutex::new(None);
         Handoff::from_environment();
         let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
@@ -217,6 +253,15 @@ impl TestSystem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_test_board_replaces_only_the_system_board_line() {
+        let text = "[system]\nboard = \"qemu-virt\"\n\n[[partition]]\nname = \"qemu-virt\"\n";
+        assert_eq!(
+            for_board(text, "qemu-virt-gicv2"),
+            "[system]\nboard = \"qemu-virt-gicv2\"\n\n[[partition]]\nname = \"qemu-virt\""
+        );
+    }
 
     #[test]
     fn handoff_is_read_from_the_three_variables() {

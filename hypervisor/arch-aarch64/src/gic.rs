@@ -12,7 +12,7 @@
 
 use aarch64_cpu::asm::barrier;
 use bulkhead_core::vgic::ListRegister;
-use bulkhead_core::vgic::delivery::ListRegisters;
+use bulkhead_core::vgic::delivery::{ListRegisters, PhysicalCpuInterface};
 use aarch64_cpu::registers::{
     ICH_AP1R0_EL2, ICH_AP1R1_EL2, ICH_AP1R2_EL2, ICH_AP1R3_EL2, ICH_HCR_EL2, ICH_LR0_EL2, ICH_LR1_EL2, ICH_LR2_EL2, ICH_LR3_EL2, ICH_LR4_EL2, ICH_LR5_EL2,
     ICH_LR6_EL2, ICH_LR7_EL2, ICH_LR8_EL2, ICH_LR9_EL2, ICH_LR10_EL2, ICH_LR11_EL2, ICH_LR12_EL2,
@@ -192,6 +192,47 @@ pub fn set_refill_maintenance(enabled: bool) {
     barrier::isb(barrier::SY);
 }
 
+/// The calling core's GICv3 CPU interface and virtual interface control (`ICC_*`, `ICH_*`
+/// system registers): the generated `CpuInterface` of a GICv3 board.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Gicv3CpuInterface;
+
+impl PhysicalCpuInterface for Gicv3CpuInterface {
+    type ListRegisters = Gicv3ListRegisters;
+
+    fn initialise(_core: usize) {
+        init_cpu_interface();
+    }
+
+    fn acknowledge() -> u32 {
+        acknowledge()
+    }
+
+    fn priority_drop(acknowledged: u32) {
+        priority_drop(acknowledged);
+    }
+
+    fn deactivate(acknowledged: u32) {
+        deactivate(acknowledged);
+    }
+
+    fn send_sgi(intid: u32, _core: usize, affinity: u64) {
+        send_sgi(intid, affinity);
+    }
+
+    fn reset_virtual_interface() {
+        reset_virtual_interface();
+    }
+
+    fn set_refill_maintenance(enabled: bool) {
+        set_refill_maintenance(enabled);
+    }
+
+    fn release_hardware_interrupts() {
+        release_hardware_interrupts();
+    }
+}
+
 /// This core's GICv3 list registers (`ICH_LR<n>_EL2` and their status registers), the GICv3
 /// backend of interrupt delivery in `bulkhead-core`. It holds nothing: each core reaches only
 /// its own registers, so any number of these refer to the same hardware.
@@ -216,7 +257,7 @@ impl ListRegisters for Gicv3ListRegisters {
     }
 
     #[inline]
-    fn write(&mut self, index: usize, entry: &ListRegister) {
+    fn write(&mut self, index: usize, entry: &ListRegister, _sgi_source: u8) {
         write_list_register(index, entry.to_bits());
     }
 

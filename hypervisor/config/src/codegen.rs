@@ -286,7 +286,8 @@ pub struct PlatformTypes {
 /// A board device the EL2 image has no driver for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MissingDriver {
-    /// The interrupt controller (GICv2 today).
+    /// The interrupt controller (none today: GICv3 and GICv2 both have drivers; kept for
+    /// the next interrupt controller a board brings).
     InterruptController(&'static str),
     /// The console UART's model.
     ConsoleUart(&'static str),
@@ -308,10 +309,7 @@ pub fn platform_types(board: &Board) -> Result<PlatformTypes, Vec<MissingDriver>
     let mut missing = Vec::new();
     let interrupt_controller = match board.gic {
         Gic::V3 { .. } => "::bulkhead_drivers::gicv3::PhysicalGic",
-        Gic::V2 { .. } => {
-            missing.push(MissingDriver::InterruptController("GICv2"));
-            ""
-        }
+        Gic::V2 { .. } => "::bulkhead_drivers::gicv2::PhysicalGic",
     };
     let console_uart = uart_driver(board.console.uart.kind).unwrap_or_else(|model| {
         missing.push(MissingDriver::ConsoleUart(model));
@@ -589,9 +587,8 @@ fn partition_items(spec: &SystemSpec, index: usize, partition: &PartitionOutput<
         &format!("const {prefix}_RAM: {CORE}::addr::MemoryRegion"),
         &ram,
     );
-    let mapped: Vec<Expr> = partition
-        .spec
-        .stage2_regions(spec.channels())
+    let mapped: Vec<Expr> = spec
+        .partition_stage2_regions(partition.spec)
         .into_iter()
         .skip(1)
         .map(memory_region)
@@ -600,7 +597,7 @@ fn partition_items(spec: &SystemSpec, index: usize, partition: &PartitionOutput<
     stage2.extend(mapped);
     item(
         &mut out,
-        "Every region stage 2 maps: RAM, device pages, regions, channel ends.",
+        "Every region stage 2 maps: RAM, device pages, regions, channel ends, GICV (GICv2).",
         &format!("const {prefix}_STAGE2: &[{CORE}::addr::MemoryRegion]"),
         &Expr::SliceRef(stage2),
     );

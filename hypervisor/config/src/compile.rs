@@ -208,7 +208,7 @@ fn hypervisor_footprint(
         .partitions()
         .iter()
         .map(|partition| {
-            bulkhead_core::stage2::tables_needed(&partition.stage2_regions(spec.channels())) as u64
+            bulkhead_core::stage2::tables_needed(&spec.partition_stage2_regions(partition)) as u64
         })
         .fold(0, u64::saturating_add)
         .saturating_mul(GRANULE_4KIB);
@@ -311,7 +311,7 @@ pub(crate) fn check_platform_drivers(spec: &SystemSpec, stage: DriverCheck, diag
         let (diagnostic, help) = match stage {
             DriverCheck::Build => (
                 Diagnostic::error(Code::NoEl2Driver, message),
-                "the image is not built for a board it cannot drive; drivers exist for GICv3 and for PL011 and Cadence UARTs (a GICv2 backend is planned, see the README)",
+                "the image is not built for a board it cannot drive; drivers exist for GICv3, GICv2 (GIC-400) and for PL011 and Cadence UARTs",
             ),
             DriverCheck::Check => (
                 Diagnostic::warning(Code::NoEl2Driver, message),

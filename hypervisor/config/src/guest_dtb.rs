@@ -24,8 +24,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use bulkhead_core::layout::{
-    DTB_MAX_SIZE, RAM_BASE, VGICD_BASE, VGICD_SIZE, VGICR_BASE, VGICR_STRIDE, VUART_BASE,
-    VUART_INTID, VUART_SIZE, timer_intid,
+    DTB_MAX_SIZE, RAM_BASE, VGICC_BASE, VGICC_SIZE, VGICD_BASE, VGICD_SIZE, VGICD_V2_SIZE,
+    VGICR_BASE, VGICR_STRIDE, VUART_BASE, VUART_INTID, VUART_SIZE, timer_intid,
 };
 use bulkhead_core::system::{Access, Trigger};
 use vm_fdt::FdtWriter;
@@ -198,7 +198,7 @@ pub fn build(spec: &SystemSpec, index: usize) -> Result<GuestDeviceTree, GuestDt
     fdt.end_node(memory)?;
 
     write_cpus(&mut fdt, partition, board)?;
-    write_virtual_devices(&mut fdt, partition)?;
+    write_virtual_devices(&mut fdt, partition, &board.gic)?;
 
     let mut copier = Copier {
         tree: &board.tree,
@@ -266,10 +266,63 @@ fn write_cpus(
     Ok(())
 }
 
+/// The virtual GIC's node: the board's GIC architecture, since the guest's CPU interface is
+/// the hardware's virtual one. GICv3 (`arm,gic-v3.yaml`): distributor and one redistributor
+/// region. GICv2 (`arm,gic.yaml`): `arm,cortex-a15-gic` (the compatible QEMU `virt` and KVM
+/// give GICv2 guests; a GIC-400 is register-compatible with it) with the distributor and the
+/// CPU interface (GICC = the board's GICV frame, [`VGICC_BASE`]); no GICH/GICV and no
+/// maintenance interrupt, which belong to the hypervisor.
+fn write_gic(
+    fdt: &mut FdtWriter,
+    partition: &PartitionSpec,
+    board_gic: &bulkhead_core::system::Gic,
+) -> Result<(), GuestDtbError> {
+    let gic = fdt.begin_node(&format!("intc@{:x}", VGICD_BASE.raw()))?;
+    match board_gic {
+        bulkhead_core::system::Gic::V3 { .. } => {
+            let redistributors_size = VGICR_STRIDE * partition.vcpus as u64;
+            fdt.property_string("compatible", "arm,gic-v3")?;
+            fdt.property_u32("#interrupt-cells", 3)?;
+            // No child nodes; the explicit zero lets `interrupt-map` users parse specifiers.
+            fdt.property_u32("#address-cells", 0)?;
+            fdt.property_null("interrupt-controller")?;
+            fdt.property_array_u64(
+                "reg",
+                &[
+                    VGICD_BASE.raw(),
+                    VGICD_SIZE,
+                    VGICR_BASE.raw(),
+                    redistributors_size,
+                ],
+            )?;
+            fdt.property_u32("#redistributor-regions", 1)?;
+        }
+        bulkhead_core::system::Gic::V2 { .. } => {
+            fdt.property_string("compatible", "arm,cortex-a15-gic")?;
+            fdt.property_u32("#interrupt-cells", 3)?;
+            fdt.property_u32("#address-cells", 0)?;
+            fdt.property_null("interrupt-controller")?;
+            fdt.property_array_u64(
+                "reg",
+                &[
+                    VGICD_BASE.raw(),
+                    VGICD_V2_SIZE,
+                    VGICC_BASE.raw(),
+                    VGICC_SIZE,
+                ],
+            )?;
+        }
+    }
+    fdt.property_phandle(GIC_PHANDLE)?;
+    fdt.end_node(gic)?;
+    Ok(())
+}
+
 /// PSCI, the virtual GIC, the timer, the PL011's clock and the PL011.
 fn write_virtual_devices(
     fdt: &mut FdtWriter,
     partition: &PartitionSpec,
+    board_gic: &bulkhead_core::system::Gic,
 ) -> Result<(), GuestDtbError> {
     let psci = fdt.begin_node("psci")?;
     fdt.property_string_list(
@@ -284,25 +337,7 @@ fn write_virtual_devices(
     fdt.property_string("method", "hvc")?;
     fdt.end_node(psci)?;
 
-    let redistributors_size = VGICR_STRIDE * partition.vcpus as u64;
-    let gic = fdt.begin_node(&format!("intc@{:x}", VGICD_BASE.raw()))?;
-    fdt.property_string("compatible", "arm,gic-v3")?;
-    fdt.property_u32("#interrupt-cells", 3)?;
-    // No child nodes; the explicit zero lets `interrupt-map` users parse specifiers.
-    fdt.property_u32("#address-cells", 0)?;
-    fdt.property_null("interrupt-controller")?;
-    fdt.property_array_u64(
-        "reg",
-        &[
-            VGICD_BASE.raw(),
-            VGICD_SIZE,
-            VGICR_BASE.raw(),
-            redistributors_size,
-        ],
-    )?;
-    fdt.property_u32("#redistributor-regions", 1)?;
-    fdt.property_phandle(GIC_PHANDLE)?;
-    fdt.end_node(gic)?;
+    write_gic(fdt, partition, board_gic)?;
 
     let timer = fdt.begin_node("timer")?;
     fdt.property_string("compatible", "arm,armv8-timer")?;

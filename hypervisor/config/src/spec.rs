@@ -255,6 +255,16 @@ pub struct SystemSpec {
 }
 
 impl SystemSpec {
+    /// Every stage-2 region of `partition` in the order the image maps them: its own
+    /// ([`PartitionSpec::stage2_regions`]), then, on a GICv2 board, the board's GICV frame at
+    /// the guest's GICC address ([`bulkhead_core::layout::VGICC_BASE`]): the guest's CPU
+    /// interface is the hardware's virtual one.
+    pub fn partition_stage2_regions(&self, partition: &PartitionSpec) -> Vec<MemoryRegion> {
+        let mut regions = partition.stage2_regions(&self.channels);
+        regions.extend(self.board.gic.guest_cpu_interface());
+        regions
+    }
+
     /// The guest crates xtask must build.
     pub fn guest_crates(&self) -> BTreeSet<String> {
         self.partitions

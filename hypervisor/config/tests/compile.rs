@@ -479,9 +479,10 @@ fn guests_that_overflow_the_hypervisor_reservation_are_rejected_by_build_and_che
 
 // [utest->dsn~config-codegen~1]
 #[test]
-fn a_board_without_an_el2_gic_driver_is_refused_by_build_naming_its_board_toml() {
-    // The test board has a GICv2 (GIC-400): valid for `check`, which warns, but the image has
-    // no GICv2 backend, so `build` must not produce an image that stops at boot.
+fn a_gicv2_board_builds_with_the_gicv2_driver_and_maps_gicv_at_the_guests_gicc() {
+    // The test board has a GICv2 (GIC-400) and a Cadence UART: both have EL2 drivers, so
+    // `build` generates the tables, naming the GICv2 driver, with the GICV frame in every
+    // partition's stage 2 at the guest's GICC address.
     let manifest = fixture("checks/cache-colouring-not-enforced.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
     let directory = tempfile::tempdir().unwrap();
@@ -489,26 +490,20 @@ fn a_board_without_an_el2_gic_driver_is_refused_by_build_naming_its_board_toml()
     std::fs::write(&image, demo_guest(b"heartbeat code")).unwrap();
     let guest_images = BTreeMap::from([("heartbeat".to_owned(), image)]);
     let built = compile(&Options {
-        manifest: manifest.clone(),
-        repo_root: common::root_for(&text),
-        out_dir: directory.path().join("out"),
-        guest_images: guest_images.clone(),
-    })
-    .expect_err("a GICv2 board must not build");
-    let errors: Vec<_> = built.errors().map(|item| item.code()).collect();
-    assert_eq!(errors, [bulkhead_config::Code::NoEl2Driver]);
-    let rendered = built.render(false);
-    assert!(rendered.contains("test-gicv2/board.toml"), "{rendered}");
-    assert!(rendered.contains("interrupt controller (GICv2) has no EL2 driver"), "{rendered}");
-    assert!(!directory.path().join("out/system.rs").exists(), "nothing generated");
-    let checked = bulkhead_config::check(&bulkhead_config::CheckOptions {
         manifest,
         repo_root: common::root_for(&text),
+        out_dir: directory.path().join("out"),
         guest_images,
-        out_dir: None,
     })
-    .unwrap_or_else(|diagnostics| panic!("check refused: {}", diagnostics.render(false)));
-    assert!(checked.warnings.iter().any(|item| item.code() == bulkhead_config::Code::NoEl2Driver));
+    .unwrap_or_else(|diagnostics| panic!("a GICv2 board builds: {}", diagnostics.render(false)));
+    let system_rs = std::fs::read_to_string(&built.system_rs).unwrap();
+    assert!(
+        system_rs.contains("pub type InterruptController = ::bulkhead_drivers::gicv2::PhysicalGic;"),
+        "{system_rs}"
+    );
+    // The board's GICV (0xf906_0000) at the guest's GICC (0x0801_0000), 8 KiB.
+    assert!(system_rs.contains("ipa: ::bulkhead_core::addr::Ipa(0x801_0000)"), "{system_rs}");
+    assert!(system_rs.contains("phys: ::bulkhead_core::addr::PhysAddr(0xf906_0000)"), "{system_rs}");
 }
 
 // [utest->dsn~config-codegen~1]
@@ -523,6 +518,14 @@ fn the_platform_types_follow_the_board() {
     board.console.uart.kind = bulkhead_core::system::UartKind::Cadence;
     let cadence = bulkhead_config::codegen::platform_types(&board).unwrap();
     assert_eq!(cadence.console_uart, "::bulkhead_drivers::cadence::Cadence", "ZCU102's UART is no PL011");
+    board.gic = bulkhead_core::system::Gic::V2 {
+        distributor: bulkhead_core::addr::PhysAddr(0x0800_0000),
+        cpu_interface: bulkhead_core::addr::PhysAddr(0x0801_0000),
+        hypervisor_interface: bulkhead_core::addr::PhysAddr(0x0803_0000),
+        virtual_cpu_interface: bulkhead_core::addr::PhysAddr(0x0804_0000),
+    };
+    let gicv2 = bulkhead_config::codegen::platform_types(&board).unwrap();
+    assert_eq!(gicv2.interrupt_controller, "::bulkhead_drivers::gicv2::PhysicalGic", "GIC-400 boards");
     board.console.uart.kind = bulkhead_core::system::UartKind::Ns16550;
     assert_eq!(
         bulkhead_config::codegen::platform_types(&board),

@@ -16,6 +16,16 @@ pub const VGICD_SIZE: u64 = 0x1_0000;
 pub const VGICR_BASE: Ipa = Ipa(0x080A_0000);
 /// Stride between two vCPUs' redistributors (two 64 KiB frames).
 pub const VGICR_STRIDE: u64 = 0x2_0000;
+/// The guest's GICv2 CPU interface (`GICC`) on a GIC-400 board: not emulated but the board's
+/// GICV frame, mapped here by stage 2 (where QEMU `virt` with `gic-version=2` has its GICC).
+/// The guest's accesses reach the hardware's virtual CPU interface without a trap.
+pub const VGICC_BASE: Ipa = Ipa(0x0801_0000);
+/// Size of the GICV mapping: the 8 KiB GICv2 CPU interface register map (`GICC_DIR` is at
+/// 0x1000, IHI 0048B Table 4-2).
+pub const VGICC_SIZE: u64 = 0x2000;
+/// Size of the GICv2 distributor register map the guest's device tree names (IHI 0048B
+/// Table 4-1); the emulated window is [`VGICD_SIZE`], the rest of it reserved.
+pub const VGICD_V2_SIZE: u64 = 0x1000;
 /// Virtual PL011 console (4 KiB), emulated by trapping.
 pub const VUART_BASE: Ipa = Ipa(0x0900_0000);
 /// Size of the virtual PL011 frame.

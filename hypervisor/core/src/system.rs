@@ -79,6 +79,24 @@ pub enum Gic {
     },
 }
 
+impl Gic {
+    /// The stage-2 mapping that gives a partition its CPU interface on this GIC: on GICv2 the
+    /// board's GICV frame at the guest's GICC address ([`crate::layout::VGICC_BASE`],
+    /// [`crate::layout::VGICC_SIZE`]); none on GICv3, whose CPU interface the guest reaches
+    /// through system registers. The configuration compiler counts it into the stage-2 table
+    /// pool and the image maps it, both from here.
+    pub const fn guest_cpu_interface(&self) -> Option<crate::addr::MemoryRegion> {
+        match *self {
+            Self::V2 { virtual_cpu_interface, .. } => Some(crate::addr::MemoryRegion {
+                ipa: crate::layout::VGICC_BASE,
+                phys: virtual_cpu_interface,
+                size: crate::layout::VGICC_SIZE,
+            }),
+            Self::V3 { .. } => None,
+        }
+    }
+}
+
 /// A physical UART.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Uart {

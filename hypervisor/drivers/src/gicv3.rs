@@ -86,6 +86,21 @@ impl PhysicalGic {
         Ok(Self { gic, distributor, redistributors, core_count })
     }
 
+    /// Takes over the board's GICv3 (`Gic::V3`; any other GIC is refused with
+    /// [`GicError::Driver`]) for `core_count` cores.
+    ///
+    /// # Safety
+    /// As for [`PhysicalGic::new`], for the board's distributor and redistributor frames.
+    pub unsafe fn from_board(gic: &bulkhead_core::system::Gic, core_count: usize) -> Result<Self, GicError> {
+        let bulkhead_core::system::Gic::V3 { distributor, redistributors, .. } = *gic else {
+            return Err(GicError::Driver);
+        };
+        let distributor_base = usize::try_from(distributor.raw()).map_err(|_| GicError::Driver)?;
+        let redistributors_base = usize::try_from(redistributors.raw()).map_err(|_| GicError::Driver)?;
+        // SAFETY: the caller's guarantee, for exactly these frames.
+        unsafe { Self::new(distributor_base, redistributors_base, core_count) }
+    }
+
     /// Global set-up, once, on the boot core (`core` is its redistributor index): affinity
     /// routing, every interrupt Group 1 Non-secure and disabled, Group 1 enabled.
     ///
@@ -119,12 +134,12 @@ impl PhysicalGic {
         self.gic.enable_interrupt(id, redistributor, true).map_err(|_| GicError::InvalidIntid(raw))
     }
 
-    /// Routes SPI `raw` to the core with affinity `affinity` (`GICD_IROUTER<n>`).
+    /// Routes SPI `raw` to core `_core`, whose affinity is `affinity` (`GICD_IROUTER<n>`).
     ///
     /// This and [`set_enabled`](Self::set_enabled) run on trap paths, where a panic must be
     /// impossible; `arm-gic` indexes its register arrays with `unwrap()`, so these two write
     /// the registers themselves after checking every index.
-    pub fn route(&mut self, raw: u32, affinity: u64) -> Result<(), GicError> {
+    pub fn route(&mut self, raw: u32, _core: usize, affinity: u64) -> Result<(), GicError> {
         if !(32..SPI_END).contains(&raw) {
             return Err(GicError::InvalidIntid(raw));
         }

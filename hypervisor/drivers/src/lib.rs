@@ -10,6 +10,7 @@
 //! The `defmt` logger needs the EL2 link (the `defmt` linker script) and is only built there.
 #![cfg_attr(not(test), no_std)]
 
+pub mod gicv2;
 pub mod gicv3;
 #[cfg(target_os = "none")]
 pub mod log;

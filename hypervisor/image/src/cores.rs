@@ -6,6 +6,8 @@
 #![expect(unsafe_code, reason = "symbols shared with the boot assembly")]
 
 use crate::generated::{CORE_COUNT, SYSTEM};
+use crate::platform::CpuInterface;
+use bulkhead_core::vgic::delivery::PhysicalCpuInterface;
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_arch_aarch64::stack::Stack;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -123,7 +125,7 @@ pub fn kick(core: usize, requests: u32) {
     let Some(mailbox) = MAILBOXES.get(core) else { return };
     mailbox.post(requests);
     if let Some(target) = SYSTEM.cores.get(core) {
-        arch::gic::send_sgi(KICK_SGI, target.mpidr);
+        CpuInterface::send_sgi(KICK_SGI, core, target.mpidr);
     }
     arch::cpu::send_event();
 }

@@ -1,4 +1,5 @@
-//! Interrupt delivery on this core: the GICv3 list registers driven by
+//! Interrupt delivery on this core: the board's list registers (GICv3 `ICH_LR<n>_EL2` or
+//! GICv2 `GICH_LR<n>`, [`ListRegisters`]) driven by
 //! `bulkhead_core::vgic::delivery`, and kicks to the cores of other vCPUs.
 //!
 //! Every decision (what goes into which list register, which vCPUs must be kicked) is made in
@@ -16,7 +17,7 @@
 use crate::context::TrapContext;
 use crate::cores::{self, request};
 use crate::partition::PartitionState;
-use bulkhead_arch_aarch64::gic::Gicv3ListRegisters;
+use crate::platform::ListRegisters;
 use bulkhead_core::system::Partition;
 use bulkhead_core::vgic::VcpuSet;
 use bulkhead_core::vgic::delivery::{self, FastDelivery};
@@ -26,7 +27,7 @@ use bulkhead_core::vgic::delivery::{self, FastDelivery};
 /// included).
 pub fn synchronise(context: &TrapContext, state: &mut PartitionState, raised: VcpuSet) -> VcpuSet {
     let Some(shadow) = state.list_registers.get_mut(context.vcpu.vcpu) else { return VcpuSet::EMPTY };
-    delivery::synchronise(&mut state.devices.vgic, shadow, context.vcpu.vcpu, &mut Gicv3ListRegisters, raised)
+    delivery::synchronise(&mut state.devices.vgic, shadow, context.vcpu.vcpu, &mut ListRegisters::default(), raised)
 }
 
 /// Brings the vGIC model up to date with this vCPU's list registers before an emulated vGIC
@@ -34,7 +35,7 @@ pub fn synchronise(context: &TrapContext, state: &mut PartitionState, raised: Vc
 /// finished entries, notes acknowledged ones. Returns the vCPUs that must sync.
 pub fn observe(context: &TrapContext, state: &mut PartitionState) -> VcpuSet {
     let Some(shadow) = state.list_registers.get_mut(context.vcpu.vcpu) else { return VcpuSet::EMPTY };
-    delivery::observe(&mut state.devices.vgic, shadow, context.vcpu.vcpu, &mut Gicv3ListRegisters)
+    delivery::observe(&mut state.devices.vgic, shadow, context.vcpu.vcpu, &mut ListRegisters::default())
 }
 
 /// A hardware-backed PPI fired on this core: its entry is written at once when a list
@@ -42,7 +43,9 @@ pub fn observe(context: &TrapContext, state: &mut PartitionState) -> VcpuSet {
 pub fn deliver_hardware_private(context: &TrapContext, state: &mut PartitionState, intid: u32) -> VcpuSet {
     let vcpu = context.vcpu.vcpu;
     let fast = match state.list_registers.get_mut(vcpu) {
-        Some(shadow) => delivery::deliver_hardware_private(&mut state.devices.vgic, shadow, vcpu, intid, &mut Gicv3ListRegisters),
+        Some(shadow) => {
+            delivery::deliver_hardware_private(&mut state.devices.vgic, shadow, vcpu, intid, &mut ListRegisters::default())
+        }
         None => FastDelivery::NeedsSynchronise,
     };
     match fast {

@@ -18,10 +18,11 @@ use crate::cores::{KICK_SGI, MAILBOXES, MAINTENANCE_INTID};
 use crate::delivery;
 use crate::generated::SYSTEM;
 use crate::partition::{HARDWARE_PRIVATE_INTERRUPTS, PartitionState, hardware_private_virtual};
+use crate::platform::CpuInterface;
 use crate::{input, routes, vcpu};
-use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::partition_power::Directive;
 use bulkhead_core::vgic::VcpuSet;
+use bulkhead_core::vgic::delivery::PhysicalCpuInterface;
 
 /// INTIDs from here up are special (1020..1023; 1023: nothing pending).
 const FIRST_SPECIAL_INTID: u32 = 1020;
@@ -35,11 +36,12 @@ const FIRST_SPECIAL_INTID: u32 = 1020;
 /// guest's PSTATE.I), and handled then: nothing is lost, a rare coincidence costs one more
 /// exit, and the common case costs no second acknowledge.
 pub fn handle() {
-    let intid = arch::gic::acknowledge();
+    let acknowledged = CpuInterface::acknowledge();
+    let intid = CpuInterface::interrupt_id(acknowledged);
     if intid >= FIRST_SPECIAL_INTID {
         return;
     }
-    arch::gic::priority_drop(intid);
+    CpuInterface::priority_drop(acknowledged);
     if let Some(virtual_intid) = hardware_private_virtual(intid) {
         // Stays active until the guest's EOI deactivates it through the list register.
         let context = TrapContext::current();
@@ -51,7 +53,7 @@ pub fn handle() {
         finish(context, answer, 1_u32.checked_shl(virtual_intid).unwrap_or(0), &[]);
         return;
     }
-    handle_batch(intid);
+    handle_batch(acknowledged);
 }
 
 /// Under the partition lock, on every interrupt exit: a stop or restart of the partition under
@@ -77,11 +79,11 @@ fn finish(context: &TrapContext, answer: Option<Result<VcpuSet, Directive>>, fir
         Some(Err(directive)) => {
             for &(virtual_intid, physical) in &HARDWARE_PRIVATE_INTERRUPTS {
                 if fired_private & 1_u32.checked_shl(virtual_intid).unwrap_or(0) != 0 {
-                    arch::gic::deactivate(physical);
+                    CpuInterface::deactivate(physical);
                 }
             }
             for &(_, physical) in forwarded {
-                arch::gic::deactivate(physical);
+                CpuInterface::deactivate(physical);
             }
             vcpu::follow(context.core, context.vcpu, directive);
         }
@@ -89,7 +91,8 @@ fn finish(context: &TrapContext, answer: Option<Result<VcpuSet, Directive>>, fir
     }
 }
 
-/// Handles `first` (acknowledged, priority dropped) and every interrupt pending after it,
+/// Handles `first` (acknowledged, priority dropped; as the acknowledge register read it) and
+/// every interrupt pending after it,
 /// then runs the full list-register synchronisation. Kept out of line so the timer's short
 /// path in [`handle`] saves and restores only the registers it uses.
 #[inline(never)]
@@ -105,17 +108,18 @@ fn handle_batch(first: u32) {
     // once none is pending. The one source that stays asserted until the hypervisor acts, the
     // maintenance interrupt, ends the loop (the list-register sync below clears it).
     loop {
-        let intid = match next.take() {
-            Some(intid) => intid,
+        let acknowledged = match next.take() {
+            Some(value) => value,
             None => {
-                let intid = arch::gic::acknowledge();
-                if intid >= FIRST_SPECIAL_INTID {
+                let value = CpuInterface::acknowledge();
+                if CpuInterface::interrupt_id(value) >= FIRST_SPECIAL_INTID {
                     break;
                 }
-                arch::gic::priority_drop(intid);
-                intid
+                CpuInterface::priority_drop(value);
+                value
             }
         };
+        let intid = CpuInterface::interrupt_id(acknowledged);
         if let Some(virtual_intid) = hardware_private_virtual(intid) {
             // Stays active until the guest's EOI deactivates it through the list register.
             fired_private |= 1_u32.checked_shl(virtual_intid).unwrap_or(0);
@@ -126,7 +130,7 @@ fn handle_batch(first: u32) {
             // hardware-backed list register. Past the batch size it is left pending at the
             // GIC and taken on the next exit.
             if forwarded.push((virtual_intid, intid)).is_err() {
-                arch::gic::deactivate(intid);
+                CpuInterface::deactivate(acknowledged);
             }
             continue;
         }
@@ -144,12 +148,12 @@ fn handle_batch(first: u32) {
             // bit set (ICH_EISR_EL2) or while refill is wanted (NPIE). Only rewriting the list
             // registers clears it, so stop acknowledging and sync; interrupts still pending
             // are taken again as soon as the vCPU resumes.
-            arch::gic::deactivate(intid);
+            CpuInterface::deactivate(acknowledged);
             break;
         } else {
             defmt::warn!("core {=usize}: unexpected physical INTID {=u32}", core, intid);
         }
-        arch::gic::deactivate(intid);
+        CpuInterface::deactivate(acknowledged);
     }
     let vcpu_index = context.vcpu.vcpu;
     let answer = context.state.lock().as_mut().map(|state| {

@@ -175,7 +175,7 @@ pub fn set_up_all() -> Result<(), (usize, SetupError)> {
             *slot.lock() = Some(new_state(partition, vttbr).map_err(|error| (index, error))?);
         }
         if let Some(map) = DEVICE_MAPS.get(index) {
-            map.call_once(|| DeviceMap::for_partition(partition));
+            map.call_once(|| DeviceMap::for_partition_on(partition, crate::platform::gic_architecture()));
         }
         if let Some(executable) = EXECUTABLE_RAM.get(index) {
             executable.call_once(|| executable_regions(partition));
@@ -185,7 +185,8 @@ pub fn set_up_all() -> Result<(), (usize, SetupError)> {
 }
 
 /// Every region of the partition's stage 2, in the order the generated `STAGE2_TABLE_POOL`
-/// sums them: RAM, pass-through devices, extra regions, channel ends.
+/// sums them: RAM, pass-through devices, extra regions, channel ends, and on a GICv2 board the
+/// GICV frame as the guest's GICC (`Gic::guest_cpu_interface`).
 fn stage2_regions(partition: &Partition) -> impl Iterator<Item = (MemoryRegion, Stage2Attributes)> + '_ {
     let normal = |access: Access, executable: bool| Stage2Attributes {
         memory: MemoryType::NormalWriteBack,
@@ -199,6 +200,7 @@ fn stage2_regions(partition: &Partition) -> impl Iterator<Item = (MemoryRegion, 
         .chain(partition.devices.iter().map(|device| (*device, Stage2Attributes::DEVICE)))
         .chain(partition.regions.iter().map(move |region| (region.region, normal(region.access, true))))
         .chain(partition.channel_endpoints.iter().map(move |end| (end.region, normal(end.access, false))))
+        .chain(SYSTEM.board.gic.guest_cpu_interface().map(|region| (region, Stage2Attributes::DEVICE)))
 }
 
 /// Tables the partition's stage 2 needs: the bound the generated `STAGE2_TABLE_POOL` sums.
@@ -264,7 +266,8 @@ const NO_LIST_REGISTERS: [ListRegisterShadow; layout::MAX_VCPUS_PER_PARTITION] =
 /// here, never searched for on a trap).
 #[expect(clippy::large_stack_frames, reason = "DEV-0052: boot-only; the release frame is far smaller")]
 fn new_devices(partition: &Partition) -> Result<EmulatedDevices<GUEST_SPI_BLOCKS>, SetupError> {
-    let mut devices = EmulatedDevices::new(partition.cores.len()).map_err(|_| SetupError::VcpuCount)?;
+    let mut devices = EmulatedDevices::with_architecture(partition.cores.len(), crate::platform::gic_architecture())
+        .map_err(|_| SetupError::VcpuCount)?;
     declare_hardware_backed(&mut devices, partition)?;
     Ok(devices)
 }

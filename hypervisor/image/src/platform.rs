@@ -3,6 +3,13 @@
 //!
 //! The boot core builds the shared pieces (map, GIC distributor) before it releases the
 //! others; every core then runs [`initialise_core`] for the per-core pieces.
+//!
+//! The interrupt controller's drivers are chosen at build time: the generated
+//! `InterruptController` names the distributor driver of the board's GIC, and
+//! [`CpuInterface`] pairs it with that GIC's per-core CPU interface and list registers
+//! (GICv3: system registers, in `bulkhead-arch-aarch64`; GICv2: the GICC/GICH frames, in
+//! `bulkhead-drivers`). The pairing is here, not generated, because the GICv3 half lives in
+//! the aarch64-only crate the host type-check of the generated tables cannot build.
 #![expect(unsafe_code, reason = "takes over the MMIO devices the board tables name")]
 
 use crate::generated::{CORE_COUNT, ConsoleUart, InterruptController, LogUart, SYSTEM};
@@ -11,6 +18,8 @@ use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::addr::PhysAddr;
 use bulkhead_core::el2_map;
 use bulkhead_core::system::Gic;
+use bulkhead_core::vgic::GicArchitecture;
+use bulkhead_core::vgic::delivery::PhysicalCpuInterface;
 use bulkhead_drivers::uart::ConsoleDriver;
 use spin::{Mutex, MutexGuard, Once};
 
@@ -22,8 +31,36 @@ static EL2_MAP_STORAGE: Mutex<arch::mmu::Level1Table> = Mutex::new(arch::mmu::Le
 /// The finished EL2 identity map, shared by every core's MMU.
 static EL2_MAP: Once<&'static arch::mmu::Level1Table> = Once::new();
 
-/// The physical GIC's distributor and redistributors (CPU interfaces are per core, in
-/// `arch::gic`). Lock order: taken with no partition lock held, or inside one.
+/// A distributor driver's CPU-interface half.
+pub trait CpuInterfaceOf {
+    /// The per-core CPU interface and list registers of the same GIC.
+    type CpuInterface: PhysicalCpuInterface;
+}
+
+impl CpuInterfaceOf for bulkhead_drivers::gicv3::PhysicalGic {
+    type CpuInterface = arch::gic::Gicv3CpuInterface;
+}
+
+impl CpuInterfaceOf for bulkhead_drivers::gicv2::PhysicalGic {
+    type CpuInterface = bulkhead_drivers::gicv2::Gicv2CpuInterface;
+}
+
+/// This board's per-core physical CPU interface and list registers.
+pub type CpuInterface = <InterruptController as CpuInterfaceOf>::CpuInterface;
+
+/// This board's list registers (the backend of `bulkhead_core::vgic::delivery`).
+pub type ListRegisters = <CpuInterface as PhysicalCpuInterface>::ListRegisters;
+
+/// The GIC architecture partitions see: the board's (their CPU interface is its virtual one).
+pub const fn gic_architecture() -> GicArchitecture {
+    match SYSTEM.board.gic {
+        Gic::V3 { .. } => GicArchitecture::V3,
+        Gic::V2 { .. } => GicArchitecture::V2,
+    }
+}
+
+/// The physical GIC's distributor and redistributors (CPU interfaces are per core,
+/// [`CpuInterface`]). Lock order: taken with no partition lock held, or inside one.
 pub static GIC: Mutex<Option<InterruptController>> = Mutex::new(None);
 
 /// Why the platform could not start.
@@ -32,8 +69,6 @@ pub static GIC: Mutex<Option<InterruptController>> = Mutex::new(None);
 pub enum PlatformError {
     /// The board's RAM and devices cannot share the 1 GiB-block identity map.
     IdentityMap(el2_map::MapError),
-    /// The board has a GIC this build has no driver for.
-    UnsupportedGic,
     /// The GIC driver refused the addresses.
     Gic(bulkhead_drivers::gicv3::GicError),
     /// A device address does not fit a pointer.
@@ -71,16 +106,10 @@ pub fn initialise_shared() -> Result<(), PlatformError> {
     let finished: &'static arch::mmu::Level1Table = table;
     EL2_MAP.call_once(|| finished);
 
-    let gic = match SYSTEM.board.gic {
-        Gic::V3 { distributor, redistributors, .. } => {
-            let distributor_base = device_address(distributor)?;
-            let redistributors_base = device_address(redistributors)?;
-            // SAFETY: the GIC frames come from the validated board device tree and are in
-            // the identity map as Device memory; this is the only driver instance.
-            unsafe { InterruptController::new(distributor_base, redistributors_base, CORE_COUNT) }.map_err(PlatformError::Gic)?
-        }
-        Gic::V2 { .. } => return Err(PlatformError::UnsupportedGic),
-    };
+    // SAFETY: the GIC frames come from the validated board device tree and are in the
+    // identity map as Device memory; this is the only driver instance. The driver refuses a
+    // board GIC of another architecture than its own.
+    let gic = unsafe { InterruptController::from_board(&SYSTEM.board.gic, CORE_COUNT) }.map_err(PlatformError::Gic)?;
     *GIC.lock() = Some(gic);
     Ok(())
 }
@@ -107,6 +136,6 @@ pub fn initialise_core(core: usize) {
             gic.initialise_core(core);
         }
     }
-    arch::gic::init_cpu_interface();
+    CpuInterface::initialise(core);
     defmt::info!("core {=usize} ready at EL2", core);
 }

@@ -248,7 +248,7 @@ fn emulate(
         let mut guard = context.state.lock();
         let state = guard.as_mut().ok_or(MmioError::Unmapped { ipa })?;
         let retired = observe_if_vgic(context, state, window);
-        let (value, line_raised) = state.devices.read_in(window, offset, width)?;
+        let (value, line_raised) = state.devices.read_in(window, context.vcpu.vcpu, offset, width)?;
         let raised = line_raised.union(retired);
         if let Register::X(n) = access.register {
             frame.set_register(n, extend(value, access));
@@ -265,7 +265,7 @@ fn emulate(
     let mut guard = context.state.lock();
     let state = guard.as_mut().ok_or(MmioError::Unmapped { ipa })?;
     let retired = observe_if_vgic(context, state, window);
-    let outcome = state.devices.access_in(window, offset, width, is_write.then_some(written))?;
+    let outcome = state.devices.access_in(window, context.vcpu.vcpu, offset, width, is_write.then_some(written))?;
     if let (Some(value), Register::X(n)) = (outcome.read, access.register) {
         frame.set_register(n, extend(value, access));
     }
@@ -344,7 +344,7 @@ fn apply_effects(context: &TrapContext, state: &PartitionState, effects: Effects
                 let affinity = SYSTEM.cores.get(target_core).map_or(0, |c| c.mpidr);
                 if let Some(gic) = GIC.lock().as_mut() {
                     let routed = match target {
-                        None => gic.route(intid, affinity),
+                        None => gic.route(intid, target_core, affinity),
                         Some(_) => Ok(()),
                     };
                     if routed.and_then(|()| gic.set_enabled(intid, target_core, enabled)).is_err() {
@@ -354,9 +354,10 @@ fn apply_effects(context: &TrapContext, state: &PartitionState, effects: Effects
             }
             Effect::PhysicalRoute { intid: virtual_intid, target } => {
                 let Some(intid) = state.devices.vgic.physical_intid(virtual_intid) else { continue };
-                let affinity = SYSTEM.cores.get(core_of(target)).map_or(0, |c| c.mpidr);
+                let target_core = core_of(target);
+                let affinity = SYSTEM.cores.get(target_core).map_or(0, |c| c.mpidr);
                 if let Some(gic) = GIC.lock().as_mut() {
-                    if gic.route(intid, affinity).is_err() {
+                    if gic.route(intid, target_core, affinity).is_err() {
                         defmt::warn!("physical INTID {=u32} could not follow the guest's routing", intid);
                     }
                 }

@@ -24,7 +24,8 @@ use crate::cores::{self, MAILBOXES, MAINTENANCE_INTID, KICK_SGI, request};
 use crate::generated::SYSTEM;
 use crate::hv_println;
 use crate::partition::{self, HARDWARE_PRIVATE_INTERRUPTS, PARTITIONS};
-use crate::platform::GIC;
+use crate::platform::{CpuInterface, GIC};
+use bulkhead_core::vgic::delivery::PhysicalCpuInterface;
 use crate::refusals;
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::partition_power::{AfterReload, Directive, Outcome, Request, RequestOutcome, Requester};
@@ -245,9 +246,9 @@ pub fn enter(core: usize, entry: u64, x0: u64) -> ! {
     }
     arch::guest::reset_el1_state();
     // A previous life's hardware-backed entries (the timers) are still active at the GIC.
-    arch::gic::release_hardware_interrupts();
-    arch::gic::reset_virtual_interface();
-    arch::gic::set_refill_maintenance(false);
+    CpuInterface::release_hardware_interrupts();
+    CpuInterface::reset_virtual_interface();
+    CpuInterface::set_refill_maintenance(false);
     let frame = arch::vectors::TrapFrame::new_entry(entry, x0);
     let Some(stack_top) = cores::stack_top(core) else { arch::cpu::halt() };
     #[expect(unsafe_code, reason = "leaving EL2 for the guest")]

@@ -217,6 +217,7 @@ fn surface(boot: &BootInfo) -> Surface {
     let uart = boot.console.map_or(0x0900_0000, |console| console.base as u64);
     Surface {
         ram,
+        gicv2: boot.gic.is_some_and(|gic| gic.cpu_interface.is_some()),
         distributor,
         redistributors,
         uart,

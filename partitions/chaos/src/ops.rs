@@ -96,6 +96,9 @@ pub const fn is_psci(function: u32) -> bool {
 pub struct Surface {
     /// Guest RAM: base and end.
     pub ram: (u64, u64),
+    /// Whether the vGIC is a GICv2 (no redistributors: the SGI/PPI registers are banked in
+    /// the distributor at the same offsets as in a GICv3 SGI_base frame).
+    pub gicv2: bool,
     /// vGIC distributor base.
     pub distributor: u64,
     /// vGIC redistributor window: base and size.
@@ -552,8 +555,13 @@ impl Attacker {
             let _enabled = controller.enable_interrupt(VIRTUAL_TIMER_INTID, TIMER_PRIORITY);
         }
         // The only vCPU's SGI/PPI frame: clear the timer PPI's active state (a write of
-        // GICR_ISACTIVER0 may have set it) and make every PPI level-sensitive again.
-        let frame = self.surface.redistributors.0.wrapping_add(REDISTRIBUTOR_SGI_FRAME);
+        // GICR_ISACTIVER0 may have set it) and make every PPI level-sensitive again. On a
+        // GICv2 the same registers are banked in the distributor, at the same offsets.
+        let frame = if self.surface.gicv2 {
+            self.surface.distributor
+        } else {
+            self.surface.redistributors.0.wrapping_add(REDISTRIBUTOR_SGI_FRAME)
+        };
         call_stub(STUB_STR_W, frame.wrapping_add(GICR_ICACTIVER0), 1 << VIRTUAL_TIMER_INTID, 0, 0);
         call_stub(STUB_STR_W, frame.wrapping_add(GICR_ICFGR1), 0, 0, 0);
         let timer = VirtualTimer;

@@ -183,7 +183,7 @@ extern "C" fn boot_primary(device_tree_address: usize) -> ! {
         let gic = gic::init(gic_description);
         gic.enable_distributor();
         if let Err(error) = gic.init_this_cpu() {
-            panic!("GICv3 set-up on the boot vCPU failed: {error:?}");
+            panic!("GIC set-up on the boot vCPU failed: {error:?}");
         }
     }
     // SAFETY: `entry!` defines this symbol with exactly this signature; without it the guest
@@ -200,7 +200,7 @@ extern "C" fn boot_secondary(vcpu: usize) -> ! {
     };
     if let Some(gic) = gic::get() {
         if let Err(error) = gic.init_this_cpu() {
-            panic!("GICv3 set-up on vCPU {vcpu} failed: {error:?}");
+            panic!("GIC set-up on vCPU {vcpu} failed: {error:?}");
         }
     }
     // SAFETY: `entry!` defines this symbol with exactly this signature; without it the guest

@@ -92,12 +92,17 @@ pub struct UartDescription {
     pub intid: Option<u32>,
 }
 
-/// Where the GICv3 frames are.
+/// Where the GIC's frames are: a GICv3 (`arm,gic-v3`: distributor and redistributors) or a
+/// GICv2 (`arm,cortex-a15-gic`, `arm,gic-400`: distributor and a memory-mapped CPU interface,
+/// [`GicDescription::cpu_interface`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GicDescription {
     /// Distributor (GICD) base.
     pub distributor: usize,
-    /// First redistributor (GICR) frame.
+    /// GICv2 only: the CPU interface (GICC) base, the second `reg` entry. `None` on a GICv3,
+    /// whose CPU interface is reached through system registers.
+    pub cpu_interface: Option<usize>,
+    /// First redistributor (GICR) frame (GICv3; 0 on a GICv2).
     pub redistributors: usize,
     /// Size of the redistributor region.
     pub redistributors_size: usize,
@@ -124,6 +129,9 @@ pub enum DeviceTreeError {
 
 /// Redistributor stride of a GICv3 without virtual LPIs (GICv3 spec, "The GIC Redistributor").
 const DEFAULT_REDISTRIBUTOR_STRIDE: usize = 0x2_0000;
+/// `compatible` values of the GICv2 binding (`arm,gic.yaml`) whose CPU interface the
+/// runtime drives: what Bulkhead gives guests on GIC-400 boards, and what a GIC-400 is.
+const GICV2_COMPATIBLE: [&str; 2] = ["arm,cortex-a15-gic", "arm,gic-400"];
 /// `#interrupt-cells` of the GICv3 binding when the node does not say.
 const DEFAULT_INTERRUPT_CELLS: usize = 3;
 
@@ -145,7 +153,9 @@ impl BootInfo {
     /// Reads the facts out of a parsed device tree. Absent nodes and properties become `None`
     /// (or empty); nothing here panics.
     pub fn from_device_tree(device_tree: Fdt<'static>) -> Self {
-        let gic_node = device_tree.find_compatible(&["arm,gic-v3"]);
+        let gic_node = device_tree
+            .find_compatible(&["arm,gic-v3"])
+            .or_else(|| device_tree.find_compatible(&GICV2_COMPATIBLE));
         let interrupt_cells = gic_node
             .and_then(|node| node.interrupt_cells())
             .unwrap_or(DEFAULT_INTERRUPT_CELLS);
@@ -208,6 +218,19 @@ fn console(device_tree: &Fdt<'static>, interrupt_cells: usize) -> Option<UartDes
 fn gic(node: FdtNode<'_, 'static>) -> Option<GicDescription> {
     let mut regions = node.reg()?;
     let distributor = regions.next()?;
+    let version_2 = node
+        .compatible()
+        .is_some_and(|compatible| compatible.all().any(|entry| GICV2_COMPATIBLE.contains(&entry)));
+    if version_2 {
+        let cpu_interface = regions.next()?;
+        return Some(GicDescription {
+            distributor: distributor.starting_address as usize,
+            cpu_interface: Some(cpu_interface.starting_address as usize),
+            redistributors: 0,
+            redistributors_size: 0,
+            redistributor_stride: DEFAULT_REDISTRIBUTOR_STRIDE,
+        });
+    }
     let redistributors = regions.next()?;
     let redistributor_stride = node
         .property("redistributor-stride")
@@ -215,6 +238,7 @@ fn gic(node: FdtNode<'_, 'static>) -> Option<GicDescription> {
         .unwrap_or(DEFAULT_REDISTRIBUTOR_STRIDE as u64) as usize;
     Some(GicDescription {
         distributor: distributor.starting_address as usize,
+        cpu_interface: None,
         redistributors: redistributors.starting_address as usize,
         redistributors_size: redistributors.size.unwrap_or(redistributor_stride),
         redistributor_stride,
@@ -390,6 +414,23 @@ mod tests {
         writer.end_node(uart)
     }
 
+    #[test]
+    fn a_gicv2_node_names_its_cpu_interface() {
+        let boot = boot_info(|writer| {
+            let gic = writer.begin_node("intc@8000000")?;
+            writer.property_string("compatible", "arm,cortex-a15-gic")?;
+            writer.property_null("interrupt-controller")?;
+            writer.property_u32("#interrupt-cells", 3)?;
+            writer.property_array_u64("reg", &[0x0800_0000, 0x1000, 0x0801_0000, 0x2000])?;
+            writer.property_phandle(GIC_PHANDLE)?;
+            writer.end_node(gic)
+        });
+        let gic = boot.gic.expect("a GICv2 is described");
+        assert_eq!(gic.distributor, 0x0800_0000);
+        assert_eq!(gic.cpu_interface, Some(0x0801_0000));
+        assert_eq!(gic.redistributors_size, 0);
+    }
+
     fn gic_node(writer: &mut FdtWriter, stride: Option<u64>) -> FdtWriterResult<()> {
         let gic = writer.begin_node("intc@8000000")?;
         writer.property_string("compatible", "arm,gic-v3")?;
@@ -451,6 +492,7 @@ mod tests {
             boot.gic,
             Some(GicDescription {
                 distributor: 0x0800_0000,
+                cpu_interface: None,
                 redistributors: 0x080a_0000,
                 redistributors_size: 0x4_0000,
                 redistributor_stride: 0x2_0000,

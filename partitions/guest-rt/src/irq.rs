@@ -23,7 +23,7 @@ pub type Handler = fn(intid: u32);
 pub enum IrqError {
     /// All [`MAX_HANDLERS`] handler slots are in use.
     TableFull,
-    /// The device tree describes no GICv3.
+    /// The device tree describes no GIC.
     NoGic,
     /// The GIC refused.
     Gic(GicError),

@@ -5,7 +5,7 @@
 //! boot code would: an arm64 `Image` header so that both QEMU's `-kernel` and the hypervisor
 //! load it, a stack per vCPU, an identity-mapped MMU, exception vectors, the facts of the
 //! device tree ([`BootInfo`]), and small drivers for exactly the devices a partition sees: a
-//! PL011 console, a GICv3, the EL1 virtual timer and PSCI.
+//! PL011 console, a GICv3 or GICv2, the EL1 virtual timer and PSCI.
 //!
 //! A guest names its two entry functions with [`entry!`]:
 //!

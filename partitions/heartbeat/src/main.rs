@@ -40,6 +40,9 @@
 //!   access was refused. Under Bulkhead both read 0: the guest cannot time EL2.
 //! - `physical-timer=<N>`: also arm the EL1 physical timer (`CNTP_*`, PPI 30) and count its
 //!   interrupts; prints `physical timer <K>` for its first N interrupts (100 ms apart).
+//! - `sgi-ping=<N>`: vCPU 1 enables SGI 1 and vCPU 0 sends it to vCPU 1 once per heartbeat
+//!   (through `ICC_SGI1R_EL1` or `GICD_SGIR`, whichever GIC the device tree describes),
+//!   N times; vCPU 1 prints `SGI 1 on vCPU 1: <K>` for each one it takes.
 //!
 //! Every channel end with a doorbell has its interrupt enabled; its handler prints the text
 //! at the start of the shared memory.
@@ -47,6 +50,7 @@
 //! Integration tests look for these exact lines:
 //! `hello from <model> on vCPU <n> at EL<el>`, `vCPU <n> online at EL<el>`, `heartbeat <N>`,
 //! `received '<c>'`, `caught data abort at 0x<FAR> (ESR 0x<ESR>)` (lowercase hex), `done`,
+//! `SGI <n> on vCPU <k>: <K>`,
 //! `storm: <N> faults`, `heartbeats at <T> ms: <N>`, `rang doorbell of <channel>` and
 //! `doorbell from <channel>: <text>` (the text up to the first NUL, at most 32 bytes,
 //! non-printable bytes escaped as `\xNN`), and with `checksum=`
@@ -134,6 +138,9 @@ fn main(boot: &'static BootInfo) -> ! {
     );
 
     exception::set_synchronous_handler(on_synchronous_exception);
+    // Before the secondaries start: vCPU 1 reads it when it comes online.
+    let mut sgis_left = number_bootarg(boot, "sgi-ping").unwrap_or(0);
+    SGI_PING.store(sgis_left, Ordering::Relaxed);
     start_secondary_vcpus(boot);
     listen_to_console(boot);
     listen_to_doorbells(boot);
@@ -199,6 +206,12 @@ fn main(boot: &'static BootInfo) -> ! {
             if garbage_vectors_after == Some(printed) {
                 fault_with_garbage_vectors();
             }
+            if sgis_left > 0 && SGI_LISTENING.load(Ordering::Acquire) {
+                sgis_left -= 1;
+                if let Some(Err(error)) = guest_rt::gic::get().map(|gic| gic.send_sgi(PING_SGI, 1)) {
+                    println!("SGI {PING_SGI}: cannot send: {error:?}");
+                }
+            }
             if stop_after == Some(printed) {
                 println!("done");
                 psci::system_off();
@@ -238,6 +251,9 @@ fn checksum_region() -> u64 {
 
 fn secondary_main(vcpu: usize, _boot: &'static BootInfo) -> ! {
     println!("vCPU {vcpu} online at EL{}", cpu::current_el());
+    if vcpu == 1 && SGI_PING.load(Ordering::Relaxed) > 0 {
+        listen_for_sgis();
+    }
     let reset_after = RESET_FROM_VCPU1_AFTER.load(Ordering::Relaxed);
     if vcpu == 1 && reset_after > 0 {
         // vCPU 1 takes no interrupt here: it watches vCPU 0's count.
@@ -248,6 +264,34 @@ fn secondary_main(vcpu: usize, _boot: &'static BootInfo) -> ! {
         psci::system_reset();
     }
     cpu::park()
+}
+
+/// The SGI `sgi-ping` sends from vCPU 0 to vCPU 1.
+const PING_SGI: u32 = 1;
+/// `sgi-ping`: how many SGIs vCPU 0 sends (0: none).
+static SGI_PING: AtomicU64 = AtomicU64::new(0);
+/// Set by vCPU 1 once its SGI handler is registered and the SGI enabled.
+static SGI_LISTENING: AtomicBool = AtomicBool::new(false);
+/// SGIs vCPU 1 has taken.
+static SGIS_TAKEN: AtomicU64 = AtomicU64::new(0);
+
+/// vCPU 1's side of `sgi-ping`: enables [`PING_SGI`] here and takes the SGIs until all have
+/// come, then parks.
+fn listen_for_sgis() -> ! {
+    if let Err(error) = irq::enable(PING_SGI, INTERRUPT_PRIORITY, on_ping) {
+        println!("SGI {PING_SGI}: cannot enable: {error:?}");
+        cpu::park()
+    }
+    SGI_LISTENING.store(true, Ordering::Release);
+    irq::unmask();
+    let expected = SGI_PING.load(Ordering::Relaxed);
+    irq::wait_while(|| SGIS_TAKEN.load(Ordering::Relaxed) < expected);
+    cpu::park()
+}
+
+fn on_ping(intid: u32) {
+    let taken = SGIS_TAKEN.fetch_add(1, Ordering::Relaxed) + 1;
+    println!("SGI {intid} on vCPU {}: {taken}", cpu::current_index());
 }
 
 /// `reset-from-vcpu1-after`, for vCPU 1 (0: never).

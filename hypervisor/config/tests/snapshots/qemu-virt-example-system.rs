@@ -34,7 +34,7 @@ const PARTITION_0_RAM: ::bulkhead_core::addr::MemoryRegion = ::bulkhead_core::ad
     phys: ::bulkhead_core::addr::PhysAddr(0x4200_0000),
     size: 0x400_0000,
 };
-/// Every region stage 2 maps: RAM, device pages, regions, channel ends.
+/// Every region stage 2 maps: RAM, device pages, regions, channel ends, GICV (GICv2).
 const PARTITION_0_STAGE2: &[::bulkhead_core::addr::MemoryRegion] = &[
     PARTITION_0_RAM,
     ::bulkhead_core::addr::MemoryRegion {
@@ -71,7 +71,7 @@ const PARTITION_1_RAM: ::bulkhead_core::addr::MemoryRegion = ::bulkhead_core::ad
     phys: ::bulkhead_core::addr::PhysAddr(0x4600_0000),
     size: 0x800_0000,
 };
-/// Every region stage 2 maps: RAM, device pages, regions, channel ends.
+/// Every region stage 2 maps: RAM, device pages, regions, channel ends, GICV (GICv2).
 const PARTITION_1_STAGE2: &[::bulkhead_core::addr::MemoryRegion] = &[
     PARTITION_1_RAM,
     ::bulkhead_core::addr::MemoryRegion {

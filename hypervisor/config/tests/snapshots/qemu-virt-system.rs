@@ -34,7 +34,7 @@ const PARTITION_0_RAM: ::bulkhead_core::addr::MemoryRegion = ::bulkhead_core::ad
     phys: ::bulkhead_core::addr::PhysAddr(0x4200_0000),
     size: 0x400_0000,
 };
-/// Every region stage 2 maps: RAM, device pages, regions, channel ends.
+/// Every region stage 2 maps: RAM, device pages, regions, channel ends, GICV (GICv2).
 const PARTITION_0_STAGE2: &[::bulkhead_core::addr::MemoryRegion] = &[PARTITION_0_RAM];
 /// Stage-2 tables mapping every region of the partition.
 const PARTITION_0_TABLES: usize = ::bulkhead_core::stage2::tables_needed(PARTITION_0_STAGE2);
@@ -54,7 +54,7 @@ const PARTITION_1_RAM: ::bulkhead_core::addr::MemoryRegion = ::bulkhead_core::ad
     phys: ::bulkhead_core::addr::PhysAddr(0x5000_0000),
     size: 0x200_0000,
 };
-/// Every region stage 2 maps: RAM, device pages, regions, channel ends.
+/// Every region stage 2 maps: RAM, device pages, regions, channel ends, GICV (GICv2).
 const PARTITION_1_STAGE2: &[::bulkhead_core::addr::MemoryRegion] = &[PARTITION_1_RAM];
 /// Stage-2 tables mapping every region of the partition.
 const PARTITION_1_TABLES: usize = ::bulkhead_core::stage2::tables_needed(PARTITION_1_STAGE2);

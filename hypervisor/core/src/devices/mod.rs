@@ -22,7 +22,7 @@ use crate::addr::Ipa;
 use crate::layout;
 use crate::mmio::{AccessWidth, Disposition, MmioDevice, MmioError, ReadOutcome};
 use crate::system::Partition;
-use crate::vgic::{self, Effects, VcpuSet, VgicError, VirtualGic};
+use crate::vgic::{self, Effects, GicArchitecture, VcpuSet, VgicError, VirtualGic};
 use crate::vpl011::{self, InputError, Vpl011};
 
 /// Devices a partition's map holds at most.
@@ -40,9 +40,9 @@ pub trait EmulatedDevice: MmioDevice {
     fn apply(effects: Self::Effects, outcome: &mut AccessOutcome);
 
     /// The value a read of `width` at `offset` returns if the register never changes (and
-    /// the access is one the model accepts), for a partition of `vcpu_count` vCPUs. Such
-    /// reads are answered without the partition's lock.
-    fn read_constant(_offset: u64, _width: AccessWidth, _vcpu_count: usize) -> Option<u64> {
+    /// the access is one the model accepts), for a partition of `vcpu_count` vCPUs seeing a
+    /// GIC of `architecture`. Such reads are answered without the partition's lock.
+    fn read_constant(_offset: u64, _width: AccessWidth, _vcpu_count: usize, _architecture: GicArchitecture) -> Option<u64> {
         None
     }
 }
@@ -60,11 +60,13 @@ struct Window {
 
 /// Generates, from one table of devices, [`DeviceKind`], the map's windows and the dispatch of
 /// [`EmulatedDevices`] and [`DeviceMap`]. An entry reads
-/// `Kind: Model<..> = |devices| borrow of the model, window = |vcpus| Option<Window>;`.
+/// `Kind: Model<..> = |devices, vcpu| borrow of the model as `vcpu` sees it,
+/// window = |vcpus, architecture| Option<Window>;`.
 macro_rules! device_table {
     ($(
         $(#[$doc:meta])*
-        $kind:ident: $model:ty = |$devices:ident| $borrow:expr, window = |$vcpus:ident| $window:expr;
+        $kind:ident: $model:ty = |$devices:ident, $vcpu:ident| $borrow:expr,
+            window = |$vcpus:ident, $architecture:ident| $window:expr;
     )+) => {
         /// Which emulated device a window belongs to.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -86,11 +88,13 @@ macro_rules! device_table {
                 }
             }
 
-            /// The device's window in a partition of `vcpu_count` vCPUs (`None`: it has none).
-            fn window(self, vcpu_count: usize) -> Option<Window> {
+            /// The device's window in a partition of `vcpu_count` vCPUs seeing a GIC of
+            /// `gic` (`None`: it has none there).
+            fn window(self, vcpu_count: usize, gic: GicArchitecture) -> Option<Window> {
                 match self {
                     $(Self::$kind => {
                         let $vcpus = vcpu_count;
+                        let $architecture = gic;
                         $window
                     })+
                 }
@@ -101,16 +105,20 @@ macro_rules! device_table {
             /// [`DeviceMap::read_constant`] for an access already located by [`DeviceMap::find`].
             pub fn read_constant_in<const SPI_BLOCKS: usize>(&self, window: &MappedDevice, offset: u64, width: AccessWidth) -> Option<u64> {
                 match window.device {
-                    $(DeviceKind::$kind => <$model as EmulatedDevice>::read_constant(offset, width, self.vcpu_count),)+
+                    $(DeviceKind::$kind => {
+                        <$model as EmulatedDevice>::read_constant(offset, width, self.vcpu_count, self.architecture)
+                    })+
                 }
             }
         }
 
         impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
-            /// [`EmulatedDevices::access`] for an access already located by [`DeviceMap::find`].
+            /// [`EmulatedDevices::access_by`] for an access by `vcpu` already located by
+            /// [`DeviceMap::find`].
             pub fn access_in(
                 &mut self,
                 window: &MappedDevice,
+                vcpu: usize,
                 offset: u64,
                 width: AccessWidth,
                 write: Option<u64>,
@@ -118,6 +126,7 @@ macro_rules! device_table {
                 let (mut outcome, line) = match window.device {
                     $(DeviceKind::$kind => {
                         let $devices = &mut *self;
+                        let $vcpu = vcpu;
                         access_device(&mut $borrow, offset, width, write)?
                     })+
                 };
@@ -130,10 +139,17 @@ macro_rules! device_table {
             /// the receive FIFO), the vCPU that may now take the interrupt: the trap path's
             /// read, without building an [`AccessOutcome`].
             // [impl->dsn~vgic-frames~1] [impl->dsn~vpl011~1]
-            pub fn read_in(&mut self, window: &MappedDevice, offset: u64, width: AccessWidth) -> Result<(u64, VcpuSet), MmioError> {
+            pub fn read_in(
+                &mut self,
+                window: &MappedDevice,
+                vcpu: usize,
+                offset: u64,
+                width: AccessWidth,
+            ) -> Result<(u64, VcpuSet), MmioError> {
                 let (value, line) = match window.device {
                     $(DeviceKind::$kind => {
                         let $devices = &mut *self;
+                        let $vcpu = vcpu;
                         read_device(&mut $borrow, offset, width)?
                     })+
                 };
@@ -151,15 +167,22 @@ fn redistributors_size(vcpu_count: usize) -> u64 {
 }
 
 device_table! {
-    /// The vGIC distributor frame (`GICD_*`).
-    Distributor: Distributor<'_, SPI_BLOCKS> = |devices| Distributor(&mut devices.vgic),
-        window = |_vcpus| Some(Window { base: layout::VGICD_BASE, size: layout::VGICD_SIZE, interrupt: None });
-    /// The vGIC redistributor frames (`GICR_*`), one pair per vCPU.
-    Redistributors: Redistributors<'_, SPI_BLOCKS> = |devices| Redistributors(&mut devices.vgic),
-        window = |vcpus| Some(Window { base: layout::VGICR_BASE, size: redistributors_size(vcpus), interrupt: None });
+    /// The vGIC distributor frame (`GICD_*`), as the accessing vCPU sees it (GICv2 banks the
+    /// registers of INTIDs 0-31 per vCPU).
+    Distributor: Distributor<'_, SPI_BLOCKS> = |devices, vcpu| Distributor(&mut devices.vgic, vcpu),
+        window = |_vcpus, _architecture| Some(Window { base: layout::VGICD_BASE, size: layout::VGICD_SIZE, interrupt: None });
+    /// The vGIC redistributor frames (`GICR_*`), one pair per vCPU; GICv3 only (on GICv2 the
+    /// guest's GICC is the GICV frame, mapped by stage 2, not emulated).
+    Redistributors: Redistributors<'_, SPI_BLOCKS> = |devices, _vcpu| Redistributors(&mut devices.vgic),
+        window = |vcpus, architecture| match architecture {
+            GicArchitecture::V3 => Some(Window { base: layout::VGICR_BASE, size: redistributors_size(vcpus), interrupt: None }),
+            GicArchitecture::V2 => None,
+        };
     /// The partition's console, an emulated PL011.
-    ConsoleUart: ConsoleUart<'_> = |devices| ConsoleUart(&mut devices.console),
-        window = |_vcpus| Some(Window { base: layout::VUART_BASE, size: layout::VUART_SIZE, interrupt: Some(layout::VUART_INTID) });
+    ConsoleUart: ConsoleUart<'_> = |devices, _vcpu| ConsoleUart(&mut devices.console),
+        window = |_vcpus, _architecture| {
+            Some(Window { base: layout::VUART_BASE, size: layout::VUART_SIZE, interrupt: Some(layout::VUART_INTID) })
+        };
 }
 
 const _: () = assert!(DeviceKind::ALL.len() <= MAX_DEVICES, "the device table outgrew MAX_DEVICES");
@@ -183,8 +206,11 @@ pub struct MappedDevice {
 pub struct DeviceMap {
     /// The windows, disjoint; unused slots are `None`.
     windows: [Option<MappedDevice>; MAX_DEVICES],
-    /// The partition's vCPU count (the redistributor window's size, `GICR_TYPER.Last`).
+    /// The partition's vCPU count (the redistributor window's size, `GICR_TYPER.Last`,
+    /// GICv2 `GICD_TYPER.CPUNumber`).
     vcpu_count: usize,
+    /// The GIC architecture the partition sees (which frames exist, which constants they read).
+    architecture: GicArchitecture,
 }
 
 impl DeviceMap {
@@ -194,19 +220,30 @@ impl DeviceMap {
         Self::with_vcpus(partition.cores.len())
     }
 
-    /// The map of a partition of `vcpu_count` vCPUs (what [`DeviceMap::for_partition`] builds):
-    /// every device of the table that has a window there.
+    /// The map of `partition` on a board whose GIC is of `architecture`.
+    pub fn for_partition_on(partition: &Partition, architecture: GicArchitecture) -> Self {
+        Self::with_vcpus_on(partition.cores.len(), architecture)
+    }
+
+    /// The GICv3 map of a partition of `vcpu_count` vCPUs (what [`DeviceMap::for_partition`]
+    /// builds).
     pub fn with_vcpus(vcpu_count: usize) -> Self {
+        Self::with_vcpus_on(vcpu_count, GicArchitecture::V3)
+    }
+
+    /// The map of a partition of `vcpu_count` vCPUs seeing a GIC of `architecture`: every
+    /// device of the table that has a window there.
+    pub fn with_vcpus_on(vcpu_count: usize, architecture: GicArchitecture) -> Self {
         let mut windows = [None; MAX_DEVICES];
         let placed = DeviceKind::ALL.iter().filter_map(|&device| {
-            let window = device.window(vcpu_count)?;
+            let window = device.window(vcpu_count, architecture)?;
             Some(MappedDevice { base: window.base, size: window.size, device, interrupt: window.interrupt })
         });
         // At most MAX_DEVICES devices (checked at compile time), so every one gets a slot.
         for (slot, mapped) in windows.iter_mut().zip(placed) {
             *slot = Some(mapped);
         }
-        Self { windows, vcpu_count }
+        Self { windows, vcpu_count, architecture }
     }
 
     /// The window holding `ipa` and the offset of `ipa` inside it.
@@ -279,18 +316,20 @@ const fn vgic_error(error: VgicError, at: u64) -> MmioError {
     }
 }
 
-/// The distributor frame of a vGIC, as an MMIO device.
-pub struct Distributor<'a, const SPI_BLOCKS: usize>(pub &'a mut VirtualGic<SPI_BLOCKS>);
+/// The distributor frame of a vGIC as the vCPU making the access sees it (a GICv2
+/// distributor banks the registers of INTIDs 0–31 per vCPU), as an MMIO device.
+pub struct Distributor<'a, const SPI_BLOCKS: usize>(pub &'a mut VirtualGic<SPI_BLOCKS>, pub usize);
 
 impl<const SPI_BLOCKS: usize> MmioDevice for Distributor<'_, SPI_BLOCKS> {
     type Effects = vgic::WriteOutcome;
 
     fn read(&mut self, offset: u64, width: AccessWidth) -> Result<ReadOutcome, MmioError> {
-        self.0.distributor_read(offset, width).map_err(|error| vgic_error(error, offset))
+        self.0.distributor_read_by(self.1, offset, width).map_err(|error| vgic_error(error, offset))
     }
 
     fn write(&mut self, offset: u64, width: AccessWidth, value: u64) -> Result<(Disposition, Self::Effects), MmioError> {
-        let outcome = self.0.distributor_write(offset, width, value).map_err(|error| vgic_error(error, offset))?;
+        let outcome =
+            self.0.distributor_write_by(self.1, offset, width, value).map_err(|error| vgic_error(error, offset))?;
         Ok((outcome.disposition, outcome))
     }
 }
@@ -302,8 +341,8 @@ impl<const SPI_BLOCKS: usize> EmulatedDevice for Distributor<'_, SPI_BLOCKS> {
         apply_gic_write(effects, outcome);
     }
 
-    fn read_constant(offset: u64, width: AccessWidth, _vcpu_count: usize) -> Option<u64> {
-        VirtualGic::<SPI_BLOCKS>::distributor_constant(offset, width)
+    fn read_constant(offset: u64, width: AccessWidth, vcpu_count: usize, architecture: GicArchitecture) -> Option<u64> {
+        VirtualGic::<SPI_BLOCKS>::distributor_constant_of(architecture, offset, width, vcpu_count)
     }
 }
 
@@ -336,7 +375,7 @@ impl<const SPI_BLOCKS: usize> EmulatedDevice for Redistributors<'_, SPI_BLOCKS> 
         apply_gic_write(effects, outcome);
     }
 
-    fn read_constant(offset: u64, width: AccessWidth, vcpu_count: usize) -> Option<u64> {
+    fn read_constant(offset: u64, width: AccessWidth, vcpu_count: usize, _architecture: GicArchitecture) -> Option<u64> {
         VirtualGic::<SPI_BLOCKS>::redistributor_constant(offset, width, vcpu_count)
     }
 }
@@ -421,9 +460,19 @@ pub struct EmulatedDevices<const SPI_BLOCKS: usize> {
 }
 
 impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
-    /// The devices at reset, for a partition of `vcpu_count` vCPUs.
+    /// The devices at reset, for a partition of `vcpu_count` vCPUs seeing a GICv3.
     pub fn new(vcpu_count: usize) -> Result<Self, VgicError> {
-        Ok(Self { vgic: VirtualGic::new(vcpu_count)?, console: Vpl011::new(), driven_lines: 0 })
+        Self::with_architecture(vcpu_count, GicArchitecture::V3)
+    }
+
+    /// The devices at reset, for a partition of `vcpu_count` vCPUs seeing a GIC of
+    /// `architecture`.
+    pub fn with_architecture(vcpu_count: usize, architecture: GicArchitecture) -> Result<Self, VgicError> {
+        Ok(Self {
+            vgic: VirtualGic::with_architecture(vcpu_count, architecture)?,
+            console: Vpl011::new(),
+            driven_lines: 0,
+        })
     }
 
     /// Puts every device back into its reset state, in place (for a partition restart).
@@ -433,7 +482,8 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
         self.driven_lines = 0;
     }
 
-    /// Performs one trapped access at `ipa`: a read (`write` = `None`) or a write of `value`.
+    /// Performs one trapped access at `ipa` by vCPU 0: a read (`write` = `None`) or a write of
+    /// `value` ([`EmulatedDevices::access_by`] names the vCPU).
     // [impl->dsn~vgic-frames~1] [impl->dsn~vpl011~1]
     pub fn access(
         &mut self,
@@ -442,8 +492,21 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
         width: AccessWidth,
         write: Option<u64>,
     ) -> Result<AccessOutcome, MmioError> {
+        self.access_by(map, 0, ipa, width, write)
+    }
+
+    /// Performs one trapped access at `ipa` by `vcpu` (whose banked registers a GICv2
+    /// distributor access reaches).
+    pub fn access_by(
+        &mut self,
+        map: &DeviceMap,
+        vcpu: usize,
+        ipa: u64,
+        width: AccessWidth,
+        write: Option<u64>,
+    ) -> Result<AccessOutcome, MmioError> {
         let (window, offset) = map.find(ipa).ok_or(MmioError::Unmapped { ipa })?;
-        self.access_in(&window, offset, width, write)
+        self.access_in(&window, vcpu, offset, width, write)
     }
 
     /// Delivers a byte of console input to the console UART and drives its interrupt.

@@ -185,7 +185,29 @@ fn the_trap_paths_read_matches_the_general_access() {
     ] {
         let (window, offset) = map.locate(ipa).unwrap();
         let expected = general.access(&map, ipa, width, None).map(|outcome| (outcome.read.unwrap_or(0), outcome.refill));
-        assert_eq!(short.read_in(window, offset, width), expected, "{ipa:#x} {width:?}");
+        assert_eq!(short.read_in(window, 0, offset, width), expected, "{ipa:#x} {width:?}");
     }
     assert_eq!(short.vgic.next_pending(0), general.vgic.next_pending(0));
+}
+
+#[test]
+fn a_gicv2_partition_has_a_distributor_and_no_redistributors() {
+    let map = DeviceMap::with_vcpus_on(2, GicArchitecture::V2);
+    assert_eq!(map.window(DeviceKind::Redistributors), None);
+    assert_eq!(map.find(layout::VGICR_BASE.raw()), None, "the GICv3 redistributor window is unmapped");
+    assert_eq!(map.find(layout::VGICC_BASE.raw()), None, "GICC is the GICV frame stage 2 maps, not emulated");
+    // GICD_TYPER on GICv2: ITLinesNumber 2, CPUNumber 1.
+    assert_eq!(map.read_constant::<2>(distributor(GICD_TYPER), AccessWidth::Word), Some(2 | 1 << 5));
+}
+
+#[test]
+fn a_gicv2_distributor_access_reaches_the_bank_of_the_vcpu_that_makes_it() {
+    let map = DeviceMap::with_vcpus_on(2, GicArchitecture::V2);
+    let mut devices = Devices::with_architecture(2, GicArchitecture::V2).unwrap();
+    let _enabled = devices.access_by(&map, 1, distributor(0x100), AccessWidth::Word, Some(1 << 27)).unwrap();
+    let read = |devices: &mut Devices, vcpu| devices.access_by(&map, vcpu, distributor(0x100), AccessWidth::Word, None);
+    assert_eq!(read(&mut devices, 1).unwrap().read, Some(1 << 27));
+    assert_eq!(read(&mut devices, 0).unwrap().read, Some(0));
+    let (window, offset) = map.locate(distributor(0x800)).unwrap();
+    assert_eq!(devices.read_in(window, 1, offset, AccessWidth::Word).unwrap().0, 0x0202_0202, "ITARGETSR0 names the reader");
 }

@@ -117,14 +117,16 @@ pub(super) struct InterruptBank {
 }
 
 impl InterruptBank {
-    /// Reset state: disabled, inactive, not pending, priority 0, configured as `edge`.
+    /// Reset state: disabled, inactive, not pending, priority 0, configured as `edge`, in the
+    /// groups `group` gives (`IGROUPR` bits).
     ///
-    /// Every interrupt resets to Group 1. The reset group is IMPLEMENTATION DEFINED when
-    /// `GICD_CTLR.DS` is 1 (IHI 0069 12.9.14); Group 1 is what a guest of a Non-secure-only
-    /// GIC expects, and what KVM's GICv3 model does too.
-    pub(super) const fn new(edge: u32) -> Self {
+    /// On GICv3 every interrupt resets to Group 1. The reset group is IMPLEMENTATION DEFINED
+    /// when `GICD_CTLR.DS` is 1 (IHI 0069 12.9.14); Group 1 is what a guest of a
+    /// Non-secure-only GIC expects, and what KVM's GICv3 model does too. On GICv2 they reset
+    /// to Group 0 (`VirtualGic::with_architecture`).
+    pub(super) const fn new(edge: u32, group: u32) -> Self {
         Self {
-            group: u32::MAX,
+            group,
             enabled: 0,
             pending_latch: 0,
             line_level: 0,
@@ -417,7 +419,7 @@ mod tests {
 
     #[test]
     fn level_interrupt_stays_pending_while_the_line_is_high() {
-        let mut bank = InterruptBank::new(0);
+        let mut bank = InterruptBank::new(0, u32::MAX);
         bank.enabled = 1 << 3;
         bank.set_line(3, true);
         assert_eq!(bank.deliverable(ALL), 1 << 3);
@@ -432,7 +434,7 @@ mod tests {
 
     #[test]
     fn edge_interrupt_latches_only_rising_edges() {
-        let mut bank = InterruptBank::new(u32::MAX);
+        let mut bank = InterruptBank::new(u32::MAX, u32::MAX);
         bank.set_line(5, true);
         bank.acknowledge(5);
         bank.set_line(5, true);
@@ -444,7 +446,7 @@ mod tests {
 
     #[test]
     fn config_register_packs_edge_bits_into_odd_positions() {
-        let mut bank = InterruptBank::new(0x0000_ffff);
+        let mut bank = InterruptBank::new(0x0000_ffff, u32::MAX);
         assert_eq!(bank.config(0), 0xaaaa_aaaa);
         assert_eq!(bank.config(1), 0);
         let changed = bank.write_config(1, 0b10 << 22, 0xffff_0000);
@@ -481,7 +483,7 @@ mod tests {
 
     #[test]
     fn priorities_pack_little_endian() {
-        let mut bank = InterruptBank::new(0);
+        let mut bank = InterruptBank::new(0, u32::MAX);
         assert_eq!(bank.write_priorities(4, 4, 0x4030_2010), 0xf0);
         assert_eq!(bank.priorities(4, 4), 0x4030_2010);
         assert_eq!(bank.priorities(6, 1), 0x30);
@@ -491,7 +493,7 @@ mod tests {
 
     #[test]
     fn disabled_group_is_not_forwarded() {
-        let mut bank = InterruptBank::new(0);
+        let mut bank = InterruptBank::new(0, u32::MAX);
         bank.enabled = 0b11;
         bank.group = 0b01;
         bank.pending_latch = 0b11;

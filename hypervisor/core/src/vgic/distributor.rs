@@ -11,8 +11,8 @@ use super::bank::{BANK_SIZE, BitRegister, GroupEnables};
 use super::effects::PhysicalChanges;
 use super::mmio::{BYTE_OR_WORD, WORD, WORD_OR_DOUBLEWORD};
 use super::{
-    AccessWidth, BankLocation, DISTRIBUTOR_FRAME_SIZE, Disposition, IMPLEMENTATION_ID, PERIPHERAL_ID2, ReadOutcome,
-    VcpuSet, VgicError, VirtualGic, WriteOutcome,
+    AccessWidth, BankLocation, DISTRIBUTOR_FRAME_SIZE, Disposition, GicArchitecture, IMPLEMENTATION_ID, PERIPHERAL_ID2,
+    ReadOutcome, VcpuSet, VgicError, VirtualGic, WriteOutcome,
 };
 
 /// `GICD_CTLR` offset (IHI 0069 Table 12-25, as the other offsets here).
@@ -137,8 +137,13 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         }
     }
 
-    /// Reads `width` bytes at `offset` inside the distributor frame.
+    /// Reads `width` bytes at `offset` inside the GICv3 distributor frame (a GICv2 model
+    /// answers through [`VirtualGic::distributor_read_by`], which names the reading vCPU; here
+    /// it answers as vCPU 0).
     pub fn distributor_read(&self, offset: u64, width: AccessWidth) -> Result<ReadOutcome, VgicError> {
+        if self.architecture == GicArchitecture::V2 {
+            return self.distributor_v2_read(0, offset, width);
+        }
         let value = match check(offset, width)? {
             Register::Control => self.distributor_control(),
             Register::Type => Self::distributor_type(),
@@ -174,30 +179,22 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         Ok(ReadOutcome::emulated(u64::from(value)))
     }
 
-    /// Writes `value` (its low `width` bytes) at `offset` inside the distributor frame.
+    /// Writes `value` (its low `width` bytes) at `offset` inside the GICv3 distributor frame
+    /// (a GICv2 model: see [`VirtualGic::distributor_read`]).
     pub fn distributor_write(
         &mut self,
         offset: u64,
         width: AccessWidth,
         value: u64,
     ) -> Result<WriteOutcome, VgicError> {
+        if self.architecture == GicArchitecture::V2 {
+            return self.distributor_v2_write(0, offset, width, value);
+        }
         let register = check(offset, width)?;
         let written = value & width.value_mask();
         let word = width.written_word(value);
         Ok(match register {
-            Register::Control => {
-                let before = self.group_enables;
-                self.group_enables =
-                    GroupEnables { group0: word & CTLR_ENABLE_GRP0 != 0, group1: word & CTLR_ENABLE_GRP1 != 0 };
-                let raised =
-                    (self.group_enables.group0 && !before.group0) || (self.group_enables.group1 && !before.group1);
-                // A group turned off: every vCPU takes what it has not acknowledged of it out
-                // of its list registers (issue 14: GICD_CTLR = 0 did not stop delivery).
-                let lowered =
-                    (before.group0 && !self.group_enables.group0) || (before.group1 && !self.group_enables.group1);
-                let refill = if raised || lowered { self.all_vcpus() } else { VcpuSet::EMPTY };
-                WriteOutcome::plain(Disposition::Emulated).with_refill(refill)
-            }
+            Register::Control => self.write_group_enables(word),
             Register::Type | Register::ImplementerId | Register::Type2 | Register::PeripheralId2 => {
                 WriteOutcome::plain(Disposition::ReadOnly)
             }
@@ -231,7 +228,14 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
 
     /// `GICD_CTLR`: the group enables, with `ARE` and `DS` reading as one.
     fn distributor_control(&self) -> u32 {
-        let mut value = CTLR_ARE | CTLR_DS;
+        CTLR_ARE | CTLR_DS | self.group_enable_bits()
+    }
+
+    /// `EnableGrp0` (bit 0) and `EnableGrp1` (bit 1) of `GICD_CTLR`: the same bits in the
+    /// GICv3 single-Security-state layout and the GICv2 layout without Security Extensions
+    /// (IHI 0048B 4.3.1).
+    pub(super) const fn group_enable_bits(&self) -> u32 {
+        let mut value = 0;
         if self.group_enables.group0 {
             value |= CTLR_ENABLE_GRP0;
         }
@@ -241,9 +245,59 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         value
     }
 
+    /// A `GICD_CTLR` write's group enables (both architectures).
+    pub(super) fn write_group_enables(&mut self, word: u32) -> WriteOutcome {
+        let before = self.group_enables;
+        self.group_enables = GroupEnables { group0: word & CTLR_ENABLE_GRP0 != 0, group1: word & CTLR_ENABLE_GRP1 != 0 };
+        let raised = (self.group_enables.group0 && !before.group0) || (self.group_enables.group1 && !before.group1);
+        // A group turned off: every vCPU takes what it has not acknowledged of it out
+        // of its list registers (issue 14: GICD_CTLR = 0 did not stop delivery).
+        let lowered = (before.group0 && !self.group_enables.group0) || (before.group1 && !self.group_enables.group1);
+        let refill = if raised || lowered { self.all_vcpus() } else { VcpuSet::EMPTY };
+        WriteOutcome::plain(Disposition::Emulated).with_refill(refill)
+    }
+
+    /// The value of a distributor register that never changes, for the architecture
+    /// `architecture` and a partition of `vcpu_count` vCPUs: [`VirtualGic::distributor_constant`]
+    /// on GICv3, [`VirtualGic::distributor_v2_constant`] on GICv2.
+    pub fn distributor_constant_of(
+        architecture: GicArchitecture,
+        offset: u64,
+        width: AccessWidth,
+        vcpu_count: usize,
+    ) -> Option<u64> {
+        match architecture {
+            GicArchitecture::V3 => Self::distributor_constant(offset, width),
+            GicArchitecture::V2 => Self::distributor_v2_constant(offset, width, vcpu_count),
+        }
+    }
+
+    /// A read of the distributor frame by `vcpu`: the GICv3 frame (where no register depends
+    /// on who reads) or the GICv2 frame (whose registers for INTIDs 0–31 are banked per vCPU).
+    pub fn distributor_read_by(&self, vcpu: usize, offset: u64, width: AccessWidth) -> Result<ReadOutcome, VgicError> {
+        match self.architecture {
+            GicArchitecture::V3 => self.distributor_read(offset, width),
+            GicArchitecture::V2 => self.distributor_v2_read(vcpu, offset, width),
+        }
+    }
+
+    /// A write to the distributor frame by `vcpu` (see [`VirtualGic::distributor_read_by`]).
+    pub fn distributor_write_by(
+        &mut self,
+        vcpu: usize,
+        offset: u64,
+        width: AccessWidth,
+        value: u64,
+    ) -> Result<WriteOutcome, VgicError> {
+        match self.architecture {
+            GicArchitecture::V3 => self.distributor_write(offset, width, value),
+            GicArchitecture::V2 => self.distributor_v2_write(vcpu, offset, width, value),
+        }
+    }
+
     /// The SPI bank addressed by bit-array register index `n` (`n` = 0 is the private
     /// bank, RAZ/WI here; indices past the implemented SPIs are unimplemented INTIDs).
-    fn spi_bank(index: usize) -> Option<BankLocation> {
+    pub(super) fn spi_bank(index: usize) -> Option<BankLocation> {
         let spi_block = index.checked_sub(1)?;
         (spi_block < SPI_BLOCKS).then_some(BankLocation::Shared(spi_block))
     }

@@ -78,11 +78,16 @@ pub struct WriteOutcome {
     pub disposition: Disposition,
     /// Hardware-backed interrupts whose physical state must follow the write.
     physical: PhysicalChanges,
-    /// A hardware-backed SPI re-routed by the write: its INTID and the vCPU it now names.
-    route: Option<(u32, Option<usize>)>,
+    /// Hardware-backed SPIs re-routed by the write: INTID and the vCPU each now names. One
+    /// `GICD_IROUTER<n>` write re-routes one SPI; a word written to `GICD_ITARGETSR<n>`
+    /// (GICv2) up to four.
+    route: [Option<(u32, Option<usize>)>; MAX_ROUTES],
     /// The vCPUs that may have a newly deliverable interrupt.
     refill: VcpuSet,
 }
+
+/// Most SPIs one register write re-routes: the four byte fields of a `GICD_ITARGETSR<n>`.
+const MAX_ROUTES: usize = 4;
 
 impl WriteOutcome {
     /// A write that needs nothing from the image.
@@ -97,7 +102,7 @@ impl WriteOutcome {
                 activated: 0,
                 deactivated: 0,
             },
-            route: None,
+            route: [None; MAX_ROUTES],
             refill: VcpuSet::EMPTY,
         }
     }
@@ -108,9 +113,12 @@ impl WriteOutcome {
         self
     }
 
-    /// The outcome with hardware-backed SPI `intid` re-routed to `target`.
-    pub(super) const fn with_route(mut self, intid: u32, target: Option<usize>) -> Self {
-        self.route = Some((intid, target));
+    /// The outcome with hardware-backed SPI `intid` re-routed to `target` as well (in the
+    /// first free of the [`MAX_ROUTES`] slots; no register write re-routes more).
+    pub(super) fn with_route(mut self, intid: u32, target: Option<usize>) -> Self {
+        if let Some(slot) = self.route.iter_mut().find(|slot| slot.is_none()) {
+            *slot = Some((intid, target));
+        }
         self
     }
 
@@ -136,8 +144,8 @@ impl WriteOutcome {
 pub struct Effects {
     /// Physical changes not yet returned; each returned one is cleared from its mask.
     physical: PhysicalChanges,
-    /// The re-route, until returned.
-    route: Option<(u32, Option<usize>)>,
+    /// The re-routes, each until returned.
+    route: [Option<(u32, Option<usize>)>; MAX_ROUTES],
     /// vCPUs to refill not yet returned.
     refill: VcpuSet,
 }
@@ -161,7 +169,7 @@ impl Iterator for Effects {
         if let Some(bit) = take_lowest(&mut physical.deactivated) {
             return Some(Effect::PhysicalActive { intid: intid_of(bit), vcpu: physical.vcpu, active: false });
         }
-        if let Some((intid, target)) = self.route.take() {
+        if let Some((intid, target)) = self.route.iter_mut().find_map(Option::take) {
             return Some(Effect::PhysicalRoute { intid, target });
         }
         self.refill.pop_first().map(|vcpu| Effect::RefillListRegisters { vcpu })

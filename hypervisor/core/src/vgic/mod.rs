@@ -1,6 +1,11 @@
-//! Emulated GICv3 distributor and redistributors for one partition.
+//! Emulated GICv3 distributor and redistributors, or GICv2 distributor, for one partition.
 //!
-//! A partition sees a GICv3 (IHI 0069) with affinity routing always on, a single Security
+//! A partition sees the GIC architecture of the board it runs on ([`GicArchitecture`]),
+//! because its CPU interface is the hardware's virtual one: on a GICv3 board a GICv3, on a
+//! GIC-400 board a GICv2 (IHI 0048B; [`distributor_v2`] says what differs). One model serves
+//! both: the interrupt state, delivery and list-register logic are shared.
+//!
+//! On a GICv3 board a partition sees a GICv3 (IHI 0069) with affinity routing always on, a single Security
 //! state (`GICD_CTLR.DS` = 1) and no LPIs. Its CPU interface is the real hardware virtual CPU
 //! interface (`ICV_*` registers reached through `ICC_*`), so only the memory-mapped frames
 //! are emulated here: the distributor at [`layout::VGICD_BASE`] and one RD_base + SGI_base
@@ -34,6 +39,7 @@
 mod bank;
 pub mod delivery;
 mod distributor;
+mod distributor_v2;
 mod effects;
 mod list_register;
 mod mmio;
@@ -66,6 +72,28 @@ pub const PERIPHERAL_ID2: u32 = 0x30;
 pub const DISTRIBUTOR_FRAME_SIZE: u64 = 0x1_0000;
 /// Size of one vCPU's redistributor (RD_base and SGI_base frames).
 pub const REDISTRIBUTOR_STRIDE: u64 = layout::VGICR_STRIDE;
+
+/// `GICD_PIDR2` of the GICv2 distributor: ArchRev = 2 (IHI 0048B 4.3.14 and Table 4-39).
+pub const PERIPHERAL_ID2_V2: u32 = 0x20;
+/// Size of the GICv2 distributor's register map (IHI 0048B Table 4-1); the guest's window is
+/// [`DISTRIBUTOR_FRAME_SIZE`], and the rest of it is reserved (RAZ/WI).
+pub const DISTRIBUTOR_V2_REGISTER_MAP_SIZE: u64 = 0x1000;
+
+/// The GIC architecture a partition's virtual GIC presents.
+///
+/// It is the board's: the guest's CPU interface is the hardware's virtual CPU interface
+/// (`ICV_*` system registers on GICv3, the GICV frame mapped at the guest's GICC address on
+/// GICv2), so the emulated frames must be of the same architecture.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum GicArchitecture {
+    /// GICv3: distributor plus one redistributor per vCPU, affinity routing, SGIs through
+    /// `ICC_SGI*R_EL1`.
+    #[default]
+    V3,
+    /// GICv2 (GIC-400): a distributor alone, SPIs targeted by `GICD_ITARGETSR<n>` CPU masks,
+    /// SGIs through `GICD_SGIR`, SGI/PPI state banked per vCPU in the distributor.
+    V2,
+}
 
 /// Why an access or a call was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -155,6 +183,11 @@ impl VcpuSet {
         self.0 == 0
     }
 
+    /// The set whose members are the bits set in `bits`, bit `n` for vCPU `n`.
+    pub const fn from_bits(bits: u32) -> Self {
+        Self(bits)
+    }
+
     /// One bit per vCPU, bit `n` for vCPU `n`.
     pub const fn bits(self) -> u32 {
         self.0
@@ -187,6 +220,9 @@ pub struct PendingInterrupt {
     /// Level-sensitive: its line is sampled again when the guest deactivates it, so the
     /// deactivation must be reported (EOI maintenance).
     pub level_sensitive: bool,
+    /// For an SGI, the vCPU that sent it last (a GICv2 guest reads it from `GICC_IAR.CPUID`);
+    /// 0 for every other interrupt.
+    pub sgi_source: u8,
 }
 
 impl PendingInterrupt {
@@ -230,6 +266,8 @@ enum BankLocation {
 // [impl->dsn~vgic-frames~1]
 #[derive(Clone, Debug)]
 pub struct VirtualGic<const SPI_BLOCKS: usize = 2> {
+    /// The architecture the guest sees.
+    architecture: GicArchitecture,
     /// vCPUs in the partition, 1 to [`MAX_VCPUS`]; the banks and frames past it are unused.
     vcpu_count: usize,
     /// `GICD_CTLR.EnableGrp0` and `EnableGrp1`.
@@ -240,8 +278,11 @@ pub struct VirtualGic<const SPI_BLOCKS: usize = 2> {
     private: [InterruptBank; MAX_VCPUS],
     /// The SPIs, 32 per bank: bank `n` holds INTIDs `32 * (n + 1) ..`.
     shared: [InterruptBank; SPI_BLOCKS],
-    /// `GICD_IROUTER<n>` affinity packed as `Aff3:Aff2:Aff1:Aff0`, one byte each.
+    /// Per SPI: on GICv3 the `GICD_IROUTER<n>` affinity packed as `Aff3:Aff2:Aff1:Aff0`,
+    /// one byte each; on GICv2 the `GICD_ITARGETSR<n>` CPU target mask (one bit per vCPU).
     routes: [[u32; BANK_SIZE as usize]; SPI_BLOCKS],
+    /// Per vCPU and SGI, the vCPU that last sent it ([`PendingInterrupt::sgi_source`]).
+    sgi_sources: [[u8; SGI_COUNT as usize]; MAX_VCPUS],
 }
 
 /// SGIs are always edge-triggered (IHI 0069 12.11.7: `GICR_ICFGR0` is read-only).
@@ -258,39 +299,67 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     /// One past the last implemented INTID.
     const INTID_LIMIT: u32 = FIRST_SPI + Self::SPI_COUNT;
 
-    /// A virtual GIC in its reset state for a partition of `vcpu_count` vCPUs.
+    /// A virtual GICv3 in its reset state for a partition of `vcpu_count` vCPUs.
     pub fn new(vcpu_count: usize) -> Result<Self, VgicError> {
+        Self::with_architecture(vcpu_count, GicArchitecture::V3)
+    }
+
+    /// A virtual GIC of `architecture` in its reset state for a partition of `vcpu_count`
+    /// vCPUs. A GICv2 names its CPUs with 3-bit `CPUID`s, which [`MAX_VCPUS`] (8) fits.
+    pub fn with_architecture(vcpu_count: usize, architecture: GicArchitecture) -> Result<Self, VgicError> {
         if vcpu_count == 0 || vcpu_count > MAX_VCPUS {
             return Err(VgicError::InvalidVcpuCount { count: vcpu_count });
         }
         // Naming the constant makes the compiler evaluate it, and with it the assertion on
         // SPI_BLOCKS, for every SPI_BLOCKS a VirtualGic is built with.
         let _: u32 = Self::SPI_COUNT;
+        let group = Self::reset_group(architecture);
         Ok(Self {
+            architecture,
             vcpu_count,
             group_enables: GroupEnables::default(),
             processor_sleep: u32::MAX,
-            private: [InterruptBank::new(SGI_EDGE_MASK); MAX_VCPUS],
-            shared: [InterruptBank::new(0); SPI_BLOCKS],
+            private: [InterruptBank::new(SGI_EDGE_MASK, group); MAX_VCPUS],
+            shared: [InterruptBank::new(0, group); SPI_BLOCKS],
             routes: [[0; BANK_SIZE as usize]; SPI_BLOCKS],
+            sgi_sources: [[0; SGI_COUNT as usize]; MAX_VCPUS],
         })
     }
 
-    /// Puts the model back into the state [`VirtualGic::new`] builds, in place (no second
-    /// copy of the model is made: the restart path runs on an EL2 stack). Hardware backing is
-    /// cleared too; the caller declares it again.
+    /// The `IGROUPR` bits every bank resets to: all Group 1 on GICv3 (see
+    /// [`InterruptBank::new`]); all Group 0 on GICv2, its architectural reset value
+    /// (IHI 0048B 4.3.4: `GICD_IGROUPR<n>` resets to zero), which a GICv2 guest that never
+    /// touches the groups relies on. `GICV_CTLR.FIQEn` = 0 signals Group 0 as a vIRQ
+    /// (IHI 0048B 5.3.1), so such a guest takes them as IRQs; KVM's GICv2 model does the same.
+    const fn reset_group(architecture: GicArchitecture) -> u32 {
+        match architecture {
+            GicArchitecture::V3 => u32::MAX,
+            GicArchitecture::V2 => 0,
+        }
+    }
+
+    /// Puts the model back into the state [`VirtualGic::with_architecture`] builds, in place
+    /// (no second copy of the model is made: the restart path runs on an EL2 stack). Hardware
+    /// backing is cleared too; the caller declares it again.
     pub fn reset(&mut self) {
+        let group = Self::reset_group(self.architecture);
         self.group_enables = GroupEnables::default();
         self.processor_sleep = u32::MAX;
         for bank in &mut self.private {
-            *bank = InterruptBank::new(SGI_EDGE_MASK);
+            *bank = InterruptBank::new(SGI_EDGE_MASK, group);
         }
         for bank in &mut self.shared {
-            *bank = InterruptBank::new(0);
+            *bank = InterruptBank::new(0, group);
         }
         for bank in &mut self.routes {
             *bank = [0; BANK_SIZE as usize];
         }
+        self.sgi_sources = [[0; SGI_COUNT as usize]; MAX_VCPUS];
+    }
+
+    /// The architecture the guest sees.
+    pub const fn architecture(&self) -> GicArchitecture {
+        self.architecture
     }
 
     /// Makes SPI `intid` edge-triggered at reset, as the partition's device tree describes it
@@ -428,11 +497,37 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
                 continue;
             }
             bank.pending_latch |= 1 << request.intid;
+            self.record_sgi_source(target, request.intid, sender);
             if let Some(vcpu) = self.deliverable_target(BankLocation::Private(target), request.intid) {
                 refill = refill.with(vcpu);
             }
         }
         Ok(refill)
+    }
+
+    /// Records `sender` as the source of SGI `intid` pending at `target`. A GICv2 keeps one
+    /// pending state per source (IHI 0048B 3.2.4); this model keeps one per SGI, as GICv3
+    /// does, and presents the latest sender: an SGI from two senders at once is delivered
+    /// once, as on GICv3 (KVM's GICv2 model keeps them apart; no guest of ours needs that).
+    fn record_sgi_source(&mut self, target: usize, intid: u32, sender: usize) {
+        let source = u8::try_from(sender).unwrap_or(0);
+        if let Some(slot) =
+            self.sgi_sources.get_mut(target).and_then(|sources| sources.get_mut(usize::try_from(intid).ok()?))
+        {
+            *slot = source;
+        }
+    }
+
+    /// The recorded source of SGI `intid` at `vcpu` (0 for anything else).
+    fn sgi_source(&self, vcpu: usize, intid: u32) -> u8 {
+        if intid >= SGI_COUNT {
+            return 0;
+        }
+        self.sgi_sources
+            .get(vcpu)
+            .and_then(|sources| sources.get(usize::try_from(intid).ok()?))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The interrupt the image should put in a free list register of `vcpu` next: the
@@ -465,6 +560,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
                             None
                         },
                         level_sensitive: bank.edge & (1 << bit) == 0,
+                        sgi_source: 0,
                     });
                 }
             }
@@ -476,7 +572,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
             let routed = self.routed_to(index, bank.deliverable(self.group_enables), vcpu);
             consider(bank, Self::first_intid(BankLocation::Shared(index)), routed);
         }
-        best
+        best.map(|chosen| PendingInterrupt { sgi_source: self.sgi_source(vcpu, chosen.intid), ..chosen })
     }
 
     /// Records that the image put `intid` into a list register of `vcpu`: it becomes
@@ -503,6 +599,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
             group: bank.group_of(intid),
             physical_intid: if bank.hardware & (1 << intid) != 0 { bank.physical.get(index).copied() } else { None },
             level_sensitive: bank.edge & (1 << intid) == 0,
+            sgi_source: self.sgi_source(vcpu, intid),
         };
         Some(pending.list_register())
     }
@@ -532,6 +629,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
             group: bank.group_of(intid),
             physical_intid: if bank.hardware & mask != 0 { bank.physical.get(index).copied() } else { None },
             level_sensitive: bank.edge & mask == 0,
+            sgi_source: 0,
         };
         Ok(Some(pending.list_register()))
     }
@@ -681,11 +779,23 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         }
     }
 
-    /// The vCPU an SPI's route names, if it is one of the partition's.
+    /// The vCPU an SPI's route names, if it is one of the partition's. On GICv2 that is the
+    /// lowest vCPU of its `GICD_ITARGETSR<n>` mask: 1-of-N delivery to several targets is
+    /// resolved at the moment the route is written, not when the interrupt fires, as KVM's
+    /// GICv2 model does (`vgic_mmio_write_target`), so a hardware-backed SPI has one physical
+    /// target core to follow.
     fn route_target(&self, index: usize, bit: u32) -> Option<usize> {
-        let affinity = *self.routes.get(index)?.get(bit as usize)?;
-        let aff0 = (affinity & 0xff) as usize;
-        (affinity >> 8 == 0 && aff0 < self.vcpu_count).then_some(aff0)
+        let route = *self.routes.get(index)?.get(bit as usize)?;
+        match self.architecture {
+            GicArchitecture::V3 => {
+                let aff0 = (route & 0xff) as usize;
+                (route >> 8 == 0 && aff0 < self.vcpu_count).then_some(aff0)
+            }
+            GicArchitecture::V2 => {
+                let mut targets = route & self.all_vcpus().bits();
+                take_lowest(&mut targets).and_then(|vcpu| usize::try_from(vcpu).ok())
+            }
+        }
     }
 
     /// The subset of SPI bank `index`'s `mask` routed to `vcpu`.

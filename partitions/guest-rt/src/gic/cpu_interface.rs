@@ -57,9 +57,20 @@ pub(super) fn init() -> Result<(), GicError> {
     Ok(())
 }
 
+/// Sends SGI `intid` to the vCPU with affinity `0.0.0.target` (`ICC_SGI1R_EL1`: TargetList
+/// bit `target` below 16, RS = `target / 16`, INTID at [27:24]).
+pub(super) fn send_sgi(intid: u32, target: usize) {
+    let value = (1_u64 << (target % 16)) | (u64::from(intid & 0xf) << 24) | ((target as u64 / 16) << 44);
+    barrier::dsb(barrier::ISHST);
+    // SAFETY: ICC_SGI1R_EL1 only raises an SGI (trapped to the hypervisor, which emulates it
+    // for this partition's vCPUs); it touches no memory.
+    unsafe { asm!("msr S3_0_C12_C11_5, {}", in(reg) value, options(nomem, nostack)) };
+    barrier::isb(barrier::SY);
+}
+
 /// Acknowledges the highest-priority pending Group 1 interrupt: its INTID, or `None` when
 /// there is none (a spurious INTID).
-pub fn acknowledge() -> Option<u32> {
+pub(super) fn acknowledge() -> Option<u32> {
     let interrupt_acknowledge: u64;
     // SAFETY: reading ICC_IAR1_EL1 marks the interrupt active in the GIC, which is the point;
     // it touches no memory. Neither `pure` (two reads acknowledge two interrupts) nor `nomem`
@@ -72,7 +83,7 @@ pub fn acknowledge() -> Option<u32> {
 
 /// Ends the interrupt `intid` returned by [`acknowledge`]: drops the running priority and,
 /// with EOImode 0, deactivates it.
-pub fn end_of_interrupt(intid: u32) {
+pub(super) fn end_of_interrupt(intid: u32) {
     // SAFETY: writing ICC_EOIR1_EL1 completes an interrupt this vCPU acknowledged; it touches
     // no memory. Not `nomem`: the handler's write that silenced the device must come first.
     unsafe { asm!("msr S3_0_C12_C12_1, {}", in(reg) u64::from(intid), options(nostack)) };

@@ -11,7 +11,7 @@
 
 use tock_registers::register_bitfields;
 use tock_registers::register_structs;
-use tock_registers::registers::{ReadOnly, ReadWrite};
+use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 
 register_bitfields! {u32,
     /// Distributor Control Register.
@@ -76,6 +76,43 @@ register_structs! {
         (0x6100 => pub irouter: [ReadWrite<u64, GICD_IROUTER::Register>; 988]),
         (0x7fe0 => _reserved3),
         (0x1_0000 => @END),
+    }
+}
+
+register_structs! {
+    /// The GICv2 distributor frame (IHI 0048B Table 4-1), the registers a guest needs.
+    pub DistributorV2Registers {
+        (0x000 => pub ctlr: ReadWrite<u32>),
+        (0x004 => _reserved0),
+        /// GICD_ISENABLER<n>: write 1 to enable an INTID (n = 0: this CPU's SGIs and PPIs).
+        (0x100 => pub isenabler: [ReadWrite<u32>; 32]),
+        /// GICD_ICENABLER<n>: write 1 to disable an INTID.
+        (0x180 => pub icenabler: [ReadWrite<u32>; 32]),
+        (0x200 => _reserved1),
+        /// GICD_IPRIORITYR<n>: one byte per INTID, accessed as words.
+        (0x400 => pub ipriorityr: [ReadWrite<u32>; 255]),
+        (0x7fc => _reserved2),
+        /// GICD_ITARGETSR<n>: one CPU-mask byte per INTID, accessed as words.
+        (0x800 => pub itargetsr: [ReadWrite<u32>; 255]),
+        (0xbfc => _reserved3),
+        /// GICD_SGIR: TargetListFilter [25:24], CPUTargetList [23:16], SGIINTID [3:0].
+        (0xf00 => pub sgir: WriteOnly<u32>),
+        (0xf04 => _reserved4),
+        (0x1000 => @END),
+    }
+}
+
+register_structs! {
+    /// The GICv2 CPU interface frame (IHI 0048B Table 4-2); under Bulkhead the hardware's
+    /// virtual CPU interface (GICV), mapped where the device tree says GICC is.
+    pub CpuInterfaceV2Registers {
+        (0x000 => pub ctlr: ReadWrite<u32>),
+        (0x004 => pub pmr: ReadWrite<u32>),
+        (0x008 => pub bpr: ReadWrite<u32>),
+        (0x00c => pub iar: ReadOnly<u32>),
+        (0x010 => pub eoir: WriteOnly<u32>),
+        (0x014 => _reserved0),
+        (0x1000 => @END),
     }
 }
 

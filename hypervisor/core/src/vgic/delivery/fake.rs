@@ -105,7 +105,7 @@ impl ListRegisters for FakeListRegisters {
         self.entry(index)
     }
 
-    fn write(&mut self, index: usize, entry: &ListRegister) {
+    fn write(&mut self, index: usize, entry: &ListRegister, _sgi_source: u8) {
         if index < self.count {
             self.registers[index] = entry.to_bits();
         }

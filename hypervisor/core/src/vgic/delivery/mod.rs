@@ -64,7 +64,9 @@ pub trait ListRegisters {
     /// The entry in list register `index` (an invalid entry for an index not implemented).
     fn read(&self, index: usize) -> ListRegister;
     /// Writes `entry` into list register `index` (ignored for an index not implemented).
-    fn write(&mut self, index: usize, entry: &ListRegister);
+    /// `sgi_source` is the vCPU that sent an SGI entry, which GICv2 encodes (`GICH_LR<n>.CPUID`,
+    /// read by the guest from `GICC_IAR`); GICv3 has no such field and ignores it.
+    fn write(&mut self, index: usize, entry: &ListRegister, sgi_source: u8);
     /// Empties list register `index`; this also clears its end-of-interrupt status.
     fn clear(&mut self, index: usize);
     /// Turns the "no pending entry" maintenance interrupt (`NPIE`) on or off.
@@ -74,6 +76,68 @@ pub trait ListRegisters {
     /// guest acknowledged it: no guest EOI will release it now (GICv3 `ICC_DIR_EL1`, GICv2
     /// `GICC_DIR`).
     fn deactivate_physical(&mut self, physical_intid: u32);
+}
+
+/// The calling core's physical GIC CPU interface and virtual interface control, one
+/// implementation per GIC version, chosen at build time from the board (the generated
+/// `CpuInterface` type): GICv3 through `ICC_*_EL1`/`ICH_*_EL2` system registers, GICv2
+/// (GIC-400) through the memory-mapped GICC and GICH frames. Every function acts on the
+/// calling core's own interface (GICv2 banks GICC and GICH per core at one address), so none
+/// takes a lock. The hypervisor runs its own interrupts with `EOImode` = 1 (priority drop and
+/// deactivation split), so a forwarded interrupt stays active until the guest's EOI through a
+/// `HW` list register deactivates it.
+pub trait PhysicalCpuInterface {
+    /// This GIC version's list registers (and status registers) on the calling core.
+    type ListRegisters: ListRegisters + Default;
+
+    /// Opens the calling core's CPU interface (every priority, `EOImode` = 1, its groups on)
+    /// and its virtual interface (`En`); `core` is its index in the system tables.
+    fn initialise(core: usize);
+    /// Acknowledges the highest-priority pending interrupt and returns the acknowledge
+    /// register's value: its INTID ([`PhysicalCpuInterface::interrupt_id`]; 1020–1023: none)
+    /// and, on GICv2, an SGI's source `CPUID` (`GICC_IAR` bits [12:10]), which the priority
+    /// drop and deactivation must name again (IHI 0048B 4.4.5, 4.4.15).
+    fn acknowledge() -> u32;
+    /// The INTID in a value [`PhysicalCpuInterface::acknowledge`] returned.
+    fn interrupt_id(acknowledged: u32) -> u32 {
+        acknowledged
+    }
+    /// Drops the running priority of the interrupt `acknowledged` names (as
+    /// [`PhysicalCpuInterface::acknowledge`] returned it) without deactivating it.
+    fn priority_drop(acknowledged: u32);
+    /// Deactivates the interrupt `acknowledged` names (after the priority drop); for an
+    /// interrupt other than an SGI its INTID alone.
+    fn deactivate(acknowledged: u32);
+    /// Sends SGI `intid` to physical core `core`, whose MPIDR affinity is `affinity`.
+    fn send_sgi(intid: u32, core: usize, affinity: u64);
+    /// Clears the virtual CPU interface state (active priorities, `VMCR`) and every list
+    /// register, for a vCPU's fresh start.
+    fn reset_virtual_interface();
+
+    /// Turns the "no pending entry" maintenance interrupt (`NPIE`) on or off.
+    fn set_refill_maintenance(enabled: bool) {
+        Self::ListRegisters::default().set_refill_maintenance(enabled);
+    }
+
+    /// Deactivates at the physical GIC every hardware interrupt a list register of the calling
+    /// core still holds (`HW` = 1, not Invalid), then empties the list registers.
+    ///
+    /// A vCPU that stops (its partition halts, powers off or restarts) never deactivates them
+    /// itself, and the physical interrupt behind such an entry (the virtual timer PPI) stays
+    /// active, so it would never fire again for the vCPU's next life. Cost: one read and one
+    /// write per list register.
+    fn release_hardware_interrupts() {
+        let mut list_registers = Self::ListRegisters::default();
+        // BOUND: at most `count` (16 on GICv3, 64 on GICv2) list registers.
+        for index in 0..list_registers.count() {
+            let entry = list_registers.read(index);
+            if let (Backing::Hardware { physical_intid }, false) = (entry.backing, entry.state == ListRegisterState::Invalid)
+            {
+                Self::deactivate(u32::from(physical_intid));
+            }
+            list_registers.clear(index);
+        }
+    }
 }
 
 /// Which virtual INTID each of a vCPU's list registers holds, as last written.
@@ -229,7 +293,7 @@ pub fn synchronise<L: ListRegisters, const SPI_BLOCKS: usize>(
             hardware.clear(slot);
             break;
         }
-        hardware.write(slot, &pending.list_register());
+        hardware.write(slot, &pending.list_register(), pending.sgi_source);
         shadow.set(slot, Some(pending.intid));
     }
     // NPIE fires while no entry is Pending. With every register holding an acknowledged
@@ -270,7 +334,7 @@ fn arm_end_of_interrupt<L: ListRegisters, const SPI_BLOCKS: usize>(
         let mut entry = hardware.read(index);
         if entry.state != ListRegisterState::Invalid && entry.backing == (Backing::Software { maintenance_on_eoi: false }) {
             entry.backing = Backing::Software { maintenance_on_eoi: true };
-            hardware.write(index, &entry);
+            hardware.write(index, &entry, vgic.sgi_source(vcpu, intid));
         }
     }
 }
@@ -467,7 +531,8 @@ pub fn deliver_hardware_private<L: ListRegisters, const SPI_BLOCKS: usize>(
     };
     match vgic.fire_private(vcpu, intid, previous.is_some()) {
         Ok(Some(entry)) => {
-            hardware.write(slot, &entry);
+            // A PPI: no source to encode.
+            hardware.write(slot, &entry, 0);
             shadow.set(slot, Some(intid));
         }
         Ok(None) => {
