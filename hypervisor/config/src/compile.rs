@@ -427,6 +427,7 @@ pub fn compile_loaded(
                 image_path,
                 dtb_path,
                 dtb_len: tree.blob.len(),
+                boot_seeds: bulkhead_core::boot_seed::locate(&tree.blob),
             },
         )
         .collect();

@@ -47,17 +47,21 @@ use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering, fence};
 use spin::Mutex;
 
-/// Longest console line a partition prints before the hypervisor cuts it.
-pub const LINE_LENGTH: usize = 160;
+/// Longest console line a partition prints before the hypervisor cuts it (escaped
+/// characters): Linux's longest `printk` record (`PRINTK_MESSAGE_MAX`, 1024 with its
+/// prefix), so a kernel's lines arrive whole rather than continued with a trailing `\`.
+pub const LINE_LENGTH: usize = 1024;
 /// Bytes of each ring (a partition's output, a core's `[hv]` lines).
 const RING_BYTES: usize = 1024;
 /// Longest `[hv]` line, prefix and CR LF included; longer ones are cut.
 pub const HV_LINE_BYTES: usize = 200;
-/// Raw bytes taken from a ring per chunk: a quarter of a line, so that even if every byte
-/// is escaped (`\xHH`) one chunk completes at most two lines.
-pub const CHUNK_BYTES: usize = LINE_LENGTH / 4;
-/// Formatted bytes waiting for the FIFO: two prefixed lines.
-pub const PENDING_BYTES: usize = 512;
+/// Raw bytes taken from a ring per chunk: small, because the drainer scans every ring for
+/// one chunk while it holds the drain lock (independent of the line length).
+pub const CHUNK_BYTES: usize = 40;
+/// Formatted bytes waiting for the FIFO: the longest prefixed line one chunk can complete,
+/// plus what the rest of the chunk formats (`CHUNK_BYTES` escaped bytes, each of which may
+/// end a short prefixed line).
+pub const PENDING_BYTES: usize = LINE_LENGTH + 512;
 /// Chunks per drain quantum.
 pub const QUANTUM_CHUNKS: usize = 4;
 /// Times [`kick`] retries when another core released the drain lock with work left.

@@ -16,8 +16,9 @@
 //!    signed archive; the pin makes the guest reproducible), then the one file needed is
 //!    extracted (`dpkg-deb --fsys-tarfile | tar -x`, which never writes the rest of the
 //!    package) and checked against its own pinned SHA-256;
-//! 3. the initramfs is written by [`cpio`] from busybox, `partitions/linux-initramfs/init`
-//!    and `inittab`, and `/dev/console` as a device node (no root needed), uncompressed. It
+//! 3. the initramfs is written by [`cpio`] from busybox, `partitions/linux-initramfs/init`,
+//!    `inittab` and `profile`, and `/dev/console` as a device node (no root needed),
+//!    uncompressed. It
 //!    is rewritten only when its bytes change, so the EL2 image is not rebuilt needlessly.
 //!
 //! Every use re-checks the cached kernel's SHA-256, so a changed or truncated file is an
@@ -261,7 +262,7 @@ pub fn initramfs(repository: &Repository, progress: &Progress) -> Result<PathBuf
         let path = sources.join(name);
         fs::read(&path).map_err(io_error(&path))
     };
-    let archive = initramfs_archive(busybox, read("init")?, read("inittab")?);
+    let archive = initramfs_archive(busybox, read("init")?, read("inittab")?, read("profile")?);
     let path = cache.join(INITRAMFS_FILE);
     write_if_changed(&path, &archive)?;
     Ok(path)
@@ -269,8 +270,8 @@ pub fn initramfs(repository: &Repository, progress: &Progress) -> Result<PathBuf
 
 /// The initramfs: the directories busybox's `--install -s` fills, `/dev/console` (the
 /// kernel opens it for init's standard streams before anything could create it), busybox,
-/// `/init` and `/etc/inittab`.
-pub fn initramfs_archive(busybox: Vec<u8>, init: Vec<u8>, inittab: Vec<u8>) -> Vec<u8> {
+/// `/init`, `/etc/inittab` and `/etc/profile`.
+pub fn initramfs_archive(busybox: Vec<u8>, init: Vec<u8>, inittab: Vec<u8>, profile: Vec<u8>) -> Vec<u8> {
     use cpio::Entry;
     let mut entries: Vec<Entry> = ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "etc", "proc", "sys", "tmp", "root"]
         .into_iter()
@@ -281,6 +282,7 @@ pub fn initramfs_archive(busybox: Vec<u8>, init: Vec<u8>, inittab: Vec<u8>) -> V
     entries.push(Entry::symlink("bin/sh", "busybox"));
     entries.push(Entry::file("init", 0o755, init));
     entries.push(Entry::file("etc/inittab", 0o644, inittab));
+    entries.push(Entry::file("etc/profile", 0o644, profile));
     cpio::archive(&entries)
 }
 
@@ -530,9 +532,14 @@ initrd = "../target/linux-guest/initramfs.cpio"
 
     #[test]
     fn the_initramfs_holds_init_busybox_inittab_and_the_console_node() {
-        let archive = initramfs_archive(b"BUSYBOX".to_vec(), b"#!/bin/busybox sh\n".to_vec(), b"::respawn:-/bin/sh\n".to_vec());
+        let archive = initramfs_archive(
+            b"BUSYBOX".to_vec(),
+            b"#!/bin/busybox sh\n".to_vec(),
+            b"::respawn:-/bin/sh\n".to_vec(),
+            b"export TERM=dumb\n".to_vec(),
+        );
         let text = String::from_utf8_lossy(&archive);
-        for name in ["init\0", "bin/busybox\0", "etc/inittab\0", "dev/console\0", "bin/sh\0", "TRAILER!!!\0"] {
+        for name in ["init\0", "bin/busybox\0", "etc/inittab\0", "etc/profile\0", "dev/console\0", "bin/sh\0", "TRAILER!!!\0"] {
             assert!(text.contains(name), "{name} missing");
         }
         assert!(text.contains("BUSYBOX") && text.contains("::respawn:-/bin/sh"));
