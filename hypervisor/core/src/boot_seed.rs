@@ -29,14 +29,20 @@ pub const RNG_SEED_BYTES: usize = 64;
 /// How far into the string `rng-seed` the withheld property's name starts (`seed`).
 const WITHHELD_NAME_SKIP: u32 = 4;
 
-/// Flattened device tree header magic and structure-block tokens (devicetree
-/// specification v0.4, §5.2 and §5.4.1).
+/// Flattened device tree header magic (devicetree specification v0.4, §5.2).
 const FDT_MAGIC: u32 = 0xd00d_feed;
+/// Structure-block token: a node starts, its name follows (§5.4.1).
 const FDT_BEGIN_NODE: u32 = 1;
+/// Structure-block token: the current node ends.
 const FDT_END_NODE: u32 = 2;
+/// Structure-block token: a property (`len`, `nameoff`, value) follows.
 const FDT_PROP: u32 = 3;
+/// Structure-block token: nothing (skipped by every parser).
 const FDT_NOP: u32 = 4;
+/// Structure-block token: the end of the structure block.
 const FDT_END: u32 = 9;
+/// Bytes of a token, and the alignment of everything in the structure block.
+const TOKEN_BYTES: usize = 4;
 
 /// Where the seeds are in a device tree blob (byte offsets from its start).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +73,7 @@ pub enum SeedSource {
 /// give unrelated, non-zero seeds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeedMixer {
+    /// SplitMix64's state: advanced by the golden-ratio increment per output.
     state: u64,
 }
 
@@ -110,9 +117,16 @@ const fn mix(value: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The big-endian 32-bit word at `offset` of `blob`, if it is inside.
 fn be32(blob: &[u8], offset: usize) -> Option<u32> {
-    let bytes = blob.get(offset..offset.checked_add(4)?)?;
-    Some(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    let bytes = blob.get(offset..offset.checked_add(TOKEN_BYTES)?)?;
+    let word: [u8; TOKEN_BYTES] = bytes.try_into().ok()?;
+    Some(u32::from_be_bytes(word))
+}
+
+/// `offset` rounded up to the structure block's alignment.
+fn aligned(offset: usize) -> Option<usize> {
+    offset.checked_next_multiple_of(TOKEN_BYTES)
 }
 
 /// The NUL-terminated string at `offset` of `strings`.
@@ -138,20 +152,22 @@ pub fn locate(blob: &[u8]) -> Option<BootSeeds> {
     let mut depth = 0usize;
     let mut in_chosen = false;
     let mut kaslr_seed = None;
-    let mut rng_seed = None;
+    let mut found_rng_seed = None;
     // BOUND: each turn advances `offset` by at least 4 bytes through a finite blob.
     loop {
-        let token = be32(blob, offset)?;
-        offset = offset.checked_add(4)?;
+        let token_offset = offset;
+        let token = be32(blob, token_offset)?;
+        offset = token_offset.checked_add(TOKEN_BYTES)?;
         match token {
             FDT_BEGIN_NODE => {
-                let name_end = offset + blob.get(offset..)?.iter().position(|&byte| byte == 0)?;
+                let name_length = blob.get(offset..)?.iter().position(|&byte| byte == 0)?;
+                let name_end = offset.checked_add(name_length)?;
                 let name = blob.get(offset..name_end)?;
-                depth += 1;
+                depth = depth.checked_add(1)?;
                 if depth == 2 {
                     in_chosen = name == b"chosen";
                 }
-                offset = (name_end + 1).next_multiple_of(4);
+                offset = aligned(name_end.checked_add(1)?)?;
             }
             FDT_END_NODE => {
                 if depth == 2 {
@@ -160,28 +176,28 @@ pub fn locate(blob: &[u8]) -> Option<BootSeeds> {
                 depth = depth.checked_sub(1)?;
             }
             FDT_PROP => {
-                let property = offset - 4;
                 let length = usize::try_from(be32(blob, offset)?).ok()?;
-                let name_offset = usize::try_from(be32(blob, offset + 4)?).ok()?;
-                let value = offset + 8;
+                let name_field = offset.checked_add(TOKEN_BYTES)?;
+                let name_offset = be32(blob, name_field)?;
+                let value = name_field.checked_add(TOKEN_BYTES)?;
                 if depth == 2 && in_chosen {
-                    match string_at(strings, name_offset)? {
+                    match string_at(strings, usize::try_from(name_offset).ok()?)? {
                         b"kaslr-seed" if length == KASLR_SEED_BYTES => kaslr_seed = Some(value),
                         b"rng-seed" if length == RNG_SEED_BYTES => {
-                            let withheld = u32::try_from(name_offset).ok()?.checked_add(WITHHELD_NAME_SKIP)?;
-                            rng_seed = Some((value, property + 8, withheld));
+                            let withheld = name_offset.checked_add(WITHHELD_NAME_SKIP)?;
+                            found_rng_seed = Some((value, name_field, withheld));
                         }
                         _ => {}
                     }
                 }
-                offset = value.checked_add(length)?.next_multiple_of(4);
+                offset = aligned(value.checked_add(length)?)?;
             }
             FDT_NOP => {}
             FDT_END => break,
             _ => return None,
         }
     }
-    let (rng_seed, rng_seed_name, withheld_name) = rng_seed?;
+    let (rng_seed, rng_seed_name, withheld_name) = found_rng_seed?;
     Some(BootSeeds {
         kaslr_seed: kaslr_seed?,
         rng_seed,

@@ -88,8 +88,22 @@ static FLUSH: [AtomicBool; PARTITION_COUNT] = [const { AtomicBool::new(false) };
 /// Set by every producer before it tries the drain lock; cleared by the drainer before a
 /// quantum, read again after the release, so no work is left behind by a failed try.
 static REQUESTED: AtomicBool = AtomicBool::new(false);
-/// The transmit side of the console (`None` until [`attach`]): only ever `try_lock`ed.
-static DRAIN: Mutex<Option<Drainer>> = Mutex::new(None);
+/// The transmit side of the console (its UART `None` until [`attach`]): only ever
+/// `try_lock`ed.
+/// The drainer's buffers are part of the static, initialised at compile time (not by a
+/// function, whose frame would hold them), so nothing large is ever built on a stack.
+static DRAIN: Mutex<Drainer> = Mutex::new(Drainer {
+    uart: None,
+    policy: DrainPolicy::new(),
+    assemblers: [const { LineAssembler::new() }; PARTITION_COUNT],
+    hv_lines: [const { WholeLines::new() }; CORE_COUNT],
+    pending: [0; PENDING_BYTES],
+    start: 0,
+    end: 0,
+    reported_drops: [0; RING_COUNT],
+    reported_log_drops: 0,
+    transmit_interrupt: false,
+});
 /// The receive side of the console, used by the input core alone.
 static INPUT: Mutex<Option<ConsoleUart>> = Mutex::new(None);
 
@@ -104,18 +118,8 @@ pub fn attach(mut uart: ConsoleUart, receiver: ConsoleUart) {
         *limiter.lock() = Some(ReportLimiter::new(REPORT_BURST, refill, now));
     }
     *INPUT.lock() = Some(receiver);
-    *DRAIN.lock() = Some(Drainer {
-        uart,
-        policy: DrainPolicy::new(),
-        assemblers: [const { LineAssembler::new() }; PARTITION_COUNT],
-        hv_lines: [const { WholeLines::new() }; CORE_COUNT],
-        pending: [0; PENDING_BYTES],
-        start: 0,
-        end: 0,
-        reported_drops: [0; RING_COUNT],
-        reported_log_drops: 0,
-        transmit_interrupt: false,
-    });
+    // Only the UART is moved in: the drainer's buffers are already in the static.
+    DRAIN.lock().uart = Some(uart);
     kick();
 }
 
@@ -213,9 +217,11 @@ pub fn kick() {
     // BOUND: at most KICK_ATTEMPTS quanta.
     for _ in 0..KICK_ATTEMPTS {
         let Some(mut guard) = DRAIN.try_lock() else { return };
-        let Some(drainer) = guard.as_mut() else { return };
+        if guard.uart.is_none() {
+            return;
+        }
         REQUESTED.store(false, Ordering::SeqCst);
-        drainer.quantum();
+        guard.quantum();
         drop(guard);
         // A producer whose try failed while this core drained set the flag before trying:
         // seen here, its bytes are drained by the next attempt.
@@ -315,8 +321,8 @@ impl Write for LineBuffer {
 /// The transmit side: the UART, the round-robin position, each partition's line assembler
 /// and the formatted bytes the FIFO has not taken yet.
 struct Drainer {
-    /// The console UART (transmit side).
-    uart: ConsoleUart,
+    /// The console UART (transmit side); `None` until [`attach`].
+    uart: Option<ConsoleUart>,
     /// Which ring is served next.
     policy: DrainPolicy,
     /// Each partition's unfinished line.
@@ -342,8 +348,11 @@ impl Drainer {
     /// One bounded quantum: writes what the FIFO takes, refilling `pending` at most
     /// [`QUANTUM_CHUNKS`] times; leaves the transmit-room interrupt on while work is left.
     fn quantum(&mut self) {
+        // The UART is taken out for the quantum so that `refill` can borrow the rest; it is
+        // put back at the end (no path returns early after this).
+        let Some(mut uart) = self.uart.take() else { return };
         if self.transmit_interrupt {
-            self.uart.acknowledge(UartInterrupts::TRANSMIT);
+            uart.acknowledge(UartInterrupts::TRANSMIT);
         }
         let mut refills = 0;
         // Work is left when the FIFO filled up or the quantum ended with chunks still ready;
@@ -355,7 +364,7 @@ impl Drainer {
         loop {
             if self.start < self.end {
                 let unwritten = self.pending.get(self.start..self.end).unwrap_or_default();
-                let written = self.uart.write_nonblocking(unwritten);
+                let written = uart.write_nonblocking(unwritten);
                 self.start = self.start.saturating_add(written).min(self.end);
                 if self.start < self.end {
                     work_left = true;
@@ -373,12 +382,13 @@ impl Drainer {
         }
         if work_left != self.transmit_interrupt {
             if work_left {
-                self.uart.enable_interrupts(UartInterrupts::TRANSMIT);
+                uart.enable_interrupts(UartInterrupts::TRANSMIT);
             } else {
-                self.uart.disable_interrupts(UartInterrupts::TRANSMIT);
+                uart.disable_interrupts(UartInterrupts::TRANSMIT);
             }
             self.transmit_interrupt = work_left;
         }
+        self.uart = Some(uart);
     }
 
     /// Formats the next thing to print into the empty `pending`; false if nothing waits.

@@ -390,9 +390,9 @@ fn fill_boot_seeds(partition: &Partition) -> Result<(), SetupError> {
     for (offset, value) in [(seeds.kaslr_seed, kaslr), (rng_offset, rng_bytes)] {
         let length = u64::try_from(value.len()).map_err(|_| SetupError::ImageOutsideRam)?;
         let inside_tree = offset.checked_add(value.len()).is_some_and(|end| end <= partition.dtb.len());
-        let ipa = u64::try_from(offset).ok().and_then(|offset| partition.dtb_ipa.raw().checked_add(offset));
-        let (true, Some(ipa)) = (inside_tree, ipa) else { return Err(SetupError::ImageOutsideRam) };
-        let destination = physical(&partition.ram, Ipa(ipa), length)?;
+        let seed_ipa = u64::try_from(offset).ok().and_then(|into_tree| partition.dtb_ipa.raw().checked_add(into_tree));
+        let (true, Some(target)) = (inside_tree, seed_ipa) else { return Err(SetupError::ImageOutsideRam) };
+        let destination = physical(&partition.ram, Ipa(target), length)?;
         // SAFETY: the bytes lie inside the device tree just copied into the partition's RAM
         // (checked against the tree's length and the RAM), which no vCPU of the partition
         // runs on while it is (re)loaded; see `load_images`.
