@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bulkhead_qemu_tests::{BootOptions, QemuSession, TestSystem, Transcript};
-use xtask::linux_guest::INIT_MARKER;
+use xtask::linux_guest::{self, INIT_MARKER};
 
 /// The committed manifest this test boots.
 const MANIFEST: &str = "partitions/linux-demo.toml";
@@ -149,6 +149,17 @@ fn linux_boots_reboots_and_powers_off_alone_while_rt_keeps_its_heartbeat() {
     if transcript.contains("KASLR disabled due to lack of seed") {
         session.fail("Linux found no /chosen/kaslr-seed in its device tree");
     }
+    // `/init` ran `linux-counter` (our static Linux program) before printing the marker.
+    let marker_line = transcript
+        .complete_lines()
+        .into_iter()
+        .find(|line| line.contains(&marker))
+        .unwrap_or_default()
+        .to_owned();
+    if linux_guest::userspace_counter(&marker_line).is_none() {
+        session.fail(&format!("the init marker carries no counter value: `{marker_line}`"));
+    }
+    eprintln!("{marker_line}");
     session.focus_partition(LINUX_FOCUS);
     wait_for_shell(&session, "shell");
 

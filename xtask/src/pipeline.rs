@@ -154,7 +154,7 @@ impl<'a> Pipeline<'a> {
                 path: request.manifest.clone(),
                 source,
             })?;
-        crate::linux_guest::prepare_inputs(self.repository, &manifest, &self.progress)
+        crate::linux_guest::prepare_inputs(self.repository, &manifest, &self.progress, &self.cargo)
             .map_err(PipelineError::LinuxGuest)?;
         let spec = self.load(&manifest, request.board.as_deref())?;
         let guest_images = self.build_guests(&spec)?;

@@ -37,6 +37,7 @@ use sha2::{Digest, Sha256};
 use crate::apt;
 use crate::paths::Repository;
 use crate::progress::Progress;
+use crate::toolchain::BareMetalCargo;
 
 /// Cache directory under the repository root.
 pub const CACHE_DIR: &str = "target/linux-guest";
@@ -46,6 +47,11 @@ pub const KERNEL_FILE: &str = "Image";
 pub const INITRAMFS_FILE: &str = "initramfs.cpio";
 /// Our init script and busybox init table (repository-relative).
 pub const INITRAMFS_SOURCES: &str = "partitions/linux-initramfs";
+/// The guest crate built into the initramfs as `/bin/linux-counter` (prints the virtual
+/// counter; `partitions/linux-counter`).
+pub const COUNTER_CRATE: &str = "linux-counter";
+/// What follows the counter value in the marker line: `... userspace at counter <N>`.
+pub const COUNTER_PREFIX: &str = "userspace at counter ";
 /// The start of the line `/init` prints once the partition's userspace runs (what the
 /// integration test waits for).
 pub const INIT_MARKER: &str = "linux-demo: init ready";
@@ -206,12 +212,22 @@ pub fn input_files(manifest_text: &str, manifest_dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The counter value in a marker line (`... userspace at counter <N>`), if it has one.
+pub fn userspace_counter(line: &str) -> Option<u64> {
+    if !line.contains(INIT_MARKER) {
+        return None;
+    }
+    let (_, rest) = line.split_once(COUNTER_PREFIX)?;
+    rest.trim().parse().ok()
+}
+
 /// Produces the Linux guest files `manifest` names (see the module documentation); does
 /// nothing for a manifest that names none of them.
 pub fn prepare_inputs(
     repository: &Repository,
     manifest: &Path,
     progress: &Progress,
+    cargo: &BareMetalCargo,
 ) -> Result<(), LinuxGuestError> {
     let Ok(text) = fs::read_to_string(manifest) else {
         // Loading the manifest reports the error with its code.
@@ -226,7 +242,7 @@ pub fn prepare_inputs(
         }
         match artifact {
             Artifact::Kernel => kernel(repository, progress)?,
-            Artifact::Initramfs => initramfs(repository, progress)?,
+            Artifact::Initramfs => initramfs(repository, progress, cargo)?,
         };
     }
     Ok(())
@@ -245,8 +261,9 @@ pub fn kernel(repository: &Repository, progress: &Progress) -> Result<PathBuf, L
     Ok(path)
 }
 
-/// The initramfs in the cache, (re)written from busybox and `partitions/linux-initramfs/`.
-pub fn initramfs(repository: &Repository, progress: &Progress) -> Result<PathBuf, LinuxGuestError> {
+/// The initramfs in the cache, (re)written from busybox, [`COUNTER_CRATE`] and
+/// `partitions/linux-initramfs/`.
+pub fn initramfs(repository: &Repository, progress: &Progress, cargo: &BareMetalCargo) -> Result<PathBuf, LinuxGuestError> {
     let cache = repository.root().join(CACHE_DIR);
     let busybox_path = cache.join("busybox");
     let busybox = match fs::read(&busybox_path) {
@@ -262,16 +279,56 @@ pub fn initramfs(repository: &Repository, progress: &Progress) -> Result<PathBuf
         let path = sources.join(name);
         fs::read(&path).map_err(io_error(&path))
     };
-    let archive = initramfs_archive(busybox, read("init")?, read("inittab")?, read("profile")?);
+    let counter = build_counter(repository, progress, cargo)?;
+    let files = InitramfsFiles {
+        busybox,
+        counter,
+        init: read("init")?,
+        inittab: read("inittab")?,
+        profile: read("profile")?,
+    };
+    let archive = initramfs_archive(files);
     let path = cache.join(INITRAMFS_FILE);
     write_if_changed(&path, &archive)?;
     Ok(path)
 }
 
+/// Builds [`COUNTER_CRATE`] with the guests' toolchain; its ELF.
+fn build_counter(repository: &Repository, progress: &Progress, cargo: &BareMetalCargo) -> Result<Vec<u8>, LinuxGuestError> {
+    let step = progress.step(format!("building {COUNTER_CRATE}"));
+    let mut command = cargo.release_build(&repository.partitions_workspace(), [COUNTER_CRATE]);
+    if let Err(error) = step.run(&mut command) {
+        step.fail("");
+        return Err(LinuxGuestError::Command {
+            command: format!("cargo build --release -p {COUNTER_CRATE}"),
+            detail: error.to_string(),
+        });
+    }
+    let path = repository.guest_elf(COUNTER_CRATE);
+    let bytes = fs::read(&path).map_err(io_error(&path))?;
+    step.succeed("");
+    Ok(bytes)
+}
+
+/// What goes into the initramfs besides directories and the console node.
+pub struct InitramfsFiles {
+    /// Debian's static busybox.
+    pub busybox: Vec<u8>,
+    /// The [`COUNTER_CRATE`] ELF.
+    pub counter: Vec<u8>,
+    /// `/init`.
+    pub init: Vec<u8>,
+    /// `/etc/inittab`.
+    pub inittab: Vec<u8>,
+    /// `/etc/profile`.
+    pub profile: Vec<u8>,
+}
+
 /// The initramfs: the directories busybox's `--install -s` fills, `/dev/console` (the
 /// kernel opens it for init's standard streams before anything could create it), busybox,
-/// `/init`, `/etc/inittab` and `/etc/profile`.
-pub fn initramfs_archive(busybox: Vec<u8>, init: Vec<u8>, inittab: Vec<u8>, profile: Vec<u8>) -> Vec<u8> {
+/// `/bin/linux-counter`, `/init`, `/etc/inittab` and `/etc/profile`.
+pub fn initramfs_archive(files: InitramfsFiles) -> Vec<u8> {
+    let InitramfsFiles { busybox, counter, init, inittab, profile } = files;
     use cpio::Entry;
     let mut entries: Vec<Entry> = ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "etc", "proc", "sys", "tmp", "root"]
         .into_iter()
@@ -280,6 +337,7 @@ pub fn initramfs_archive(busybox: Vec<u8>, init: Vec<u8>, inittab: Vec<u8>, prof
     entries.push(Entry::character_device("dev/console", 5, 1));
     entries.push(Entry::file("bin/busybox", 0o755, busybox));
     entries.push(Entry::symlink("bin/sh", "busybox"));
+    entries.push(Entry::file("bin/linux-counter", 0o755, counter));
     entries.push(Entry::file("init", 0o755, init));
     entries.push(Entry::file("etc/inittab", 0o644, inittab));
     entries.push(Entry::file("etc/profile", 0o644, profile));
@@ -532,14 +590,15 @@ initrd = "../target/linux-guest/initramfs.cpio"
 
     #[test]
     fn the_initramfs_holds_init_busybox_inittab_and_the_console_node() {
-        let archive = initramfs_archive(
-            b"BUSYBOX".to_vec(),
-            b"#!/bin/busybox sh\n".to_vec(),
-            b"::respawn:-/bin/sh\n".to_vec(),
-            b"export TERM=dumb\n".to_vec(),
-        );
+        let archive = initramfs_archive(InitramfsFiles {
+            busybox: b"BUSYBOX".to_vec(),
+            counter: b"COUNTER".to_vec(),
+            init: b"#!/bin/busybox sh\n".to_vec(),
+            inittab: b"::respawn:-/bin/sh\n".to_vec(),
+            profile: b"export TERM=dumb\n".to_vec(),
+        });
         let text = String::from_utf8_lossy(&archive);
-        for name in ["init\0", "bin/busybox\0", "etc/inittab\0", "etc/profile\0", "dev/console\0", "bin/sh\0", "TRAILER!!!\0"] {
+        for name in ["init\0", "bin/busybox\0", "etc/inittab\0", "etc/profile\0", "dev/console\0", "bin/sh\0", "bin/linux-counter\0", "TRAILER!!!\0"] {
             assert!(text.contains(name), "{name} missing");
         }
         assert!(text.contains("BUSYBOX") && text.contains("::respawn:-/bin/sh"));
@@ -551,7 +610,16 @@ initrd = "../target/linux-guest/initramfs.cpio"
         let init = fs::read_to_string(repository.root().join(INITRAMFS_SOURCES).join("init")).unwrap();
         assert!(init.starts_with("#!/bin/busybox sh\n"));
         assert!(init.contains(&format!("echo \"{INIT_MARKER}")), "{init}");
+        assert!(init.contains(&format!("{COUNTER_PREFIX}$")), "{init}");
         assert!(init.trim_end().ends_with("exec /sbin/init"));
+    }
+
+    #[test]
+    fn the_counter_is_read_from_the_marker_line_only() {
+        let line = format!("[linux] {INIT_MARKER} on 2 CPUs, kernel 6.1.0-56-arm64, {COUNTER_PREFIX}4123456789");
+        assert_eq!(userspace_counter(&line), Some(4_123_456_789));
+        assert_eq!(userspace_counter(&format!("[rt] {COUNTER_PREFIX}5")), None);
+        assert_eq!(userspace_counter(&format!("{INIT_MARKER}, {COUNTER_PREFIX}")), None);
     }
 
     #[test]
