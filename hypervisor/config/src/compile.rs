@@ -249,7 +249,13 @@ pub(crate) fn check_hypervisor_fits(
     // likeliest thing to shrink.
     let mut blobs = embedded_blobs(spec, images);
     blobs.sort_by_key(|blob| std::cmp::Reverse(blob.bytes));
-    for blob in blobs.iter().take(MAX_BLOB_LABELS) {
+    // Blobs far smaller than the largest are not what to change: not labelled.
+    let largest = blobs.first().map_or(0, |blob| blob.bytes);
+    let worth_naming = blobs
+        .iter()
+        .take(MAX_BLOB_LABELS)
+        .filter(|blob| blob.bytes.saturating_mul(MINOR_BLOB_FRACTION) >= largest);
+    for blob in worth_naming {
         diagnostic = diagnostic.with_label(
             &spec.source,
             blob.span.clone(),
@@ -274,6 +280,8 @@ pub(crate) fn check_hypervisor_fits(
 
 /// At most this many embedded blobs are labelled in a BH0407 report.
 const MAX_BLOB_LABELS: usize = 3;
+/// Blobs smaller than the largest one divided by this are left unlabelled.
+const MINOR_BLOB_FRACTION: u64 = 64;
 
 /// A guest image or initrd the EL2 image embeds, with the manifest line naming it.
 struct EmbeddedBlob<'a> {
