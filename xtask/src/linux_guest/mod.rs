@@ -221,6 +221,16 @@ pub fn userspace_counter(line: &str) -> Option<u64> {
     rest.trim().parse().ok()
 }
 
+/// Whether `manifest` names any file [`prepare_inputs`] produces (so that callers without
+/// a guest toolchain at hand only set one up when it is needed).
+pub fn names_linux_guest(repository: &Repository, manifest: &Path) -> bool {
+    let Ok(text) = fs::read_to_string(manifest) else { return false };
+    let Ok(absolute) = std::path::absolute(manifest) else { return false };
+    let absolute = normalise(&absolute);
+    let wanted = input_files(&text, absolute.parent().unwrap_or(Path::new("/")));
+    producible(repository).iter().any(|(path, _)| wanted.contains(path))
+}
+
 /// Produces the Linux guest files `manifest` names (see the module documentation); does
 /// nothing for a manifest that names none of them.
 pub fn prepare_inputs(
