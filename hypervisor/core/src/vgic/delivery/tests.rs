@@ -43,6 +43,13 @@ fn booted(vcpus: usize) -> Gic {
     gic
 }
 
+/// One vCPU as [`booted`], SPIs 64-79 edge-triggered, four empty list registers.
+fn one_vcpu_with_edge_spis() -> (Gic, ListRegisterShadow, FakeListRegisters) {
+    let mut gic = booted(1);
+    let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
+    (gic, ListRegisterShadow::EMPTY, FakeListRegisters::new(4))
+}
+
 fn set_priority(gic: &mut Gic, intid: u32, priority: u8) {
     let _ = gic.distributor_write(GICD_IPRIORITYR + u64::from(intid), AccessWidth::Byte, u64::from(priority)).unwrap();
 }
@@ -208,10 +215,7 @@ fn eoimode1_with_every_register_active_and_one_more_pending_does_not_livelock() 
     // Issue 14: with EOImode = 1 the guest drops priority (EOIR) but deactivates later (DIR),
     // so all four list registers can hold Active interrupts while a fifth waits. NPIE then
     // fired at once after every sync, which could place nothing: a maintenance livelock.
-    let mut gic = booted(1);
-    let mut shadow = ListRegisterShadow::EMPTY;
-    let mut registers = FakeListRegisters::new(4);
-    let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
+    let (mut gic, mut shadow, mut registers) = one_vcpu_with_edge_spis();
     for intid in 64..68 {
         let _ = gic.set_spi_level(intid, true).unwrap();
     }
@@ -270,10 +274,7 @@ fn an_interrupt_disabled_and_cleared_while_listed_is_never_delivered() {
 
 #[test]
 fn an_acknowledged_interrupt_is_not_withdrawn_by_a_late_clear() {
-    let mut gic = booted(1);
-    let mut shadow = ListRegisterShadow::EMPTY;
-    let mut registers = FakeListRegisters::new(4);
-    let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
+    let (mut gic, mut shadow, mut registers) = one_vcpu_with_edge_spis();
     let _ = gic.set_spi_level(64, true).unwrap();
     let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
     assert_eq!(registers.guest_acknowledge(), Some(64));
@@ -286,10 +287,7 @@ fn an_acknowledged_interrupt_is_not_withdrawn_by_a_late_clear() {
 
 #[test]
 fn isactiver_reads_zero_until_the_guest_acknowledges() {
-    let mut gic = booted(1);
-    let mut shadow = ListRegisterShadow::EMPTY;
-    let mut registers = FakeListRegisters::new(4);
-    let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
+    let (mut gic, mut shadow, mut registers) = one_vcpu_with_edge_spis();
     let _ = gic.set_spi_level(64, true).unwrap();
     let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
     let _refill = observe(&mut gic, &mut shadow, 0, &mut registers);
@@ -424,10 +422,7 @@ fn a_listed_timer_disabled_or_cleared_is_withdrawn_and_its_physical_twin_follows
 
 #[test]
 fn an_edge_interrupt_ends_without_a_maintenance_interrupt_and_is_retired_by_the_next_sync() {
-    let mut gic = booted(1);
-    let mut shadow = ListRegisterShadow::EMPTY;
-    let mut registers = FakeListRegisters::new(4);
-    let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
+    let (mut gic, mut shadow, mut registers) = one_vcpu_with_edge_spis();
     let _ = gic.set_spi_level(64, true).unwrap();
     let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
     assert_eq!(registers.entry(0).backing, Backing::Software { maintenance_on_eoi: false });
@@ -444,10 +439,7 @@ fn an_edge_interrupt_ends_without_a_maintenance_interrupt_and_is_retired_by_the_
 
 #[test]
 fn an_edge_interrupt_raised_again_while_handled_asks_for_the_end_and_comes_back() {
-    let mut gic = booted(1);
-    let mut shadow = ListRegisterShadow::EMPTY;
-    let mut registers = FakeListRegisters::new(4);
-    let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
+    let (mut gic, mut shadow, mut registers) = one_vcpu_with_edge_spis();
     let _ = gic.set_spi_level(64, true).unwrap();
     let _ = gic.set_spi_level(64, false).unwrap();
     let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
@@ -467,10 +459,7 @@ fn an_edge_interrupt_raised_after_a_silent_end_names_its_vcpu_to_sync() {
     // Found by the doorbell bench: the peer finished the doorbell silently (no EOI
     // maintenance), the model still held it active, and the next ring named no vCPU to kick:
     // the peer slept in WFI forever.
-    let mut gic = booted(1);
-    let mut shadow = ListRegisterShadow::EMPTY;
-    let mut registers = FakeListRegisters::new(4);
-    let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
+    let (mut gic, mut shadow, mut registers) = one_vcpu_with_edge_spis();
     assert_eq!(gic.set_spi_pending(64), Ok(Some(0)));
     let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
     assert_eq!(registers.guest_acknowledge(), Some(64));
