@@ -17,5 +17,5 @@ pub mod system;
 pub mod transcript;
 
 pub use session::{BootOptions, FOCUS_KEY, QemuSession};
-pub use system::{Handoff, TestSystem};
+pub use system::{DETERMINISTIC_ARGUMENTS, Handoff, TestSystem};
 pub use transcript::Transcript;

@@ -90,6 +90,9 @@ impl Handoff {
     }
 }
 
+/// QEMU's deterministic mode: one counter tick per executed instruction, idle time skipped.
+pub const DETERMINISTIC_ARGUMENTS: [&str; 2] = xtask::bench::machine::ICOUNT_ARGUMENTS;
+
 /// A built system: its image, its outputs and its board's QEMU settings.
 #[derive(Clone, Debug)]
 pub struct TestSystem {
@@ -227,6 +230,13 @@ impl TestSystem {
     /// Partition names in manifest order (partition `n` of the focus key is entry `n - 1`).
     pub fn partitions(&self) -> &[String] {
         &self.partitions
+    }
+
+    /// The same system on its board's deterministic machine (the counter frequency QEMU's
+    /// `-icount shift=0` mode needs, one tick per instruction); boot it with
+    /// [`DETERMINISTIC_ARGUMENTS`] as extra arguments.
+    pub fn deterministic(&self) -> Self {
+        Self { qemu: xtask::bench::machine::deterministic_board(&self.qemu), ..self.clone() }
     }
 
     /// Boots the system headless with default options.

@@ -268,6 +268,10 @@ impl ListRegisters for Gicv3ListRegisters {
     fn set_refill_maintenance(&mut self, enabled: bool) {
         set_refill_maintenance(enabled);
     }
+
+    fn deactivate_physical(&mut self, physical_intid: u32) {
+        deactivate(physical_intid);
+    }
 }
 
 // Kept as `asm!`: the CPU interface registers aarch64-cpu 11.2 does not wrap (ICC_IAR1_EL1,

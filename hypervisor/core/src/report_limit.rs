@@ -34,15 +34,40 @@ pub enum ReportKind {
     RefusedCall,
     /// A refused access to an emulated device.
     RefusedDeviceAccess,
+    /// An SError (asynchronous external abort) the partition caused.
+    SystemError,
+    /// A fault storm detected, or an abort that could not be injected: the partition's fault
+    /// policy follows.
+    Containment,
+    /// The partition reset itself (PSCI `SYSTEM_RESET`) or is restarted by its fault policy.
+    Restart,
 }
 
 /// Number of [`ReportKind`]s.
-pub const KIND_COUNT: usize = 4;
+pub const KIND_COUNT: usize = 7;
+
+/// Which of a partition's two budgets a report draws on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Budget {
+    /// Events inside a running partition (faults, refusals).
+    Events,
+    /// What happens to the partition as a whole (containment, resets, restarts): its own
+    /// budget, so a flood of faults cannot hide why the partition restarted, while a
+    /// partition that resets itself in a loop is still limited.
+    Lifecycle,
+}
 
 impl ReportKind {
     /// Every kind, in index order.
-    pub const ALL: [Self; KIND_COUNT] =
-        [Self::Stage2Fault, Self::UndefinedInstruction, Self::RefusedCall, Self::RefusedDeviceAccess];
+    pub const ALL: [Self; KIND_COUNT] = [
+        Self::Stage2Fault,
+        Self::UndefinedInstruction,
+        Self::RefusedCall,
+        Self::RefusedDeviceAccess,
+        Self::SystemError,
+        Self::Containment,
+        Self::Restart,
+    ];
 
     /// The kind's index in [`Self::ALL`].
     pub const fn index(self) -> usize {
@@ -51,6 +76,21 @@ impl ReportKind {
             Self::UndefinedInstruction => 1,
             Self::RefusedCall => 2,
             Self::RefusedDeviceAccess => 3,
+            Self::SystemError => 4,
+            Self::Containment => 5,
+            Self::Restart => 6,
+        }
+    }
+
+    /// The budget reports of this kind draw on.
+    pub const fn budget(self) -> Budget {
+        match self {
+            Self::Stage2Fault
+            | Self::UndefinedInstruction
+            | Self::RefusedCall
+            | Self::RefusedDeviceAccess
+            | Self::SystemError => Budget::Events,
+            Self::Containment | Self::Restart => Budget::Lifecycle,
         }
     }
 
@@ -61,6 +101,9 @@ impl ReportKind {
             Self::UndefinedInstruction => "undefined instructions",
             Self::RefusedCall => "refused calls",
             Self::RefusedDeviceAccess => "refused device accesses",
+            Self::SystemError => "SErrors",
+            Self::Containment => "containment reports",
+            Self::Restart => "resets and restarts",
         }
     }
 }
@@ -242,6 +285,39 @@ mod tests {
         summarised += last.count;
         assert_eq!(reported + summarised, 20_000, "every fault is accounted for");
         assert_eq!(limiter.pending_summary(now), None);
+    }
+
+    #[test]
+    fn every_kind_has_its_index_and_lifecycle_reports_have_their_own_budget() {
+        for (position, kind) in ReportKind::ALL.iter().enumerate() {
+            assert_eq!(kind.index(), position, "{kind:?}");
+        }
+        let lifecycle = ReportKind::ALL.iter().filter(|kind| kind.budget() == Budget::Lifecycle);
+        assert!(lifecycle.eq(&[ReportKind::Containment, ReportKind::Restart]));
+    }
+
+    #[test]
+    fn a_partition_resetting_itself_in_a_loop_gets_a_bounded_number_of_lines() {
+        // A reset every millisecond (62 500 ticks) for one second: ten lines at once, one
+        // more per 6.25 M ticks (nine refills before the last reset at 62 437 500 ticks), the
+        // rest counted and summarised.
+        let mut limiter = ReportLimiter::new(10, TICK, 0);
+        let mut reported = 0_u64;
+        let mut suppressed = 0_u64;
+        for step in 0..1_000_u64 {
+            match limiter.event(ReportKind::Restart, step * 62_500) {
+                Decision::Report { summary } => {
+                    reported += 1;
+                    suppressed += summary.map_or(0, |summary| summary.count);
+                }
+                Decision::Suppress => {}
+            }
+        }
+        assert_eq!(reported, 19);
+        let last = limiter.pending_summary(1_000 * 62_500 + TICK).expect("a summary");
+        assert_eq!(last.kind, ReportKind::Restart);
+        assert!(text(last).as_str().ends_with(" more resets and restarts suppressed"), "{}", text(last).as_str());
+        assert_eq!(reported + suppressed + last.count, 1_000);
     }
 
     #[test]

@@ -41,7 +41,7 @@ use crate::generated::{CORE_COUNT, ConsoleUart, PARTITION_COUNT, SYSTEM};
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::console::LineAssembler;
 use bulkhead_core::console_ring::{DrainPolicy, OutputRing, WholeLines};
-use bulkhead_core::report_limit::{Decision, ReportKind, ReportLimiter, Summary};
+use bulkhead_core::report_limit::{Budget, Decision, ReportKind, ReportLimiter, Summary};
 use bulkhead_drivers::uart::{ConsoleDriver, UartInterrupts};
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering, fence};
@@ -76,9 +76,12 @@ const FORMAT_FAILED: &[u8] = b" [formatting failed]";
 const RING_COUNT: usize = PARTITION_COUNT + CORE_COUNT;
 /// Every ring, drained round-robin.
 static RINGS: [OutputRing<RING_BYTES>; RING_COUNT] = [const { OutputRing::new() }; RING_COUNT];
-/// Each partition's report budget (`None` until [`attach`]). Taken by the partition's own
-/// vCPUs to report, and *tried* by the drainer for pending summaries.
-static LIMITERS: [Mutex<Option<ReportLimiter>>; PARTITION_COUNT] = [const { Mutex::new(None) }; PARTITION_COUNT];
+/// Budgets per partition: events and lifecycle ([`Budget`]).
+const BUDGETS: usize = 2;
+/// Each partition's report budgets (`None` until [`attach`]), partition `p`'s at
+/// `BUDGETS * p ..`. Taken by the partition's own vCPUs to report, and *tried* by the
+/// drainer for pending summaries.
+static LIMITERS: [Mutex<Option<ReportLimiter>>; PARTITION_COUNT * BUDGETS] = [const { Mutex::new(None) }; PARTITION_COUNT * BUDGETS];
 /// Partitions whose unfinished line must be printed (they stopped).
 static FLUSH: [AtomicBool; PARTITION_COUNT] = [const { AtomicBool::new(false) }; PARTITION_COUNT];
 /// Set by every producer before it tries the drain lock; cleared by the drainer before a
@@ -152,7 +155,12 @@ pub fn hv_message(arguments: fmt::Arguments<'_>) {
 /// Reports a guest-caused event of partition `partition` as an `[hv] <name>: ...` line,
 /// within the partition's report budget: refused reports are counted and summarised.
 pub fn report(partition: usize, kind: ReportKind, arguments: fmt::Arguments<'_>) {
-    let (Some(limiter), Some(description)) = (LIMITERS.get(partition), SYSTEM.partitions.get(partition)) else {
+    let budget_index = match kind.budget() {
+        Budget::Events => 0,
+        Budget::Lifecycle => 1,
+    };
+    let slot = partition.saturating_mul(BUDGETS).saturating_add(budget_index);
+    let (Some(limiter), Some(description)) = (LIMITERS.get(slot), SYSTEM.partitions.get(partition)) else {
         return;
     };
     {
@@ -466,7 +474,8 @@ impl Drainer {
     /// Asks every partition's limiter, without waiting for it, for a summary due now.
     fn collect_summaries(&mut self) {
         let now = arch::cpu::counter();
-        for (limiter, description) in LIMITERS.iter().zip(SYSTEM.partitions.iter()) {
+        let owners = SYSTEM.partitions.iter().flat_map(|description| [description; BUDGETS]);
+        for (limiter, description) in LIMITERS.iter().zip(owners) {
             let Some(mut guard) = limiter.try_lock() else { continue };
             if let Some(summary) = guard.as_mut().and_then(|budget| budget.pending_summary(now)) {
                 // The limiter lock is held: this core is the only producer of the line.

@@ -18,8 +18,8 @@
 //!
 //! [impl->dsn~el2-trap-dispatch~1] [impl->dsn~fault-storm~1]
 
+use crate::console;
 use crate::context::TrapContext;
-use crate::hv_println;
 use crate::refusals::{self, Refusal};
 use crate::vcpu::Fate;
 use bulkhead_arch_aarch64 as arch;
@@ -27,6 +27,7 @@ use bulkhead_arch_aarch64::vectors::TrapFrame;
 use bulkhead_core::esr::injection::{self, AbortKind, ExceptionEntry, GuestState, InjectionError};
 use bulkhead_core::fault_storm::{FaultEvent, StormReason, Verdict};
 use bulkhead_core::partition_power::Request;
+use bulkhead_core::report_limit::ReportKind;
 use bulkhead_core::system::FaultPolicy;
 
 /// A stage-2 abort the partition may not cause, at `ipa` (reported) and guest virtual
@@ -90,33 +91,32 @@ fn storm_verdict(context: &TrapContext, frame: &TrapFrame, address: u64) -> Verd
 /// (`console::report` rate-limits guest-caused lines per partition and summarises the rest).
 fn report(context: &TrapContext, ipa: u64, pc: u64) {
     let arguments = format_args!("stage-2 fault at IPA {:#x} (pc {:#x})", ipa, pc);
-    crate::console::report(context.vcpu.partition, bulkhead_core::report_limit::ReportKind::Stage2Fault, arguments);
+    console::report(context.vcpu.partition, ReportKind::Stage2Fault, arguments);
 }
 
-/// Prints the one `[hv]` line of a fault storm.
+/// Prints the one `[hv]` line of a fault storm (within the partition's lifecycle budget: a
+/// partition restarted into the same storm again and again is limited too).
 fn report_storm(context: &TrapContext, ipa: u64, pc: u64, reason: StormReason) {
-    let name = context.partition.name;
+    let partition = context.vcpu.partition;
+    let kind = ReportKind::Containment;
     match reason {
-        StormReason::FaultInVectorTable { vbar_el1, .. } | StormReason::FaultOnVectorTable { vbar_el1, .. } => hv_println!(
-            "{}: fault storm: stage-2 fault at IPA {:#x} (pc {:#x}) inside its own vector table at {:#x}",
-            name,
-            ipa,
-            pc,
-            vbar_el1
+        StormReason::FaultInVectorTable { vbar_el1, .. } | StormReason::FaultOnVectorTable { vbar_el1, .. } => console::report(
+            partition,
+            kind,
+            format_args!("fault storm: stage-2 fault at IPA {:#x} (pc {:#x}) inside its own vector table at {:#x}", ipa, pc, vbar_el1),
         ),
-        StormReason::VectorOutsideRam { vbar_el1 } => hv_println!(
-            "{}: fault storm: stage-2 fault at IPA {:#x} (pc {:#x}) with its vector table at {:#x}, outside its RAM",
-            name,
-            ipa,
-            pc,
-            vbar_el1
+        StormReason::VectorOutsideRam { vbar_el1 } => console::report(
+            partition,
+            kind,
+            format_args!(
+                "fault storm: stage-2 fault at IPA {:#x} (pc {:#x}) with its vector table at {:#x}, outside its RAM",
+                ipa, pc, vbar_el1
+            ),
         ),
-        StormReason::NoProgress { repeats, .. } => hv_println!(
-            "{}: fault storm: stage-2 fault at IPA {:#x} (pc {:#x}) repeated {} times without progress",
-            name,
-            ipa,
-            pc,
-            repeats
+        StormReason::NoProgress { repeats, .. } => console::report(
+            partition,
+            kind,
+            format_args!("fault storm: stage-2 fault at IPA {:#x} (pc {:#x}) repeated {} times without progress", ipa, pc, repeats),
         ),
     }
 }
@@ -156,7 +156,8 @@ pub fn inject_abort(context: &TrapContext, frame: &mut TrapFrame, fault: Fault) 
     };
     let fate = take(frame, entry);
     if fate != Fate::Resume {
-        hv_println!("{}: cannot inject an abort (guest state {:#x})", context.partition.name, frame.spsr);
+        let arguments = format_args!("cannot inject an abort (guest state {:#x})", frame.spsr);
+        console::report(context.vcpu.partition, ReportKind::Containment, arguments);
     }
     fate
 }

@@ -9,7 +9,8 @@
 //! Worst case per call: [`synchronise`] is `bulkhead_core::vgic::delivery::synchronise` (at
 //! most 16 retirements and 32 placements, each a scan of 1 + `GUEST_SPI_BLOCKS` banks); the
 //! hardware-backed PPI path is one status read, two bank updates and one register write;
-//! [`observe`] reads at most one list register per held, unacknowledged entry.
+//! [`observe`] reads the status registers and at most one list register per held,
+//! unacknowledged entry.
 //!
 //! [impl->dsn~el2-gic-virtual-interface~1]
 
@@ -29,12 +30,12 @@ pub fn synchronise(context: &TrapContext, state: &mut PartitionState, raised: Vc
     delivery::synchronise(&mut state.devices.vgic, shadow, context.vcpu.vcpu, &mut ListRegisters::default(), raised)
 }
 
-/// Notes which of this vCPU's listed interrupts the guest has acknowledged since they were
-/// written, before an emulated vGIC access reads or changes their state (so `ISACTIVER` reads
-/// what the guest did). At most one list-register read per entry still unacknowledged.
-pub fn observe(context: &TrapContext, state: &mut PartitionState) {
-    let Some(shadow) = state.list_registers.get(context.vcpu.vcpu) else { return };
-    delivery::observe(&mut state.devices.vgic, shadow, context.vcpu.vcpu, &ListRegisters::default());
+/// Brings the vGIC model up to date with this vCPU's list registers before an emulated vGIC
+/// access reads or changes their state (so `ISACTIVER` reads what the guest did): retires
+/// finished entries, notes acknowledged ones. Returns the vCPUs that must sync.
+pub fn observe(context: &TrapContext, state: &mut PartitionState) -> VcpuSet {
+    let Some(shadow) = state.list_registers.get_mut(context.vcpu.vcpu) else { return VcpuSet::EMPTY };
+    delivery::observe(&mut state.devices.vgic, shadow, context.vcpu.vcpu, &mut ListRegisters::default())
 }
 
 /// A hardware-backed PPI fired on this core: its entry is written at once when a list

@@ -32,6 +32,7 @@ mod vcpu;
 
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_arch_aarch64::vectors::TrapFrame;
+use bulkhead_core::report_limit::ReportKind;
 use bulkhead_drivers::gicv3::InterruptTrigger;
 use generated::SYSTEM;
 
@@ -129,7 +130,7 @@ extern "C" fn bulkhead_lower_serror(frame: &mut TrapFrame) {
     // An SError from a guest is an asynchronous external abort caused by that guest's own
     // accesses: its fault policy decides.
     let context = context::TrapContext::current();
-    hv_println!("{}: SError (pc {:#x})", context.partition.name, frame.elr);
+    console::report(context.vcpu.partition, ReportKind::SystemError, format_args!("SError (pc {:#x})", frame.elr));
     let fault = containment::Fault { kind: bulkhead_core::esr::injection::AbortKind::Data, ipa: 0, address: 0, write_not_read: false };
     let fate = containment::fault(context, frame, fault);
     vcpu::carry_out(context, fate);

@@ -273,7 +273,8 @@ fn new_devices(partition: &Partition) -> Result<EmulatedDevices<GUEST_SPI_BLOCKS
 }
 
 /// Declares the hardware-backed private interrupts and the partition's pass-through
-/// interrupts to its vGIC, each with the physical INTID behind it.
+/// interrupts to its vGIC, each with the physical INTID behind it, and its doorbells as
+/// edge-triggered.
 fn declare_hardware_backed(devices: &mut EmulatedDevices<GUEST_SPI_BLOCKS>, partition: &Partition) -> Result<(), SetupError> {
     for (virtual_intid, physical) in HARDWARE_PRIVATE_INTERRUPTS {
         devices.vgic.set_hardware_backed(virtual_intid, physical).map_err(|_| SetupError::Interrupt(virtual_intid))?;
@@ -283,6 +284,10 @@ fn declare_hardware_backed(devices: &mut EmulatedDevices<GUEST_SPI_BLOCKS>, part
             .vgic
             .set_hardware_backed(route.virtual_intid, route.physical)
             .map_err(|_| SetupError::Interrupt(route.virtual_intid))?;
+    }
+    // Doorbells are edge-triggered, as the guest device tree says (`bulkhead,channel`).
+    for doorbell in partition.channel_endpoints.iter().filter_map(|end| end.doorbell) {
+        devices.vgic.configure_edge(doorbell.intid).map_err(|_| SetupError::Interrupt(doorbell.intid))?;
     }
     Ok(())
 }

@@ -20,13 +20,14 @@ use crate::cores::MAILBOXES;
 use crate::delivery;
 use crate::generated::{GUEST_SPI_BLOCKS, SYSTEM};
 use crate::partition::{self, PartitionState};
-use crate::platform::GIC;
+use crate::platform::{CpuInterface, GIC};
+use bulkhead_core::vgic::delivery::PhysicalCpuInterface;
 use crate::refusals::{self, Refusal};
 use crate::vcpu::{self, Fate};
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_arch_aarch64::guest::TrapSyndrome;
 use bulkhead_arch_aarch64::vectors::TrapFrame;
-use bulkhead_core::devices::{DeviceKind, MappedDevice};
+use bulkhead_core::devices::MappedDevice;
 use bulkhead_core::esr::injection::AbortKind;
 use bulkhead_core::esr::{self, exception_class, DataAccess, Direction, Register, RegisterWidth, Syndrome, SystemRegisterAccess};
 use bulkhead_core::mmio::{AccessWidth, MmioError};
@@ -247,8 +248,9 @@ fn emulate(
         // interrupt line (a UART data read), a refill.
         let mut guard = context.state.lock();
         let state = guard.as_mut().ok_or(MmioError::Unmapped { ipa })?;
-        observe_if_vgic(context, state, window);
-        let (value, raised) = state.devices.read_in(window, context.vcpu.vcpu, offset, width)?;
+        let retired = observe_if_vgic(context, state, window);
+        let (value, line_raised) = state.devices.read_in(window, context.vcpu.vcpu, offset, width)?;
+        let raised = line_raised.union(retired);
         if let Register::X(n) = access.register {
             frame.set_register(n, extend(value, access));
         }
@@ -263,7 +265,7 @@ fn emulate(
     };
     let mut guard = context.state.lock();
     let state = guard.as_mut().ok_or(MmioError::Unmapped { ipa })?;
-    observe_if_vgic(context, state, window);
+    let retired = observe_if_vgic(context, state, window);
     let outcome = state.devices.access_in(window, context.vcpu.vcpu, offset, width, is_write.then_some(written))?;
     if let (Some(value), Register::X(n)) = (outcome.read, access.register) {
         frame.set_register(n, extend(value, access));
@@ -272,7 +274,7 @@ fn emulate(
     if let Some(byte) = outcome.transmit {
         crate::console::partition_output(context.vcpu.partition, byte);
     }
-    let mut raised = outcome.refill;
+    let mut raised = outcome.refill.union(retired);
     if let Some(effects) = outcome.gic_effects {
         raised = raised.union(apply_effects(context, state, effects));
     }
@@ -287,14 +289,20 @@ fn emulate(
     Ok(())
 }
 
-/// Before an access to a vGIC frame, notes what the guest acknowledged since its list
-/// registers were written (`ISACTIVER` and `ISPENDR` answer from that); other devices do not
-/// depend on list-register state, so their accesses skip the read-back.
-#[inline]
-fn observe_if_vgic(context: &TrapContext, state: &mut PartitionState, window: &MappedDevice) {
-    if matches!(window.device, DeviceKind::Distributor | DeviceKind::Redistributors) {
-        delivery::observe(context, state);
-    }
+/// Before an access to a vGIC frame, retires what the guest finished and notes what it
+/// acknowledged since its list registers were written (`ISACTIVER` and `ISPENDR` answer from
+/// that); returns the vCPUs that must sync. Other devices do not depend on list-register
+/// state, so their accesses skip the read-back.
+#[inline(always)]
+fn observe_if_vgic(context: &TrapContext, state: &mut PartitionState, window: &MappedDevice) -> VcpuSet {
+    if window.device.observes_list_registers() { observe_vgic(context, state) } else { VcpuSet::EMPTY }
+}
+
+/// The vGIC half of [`observe_if_vgic`], out of line: the other devices' accesses (the UART's
+/// flag register, polled in tight loops) pay one comparison for it, not a call.
+#[inline(never)]
+fn observe_vgic(context: &TrapContext, state: &mut PartitionState) -> VcpuSet {
+    delivery::observe(context, state)
 }
 
 /// Sign- or zero-extends a loaded value as the trapped instruction would (ISS.SSE, ISS.SF).
@@ -355,11 +363,23 @@ fn apply_effects(context: &TrapContext, state: &PartitionState, effects: Effects
                     }
                 }
             }
-            Effect::PhysicalActive { intid, .. } => {
-                // Every hardware-backed interrupt (the virtual timer, forwarded SPIs) has its
-                // active state owned by its list register (HW = 1): the guest's EOI
-                // deactivates it, so a guest write to the active state is not mirrored.
-                defmt::debug!("guest changed the active state of hardware-backed INTID {=u32}", intid);
+            Effect::PhysicalActive { intid: virtual_intid, vcpu: target, active: false } => {
+                // The guest cleared a hardware-backed interrupt the model held (fired while
+                // disabled). While a list register holds it, that register owns the physical
+                // active state (HW = 1: the guest's EOI or delivery's withdrawal ends it);
+                // otherwise nothing else would release it, and it would never fire again.
+                // ICC_DIR_EL1 (GICv3) or GICC_DIR (GICv2) reaches this core's PPIs and every SPI.
+                let Some(intid) = state.devices.vgic.physical_intid(virtual_intid) else { continue };
+                let own = target.is_none_or(|vcpu| vcpu == context.vcpu.vcpu);
+                let listed = state.list_registers.get(context.vcpu.vcpu).is_some_and(|shadow| shadow.holds(virtual_intid));
+                if own && !listed {
+                    CpuInterface::deactivate(intid);
+                }
+            }
+            Effect::PhysicalActive { intid, active: true, .. } => {
+                // Setting the active or pending state of a hardware-backed interrupt is not
+                // mirrored: its list register (HW = 1) owns the physical active state.
+                defmt::debug!("guest set the active state of hardware-backed INTID {=u32}", intid);
             }
             Effect::RefillListRegisters { vcpu: target } => refill = refill.with(target),
         }

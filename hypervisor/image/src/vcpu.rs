@@ -18,6 +18,7 @@
 //!
 //! [impl->dsn~el2-trap-dispatch~1]
 
+use crate::console;
 use crate::context::TrapContext;
 use crate::cores::{self, MAILBOXES, MAINTENANCE_INTID, KICK_SGI, request};
 use crate::generated::SYSTEM;
@@ -28,6 +29,7 @@ use bulkhead_core::vgic::delivery::PhysicalCpuInterface;
 use crate::refusals;
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::partition_power::{AfterReload, Directive, Outcome, Request, RequestOutcome, Requester};
+use bulkhead_core::report_limit::ReportKind;
 use bulkhead_core::system::{FaultPolicy, Partition, VcpuRef};
 use bulkhead_core::vgic::delivery::ListRegisterShadow;
 use bulkhead_drivers::gicv3::InterruptTrigger;
@@ -45,9 +47,18 @@ pub enum Fate {
     Follow(Directive),
 }
 
-/// Carries out `fate` for the vCPU of `context`; returns only when the vCPU resumes.
-#[inline]
+/// Carries out `fate` for the vCPU of `context`; returns only when the vCPU resumes. The
+/// common fate, resuming, costs one comparison at the call site; the rest is out of line.
+#[inline(always)]
 pub fn carry_out(context: &TrapContext, fate: Fate) {
+    if !matches!(fate, Fate::Resume) {
+        carry_out_stop(context, fate);
+    }
+}
+
+/// [`carry_out`] for a fate other than resuming.
+#[inline(never)]
+fn carry_out_stop(context: &TrapContext, fate: Fate) {
     match fate {
         Fate::Resume => {}
         Fate::Power(request) => {
@@ -89,7 +100,8 @@ fn announce(context: &TrapContext, request: Request, outcome: &RequestOutcome, f
     let partition = context.partition;
     let name = partition.name;
     match (request, outcome.resolved) {
-        (Request::Reset, _) => hv_println!("{}: reset (PSCI SYSTEM_RESET)", name),
+        // The two lines a partition can cause again and again draw on its lifecycle budget.
+        (Request::Reset, _) => console::report(context.vcpu.partition, ReportKind::Restart, format_args!("reset (PSCI SYSTEM_RESET)")),
         (Request::Off, _) => {
             hv_println!("{}: powered off (PSCI SYSTEM_OFF)", name);
             refusals::report(context.vcpu.partition, name);
@@ -99,7 +111,8 @@ fn announce(context: &TrapContext, request: Request, outcome: &RequestOutcome, f
                 FaultPolicy::Restart { max_restarts } => max_restarts,
                 FaultPolicy::InjectAbort | FaultPolicy::Halt | FaultPolicy::StopSystem => 0,
             };
-            hv_println!("{}: restarting ({} of {})", name, fault_restarts.saturating_add(1), limit);
+            let arguments = format_args!("restarting ({} of {})", fault_restarts.saturating_add(1), limit);
+            console::report(context.vcpu.partition, ReportKind::Restart, arguments);
         }
         (Request::Fault, Outcome::Halt) => match partition.fault_policy {
             FaultPolicy::Restart { max_restarts } => hv_println!("{}: restart limit {} reached: halted", name, max_restarts),

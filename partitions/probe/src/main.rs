@@ -24,7 +24,8 @@
 //!
 //! Bootargs: `samples=<N>` (default 101, at most 1001); `only=<metric>` measures just that
 //! metric (the frame `counter_read` is always measured); `role=doorbell-echo` makes this
-//! partition the doorbell peer instead of measuring anything.
+//! partition the doorbell peer instead of measuring anything, `role=spin` a load that
+//! computes forever without trapping.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -80,8 +81,10 @@ mod run {
         let main_count = measure::physical_count();
         let first_instruction_count = entry::first_instruction_count();
         output::init(boot);
-        if boot.bootarg("role") == Some("doorbell-echo") {
-            echo(boot)
+        match boot.bootarg("role") {
+            Some("doorbell-echo") => echo(boot),
+            Some("spin") => spin(),
+            _ => {}
         }
         let only = boot.bootarg("only");
         let wanted = |metric: &str| only.is_none_or(|name| name == metric);
@@ -177,6 +180,19 @@ mod run {
     fn written(outcome: fmt::Result) {
         match outcome {
             Ok(()) | Err(fmt::Error) => {}
+        }
+    }
+
+    /// The reference load (`role=spin`): computes forever without trapping, so that a
+    /// neighbour measured under icount shares the emulator's cores exactly as it does beside
+    /// a partition that traps all the time (the attacker); what differs between the two is
+    /// the hypervisor's doing.
+    fn spin() -> ! {
+        let mut out = output::Lines;
+        written(writeln!(out, "spin: computing without trapping"));
+        let mut state: u64 = 1;
+        loop {
+            state = core::hint::black_box(state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
         }
     }
 

@@ -5,8 +5,10 @@
 //! is built once per partition from the generated system tables ([`DeviceMap::for_partition`]:
 //! the guest layout of [`crate::layout`] and the partition's vCPU count); the data-abort
 //! handler then calls [`EmulatedDevices::access`] and acts on the returned [`AccessOutcome`].
-//! Adding a device means a type implementing [`MmioDevice`], a [`DeviceKind`] with its
-//! dispatch arm in [`EmulatedDevices::access`], and its entry in [`DeviceMap::for_partition`].
+//! Adding a device means a type implementing [`MmioDevice`] and [`EmulatedDevice`], its state
+//! in [`EmulatedDevices`], and one entry in the device table ([`device_table!`] below): the
+//! entry names the [`DeviceKind`], how the model borrows its state and where its window is;
+//! the kind, the map and every dispatch are generated from it.
 //!
 //! A device's interrupt output is wired to the virtual GIC here and nowhere else: after each
 //! access, and after console input ([`EmulatedDevices::push_console_input`]), the device's
@@ -26,16 +28,160 @@ use crate::vpl011::{self, InputError, Vpl011};
 /// Devices a partition's map holds at most.
 pub const MAX_DEVICES: usize = 4;
 
-/// Which emulated device a window belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DeviceKind {
-    /// The vGIC distributor frame (`GICD_*`).
-    Distributor,
-    /// The vGIC redistributor frames (`GICR_*`), one pair per vCPU.
-    Redistributors,
-    /// The partition's console, an emulated PL011.
-    ConsoleUart,
+/// An [`MmioDevice`] as a partition's device map holds it: what its write effects ask of the
+/// trap handler, and which of its registers never change.
+pub trait EmulatedDevice: MmioDevice {
+    /// Whether the model's answers depend on the list registers' state (a vGIC frame: the
+    /// guest's acknowledges and EOIs happen in hardware), so the trap handler reads that state
+    /// back into the model before the access.
+    const OBSERVES_LIST_REGISTERS: bool = false;
+
+    /// Adds what a write's `effects` ask of the system to `outcome`.
+    fn apply(effects: Self::Effects, outcome: &mut AccessOutcome);
+
+    /// The value a read of `width` at `offset` returns if the register never changes (and
+    /// the access is one the model accepts), for a partition of `vcpu_count` vCPUs seeing a
+    /// GIC of `architecture`. Such reads are answered without the partition's lock.
+    fn read_constant(_offset: u64, _width: AccessWidth, _vcpu_count: usize, _architecture: GicArchitecture) -> Option<u64> {
+        None
+    }
 }
+
+/// Where a device's window is, for a partition of a given vCPU count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Window {
+    /// First guest-physical address.
+    base: Ipa,
+    /// Size in bytes.
+    size: u64,
+    /// The SPI the device's interrupt output drives, if it has one.
+    interrupt: Option<u32>,
+}
+
+/// Generates, from one table of devices, [`DeviceKind`], the map's windows and the dispatch of
+/// [`EmulatedDevices`] and [`DeviceMap`]. An entry reads
+/// `Kind: Model<..> = |devices, vcpu| borrow of the model as vCPU `vcpu` accesses it,
+/// window = |vcpus, architecture| Option<Window>;`.
+macro_rules! device_table {
+    ($(
+        $(#[$doc:meta])*
+        $kind:ident: $model:ty = |$devices:ident, $vcpu:ident| $borrow:expr,
+            window = |$vcpus:ident, $architecture:ident| $window:expr;
+    )+) => {
+        /// Which emulated device a window belongs to.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum DeviceKind {
+            $($(#[$doc])* $kind,)+
+        }
+
+        impl DeviceKind {
+            /// Every device, in table order.
+            pub const ALL: &'static [Self] = &[$(Self::$kind),+];
+
+            /// Whether the device's answers depend on the list registers' state
+            /// ([`EmulatedDevice::OBSERVES_LIST_REGISTERS`]).
+            pub fn observes_list_registers(self) -> bool {
+                // Any SPI_BLOCKS gives the same answer; 1 names the type.
+                const SPI_BLOCKS: usize = 1;
+                match self {
+                    $(Self::$kind => <$model as EmulatedDevice>::OBSERVES_LIST_REGISTERS,)+
+                }
+            }
+
+            /// The device's window in a partition of `vcpu_count` vCPUs seeing a GIC of
+            /// `architecture` (`None`: it has none).
+            fn window(self, vcpu_count: usize, architecture: GicArchitecture) -> Option<Window> {
+                match self {
+                    $(Self::$kind => {
+                        let $vcpus = vcpu_count;
+                        let $architecture = architecture;
+                        $window
+                    })+
+                }
+            }
+        }
+
+        impl DeviceMap {
+            /// [`DeviceMap::read_constant`] for an access already located by [`DeviceMap::find`].
+            pub fn read_constant_in<const SPI_BLOCKS: usize>(&self, window: &MappedDevice, offset: u64, width: AccessWidth) -> Option<u64> {
+                match window.device {
+                    $(DeviceKind::$kind => <$model as EmulatedDevice>::read_constant(offset, width, self.vcpu_count, self.architecture),)+
+                }
+            }
+        }
+
+        impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
+            /// [`EmulatedDevices::access_by`] for an access already located by
+            /// [`DeviceMap::find`], made by vCPU `vcpu` (whose banked registers a GICv2
+            /// distributor access reaches).
+            pub fn access_in(
+                &mut self,
+                window: &MappedDevice,
+                vcpu: usize,
+                offset: u64,
+                width: AccessWidth,
+                write: Option<u64>,
+            ) -> Result<AccessOutcome, MmioError> {
+                let (mut outcome, line) = match window.device {
+                    $(DeviceKind::$kind => {
+                        let $devices = &mut *self;
+                        let $vcpu = vcpu;
+                        access_device(&mut $borrow, offset, width, write)?
+                    })+
+                };
+                outcome.refill = outcome.refill.union(self.drive_interrupt(window.device, window.interrupt, line));
+                Ok(outcome)
+            }
+
+            /// [`EmulatedDevices::access_in`] for a read, which asks nothing of the system but
+            /// its value and, when it moved the device's interrupt line (a UART data read pops
+            /// the receive FIFO), the vCPU that may now take the interrupt: the trap path's
+            /// read, without building an [`AccessOutcome`].
+            // [impl->dsn~vgic-frames~1] [impl->dsn~vpl011~1]
+            pub fn read_in(
+                &mut self,
+                window: &MappedDevice,
+                vcpu: usize,
+                offset: u64,
+                width: AccessWidth,
+            ) -> Result<(u64, VcpuSet), MmioError> {
+                let (value, line) = match window.device {
+                    $(DeviceKind::$kind => {
+                        let $devices = &mut *self;
+                        let $vcpu = vcpu;
+                        read_device(&mut $borrow, offset, width)?
+                    })+
+                };
+                Ok((value, self.drive_interrupt(window.device, window.interrupt, line)))
+            }
+        }
+    };
+}
+
+/// The redistributor window's size for `vcpu_count` vCPUs: one frame pair each. At most
+/// `MAX_VCPUS_PER_PARTITION` strides, so neither the conversion nor the product can overflow;
+/// were one to, the window would be empty.
+fn redistributors_size(vcpu_count: usize) -> u64 {
+    u64::try_from(vcpu_count).ok().and_then(|count| layout::VGICR_STRIDE.checked_mul(count)).unwrap_or(0)
+}
+
+device_table! {
+    /// The vGIC distributor frame (`GICD_*`).
+    Distributor: Distributor<'_, SPI_BLOCKS> = |devices, vcpu| Distributor(&mut devices.vgic, vcpu),
+        window = |_vcpus, _architecture| Some(Window { base: layout::VGICD_BASE, size: layout::VGICD_SIZE, interrupt: None });
+    /// The vGIC redistributor frames (`GICR_*`), one pair per vCPU; none on GICv2 (the
+    /// guest's GICC is the GICV frame stage 2 maps, not an emulated device).
+    Redistributors: Redistributors<'_, SPI_BLOCKS> = |devices, _vcpu| Redistributors(&mut devices.vgic),
+        window = |vcpus, architecture| match architecture {
+            GicArchitecture::V3 => Some(Window { base: layout::VGICR_BASE, size: redistributors_size(vcpus), interrupt: None }),
+            GicArchitecture::V2 => None,
+        };
+    /// The partition's console, an emulated PL011.
+    ConsoleUart: ConsoleUart<'_> = |devices, _vcpu| ConsoleUart(&mut devices.console),
+        window = |_vcpus, _architecture| Some(Window { base: layout::VUART_BASE, size: layout::VUART_SIZE, interrupt: Some(layout::VUART_INTID) });
+}
+
+const _: () = assert!(DeviceKind::ALL.len() <= MAX_DEVICES, "the device table outgrew MAX_DEVICES");
 
 /// One window of the device map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,8 +217,7 @@ impl DeviceMap {
     }
 
     /// The map of `partition` on a board whose GIC is of `architecture`: on GICv2 the
-    /// distributor and the console, without redistributors (the guest's GICC is the GICV
-    /// frame, mapped by stage 2, not emulated).
+    /// distributor and the console, without redistributors.
     pub fn for_partition_on(partition: &Partition, architecture: GicArchitecture) -> Self {
         Self::with_vcpus_on(partition.cores.len(), architecture)
     }
@@ -83,32 +228,18 @@ impl DeviceMap {
         Self::with_vcpus_on(vcpu_count, GicArchitecture::V3)
     }
 
-    /// The map of a partition of `vcpu_count` vCPUs seeing a GIC of `architecture`.
+    /// The map of a partition of `vcpu_count` vCPUs seeing a GIC of `architecture`: every
+    /// device of the table that has a window there.
     pub fn with_vcpus_on(vcpu_count: usize, architecture: GicArchitecture) -> Self {
-        // At most `MAX_VCPUS_PER_PARTITION` strides: neither the conversion nor the product
-        // can overflow; were one to, the window would be empty.
-        let redistributors_size =
-            u64::try_from(vcpu_count).ok().and_then(|count| layout::VGICR_STRIDE.checked_mul(count)).unwrap_or(0);
-        let redistributors = match architecture {
-            GicArchitecture::V3 => Some(MappedDevice {
-                base: layout::VGICR_BASE,
-                size: redistributors_size,
-                device: DeviceKind::Redistributors,
-                interrupt: None,
-            }),
-            GicArchitecture::V2 => None,
-        };
-        let windows = [
-            Some(MappedDevice { base: layout::VGICD_BASE, size: layout::VGICD_SIZE, device: DeviceKind::Distributor, interrupt: None }),
-            redistributors,
-            Some(MappedDevice {
-                base: layout::VUART_BASE,
-                size: layout::VUART_SIZE,
-                device: DeviceKind::ConsoleUart,
-                interrupt: Some(layout::VUART_INTID),
-            }),
-            None,
-        ];
+        let mut windows = [None; MAX_DEVICES];
+        let placed = DeviceKind::ALL.iter().filter_map(|&device| {
+            let window = device.window(vcpu_count, architecture)?;
+            Some(MappedDevice { base: window.base, size: window.size, device, interrupt: window.interrupt })
+        });
+        // At most MAX_DEVICES devices (checked at compile time), so every one gets a slot.
+        for (slot, mapped) in windows.iter_mut().zip(placed) {
+            *slot = Some(mapped);
+        }
         Self { windows, vcpu_count, architecture }
     }
 
@@ -144,16 +275,6 @@ impl DeviceMap {
         self.read_constant_in::<SPI_BLOCKS>(&window, offset, width)
     }
 
-    /// [`DeviceMap::read_constant`] for an access already located by [`DeviceMap::find`].
-    pub fn read_constant_in<const SPI_BLOCKS: usize>(&self, window: &MappedDevice, offset: u64, width: AccessWidth) -> Option<u64> {
-        match window.device {
-            DeviceKind::Distributor => {
-                VirtualGic::<SPI_BLOCKS>::distributor_constant_of(self.architecture, offset, width, self.vcpu_count)
-            }
-            DeviceKind::Redistributors => VirtualGic::<SPI_BLOCKS>::redistributor_constant(offset, width, self.vcpu_count),
-            DeviceKind::ConsoleUart => None,
-        }
-    }
 }
 
 /// What one access asks of the rest of the system.
@@ -210,6 +331,24 @@ impl<const SPI_BLOCKS: usize> MmioDevice for Distributor<'_, SPI_BLOCKS> {
     }
 }
 
+impl<const SPI_BLOCKS: usize> EmulatedDevice for Distributor<'_, SPI_BLOCKS> {
+    const OBSERVES_LIST_REGISTERS: bool = true;
+
+    fn apply(effects: Self::Effects, outcome: &mut AccessOutcome) {
+        apply_gic_write(effects, outcome);
+    }
+
+    fn read_constant(offset: u64, width: AccessWidth, vcpu_count: usize, architecture: GicArchitecture) -> Option<u64> {
+        VirtualGic::<SPI_BLOCKS>::distributor_constant_of(architecture, offset, width, vcpu_count)
+    }
+}
+
+/// What a vGIC frame write asks: refills and physical-GIC updates.
+fn apply_gic_write(write: vgic::WriteOutcome, outcome: &mut AccessOutcome) {
+    outcome.refill = write.refill();
+    outcome.gic_effects = Some(write.effects());
+}
+
 /// The redistributor frames of a vGIC, as an MMIO device.
 pub struct Redistributors<'a, const SPI_BLOCKS: usize>(pub &'a mut VirtualGic<SPI_BLOCKS>);
 
@@ -223,6 +362,18 @@ impl<const SPI_BLOCKS: usize> MmioDevice for Redistributors<'_, SPI_BLOCKS> {
     fn write(&mut self, offset: u64, width: AccessWidth, value: u64) -> Result<(Disposition, Self::Effects), MmioError> {
         let outcome = self.0.redistributor_write(offset, width, value).map_err(|error| vgic_error(error, offset))?;
         Ok((outcome.disposition, outcome))
+    }
+}
+
+impl<const SPI_BLOCKS: usize> EmulatedDevice for Redistributors<'_, SPI_BLOCKS> {
+    const OBSERVES_LIST_REGISTERS: bool = true;
+
+    fn apply(effects: Self::Effects, outcome: &mut AccessOutcome) {
+        apply_gic_write(effects, outcome);
+    }
+
+    fn read_constant(offset: u64, width: AccessWidth, vcpu_count: usize, _architecture: GicArchitecture) -> Option<u64> {
+        VirtualGic::<SPI_BLOCKS>::redistributor_constant(offset, width, vcpu_count)
     }
 }
 
@@ -250,17 +401,12 @@ impl MmioDevice for ConsoleUart<'_> {
     }
 }
 
-/// One device access as [`access_device`] reports it.
-struct DeviceAccess<E> {
-    /// The value read (reads only).
-    read: Option<u64>,
-    /// How the device treated it.
-    disposition: Disposition,
-    /// The write's effects (writes only).
-    effects: Option<E>,
-    /// The device's interrupt output afterwards (`None` also when the access cannot have
-    /// changed it: a read without side effects).
-    line: Option<bool>,
+impl EmulatedDevice for ConsoleUart<'_> {
+    fn apply(effects: Self::Effects, outcome: &mut AccessOutcome) {
+        if let Some(vpl011::Effect::Transmit { byte, .. }) = effects {
+            outcome.transmit = Some(byte);
+        }
+    }
 }
 
 /// Reads one device: the value, and its interrupt output afterwards when the read may have
@@ -272,23 +418,27 @@ fn read_device<D: MmioDevice>(device: &mut D, offset: u64, width: AccessWidth) -
     Ok((outcome.value, line))
 }
 
-/// Reads or writes one device.
-fn access_device<D: MmioDevice>(
+/// Reads or writes one device: what the access asks of the system, and the device's interrupt
+/// output afterwards (`None` also when the access cannot have changed it: a read without side
+/// effects).
+fn access_device<D: EmulatedDevice>(
     device: &mut D,
     offset: u64,
     width: AccessWidth,
     write: Option<u64>,
-) -> Result<DeviceAccess<D::Effects>, MmioError> {
+) -> Result<(AccessOutcome, Option<bool>), MmioError> {
     match write {
         None => {
             let outcome = device.read(offset, width)?;
             // A read without side effects leaves the line where the last access left it.
             let line = if device.read_may_change_line(offset) { device.interrupt_line() } else { None };
-            Ok(DeviceAccess { read: Some(outcome.value), disposition: outcome.disposition, effects: None, line })
+            Ok((AccessOutcome::plain(Some(outcome.value), outcome.disposition), line))
         }
         Some(value) => {
             let (disposition, effects) = device.write(offset, width, value)?;
-            Ok(DeviceAccess { read: None, disposition, effects: Some(effects), line: device.interrupt_line() })
+            let mut outcome = AccessOutcome::plain(None, disposition);
+            D::apply(effects, &mut outcome);
+            Ok((outcome, device.interrupt_line()))
         }
     }
 }
@@ -356,57 +506,6 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
         self.access_in(&window, vcpu, offset, width, write)
     }
 
-    /// [`EmulatedDevices::access_by`] for an access already located by [`DeviceMap::find`].
-    pub fn access_in(
-        &mut self,
-        window: &MappedDevice,
-        vcpu: usize,
-        offset: u64,
-        width: AccessWidth,
-        write: Option<u64>,
-    ) -> Result<AccessOutcome, MmioError> {
-        let (mut outcome, line) = match window.device {
-            DeviceKind::Distributor => {
-                let access = access_device(&mut Distributor(&mut self.vgic, vcpu), offset, width, write)?;
-                (Self::gic_outcome(access.read, access.disposition, access.effects), access.line)
-            }
-            DeviceKind::Redistributors => {
-                let access = access_device(&mut Redistributors(&mut self.vgic), offset, width, write)?;
-                (Self::gic_outcome(access.read, access.disposition, access.effects), access.line)
-            }
-            DeviceKind::ConsoleUart => {
-                let access = access_device(&mut ConsoleUart(&mut self.console), offset, width, write)?;
-                let mut outcome = AccessOutcome::plain(access.read, access.disposition);
-                if let Some(Some(vpl011::Effect::Transmit { byte, .. })) = access.effects {
-                    outcome.transmit = Some(byte);
-                }
-                (outcome, access.line)
-            }
-        };
-        outcome.refill = outcome.refill.union(self.drive_interrupt(window.device, window.interrupt, line));
-        Ok(outcome)
-    }
-
-    /// [`EmulatedDevices::access_in`] for a read, which asks nothing of the system but its
-    /// value and, when it moved the device's interrupt line (a UART data read pops the receive
-    /// FIFO), the vCPU that may now take the interrupt: the trap path's read, without building
-    /// an [`AccessOutcome`].
-    // [impl->dsn~vgic-frames~1] [impl->dsn~vpl011~1]
-    pub fn read_in(
-        &mut self,
-        window: &MappedDevice,
-        vcpu: usize,
-        offset: u64,
-        width: AccessWidth,
-    ) -> Result<(u64, VcpuSet), MmioError> {
-        let (value, line) = match window.device {
-            DeviceKind::Distributor => read_device(&mut Distributor(&mut self.vgic, vcpu), offset, width)?,
-            DeviceKind::Redistributors => read_device(&mut Redistributors(&mut self.vgic), offset, width)?,
-            DeviceKind::ConsoleUart => read_device(&mut ConsoleUart(&mut self.console), offset, width)?,
-        };
-        Ok((value, self.drive_interrupt(window.device, window.interrupt, line)))
-    }
-
     /// Delivers a byte of console input to the console UART and drives its interrupt.
     /// Returns the vCPUs that may now take it.
     pub fn push_console_input(&mut self, map: &DeviceMap, byte: u8) -> Result<VcpuSet, InputError> {
@@ -414,16 +513,6 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
         let interrupt = map.window(DeviceKind::ConsoleUart).and_then(|window| window.interrupt);
         let line = Some(self.console.interrupt_line());
         Ok(self.drive_interrupt(DeviceKind::ConsoleUart, interrupt, line))
-    }
-
-    /// The outcome of a vGIC frame access.
-    fn gic_outcome(read: Option<u64>, disposition: Disposition, effects: Option<vgic::WriteOutcome>) -> AccessOutcome {
-        let mut outcome = AccessOutcome::plain(read, disposition);
-        if let Some(write) = effects {
-            outcome.refill = write.refill();
-            outcome.gic_effects = Some(write.effects());
-        }
-        outcome
     }
 
     /// Drives SPI `interrupt` with `device`'s `line` if it changed (the one place device

@@ -34,6 +34,30 @@ fn map_follows_the_guest_layout_and_the_vcpu_count() {
 }
 
 #[test]
+fn every_device_of_the_table_has_one_disjoint_window() {
+    for vcpus in 1..=4 {
+        let map = DeviceMap::with_vcpus(vcpus);
+        let window_of = |kind: &DeviceKind| map.window(*kind).expect("mapped");
+        for (index, kind) in DeviceKind::ALL.iter().enumerate() {
+            let window = window_of(kind);
+            assert!(window.size > 0, "{window:?}");
+            for other in DeviceKind::ALL[index + 1..].iter().map(window_of) {
+                let disjoint = window.base.raw() + window.size <= other.base.raw() || other.base.raw() + other.size <= window.base.raw();
+                assert!(disjoint, "{window:?} overlaps {other:?}");
+            }
+            assert_eq!(map.find(window.base.raw()).map(|(found, offset)| (found.device, offset)), Some((window.device, 0)));
+        }
+    }
+}
+
+#[test]
+fn only_the_vgic_frames_read_list_register_state_first() {
+    let observing = DeviceKind::ALL.iter().map(|kind| (*kind, kind.observes_list_registers()));
+    let expected = [(DeviceKind::Distributor, true), (DeviceKind::Redistributors, true), (DeviceKind::ConsoleUart, false)];
+    assert!(observing.eq(expected), "{:?}", DeviceKind::ALL);
+}
+
+#[test]
 fn unmapped_and_refused_accesses_are_typed_errors() {
     let map = DeviceMap::with_vcpus(1);
     let mut devices = Devices::new(1).unwrap();

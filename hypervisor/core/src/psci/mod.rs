@@ -339,11 +339,21 @@ impl PsciPartition {
 pub const fn constant_answer(function_id: u64, first_argument: u64) -> Option<u64> {
     use self::function_id::*;
     let queried = (first_argument & 0xffff_ffff) as u32;
-    match (function_id & 0xffff_ffff) as u32 {
+    let function = (function_id & 0xffff_ffff) as u32;
+    // SMCCC owning entity (function ID bits 29:24, Arm DEN0028 "Function Identifier"): every
+    // call served here belongs to the Arm Architecture (0) or the Standard Secure Service
+    // (4, PSCI); any other owner (SiP, OEM, vendor hypervisor, trusted OS) is refused at once.
+    if function == SMCCC_VERSION {
+        // The discovery call every SMCCC 1.1 caller makes (Linux on every boot and CPU) first.
+        return Some(SMCCC_VERSION_1_1);
+    }
+    if !matches!((function >> 24) & 0x3f, 0 | 4) {
+        return Some(ReturnCode::NotSupported.register_value());
+    }
+    match function {
         PSCI_VERSION => Some(PSCI_VERSION_1_1),
         MIGRATE_INFO_TYPE => Some(MIGRATE_INFO_TYPE_NOT_PRESENT),
         PSCI_FEATURES => Some(psci_features(queried).register_value()),
-        SMCCC_VERSION => Some(SMCCC_VERSION_1_1),
         SMCCC_ARCH_FEATURES => Some(smccc_arch_features(queried).register_value()),
         CPU_SUSPEND_32 | CPU_SUSPEND_64 | CPU_OFF | CPU_ON_32 | CPU_ON_64 | AFFINITY_INFO_32 | AFFINITY_INFO_64
         | SYSTEM_OFF | SYSTEM_RESET => None,

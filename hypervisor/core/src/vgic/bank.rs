@@ -146,6 +146,15 @@ impl InterruptBank {
         self.pending_latch | (self.line_level & !self.edge)
     }
 
+    /// Interrupts whose vCPU must sync: pending, enabled and of an enabled group, whether
+    /// active or not. An active one counts too: the guest may have finished it silently in a
+    /// list register (an edge-triggered entry asks for no EOI maintenance interrupt), so the
+    /// sync retires that entry and delivers the interrupt again, or arms the request that
+    /// reports its end.
+    pub(super) const fn needs_sync(&self, enables: GroupEnables) -> u32 {
+        self.pending() & self.enabled & enables.mask(self.group)
+    }
+
     /// Interrupts the distributor would forward now: pending, enabled, not already active,
     /// and of an enabled group. An active-and-pending interrupt waits for its deactivation.
     pub(super) const fn deliverable(&self, enables: GroupEnables) -> u32 {
@@ -319,8 +328,9 @@ impl InterruptBank {
     }
 
     /// Takes unacknowledged interrupt `bit` back out of its list register: it is no longer
-    /// active; it stays pending unless the guest cleared its pending state.
-    pub(super) fn withdraw(&mut self, bit: u32) {
+    /// active; it stays pending unless the guest cleared its pending state (and no
+    /// level-sensitive line holds it). Returns whether it is still pending.
+    pub(super) fn withdraw(&mut self, bit: u32) -> bool {
         let mask = 1 << bit;
         let cleared = self.withdrawn & mask != 0;
         self.active &= !mask;
@@ -330,6 +340,7 @@ impl InterruptBank {
         if !cleared && !held_by_line {
             self.pending_latch |= mask;
         }
+        !cleared || held_by_line
     }
 
     /// Undoes [`InterruptBank::acknowledge`] for an interrupt taken back out of a list

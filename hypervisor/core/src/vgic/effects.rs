@@ -17,7 +17,7 @@ use super::{Disposition, VcpuSet};
 pub enum Effect {
     /// Enable or disable the physical interrupt behind a hardware-backed virtual one.
     PhysicalEnable {
-        /// INTID (physical and virtual are the same).
+        /// The virtual INTID; the image maps it to the physical one stored at set-up.
         intid: u32,
         /// For a PPI, the vCPU whose core's redistributor holds it; `None` for an SPI, whose
         /// enable bit is in the shared distributor.
@@ -28,7 +28,7 @@ pub enum Effect {
     /// Set or clear the physical interrupt's active state, mirroring a guest write to
     /// `ISPENDR`/`ICPENDR`/`ISACTIVER`/`ICACTIVER` of a hardware-backed interrupt.
     PhysicalActive {
-        /// INTID (physical and virtual are the same).
+        /// The virtual INTID; the image maps it to the physical one stored at set-up.
         intid: u32,
         /// As for [`Effect::PhysicalEnable`].
         vcpu: Option<usize>,

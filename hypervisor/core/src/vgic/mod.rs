@@ -220,14 +220,20 @@ pub struct PendingInterrupt {
     /// For an SGI, the vCPU that sent it last (a GICv2 guest reads it from `GICC_IAR.CPUID`);
     /// 0 for every other interrupt.
     pub sgi_source: u8,
+    /// Level-sensitive: its line is sampled again when the guest deactivates it, so the
+    /// deactivation must be reported (EOI maintenance).
+    pub level_sensitive: bool,
 }
 
 impl PendingInterrupt {
     /// The list-register entry that delivers it. Hardware-backed interrupts use `HW` = 1 with
     /// the physical INTID stored by [`VirtualGic::set_hardware_backed`] (forwarded SPIs are
     /// renumbered for the guest, so it differs from the virtual one), so the guest's EOI
-    /// deactivates the physical interrupt; the others request an EOI maintenance interrupt so
-    /// that delivery can call [`VirtualGic::end_of_interrupt`].
+    /// deactivates the physical interrupt. Level-sensitive software interrupts request an EOI
+    /// maintenance interrupt (their line is sampled again then); an edge-triggered one does
+    /// not: its register reads empty once the guest is done and the next sync retires it,
+    /// unless delivery arms the request because something waits for that deactivation
+    /// ([`delivery::synchronise`]). This saves the maintenance exit of every IPI and doorbell.
     // [impl->dsn~vgic-list-registers~1]
     pub const fn list_register(&self) -> ListRegister {
         ListRegister {
@@ -237,7 +243,7 @@ impl PendingInterrupt {
             state: ListRegisterState::Pending,
             backing: match self.physical_intid {
                 Some(physical_intid) => Backing::Hardware { physical_intid },
-                None => Backing::Software { maintenance_on_eoi: true },
+                None => Backing::Software { maintenance_on_eoi: self.level_sensitive },
             },
         }
     }
@@ -354,6 +360,20 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     /// The architecture the guest sees.
     pub const fn architecture(&self) -> GicArchitecture {
         self.architecture
+    }
+
+    /// Makes SPI `intid` edge-triggered at reset, as the partition's device tree describes it
+    /// (a channel doorbell: each ring is one event). The reset value of an SPI's `GICD_ICFGR`
+    /// field is IMPLEMENTATION DEFINED (IHI 0069); the guest may still change it. An
+    /// edge-triggered interrupt's end costs no maintenance interrupt. Like hardware backing,
+    /// it is declared again after [`VirtualGic::reset`].
+    pub fn configure_edge(&mut self, intid: u32) -> Result<(), VgicError> {
+        if intid < PRIVATE_INTERRUPT_COUNT {
+            return Err(VgicError::NoSuchInterrupt { intid });
+        }
+        let bank = self.shared_bank_mut(intid).ok_or(VgicError::NoSuchInterrupt { intid })?;
+        bank.edge |= 1 << (intid % BANK_SIZE);
+        Ok(())
     }
 
     /// Number of vCPUs in the partition.
@@ -540,6 +560,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
                             None
                         },
                         sgi_source: 0,
+                        level_sensitive: bank.edge & (1 << bit) == 0,
                     });
                 }
             }
@@ -578,6 +599,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
             group: bank.group_of(intid),
             physical_intid: if bank.hardware & (1 << intid) != 0 { bank.physical.get(index).copied() } else { None },
             sgi_source: self.sgi_source(vcpu, intid),
+            level_sensitive: bank.edge & (1 << intid) == 0,
         };
         Some(pending.list_register())
     }
@@ -607,6 +629,7 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
             group: bank.group_of(intid),
             physical_intid: if bank.hardware & mask != 0 { bank.physical.get(index).copied() } else { None },
             sgi_source: 0,
+            level_sensitive: bank.edge & mask == 0,
         };
         Ok(Some(pending.list_register()))
     }
@@ -646,6 +669,12 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         self.bank_of(vcpu, intid).is_some_and(|(bank, bit)| bank.must_withdraw(bit, self.group_enables))
     }
 
+    /// Whether `intid` of `vcpu` is pending (latched or held by its line) while active: it
+    /// waits for the guest's deactivation of the instance in a list register.
+    pub fn pending_again(&self, vcpu: usize, intid: u32) -> bool {
+        self.bank_of(vcpu, intid).is_some_and(|(bank, bit)| bank.pending() & bank.active & (1 << bit) != 0)
+    }
+
     /// Whether `intid` is in a list register of `vcpu` with its acknowledgement not yet seen.
     pub fn is_listed(&self, vcpu: usize, intid: u32) -> bool {
         self.bank_of(vcpu, intid).is_some_and(|(bank, bit)| bank.listed & (1 << bit) != 0)
@@ -656,10 +685,10 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     /// turned its group off: it is no longer active; it stays pending unless it was cleared.
     /// (IHI 0069 4.1.2 and 12.9.x: a disabled or cleared interrupt is not forwarded to the PE;
     /// an interrupt the PE has not acknowledged yet can still be recalled.)
-    pub fn withdraw(&mut self, vcpu: usize, intid: u32) -> Result<(), VgicError> {
+    /// Returns whether it is still pending.
+    pub fn withdraw(&mut self, vcpu: usize, intid: u32) -> Result<bool, VgicError> {
         let (bank, bit) = self.bank_of_mut(vcpu, intid)?;
-        bank.withdraw(bit);
-        Ok(())
+        Ok(bank.withdraw(bit))
     }
 
     /// The image read `intid` back from a list register of `vcpu` as Active or Pending and
@@ -782,10 +811,12 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         routed
     }
 
-    /// The vCPUs that can now take one of `mask`'s interrupts in bank `location`.
+    /// The vCPUs that must sync for one of `mask`'s interrupts in bank `location`: it can be
+    /// taken now, or it waits for an instance the guest may already have finished
+    /// ([`InterruptBank::needs_sync`]).
     fn refill_targets(&self, location: BankLocation, mask: u32) -> VcpuSet {
         let Some(bank) = self.bank(location) else { return VcpuSet::EMPTY };
-        let deliverable = bank.deliverable(self.group_enables) & mask;
+        let deliverable = bank.needs_sync(self.group_enables) & mask;
         if deliverable == 0 {
             return VcpuSet::EMPTY;
         }
@@ -805,9 +836,18 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         }
     }
 
-    /// The vCPU that can now take `intid`, if any.
+    /// The vCPU that must sync for `intid`, if any: [`VirtualGic::refill_targets`] for one
+    /// interrupt, without building a set (it runs on every raise and every end).
     fn deliverable_target(&self, location: BankLocation, intid: u32) -> Option<usize> {
-        self.refill_targets(location, 1 << (intid % BANK_SIZE)).iter().next()
+        let bank = self.bank(location)?;
+        let bit = intid % BANK_SIZE;
+        if bank.needs_sync(self.group_enables) & (1 << bit) == 0 {
+            return None;
+        }
+        match location {
+            BankLocation::Private(vcpu) => Some(vcpu),
+            BankLocation::Shared(index) => self.route_target(index, bit),
+        }
     }
 
     /// Every vCPU of the partition.

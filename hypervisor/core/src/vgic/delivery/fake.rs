@@ -14,7 +14,8 @@ pub struct FakeListRegisters {
     count: usize,
     /// `NPIE`.
     pub refill_maintenance: bool,
-    /// Physical INTIDs the guest's EOI of a `HW` entry deactivated, in order.
+    /// Physical INTIDs deactivated, in order: by the guest's EOI of a `HW` entry, or by
+    /// delivery withdrawing one the guest cleared.
     pub deactivated: heapless::Vec<u16, 16>,
 }
 
@@ -118,5 +119,9 @@ impl ListRegisters for FakeListRegisters {
 
     fn set_refill_maintenance(&mut self, enabled: bool) {
         self.refill_maintenance = enabled;
+    }
+
+    fn deactivate_physical(&mut self, physical_intid: u32) {
+        let _recorded = self.deactivated.push(u16::try_from(physical_intid).unwrap_or(u16::MAX));
     }
 }

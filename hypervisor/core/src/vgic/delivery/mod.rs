@@ -44,7 +44,6 @@ pub mod fake;
 #[cfg(test)]
 mod tests;
 
-use super::bank::take_lowest;
 use super::{Backing, ListRegister, ListRegisterState, VcpuSet, VirtualGic};
 
 /// List registers a shadow tracks. GICv3 implements at most 16; GICv2 allows up to 64, but
@@ -66,12 +65,19 @@ pub trait ListRegisters {
     fn read(&self, index: usize) -> ListRegister;
     /// Writes `entry` into list register `index` (ignored for an index not implemented).
     /// `sgi_source` is the vCPU that sent an SGI entry, which GICv2 encodes (`GICH_LR<n>.CPUID`,
-    /// read by the guest from `GICC_IAR`); GICv3 has no such field and ignores it.
+    /// read by the guest from `GICC_IAR`); GICv3 has no such field and ignores it. Rewriting
+    /// the SGI a register still holds (valid, same virtual INTID) keeps the source it has:
+    /// the guest may have acknowledged it with that `CPUID` already.
     fn write(&mut self, index: usize, entry: &ListRegister, sgi_source: u8);
     /// Empties list register `index`; this also clears its end-of-interrupt status.
     fn clear(&mut self, index: usize);
     /// Turns the "no pending entry" maintenance interrupt (`NPIE`) on or off.
     fn set_refill_maintenance(&mut self, enabled: bool);
+    /// Deactivates physical interrupt `physical_intid` of this core (a PPI of its own or an
+    /// SPI) whose hardware-backed entry was taken back out of a list register before the
+    /// guest acknowledged it: no guest EOI will release it now (GICv3 `ICC_DIR_EL1`, GICv2
+    /// `GICC_DIR`).
+    fn deactivate_physical(&mut self, physical_intid: u32);
 }
 
 /// The calling core's physical GIC CPU interface and virtual interface control, one
@@ -141,6 +147,9 @@ pub trait PhysicalCpuInterface {
 pub struct ListRegisterShadow {
     /// Per list register, the virtual INTID it holds (INTIDs stop below 1020).
     held: [Option<u16>; MAX_LIST_REGISTERS],
+    /// One bit per list register that holds an interrupt (`held[n].is_some()`), kept with
+    /// `held` so that the sync walks only occupied registers and finds a free one in one step.
+    occupied: u64,
     /// Whether `NPIE` was last set, so an unchanged setting costs no register write.
     refill_maintenance: bool,
 }
@@ -151,41 +160,61 @@ impl Default for ListRegisterShadow {
     }
 }
 
+/// One bit for each of the first `count` list registers.
+const fn first(count: usize) -> u64 {
+    if count >= 64 { u64::MAX } else { (1_u64 << count).wrapping_sub(1) }
+}
+
 impl ListRegisterShadow {
     /// Nothing held, refill maintenance off: a vCPU that has just been (re)started, whose
     /// virtual interface was reset.
-    pub const EMPTY: Self = Self { held: [None; MAX_LIST_REGISTERS], refill_maintenance: false };
+    pub const EMPTY: Self = Self { held: [None; MAX_LIST_REGISTERS], occupied: 0, refill_maintenance: false };
 
     /// The virtual INTID list register `index` holds.
     pub fn held(&self, index: usize) -> Option<u32> {
         self.held.get(index).copied().flatten().map(u32::from)
     }
 
+    /// Whether any list register holds `intid`.
+    pub fn holds(&self, intid: u32) -> bool {
+        self.held.iter().flatten().any(|&held| u32::from(held) == intid)
+    }
+
     /// One bit per list register below `count` that holds an interrupt.
-    fn occupied(&self, count: usize) -> u64 {
-        let mut occupied = 0;
-        for (index, slot) in self.held.iter().enumerate().take(count) {
-            if slot.is_some() {
-                occupied |= 1 << index;
-            }
-        }
-        occupied
+    const fn occupied(&self, count: usize) -> u64 {
+        self.occupied & first(count)
     }
 
     /// The first of the `count` usable list registers that holds nothing.
     fn free_slot(&self, count: usize) -> Option<usize> {
-        self.held.iter().take(count).position(Option::is_none)
+        let free = !self.occupied & first(count);
+        (free != 0).then(|| free.trailing_zeros() as usize)
     }
 
     /// The list register holding `intid`, if any.
     fn slot_of(&self, intid: u32, count: usize) -> Option<usize> {
-        self.held.iter().take(count).position(|slot| slot.is_some_and(|held| u32::from(held) == intid))
+        let mut held = self.occupied(count);
+        // BOUND: each turn clears one bit of `held`, which has at most `MAX_LIST_REGISTERS` set.
+        for _ in 0..MAX_LIST_REGISTERS {
+            let index = take_lowest_64(&mut held)?;
+            if self.held(index) == Some(intid) {
+                return Some(index);
+            }
+        }
+        None
     }
 
     /// Records what list register `index` now holds.
     fn set(&mut self, index: usize, intid: Option<u32>) {
         if let Some(slot) = self.held.get_mut(index) {
             *slot = intid.and_then(|value| u16::try_from(value).ok());
+            // `index` is below MAX_LIST_REGISTERS (16): the shift stays inside the mask.
+            let bit = 1_u64 << index;
+            if slot.is_some() {
+                self.occupied |= bit;
+            } else {
+                self.occupied &= !bit;
+            }
         }
     }
 }
@@ -277,7 +306,41 @@ pub fn synchronise<L: ListRegisters, const SPI_BLOCKS: usize>(
     // of a software entry or the vCPU's next exit (its timer guarantees one).
     let refill = waiting && holds_pending_entry(shadow, hardware, count);
     set_refill_maintenance(shadow, hardware, refill);
+    arm_end_of_interrupt(vgic, shadow, vcpu, hardware, count, waiting);
     kick
+}
+
+/// Edge-triggered software entries are written without an EOI maintenance request (see
+/// [`PendingInterrupt::list_register`](super::PendingInterrupt::list_register)): the guest's
+/// deactivation is found by the next sync. It must be reported at once when something waits
+/// for it: the same interrupt raised again while the guest handles it (it can only be
+/// delivered after the deactivation), or, with `waiting`, any interrupt waiting for a free
+/// register. Those entries get their request armed here. Cost: one model look-up per held
+/// entry, one register read and write per entry armed.
+fn arm_end_of_interrupt<L: ListRegisters, const SPI_BLOCKS: usize>(
+    vgic: &VirtualGic<SPI_BLOCKS>,
+    shadow: &ListRegisterShadow,
+    vcpu: usize,
+    hardware: &mut L,
+    count: usize,
+    waiting: bool,
+) {
+    let mut held = shadow.occupied(count);
+    // BOUND: each turn clears one bit of `held`, which has at most `MAX_LIST_REGISTERS` set.
+    for _ in 0..MAX_LIST_REGISTERS {
+        let Some(index) = take_lowest_64(&mut held) else { break };
+        let Some(intid) = shadow.held(index) else { continue };
+        if !waiting && !vgic.pending_again(vcpu, intid) {
+            continue;
+        }
+        let mut entry = hardware.read(index);
+        if entry.state != ListRegisterState::Invalid && entry.backing == (Backing::Software { maintenance_on_eoi: false }) {
+            entry.backing = Backing::Software { maintenance_on_eoi: true };
+            // The same interrupt rewritten in place: a GICv2 backend keeps the SGI source
+            // the register already holds (`GICH_LR<n>.CPUID`), whatever is passed here.
+            hardware.write(index, &entry, 0);
+        }
+    }
 }
 
 /// Whether any held list register is in the Pending state (one register read per held
@@ -290,8 +353,7 @@ fn holds_pending_entry<L: ListRegisters>(shadow: &ListRegisterShadow, hardware: 
 /// the guest did since they were written, reading only those registers:
 /// - still Pending (not acknowledged) and disabled, cleared or of a group turned off: taken
 ///   back out ([`VirtualGic::withdraw`]), so the guest never takes an interrupt it disabled
-///   and cleared (issue 14). Hardware-backed entries stay: their physical interrupt is
-///   active and only the guest's deactivation through the entry releases it;
+///   and cleared (issue 14), software and hardware-backed alike;
 /// - still Pending and raised again meanwhile: one pending state, the latch is dropped
 ///   ([`VirtualGic::merge_unacknowledged`]; issue 14: a masked SGI sent 10 000 times was
 ///   delivered twice);
@@ -303,7 +365,10 @@ fn reconcile<L: ListRegisters, const SPI_BLOCKS: usize>(
     hardware: &mut L,
     count: usize,
 ) {
-    for index in 0..count {
+    let mut held = shadow.occupied(count);
+    // BOUND: each turn clears one bit of `held`, which has at most `MAX_LIST_REGISTERS` set.
+    for _ in 0..MAX_LIST_REGISTERS {
+        let Some(index) = take_lowest_64(&mut held) else { break };
         let Some(intid) = shadow.held(index) else { continue };
         if !vgic.needs_attention(vcpu, intid) {
             continue;
@@ -311,11 +376,17 @@ fn reconcile<L: ListRegisters, const SPI_BLOCKS: usize>(
         let entry = hardware.read(index);
         match entry.state {
             ListRegisterState::Pending => {
-                let software = matches!(entry.backing, Backing::Software { .. });
-                if software && vgic.must_withdraw(vcpu, intid) {
+                // Hardware-backed entries too. One still pending in the model (disabled, or
+                // its group off) keeps its physical twin active and goes back in, hardware-
+                // backed, once the guest can take it again; one the guest cleared releases
+                // its physical twin here, or it would never fire again.
+                if vgic.must_withdraw(vcpu, intid) {
                     hardware.clear(index);
                     shadow.set(index, None);
-                    let _withdrawn = vgic.withdraw(vcpu, intid);
+                    let still_pending = vgic.withdraw(vcpu, intid).unwrap_or(false);
+                    if let (Backing::Hardware { physical_intid }, false) = (entry.backing, still_pending) {
+                        hardware.deactivate_physical(u32::from(physical_intid));
+                    }
                 } else {
                     let _merged = vgic.merge_unacknowledged(vcpu, intid);
                 }
@@ -329,18 +400,28 @@ fn reconcile<L: ListRegisters, const SPI_BLOCKS: usize>(
     }
 }
 
-/// Records which of `vcpu`'s listed interrupts the guest has acknowledged since they were
-/// written (their registers read back Active), so that a read of `ISACTIVER`/`ISPENDR`
-/// answers from the list registers' real state. The image calls it on the vCPU's own core
-/// before an emulated vGIC access. Cost: one register read per held entry still listed as
-/// unacknowledged, at most `count`; nothing is written.
+/// Brings the model up to date with what the guest did since `vcpu`'s list registers were
+/// written, before an emulated vGIC access reads or changes their state (so `ISACTIVER` and
+/// `ISPENDR` answer from the registers' real state): entries the guest has finished are
+/// retired (an edge-triggered entry ends silently, without an EOI maintenance interrupt),
+/// and entries read back Active are noted as acknowledged. The image calls it on the
+/// vCPU's own core. Returns the vCPUs that must sync because a retired interrupt is
+/// deliverable again (`vcpu` itself included). Cost: two status reads, one register read per
+/// held entry still listed as unacknowledged, one register write per entry retired.
 pub fn observe<L: ListRegisters, const SPI_BLOCKS: usize>(
     vgic: &mut VirtualGic<SPI_BLOCKS>,
-    shadow: &ListRegisterShadow,
+    shadow: &mut ListRegisterShadow,
     vcpu: usize,
-    hardware: &L,
-) {
-    for index in 0..usable(hardware) {
+    hardware: &mut L,
+) -> VcpuSet {
+    let count = usable(hardware);
+    let finished = (hardware.empty() | hardware.end_of_interrupt_status()) & shadow.occupied(count);
+    let mut refill = VcpuSet::EMPTY;
+    if finished != 0 {
+        retire(vgic, shadow, vcpu, hardware, finished, &mut refill);
+        refill = refill.with(vcpu);
+    }
+    for index in 0..count {
         let Some(intid) = shadow.held(index) else { continue };
         if !vgic.is_listed(vcpu, intid) {
             continue;
@@ -349,6 +430,7 @@ pub fn observe<L: ListRegisters, const SPI_BLOCKS: usize>(
             let _noted = vgic.note_acknowledged(vcpu, intid);
         }
     }
+    refill
 }
 
 /// Clears the registers in `finished` and tells the model; adds to `kick` the other vCPUs
@@ -399,17 +481,13 @@ fn evictable<L: ListRegisters>(
     victim.map(|(index, intid, _)| (index, intid))
 }
 
-/// [`take_lowest`] for the 64-bit status masks (GICv2 has up to 64 list registers).
+/// The lowest set bit of a 64-bit status mask, cleared (GICv2 has up to 64 list registers).
 fn take_lowest_64(mask: &mut u64) -> Option<usize> {
-    let mut low = (*mask & 0xffff_ffff) as u32;
-    if let Some(bit) = take_lowest(&mut low) {
-        *mask = (*mask & !0xffff_ffff) | u64::from(low);
-        return usize::try_from(bit).ok();
-    }
-    let mut high = (*mask >> 32) as u32;
-    let high_bit = take_lowest(&mut high)?;
-    *mask = u64::from(high) << 32;
-    usize::try_from(high_bit).ok().map(|index| index.saturating_add(32))
+    // Clearing the lowest set bit: `m & (m - 1)`; `m - 1` only fails for the empty mask.
+    let below = mask.checked_sub(1)?;
+    let bit = mask.trailing_zeros();
+    *mask &= below;
+    usize::try_from(bit).ok()
 }
 
 /// What [`deliver_hardware_private`] did.

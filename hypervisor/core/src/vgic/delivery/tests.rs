@@ -6,7 +6,7 @@ use super::fake::FakeListRegisters;
 use super::*;
 use crate::layout;
 use crate::mmio::AccessWidth;
-use crate::vgic::{Backing, SgiRegister};
+use crate::vgic::{Backing, Effect, SgiRegister};
 
 type Gic = VirtualGic<2>;
 
@@ -292,12 +292,12 @@ fn isactiver_reads_zero_until_the_guest_acknowledges() {
     let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
     let _ = gic.set_spi_level(64, true).unwrap();
     let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
-    observe(&mut gic, &shadow, 0, &registers);
+    let _refill = observe(&mut gic, &mut shadow, 0, &mut registers);
     let read = |gic: &Gic, offset| gic.distributor_read(offset, AccessWidth::Word).unwrap().value & 1;
     assert_eq!(read(&gic, GICD_ISACTIVER + 8), 0, "in a list register, not acknowledged");
     assert_eq!(read(&gic, GICD_ISPENDR + 8), 1);
     assert_eq!(registers.guest_acknowledge(), Some(64));
-    observe(&mut gic, &shadow, 0, &registers);
+    let _refill = observe(&mut gic, &mut shadow, 0, &mut registers);
     assert_eq!(read(&gic, GICD_ISACTIVER + 8), 1, "acknowledged");
     assert_eq!(read(&gic, GICD_ISPENDR + 8), 0);
 }
@@ -372,6 +372,128 @@ fn disabled_timer_is_latched_but_not_delivered() {
     let _ = gic.redistributor_write(GICR_ISENABLER0, AccessWidth::Word, 1 << VTIMER).unwrap();
     let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
     assert_eq!(registers.valid_intids().as_slice(), &[VTIMER]);
+}
+
+#[test]
+fn a_listed_timer_disabled_or_cleared_is_withdrawn_and_its_physical_twin_follows() {
+    // Issue 14: the hardware-backed timer entry stayed in its list register after the guest
+    // disabled and cleared it. Each write must pull it back out; a disable also disables the
+    // physical timer interrupt (the write's effect), a clear releases it (delivery).
+    const GICR_ICENABLER0: u64 = 0x1_0180;
+    const GICR_ICPENDR0: u64 = 0x1_0280;
+    for (frame_offset, value) in [(GICR_ICENABLER0, 1_u64 << VTIMER), (GICR_ICPENDR0, 1 << VTIMER), (GICD_CTLR, 0)] {
+        let mut gic = booted(1);
+        gic.set_hardware_backed(VTIMER, VTIMER).unwrap();
+        let mut shadow = ListRegisterShadow::EMPTY;
+        let mut registers = FakeListRegisters::new(4);
+        assert_eq!(deliver_hardware_private(&mut gic, &mut shadow, 0, VTIMER, &mut registers), FastDelivery::Done);
+        assert_eq!(registers.valid_intids().as_slice(), &[VTIMER]);
+        let outcome = if frame_offset == GICD_CTLR {
+            gic.distributor_write(frame_offset, AccessWidth::Word, value).unwrap()
+        } else {
+            gic.redistributor_write(frame_offset, AccessWidth::Word, value).unwrap()
+        };
+        assert!(outcome.refill().contains(0), "the write at {frame_offset:#x} must make vCPU 0 sync");
+        let physical: heapless::Vec<Effect, 8> = outcome.effects().filter(|effect| !matches!(effect, Effect::RefillListRegisters { .. })).collect();
+        match frame_offset {
+            GICR_ICENABLER0 => {
+                assert_eq!(physical.as_slice(), &[Effect::PhysicalEnable { intid: VTIMER, vcpu: Some(0), enabled: false }]);
+            }
+            _ => assert!(physical.is_empty(), "{physical:?}"),
+        }
+        let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+        assert_eq!(registers.guest_acknowledge(), None, "the timer was delivered after the write at {frame_offset:#x}");
+        assert!(registers.valid_intids().is_empty());
+        // Only a cleared timer releases its physical twin (nothing else would); a disabled one
+        // keeps it active until the guest's EOI of its next delivery.
+        let released: &[u16] = if frame_offset == GICR_ICPENDR0 { &[VTIMER as u16] } else { &[] };
+        assert_eq!(registers.deactivated.as_slice(), released, "after the write at {frame_offset:#x}");
+        // Enabled again (and the group on): a cleared timer stays gone until it fires again,
+        // a disabled one is still pending and goes back in, hardware-backed.
+        let _ = gic.redistributor_write(GICR_ISENABLER0, AccessWidth::Word, 1 << VTIMER).unwrap();
+        let _ = gic.distributor_write(GICD_CTLR, AccessWidth::Word, 0b11).unwrap();
+        let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+        if frame_offset == GICR_ICPENDR0 {
+            assert!(registers.valid_intids().is_empty(), "a cleared timer came back without firing");
+            assert_eq!(deliver_hardware_private(&mut gic, &mut shadow, 0, VTIMER, &mut registers), FastDelivery::Done);
+        }
+        assert_eq!(registers.valid_intids().as_slice(), &[VTIMER], "after the write at {frame_offset:#x}");
+        assert_eq!(registers.entry(0).backing, Backing::Hardware { physical_intid: VTIMER as u16 });
+    }
+}
+
+#[test]
+fn an_edge_interrupt_ends_without_a_maintenance_interrupt_and_is_retired_by_the_next_sync() {
+    let mut gic = booted(1);
+    let mut shadow = ListRegisterShadow::EMPTY;
+    let mut registers = FakeListRegisters::new(4);
+    let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
+    let _ = gic.set_spi_level(64, true).unwrap();
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.entry(0).backing, Backing::Software { maintenance_on_eoi: false });
+    assert_eq!(registers.guest_acknowledge(), Some(64));
+    registers.guest_end_of_interrupt(64);
+    assert!(!registers.maintenance_asserted(), "an edge interrupt's end costs no exit");
+    // A vGIC access finds it finished before answering.
+    let refill = observe(&mut gic, &mut shadow, 0, &mut registers);
+    assert!(refill.contains(0));
+    assert_eq!(gic.distributor_read(GICD_ISACTIVER + 8, AccessWidth::Word).unwrap().value & 1, 0);
+    assert!(registers.valid_intids().is_empty());
+    assert_eq!(shadow.held(0), None);
+}
+
+#[test]
+fn an_edge_interrupt_raised_again_while_handled_asks_for_the_end_and_comes_back() {
+    let mut gic = booted(1);
+    let mut shadow = ListRegisterShadow::EMPTY;
+    let mut registers = FakeListRegisters::new(4);
+    let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
+    let _ = gic.set_spi_level(64, true).unwrap();
+    let _ = gic.set_spi_level(64, false).unwrap();
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.guest_acknowledge(), Some(64));
+    // A second edge while the guest handles the first (the doorbell rung twice).
+    let _ = gic.set_spi_level(64, true).unwrap();
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.entry(0).backing, Backing::Software { maintenance_on_eoi: true }, "armed");
+    registers.guest_end_of_interrupt(64);
+    assert!(registers.maintenance_asserted(), "the second edge waits for this deactivation");
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.guest_acknowledge(), Some(64), "delivered again");
+}
+
+#[test]
+fn an_edge_interrupt_raised_after_a_silent_end_names_its_vcpu_to_sync() {
+    // Found by the doorbell bench: the peer finished the doorbell silently (no EOI
+    // maintenance), the model still held it active, and the next ring named no vCPU to kick:
+    // the peer slept in WFI forever.
+    let mut gic = booted(1);
+    let mut shadow = ListRegisterShadow::EMPTY;
+    let mut registers = FakeListRegisters::new(4);
+    let _ = gic.distributor_write(GICD_ICFGR + 16, AccessWidth::Word, 0xaaaa_aaaa).unwrap();
+    assert_eq!(gic.set_spi_pending(64), Ok(Some(0)));
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.guest_acknowledge(), Some(64));
+    registers.guest_end_of_interrupt(64);
+    assert!(!registers.maintenance_asserted());
+    assert_eq!(gic.set_spi_pending(64), Ok(Some(0)), "the second ring must make vCPU 0 sync");
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.guest_acknowledge(), Some(64), "delivered again");
+}
+
+#[test]
+fn a_level_interrupt_asks_for_its_end_to_sample_its_line_again() {
+    let mut gic = booted(1);
+    let mut shadow = ListRegisterShadow::EMPTY;
+    let mut registers = FakeListRegisters::new(4);
+    let _ = gic.set_spi_level(64, true).unwrap();
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.entry(0).backing, Backing::Software { maintenance_on_eoi: true });
+    assert_eq!(registers.guest_acknowledge(), Some(64));
+    registers.guest_end_of_interrupt(64);
+    assert!(registers.maintenance_asserted());
+    let _ = sync(&mut gic, &mut shadow, 0, &mut registers);
+    assert_eq!(registers.guest_acknowledge(), Some(64), "still asserted: pending again");
 }
 
 #[test]
