@@ -27,7 +27,7 @@ pub fn run(repository: &Repository, arguments: &SystemArgs) -> Result<(), Failur
     let progress = Progress::terminal();
     host_tools::ensure(Need::QemuAndDtc, &progress)?;
     // Before the build: a machine QEMU cannot create should not cost a build to find out.
-    let spec = bulkhead_config::load(&repository.resolve_user_path(&arguments.manifest), repository.root())
+    let spec = bulkhead_config::load(&arguments.manifest_path(repository), repository.root())
         .map_err(PipelineError::Config)?;
     qemu_preflight::ensure(&QemuBoard::from(&spec.board().qemu), &progress)?;
     let built = build(repository, arguments)?;
