@@ -177,6 +177,23 @@ impl TestSystem {
         system
     }
 
+    /// Builds a committed manifest where it is (`partitions/<name>.toml`, so that its
+    /// relative file paths resolve as for `cargo xtask build`); its outputs go to
+    /// `target/bulkhead/<stem>/`. Each manifest is built once per test process.
+    pub fn from_manifest_file(repository_relative: &str) -> Self {
+        static BUILT: Mutex<Option<HashMap<String, TestSystem>>> = Mutex::new(None);
+        Handoff::from_environment();
+        let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+        let cache = built.get_or_insert_with(HashMap::new);
+        if let Some(system) = cache.get(repository_relative) {
+            return system.clone();
+        }
+        let repository = Repository::locate();
+        let system = Self::build(&repository, &repository.root().join(repository_relative));
+        cache.insert(repository_relative.to_owned(), system.clone());
+        system
+    }
+
     /// Builds `manifest` with the `cargo xtask build` pipeline (quietly).
     fn build(repository: &Repository, manifest: &Path) -> Self {
         let cargo = match BareMetalCargo::detect() {

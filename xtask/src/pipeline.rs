@@ -1,5 +1,7 @@
 //! The build pipeline: manifest → guest ELFs → generated system description → EL2 image.
 //!
+//! 0. produce the Linux guest files (`target/linux-guest/`) the manifest names, if any
+//!    ([`crate::linux_guest`]);
 //! 1. load and check the manifest (`bulkhead_config::load`) to learn which guest crates it
 //!    needs and which board it targets;
 //! 2. build those crates in `partitions/` with one cargo invocation;
@@ -152,6 +154,8 @@ impl<'a> Pipeline<'a> {
                 path: request.manifest.clone(),
                 source,
             })?;
+        crate::linux_guest::prepare_inputs(self.repository, &manifest, &self.progress, &self.cargo)
+            .map_err(PipelineError::LinuxGuest)?;
         let spec = self.load(&manifest, request.board.as_deref())?;
         let guest_images = self.build_guests(&spec)?;
         let output = self.repository.system_dir(&manifest);
@@ -296,6 +300,8 @@ pub enum PipelineError {
         /// The I/O error.
         source: io::Error,
     },
+    /// The Linux guest's kernel or initramfs the manifest names could not be produced.
+    LinuxGuest(crate::linux_guest::LinuxGuestError),
 }
 
 impl fmt::Display for PipelineError {
@@ -326,6 +332,7 @@ impl fmt::Display for PipelineError {
                 path.display()
             ),
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::LinuxGuest(error) => write!(f, "preparing the Linux guest: {error}"),
         }
     }
 }

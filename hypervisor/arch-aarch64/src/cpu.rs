@@ -2,7 +2,7 @@
 
 use aarch64_cpu::asm;
 use aarch64_cpu::asm::barrier;
-use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, ID_AA64MMFR0_EL1, MPIDR_EL1, Readable, Writeable};
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, ID_AA64ISAR0_EL1, ID_AA64MMFR0_EL1, MPIDR_EL1, Readable, Writeable};
 
 /// Affinity fields Aff3..Aff0 of `MPIDR_EL1` (Arm ARM D19.2.101): what identifies a core.
 pub const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
@@ -26,6 +26,30 @@ pub fn send_event() {
 /// The physical counter (`CNTPCT_EL0`).
 pub fn counter() -> u64 {
     CNTPCT_EL0.get()
+}
+
+/// A 64-bit random number from the Armv8.5 `RNDR` register (FEAT_RNG), or `None` when this
+/// core does not implement it (`ID_AA64ISAR0_EL1.RNDR` is 0; reading `RNDR` would then be
+/// an Undefined Instruction at EL2) or the generator reports no entropy now (`PSTATE.Z`
+/// set, Arm ARM D23.2.145).
+pub fn random_number() -> Option<u64> {
+    if ID_AA64ISAR0_EL1.read(ID_AA64ISAR0_EL1::RNDR) == 0 {
+        return None;
+    }
+    let value: u64;
+    let failed: u64;
+    // SAFETY: `RNDR` (S3_3_C2_C4_0) exists on this core (checked above); reading it only
+    // writes the destination register and the condition flags, which `cset` consumes.
+    unsafe {
+        core::arch::asm!(
+            "mrs {value}, s3_3_c2_c4_0",
+            "cset {failed}, eq",
+            value = out(reg) value,
+            failed = out(reg) failed,
+            options(nomem, nostack),
+        );
+    }
+    (failed == 0).then_some(value)
 }
 
 /// The counter frequency in Hz (`CNTFRQ_EL0`).

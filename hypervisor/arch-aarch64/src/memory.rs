@@ -119,7 +119,8 @@ unsafe fn zero_in_blocks(start: *mut u8, length: usize) {
     let block = 4_usize << (id & 0xf);
     let address = start.addr();
     let head = address.next_multiple_of(block).wrapping_sub(address).min(length);
-    let blocks = if prohibited { 0 } else { length.saturating_sub(head) / block };
+    // `block` is at least 4 (a shift of 4), so the division cannot fail.
+    let blocks = if prohibited { 0 } else { length.saturating_sub(head).checked_div(block).unwrap_or(0) };
     if blocks == 0 {
         // SAFETY: the caller's range.
         unsafe { core::ptr::write_bytes(start, 0, length) };
@@ -160,8 +161,10 @@ unsafe fn zero_in_blocks(start: *mut u8, length: usize) {
         remaining = remaining.saturating_sub(1);
     }
     let zeroed = head.saturating_add(blocks.saturating_mul(block));
+    // SAFETY: `zeroed <= length`, so the tail starts inside the caller's range.
+    let tail = unsafe { start.add(zeroed) };
     // SAFETY: the tail after the last block, inside the caller's range.
-    unsafe { core::ptr::write_bytes(start.add(zeroed), 0, length.saturating_sub(zeroed)) };
+    unsafe { core::ptr::write_bytes(tail, 0, length.saturating_sub(zeroed)) };
 }
 
 /// Cleans the data cache over a range to the point of coherency and invalidates the

@@ -207,6 +207,7 @@ pub fn check_loaded(
                         image_path,
                         dtb_path,
                         dtb_len: input.tree.blob.len(),
+                        boot_seeds: bulkhead_core::boot_seed::locate(&input.tree.blob),
                     })
                 })
                 .collect();

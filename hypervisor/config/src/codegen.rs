@@ -35,6 +35,8 @@ pub struct PartitionOutput<'a> {
     pub dtb_path: &'a Path,
     /// Size of the guest device tree.
     pub dtb_len: usize,
+    /// Where the guest device tree holds its per-boot seeds.
+    pub boot_seeds: Option<bulkhead_core::boot_seed::BootSeeds>,
 }
 
 /// Number of 32-SPI blocks a virtual GIC needs to number every INTID of every partition
@@ -777,6 +779,21 @@ fn partition_entry(
                     .iter()
                     .filter(|colour| **colour < 64)
                     .fold(0u64, |mask, colour| mask | (1 << colour)))),
+            ),
+            (
+                "boot_seeds",
+                match partition.boot_seeds {
+                    Some(seeds) => Expr::Some(Box::new(Expr::Struct(
+                        "bulkhead_core::boot_seed::BootSeeds".to_owned(),
+                        vec![
+                            ("kaslr_seed", Expr::atom(seeds.kaslr_seed.to_string())),
+                            ("rng_seed", Expr::atom(seeds.rng_seed.to_string())),
+                            ("rng_seed_name", Expr::atom(seeds.rng_seed_name.to_string())),
+                            ("withheld_name", Expr::atom(seeds.withheld_name.to_string())),
+                        ],
+                    ))),
+                    None => Expr::atom("None"),
+                },
             ),
         ],
     )

@@ -235,31 +235,84 @@ pub(crate) fn check_hypervisor_fits(
     if footprint <= reservation.size() {
         return;
     }
-    // Point at the largest image: the likeliest thing to shrink or move out.
-    let largest = spec
-        .partitions()
-        .iter()
-        .zip(images)
-        .max_by_key(|(_, image)| image.as_ref().map_or(0, |loaded| loaded.image.bytes.len()));
+    let needed = align_up(footprint, BLOCK_2MIB).unwrap_or(footprint);
+    let needed_text = human_size(needed).replace(' ', "");
     let mut diagnostic = Diagnostic::error(
         Code::HypervisorImageTooLarge,
         format!(
-            "the EL2 image would need about {} (guest images, device trees, initrds, region contents, stage-2 tables and the hypervisor itself) but the hypervisor's reservation {reservation} is {}",
-            human_size(footprint),
+            "the EL2 image would need about {} (guest images, initrds, device trees and region contents, which it keeps for restarts, plus stage-2 tables and the hypervisor itself) but the hypervisor's reservation {reservation} is {}",
+            crate::units::approximate_size(footprint),
             human_size(reservation.size())
         ),
     );
-    if let Some((partition, _)) = largest {
+    // The largest blobs first: the first label is the one the error points at, and the
+    // likeliest thing to shrink.
+    let mut blobs = embedded_blobs(spec, images);
+    blobs.sort_by_key(|blob| std::cmp::Reverse(blob.bytes));
+    // Blobs far smaller than the largest are not what to change: not labelled.
+    let largest = blobs.first().map_or(0, |blob| blob.bytes);
+    let worth_naming = blobs
+        .iter()
+        .take(MAX_BLOB_LABELS)
+        .filter(|blob| blob.bytes.saturating_mul(MINOR_BLOB_FRACTION) >= largest);
+    for blob in worth_naming {
         diagnostic = diagnostic.with_label(
             &spec.source,
-            partition.spans.image.clone(),
-            "the largest image",
+            blob.span.clone(),
+            format!("{} of `{}`: {}, embedded", blob.what, blob.partition, crate::units::approximate_size(blob.bytes)),
         );
     }
-    diagnostics.push(diagnostic.with_help(format!(
-        "raise [system] hypervisor_memory size to at least \"{}\", or shrink the guests",
-        human_size(align_up(footprint, BLOCK_2MIB).unwrap_or(footprint)).replace(' ', "")
-    )));
+    let manifest = &spec.manifest_name;
+    let help = match &spec.hypervisor_memory_span {
+        Some(span) => {
+            diagnostic = diagnostic.with_label(&spec.source, span.clone(), "the reservation");
+            format!(
+                "in {manifest}, raise [system] hypervisor_memory to size = \"{needed_text}\" (2 MiB aligned), or make the images or initrds smaller"
+            )
+        }
+        None => format!(
+            "add `hypervisor_memory = {{ size = \"{needed_text}\" }}` to [system] in {manifest} (board.toml reserves {} by default), or make the images or initrds smaller",
+            human_size(reservation.size())
+        ),
+    };
+    diagnostics.push(diagnostic.with_help(help));
+}
+
+/// At most this many embedded blobs are labelled in a BH0407 report.
+const MAX_BLOB_LABELS: usize = 3;
+/// Blobs smaller than the largest one divided by this are left unlabelled.
+const MINOR_BLOB_FRACTION: u64 = 64;
+
+/// A guest image or initrd the EL2 image embeds, with the manifest line naming it.
+struct EmbeddedBlob<'a> {
+    partition: &'a str,
+    what: &'static str,
+    bytes: u64,
+    span: std::ops::Range<usize>,
+}
+
+/// Every partition's flattened image and initrd, with their `image`/`initrd` spans.
+fn embedded_blobs<'a>(spec: &'a SystemSpec, images: &[Option<LoadedImage>]) -> Vec<EmbeddedBlob<'a>> {
+    let mut blobs = Vec::new();
+    for (partition, image) in spec.partitions().iter().zip(images) {
+        if let Some(loaded) = image {
+            blobs.push(EmbeddedBlob {
+                partition: &partition.name,
+                what: "image",
+                bytes: loaded.image.bytes.len() as u64,
+                span: partition.spans.image.clone(),
+            });
+        }
+        if let (Some((_, bytes)), Some(span)) = (&partition.initrd, &partition.spans.initrd) {
+            blobs.push(EmbeddedBlob {
+                partition: &partition.name,
+                what: "initrd",
+                bytes: *bytes,
+                span: span.clone(),
+            });
+        }
+    }
+    blobs
 }
 
 /// Whether a board the image has no driver for is an error (`build`) or a warning (`check`).
@@ -382,6 +435,7 @@ pub fn compile_loaded(
                 image_path,
                 dtb_path,
                 dtb_len: tree.blob.len(),
+                boot_seeds: bulkhead_core::boot_seed::locate(&tree.blob),
             },
         )
         .collect();

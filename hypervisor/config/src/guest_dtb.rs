@@ -12,7 +12,10 @@
 //!   report — except `clocks` whose providers are all `fixed-clock`s, which are copied too;
 //! * `bulkhead,channel` nodes for channel ends, `bulkhead,memory-region` nodes for regions,
 //!   a `bulkhead,forwarded-interrupts` node for the extra interrupts, and
-//!   `linux,initrd-start`/`-end` in `/chosen`.
+//!   `linux,initrd-start`/`-end` in `/chosen`;
+//! * `/chosen/kaslr-seed` and `/chosen/rng-seed`, zero here: the hypervisor fills them at
+//!   every (re)start (`bulkhead_core::boot_seed`), so Linux randomises its layout and seeds
+//!   its random pool per boot although the blob is a build-time constant.
 //!
 //! The blob is written with `vm-fdt` directly (no `dtc`): byte-for-byte deterministic, and
 //! the layout follows the Linux bindings (`arm,gic-v3.yaml`, `arm,arch_timer.yaml`,
@@ -23,6 +26,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use bulkhead_core::boot_seed::RNG_SEED_BYTES;
 use bulkhead_core::layout::{
     DTB_MAX_SIZE, RAM_BASE, VGICC_BASE, VGICC_SIZE, VGICD_BASE, VGICD_SIZE, VGICD_V2_SIZE,
     VGICR_BASE, VGICR_STRIDE, VUART_BASE, VUART_INTID, VUART_SIZE, timer_intid,
@@ -186,6 +190,10 @@ pub fn build(spec: &SystemSpec, index: usize) -> Result<GuestDeviceTree, GuestDt
         fdt.property_u64("linux,initrd-start", start)?;
         fdt.property_u64("linux,initrd-end", start + size)?;
     }
+    // Placeholders the hypervisor fills at every (re)start (`bulkhead_core::boot_seed`);
+    // zero here, so the blob stays deterministic.
+    fdt.property_u64("kaslr-seed", 0)?;
+    fdt.property("rng-seed", &[0u8; RNG_SEED_BYTES])?;
     fdt.end_node(chosen)?;
 
     let aliases = fdt.begin_node("aliases")?;

@@ -251,6 +251,8 @@ pub struct SystemSpec {
     pub(crate) partitions: Vec<PartitionSpec>,
     pub(crate) channels: Vec<ChannelSpec>,
     pub(crate) dma_policy: DmaPolicy,
+    /// The manifest's `[system] hypervisor_memory` value, when it has one.
+    pub(crate) hypervisor_memory_span: Option<Range<usize>>,
     pub(crate) warnings: Diagnostics,
 }
 
@@ -414,6 +416,12 @@ fn load_with_board(
             partitions: validated.partitions,
             channels: validated.channels,
             dma_policy: validated.dma_policy,
+            hypervisor_memory_span: manifest
+                .system
+                .get_ref()
+                .hypervisor_memory
+                .as_ref()
+                .map(|memory| memory.span()),
             warnings: diagnostics,
         }),
         _ => Err(diagnostics),

@@ -208,10 +208,34 @@ pub fn human_size(bytes: u64) -> String {
         .unwrap_or_else(|| format!("{bytes} B"))
 }
 
+/// `bytes` rounded to one decimal of the largest unit below it (`31.4 MiB`, `1.6 KiB`,
+/// `512 B`): for blob sizes in reports, which are rarely whole units.
+pub fn approximate_size(bytes: u64) -> String {
+    const KIB: u64 = 1 << 10;
+    const MIB: u64 = 1 << 20;
+    const GIB: u64 = 1 << 30;
+    let (unit, divisor) = match bytes {
+        GIB.. => ("GiB", GIB),
+        MIB.. => ("MiB", MIB),
+        KIB.. => ("KiB", KIB),
+        _ => return format!("{bytes} B"),
+    };
+    format!("{:.1} {unit}", bytes as f64 / divisor as f64)
+}
+
 // [utest->dsn~config-units~1]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn approximate_sizes_keep_one_decimal_of_the_largest_unit() {
+        assert_eq!(approximate_size(512), "512 B");
+        assert_eq!(approximate_size(1620), "1.6 KiB");
+        assert_eq!(approximate_size(32_954_880), "31.4 MiB");
+        assert_eq!(approximate_size(40 << 20), "40.0 MiB");
+        assert_eq!(approximate_size(3 << 30), "3.0 GiB");
+    }
 
     fn text(value: &str) -> Result<u64, SizeError> {
         SizeValue::Text(value.to_owned()).bytes()

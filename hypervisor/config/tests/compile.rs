@@ -532,3 +532,26 @@ fn the_platform_types_follow_the_board() {
         Err(vec![bulkhead_config::codegen::MissingDriver::ConsoleUart("NS16550")])
     );
 }
+
+// [utest->dsn~config-images~1]
+#[test]
+fn an_initrd_too_large_for_the_hypervisor_reservation_is_rejected_at_its_line_with_the_size_to_set() {
+    // 40 MiB of initrd beside a small guest on qemu-virt's default 32 MiB reservation: the
+    // error points at the initrd line (the largest blob) and names the manifest, the key to
+    // add and the size that fits.
+    let prepared = common::prepare_fixture(&fixture("images/initrd-overflows-hypervisor.toml"));
+    let directory = tempfile::tempdir().unwrap();
+    let diagnostics = compile_with(&prepared.path, directory.path(), &[("heartbeat", demo_guest(b"heartbeat code"))])
+        .expect_err("an initrd larger than the reservation was accepted");
+    assert_markers(&diagnostics, &[prepared.path.clone()]);
+    let rendered = diagnostics.render(false);
+    let error = diagnostics.errors().next().expect("one error");
+    let help = error.help().unwrap_or_default();
+    let manifest_name = prepared.path.display().to_string();
+    assert!(rendered.contains("initrd of `linux`: 40.0 MiB, embedded"), "{rendered}");
+    assert!(
+        help.contains(&format!("add `hypervisor_memory = {{ size = \"42MiB\" }}` to [system] in {manifest_name}")),
+        "{help}"
+    );
+    assert!(help.contains("board.toml reserves 32 MiB by default"), "{help}");
+}

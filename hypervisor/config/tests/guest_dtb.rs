@@ -133,3 +133,29 @@ fn guest_device_tree_reads_back_with_the_fdt_crate() {
         Some("intc@8000000")
     );
 }
+
+#[test]
+fn chosen_carries_seed_placeholders_whose_offsets_the_generated_table_records() {
+    // Linux reads `/chosen/kaslr-seed` (8 bytes) and `/chosen/rng-seed`; the hypervisor
+    // fills them per boot at the offsets `Partition::boot_seeds` gives.
+    let directory = tempfile::tempdir().unwrap();
+    let compiled = compile_good(directory.path());
+    let blob = std::fs::read(&compiled.partitions[0].dtb).unwrap();
+    let tree = fdt::Fdt::new(&blob).expect("valid FDT");
+    let chosen = tree.find_node("/chosen").expect("/chosen");
+    let kaslr = chosen.property("kaslr-seed").expect("kaslr-seed");
+    let rng = chosen.property("rng-seed").expect("rng-seed");
+    assert_eq!(kaslr.value, [0u8; 8]);
+    assert_eq!(rng.value.len(), bulkhead_core::boot_seed::RNG_SEED_BYTES);
+    let seeds = bulkhead_core::boot_seed::locate(&blob).expect("seeds located");
+    // The located value bytes are the ones the fdt crate reads.
+    let offset_of = |value: &[u8]| value.as_ptr() as usize - blob.as_ptr() as usize;
+    assert_eq!(seeds.kaslr_seed, offset_of(kaslr.value));
+    assert_eq!(seeds.rng_seed, offset_of(rng.value));
+    let system_rs = std::fs::read_to_string(directory.path().join("out/system.rs")).unwrap();
+    assert!(
+        system_rs.contains(&format!("kaslr_seed: {}", seeds.kaslr_seed))
+            && system_rs.contains(&format!("rng_seed_name: {}", seeds.rng_seed_name)),
+        "system.rs does not record the seed offsets:\n{system_rs}"
+    );
+}

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod addr;
+pub mod boot_seed;
 pub mod console;
 pub mod console_ring;
 pub mod devices;

@@ -210,6 +210,9 @@ pub struct Partition {
     /// Cache colours requested (bit `n` = colour `n`; 0 = none). Recorded only: the
     /// hypervisor does not implement cache colouring yet, and `ram` is contiguous.
     pub cache_colours: u64,
+    /// Where `dtb` holds `/chosen/kaslr-seed` and `/chosen/rng-seed`, which the hypervisor
+    /// fills at every (re)start (see [`crate::boot_seed`]).
+    pub boot_seeds: Option<crate::boot_seed::BootSeeds>,
 }
 
 /// How stage 2 lets a partition access a memory region.

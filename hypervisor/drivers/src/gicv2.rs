@@ -453,6 +453,8 @@ impl ListRegisters for Gicv2ListRegisters {
     }
 
     fn deactivate_physical(&mut self, physical_intid: u32) {
+        // GICC_DIR of this core's banked CPU interface (EOImode = 1: the priority was dropped
+        // when the hypervisor acknowledged it).
         Gicv2CpuInterface::deactivate(physical_intid);
     }
 }
@@ -544,11 +546,12 @@ mod tests {
             backing: Backing::Software { maintenance_on_eoi: false },
         };
         registers.write(0, &entry, 5);
-        // The guest acknowledged it (Active); delivery then arms its EOI maintenance.
+        // The guest acknowledged it (Active); delivery then arms its EOI maintenance, naming
+        // a later sender of the same SGI.
         memory.set(0x100, memory.get(0x100) & !(0b11 << 28) | 0b10 << 28);
         entry.state = ListRegisterState::Active;
         entry.backing = Backing::Software { maintenance_on_eoi: true };
-        registers.write(0, &entry, 0);
+        registers.write(0, &entry, 1);
         assert_eq!(memory.get(0x100) >> 10 & 0x7, 5, "CPUID still names the sender");
         assert_eq!(memory.get(0x100) & (1 << 19), 1 << 19, "EOI set");
         // A different interrupt written over it takes the source given.

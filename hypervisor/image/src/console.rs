@@ -47,17 +47,21 @@ use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering, fence};
 use spin::Mutex;
 
-/// Longest console line a partition prints before the hypervisor cuts it.
-pub const LINE_LENGTH: usize = 160;
+/// Longest console line a partition prints before the hypervisor cuts it (escaped
+/// characters): Linux's longest `printk` record (`PRINTK_MESSAGE_MAX`, 1024 with its
+/// prefix), so a kernel's lines arrive whole rather than continued with a trailing `\`.
+pub const LINE_LENGTH: usize = 1024;
 /// Bytes of each ring (a partition's output, a core's `[hv]` lines).
 const RING_BYTES: usize = 1024;
 /// Longest `[hv]` line, prefix and CR LF included; longer ones are cut.
 pub const HV_LINE_BYTES: usize = 200;
-/// Raw bytes taken from a ring per chunk: a quarter of a line, so that even if every byte
-/// is escaped (`\xHH`) one chunk completes at most two lines.
-pub const CHUNK_BYTES: usize = LINE_LENGTH / 4;
-/// Formatted bytes waiting for the FIFO: two prefixed lines.
-pub const PENDING_BYTES: usize = 512;
+/// Raw bytes taken from a ring per chunk: small, because the drainer scans every ring for
+/// one chunk while it holds the drain lock (independent of the line length).
+pub const CHUNK_BYTES: usize = 40;
+/// Formatted bytes waiting for the FIFO: the longest prefixed line one chunk can complete,
+/// plus what the rest of the chunk formats (`CHUNK_BYTES` escaped bytes, each of which may
+/// end a short prefixed line).
+pub const PENDING_BYTES: usize = LINE_LENGTH + 512;
 /// Chunks per drain quantum.
 pub const QUANTUM_CHUNKS: usize = 4;
 /// Times [`kick`] retries when another core released the drain lock with work left.
@@ -87,8 +91,22 @@ static FLUSH: [AtomicBool; PARTITION_COUNT] = [const { AtomicBool::new(false) };
 /// Set by every producer before it tries the drain lock; cleared by the drainer before a
 /// quantum, read again after the release, so no work is left behind by a failed try.
 static REQUESTED: AtomicBool = AtomicBool::new(false);
-/// The transmit side of the console (`None` until [`attach`]): only ever `try_lock`ed.
-static DRAIN: Mutex<Option<Drainer>> = Mutex::new(None);
+/// The transmit side of the console (its UART `None` until [`attach`]): only ever
+/// `try_lock`ed.
+/// The drainer's buffers are part of the static, initialised at compile time (not by a
+/// function, whose frame would hold them), so nothing large is ever built on a stack.
+static DRAIN: Mutex<Drainer> = Mutex::new(Drainer {
+    uart: None,
+    policy: DrainPolicy::new(),
+    assemblers: [const { LineAssembler::new() }; PARTITION_COUNT],
+    hv_lines: [const { WholeLines::new() }; CORE_COUNT],
+    pending: [0; PENDING_BYTES],
+    start: 0,
+    end: 0,
+    reported_drops: [0; RING_COUNT],
+    reported_log_drops: 0,
+    transmit_interrupt: false,
+});
 /// The receive side of the console, used by the input core alone.
 static INPUT: Mutex<Option<ConsoleUart>> = Mutex::new(None);
 
@@ -103,18 +121,8 @@ pub fn attach(mut uart: ConsoleUart, receiver: ConsoleUart) {
         *limiter.lock() = Some(ReportLimiter::new(REPORT_BURST, refill, now));
     }
     *INPUT.lock() = Some(receiver);
-    *DRAIN.lock() = Some(Drainer {
-        uart,
-        policy: DrainPolicy::new(),
-        assemblers: [const { LineAssembler::new() }; PARTITION_COUNT],
-        hv_lines: [const { WholeLines::new() }; CORE_COUNT],
-        pending: [0; PENDING_BYTES],
-        start: 0,
-        end: 0,
-        reported_drops: [0; RING_COUNT],
-        reported_log_drops: 0,
-        transmit_interrupt: false,
-    });
+    // Only the UART is moved in: the drainer's buffers are already in the static.
+    DRAIN.lock().uart = Some(uart);
     kick();
 }
 
@@ -217,9 +225,11 @@ pub fn kick() {
     // BOUND: at most KICK_ATTEMPTS quanta.
     for _ in 0..KICK_ATTEMPTS {
         let Some(mut guard) = DRAIN.try_lock() else { return };
-        let Some(drainer) = guard.as_mut() else { return };
+        if guard.uart.is_none() {
+            return;
+        }
         REQUESTED.store(false, Ordering::SeqCst);
-        drainer.quantum();
+        guard.quantum();
         drop(guard);
         // A producer whose try failed while this core drained set the flag before trying:
         // seen here, its bytes are drained by the next attempt.
@@ -319,8 +329,8 @@ impl Write for LineBuffer {
 /// The transmit side: the UART, the round-robin position, each partition's line assembler
 /// and the formatted bytes the FIFO has not taken yet.
 struct Drainer {
-    /// The console UART (transmit side).
-    uart: ConsoleUart,
+    /// The console UART (transmit side); `None` until [`attach`].
+    uart: Option<ConsoleUart>,
     /// Which ring is served next.
     policy: DrainPolicy,
     /// Each partition's unfinished line.
@@ -346,8 +356,11 @@ impl Drainer {
     /// One bounded quantum: writes what the FIFO takes, refilling `pending` at most
     /// [`QUANTUM_CHUNKS`] times; leaves the transmit-room interrupt on while work is left.
     fn quantum(&mut self) {
+        // The UART is taken out for the quantum so that `refill` can borrow the rest; it is
+        // put back at the end (no path returns early after this).
+        let Some(mut uart) = self.uart.take() else { return };
         if self.transmit_interrupt {
-            self.uart.acknowledge(UartInterrupts::TRANSMIT);
+            uart.acknowledge(UartInterrupts::TRANSMIT);
         }
         let mut refills = 0;
         // Work is left when the FIFO filled up or the quantum ended with chunks still ready;
@@ -359,7 +372,7 @@ impl Drainer {
         loop {
             if self.start < self.end {
                 let unwritten = self.pending.get(self.start..self.end).unwrap_or_default();
-                let written = self.uart.write_nonblocking(unwritten);
+                let written = uart.write_nonblocking(unwritten);
                 self.start = self.start.saturating_add(written).min(self.end);
                 if self.start < self.end {
                     work_left = true;
@@ -377,12 +390,13 @@ impl Drainer {
         }
         if work_left != self.transmit_interrupt {
             if work_left {
-                self.uart.enable_interrupts(UartInterrupts::TRANSMIT);
+                uart.enable_interrupts(UartInterrupts::TRANSMIT);
             } else {
-                self.uart.disable_interrupts(UartInterrupts::TRANSMIT);
+                uart.disable_interrupts(UartInterrupts::TRANSMIT);
             }
             self.transmit_interrupt = work_left;
         }
+        self.uart = Some(uart);
     }
 
     /// Formats the next thing to print into the empty `pending`; false if nothing waits.

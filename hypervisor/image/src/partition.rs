@@ -10,6 +10,7 @@
 use crate::generated::{GUEST_SPI_BLOCKS, PARTITION_COUNT, STAGE2_TABLE_POOL, SYSTEM};
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::addr::{Ipa, MemoryRegion, PhysAddr};
+use bulkhead_core::boot_seed::{KASLR_SEED_BYTES, RNG_SEED_BYTES, SeedMixer, SeedSource};
 use bulkhead_core::devices::{DeviceMap, EmulatedDevices};
 use bulkhead_core::fault_storm::{FaultStormDetector, StormLimits};
 use bulkhead_core::layout;
@@ -333,6 +334,7 @@ pub fn load_images(partition: &Partition) -> Result<(), SetupError> {
     unsafe { arch::memory::load(image, partition.image, partition.zeroed_after_image) }.map_err(|_| SetupError::ImageOutsideRam)?;
     // SAFETY: as above, for the device tree range.
     unsafe { arch::memory::load(device_tree, partition.dtb, 0) }.map_err(|_| SetupError::ImageOutsideRam)?;
+    fill_boot_seeds(partition)?;
     if let Some(initrd) = partition.initrd {
         let length = u64::try_from(initrd.bytes.len()).map_err(|_| SetupError::ImageOutsideRam)?;
         let destination = physical(&partition.ram, initrd.ipa, length)?;
@@ -346,6 +348,63 @@ pub fn load_images(partition: &Partition) -> Result<(), SetupError> {
         // disjoint from every other partition, channel and the hypervisor), and the contents
         // plus the zeroed rest are exactly its size.
         unsafe { arch::memory::load(region.region.phys, region.contents, rest) }.map_err(|_| SetupError::ImageOutsideRam)?;
+    }
+    Ok(())
+}
+
+/// The seed bytes for one (re)start and where they came from: `RNDR` when every word of it
+/// answered, else the counter mixed with the partition's RAM base (its identity) by
+/// `SeedMixer` — fresh per boot, not secret (`bulkhead_core::boot_seed`).
+fn boot_seed_bytes(partition: &Partition, bytes: &mut [u8]) -> SeedSource {
+    let mut hardware = true;
+    for chunk in bytes.chunks_mut(8) {
+        match arch::cpu::random_number() {
+            Some(value) => {
+                for (target, byte) in chunk.iter_mut().zip(value.to_le_bytes()) {
+                    *target = byte;
+                }
+            }
+            None => {
+                hardware = false;
+                break;
+            }
+        }
+    }
+    if hardware {
+        return SeedSource::Hardware;
+    }
+    let identity = usize::try_from(partition.ram.phys.raw()).unwrap_or(usize::MAX);
+    SeedMixer::new(arch::cpu::counter(), identity, 0).fill(bytes);
+    SeedSource::Counter
+}
+
+/// Writes this boot's `/chosen/kaslr-seed` and `/chosen/rng-seed` into the device tree just
+/// copied into the partition's RAM; without a hardware source, `rng-seed` is renamed
+/// (`BootSeeds::withheld_name`) so that Linux does not credit predictable bytes as entropy.
+fn fill_boot_seeds(partition: &Partition) -> Result<(), SetupError> {
+    let Some(seeds) = partition.boot_seeds else { return Ok(()) };
+    let mut bytes = [0u8; KASLR_SEED_BYTES + RNG_SEED_BYTES];
+    let source = boot_seed_bytes(partition, &mut bytes);
+    let (kaslr, rng) = bytes.split_at(KASLR_SEED_BYTES);
+    let withheld_name = seeds.withheld_name.to_be_bytes();
+    let (rng_offset, rng_bytes) = match source {
+        SeedSource::Hardware => (seeds.rng_seed, rng),
+        SeedSource::Counter => (seeds.rng_seed_name, &withheld_name[..]),
+    };
+    match source {
+        SeedSource::Hardware => defmt::info!("{=str}: boot seeds from RNDR", partition.name),
+        SeedSource::Counter => defmt::info!("{=str}: no hardware RNG: kaslr-seed from the counter (not secret), rng-seed withheld", partition.name),
+    }
+    for (offset, value) in [(seeds.kaslr_seed, kaslr), (rng_offset, rng_bytes)] {
+        let length = u64::try_from(value.len()).map_err(|_| SetupError::ImageOutsideRam)?;
+        let inside_tree = offset.checked_add(value.len()).is_some_and(|end| end <= partition.dtb.len());
+        let seed_ipa = u64::try_from(offset).ok().and_then(|into_tree| partition.dtb_ipa.raw().checked_add(into_tree));
+        let (true, Some(target)) = (inside_tree, seed_ipa) else { return Err(SetupError::ImageOutsideRam) };
+        let destination = physical(&partition.ram, Ipa(target), length)?;
+        // SAFETY: the bytes lie inside the device tree just copied into the partition's RAM
+        // (checked against the tree's length and the RAM), which no vCPU of the partition
+        // runs on while it is (re)loaded; see `load_images`.
+        unsafe { arch::memory::load(destination, value, 0) }.map_err(|_| SetupError::ImageOutsideRam)?;
     }
     Ok(())
 }

@@ -75,6 +75,17 @@ pub fn capture(
     limit: Duration,
     step: &Step,
 ) -> Result<Transcript, CaptureError> {
+    capture_until(command, limit, step, &probe_output::is_end_line)
+}
+
+/// As [`capture`], ending at the first line for which `is_end` holds instead of the probe's
+/// end line (the Linux row ends at Linux's init marker).
+pub fn capture_until(
+    command: &mut Command,
+    limit: Duration,
+    step: &Step,
+    is_end: &dyn Fn(&str) -> bool,
+) -> Result<Transcript, CaptureError> {
     let description = progress::describe(command);
     let mut child = command
         .stdin(Stdio::null())
@@ -115,7 +126,7 @@ pub fn capture(
                 if let Some(metric) = probe_output::metric_of_line(&line) {
                     step.set_detail(metric);
                 }
-                let ended = probe_output::is_end_line(&line);
+                let ended = is_end(&line);
                 transcript.console.push_str(line.trim_end_matches('\r'));
                 transcript.console.push('\n');
                 if ended {

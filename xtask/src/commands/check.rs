@@ -14,6 +14,12 @@ use crate::cli::SystemArgs;
 /// Runs every check of the config compiler on `arguments.manifest`.
 pub fn check(repository: &Repository, arguments: &SystemArgs) -> Result<(), Failure> {
     let manifest = repository.resolve_user_path(&arguments.manifest);
+    if xtask::linux_guest::names_linux_guest(repository, &manifest) {
+        let progress = xtask::progress::Progress::terminal();
+        let cargo = xtask::toolchain::BareMetalCargo::ensure(&progress)?;
+        xtask::linux_guest::prepare_inputs(repository, &manifest, &progress, &cargo)
+            .map_err(xtask::pipeline::PipelineError::LinuxGuest)?;
+    }
     let output = repository.system_dir(&manifest);
     let guest_images: BTreeMap<String, std::path::PathBuf> = std::fs::read_dir(repository.partitions_workspace())
         .into_iter()

@@ -27,7 +27,12 @@ pub fn run(repository: &Repository, arguments: &SystemArgs) -> Result<(), Failur
     let progress = Progress::terminal();
     host_tools::ensure(Need::QemuAndDtc, &progress)?;
     // Before the build: a machine QEMU cannot create should not cost a build to find out.
-    let spec = bulkhead_config::load(&arguments.manifest_path(repository), repository.root())
+    let manifest = arguments.manifest_path(repository);
+    if xtask::linux_guest::names_linux_guest(repository, &manifest) {
+        let cargo = xtask::toolchain::BareMetalCargo::ensure(&progress)?;
+        xtask::linux_guest::prepare_inputs(repository, &manifest, &progress, &cargo).map_err(PipelineError::LinuxGuest)?;
+    }
+    let spec = bulkhead_config::load(&manifest, repository.root())
         .map_err(PipelineError::Config)?;
     qemu_preflight::ensure(&QemuBoard::from(&spec.board().qemu), &progress)?;
     let built = build(repository, arguments)?;

@@ -91,10 +91,22 @@ pub(crate) fn host_entries(
     partitions: &[ReportPartition<'_>],
 ) -> Vec<HostEntry> {
     let board = spec.board();
+    let copies: u64 = partitions
+        .iter()
+        .flat_map(restart_copies)
+        .map(|(_, bytes)| bytes)
+        .sum();
     let mut entries = vec![HostEntry {
         range: board.hypervisor,
         kind: EntryKind::Hypervisor,
-        what: "image, stacks, tables".to_owned(),
+        what: if copies == 0 {
+            "image, stacks, tables".to_owned()
+        } else {
+            format!(
+                "image (with {} of guest copies kept for restarts), stacks, tables",
+                crate::units::approximate_size(copies)
+            )
+        },
         owner: "hypervisor".to_owned(),
         partition: None,
         access: "rwx (EL2)".to_owned(),
@@ -310,6 +322,7 @@ pub fn report_md(spec: &SystemSpec, partitions: &[ReportPartition<'_>]) -> Strin
         spec.manifest_name()
     );
     memory_map(&mut out, spec, partitions);
+    restart_copy_table(&mut out, spec, partitions);
     guest_views(&mut out, spec, partitions);
     core_map(&mut out, spec);
     partition_table(&mut out, partitions);
@@ -356,6 +369,56 @@ fn memory_map(out: &mut String, spec: &SystemSpec, partitions: &[ReportPartition
             ],
         );
     }
+}
+
+/// What the EL2 image embeds for one partition, each with its size: the flattened image,
+/// the initrd, the device tree and region contents. They are the copies every (re)start
+/// loads from, so they stay in the hypervisor's RAM for the life of the system.
+fn restart_copies(input: &ReportPartition<'_>) -> Vec<(String, u64)> {
+    let mut copies = Vec::new();
+    if let Some((image, _)) = input.image {
+        copies.push(("image".to_owned(), image.bytes.len() as u64));
+    }
+    if let Some((_, bytes)) = &input.spec.initrd {
+        copies.push(("initrd".to_owned(), *bytes));
+    }
+    copies.push(("device tree".to_owned(), input.tree.blob.len() as u64));
+    for region in &input.spec.regions {
+        if let Some(bytes) = region.file.as_ref().and_then(|path| crate::input_file::size(path).ok()) {
+            copies.push((format!("region `{}`", region.name), bytes));
+        }
+    }
+    copies
+}
+
+/// The memory the guest copies cost: per partition, and against the reservation.
+fn restart_copy_table(out: &mut String, spec: &SystemSpec, partitions: &[ReportPartition<'_>]) {
+    let _ = writeln!(out, "\n### Guest copies kept for restarts\n");
+    let _ = writeln!(
+        out,
+        "The EL2 image embeds what each partition boots from and copies it into the partition's RAM at every (re)start (power-on, PSCI `SYSTEM_RESET`, `{{ restart = N }}`), so these bytes stay in the hypervisor's reservation.\n"
+    );
+    row(out, &["Partition", "Copies", "Size"]);
+    row(out, &["---", "---", "---:"]);
+    let mut total = 0u64;
+    for input in partitions {
+        let copies = restart_copies(input);
+        let bytes: u64 = copies.iter().map(|(_, bytes)| bytes).sum();
+        total += bytes;
+        let parts: Vec<String> = copies
+            .iter()
+            .map(|(what, bytes)| format!("{what} {}", crate::units::approximate_size(*bytes)))
+            .collect();
+        row(out, &[&input.spec.name, &parts.join(", "), &crate::units::approximate_size(bytes)]);
+    }
+    let reservation = spec.board().hypervisor.size();
+    let _ = writeln!(
+        out,
+        "\nTotal: {} of the hypervisor's {} reservation ({:.0} %).",
+        crate::units::approximate_size(total),
+        human_size(reservation),
+        total as f64 * 100.0 / reservation.max(1) as f64
+    );
 }
 
 /// Each partition's IPA map: what the guest sees where.

@@ -61,7 +61,7 @@ const PARTITION_0_IMAGE: &[u8] = include_bytes!("$OUT_DIR/control.bin");
 const PARTITION_0_DTB: &[u8] = include_bytes!("$OUT_DIR/control.dtb");
 // Validated at these sizes: a file changed since then fails the build.
 const _: () = assert!(PARTITION_0_IMAGE.len() == 65540);
-const _: () = assert!(PARTITION_0_DTB.len() == 2334);
+const _: () = assert!(PARTITION_0_DTB.len() == 2450);
 const _: () = assert!(PARTITION_0_DTB.len() as u64 <= ::bulkhead_core::layout::DTB_MAX_SIZE);
 
 // Partition 1: infotainment.
@@ -93,7 +93,7 @@ const PARTITION_1_IMAGE: &[u8] = include_bytes!("$OUT_DIR/infotainment.bin");
 const PARTITION_1_DTB: &[u8] = include_bytes!("$OUT_DIR/infotainment.dtb");
 // Validated at these sizes: a file changed since then fails the build.
 const _: () = assert!(PARTITION_1_IMAGE.len() == 65540);
-const _: () = assert!(PARTITION_1_DTB.len() == 2187);
+const _: () = assert!(PARTITION_1_DTB.len() == 2303);
 const _: () = assert!(PARTITION_1_DTB.len() as u64 <= ::bulkhead_core::layout::DTB_MAX_SIZE);
 
 /// Physical cores and the vCPU pinned to each.
@@ -176,6 +176,12 @@ static PARTITIONS: [::bulkhead_core::system::Partition; PARTITION_COUNT] = [
         initrd: None,
         console: ::bulkhead_core::system::PartitionConsole::Virtual,
         cache_colours: 0x0,
+        boot_seeds: Some(bulkhead_core::boot_seed::BootSeeds {
+            kaslr_seed: 256,
+            rng_seed: 276,
+            rng_seed_name: 272,
+            withheld_name: 97,
+        }),
     },
     ::bulkhead_core::system::Partition {
         name: "infotainment",
@@ -224,6 +230,12 @@ static PARTITIONS: [::bulkhead_core::system::Partition; PARTITION_COUNT] = [
         initrd: None,
         console: ::bulkhead_core::system::PartitionConsole::Virtual,
         cache_colours: 0x0,
+        boot_seeds: Some(bulkhead_core::boot_seed::BootSeeds {
+            kaslr_seed: 256,
+            rng_seed: 276,
+            rng_seed_name: 272,
+            withheld_name: 97,
+        }),
     },
 ];
 

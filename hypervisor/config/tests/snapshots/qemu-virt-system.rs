@@ -44,7 +44,7 @@ const PARTITION_0_IMAGE: &[u8] = include_bytes!("$OUT_DIR/alpha.bin");
 const PARTITION_0_DTB: &[u8] = include_bytes!("$OUT_DIR/alpha.dtb");
 // Validated at these sizes: a file changed since then fails the build.
 const _: () = assert!(PARTITION_0_IMAGE.len() == 65540);
-const _: () = assert!(PARTITION_0_DTB.len() == 1540);
+const _: () = assert!(PARTITION_0_DTB.len() == 1656);
 const _: () = assert!(PARTITION_0_DTB.len() as u64 <= ::bulkhead_core::layout::DTB_MAX_SIZE);
 
 // Partition 1: beta.
@@ -64,7 +64,7 @@ const PARTITION_1_IMAGE: &[u8] = include_bytes!("$OUT_DIR/beta.bin");
 const PARTITION_1_DTB: &[u8] = include_bytes!("$OUT_DIR/beta.dtb");
 // Validated at these sizes: a file changed since then fails the build.
 const _: () = assert!(PARTITION_1_IMAGE.len() == 65540);
-const _: () = assert!(PARTITION_1_DTB.len() == 1460);
+const _: () = assert!(PARTITION_1_DTB.len() == 1576);
 const _: () = assert!(PARTITION_1_DTB.len() as u64 <= ::bulkhead_core::layout::DTB_MAX_SIZE);
 
 /// Physical cores and the vCPU pinned to each.
@@ -118,6 +118,12 @@ static PARTITIONS: [::bulkhead_core::system::Partition; PARTITION_COUNT] = [
         initrd: None,
         console: ::bulkhead_core::system::PartitionConsole::Virtual,
         cache_colours: 0x0,
+        boot_seeds: Some(bulkhead_core::boot_seed::BootSeeds {
+            kaslr_seed: 256,
+            rng_seed: 276,
+            rng_seed_name: 272,
+            withheld_name: 97,
+        }),
     },
     ::bulkhead_core::system::Partition {
         name: "beta",
@@ -139,6 +145,12 @@ static PARTITIONS: [::bulkhead_core::system::Partition; PARTITION_COUNT] = [
         initrd: None,
         console: ::bulkhead_core::system::PartitionConsole::Virtual,
         cache_colours: 0x0,
+        boot_seeds: Some(bulkhead_core::boot_seed::BootSeeds {
+            kaslr_seed: 272,
+            rng_seed: 292,
+            rng_seed_name: 288,
+            withheld_name: 97,
+        }),
     },
 ];
 

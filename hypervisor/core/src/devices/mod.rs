@@ -60,7 +60,7 @@ struct Window {
 
 /// Generates, from one table of devices, [`DeviceKind`], the map's windows and the dispatch of
 /// [`EmulatedDevices`] and [`DeviceMap`]. An entry reads
-/// `Kind: Model<..> = |devices, vcpu| borrow of the model as vCPU `vcpu` accesses it,
+/// `Kind: Model<..> = |devices, vcpu| borrow of the model as `vcpu` sees it,
 /// window = |vcpus, architecture| Option<Window>;`.
 macro_rules! device_table {
     ($(
@@ -89,12 +89,12 @@ macro_rules! device_table {
             }
 
             /// The device's window in a partition of `vcpu_count` vCPUs seeing a GIC of
-            /// `architecture` (`None`: it has none).
-            fn window(self, vcpu_count: usize, architecture: GicArchitecture) -> Option<Window> {
+            /// `gic` (`None`: it has none there).
+            fn window(self, vcpu_count: usize, gic: GicArchitecture) -> Option<Window> {
                 match self {
                     $(Self::$kind => {
                         let $vcpus = vcpu_count;
-                        let $architecture = architecture;
+                        let $architecture = gic;
                         $window
                     })+
                 }
@@ -105,15 +105,16 @@ macro_rules! device_table {
             /// [`DeviceMap::read_constant`] for an access already located by [`DeviceMap::find`].
             pub fn read_constant_in<const SPI_BLOCKS: usize>(&self, window: &MappedDevice, offset: u64, width: AccessWidth) -> Option<u64> {
                 match window.device {
-                    $(DeviceKind::$kind => <$model as EmulatedDevice>::read_constant(offset, width, self.vcpu_count, self.architecture),)+
+                    $(DeviceKind::$kind => {
+                        <$model as EmulatedDevice>::read_constant(offset, width, self.vcpu_count, self.architecture)
+                    })+
                 }
             }
         }
 
         impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
-            /// [`EmulatedDevices::access_by`] for an access already located by
-            /// [`DeviceMap::find`], made by vCPU `vcpu` (whose banked registers a GICv2
-            /// distributor access reaches).
+            /// [`EmulatedDevices::access_by`] for an access by `vcpu` already located by
+            /// [`DeviceMap::find`].
             pub fn access_in(
                 &mut self,
                 window: &MappedDevice,
@@ -166,11 +167,12 @@ fn redistributors_size(vcpu_count: usize) -> u64 {
 }
 
 device_table! {
-    /// The vGIC distributor frame (`GICD_*`).
+    /// The vGIC distributor frame (`GICD_*`), as the accessing vCPU sees it (GICv2 banks the
+    /// registers of INTIDs 0-31 per vCPU).
     Distributor: Distributor<'_, SPI_BLOCKS> = |devices, vcpu| Distributor(&mut devices.vgic, vcpu),
         window = |_vcpus, _architecture| Some(Window { base: layout::VGICD_BASE, size: layout::VGICD_SIZE, interrupt: None });
-    /// The vGIC redistributor frames (`GICR_*`), one pair per vCPU; none on GICv2 (the
-    /// guest's GICC is the GICV frame stage 2 maps, not an emulated device).
+    /// The vGIC redistributor frames (`GICR_*`), one pair per vCPU; GICv3 only (on GICv2 the
+    /// guest's GICC is the GICV frame, mapped by stage 2, not emulated).
     Redistributors: Redistributors<'_, SPI_BLOCKS> = |devices, _vcpu| Redistributors(&mut devices.vgic),
         window = |vcpus, architecture| match architecture {
             GicArchitecture::V3 => Some(Window { base: layout::VGICR_BASE, size: redistributors_size(vcpus), interrupt: None }),
@@ -178,7 +180,9 @@ device_table! {
         };
     /// The partition's console, an emulated PL011.
     ConsoleUart: ConsoleUart<'_> = |devices, _vcpu| ConsoleUart(&mut devices.console),
-        window = |_vcpus, _architecture| Some(Window { base: layout::VUART_BASE, size: layout::VUART_SIZE, interrupt: Some(layout::VUART_INTID) });
+        window = |_vcpus, _architecture| {
+            Some(Window { base: layout::VUART_BASE, size: layout::VUART_SIZE, interrupt: Some(layout::VUART_INTID) })
+        };
 }
 
 const _: () = assert!(DeviceKind::ALL.len() <= MAX_DEVICES, "the device table outgrew MAX_DEVICES");
@@ -216,8 +220,7 @@ impl DeviceMap {
         Self::with_vcpus(partition.cores.len())
     }
 
-    /// The map of `partition` on a board whose GIC is of `architecture`: on GICv2 the
-    /// distributor and the console, without redistributors.
+    /// The map of `partition` on a board whose GIC is of `architecture`.
     pub fn for_partition_on(partition: &Partition, architecture: GicArchitecture) -> Self {
         Self::with_vcpus_on(partition.cores.len(), architecture)
     }

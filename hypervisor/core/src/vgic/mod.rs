@@ -217,12 +217,12 @@ pub struct PendingInterrupt {
     /// The physical INTID behind it, for a hardware-backed interrupt (its deactivation by
     /// the guest deactivates that one too).
     pub physical_intid: Option<u16>,
-    /// For an SGI, the vCPU that sent it last (a GICv2 guest reads it from `GICC_IAR.CPUID`);
-    /// 0 for every other interrupt.
-    pub sgi_source: u8,
     /// Level-sensitive: its line is sampled again when the guest deactivates it, so the
     /// deactivation must be reported (EOI maintenance).
     pub level_sensitive: bool,
+    /// For an SGI, the vCPU that sent it last (a GICv2 guest reads it from `GICC_IAR.CPUID`);
+    /// 0 for every other interrupt.
+    pub sgi_source: u8,
 }
 
 impl PendingInterrupt {
@@ -559,8 +559,8 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
                         } else {
                             None
                         },
-                        sgi_source: 0,
                         level_sensitive: bank.edge & (1 << bit) == 0,
+                        sgi_source: 0,
                     });
                 }
             }
@@ -598,8 +598,8 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
             priority: *bank.priority.get(index)?,
             group: bank.group_of(intid),
             physical_intid: if bank.hardware & (1 << intid) != 0 { bank.physical.get(index).copied() } else { None },
-            sgi_source: self.sgi_source(vcpu, intid),
             level_sensitive: bank.edge & (1 << intid) == 0,
+            sgi_source: self.sgi_source(vcpu, intid),
         };
         Some(pending.list_register())
     }
@@ -628,8 +628,8 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
             priority: bank.priority.get(index).copied().unwrap_or(u8::MAX),
             group: bank.group_of(intid),
             physical_intid: if bank.hardware & mask != 0 { bank.physical.get(index).copied() } else { None },
-            sgi_source: 0,
             level_sensitive: bank.edge & mask == 0,
+            sgi_source: 0,
         };
         Ok(Some(pending.list_register()))
     }

@@ -67,7 +67,8 @@ pub trait ListRegisters {
     /// `sgi_source` is the vCPU that sent an SGI entry, which GICv2 encodes (`GICH_LR<n>.CPUID`,
     /// read by the guest from `GICC_IAR`); GICv3 has no such field and ignores it. Rewriting
     /// the SGI a register still holds (valid, same virtual INTID) keeps the source it has:
-    /// the guest may have acknowledged it with that `CPUID` already.
+    /// the guest may have acknowledged it with that `CPUID` already, and a later sender of
+    /// the same SGI (merged into this one) must not change it.
     fn write(&mut self, index: usize, entry: &ListRegister, sgi_source: u8);
     /// Empties list register `index`; this also clears its end-of-interrupt status.
     fn clear(&mut self, index: usize);
@@ -336,9 +337,7 @@ fn arm_end_of_interrupt<L: ListRegisters, const SPI_BLOCKS: usize>(
         let mut entry = hardware.read(index);
         if entry.state != ListRegisterState::Invalid && entry.backing == (Backing::Software { maintenance_on_eoi: false }) {
             entry.backing = Backing::Software { maintenance_on_eoi: true };
-            // The same interrupt rewritten in place: a GICv2 backend keeps the SGI source
-            // the register already holds (`GICH_LR<n>.CPUID`), whatever is passed here.
-            hardware.write(index, &entry, 0);
+            hardware.write(index, &entry, vgic.sgi_source(vcpu, intid));
         }
     }
 }

@@ -1,0 +1,194 @@
+//! The Linux row: machine reset to Linux userspace, under Bulkhead and booted directly.
+//!
+//! Both runs boot the same Debian kernel `Image` and initramfs (`crate::linux_guest`) under
+//! the deterministic board (`-icount shift=0,sleep=off`, `cntfrq` = 1 GHz: one counter tick
+//! is one executed instruction). The initramfs's `/init` first runs `linux-counter`, which
+//! prints the virtual counter, and puts the value in its marker line. The virtual counter
+//! counts from machine reset in both runs (Bulkhead sets `CNTVOFF_EL2` to 0; nothing offsets
+//! it on bare QEMU), so the two values compare the whole path from reset to userspace:
+//!
+//! * **Bulkhead**: `partitions/linux-demo.toml` as `cargo xtask run` boots it, with `rt` on
+//!   core 0 beside Linux's two vCPUs (its heartbeats count too, as everything executed does);
+//! * **direct** (the floor column): QEMU loads the `Image` itself (`-kernel`, `-initrd`,
+//!   `-append` with the partition's bootargs) on a machine with the partition's vCPU count
+//!   and RAM, without `virtualization=on`, so that Linux starts at EL1 as it does under
+//!   Bulkhead (at EL2 it would also initialise KVM).
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::linux_guest::{self, INIT_MARKER};
+use crate::paths::Repository;
+use crate::pipeline::{BuildRequest, Pipeline};
+use crate::progress::Progress;
+use crate::qemu::{Console, QemuBoard, QemuRun};
+use crate::toolchain::BareMetalCargo;
+
+use super::machine::{self, ICOUNT_ARGUMENTS};
+use super::probe_output::{MetricResult, Run, Samples};
+use super::bulkhead_qemu_run;
+
+/// The manifest of the Bulkhead run.
+pub const LINUX_MANIFEST: &str = "partitions/linux-demo.toml";
+/// The Linux partition in it.
+pub const LINUX_PARTITION: &str = "linux";
+/// The report row.
+pub const LINUX_METRIC: &str = "linux_time_to_userspace";
+/// Bound for one deterministic boot to userspace (billions of instructions, one host
+/// thread).
+const BOOT_LIMIT: Duration = Duration::from_secs(900);
+
+/// The two measurements and how they were made.
+#[derive(Clone, Debug)]
+pub struct LinuxBoots {
+    /// Under Bulkhead.
+    pub bulkhead: MetricResult,
+    /// Booted directly on QEMU.
+    pub direct: MetricResult,
+    /// The direct run's QEMU command line (the Bulkhead one is the demo system's).
+    pub direct_command_line: String,
+}
+
+/// One since-reset sample as a measured metric.
+pub fn single_sample(value: u64) -> MetricResult {
+    MetricResult::Measured(Samples {
+        count: 1,
+        minimum: value,
+        median: value,
+        maximum: value,
+        distribution: vec![Run { value, count: 1 }],
+    })
+}
+
+/// The machine of the direct run: the board's, without EL2 (see the module documentation).
+pub fn direct_machine(board_machine: &str) -> String {
+    board_machine
+        .split(',')
+        .filter(|option| *option != "virtualization=on")
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Boots Linux under Bulkhead and directly; a run that cannot be made or read gives a
+/// failed (or, when the guest files cannot be fetched, unavailable) metric with the reason,
+/// so the rest of the report stands.
+pub fn measure(
+    repository: &Repository,
+    cargo: &BareMetalCargo,
+    board: &QemuBoard,
+    directory: &Path,
+    progress: &Progress,
+) -> LinuxBoots {
+    let built = Pipeline::new(repository, cargo.clone(), *progress).build(&BuildRequest {
+        manifest: repository.root().join(LINUX_MANIFEST),
+        board: None,
+    });
+    let built = match built {
+        Ok(built) => built,
+        Err(error) => {
+            let reason = format!("the Linux demo could not be built: {error:#}");
+            progress.note(&reason);
+            let unavailable = MetricResult::Unavailable { reason: "linux-demo-not-built".to_owned() };
+            return LinuxBoots {
+                bulkhead: unavailable.clone(),
+                direct: unavailable,
+                direct_command_line: String::new(),
+            };
+        }
+    };
+    let bulkhead_run = bulkhead_qemu_run(board, built.hypervisor_elf(), directory.join("linux-bulkhead-hv-log.bin"));
+    let bulkhead = boot_to_userspace(&bulkhead_run, "Bulkhead", &directory.join("linux-bulkhead.log"), progress);
+
+    let partition = built.spec.partitions().iter().find(|partition| partition.name == LINUX_PARTITION);
+    let (Some(partition), Some((initrd, _))) = (partition, partition.and_then(|partition| partition.initrd.as_ref())) else {
+        return LinuxBoots {
+            bulkhead,
+            direct: MetricResult::Failed { reason: "no-linux-partition-with-an-initrd".to_owned() },
+            direct_command_line: String::new(),
+        };
+    };
+    let kernel = match &partition.image {
+        bulkhead_config::spec::ImageSource::File(path) => path.clone(),
+        bulkhead_config::spec::ImageSource::Crate(name) => repository.guest_elf(name),
+    };
+    // The manifest's paths are relative to it (`partitions/../target/...`): shown resolved.
+    let resolved = |path: &Path| fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let (kernel, initrd) = (resolved(&kernel), resolved(initrd));
+    let direct_board = QemuBoard {
+        machine: direct_machine(&board.machine),
+        smp: partition.vcpus,
+        memory: format!("{}M", partition.ram.size() >> 20),
+        serial_ports: 1,
+        ..board.clone()
+    };
+    let mut extra_args = vec![
+        "-initrd".to_owned(),
+        initrd.display().to_string(),
+        "-append".to_owned(),
+        partition.bootargs.clone().unwrap_or_default(),
+    ];
+    extra_args.extend(ICOUNT_ARGUMENTS.map(str::to_owned));
+    let direct_run = QemuRun {
+        board: direct_board,
+        kernel,
+        console: Console::Pipes,
+        log_file: None,
+        extra_args,
+    };
+    let direct = boot_to_userspace(&direct_run, "direct boot", &directory.join("linux-direct.log"), progress);
+    LinuxBoots {
+        bulkhead,
+        direct,
+        direct_command_line: direct_run.command_line(),
+    }
+}
+
+/// Boots `run` until the init marker and reads its counter value; the console goes to `log`.
+fn boot_to_userspace(run: &QemuRun, what: &str, log: &Path, progress: &Progress) -> MetricResult {
+    let step = progress.step(format!("booting Linux to userspace ({what}, deterministic)"));
+    let captured = machine::capture_until(&mut run.command(), BOOT_LIMIT, &step, &|line: &str| {
+        line.contains(INIT_MARKER)
+    });
+    let transcript = match captured {
+        Ok(transcript) => transcript,
+        Err(machine::CaptureError::Timeout { transcript, limit }) => {
+            let _ = fs::write(log, format!("{}{}", transcript.console, transcript.diagnostics));
+            step.fail("timeout");
+            return MetricResult::Failed { reason: format!("no-userspace-within-{}s", limit.as_secs()) };
+        }
+        Err(machine::CaptureError::Spawn { .. }) => {
+            step.fail("");
+            return MetricResult::Failed { reason: "qemu-did-not-start".to_owned() };
+        }
+    };
+    let _ = fs::write(log, format!("{}{}", transcript.console, transcript.diagnostics));
+    match transcript.console.lines().find_map(linux_guest::userspace_counter) {
+        Some(ticks) => {
+            step.succeed(&format!("{} instructions", super::report::thousands(ticks)));
+            single_sample(ticks)
+        }
+        None => {
+            step.fail("no counter in the marker line");
+            MetricResult::Failed { reason: "no-counter-in-the-init-marker".to_owned() }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_direct_machine_drops_only_el2() {
+        assert_eq!(direct_machine("virt,virtualization=on,gic-version=3"), "virt,gic-version=3");
+        assert_eq!(direct_machine("virt,gic-version=2"), "virt,gic-version=2");
+    }
+
+    #[test]
+    fn a_single_sample_is_its_own_minimum_median_and_maximum() {
+        let MetricResult::Measured(samples) = single_sample(42) else { panic!("measured") };
+        assert_eq!((samples.count, samples.minimum, samples.median, samples.maximum), (1, 42, 42, 42));
+        assert!(super::super::probe_output::distribution_matches(&samples));
+    }
+}
