@@ -83,7 +83,7 @@ static GIC: Once<GicV3> = Once::new();
 /// (IHI 0048B 4.3.1).
 const GICV2_DISTRIBUTOR_ENABLE: u32 = 0b11;
 /// `GICC_CTLR` of that GICv2: `EnableGrp0` | `EnableGrp1`, `AckCtl`, `FIQEn` and `EOImode` 0
-/// (an `GICC_EOIR` write both drops the priority and deactivates; IHI 0048B 4.4.1).
+/// (a `GICC_EOIR` write both drops the priority and deactivates; IHI 0048B 4.4.1).
 const GICV2_CPU_INTERFACE_ENABLE: u32 = 0b11;
 /// `GICC_IAR.InterruptID` (bits [9:0]); bits [12:10] are an SGI's source `CPUID`.
 const GICV2_INTERRUPT_ID: u32 = 0x3ff;
