@@ -1,9 +1,9 @@
 //! The command line of `cargo xtask`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
-use xtask::paths::DEFAULT_MANIFEST;
+use xtask::paths::{DEFAULT_MANIFEST, Repository};
 
 /// Build, run and test Bulkhead. Every CI step runs locally through these commands.
 #[derive(Debug, Parser)]
@@ -99,12 +99,30 @@ pub struct SoakArgs {
 /// Which system to build.
 #[derive(Debug, Args, PartialEq, Eq)]
 pub struct SystemArgs {
-    /// Fail unless the manifest targets this board (e.g. qemu-virt).
+    /// Fail unless the manifest targets this board (e.g. qemu-virt). Without `--manifest`,
+    /// the board's demo `partitions/demo-<BOARD>.toml` is built when there is one.
     #[arg(long, value_name = "BOARD")]
     pub board: Option<String>,
     /// The system manifest.
     #[arg(long, value_name = "FILE", default_value = DEFAULT_MANIFEST)]
     pub manifest: PathBuf,
+}
+
+impl SystemArgs {
+    /// The manifest to build: the one named, or for `--board B` with the default manifest,
+    /// the board's own demo (`partitions/demo-B.toml`, e.g. `demo-qemu-virt-gicv2.toml`) when
+    /// it exists, so `cargo xtask run --board B` boots the demo on that board.
+    pub fn manifest_path(&self, repository: &Repository) -> PathBuf {
+        if self.manifest == Path::new(DEFAULT_MANIFEST) {
+            if let Some(board) = &self.board {
+                let demo = repository.board_demo_manifest(board);
+                if demo.is_file() {
+                    return demo;
+                }
+            }
+        }
+        repository.resolve_user_path(&self.manifest)
+    }
 }
 
 #[cfg(test)]
@@ -143,6 +161,19 @@ mod tests {
                 manifest: PathBuf::from("m.toml")
             })
         );
+    }
+
+    #[test]
+    fn a_board_with_its_own_demo_builds_it_without_a_manifest() {
+        let repository = Repository::locate();
+        let Ok(Task::Run(gicv2)) = parse(&["run", "--board", "qemu-virt-gicv2"]) else { panic!("valid") };
+        assert!(gicv2.manifest_path(&repository).ends_with("partitions/demo-qemu-virt-gicv2.toml"));
+        let Ok(Task::Run(virt)) = parse(&["run", "--board", "qemu-virt"]) else { panic!("valid") };
+        assert!(virt.manifest_path(&repository).ends_with("partitions/demo.toml"), "no demo-qemu-virt.toml");
+        let Ok(Task::Run(named)) = parse(&["run", "--board", "qemu-virt-gicv2", "--manifest", "m.toml"]) else {
+            panic!("valid")
+        };
+        assert!(named.manifest_path(&repository).ends_with("m.toml"));
     }
 
     #[test]

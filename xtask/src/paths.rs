@@ -104,6 +104,11 @@ impl Repository {
         self.root.join(DEFAULT_MANIFEST)
     }
 
+    /// Board `board`'s own demo manifest, `partitions/demo-<board>.toml` (it may not exist).
+    pub fn board_demo_manifest(&self, board: &str) -> PathBuf {
+        self.root.join("partitions").join(format!("demo-{board}.toml"))
+    }
+
     /// Resolves a manifest path given by a user: relative to the current directory when it
     /// exists there, otherwise relative to the repository root (so `cargo xtask build
     /// --manifest partitions/demo.toml` works from any subdirectory).

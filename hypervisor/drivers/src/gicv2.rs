@@ -29,7 +29,7 @@
 
 use crate::gicv3::{GicError, InterruptTrigger};
 use bulkhead_core::system::Gic;
-use bulkhead_core::vgic::ListRegister;
+use bulkhead_core::vgic::{ListRegister, ListRegisterState};
 use bulkhead_core::vgic::delivery::{ListRegisters, PhysicalCpuInterface};
 use core::sync::atomic::{AtomicU8, Ordering};
 use spin::Once;
@@ -57,6 +57,10 @@ const HCR_EN: u32 = 1 << 0;
 const HCR_NPIE: u32 = 1 << 3;
 /// `GICH_VTR.ListRegs` (bits [5:0]): list registers minus one.
 const VTR_LIST_REGS: u32 = 0x3f;
+/// `GICH_LR<n>.CPUID` of a software SGI entry: bits [12:10] (IHI 0048B 5.3.11).
+const LR_CPUID_SHIFT: u32 = 10;
+/// Width mask of `GICH_LR<n>.CPUID`.
+const LR_CPUID_MASK: u32 = 0x7;
 
 register_structs! {
     /// The distributor frame as the hypervisor uses it (IHI 0048B Table 4-1).
@@ -420,12 +424,20 @@ impl ListRegisters for Gicv2ListRegisters {
     }
 
     fn write(&mut self, index: usize, entry: &ListRegister, sgi_source: u8) {
+        let Some(register) = self.registers.and_then(|registers| registers.lr.get(index)) else { return };
+        // A held SGI rewritten in place (delivery arms its EOI maintenance so) keeps the
+        // source it was written with: the guest may have acknowledged it with that CPUID.
+        let current = register.get();
+        let held = ListRegister::from_gicv2(current);
+        let source = if held.state != ListRegisterState::Invalid && held.virtual_intid == entry.virtual_intid {
+            u8::try_from((current >> LR_CPUID_SHIFT) & LR_CPUID_MASK).unwrap_or(sgi_source)
+        } else {
+            sgi_source
+        };
         // Every INTID and source the model produces fits the fields (INTIDs below 1020,
         // sources below 8); an entry that did not would be left out rather than mangled.
-        let Ok(bits) = entry.to_gicv2(sgi_source) else { return };
-        if let Some(register) = self.registers.and_then(|registers| registers.lr.get(index)) {
-            register.set(bits);
-        }
+        let Ok(bits) = entry.to_gicv2(source) else { return };
+        register.set(bits);
     }
 
     fn clear(&mut self, index: usize) {
@@ -521,6 +533,32 @@ mod tests {
         assert_eq!(registers.read(1), entry);
         registers.clear(1);
         assert_eq!(memory.get(0x104), 0);
+    }
+
+    #[test]
+    fn rewriting_a_held_sgi_keeps_the_source_it_was_written_with() {
+        let (memory, mut registers) = list_registers();
+        let mut entry = ListRegister {
+            virtual_intid: 4,
+            priority: 0x80,
+            group: Group::Group0,
+            state: ListRegisterState::Pending,
+            backing: Backing::Software { maintenance_on_eoi: false },
+        };
+        registers.write(0, &entry, 5);
+        // The guest acknowledged it (Active); delivery then arms its EOI maintenance, naming
+        // a later sender of the same SGI.
+        memory.set(0x100, memory.get(0x100) & !(0b11 << 28) | 0b10 << 28);
+        entry.state = ListRegisterState::Active;
+        entry.backing = Backing::Software { maintenance_on_eoi: true };
+        registers.write(0, &entry, 1);
+        assert_eq!(memory.get(0x100) >> 10 & 0x7, 5, "CPUID still names the sender");
+        assert_eq!(memory.get(0x100) & (1 << 19), 1 << 19, "EOI set");
+        // A different interrupt written over it takes the source given.
+        entry.virtual_intid = 6;
+        registers.clear(0);
+        registers.write(0, &entry, 2);
+        assert_eq!(memory.get(0x100) >> 10 & 0x7, 2);
     }
 
     #[test]

@@ -4,9 +4,12 @@
 //! owns one register block through a single unsafe constructor whose contract is "this
 //! address is that device, mapped as Device memory, and nobody else drives it".
 //!
-//! The UART drivers ([`pl011`], [`cadence`], behind [`uart::ConsoleDriver`]) hold a reference
-//! to their `register_structs!` block, so their register-level logic is unit-tested on the
-//! host against plain memory laid out like the device (`cargo test -p bulkhead-drivers`).
+//! The UART drivers ([`pl011`], [`cadence`], behind [`uart::ConsoleDriver`]) and the GICv2
+//! driver ([`gicv2`]: distributor, banked CPU interface and GICH list registers) hold
+//! references to their `register_structs!` blocks, so their register-level logic is
+//! unit-tested on the host against plain memory laid out like the device
+//! (`cargo test -p bulkhead-drivers`). The GICv3 distributor goes through `arm-gic`
+//! ([`gicv3`]); its CPU interface is system registers, in `bulkhead-arch-aarch64`.
 //! The `defmt` logger needs the EL2 link (the `defmt` linker script) and is only built there.
 #![cfg_attr(not(test), no_std)]
 

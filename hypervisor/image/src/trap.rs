@@ -20,7 +20,8 @@ use crate::cores::MAILBOXES;
 use crate::delivery;
 use crate::generated::{GUEST_SPI_BLOCKS, SYSTEM};
 use crate::partition::{self, PartitionState};
-use crate::platform::GIC;
+use crate::platform::{CpuInterface, GIC};
+use bulkhead_core::vgic::delivery::PhysicalCpuInterface;
 use crate::refusals::{self, Refusal};
 use crate::vcpu::{self, Fate};
 use bulkhead_arch_aarch64 as arch;
@@ -367,12 +368,12 @@ fn apply_effects(context: &TrapContext, state: &PartitionState, effects: Effects
                 // disabled). While a list register holds it, that register owns the physical
                 // active state (HW = 1: the guest's EOI or delivery's withdrawal ends it);
                 // otherwise nothing else would release it, and it would never fire again.
-                // ICC_DIR_EL1 reaches this core's PPIs and every SPI.
+                // ICC_DIR_EL1 (GICv3) or GICC_DIR (GICv2) reaches this core's PPIs and every SPI.
                 let Some(intid) = state.devices.vgic.physical_intid(virtual_intid) else { continue };
                 let own = target.is_none_or(|vcpu| vcpu == context.vcpu.vcpu);
                 let listed = state.list_registers.get(context.vcpu.vcpu).is_some_and(|shadow| shadow.holds(virtual_intid));
                 if own && !listed {
-                    arch::gic::deactivate(intid);
+                    CpuInterface::deactivate(intid);
                 }
             }
             Effect::PhysicalActive { intid, active: true, .. } => {

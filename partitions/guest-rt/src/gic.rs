@@ -82,9 +82,12 @@ static GIC: Once<GicV3> = Once::new();
 /// `GICD_CTLR` of a GICv2 without Security Extensions: `EnableGrp0` | `EnableGrp1`
 /// (IHI 0048B 4.3.1).
 const GICV2_DISTRIBUTOR_ENABLE: u32 = 0b11;
-/// `GICC_CTLR` of that GICv2: `EnableGrp0` | `EnableGrp1`, `AckCtl`, `FIQEn` and `EOImode` 0
-/// (an `GICC_EOIR` write both drops the priority and deactivates; IHI 0048B 4.4.1).
-const GICV2_CPU_INTERFACE_ENABLE: u32 = 0b11;
+/// `GICC_CTLR` of that GICv2: `EnableGrp0` | `EnableGrp1` | `AckCtl`; `FIQEn` and `EOImode`
+/// 0 (both groups are signalled as IRQ, and a `GICC_EOIR` write both drops the priority and
+/// deactivates; IHI 0048B 4.4.1). `AckCtl` makes `GICC_IAR` acknowledge a Group 1 interrupt
+/// too: without it, an interrupt moved to Group 1 (`GICD_IGROUPR<n>`) is signalled but reads
+/// as 1022 from `GICC_IAR`, so the IRQ is taken again and again and never acknowledged.
+const GICV2_CPU_INTERFACE_ENABLE: u32 = 0b111;
 /// `GICC_IAR.InterruptID` (bits [9:0]); bits [12:10] are an SGI's source `CPUID`.
 const GICV2_INTERRUPT_ID: u32 = 0x3ff;
 /// INTIDs 1020-1023 are special: nothing (more) to acknowledge.

@@ -40,9 +40,11 @@
 //!   access was refused. Under Bulkhead both read 0: the guest cannot time EL2.
 //! - `physical-timer=<N>`: also arm the EL1 physical timer (`CNTP_*`, PPI 30) and count its
 //!   interrupts; prints `physical timer <K>` for its first N interrupts (100 ms apart).
-//! - `sgi-ping=<N>`: vCPU 1 enables SGI 1 and vCPU 0 sends it to vCPU 1 once per heartbeat
-//!   (through `ICC_SGI1R_EL1` or `GICD_SGIR`, whichever GIC the device tree describes),
-//!   N times; vCPU 1 prints `SGI 1 on vCPU 1: <K>` for each one it takes.
+//! - `sgi-ping=<N>`: vCPU 1 enables SGI 1 and vCPU 0 sends it to vCPU 1 (through
+//!   `ICC_SGI1R_EL1` or `GICD_SGIR`, whichever GIC the device tree describes), N times, at a
+//!   heartbeat once vCPU 1 has taken the previous one: an SGI sent again before it is
+//!   acknowledged is the same pending interrupt, not a second one. vCPU 1 prints
+//!   `SGI 1 on vCPU 1: <K>` for each one it takes.
 //!
 //! Every channel end with a doorbell has its interrupt enabled; its handler prints the text
 //! at the start of the shared memory.
@@ -139,8 +141,9 @@ fn main(boot: &'static BootInfo) -> ! {
 
     exception::set_synchronous_handler(on_synchronous_exception);
     // Before the secondaries start: vCPU 1 reads it when it comes online.
-    let mut sgis_left = number_bootarg(boot, "sgi-ping").unwrap_or(0);
-    SGI_PING.store(sgis_left, Ordering::Relaxed);
+    let sgi_ping = number_bootarg(boot, "sgi-ping").unwrap_or(0);
+    SGI_PING.store(sgi_ping, Ordering::Relaxed);
+    let mut sgis_sent = 0;
     start_secondary_vcpus(boot);
     listen_to_console(boot);
     listen_to_doorbells(boot);
@@ -206,8 +209,11 @@ fn main(boot: &'static BootInfo) -> ! {
             if garbage_vectors_after == Some(printed) {
                 fault_with_garbage_vectors();
             }
-            if sgis_left > 0 && SGI_LISTENING.load(Ordering::Acquire) {
-                sgis_left -= 1;
+            if sgis_sent < sgi_ping
+                && SGI_LISTENING.load(Ordering::Acquire)
+                && SGIS_TAKEN.load(Ordering::Acquire) == sgis_sent
+            {
+                sgis_sent += 1;
                 if let Some(Err(error)) = guest_rt::gic::get().map(|gic| gic.send_sgi(PING_SGI, 1)) {
                     println!("SGI {PING_SGI}: cannot send: {error:?}");
                 }
@@ -290,7 +296,7 @@ fn listen_for_sgis() -> ! {
 }
 
 fn on_ping(intid: u32) {
-    let taken = SGIS_TAKEN.fetch_add(1, Ordering::Relaxed) + 1;
+    let taken = SGIS_TAKEN.fetch_add(1, Ordering::AcqRel) + 1;
     println!("SGI {intid} on vCPU {}: {taken}", cpu::current_index());
 }
 

@@ -27,7 +27,7 @@ pub fn build(repository: &Repository, arguments: &SystemArgs) -> Result<BuiltSys
 /// The pipeline request for `arguments`.
 pub fn request(repository: &Repository, arguments: &SystemArgs) -> BuildRequest {
     BuildRequest {
-        manifest: repository.resolve_user_path(&arguments.manifest),
+        manifest: arguments.manifest_path(repository),
         board: arguments.board.clone(),
     }
 }

@@ -27,7 +27,7 @@ pub fn run(repository: &Repository, arguments: &SystemArgs) -> Result<(), Failur
     let progress = Progress::terminal();
     host_tools::ensure(Need::QemuAndDtc, &progress)?;
     // Before the build: a machine QEMU cannot create should not cost a build to find out.
-    let manifest = repository.resolve_user_path(&arguments.manifest);
+    let manifest = arguments.manifest_path(repository);
     if xtask::linux_guest::names_linux_guest(repository, &manifest) {
         let cargo = xtask::toolchain::BareMetalCargo::ensure(&progress)?;
         xtask::linux_guest::prepare_inputs(repository, &manifest, &progress, &cargo).map_err(PipelineError::LinuxGuest)?;

@@ -65,7 +65,10 @@ pub trait ListRegisters {
     fn read(&self, index: usize) -> ListRegister;
     /// Writes `entry` into list register `index` (ignored for an index not implemented).
     /// `sgi_source` is the vCPU that sent an SGI entry, which GICv2 encodes (`GICH_LR<n>.CPUID`,
-    /// read by the guest from `GICC_IAR`); GICv3 has no such field and ignores it.
+    /// read by the guest from `GICC_IAR`); GICv3 has no such field and ignores it. Rewriting
+    /// the SGI a register still holds (valid, same virtual INTID) keeps the source it has:
+    /// the guest may have acknowledged it with that `CPUID` already, and a later sender of
+    /// the same SGI (merged into this one) must not change it.
     fn write(&mut self, index: usize, entry: &ListRegister, sgi_source: u8);
     /// Empties list register `index`; this also clears its end-of-interrupt status.
     fn clear(&mut self, index: usize);
