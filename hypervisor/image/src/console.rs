@@ -17,7 +17,8 @@
 //!   round), each turned into whole prefixed, escaped lines by the partition's
 //!   [`LineAssembler`], written only as far as the transmit FIFO has room
 //!   ([`ConsoleDriver::write_nonblocking`]). What is left waits for the UART's transmit-room
-//!   interrupt (taken on the input core, [`on_interrupt`]) or the next print.
+//!   interrupt, routed to the core whose quantum left it ([`on_interrupt`]), or the next
+//!   print.
 //!
 //! Worst-case time any EL2 path holds a shared lock on this path: producers hold none (a
 //! partition's vCPUs hold their own partition lock, or their own partition's limiter lock,
@@ -106,6 +107,8 @@ static DRAIN: Mutex<Drainer> = Mutex::new(Drainer {
     reported_drops: [0; RING_COUNT],
     reported_log_drops: 0,
     transmit_interrupt: false,
+    pending_owner_core: 0,
+    routed_core: usize::MAX,
 });
 /// The receive side of the console, used by the input core alone.
 static INPUT: Mutex<Option<ConsoleUart>> = Mutex::new(None);
@@ -240,6 +243,22 @@ pub fn kick() {
     }
 }
 
+/// Routes the console UART's interrupt to `core`, the core of whoever printed the bytes the
+/// transmit-room interrupt will continue: what is left is written on that partition's own
+/// time, never on a neighbour's (it used to go to the input core, so a partition flooding the
+/// console made the hypervisor drain its bytes on another partition's core; issue 14,
+/// `neighbour_timing_under_attack`). Receive interrupts follow the route: input is handled on
+/// whichever core takes them. Called with the drain lock held, only when the owner changes;
+/// the GIC lock is held by others only for one register update.
+fn route_console_interrupt(core: usize) {
+    let affinity = SYSTEM.cores.get(core).map_or(0, |c| c.mpidr);
+    if let Some(gic) = crate::platform::GIC.lock().as_mut() {
+        if gic.route(SYSTEM.board.console.intid, core, affinity).is_err() {
+            defmt::warn!("core {=usize}: the console interrupt could not be routed there", core);
+        }
+    }
+}
+
 /// Appends a whole line to this core's ring, or drops it (counted).
 fn push_line(line: &LineBuffer) {
     let index = PARTITION_COUNT.saturating_add(arch::cpu::core_index());
@@ -350,6 +369,12 @@ struct Drainer {
     reported_log_drops: u64,
     /// Whether the transmit-room interrupt is unmasked.
     transmit_interrupt: bool,
+    /// The core whose time the bytes in `pending` are written on when the transmit-room
+    /// interrupt continues them: the first core of the partition that printed them, or the
+    /// core that formatted the `[hv]` lines.
+    pending_owner_core: usize,
+    /// The core the console interrupt is routed to (`usize::MAX`: the input core, as at boot).
+    routed_core: usize,
 }
 
 impl Drainer {
@@ -388,6 +413,10 @@ impl Drainer {
             }
             refills = refills.saturating_add(1);
         }
+        if work_left && self.routed_core != self.pending_owner_core {
+            route_console_interrupt(self.pending_owner_core);
+            self.routed_core = self.pending_owner_core;
+        }
         if work_left != self.transmit_interrupt {
             if work_left {
                 uart.enable_interrupts(UartInterrupts::TRANSMIT);
@@ -415,6 +444,10 @@ impl Drainer {
             return self.flush_stopped();
         };
         let bytes = chunk.get(..drained.len).unwrap_or_default();
+        self.pending_owner_core = match drained.partition.checked_sub(PARTITION_COUNT) {
+            Some(core) => core,
+            None => SYSTEM.partitions.get(drained.partition).and_then(|p| p.cores.first().copied()).unwrap_or(self.pending_owner_core),
+        };
         if let Some(core) = drained.partition.checked_sub(PARTITION_COUNT) {
             // A core's ring holds formatted `[hv]` lines; a chunk may end mid-line.
             let mut pending = Pending { bytes: &mut self.pending, end: &mut self.end };
