@@ -252,7 +252,7 @@ pub fn kick() {
 /// the GIC lock is held by others only for one register update.
 fn route_console_interrupt(core: usize) {
     let affinity = SYSTEM.cores.get(core).map_or(0, |c| c.mpidr);
-    if let Some(gic) = crate::platform::GIC.lock().as_mut() {
+    if let Some(gic) = crate::physical_gic::GIC.lock().as_mut() {
         if gic.route(SYSTEM.board.console.intid, core, affinity).is_err() {
             defmt::warn!("core {=usize}: the console interrupt could not be routed there", core);
         }

@@ -24,6 +24,7 @@ mod generated;
 mod input;
 mod interrupts;
 mod partition;
+mod physical_gic;
 mod platform;
 mod refusals;
 mod routes;

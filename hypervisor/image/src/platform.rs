@@ -59,9 +59,7 @@ pub const fn gic_architecture() -> GicArchitecture {
     }
 }
 
-/// The physical GIC's distributor and redistributors (CPU interfaces are per core,
-/// [`CpuInterface`]). Lock order: taken with no partition lock held, or inside one.
-pub static GIC: Mutex<Option<InterruptController>> = Mutex::new(None);
+pub use crate::physical_gic::GIC;
 
 /// Why the platform could not start.
 #[derive(Clone, Copy, Debug)]
