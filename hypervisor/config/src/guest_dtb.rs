@@ -286,40 +286,25 @@ fn write_gic(
     board_gic: &bulkhead_core::system::Gic,
 ) -> Result<(), GuestDtbError> {
     let gic = fdt.begin_node(&format!("intc@{:x}", VGICD_BASE.raw()))?;
-    match board_gic {
-        bulkhead_core::system::Gic::V3 { .. } => {
-            let redistributors_size = VGICR_STRIDE * partition.vcpus as u64;
-            fdt.property_string("compatible", "arm,gic-v3")?;
-            fdt.property_u32("#interrupt-cells", 3)?;
-            // No child nodes; the explicit zero lets `interrupt-map` users parse specifiers.
-            fdt.property_u32("#address-cells", 0)?;
-            fdt.property_null("interrupt-controller")?;
-            fdt.property_array_u64(
-                "reg",
-                &[
-                    VGICD_BASE.raw(),
-                    VGICD_SIZE,
-                    VGICR_BASE.raw(),
-                    redistributors_size,
-                ],
-            )?;
-            fdt.property_u32("#redistributor-regions", 1)?;
-        }
+    // GICv3: distributor and redistributors; GICv2: distributor and the CPU interface (the
+    // board's GICV frame, mapped by stage 2).
+    let (compatible, reg) = match board_gic {
+        bulkhead_core::system::Gic::V3 { .. } => (
+            "arm,gic-v3",
+            [VGICD_BASE.raw(), VGICD_SIZE, VGICR_BASE.raw(), VGICR_STRIDE * partition.vcpus as u64],
+        ),
         bulkhead_core::system::Gic::V2 { .. } => {
-            fdt.property_string("compatible", "arm,cortex-a15-gic")?;
-            fdt.property_u32("#interrupt-cells", 3)?;
-            fdt.property_u32("#address-cells", 0)?;
-            fdt.property_null("interrupt-controller")?;
-            fdt.property_array_u64(
-                "reg",
-                &[
-                    VGICD_BASE.raw(),
-                    VGICD_V2_SIZE,
-                    VGICC_BASE.raw(),
-                    VGICC_SIZE,
-                ],
-            )?;
+            ("arm,cortex-a15-gic", [VGICD_BASE.raw(), VGICD_V2_SIZE, VGICC_BASE.raw(), VGICC_SIZE])
         }
+    };
+    fdt.property_string("compatible", compatible)?;
+    fdt.property_u32("#interrupt-cells", 3)?;
+    // No child nodes; the explicit zero lets `interrupt-map` users parse specifiers.
+    fdt.property_u32("#address-cells", 0)?;
+    fdt.property_null("interrupt-controller")?;
+    fdt.property_array_u64("reg", &reg)?;
+    if matches!(board_gic, bulkhead_core::system::Gic::V3 { .. }) {
+        fdt.property_u32("#redistributor-regions", 1)?;
     }
     fdt.property_phandle(GIC_PHANDLE)?;
     fdt.end_node(gic)?;

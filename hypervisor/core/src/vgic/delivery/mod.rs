@@ -264,8 +264,7 @@ pub fn synchronise<L: ListRegisters, const SPI_BLOCKS: usize>(
         }
     }
 
-    let finished = (hardware.empty() | hardware.end_of_interrupt_status()) & shadow.occupied(count);
-    retire(vgic, shadow, vcpu, hardware, finished, &mut kick);
+    retire(vgic, shadow, vcpu, hardware, count, &mut kick);
     reconcile(vgic, shadow, vcpu, hardware, count);
 
     let mut waiting = false;
@@ -414,10 +413,8 @@ pub fn observe<L: ListRegisters, const SPI_BLOCKS: usize>(
     hardware: &mut L,
 ) -> VcpuSet {
     let count = usable(hardware);
-    let finished = (hardware.empty() | hardware.end_of_interrupt_status()) & shadow.occupied(count);
     let mut refill = VcpuSet::EMPTY;
-    if finished != 0 {
-        retire(vgic, shadow, vcpu, hardware, finished, &mut refill);
+    if retire(vgic, shadow, vcpu, hardware, count, &mut refill) {
         refill = refill.with(vcpu);
     }
     for index in 0..count {
@@ -432,16 +429,18 @@ pub fn observe<L: ListRegisters, const SPI_BLOCKS: usize>(
     refill
 }
 
-/// Clears the registers in `finished` and tells the model; adds to `kick` the other vCPUs
-/// an end of interrupt made a target again.
+/// Clears the registers among the first `count` whose interrupt the guest has finished (read
+/// empty, or ended with an EOI request) and tells the model; adds to `kick` the other vCPUs an
+/// end of interrupt made a target again. Returns whether it retired anything.
 fn retire<L: ListRegisters, const SPI_BLOCKS: usize>(
     vgic: &mut VirtualGic<SPI_BLOCKS>,
     shadow: &mut ListRegisterShadow,
     vcpu: usize,
     hardware: &mut L,
-    finished: u64,
+    count: usize,
     kick: &mut VcpuSet,
-) {
+) -> bool {
+    let finished = (hardware.empty() | hardware.end_of_interrupt_status()) & shadow.occupied(count);
     let mut rest = finished;
     // BOUND: each turn clears one bit of `rest`, which has at most `MAX_LIST_REGISTERS` set.
     for _ in 0..MAX_LIST_REGISTERS {
@@ -455,6 +454,7 @@ fn retire<L: ListRegisters, const SPI_BLOCKS: usize>(
             }
         }
     }
+    finished != 0
 }
 
 /// The register to evict for an interrupt of `priority`: among entries the guest has not
