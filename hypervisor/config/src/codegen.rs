@@ -463,7 +463,7 @@ pub fn system_rs(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Strin
     let entries: Vec<Expr> = partitions
         .iter()
         .enumerate()
-        .map(|(index, partition)| partition_entry(spec.channels(), index, partition))
+        .map(|(index, partition)| partition_entry(spec.channels(), index, partition, &partitions))
         .collect();
     out.push('\n');
     print_array(
@@ -683,6 +683,7 @@ fn partition_entry(
     channels: &[ChannelSpec],
     index: usize,
     partition: &PartitionOutput<'_>,
+    partitions: &[PartitionOutput<'_>],
 ) -> Expr {
     let prefix = format!("PARTITION_{index}");
     let spec = partition.spec;
@@ -750,7 +751,7 @@ fn partition_entry(
             ("regions", Expr::SliceRef(regions(&prefix, spec))),
             (
                 "channel_endpoints",
-                Expr::SliceRef(endpoints(spec, channels)),
+                Expr::SliceRef(endpoints(index, spec, channels, partitions)),
             ),
             (
                 "initrd",
@@ -844,7 +845,12 @@ fn regions(prefix: &str, spec: &PartitionSpec) -> Vec<Expr> {
         .collect()
 }
 
-fn endpoints(spec: &PartitionSpec, channels: &[ChannelSpec]) -> Vec<Expr> {
+fn endpoints(
+    own_index: usize,
+    spec: &PartitionSpec,
+    channels: &[ChannelSpec],
+    partitions: &[PartitionOutput<'_>],
+) -> Vec<Expr> {
     spec.endpoints
         .iter()
         .filter_map(|endpoint| Some((endpoint, channels.get(endpoint.channel)?)))
@@ -870,11 +876,42 @@ fn endpoints(spec: &PartitionSpec, channels: &[ChannelSpec]) -> Vec<Expr> {
                                 vec![
                                     ("register", ipa(doorbell.register)),
                                     ("intid", Expr::atom(doorbell.intid.to_string())),
+                                    (
+                                        "peers",
+                                        Expr::SliceRef(doorbell_peers(own_index, endpoint.channel, partitions)),
+                                    ),
                                 ],
                             ))),
                             None => Expr::atom("None"),
                         },
                     ),
+                ],
+            )
+        })
+        .collect()
+}
+
+/// The other ends of `channel` with a doorbell, which a ring from partition `own_index`
+/// raises: resolved here so that the trap path rings them without searching.
+fn doorbell_peers(own_index: usize, channel: usize, partitions: &[PartitionOutput<'_>]) -> Vec<Expr> {
+    partitions
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| *index != own_index)
+        .flat_map(|(index, partition)| {
+            partition
+                .spec
+                .endpoints
+                .iter()
+                .filter(move |end| end.channel == channel)
+                .filter_map(move |end| Some((index, end.doorbell?)))
+        })
+        .map(|(index, doorbell)| {
+            Expr::Struct(
+                system_path("DoorbellPeer"),
+                vec![
+                    ("partition", Expr::atom(index.to_string())),
+                    ("intid", Expr::atom(doorbell.intid.to_string())),
                 ],
             )
         })

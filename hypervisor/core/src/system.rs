@@ -287,6 +287,17 @@ pub struct Doorbell {
     pub register: Ipa,
     /// Virtual INTID (an SPI, edge) raised in this partition when another side rings.
     pub intid: u32,
+    /// The other ends a ring from this side raises, resolved at build time.
+    pub peers: &'static [DoorbellPeer],
+}
+
+/// One other end of a channel that a doorbell ring raises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DoorbellPeer {
+    /// Index into [`System::partitions`].
+    pub partition: usize,
+    /// The doorbell's virtual INTID in that partition.
+    pub intid: u32,
 }
 
 /// An initial RAM disk.

@@ -4,8 +4,10 @@
 //!
 //! A hardware-backed private interrupt acknowledged first takes the short delivery path: one
 //! acknowledge, one partition lock around the power check, the fault-storm progress note, one
-//! bank update and one list-register write; no scan, no second acknowledge. Anything else runs
-//! the batch: every pending interrupt, then under one partition lock the power check
+//! bank update and one list-register write; no scan, no second acknowledge. A kick from
+//! another core acknowledged first takes the kick path: the power check, the progress note and
+//! the list-register synchronisation under one partition lock, no second acknowledge. Anything
+//! else runs the batch: every pending interrupt, then under one partition lock the power check
 //! (`PartitionPower::stop_pending`, O(1); a pending stop is acknowledged and followed instead
 //! of the sync), the progress note (O(1)) and the full list-register synchronisation. Worst
 //! case: one partition lock for the batch (at most 8 forwarded SPIs) plus one synchronisation
@@ -53,7 +55,29 @@ pub fn handle() {
         finish(context, answer, 1_u32.checked_shl(virtual_intid).unwrap_or(0), &[]);
         return;
     }
+    if intid == KICK_SGI {
+        CpuInterface::deactivate(acknowledged);
+        handle_kick();
+        return;
+    }
     handle_batch(acknowledged);
+}
+
+/// Another core kicked this one (an interrupt raised for this vCPU, or a power request):
+/// the power check and the list-register sync, with no batch around them. Like the timer's
+/// short path, anything else pending at the GIC is taken as soon as the vCPU resumes.
+#[inline(never)]
+fn handle_kick() {
+    let context = TrapContext::current();
+    // The requests are hints (refresh, look at the power state): the power check and the
+    // sync below run whatever they say.
+    let _hints = MAILBOXES.get(context.core).map_or(0, |mailbox| mailbox.take());
+    let vcpu_index = context.vcpu.vcpu;
+    let answer = context.state.lock().as_mut().map(|state| {
+        before_resuming(state, vcpu_index)?;
+        Ok(delivery::synchronise(context, state, VcpuSet::EMPTY))
+    });
+    finish(context, answer, 0, &[]);
 }
 
 /// Under the partition lock, on every interrupt exit: a stop or restart of the partition under

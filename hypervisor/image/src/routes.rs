@@ -36,30 +36,24 @@ pub fn configure_forwarded_interrupts() {
 }
 
 /// If `ipa` is one of `partition`'s doorbell registers, rings it: raises the doorbell
-/// interrupt in every other partition on that channel. Returns whether it was a doorbell.
-/// Called with no partition lock held (it takes the others' locks one at a time).
+/// interrupt in every other partition on that channel (its peers, resolved at build time).
+/// Returns whether it was a doorbell. Called with no partition lock held (it takes the
+/// peers' locks one at a time).
 pub fn ring_doorbell(partition_index: usize, ipa: Ipa) -> bool {
     let Some(partition) = SYSTEM.partitions.get(partition_index) else { return false };
-    let Some(channel) = partition
-        .channel_endpoints
-        .iter()
-        .find(|end| end.doorbell.is_some_and(|doorbell| doorbell.register.raw() == ipa.raw() & !0xfff))
-        .map(|end| end.channel)
+    let page = ipa.raw() & !0xfff;
+    let Some(doorbell) =
+        partition.channel_endpoints.iter().find_map(|end| end.doorbell.filter(|doorbell| doorbell.register.raw() == page))
     else {
         return false;
     };
-    for (other_index, other) in SYSTEM.partitions.iter().enumerate() {
-        if other_index == partition_index {
+    for peer in doorbell.peers {
+        let (Some(other), Some(slot)) = (SYSTEM.partitions.get(peer.partition), PARTITIONS.get(peer.partition)) else {
             continue;
-        }
-        for end in other.channel_endpoints.iter().filter(|end| end.channel == channel) {
-            let Some(doorbell) = end.doorbell else { continue };
-            let target = PARTITIONS
-                .get(other_index)
-                .and_then(|slot| slot.lock().as_mut().map(|state| state.devices.vgic.set_spi_pending(doorbell.intid)));
-            if let Some(Ok(Some(vcpu_index))) = target {
-                delivery::kick_vcpus(other, VcpuSet::single(vcpu_index));
-            }
+        };
+        let target = slot.lock().as_mut().map(|state| state.devices.vgic.set_spi_pending(peer.intid));
+        if let Some(Ok(Some(vcpu_index))) = target {
+            delivery::kick_vcpus(other, VcpuSet::single(vcpu_index));
         }
     }
     true

@@ -188,11 +188,15 @@ fn hypercall(context: &TrapContext, frame: &mut TrapFrame) -> Fate {
 /// partition's policy. Carries out the vCPU's fate.
 #[inline(never)]
 fn outside_devices(context: &TrapContext, frame: &mut TrapFrame, syndrome: TrapSyndrome, ipa: u64) {
-    let abort = esr::decode_data_abort(syndrome.esr);
-    if abort.write_not_read && crate::routes::ring_doorbell(context.vcpu.partition, bulkhead_core::addr::Ipa(ipa)) {
-        frame.elr = frame.elr.wrapping_add(abort.instruction_length.bytes());
+    // A doorbell needs only the direction and the instruction's length, read field by field;
+    // the full decode is for the fault report.
+    if esr::data_abort_is_write(syndrome.esr)
+        && crate::routes::ring_doorbell(context.vcpu.partition, bulkhead_core::addr::Ipa(ipa))
+    {
+        frame.elr = frame.elr.wrapping_add(esr::instruction_length(syndrome.esr).bytes());
         return;
     }
+    let abort = esr::decode_data_abort(syndrome.esr);
     let fault = Fault { kind: AbortKind::Data, ipa, address: syndrome.far, write_not_read: abort.write_not_read };
     let fate = resynchronised(context, containment::fault(context, frame, fault));
     vcpu::carry_out(context, fate);

@@ -171,6 +171,10 @@ static PARTITIONS: [::bulkhead_core::system::Partition; PARTITION_COUNT] = [
             doorbell: Some(::bulkhead_core::system::Doorbell {
                 register: ::bulkhead_core::addr::Ipa(0x4402_0000),
                 intid: 49,
+                peers: &[::bulkhead_core::system::DoorbellPeer {
+                    partition: 1,
+                    intid: 50,
+                }],
             }),
         }],
         initrd: None,
@@ -225,6 +229,10 @@ static PARTITIONS: [::bulkhead_core::system::Partition; PARTITION_COUNT] = [
             doorbell: Some(::bulkhead_core::system::Doorbell {
                 register: ::bulkhead_core::addr::Ipa(0x4801_0000),
                 intid: 50,
+                peers: &[::bulkhead_core::system::DoorbellPeer {
+                    partition: 0,
+                    intid: 49,
+                }],
             }),
         }],
         initrd: None,

@@ -536,11 +536,20 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     /// there is none or `vcpu` is not in the partition.
     // [impl->dsn~vgic-list-registers~1]
     pub fn next_pending(&self, vcpu: usize) -> Option<PendingInterrupt> {
+        self.next_pending_and_rivals(vcpu).map(|(pending, _)| pending)
+    }
+
+    /// [`next_pending`](Self::next_pending) and how many other interrupts are deliverable to
+    /// `vcpu` beside it, from the same single scan: with none, delivering the chosen one
+    /// leaves nothing to place, and the caller need not scan again to learn that.
+    pub fn next_pending_and_rivals(&self, vcpu: usize) -> Option<(PendingInterrupt, u32)> {
         if vcpu >= self.vcpu_count {
             return None;
         }
         let mut best: Option<PendingInterrupt> = None;
+        let mut candidates_seen: u32 = 0;
         let mut consider = |bank: &InterruptBank, first_intid: u32, candidates: u32| {
+            candidates_seen = candidates_seen.saturating_add(candidates.count_ones());
             let mut rest = candidates;
             // BOUND: each iteration clears one bit of a 32-bit mask: at most 32 iterations.
             while let Some(bit) = take_lowest(&mut rest) {
@@ -572,7 +581,8 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
             let routed = self.routed_to(index, bank.deliverable(self.group_enables), vcpu);
             consider(bank, Self::first_intid(BankLocation::Shared(index)), routed);
         }
-        best.map(|chosen| PendingInterrupt { sgi_source: self.sgi_source(vcpu, chosen.intid), ..chosen })
+        let rivals = candidates_seen.saturating_sub(1);
+        best.map(|chosen| (PendingInterrupt { sgi_source: self.sgi_source(vcpu, chosen.intid), ..chosen }, rivals))
     }
 
     /// Records that the image put `intid` into a list register of `vcpu`: it becomes

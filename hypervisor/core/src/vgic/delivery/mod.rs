@@ -272,7 +272,8 @@ pub fn synchronise<L: ListRegisters, const SPI_BLOCKS: usize>(
     // of strictly higher priority (at most `count` more before none is lower); the last turn
     // finds nothing to place.
     for _ in 0..=count.saturating_mul(2) {
-        let Some(pending) = vgic.next_pending(vcpu) else { break };
+        let Some((pending, rivals)) = vgic.next_pending_and_rivals(vcpu) else { break };
+        let mut requeued = false;
         let slot = match shadow.free_slot(count) {
             Some(slot) => slot,
             None => match evictable(shadow, hardware, count, pending.priority) {
@@ -282,6 +283,7 @@ pub fn synchronise<L: ListRegisters, const SPI_BLOCKS: usize>(
                         waiting = true;
                         break;
                     }
+                    requeued = true;
                     shadow.set(slot, None);
                     slot
                 }
@@ -297,6 +299,11 @@ pub fn synchronise<L: ListRegisters, const SPI_BLOCKS: usize>(
         }
         hardware.write(slot, &pending.list_register(), pending.sgi_source);
         shadow.set(slot, Some(pending.intid));
+        // Delivered, it is active and no longer deliverable: with no rival and nothing
+        // evicted back into the model, another scan could only find nothing.
+        if rivals == 0 && !requeued {
+            break;
+        }
     }
     // NPIE fires while no entry is Pending. With every register holding an acknowledged
     // (Active) interrupt, as under EOImode = 1 between the guest's priority drop and its
