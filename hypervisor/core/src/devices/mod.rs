@@ -206,6 +206,9 @@ pub struct MappedDevice {
 pub struct DeviceMap {
     /// The windows, disjoint; unused slots are `None`.
     windows: [Option<MappedDevice>; MAX_DEVICES],
+    /// From the lowest window's base to the highest window's end: an address outside it (a
+    /// doorbell, a fault) is told apart from every window with two comparisons.
+    span: (u64, u64),
     /// The partition's vCPU count (the redistributor window's size, `GICR_TYPER.Last`,
     /// GICv2 `GICD_TYPER.CPUNumber`).
     vcpu_count: usize,
@@ -243,7 +246,10 @@ impl DeviceMap {
         for (slot, mapped) in windows.iter_mut().zip(placed) {
             *slot = Some(mapped);
         }
-        Self { windows, vcpu_count, architecture }
+        let span = windows.iter().flatten().fold((u64::MAX, 0), |(start, end), window| {
+            (start.min(window.base.raw()), end.max(window.base.raw().saturating_add(window.size)))
+        });
+        Self { windows, span, vcpu_count, architecture }
     }
 
     /// The window holding `ipa` and the offset of `ipa` inside it.
@@ -255,6 +261,9 @@ impl DeviceMap {
     /// (a copy of the packed `Option<MappedDevice>` costs a `memcpy` call at EL2).
     #[inline]
     pub fn locate(&self, ipa: u64) -> Option<(&MappedDevice, u64)> {
+        if ipa < self.span.0 || ipa >= self.span.1 {
+            return None;
+        }
         self.windows.iter().flatten().find_map(|window| {
             let offset = ipa.checked_sub(window.base.raw())?;
             (offset < window.size).then_some((window, offset))

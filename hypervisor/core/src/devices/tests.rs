@@ -162,6 +162,28 @@ fn locate_names_the_same_window_as_find() {
 }
 
 #[test]
+fn the_quick_span_check_rejects_nothing_inside_a_window() {
+    for architecture in [GicArchitecture::V3, GicArchitecture::V2] {
+        let map = DeviceMap::with_vcpus_on(4, architecture);
+        for &device in DeviceKind::ALL.iter() {
+            let Some(window) = map.window(device) else { continue };
+            let (first, last) = (window.base.raw(), window.base.raw() + window.size - 1);
+            assert_eq!(map.locate(first).map(|(found, offset)| (found.device, offset)), Some((device, 0)));
+            assert_eq!(map.locate(last).map(|(found, offset)| (found.device, offset)), Some((device, window.size - 1)));
+        }
+        let lowest = DeviceKind::ALL.iter().filter_map(|&device| map.window(device)).map(|window| window.base.raw()).min();
+        let highest = DeviceKind::ALL
+            .iter()
+            .filter_map(|&device| map.window(device))
+            .map(|window| window.base.raw() + window.size)
+            .max();
+        assert_eq!(lowest.and_then(|lowest| map.locate(lowest - 1)).map(|(found, _)| found.device), None);
+        assert_eq!(highest.and_then(|highest| map.locate(highest)).map(|(found, _)| found.device), None);
+        assert_eq!(map.locate(0x4401_0000).map(|(found, _)| found.device), None, "a doorbell page");
+    }
+}
+
+#[test]
 fn the_trap_paths_read_matches_the_general_access() {
     let map = DeviceMap::with_vcpus(2);
     let mut general = Devices::new(2).unwrap();

@@ -536,20 +536,26 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
     /// there is none or `vcpu` is not in the partition.
     // [impl->dsn~vgic-list-registers~1]
     pub fn next_pending(&self, vcpu: usize) -> Option<PendingInterrupt> {
-        self.next_pending_and_rivals(vcpu).map(|(pending, _)| pending)
+        self.next_pending_with_rivals(vcpu).map(|(pending, _)| pending)
     }
 
-    /// [`next_pending`](Self::next_pending) and how many other interrupts are deliverable to
+    /// [`next_pending`](Self::next_pending) and whether any other interrupt is deliverable to
     /// `vcpu` beside it, from the same single scan: with none, delivering the chosen one
     /// leaves nothing to place, and the caller need not scan again to learn that.
-    pub fn next_pending_and_rivals(&self, vcpu: usize) -> Option<(PendingInterrupt, u32)> {
+    pub fn next_pending_with_rivals(&self, vcpu: usize) -> Option<(PendingInterrupt, bool)> {
         if vcpu >= self.vcpu_count {
             return None;
         }
         let mut best: Option<PendingInterrupt> = None;
-        let mut candidates_seen: u32 = 0;
+        let mut any_candidate = false;
+        let mut rivals = false;
         let mut consider = |bank: &InterruptBank, first_intid: u32, candidates: u32| {
-            candidates_seen = candidates_seen.saturating_add(candidates.count_ones());
+            if candidates != 0 {
+                // A second candidate in this bank, or one in an earlier bank. (Not
+                // `count_ones`: without FP/SIMD at EL2 it is a dozen instructions.)
+                rivals |= any_candidate || candidates & candidates.wrapping_sub(1) != 0;
+                any_candidate = true;
+            }
             let mut rest = candidates;
             // BOUND: each iteration clears one bit of a 32-bit mask: at most 32 iterations.
             while let Some(bit) = take_lowest(&mut rest) {
@@ -577,11 +583,14 @@ impl<const SPI_BLOCKS: usize> VirtualGic<SPI_BLOCKS> {
         if let Some(bank) = self.private.get(vcpu) {
             consider(bank, 0, bank.deliverable(self.group_enables));
         }
+        // Counted along rather than computed per bank (a saturating multiply each time):
+        // SPI_BLOCKS banks of 32 end far below u32::MAX.
+        let mut first_intid = FIRST_SPI;
         for (index, bank) in self.shared.iter().enumerate() {
             let routed = self.routed_to(index, bank.deliverable(self.group_enables), vcpu);
-            consider(bank, Self::first_intid(BankLocation::Shared(index)), routed);
+            consider(bank, first_intid, routed);
+            first_intid = first_intid.wrapping_add(BANK_SIZE);
         }
-        let rivals = candidates_seen.saturating_sub(1);
         best.map(|chosen| (PendingInterrupt { sgi_source: self.sgi_source(vcpu, chosen.intid), ..chosen }, rivals))
     }
 

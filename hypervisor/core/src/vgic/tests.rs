@@ -328,7 +328,7 @@ fn highest_priority_wins_and_ties_go_to_the_lowest_intid() {
 }
 
 #[test]
-fn the_scan_counts_the_rivals_of_the_interrupt_it_chooses() {
+fn the_scan_tells_whether_the_interrupt_it_chooses_has_rivals() {
     let mut gic = booted(1);
     let _ = distributor_write(&mut gic, GICD_ISENABLER + 4, 0xffff_ffff);
     let _ = redistributor_write(&mut gic, 0, GICR_ISENABLER0, 0xffff_ffff);
@@ -337,16 +337,16 @@ fn the_scan_counts_the_rivals_of_the_interrupt_it_chooses() {
     }
     let _ = gic.set_private_pending(0, 20).unwrap();
 
-    let mut seen: heapless::Vec<(u32, u32), 4> = heapless::Vec::new();
-    while let Some((next, rivals)) = gic.next_pending_and_rivals(0) {
+    let mut seen: heapless::Vec<(u32, bool), 4> = heapless::Vec::new();
+    while let Some((next, rivals)) = gic.next_pending_with_rivals(0) {
         seen.push((next.intid, rivals)).unwrap();
         gic.mark_delivered(0, next.intid).unwrap();
     }
-    assert_eq!(seen.as_slice(), &[(20, 2), (40, 1), (45, 0)], "the last one is alone");
+    assert_eq!(seen.as_slice(), &[(20, true), (40, true), (45, false)], "the last one is alone");
     // A pending but disabled interrupt is no rival.
     let _ = distributor_write(&mut gic, GICD_ICENABLER + 4, 1 << 18);
     let _ = gic.set_spi_pending(50).unwrap();
-    assert_eq!(gic.next_pending_and_rivals(0).map(|(next, rivals)| (next.intid, rivals)), None);
+    assert_eq!(gic.next_pending_with_rivals(0).map(|(next, rivals)| (next.intid, rivals)), None);
 }
 
 #[test]

@@ -272,7 +272,7 @@ pub fn synchronise<L: ListRegisters, const SPI_BLOCKS: usize>(
     // of strictly higher priority (at most `count` more before none is lower); the last turn
     // finds nothing to place.
     for _ in 0..=count.saturating_mul(2) {
-        let Some((pending, rivals)) = vgic.next_pending_and_rivals(vcpu) else { break };
+        let Some((pending, rivals)) = vgic.next_pending_with_rivals(vcpu) else { break };
         let mut requeued = false;
         let slot = match shadow.free_slot(count) {
             Some(slot) => slot,
@@ -301,7 +301,7 @@ pub fn synchronise<L: ListRegisters, const SPI_BLOCKS: usize>(
         shadow.set(slot, Some(pending.intid));
         // Delivered, it is active and no longer deliverable: with no rival and nothing
         // evicted back into the model, another scan could only find nothing.
-        if rivals == 0 && !requeued {
+        if !rivals && !requeued {
             break;
         }
     }
