@@ -18,7 +18,8 @@
 //!
 //! The echo side installs a vector table whose IRQ entry does only that: acknowledge, ring,
 //! end the interrupt, return. Its registers are fixed by the loop that waits for interrupts
-//! (`x12` holds the doorbell register), so it needs no stack and no memory. Before waiting it
+//! (`x12` holds the doorbell register, `x13` a GICv2's CPU interface frame), so it needs no
+//! stack and no memory. Before waiting it
 //! stores [`READY`] at the start of the channel's shared memory; the probe rings only once it
 //! sees it, so no ring is lost and the peer's boot never falls inside a measurement.
 
@@ -119,25 +120,62 @@ echo_vectors:
     echo_forward 13
     echo_forward 14
     echo_forward 15
+
+    // The same for a GICv2 guest: x13 holds the CPU interface (GICC) frame.
+    .section .text.echo_vectors_gicv2, "ax"
+    .balign 0x800
+    .global echo_vectors_gicv2
+echo_vectors_gicv2:
+    echo_forward 0
+    echo_forward 1
+    echo_forward 2
+    echo_forward 3
+    echo_forward 4
+    .balign 0x80
+    ldr     w10, [x13, #0x0c]               // GICC_IAR: acknowledge
+    and     w11, w10, #0x3ff                // InterruptID (above it: an SGI's source CPU)
+    cmp     w11, #1020                      // 1020-1023: special (spurious), nothing to answer
+    b.hs    1f
+    str     w10, [x12]                      // ring the peer back: traps to the hypervisor
+    str     w10, [x13, #0x10]               // GICC_EOIR: drop priority and deactivate
+1:  eret
+    echo_forward 6
+    echo_forward 7
+    echo_forward 8
+    echo_forward 9
+    echo_forward 10
+    echo_forward 11
+    echo_forward 12
+    echo_forward 13
+    echo_forward 14
+    echo_forward 15
 "#
 );
 
 unsafe extern "C" {
-    /// The echo side's vector table (above).
+    /// The echo side's vector table for a GICv3 (above).
     static echo_vectors: u8;
+    /// The echo side's vector table for a GICv2 (above).
+    static echo_vectors_gicv2: u8;
 }
 
-/// The echo side: answers every ring of `bell`'s doorbell by ringing back, forever.
-pub fn echo(bell: &Bell) -> ! {
-    VBAR_EL1.set(core::ptr::addr_of!(echo_vectors) as u64);
+/// The echo side: answers every ring of `bell`'s doorbell by ringing back, forever; through
+/// the GICv2 CPU interface frame `cpu_interface` when the GIC has one.
+pub fn echo(bell: &Bell, cpu_interface: Option<usize>) -> ! {
+    let table = match cpu_interface {
+        Some(_) => core::ptr::addr_of!(echo_vectors_gicv2),
+        None => core::ptr::addr_of!(echo_vectors),
+    };
+    VBAR_EL1.set(table as u64);
     barrier::isb(barrier::SY);
     // SAFETY: the start of the channel's shared memory (see `wait_until_ready`).
     unsafe { ptr::write_volatile(bell.shared_memory as *mut u32, READY) };
     barrier::dsb(barrier::ISH);
     // SAFETY: IRQs are unmasked only here, with the echo table installed, whose IRQ entry
-    // uses x10 and x12 (the doorbell register, set here) and stores only to the doorbell
-    // register, a page the hypervisor leaves unmapped so that the store traps. The loop never
-    // ends, so no register of the caller needs to survive it.
+    // uses x10-x13 (x12: the doorbell register, x13: the GICv2 CPU interface, both set here)
+    // and stores only to the doorbell register, a page the hypervisor leaves unmapped so that
+    // the store traps, and to the CPU interface's device registers. The loop never ends, so
+    // no register of the caller needs to survive it.
     unsafe {
         asm!(
             "msr daifclr, #2",
@@ -145,6 +183,7 @@ pub fn echo(bell: &Bell) -> ! {
             "wfi",
             "b 2b",
             in("x12") bell.doorbell.register,
+            in("x13") cpu_interface.unwrap_or(0),
             options(noreturn, nostack),
         )
     }

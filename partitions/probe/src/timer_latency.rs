@@ -12,7 +12,10 @@
 //! The handler acknowledges the interrupt (`ICC_IAR1_EL1`), stops the timer so that its level
 //! drops, and ends the interrupt (`ICC_EOIR1_EL1`, EOImode 0 as guest-rt sets it): under a
 //! hypervisor the list register's hardware link then deactivates the physical timer
-//! interrupt too (GICv3 spec, "Hardware-backed virtual interrupts").
+//! interrupt too (GICv3 spec, "Hardware-backed virtual interrupts"). On a GICv2 (the device
+//! tree's GIC has a CPU interface frame) a second table does the same through the
+//! memory-mapped `GICC_IAR`/`GICC_EOIR`, with the frame's address in `x12`, which the waiting
+//! code sets: the same instruction count, so the rows compare across the two GICs.
 
 use core::arch::{asm, global_asm};
 
@@ -73,26 +76,76 @@ probe_vectors:
     probe_forward 13
     probe_forward 14
     probe_forward 15
+
+    // The same for a GICv2 guest: x12 holds the CPU interface (GICC) frame.
+    .section .text.probe_vectors_gicv2, "ax"
+    .balign 0x800
+    .global probe_vectors_gicv2
+probe_vectors_gicv2:
+    probe_forward 0
+    probe_forward 1
+    probe_forward 2
+    probe_forward 3
+    probe_forward 4
+    .balign 0x80
+    mrs     x9, cntvct_el0                  // the measurement: first instruction
+    ldr     w10, [x12, #0x0c]               // GICC_IAR: acknowledge
+    msr     cntv_ctl_el0, xzr               // stop the timer: its interrupt line drops
+    isb
+    str     w10, [x12, #0x10]               // GICC_EOIR: drop priority and deactivate
+    mov     x11, #1                         // tell the waiting loop
+    eret
+    probe_forward 6
+    probe_forward 7
+    probe_forward 8
+    probe_forward 9
+    probe_forward 10
+    probe_forward 11
+    probe_forward 12
+    probe_forward 13
+    probe_forward 14
+    probe_forward 15
 "#
 );
 
 unsafe extern "C" {
-    /// The probe's vector table (above).
+    /// The probe's vector table for a GICv3 (above).
     static probe_vectors: u8;
+    /// The probe's vector table for a GICv2 (above).
+    static probe_vectors_gicv2: u8;
 }
+
+/// `GICC_IAR.InterruptID` of a GICv2 (bits [9:0]; above them an SGI's source CPU).
+const GICV2_INTERRUPT_ID: u64 = 0x3ff;
+/// `ICC_IAR1_EL1.INTID` of a GICv3 (bits [23:0]).
+const GICV3_INTERRUPT_ID: u64 = 0xff_ffff;
 
 /// Installs the probe's vector table until dropped; the previous table comes back then.
 pub struct ProbeVectors {
     previous: u64,
+    /// The GICv2 CPU interface frame the handler uses, or 0 on a GICv3 (whose handler reads
+    /// system registers and ignores `x12`).
+    cpu_interface: usize,
 }
 
 impl ProbeVectors {
-    /// Installs the probe's vector table on this vCPU.
-    pub fn install() -> Self {
+    /// Installs the probe's vector table on this vCPU: the GICv2 one when the device tree's
+    /// GIC has a memory-mapped CPU interface (`cpu_interface`), else the GICv3 one.
+    pub fn install(cpu_interface: Option<usize>) -> Self {
         let previous = VBAR_EL1.get();
-        VBAR_EL1.set(core::ptr::addr_of!(probe_vectors) as u64);
+        let table = match cpu_interface {
+            Some(_) => core::ptr::addr_of!(probe_vectors_gicv2),
+            None => core::ptr::addr_of!(probe_vectors),
+        };
+        VBAR_EL1.set(table as u64);
         barrier::isb(barrier::SY);
-        Self { previous }
+        Self { previous, cpu_interface: cpu_interface.unwrap_or(0) }
+    }
+
+    /// The INTID in what the handler acknowledged.
+    fn interrupt_id(&self, acknowledged: u64) -> u32 {
+        let mask = if self.cpu_interface == 0 { GICV3_INTERRUPT_ID } else { GICV2_INTERRUPT_ID };
+        (acknowledged & mask) as u32
     }
 
     /// Sets the virtual timer `lead` ticks ahead, waits for its interrupt as `waiting` says,
@@ -108,8 +161,9 @@ impl ProbeVectors {
         match waiting {
             // SAFETY: the block programs only this vCPU's virtual timer and unmasks IRQs
             // only while the probe's table is installed (`self` exists), whose IRQ handler
-            // writes x9-x11 (declared clobbered) and system registers, no memory. IRQs are
-            // masked again before the block ends.
+            // writes x9-x11 (declared clobbered), system registers and, on a GICv2, the
+            // CPU interface frame in x12 (device registers, no Rust object). IRQs are masked
+            // again before the block ends.
             Waiting::Spinning => unsafe {
                 asm!(
                     "isb",
@@ -126,10 +180,11 @@ impl ProbeVectors {
                     deadline = out(reg) deadline,
                     lead = in(reg) lead,
                     enable = in(reg) enable,
+                    in("x12") self.cpu_interface,
                     out("x9") entry,
                     out("x10") intid,
                     out("x11") _,
-                    options(nomem, nostack),
+                    options(nostack),
                 )
             },
             // SAFETY: as for the spinning arm; WFI only waits.
@@ -150,18 +205,15 @@ impl ProbeVectors {
                     deadline = out(reg) deadline,
                     lead = in(reg) lead,
                     enable = in(reg) enable,
+                    in("x12") self.cpu_interface,
                     out("x9") entry,
                     out("x10") intid,
                     out("x11") _,
-                    options(nomem, nostack),
+                    options(nostack),
                 )
             },
         }
-        Sample {
-            latency: entry.wrapping_sub(deadline),
-            // INTID is ICC_IAR1_EL1 bits [23:0].
-            intid: (intid & 0xff_ffff) as u32,
-        }
+        Sample { latency: entry.wrapping_sub(deadline), intid: self.interrupt_id(intid) }
     }
 }
 
@@ -182,8 +234,8 @@ impl ProbeVectors {
         let intid: u64;
         // SAFETY: the caller guarantees the store only traps. IRQs are unmasked only while
         // the probe's table is installed (`self` exists), whose IRQ handler writes x9-x11
-        // (declared clobbered) and system registers, no memory; they are masked again before
-        // the block ends.
+        // (declared clobbered), system registers and, on a GICv2, the CPU interface frame in
+        // x12 (device registers, no Rust object); they are masked again before the block ends.
         unsafe {
             asm!(
                 "mov x11, #0",
@@ -199,17 +251,14 @@ impl ProbeVectors {
                 start = out(reg) start,
                 one = out(reg) _,
                 register = in(reg) register,
+                in("x12") self.cpu_interface,
                 out("x9") entry,
                 out("x10") intid,
                 out("x11") _,
                 options(nostack),
             )
         }
-        Sample {
-            latency: entry.wrapping_sub(start),
-            // INTID is ICC_IAR1_EL1 bits [23:0].
-            intid: (intid & 0xff_ffff) as u32,
-        }
+        Sample { latency: entry.wrapping_sub(start), intid: self.interrupt_id(intid) }
     }
 }
 
