@@ -83,6 +83,9 @@ pub struct BenchArgs {
     /// Break Bulkhead's measured traps down by hypervisor function (QEMU exec trace).
     #[arg(long)]
     pub profile: bool,
+    /// Build the probe's systems for this board (board-configs/<BOARD>) instead of qemu-virt.
+    #[arg(long, value_name = "BOARD")]
+    pub board: Option<String>,
 }
 
 /// Options of `cargo xtask soak`.

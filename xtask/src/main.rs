@@ -26,7 +26,15 @@ fn main() -> ExitCode {
         Task::Check(arguments) => commands::check::check(&repository, &arguments),
         Task::Bench(arguments) => xtask::bench::command(
             &repository,
-            &xtask::bench::BenchOptions::from_command_line(arguments.samples, arguments.against.is_some(), arguments.quick, arguments.profile),
+            &xtask::bench::BenchOptions {
+                board: arguments.board,
+                ..xtask::bench::BenchOptions::from_command_line(
+                    arguments.samples,
+                    arguments.against.is_some(),
+                    arguments.quick,
+                    arguments.profile,
+                )
+            },
         )
         .map_err(commands::Failure::Bench),
         Task::Trace(arguments) => commands::trace::trace(&repository, arguments.update_lock),

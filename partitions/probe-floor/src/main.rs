@@ -9,7 +9,8 @@
 //!   device accesses; IRQs and FIQs go to EL1 (`IMO`/`FMO` = 0), so the timer interrupt is
 //!   the physical one; SMCs are not trapped (`TSC` = 0), so PSCI reaches QEMU's firmware.
 //! - `CNTHCTL_EL2`: EL1 may use the physical counter and timer; `CNTVOFF_EL2` = 0.
-//! - `CPTR_EL2`: no FP/SIMD trap. `ICC_SRE_EL2`: EL1 may use the GIC system registers.
+//! - `CPTR_EL2`: no FP/SIMD trap. `ICC_SRE_EL2`: EL1 may use the GIC system registers, on a
+//!   GICv3 (`ID_AA64PFR0_EL1.GIC` non-zero); a GICv2 has none, and its CPU interface is memory.
 //! - `VPIDR_EL2`/`VMPIDR_EL2`: EL1 reads the real `MIDR_EL1`/`MPIDR_EL1` through them.
 //!
 //! With those settings only `HVC` can reach EL2 from the probe, and its vector is a single
@@ -73,8 +74,12 @@ stub_entry:
     msr     vpidr_el2, x1
     mrs     x1, mpidr_el1
     msr     vmpidr_el2, x1
+    mrs     x1, id_aa64pfr0_el1
+    ubfx    x1, x1, #24, #4                 // GIC: the system register interface exists
+    cbz     x1, 1f                          // a GICv2: no ICC_* registers, nothing to open
     mov     x1, #{icc_sre}
     msr     S3_4_C12_C9_5, x1               // ICC_SRE_EL2
+1:
     ldr     x1, ={spsr}
     msr     spsr_el2, x1
     ldr     x1, ={probe_entry}

@@ -76,9 +76,14 @@ const DOORBELL_CHANNEL: &str = "bench-doorbell";
 /// is about 0.7 s of virtual time (0.7 G instructions); QEMU runs them in seconds.
 const RUN_LIMIT: Duration = Duration::from_secs(600);
 
+/// The board the bench's manifest names, and the one Xen and the Linux row are measured on.
+pub const DEFAULT_BOARD: &str = "qemu-virt";
+
 /// What `cargo xtask bench` was asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BenchOptions {
+    /// The board the probe's systems are built for (`--board`); `None`: [`DEFAULT_BOARD`].
+    pub board: Option<String>,
     /// Samples per metric (1 to [`MAX_SAMPLES`]).
     pub samples: usize,
     /// Also measure Xen.
@@ -102,6 +107,7 @@ impl BenchOptions {
         profile: bool,
     ) -> Self {
         Self {
+            board: None,
             samples: if quick { 1 } else { samples },
             against_xen,
             quick,
@@ -113,12 +119,20 @@ impl BenchOptions {
     /// The test suite's run: one sample, Bulkhead and the floor only, no console output.
     pub fn quick() -> Self {
         Self {
+            board: None,
             samples: 1,
             against_xen: false,
             quick: true,
             profile: false,
             progress: Progress::quiet(),
         }
+    }
+}
+
+impl BenchOptions {
+    /// The board asked for with `--board`, unless it is [`DEFAULT_BOARD`].
+    pub fn other_board(&self) -> Option<&str> {
+        self.board.as_deref().filter(|board| *board != DEFAULT_BOARD)
     }
 }
 
@@ -137,7 +151,10 @@ pub struct BenchOutputs {
 
 /// The bench's output directory: `target/bench/`, or `target/bench/quick/` for a quick run.
 pub fn output_directory(repository: &Repository, options: &BenchOptions) -> PathBuf {
-    let directory = repository.root().join("target").join("bench");
+    let mut directory = repository.root().join("target").join("bench");
+    if let Some(board) = options.other_board() {
+        directory = directory.join(board);
+    }
     if options.quick {
         directory.join("quick")
     } else {
@@ -285,7 +302,12 @@ pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutpu
     let cargo = BareMetalCargo::ensure(&progress).map_err(BenchError::Toolchain)?;
     host_tools::ensure(Need::QemuAndDtc, &progress).map_err(BenchError::HostTools)?;
 
-    let manifest = write_manifest(repository, &directory, options.samples)?;
+    if options.against_xen {
+        if let Some(board) = options.other_board() {
+            return Err(BenchError::XenBoard(board.to_owned()));
+        }
+    }
+    let manifest = write_manifest(repository, &directory, options)?;
     let built = Pipeline::new(repository, cargo.clone(), progress)
         .build(&BuildRequest {
             manifest,
@@ -369,8 +391,10 @@ pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutpu
         },
     });
 
-    // The Linux row: billions of instructions per boot, so full runs only.
-    let linux_boots = (!options.quick).then(|| linux::measure(repository, &cargo, &board, &directory, &progress));
+    // The Linux row: billions of instructions per boot, so full runs only, and on the board
+    // its demo is written for.
+    let linux_boots = (!options.quick && options.other_board().is_none())
+        .then(|| linux::measure(repository, &cargo, &board, &directory, &progress));
     if let Some(boots) = &linux_boots {
         for result in &mut platforms {
             let value = match result.platform {
@@ -390,7 +414,7 @@ pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutpu
     platforms.sort_by_key(|result| result.platform);
 
     let mut report = assemble(repository, &built, &board, platforms, options)?;
-    report.notes.push(linux_note(linux_boots.as_ref()));
+    report.notes.push(linux_note(linux_boots.as_ref(), options));
     report.profile = profiles;
     check(&report).map_err(BenchError::Malformed)?;
     write_outputs(&directory, report)
@@ -477,8 +501,9 @@ fn measure_doorbell(
         path: source.clone(),
         source: source_error,
     })?;
-    let edited =
-        with_doorbell_peer(&text, options.samples).map_err(|reason| BenchError::Manifest {
+    let edited = with_doorbell_peer(&text, options.samples)
+        .and_then(|text| with_board(&text, options.board.as_deref()))
+        .map_err(|reason| BenchError::Manifest {
             path: source.clone(),
             reason,
         })?;
@@ -528,8 +553,15 @@ fn replace_metric(into: &mut ProbeRun, from: &ProbeRun, metric: &str) {
 }
 
 /// The report's note on the Linux row: what was booted, both counts and their ratio.
-fn linux_note(boots: Option<&linux::LinuxBoots>) -> String {
+fn linux_note(boots: Option<&linux::LinuxBoots>, options: &BenchOptions) -> String {
     let Some(boots) = boots else {
+        if let Some(board) = options.other_board() {
+            return format!(
+                "`reset → Linux userspace` is measured on {DEFAULT_BOARD} only (`{}` is written \
+                 for it); this run is on {board}.",
+                linux::LINUX_MANIFEST
+            );
+        }
         return "`reset → Linux userspace` is measured by full runs only (two deterministic Linux \
                 boots of billions of instructions each); this run is quick."
             .to_owned();
@@ -687,19 +719,20 @@ fn measure(
 fn write_manifest(
     repository: &Repository,
     directory: &Path,
-    samples: usize,
+    options: &BenchOptions,
 ) -> Result<PathBuf, BenchError> {
+    let samples = options.samples;
     let source = repository.root().join(BENCH_MANIFEST);
     let text = fs::read_to_string(&source).map_err(|source_error| BenchError::Io {
         path: source.clone(),
         source: source_error,
     })?;
-    let edited = with_probe_bootargs(&text, &format!("samples={samples}")).map_err(|reason| {
-        BenchError::Manifest {
+    let edited = with_probe_bootargs(&text, &format!("samples={samples}"))
+        .and_then(|text| with_board(&text, options.board.as_deref()))
+        .map_err(|reason| BenchError::Manifest {
             path: source.clone(),
             reason,
-        }
-    })?;
+        })?;
     let manifest = directory.join("bench.toml");
     let header = format!(
         "# Generated by `cargo xtask bench` from {BENCH_MANIFEST} (bootargs set to the sample count).\n"
@@ -709,6 +742,18 @@ fn write_manifest(
         source,
     })?;
     Ok(manifest)
+}
+
+/// `manifest` built for `board` (`[system] board`), or unchanged for `None`.
+fn with_board(manifest: &str, board: Option<&str>) -> Result<String, String> {
+    let Some(board) = board else { return Ok(manifest.to_owned()) };
+    let mut table: toml::Table = toml::from_str(manifest).map_err(|error| error.to_string())?;
+    let system = table
+        .get_mut("system")
+        .and_then(toml::Value::as_table_mut)
+        .ok_or("no [system]")?;
+    system.insert("board".to_owned(), toml::Value::String(board.to_owned()));
+    toml::to_string(&table).map_err(|error| error.to_string())
 }
 
 /// `manifest` with the probe partition's `bootargs` replaced by `bootargs`.
@@ -1012,6 +1057,8 @@ pub fn check_outputs(directory: &Path) -> Result<Report, MalformedReport> {
 pub enum BenchError {
     /// `--samples` out of range.
     Samples(usize),
+    /// `--against xen` on a board the Xen column is not set up for.
+    XenBoard(String),
     /// No way to build for the bare-metal target.
     Toolchain(ToolchainError),
     /// QEMU or dtc missing.
@@ -1079,6 +1126,11 @@ impl fmt::Display for BenchError {
             Self::Samples(samples) => {
                 write!(f, "--samples {samples}: take between 1 and {MAX_SAMPLES}")
             }
+            Self::XenBoard(board) => write!(
+                f,
+                "--against xen --board {board}: the Xen column boots Debian's Xen dom0less on \
+                 {DEFAULT_BOARD} only; run the Xen comparison without --board"
+            ),
             Self::Toolchain(error) => write!(f, "{error}"),
             Self::HostTools(error) => write!(f, "{error}"),
             Self::QemuPreflight(error) => write!(f, "{error}"),
@@ -1140,6 +1192,22 @@ impl std::error::Error for BenchError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_board_changes_only_the_system_board() {
+        let manifest = "[system]\nboard = \"qemu-virt\"\n\n[[partition]]\nname = \"probe\"\nbootargs = \"samples=101\"\ncpus = [0]\n";
+        let moved: toml::Table = toml::from_str(&with_board(manifest, Some("rpi4")).expect("rewritten")).expect("toml");
+        let original: toml::Table = toml::from_str(manifest).expect("toml");
+        assert_eq!(moved["system"]["board"].as_str(), Some("rpi4"));
+        assert_eq!(moved["partition"], original["partition"]);
+        assert_eq!(with_board(manifest, None).as_deref(), Ok(manifest));
+        let mut options = BenchOptions::quick();
+        assert_eq!(options.other_board(), None);
+        options.board = Some(DEFAULT_BOARD.to_owned());
+        assert_eq!(options.other_board(), None, "the default board by name is the default");
+        options.board = Some("qemu-virt-gicv2".to_owned());
+        assert_eq!(options.other_board(), Some("qemu-virt-gicv2"));
+    }
 
     #[test]
     fn only_the_probe_bootargs_change_in_the_manifest() {

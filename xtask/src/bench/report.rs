@@ -302,7 +302,9 @@ fn cost(definition: &MetricDefinition, outcome: &PlatformOutcome) -> Cost {
     };
     match probe.metric(definition.name) {
         None if definition.source == Source::LinuxBoot => Cost::Unavailable {
-            reason: "Linux not booted in this run (quick runs and the Xen column do not)".to_owned(),
+            reason: "Linux not booted in this run (quick runs, the Xen column and other boards than \
+                     qemu-virt do not)"
+                .to_owned(),
         },
         None => Cost::Failed {
             reason: "the probe did not report it".to_owned(),
