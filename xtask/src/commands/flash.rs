@@ -64,7 +64,7 @@ pub fn flash(repository: &Repository, arguments: &FlashArgs) -> Result<(), Failu
             board,
             system: &system,
             elf: &elf,
-            compiled: &built.compiled,
+            board_config: &built.compiled.board,
             out: &out,
             firmware: firmware.as_deref(),
         },

@@ -28,7 +28,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bulkhead_config::compile::CompiledSystem;
+use bulkhead_config::board::Board;
 use bulkhead_config::units::hex;
 
 use crate::progress::Progress;
@@ -65,9 +65,9 @@ impl FlashBoard {
     }
 
     /// The vendor files `--firmware DIR` may provide, by their name on the card.
-    pub fn firmware_files(self, compiled: &CompiledSystem) -> Vec<String> {
+    pub fn firmware_files(self, board: &Board) -> Vec<String> {
         match self {
-            Self::Rpi4 => rpi4::firmware_files(compiled.board.console.uart.kind)
+            Self::Rpi4 => rpi4::firmware_files(board.console.uart.kind)
                 .into_iter()
                 .map(|(file, _)| file.to_owned())
                 .collect(),
@@ -88,8 +88,8 @@ pub struct FlashRequest<'a> {
     pub system: &'a str,
     /// The hypervisor ELF `cargo xtask build` produced for this system.
     pub elf: &'a Path,
-    /// The compiled system (board facts: base, RAM, console, device tree).
-    pub compiled: &'a CompiledSystem,
+    /// The board the system was compiled for (base, RAM, console, device tree).
+    pub board_config: &'a Board,
     /// The output directory.
     pub out: &'a Path,
     /// A directory holding the vendor firmware files to put on the card, if any.
@@ -194,9 +194,9 @@ pub fn create(request: &FlashRequest<'_>, tools: &FlashTools, progress: &Progres
     }
     let elf = fs::read(request.elf).map_err(io_error(request.elf))?;
     let raw = binary::flatten(&elf).map_err(FlashError::Binary)?;
-    let hypervisor = request.compiled.board.hypervisor;
+    let hypervisor = request.board_config.hypervisor;
     raw.check_against(hypervisor.base()).map_err(FlashError::Binary)?;
-    let console = request.compiled.board.console.uart.kind;
+    let console = request.board_config.console.uart.kind;
 
     let step = progress.step(format!("making the {} boot files", request.board.name()));
     let (mut card_files, kernel_file, notes, plan) = match request.board {
@@ -204,7 +204,7 @@ pub fn create(request: &FlashRequest<'_>, tools: &FlashTools, progress: &Progres
             let kernel = boot.join(rpi4::KERNEL_FILE);
             write(&kernel, &raw.bytes)?;
             let config = boot.join(rpi4::CONFIG_FILE);
-            let gpu = rpi4::gpu_memory_mib(&request.compiled.board.ram);
+            let gpu = rpi4::gpu_memory_mib(&request.board_config.ram);
             write(&config, rpi4::config_txt(request.system, hypervisor.base(), console, gpu))?;
             let notes = out.join(rpi4::FIRMWARE_NOTES_FILE);
             write(&notes, rpi4::firmware_notes(console))?;
@@ -217,11 +217,11 @@ pub fn create(request: &FlashRequest<'_>, tools: &FlashTools, progress: &Progres
         FlashBoard::Zcu102 => {
             let kernel = build.join(zcu102::KERNEL_FILE);
             write(&kernel, &raw.bytes)?;
-            let dtb = &request.compiled.board.dtb;
+            let dtb = &request.board_config.dtb;
             write(&build.join(zcu102::DTB_FILE), &dtb[..])?;
             // The FIT holds the image, the tree and a few hundred bytes of structure.
             let fit_estimate = raw.bytes.len() as u64 + dtb.len() as u64 + (64 << 10);
-            let plan = zcu102::BootPlan::new(hypervisor, &request.compiled.board.ram, fit_estimate).map_err(FlashError::Plan)?;
+            let plan = zcu102::BootPlan::new(hypervisor, &request.board_config.ram, fit_estimate).map_err(FlashError::Plan)?;
             write(&build.join(zcu102::ITS_FILE), zcu102::its(&plan, request.system))?;
             let fit = boot.join(zcu102::FIT_FILE);
             let fit_argument = fit.to_string_lossy().into_owned();
@@ -250,7 +250,7 @@ pub fn create(request: &FlashRequest<'_>, tools: &FlashTools, progress: &Progres
     step.succeed(&format!("hypervisor {} KiB at {}", raw.bytes.len() >> 10, hex(hypervisor.base())));
 
     let mut missing_firmware = Vec::new();
-    for name in request.board.firmware_files(request.compiled) {
+    for name in request.board.firmware_files(request.board_config) {
         match request.firmware.map(|directory| directory.join(&name)).filter(|path| path.is_file()) {
             Some(source) => {
                 let destination = boot.join(&name);

@@ -102,6 +102,25 @@ impl FlashTools {
     }
 }
 
+/// Programs that make `objcopy -O binary` of an AArch64 ELF, in the order tried: the flash
+/// tests compare xtask's flat image with theirs. Debian's native binutils `objcopy` reads
+/// only x86 ELF, so it is not one of them.
+pub const REFERENCE_OBJCOPIES: [&str; 4] = ["llvm-objcopy", "llvm-objcopy-22", "llvm-objcopy-19", "aarch64-linux-gnu-objcopy"];
+
+/// The Debian package installed when no reference objcopy is present (small, no LLVM).
+pub const REFERENCE_OBJCOPY_PACKAGE: &str = "binutils-aarch64-linux-gnu";
+
+/// Makes sure one of [`REFERENCE_OBJCOPIES`] exists (for `cargo xtask test`'s flash tests),
+/// installing [`REFERENCE_OBJCOPY_PACKAGE`] when allowed.
+pub fn ensure_reference_objcopy(progress: &Progress) -> Result<PathBuf, ToolsError> {
+    let present = || REFERENCE_OBJCOPIES.iter().find_map(|program| find(program));
+    if let Some(found) = present() {
+        return Ok(found);
+    }
+    AptInstall::packages(&[REFERENCE_OBJCOPY_PACKAGE]).run(progress).map_err(ToolsError::Install)?;
+    present().ok_or(ToolsError::StillMissing("aarch64-linux-gnu-objcopy"))
+}
+
 /// Why the tools are not usable.
 #[derive(Debug)]
 pub enum ToolsError {

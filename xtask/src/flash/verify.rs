@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::fat::{self, CardFile};
-use super::tools::FlashTools;
+use super::tools::{FlashTools, REFERENCE_OBJCOPIES};
 use super::uimage;
 
 /// One image of a FIT, as `mkimage -l` lists it.
@@ -219,12 +219,11 @@ pub fn check_card_image(tools: &FlashTools, image: &Path, files: &[CardFile]) ->
     Ok(())
 }
 
-/// The flat file `objcopy -O binary` makes of `elf`, with the first objcopy found that reads
-/// AArch64 (`llvm-objcopy`, versioned or not, then binutils' cross and native ones); `None`
-/// when none is installed. The flash tests compare it with xtask's own flattening.
+/// The flat file `objcopy -O binary` makes of `elf`, with the first of
+/// [`REFERENCE_OBJCOPIES`] that works; `None` when none is installed. The flash tests compare
+/// it with xtask's own flattening.
 pub fn objcopy_binary(elf: &Path, scratch: &Path) -> Option<Vec<u8>> {
-    let candidates = ["llvm-objcopy", "llvm-objcopy-22", "llvm-objcopy-19", "aarch64-linux-gnu-objcopy", "objcopy"];
-    candidates.iter().find_map(|program| {
+    REFERENCE_OBJCOPIES.iter().find_map(|program| {
         let status = Command::new(program).args(["-O", "binary"]).arg(elf).arg(scratch).output().ok()?;
         status.status.success().then(|| std::fs::read(scratch).ok()).flatten()
     })
