@@ -152,3 +152,98 @@ fn rpi4_card_holds_the_kernel_at_the_config_txt_address_and_the_firmware_given()
         assert!(listed.iter().any(|file| file == name), "{name} not in {listed:?}");
     }
 }
+
+/// U-Boot for QEMU `virt` (`include/configs/qemu-arm.h`) runs `boot.scr` from here.
+const QEMU_UBOOT_SCRIPT: (u64, u64) = (0x4020_0000, 0x8_0000);
+
+/// QEMU, killed when dropped.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The ZCU102's boot flow, end to end, on the only U-Boot that runs without the board:
+/// Debian's U-Boot for QEMU `virt` finds `boot.scr` on the SD card image (attached as a
+/// virtio disk; distro boot sets `devtype` to `virtio` instead of `mmc`), which loads the FIT;
+/// `bootm` checks the hashes and enters the default system (`qemu-virt`, base 0x4000_0000)
+/// at EL2, whose partitions then boot and beat. Same generator, same `bootm` path
+/// (`os = "linux"` with a device tree) as on the ZCU102; only the board differs.
+#[test]
+fn zcu102_boot_files_boot_the_default_system_under_u_boot_on_qemu() {
+    let tools = tools();
+    let uboot = xtask::flash::tools::ensure_uboot_for_qemu(&Progress::quiet()).unwrap_or_else(|error| panic!("{error}"));
+    let repository = Repository::locate();
+    let system = TestSystem::demo();
+    let handoff = bulkhead_qemu_tests::Handoff::from_environment();
+    let spec = bulkhead_config::load(&handoff.manifest, repository.root()).unwrap_or_else(|diagnostics| panic!("{diagnostics:#}"));
+    let board = spec.board();
+    let elf = fs::read(system.image()).expect("image");
+    let raw = xtask::flash::binary::flatten(&elf).expect("flat image");
+    raw.check_against(board.hypervisor.base()).expect("entry at the base");
+    let script = bulkhead_config::AddressRange::new(QEMU_UBOOT_SCRIPT.0, QEMU_UBOOT_SCRIPT.1).expect("range");
+    let fit_size = raw.bytes.len() as u64 + board.dtb.len() as u64 + (64 << 10);
+    let plan = zcu102::BootPlan::new(board.hypervisor, &board.ram, raw.bytes.len() as u64, fit_size, script).expect("plan");
+    let out = repository.root().join("target").join("flash-test").join("uboot-qemu");
+    let (build, boot) = (out.join("build"), out.join("boot"));
+    for directory in [&build, &boot] {
+        fs::create_dir_all(directory).expect("mkdir");
+    }
+    let contents = zcu102::FitContents { kernel: &raw.bytes, dtb: &board.dtb, system: system.name(), board: "QEMU virt" };
+    let (fit, boot_script) = zcu102::write_boot_files(&tools, &build, &boot, &plan, contents).expect("FIT and boot.scr");
+    let card = out.join("sdcard.img");
+    let files = [
+        CardFile { name: zcu102::FIT_FILE.to_owned(), source: fit },
+        CardFile { name: zcu102::SCRIPT_FILE.to_owned(), source: boot_script },
+    ];
+    fat::create(&tools, &card, &files, &Progress::quiet()).expect("card image");
+
+    let console_file = out.join("console.txt");
+    let mut arguments = system.qemu().machine_arguments("");
+    arguments.extend(["-bios".to_owned(), uboot.display().to_string()]);
+    arguments.extend(["-display", "none", "-monitor", "none", "-no-reboot", "-audio", "none"].map(str::to_owned));
+    arguments.extend(["-serial".to_owned(), format!("file:{}", console_file.display())]);
+    for _ in 1..system.qemu().serial_ports {
+        arguments.extend(["-serial".to_owned(), "null".to_owned()]);
+    }
+    arguments.extend(["-drive".to_owned(), format!("if=none,format=raw,id=card,file={}", card.display())]);
+    arguments.extend(["-device".to_owned(), "virtio-blk-device,drive=card".to_owned()]);
+    let _ = fs::remove_file(&console_file);
+    let child = Command::new(xtask::host_tools::QEMU)
+        .args(&arguments)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("QEMU starts");
+    let _qemu = Running(child);
+    let wanted = [
+        "Found U-Boot script /boot.scr".to_owned(),
+        format!("Bulkhead: loading bulkhead.itb from virtio 0:1 to {:#x}", plan.fit.base()),
+        "Verifying Hash Integrity ... sha256+ OK".to_owned(),
+        format!("Load Address: {:#010x}", board.hypervisor.base()),
+        "Starting kernel ...".to_owned(),
+        "[hv] Bulkhead hypervisor on qemu-virt".to_owned(),
+        "heartbeat 3".to_owned(),
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let console = fs::read_to_string(&console_file).unwrap_or_default();
+        let missing: Vec<&String> = wanted.iter().filter(|line| !console.contains(line.as_str())).collect();
+        if missing.is_empty() {
+            for partition in system.partitions() {
+                assert!(console.contains(&format!("[{partition}] heartbeat")), "{partition} never beat:\n{console}");
+            }
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "U-Boot did not boot Bulkhead from the card within 120 s; missing {missing:?}\nqemu-system-aarch64 {}\n{console}",
+            arguments.join(" ")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}

@@ -66,14 +66,15 @@ pub fn test(repository: &Repository) -> Result<(), Failure> {
         let settings = xtask::board_dts::board_qemu_settings(repository, &board)?;
         xtask::qemu_preflight::ensure(&settings, &progress)?;
     }
-    // The flash tests (stage 4) make and read SD card files, and compare the kernel file with
-    // an independent `objcopy -O binary`.
+    // The flash tests (stage 4) make and read SD card files, compare the kernel file with an
+    // independent `objcopy -O binary`, and boot the ZCU102's boot files under U-Boot on QEMU.
     xtask::flash::tools::FlashTools::ensure(&progress).map_err(|error| Failure::Flash(error.to_string()))?;
     xtask::flash::tools::ensure_reference_objcopy(&progress).map_err(|error| Failure::Flash(error.to_string()))?;
+    xtask::flash::tools::ensure_uboot_for_qemu(&progress).map_err(|error| Failure::Flash(error.to_string()))?;
     results.push((
         "toolchain and host tools",
         Outcome::Passed(format!(
-            "{}; {qemu}; dtc; mkimage, mtools, mkfs.vfat, objcopy; every board's QEMU machine starts",
+            "{}; {qemu}; dtc; mkimage, mtools, mkfs.vfat, objcopy, U-Boot for QEMU; every board's QEMU machine starts",
             cargo.core_library()
         )),
     ));

@@ -356,10 +356,13 @@ mod tests {
         assert_eq!(refusal(&facts(), 300 << 20), None);
     }
 
+    /// A change to safe facts and the refusal message it must cause.
+    type Case = (fn(&mut DeviceFacts), &'static str);
+
     #[test]
     fn every_unsafe_situation_is_refused() {
         let mounted = Mount { source: "/dev/sdb1".to_owned(), target: "/media/boot".to_owned() };
-        let cases: [(fn(&mut DeviceFacts), &str); 6] = [
+        let cases: [Case; 6] = [
             (|facts| facts.is_block_device = false, "not a block device"),
             (|facts| facts.is_partition = true, "a partition"),
             (

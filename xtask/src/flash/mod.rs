@@ -162,15 +162,15 @@ impl From<CheckFailure> for FlashError {
     }
 }
 
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> FlashError + '_ {
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> FlashError + '_ {
     move |source| FlashError::Io { path: path.to_path_buf(), source }
 }
 
-fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<(), FlashError> {
+pub(crate) fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<(), FlashError> {
     fs::write(path, contents).map_err(io_error(path))
 }
 
-fn mkimage(tools: &FlashTools, directory: &Path, arguments: &[&str]) -> Result<(), FlashError> {
+pub(crate) fn mkimage(tools: &FlashTools, directory: &Path, arguments: &[&str]) -> Result<(), FlashError> {
     let output = Command::new(&tools.mkimage)
         .current_dir(directory)
         .args(arguments)
@@ -215,29 +215,25 @@ pub fn create(request: &FlashRequest<'_>, tools: &FlashTools, progress: &Progres
             (files, kernel, notes, None)
         }
         FlashBoard::Zcu102 => {
-            let kernel = build.join(zcu102::KERNEL_FILE);
-            write(&kernel, &raw.bytes)?;
             let dtb = &request.board_config.dtb;
-            write(&build.join(zcu102::DTB_FILE), &dtb[..])?;
             // The FIT holds the image, the tree and a few hundred bytes of structure.
             let fit_estimate = raw.bytes.len() as u64 + dtb.len() as u64 + (64 << 10);
-            let plan = zcu102::BootPlan::new(hypervisor, &request.board_config.ram, fit_estimate).map_err(FlashError::Plan)?;
-            write(&build.join(zcu102::ITS_FILE), zcu102::its(&plan, request.system))?;
-            let fit = boot.join(zcu102::FIT_FILE);
-            let fit_argument = fit.to_string_lossy().into_owned();
-            mkimage(tools, &build, &["-f", zcu102::ITS_FILE, &fit_argument])?;
-            let fit_size = fs::metadata(&fit).map_err(io_error(&fit))?.len();
-            if fit_size > fit_estimate {
-                return Err(FlashError::Plan(zcu102::PlanError::OutsideRam(plan.fit)));
-            }
-            write(&build.join(zcu102::SCRIPT_SOURCE_FILE), zcu102::boot_commands(&plan))?;
-            let script = boot.join(zcu102::SCRIPT_FILE);
-            let script_argument = script.to_string_lossy().into_owned();
-            mkimage(
+            let plan = zcu102::BootPlan::new(
+                hypervisor,
+                &request.board_config.ram,
+                raw.bytes.len() as u64,
+                fit_estimate,
+                zcu102::ZYNQMP_SCRIPT_ADDRESS,
+            )
+            .map_err(FlashError::Plan)?;
+            let (fit, script) = zcu102::write_boot_files(
                 tools,
                 &build,
-                &["-A", "arm64", "-O", "linux", "-T", "script", "-C", "none", "-n", "Bulkhead boot", "-d", zcu102::SCRIPT_SOURCE_FILE, &script_argument],
+                &boot,
+                &plan,
+                zcu102::FitContents { kernel: &raw.bytes, dtb, system: request.system, board: "ZCU102" },
             )?;
+            let kernel = build.join(zcu102::KERNEL_FILE);
             let notes = out.join("BOOT.md");
             write(&notes, zcu102_notes(&plan, request.system))?;
             let files = vec![
@@ -345,7 +341,7 @@ pub fn zcu102_notes(plan: &zcu102::BootPlan, system: &str) -> String {
         fit = zcu102::FIT_FILE,
         fit_range = plan.fit,
         fit_address = hex(plan.fit.base()).replace('_', ""),
-        script_range = zcu102::SCRIPT_ADDRESS,
+        script_range = plan.script,
         configuration = zcu102::CONFIGURATION,
     )
 }

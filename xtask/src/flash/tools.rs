@@ -121,6 +121,23 @@ pub fn ensure_reference_objcopy(progress: &Progress) -> Result<PathBuf, ToolsErr
     present().ok_or(ToolsError::StillMissing("aarch64-linux-gnu-objcopy"))
 }
 
+/// Debian's U-Boot for QEMU `virt` (package [`UBOOT_QEMU_PACKAGE`]): the flash tests run the
+/// ZCU102's `boot.scr` and FIT under it, the only U-Boot that runs without the board.
+pub const UBOOT_QEMU_ARM64: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
+
+/// The Debian package of [`UBOOT_QEMU_ARM64`].
+pub const UBOOT_QEMU_PACKAGE: &str = "u-boot-qemu";
+
+/// Makes sure [`UBOOT_QEMU_ARM64`] exists (for `cargo xtask test`'s flash tests), installing
+/// its package when allowed.
+pub fn ensure_uboot_for_qemu(progress: &Progress) -> Result<PathBuf, ToolsError> {
+    let path = PathBuf::from(UBOOT_QEMU_ARM64);
+    if !path.is_file() {
+        AptInstall::packages(&[UBOOT_QEMU_PACKAGE]).run(progress).map_err(ToolsError::Install)?;
+    }
+    if path.is_file() { Ok(path) } else { Err(ToolsError::StillMissing(UBOOT_QEMU_ARM64)) }
+}
+
 /// Why the tools are not usable.
 #[derive(Debug)]
 pub enum ToolsError {

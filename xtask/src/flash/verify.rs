@@ -150,13 +150,14 @@ pub fn check_boot_script(bytes: &[u8], expected: &str) -> Result<(), CheckFailur
 /// `config.txt` names `kernel_file` at `base` in 64-bit mode, with the GIC and UART enabled.
 pub fn check_config_txt(text: &str, kernel_file: &str, base: u64) -> Result<(), CheckFailure> {
     let value = |key: &str| {
+        // The firmware takes the last setting of a key.
         text.lines()
+            .rev()
             .map(str::trim)
             .filter(|line| !line.starts_with('#'))
             .filter_map(|line| line.split_once('='))
-            .filter(|(name, _)| name.trim() == key)
+            .find(|(name, _)| name.trim() == key)
             .map(|(_, value)| value.trim().to_owned())
-            .last()
     };
     for (key, wanted) in [("arm_64bit", "1"), ("enable_gic", "1"), ("enable_uart", "1"), ("kernel", kernel_file)] {
         if value(key).as_deref() != Some(wanted) {

@@ -16,8 +16,12 @@
 //! compiled in" and hangs), so the FIT carries the board tree the image was compiled against.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use bulkhead_config::units::{AddressRange, align_up, hex};
+
+use super::FlashError;
+use super::tools::FlashTools;
 
 /// The FIT image's file name on the card.
 pub const FIT_FILE: &str = "bulkhead.itb";
@@ -35,14 +39,15 @@ pub const ITS_FILE: &str = "bulkhead.its";
 pub const KERNEL_FILE: &str = "bulkhead.bin";
 
 /// The board device tree inside the FIT.
-pub const DTB_FILE: &str = "zcu102.dtb";
+pub const DTB_FILE: &str = "board.dtb";
 
 /// The FIT configuration `bootm` selects by default.
 pub const CONFIGURATION: &str = "bulkhead";
 
 /// Where Xilinx's ZynqMP U-Boot loads `boot.scr` (`scriptaddr`, `include/configs/xilinx_zynqmp.h`)
-/// and the most it reads (`script_size_f`): the FIT must not be loaded over the running script.
-pub const SCRIPT_ADDRESS: AddressRange = match AddressRange::new(0x2000_0000, 0x8_0000) {
+/// and the most it reads (`script_size_f`): neither the FIT nor the hypervisor's copy may be
+/// put over the running script.
+pub const ZYNQMP_SCRIPT_ADDRESS: AddressRange = match AddressRange::new(0x2000_0000, 0x8_0000) {
     Some(range) => range,
     None => panic!("script range overflows"),
 };
@@ -54,6 +59,8 @@ pub struct BootPlan {
     pub hypervisor: AddressRange,
     /// Where `boot.scr` loads the FIT: the first 2 MiB boundary after the reservation.
     pub fit: AddressRange,
+    /// Where U-Boot runs `boot.scr` from.
+    pub script: AddressRange,
 }
 
 /// Why no plan fits the board.
@@ -63,6 +70,8 @@ pub enum PlanError {
     OutsideRam(AddressRange),
     /// The FIT would overwrite the running boot script.
     OverScript(AddressRange),
+    /// `bootm`'s copy of the hypervisor would overwrite the running boot script.
+    KernelOverScript(AddressRange),
 }
 
 impl fmt::Display for PlanError {
@@ -71,8 +80,11 @@ impl fmt::Display for PlanError {
             Self::OutsideRam(range) => write!(f, "the FIT image would be loaded at {range}, outside the board's RAM"),
             Self::OverScript(range) => write!(
                 f,
-                "the FIT image would be loaded at {range}, over boot.scr at {} (U-Boot's scriptaddr); lower [hypervisor] base or shrink the image",
-                SCRIPT_ADDRESS
+                "the FIT image would be loaded at {range}, over boot.scr (U-Boot's scriptaddr); lower [hypervisor] base or shrink the image"
+            ),
+            Self::KernelOverScript(range) => write!(
+                f,
+                "bootm would copy the hypervisor to {range}, over boot.scr (U-Boot's scriptaddr) while it runs"
             ),
         }
     }
@@ -82,19 +94,30 @@ impl std::error::Error for PlanError {}
 
 impl BootPlan {
     /// Places a FIT of `fit_size` bytes after `hypervisor`, inside one range of `ram`, and
-    /// clear of the boot script. The area is free while U-Boot runs; once `bootm` has copied
-    /// the hypervisor out of it, the hypervisor may give it to a partition.
-    pub fn new(hypervisor: AddressRange, ram: &[AddressRange], fit_size: u64) -> Result<Self, PlanError> {
+    /// clear of the boot script at `script`, which the `kernel_size` bytes `bootm` copies to
+    /// the base must not reach either. The FIT's area is free while U-Boot runs; once `bootm`
+    /// has copied the hypervisor out of it, the hypervisor may give it to a partition.
+    pub fn new(
+        hypervisor: AddressRange,
+        ram: &[AddressRange],
+        kernel_size: u64,
+        fit_size: u64,
+        script: AddressRange,
+    ) -> Result<Self, PlanError> {
         let start = align_up(hypervisor.end(), 2 << 20).unwrap_or(u64::MAX);
         let fit = AddressRange::new(start, fit_size.max(1))
             .ok_or(PlanError::OutsideRam(AddressRange::new(start, 0).unwrap_or(hypervisor)))?;
         if !ram.iter().any(|bank| bank.contains(fit)) {
             return Err(PlanError::OutsideRam(fit));
         }
-        if fit.overlaps(SCRIPT_ADDRESS) {
+        if fit.overlaps(script) {
             return Err(PlanError::OverScript(fit));
         }
-        Ok(Self { hypervisor, fit })
+        let kernel = AddressRange::new(hypervisor.base(), kernel_size.max(1)).unwrap_or(hypervisor);
+        if kernel.overlaps(script) {
+            return Err(PlanError::KernelOverScript(kernel));
+        }
+        Ok(Self { hypervisor, fit, script })
     }
 
     /// The hypervisor's load and entry address.
@@ -112,18 +135,19 @@ fn cells(value: u64) -> String {
     }
 }
 
-/// The FIT source for `mkimage -f`; `system` names the manifest it was built from.
-pub fn its(plan: &BootPlan, system: &str) -> String {
+/// The FIT source for `mkimage -f`; `system` names the manifest it was built from, `board`
+/// the board (`ZCU102`).
+pub fn its(plan: &BootPlan, system: &str, board: &str) -> String {
     let load = cells(plan.load_address());
     format!(
         r#"/*
- * Bulkhead for the Xilinx ZCU102, system `{system}`: generated by `cargo xtask flash --board zcu102`.
+ * Bulkhead for the {board}, system `{system}`: generated by `cargo xtask flash`.
  * Compile with `mkimage -f {ITS_FILE} {FIT_FILE}`; `mkimage -l {FIT_FILE}` lists it.
  */
 /dts-v1/;
 
 / {{
-    description = "Bulkhead hypervisor, system {system}, for the ZCU102";
+    description = "Bulkhead hypervisor, system {system}, for the {board}";
     #address-cells = <1>;
 
     images {{
@@ -141,7 +165,7 @@ pub fn its(plan: &BootPlan, system: &str) -> String {
             }};
         }};
         fdt {{
-            description = "ZCU102 device tree the image was compiled against";
+            description = "{board} device tree the image was compiled against";
             data = /incbin/("{DTB_FILE}");
             type = "flat_dt";
             arch = "arm64";
@@ -166,6 +190,49 @@ pub fn its(plan: &BootPlan, system: &str) -> String {
     )
 }
 
+/// What goes into the FIT.
+#[derive(Clone, Copy, Debug)]
+pub struct FitContents<'a> {
+    /// The flat hypervisor image.
+    pub kernel: &'a [u8],
+    /// The board's device tree blob.
+    pub dtb: &'a [u8],
+    /// The system's name, for the descriptions.
+    pub system: &'a str,
+    /// The board's name, for the descriptions (`ZCU102`).
+    pub board: &'a str,
+}
+
+/// Writes `bulkhead.its`, the flat kernel and the tree to `build`, and `bulkhead.itb` and
+/// `boot.scr` (with its source `boot.cmd` in `build`) to `boot`; returns the FIT and script.
+pub fn write_boot_files(
+    tools: &FlashTools,
+    build: &Path,
+    boot: &Path,
+    plan: &BootPlan,
+    contents: FitContents<'_>,
+) -> Result<(PathBuf, PathBuf), FlashError> {
+    super::write(&build.join(KERNEL_FILE), contents.kernel)?;
+    super::write(&build.join(DTB_FILE), contents.dtb)?;
+    super::write(&build.join(ITS_FILE), its(plan, contents.system, contents.board))?;
+    let fit = boot.join(FIT_FILE);
+    let fit_argument = fit.to_string_lossy().into_owned();
+    super::mkimage(tools, build, &["-f", ITS_FILE, &fit_argument])?;
+    let fit_size = std::fs::metadata(&fit).map_err(super::io_error(&fit))?.len();
+    if fit_size > plan.fit.size() {
+        return Err(FlashError::Plan(PlanError::OutsideRam(plan.fit)));
+    }
+    super::write(&build.join(SCRIPT_SOURCE_FILE), boot_commands(plan))?;
+    let script = boot.join(SCRIPT_FILE);
+    let script_argument = script.to_string_lossy().into_owned();
+    super::mkimage(
+        tools,
+        build,
+        &["-A", "arm64", "-O", "linux", "-T", "script", "-C", "none", "-n", "Bulkhead boot", "-d", SCRIPT_SOURCE_FILE, &script_argument],
+    )?;
+    Ok((fit, script))
+}
+
 /// The U-Boot commands of `boot.scr`. Distro boot sets `devtype`, `devnum` and
 /// `distro_bootpart` to where it found the script; run by hand (`source`), the SD card
 /// (`mmc 0:1` on the ZCU102, whose only SD slot is SD1) is assumed.
@@ -173,7 +240,7 @@ pub fn boot_commands(plan: &BootPlan) -> String {
     let fit = hex(plan.fit.base()).replace('_', "");
     let base = hex(plan.load_address()).replace('_', "");
     format!(
-        "# Bulkhead on the ZCU102: generated by `cargo xtask flash --board zcu102`.\n\
+        "# Bulkhead: generated by `cargo xtask flash` (boot flow of the ZCU102).\n\
          # Loads {FIT_FILE} at {fit}, after the hypervisor's reservation; bootm copies the\n\
          # hypervisor to {base} and enters it at EL2 with x0 = the device tree.\n\
          if test -z \"${{devtype}}\"; then setenv devtype mmc; fi\n\
@@ -195,7 +262,13 @@ mod tests {
 
     /// The ZCU102's low DDR bank and its board.toml reservation.
     fn zcu102_plan(fit_size: u64) -> Result<BootPlan, PlanError> {
-        BootPlan::new(range(0x1000_0000, 32 << 20), &[range(0, 0x8000_0000), range(0x8_0000_0000, 0x8000_0000)], fit_size)
+        BootPlan::new(
+            range(0x1000_0000, 32 << 20),
+            &[range(0, 0x8000_0000), range(0x8_0000_0000, 0x8000_0000)],
+            1 << 20,
+            fit_size,
+            ZYNQMP_SCRIPT_ADDRESS,
+        )
     }
 
     #[test]
@@ -213,14 +286,25 @@ mod tests {
 
     #[test]
     fn a_fit_past_the_end_of_ram_is_refused() {
-        let plan = BootPlan::new(range(0x7c00_0000, 32 << 20), &[range(0, 0x8000_0000)], 64 << 20);
+        let plan = BootPlan::new(range(0x7c00_0000, 32 << 20), &[range(0, 0x8000_0000)], 1 << 20, 64 << 20, ZYNQMP_SCRIPT_ADDRESS);
         assert!(matches!(plan, Err(PlanError::OutsideRam(_))));
+    }
+
+    #[test]
+    fn a_hypervisor_copied_over_the_boot_script_is_refused() {
+        // U-Boot for QEMU `virt` runs boot.scr from 0x4020_0000, inside a reservation at
+        // 0x4000_0000: fine for a small image, refused for one reaching the script.
+        let script = range(0x4020_0000, 0x8_0000);
+        let ram = [range(0x4000_0000, 1 << 30)];
+        assert!(BootPlan::new(range(0x4000_0000, 32 << 20), &ram, 1 << 20, 1 << 20, script).is_ok());
+        let plan = BootPlan::new(range(0x4000_0000, 32 << 20), &ram, 3 << 20, 4 << 20, script);
+        assert!(matches!(plan, Err(PlanError::KernelOverScript(_))));
     }
 
     #[test]
     fn the_its_loads_and_enters_the_hypervisor_at_its_base() {
         let plan = zcu102_plan(1 << 20).expect("fits");
-        let source = its(&plan, "demo-zcu102");
+        let source = its(&plan, "demo-zcu102", "ZCU102");
         assert!(source.contains("load = <0x10000000>;"), "{source}");
         assert!(source.contains("entry = <0x10000000>;"), "{source}");
         assert!(source.contains("os = \"linux\";"));
