@@ -38,6 +38,9 @@ pub enum Task {
     Expand(SystemArgs),
     /// Run every cargo-fuzz target for a bounded time from the in-tree corpus (stable Rust).
     Fuzz(FuzzArgs),
+    /// Make the SD card files for a Raspberry Pi 4 or ZCU102 (target/flash/<board>/<system>/), check
+    /// them, and write them to a card only with --device and a typed confirmation.
+    Flash(FlashArgs),
     /// Regenerate board-configs/<BOARD>/<BOARD>.dts from the device tree QEMU builds.
     BoardDts {
         /// Board directory name under board-configs/.
@@ -52,6 +55,28 @@ pub struct TraceArgs {
     /// or bumping a revision; entries are only ever added).
     #[arg(long)]
     pub update_lock: bool,
+}
+
+/// Options of `cargo xtask flash`.
+#[derive(Debug, Args, PartialEq, Eq)]
+pub struct FlashArgs {
+    /// The board: rpi4 or zcu102.
+    #[arg(long, value_name = "BOARD")]
+    pub board: String,
+    /// The system manifest (default: the board's demo, partitions/demo-<BOARD>.toml).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Where to put the files (default: target/flash/<board>/<system>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// A directory with the vendor firmware files to put on the card too (Raspberry Pi 4:
+    /// start4.elf, fixup4.dat, bcm2711-rpi-4-b.dtb, overlays/disable-bt.dtbo; ZCU102: BOOT.BIN).
+    #[arg(long, value_name = "DIR")]
+    pub firmware: Option<PathBuf>,
+    /// Write the card image to this whole-disk block device (asks for confirmation on the
+    /// terminal; refuses mounted or partition devices).
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<PathBuf>,
 }
 
 /// Options of `cargo xtask fuzz`.
@@ -180,6 +205,24 @@ mod tests {
     }
 
     #[test]
+    fn flash_takes_a_board_and_optional_manifest_output_firmware_and_device() {
+        assert_eq!(
+            parse(&["flash", "--board", "rpi4"]).ok(),
+            Some(Task::Flash(FlashArgs { board: "rpi4".to_owned(), manifest: None, out: None, firmware: None, device: None }))
+        );
+        assert_eq!(
+            parse(&["flash", "--board", "zcu102", "--manifest", "m.toml", "--out", "o", "--firmware", "fw", "--device", "/dev/sdz"]).ok(),
+            Some(Task::Flash(FlashArgs {
+                board: "zcu102".to_owned(),
+                manifest: Some(PathBuf::from("m.toml")),
+                out: Some(PathBuf::from("o")),
+                firmware: Some(PathBuf::from("fw")),
+                device: Some(PathBuf::from("/dev/sdz")),
+            }))
+        );
+    }
+
+    #[test]
     fn board_dts_needs_a_board_name() {
         assert_eq!(
             parse(&["board-dts", "qemu-virt"]).ok(),
@@ -222,7 +265,7 @@ mod tests {
             parse(&["expand", "--manifest", "x.toml"]),
             Ok(Task::Expand(_))
         ));
-        assert!(parse(&["flash"]).is_err());
+        assert!(parse(&["flash"]).is_err(), "flash needs --board");
         assert!(parse(&["test", "--release"]).is_err());
     }
 }

@@ -7,7 +7,8 @@
 //! compilers and emulators exist (installing them with [`apt`] when allowed), [`pipeline`]
 //! builds a system, [`qemu`] starts it, [`defmt_log`] decodes the hypervisor's binary log and
 //! [`board_dts`] regenerates a board's device tree from QEMU; [`linux_guest`] fetches and builds
-//! the Linux demo partition's kernel and initramfs. [`progress`] shows spinners.
+//! the Linux demo partition's kernel and initramfs; [`flash`] makes and checks the SD card
+//! files of the Raspberry Pi 4 and ZCU102. [`progress`] shows spinners.
 #![forbid(unsafe_code)]
 
 pub mod apt;
@@ -15,6 +16,7 @@ pub mod bench;
 pub mod board_dts;
 pub mod chaos;
 pub mod defmt_log;
+pub mod flash;
 pub mod host_tools;
 pub mod linux_guest;
 pub mod module_graph;

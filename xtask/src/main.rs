@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         .map_err(commands::Failure::Bench),
         Task::Trace(arguments) => commands::trace::trace(&repository, arguments.update_lock),
         Task::Expand(arguments) => commands::expand::expand(&repository, &arguments),
+        Task::Flash(arguments) => commands::flash::flash(&repository, &arguments),
         Task::BoardDts { board } => commands::board_dts::board_dts(&repository, &board),
         Task::Fuzz(arguments) => commands::fuzz::fuzz(
             &repository,

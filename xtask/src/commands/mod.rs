@@ -4,6 +4,7 @@ pub mod board_dts;
 pub mod build;
 pub mod check;
 pub mod expand;
+pub mod flash;
 pub mod fuzz;
 pub mod lint;
 pub mod run;
@@ -58,6 +59,8 @@ pub enum Failure {
     Fuzz(String),
     /// `cargo xtask soak` could not run, or its checks failed.
     Soak(String),
+    /// `cargo xtask flash`: the SD card files could not be made, checked or written.
+    Flash(String),
 }
 
 impl fmt::Display for Failure {
@@ -77,6 +80,7 @@ impl fmt::Display for Failure {
             Self::Trace(error) => write!(f, "bulkhead-trace: {error}"),
             Self::Soak(error) => write!(f, "soak: {error}"),
             Self::Fuzz(error) => write!(f, "{error}"),
+            Self::Flash(error) => write!(f, "flash: {error}"),
         }
     }
 }

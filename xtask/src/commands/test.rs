@@ -1,7 +1,8 @@
 //! `cargo xtask test`: the whole suite, as CI runs it (`.ci/run` calls exactly this).
 //!
 //! Stages, each reported on one line and again in the final summary:
-//! 1. toolchain and host tools (installed when missing and running as root);
+//! 1. toolchain and host tools (installed when missing and running as root), the SD card
+//!    tools of `cargo xtask flash` among them;
 //! 2. host unit tests of the root workspace (everything but the QEMU tests);
 //! 3. the partitions and the default system image (the `build` pipeline);
 //! 4. the QEMU integration tests (`bulkhead-qemu-tests`), told where stage 3 put the image;
@@ -65,9 +66,17 @@ pub fn test(repository: &Repository) -> Result<(), Failure> {
         let settings = xtask::board_dts::board_qemu_settings(repository, &board)?;
         xtask::qemu_preflight::ensure(&settings, &progress)?;
     }
+    // The flash tests (stage 4) make and read SD card files, compare the kernel file with an
+    // independent `objcopy -O binary`, and boot the ZCU102's boot files under U-Boot on QEMU.
+    xtask::flash::tools::FlashTools::ensure(&progress).map_err(|error| Failure::Flash(error.to_string()))?;
+    xtask::flash::tools::ensure_reference_objcopy(&progress).map_err(|error| Failure::Flash(error.to_string()))?;
+    xtask::flash::tools::ensure_uboot_for_qemu(&progress).map_err(|error| Failure::Flash(error.to_string()))?;
     results.push((
         "toolchain and host tools",
-        Outcome::Passed(format!("{}; {qemu}; dtc; every board's QEMU machine starts", cargo.core_library())),
+        Outcome::Passed(format!(
+            "{}; {qemu}; dtc; mkimage, mtools, mkfs.vfat, objcopy, U-Boot for QEMU; every board's QEMU machine starts",
+            cargo.core_library()
+        )),
     ));
     let runner = HostTestRunner::ensure(&progress);
 
