@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::apt;
 use crate::error::Error;
 
 /// Browser executables tried, in order (`BULKHEAD_CHROMIUM` overrides).
@@ -63,32 +64,19 @@ pub fn find_chromium() -> Option<PathBuf> {
 }
 
 /// Whether the process runs as root.
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
-}
-
 /// Finds Chromium, installing Debian's `chromium` package with apt when missing and root.
 pub fn ensure_chromium() -> Result<PathBuf, Error> {
     if let Some(path) = find_chromium() {
         return Ok(path);
     }
-    let install = "apt-get install -y --no-install-recommends chromium";
-    if !is_root() {
+    let install = apt::install_command("chromium");
+    if !apt::is_root() {
         return Err(Error::Tool {
             program: "chromium".to_owned(),
             message: format!("not installed; run `sudo {install}`"),
         });
     }
-    let apt = |arguments: &[&str]| {
-        Command::new("apt-get")
-            .args(arguments)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .output()
-            .is_ok_and(|output| output.status.success())
-    };
-    let arguments = ["install", "-y", "--no-install-recommends", "chromium"];
-    let installed = apt(&arguments) || (apt(&["update"]) && apt(&arguments));
-    if !installed {
+    if !apt::install("chromium", "headless browser for the report's rendering check") {
         return Err(Error::Tool { program: "apt-get".to_owned(), message: format!("`{install}` failed") });
     }
     find_chromium().ok_or_else(|| Error::Tool {

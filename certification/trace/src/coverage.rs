@@ -17,6 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::apt;
 use crate::error::Error;
 use crate::git::SourceState;
 use crate::results::coverage::{Counter, Counters, Coverage, FileCoverage, SCHEMA_VERSION};
@@ -130,24 +131,11 @@ pub fn find_llvm_tools(major: u32) -> Result<LlvmTools, Error> {
         return Ok(tools);
     }
     let package = format!("llvm-{major}");
-    let root =
-        Command::new("id").arg("-u").output().is_ok_and(|result| String::from_utf8_lossy(&result.stdout).trim() == "0");
-    if root {
-        let install = |update: bool| {
-            if update {
-                let _ = Command::new("apt-get").arg("update").env("DEBIAN_FRONTEND", "noninteractive").output();
-            }
-            Command::new("apt-get")
-                .args(["install", "-y", "--no-install-recommends", &package])
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .output()
-                .is_ok_and(|result| result.status.success())
-        };
-        if (install(false) || install(true))
-            && let Some(tools) = find()
-        {
-            return Ok(tools);
-        }
+    if apt::is_root()
+        && apt::install(&package, "llvm-profdata and llvm-cov for the coverage evidence")
+        && let Some(tools) = find()
+    {
+        return Ok(tools);
     }
     Err(Error::Tool {
         program: format!("llvm-cov-{major}"),

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analyses;
+pub mod apt;
 pub mod browser;
 pub mod checks;
 pub mod coverage;
