@@ -327,8 +327,9 @@ pub fn zcu102_notes(plan: &zcu102::BootPlan, system: &str) -> String {
          Copy `boot/` to the first FAT partition of an SD card (or write `sdcard.img`), add the\n\
          vendor `{BOOT_BIN}` (FSBL, PMU firmware, TF-A, U-Boot: from a PetaLinux/Yocto build or\n\
          AMD's ZCU102 prebuilt images; or pass `--firmware DIR` to put it into the image), set\n\
-         SW6 to SD boot (1-4: ON OFF OFF OFF) and connect the USB-UART (J83): the first of the\n\
-         four ports (PS UART0) at 115200 8N1 shows U-Boot and then Bulkhead.\n\n\
+         SW6 to SD boot (boot mode 0xE; 1-4: ON OFF OFF OFF, UG1182) and connect the USB-UART\n\
+         (J83): the first of the four ports (PS UART0) at 115200 8N1 shows U-Boot (`EL Level: EL2`,\n\
+         the SD slot as `mmc@ff170000: 0`) and then Bulkhead.\n\n\
          | what | address |\n| --- | --- |\n\
          | hypervisor reservation (`board.toml` `[hypervisor]`) | {reservation} |\n\
          | hypervisor load and entry | {base} |\n\
