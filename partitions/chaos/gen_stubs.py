@@ -160,6 +160,15 @@ for g in order:
     const = {"Access": "ACCESS", "Sysreg": "SYSREG", "SysregPmu": "PMU", "Local": "LOCAL", "Sgi": "SGI", "Wait": "WAIT", "Call": "CALL"}[g]
     out.append("/// " + docs[g])
     out.append(f"pub const {const}_STUBS: Range<usize> = {lo}..{hi};")
+import re
+# GICv3 CPU interface registers (ICC_*: op0=3, op1=0, CRn=12, CRm=8..12; ICC_PMR_EL1 is
+# S3_0_C4_C6_0). On a GICv2 they do not exist: EL1 takes UNDEF without reaching EL2.
+icc = re.compile(r"s3_0_c12_c(8|9|10|11|12)_[0-7]\b|s3_0_c4_c6_0\b")
+gic_cpu_interface = [i for i, (g, n, al, asm, doc) in enumerate(stubs)
+                     if g in ("Sysreg", "Sgi") and any(icc.search(line) for line in asm)]
+out.append("/// The system-register and SGI stubs that access a GICv3 CPU interface register")
+out.append("/// (`ICC_*`): on a GICv2 they are UNDEFINED at EL1 and never reach the hypervisor.")
+out.append(f"pub const GIC_CPU_INTERFACE_STUBS: [usize; {len(gic_cpu_interface)}] = {gic_cpu_interface};")
 names = {}
 for i, s in enumerate(stubs):
     names[s[1]] = i

@@ -35,6 +35,9 @@ pub const SGI_STUBS: Range<usize> = 218..221;
 pub const WAIT_STUBS: Range<usize> = 221..226;
 /// HVC and SMC with different immediates.
 pub const CALL_STUBS: Range<usize> = 226..231;
+/// The system-register and SGI stubs that access a GICv3 CPU interface register
+/// (`ICC_*`): on a GICv2 they are UNDEFINED at EL1 and never reach the hypervisor.
+pub const GIC_CPU_INTERFACE_STUBS: [usize; 13] = [97, 98, 99, 100, 101, 102, 120, 121, 122, 123, 218, 219, 220];
 /// Index of the `wfi` stub.
 pub const STUB_WFI: usize = 225;
 /// Index of the `strb` stub.
