@@ -81,14 +81,15 @@ fn zcu102_facts_come_from_the_upstream_tree() {
             (3, "arm,cortex-a53")
         ]
     );
-    // GIC-400: GICD, GICC, GICH, GICV.
+    // GIC-400: GICD, GICC, GICH, GICV; GICC and GICV are 128 KiB with 4 KiB pages aliased over
+    // 64 KiB, so their contiguous 8 KiB views start 0xF000 in.
     assert_eq!(
         board.gic,
         Gic::V2 {
             distributor: PhysAddr(0xf901_0000),
-            cpu_interface: PhysAddr(0xf902_0000),
+            cpu_interface: PhysAddr(0xf902_f000),
             hypervisor_interface: PhysAddr(0xf904_0000),
-            virtual_cpu_interface: PhysAddr(0xf906_0000),
+            virtual_cpu_interface: PhysAddr(0xf906_f000),
         }
     );
     assert_eq!(board.maintenance_intid, Some(25));
