@@ -21,7 +21,7 @@ use crate::session::{BootOptions, QemuSession};
 
 /// Names the board the tests' own manifests are built for instead of `qemu-virt`
 /// ([`TestSystem::from_manifest_text`]); unset, they run on `qemu-virt`.
-pub const TEST_BOARD_VARIABLE: &str = "BULKHEAD_TEST_BOARD";
+pub use xtask::paths::TEST_BOARD_VARIABLE;
 
 /// `manifest_text` with its `board = "qemu-virt"` line naming `board` instead.
 pub fn for_board(manifest_text: &str, board: &str) -> String {
