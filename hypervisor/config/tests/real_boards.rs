@@ -249,6 +249,37 @@ fn qemu_virt_pass_through_devices_come_from_its_dump() {
     assert_eq!(info.interrupts[0].trigger(), Trigger::Level);
 }
 
+// [utest->dsn~config-board~1]
+#[test]
+fn a_zcu102_system_can_take_uart1_for_the_log_and_then_no_partition_has_it() {
+    debian_dtbs::ensure("zcu102");
+    let directory = tempfile::tempdir().unwrap();
+    let system = "[system]\nboard = \"zcu102\"\nlog = \"serial1\"\n\n[[partition]]\nname = \"alpha\"\nimage = { crate = \"heartbeat\" }\nmemory = { size = \"16MiB\" }\ncpus = [0]\n";
+    let manifest = directory.path().join("log.toml");
+    std::fs::write(&manifest, system).unwrap();
+    let spec = load(&manifest, &repo_root()).unwrap_or_else(|diagnostics| panic!("{diagnostics:#}"));
+    let log = spec.board().log.as_ref().expect("[system] log names UART1");
+    assert_eq!(
+        log.uart,
+        Uart {
+            kind: UartKind::Cadence,
+            base: PhysAddr(0xff01_0000),
+            intid: 54
+        }
+    );
+    assert!(spec.board().hypervisor_mmio().iter().any(|range| range.base() == 0xff01_0000));
+    // The board alone has no log; UART1 is a partition's to take.
+    assert!(board("zcu102").log.is_none());
+    // Once the log, UART1 is the hypervisor's: passing it through is refused.
+    std::fs::write(&manifest, format!("{system}devices = [\"serial1\"]\n")).unwrap();
+    let diagnostics = load(&manifest, &repo_root()).expect_err("the log UART passed through");
+    assert!(
+        diagnostics.errors().any(|item| item.code() == Code::DeviceOwnedByHypervisor),
+        "{}",
+        diagnostics.render(false)
+    );
+}
+
 // [utest->dsn~config-devices~1]
 #[test]
 fn the_rpi4_mini_uart_shares_its_page_with_the_aux_block() {
