@@ -280,6 +280,27 @@ fn a_zcu102_system_can_take_uart1_for_the_log_and_then_no_partition_has_it() {
     );
 }
 
+// [utest->dsn~config-board~1]
+#[test]
+fn log_none_frees_the_boards_log_uart_for_a_partition() {
+    let directory = tempfile::tempdir().unwrap();
+    let manifest = directory.path().join("no-log.toml");
+    let partition = "[[partition]]\nname = \"alpha\"\nimage = { crate = \"heartbeat\" }\nmemory = { size = \"16MiB\" }\ncpus = [0]\nconsole = { passthrough = \"serial1\" }\n";
+    // qemu-virt's board.toml makes the second PL011 the log: passing it through is refused…
+    std::fs::write(&manifest, format!("[system]\nboard = \"qemu-virt\"\n\n{partition}")).unwrap();
+    let diagnostics = load(&manifest, &repo_root()).expect_err("the log UART passed through");
+    assert!(
+        diagnostics.errors().any(|item| item.code() == Code::DeviceOwnedByHypervisor),
+        "{}",
+        diagnostics.render(false)
+    );
+    // …until the system has no log.
+    std::fs::write(&manifest, format!("[system]\nboard = \"qemu-virt\"\nlog = \"none\"\n\n{partition}")).unwrap();
+    let spec = load(&manifest, &repo_root()).unwrap_or_else(|diagnostics| panic!("{diagnostics:#}"));
+    assert!(spec.board().log.is_none());
+    assert!(!spec.board().hypervisor_mmio().iter().any(|range| range.base() == 0x0904_0000));
+}
+
 // [utest->dsn~config-devices~1]
 #[test]
 fn the_rpi4_mini_uart_shares_its_page_with_the_aux_block() {

@@ -241,6 +241,9 @@ pub(crate) fn validate(
     })
 }
 
+/// `[system] log = "none"`: the system has no `defmt` log UART, whatever the board names.
+const NO_LOG: &str = "none";
+
 /// `[system] console`, `log` and `hypervisor_memory`: the board as this system uses it.
 fn apply_system_overrides(
     manifest: &Manifest,
@@ -274,10 +277,12 @@ fn apply_system_overrides(
             ),
         }
     }
-    if let Some(log) = &system.log {
+    match &system.log {
+        // The board's log UART stays unused, free to pass through.
+        Some(log) if log.get_ref() == NO_LOG => board.log = None,
         // A board whose spare UART is usually a partition's (ZCU102's UART1) has no log of
         // its own; a system that passes nothing through can take it for the log.
-        match board.uart(log.get_ref()) {
+        Some(log) => match board.uart(log.get_ref()) {
             Ok(uart) if uart.path == board.console.path => diagnostics.push(
                 Diagnostic::error(
                     Code::UartInvalid,
@@ -291,10 +296,11 @@ fn apply_system_overrides(
                 Diagnostic::error(Code::UartInvalid, message)
                     .with_label(source, log.span(), "not a supported UART")
                     .with_help(
-                        "name a PL011, Cadence or NS16550/mini-UART node by path, alias or &label",
+                        "name a PL011, Cadence or NS16550/mini-UART node by path, alias or &label, or \"none\"",
                     ),
             ),
-        }
+        },
+        None => {}
     }
     if let Some(memory) = &system.hypervisor_memory {
         let table = memory.get_ref();
