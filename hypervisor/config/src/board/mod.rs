@@ -937,7 +937,6 @@ impl Loader<'_> {
     }
 }
 
-/// Reads a UART node: register model, first register frame, first interrupt.
 /// A GICv2 `reg` region at least this large holds its 4 KiB pages 64 KiB apart.
 const GICV2_ALIASED_REGION: u64 = 0x2_0000;
 
@@ -963,6 +962,7 @@ fn gicv2_cpu_interface_view(region: AddressRange) -> Option<u64> {
     }
 }
 
+/// Reads a UART node: register model, first register frame, first interrupt.
 fn uart_from_node(node: &Node, gic_phandle: Option<u32>) -> Result<UartInfo, String> {
     let kind = if node.is_compatible(&["arm,pl011"]) {
         UartKind::Pl011
