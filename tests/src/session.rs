@@ -120,7 +120,7 @@ impl QemuSession {
     /// Boots `system` headless.
     pub fn boot(system: &TestSystem, options: BootOptions) -> Self {
         let slot = SessionSlot::acquire();
-        let log_file = (system.qemu().serial_ports > 1).then(|| unique_log_file(system));
+        let log_file = system.log_port().then(|| unique_log_file(system));
         let run = QemuRun::piped(
             system.qemu(),
             system.image().to_path_buf(),

@@ -21,7 +21,7 @@ use crate::session::{BootOptions, QemuSession};
 
 /// Names the board the tests' own manifests are built for instead of `qemu-virt`
 /// ([`TestSystem::from_manifest_text`]); unset, they run on `qemu-virt`.
-pub const TEST_BOARD_VARIABLE: &str = "BULKHEAD_TEST_BOARD";
+pub use xtask::paths::TEST_BOARD_VARIABLE;
 
 /// `manifest_text` with its `board = "qemu-virt"` line naming `board` instead.
 pub fn for_board(manifest_text: &str, board: &str) -> String {
@@ -101,6 +101,8 @@ pub struct TestSystem {
     output_dir: PathBuf,
     qemu: QemuBoard,
     partitions: Vec<String>,
+    /// QEMU's second `-serial` carries the hypervisor's log (`BuiltSystem::log_port`).
+    log_port: bool,
 }
 
 impl TestSystem {
@@ -114,11 +116,13 @@ impl TestSystem {
                 Ok(spec) => spec,
                 Err(diagnostics) => panic!("{}: {diagnostics:#}", handoff.manifest.display()),
             };
+            let qemu = QemuBoard::from(&spec.board().qemu);
             TestSystem {
                 name: repository.system_dir(&handoff.manifest).name().to_owned(),
                 image: handoff.image,
                 output_dir: handoff.gen_dir,
-                qemu: QemuBoard::from(&spec.board().qemu),
+                log_port: qemu.log_port(spec.board().log.is_some()),
+                qemu,
                 partitions: spec
                     .partitions()
                     .iter()
@@ -213,6 +217,7 @@ impl TestSystem {
                 image: built.hypervisor_elf(),
                 output_dir: built.output.path().to_path_buf(),
                 qemu: built.qemu.clone(),
+                log_port: built.log_port(),
                 partitions: built
                     .compiled
                     .partitions
@@ -222,6 +227,11 @@ impl TestSystem {
             },
             Err(error) => panic!("building {} failed:\n{error:#}", manifest.display()),
         }
+    }
+
+    /// Whether the hypervisor's log reaches a QEMU port the session can read.
+    pub fn log_port(&self) -> bool {
+        self.log_port
     }
 
     /// The manifest stem naming the system.

@@ -78,8 +78,11 @@ doorbell = true
 "#;
 
 /// Where `partition` sees the channel, as the config compiler placed it: loaded again from
-/// the manifest `TestSystem::from_manifest_text` saved for the system `name`.
-fn channel_end(name: &str, partition: &str) -> EndpointSpec {
+/// the manifest `TestSystem::from_manifest_text` saved for `system` (under the system's
+/// name, which carries the board with `BULKHEAD_TEST_BOARD`: the manifest the image was
+/// built from, never a stale one of another board).
+fn channel_end(system: &TestSystem, partition: &str) -> EndpointSpec {
+    let name = system.name();
     let repository = Repository::locate();
     let manifest: PathBuf = repository
         .root()
@@ -202,7 +205,7 @@ fn peer_keeps_running_after_its_doorbell() {
 fn read_only_end_cannot_write_the_channel() {
     const NAME: &str = "channel-reader-writes-read-only-end";
     let system = TestSystem::from_manifest_text(NAME, READER_WRITES_ITS_READ_ONLY_END);
-    let reader_end = channel_end(NAME, "reader");
+    let reader_end = channel_end(&system, "reader");
     let session = system.boot();
     let fault_pattern = "[hv] reader: stage-2 fault at IPA 0x";
     let transcript = session.wait_for(fault_pattern);

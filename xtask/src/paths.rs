@@ -28,6 +28,10 @@ pub const IMAGE_VARIABLE: &str = "BULKHEAD_IMAGE";
 /// The default system's generated sources (`system.rs`, `memory.x`, DTBs), for the harness.
 pub const GEN_DIR_VARIABLE: &str = "BULKHEAD_GEN_DIR";
 
+/// Names the board the QEMU tests build their own inline manifests for instead of
+/// `qemu-virt` (`tests/README.md`); `cargo xtask test` sets it for its GICv2 board runs.
+pub const TEST_BOARD_VARIABLE: &str = "BULKHEAD_TEST_BOARD";
+
 /// The repository checkout xtask was compiled from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Repository {

@@ -62,6 +62,14 @@ impl BuiltSystem {
     pub fn hypervisor_elf(&self) -> PathBuf {
         self.output.hypervisor_elf()
     }
+
+    /// Whether QEMU's second `-serial` carries this system's `defmt` log: the system has a
+    /// log UART (`board.toml` `log` or `[system] log`) and the board's QEMU settings create
+    /// that port. A board may create the port for systems that take its spare UART as the
+    /// log (ZCU102's UART1) while others pass that UART through to a partition.
+    pub fn log_port(&self) -> bool {
+        self.qemu.log_port(self.spec.board().log.is_some())
+    }
 }
 
 /// Runs the pipeline's steps for one repository.

@@ -54,6 +54,12 @@ impl From<&QemuSettings> for QemuBoard {
 }
 
 impl QemuBoard {
+    /// Whether the second `-serial` carries the `defmt` log of a system that has
+    /// (`system_has_log`) a log UART: both the port and the UART must exist.
+    pub fn log_port(&self, system_has_log: bool) -> bool {
+        self.serial_ports > 1 && system_has_log
+    }
+
     /// `-M <machine> -cpu <cpu> -smp <n> -m <size> -nic none <extra…>`, with `machine_suffix`
     /// (such as `,dumpdtb=x.dtb`) appended to the machine value.
     pub fn machine_arguments(&self, machine_suffix: &str) -> Vec<String> {

@@ -49,6 +49,10 @@ pub struct SystemTable {
     /// Device tree path or alias of the hypervisor's console UART; `board.toml`'s when absent.
     #[serde(default)]
     pub console: Option<Spanned<String>>,
+    /// Device tree path or alias of a UART for the hypervisor's binary `defmt` log;
+    /// `board.toml`'s `log` when absent.
+    #[serde(default)]
+    pub log: Option<Spanned<String>>,
     /// Overrides `board.toml`'s `[hypervisor]` reservation.
     #[serde(default)]
     pub hypervisor_memory: Option<Spanned<HypervisorMemoryTable>>,

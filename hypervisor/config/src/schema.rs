@@ -49,6 +49,7 @@ const SIZE_BASE: &[Key] = &[key("base", Shape::Scalar), key("size", Shape::Scala
 const SYSTEM: &[Key] = &[
     key("board", Shape::Scalar),
     key("console", Shape::Scalar),
+    key("log", Shape::Scalar),
     key("hypervisor_memory", Shape::Table(SIZE_BASE)),
     key("dma_without_iommu", Shape::Scalar),
 ];

@@ -96,9 +96,9 @@ fn gicv2_board_addresses_are_translated_through_bus_ranges() {
         board.gic,
         Gic::V2 {
             distributor: PhysAddr(0xf901_0000),
-            cpu_interface: PhysAddr(0xf902_0000),
+            cpu_interface: PhysAddr(0xf902_f000),
             hypervisor_interface: PhysAddr(0xf904_0000),
-            virtual_cpu_interface: PhysAddr(0xf906_0000),
+            virtual_cpu_interface: PhysAddr(0xf906_f000),
         }
     );
     // SPI 21 is INTID 53.

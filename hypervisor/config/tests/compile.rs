@@ -501,9 +501,11 @@ fn a_gicv2_board_builds_with_the_gicv2_driver_and_maps_gicv_at_the_guests_gicc()
         system_rs.contains("pub type InterruptController = ::bulkhead_drivers::gicv2::PhysicalGic;"),
         "{system_rs}"
     );
-    // The board's GICV (0xf906_0000) at the guest's GICC (0x0801_0000), 8 KiB.
+    // The board's GICV (128 KiB at 0xf906_0000, 4 KiB pages aliased over 64 KiB) at the
+    // guest's GICC (0x0801_0000), as the 8 contiguous KiB from 0xf906_f000: the first page's
+    // last alias, then the second page at 0xf907_0000.
     assert!(system_rs.contains("ipa: ::bulkhead_core::addr::Ipa(0x801_0000)"), "{system_rs}");
-    assert!(system_rs.contains("phys: ::bulkhead_core::addr::PhysAddr(0xf906_0000)"), "{system_rs}");
+    assert!(system_rs.contains("phys: ::bulkhead_core::addr::PhysAddr(0xf906_f000)"), "{system_rs}");
 }
 
 // [utest->dsn~config-codegen~1]

@@ -74,6 +74,10 @@ check_tests! {
     // [utest->dsn~config-checks~1] [utest->dsn~config-board~1]
     the_system_console_must_be_a_supported_uart => "uart-invalid",
     // [utest->dsn~config-checks~1] [utest->dsn~config-board~1]
+    the_system_log_must_be_a_supported_uart => "log-uart-invalid",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-board~1]
+    the_system_log_cannot_be_the_console => "log-uart-is-the-console",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-board~1]
     the_hypervisor_memory_override_is_checked => "hypervisor-reservation-invalid",
     // Names.
     // [utest->dsn~config-checks~1]

@@ -81,14 +81,15 @@ fn zcu102_facts_come_from_the_upstream_tree() {
             (3, "arm,cortex-a53")
         ]
     );
-    // GIC-400: GICD, GICC, GICH, GICV.
+    // GIC-400: GICD, GICC, GICH, GICV; GICC and GICV are 128 KiB with 4 KiB pages aliased over
+    // 64 KiB, so their contiguous 8 KiB views start 0xF000 in.
     assert_eq!(
         board.gic,
         Gic::V2 {
             distributor: PhysAddr(0xf901_0000),
-            cpu_interface: PhysAddr(0xf902_0000),
+            cpu_interface: PhysAddr(0xf902_f000),
             hypervisor_interface: PhysAddr(0xf904_0000),
-            virtual_cpu_interface: PhysAddr(0xf906_0000),
+            virtual_cpu_interface: PhysAddr(0xf906_f000),
         }
     );
     assert_eq!(board.maintenance_intid, Some(25));
@@ -246,6 +247,58 @@ fn qemu_virt_pass_through_devices_come_from_its_dump() {
     let node = board.tree.resolve("/pl031@9010000").unwrap();
     let info = devices::describe(&board, node).unwrap();
     assert_eq!(info.interrupts[0].trigger(), Trigger::Level);
+}
+
+// [utest->dsn~config-board~1]
+#[test]
+fn a_zcu102_system_can_take_uart1_for_the_log_and_then_no_partition_has_it() {
+    debian_dtbs::ensure("zcu102");
+    let directory = tempfile::tempdir().unwrap();
+    let system = "[system]\nboard = \"zcu102\"\nlog = \"serial1\"\n\n[[partition]]\nname = \"alpha\"\nimage = { crate = \"heartbeat\" }\nmemory = { size = \"16MiB\" }\ncpus = [0]\n";
+    let manifest = directory.path().join("log.toml");
+    std::fs::write(&manifest, system).unwrap();
+    let spec = load(&manifest, &repo_root()).unwrap_or_else(|diagnostics| panic!("{diagnostics:#}"));
+    let log = spec.board().log.as_ref().expect("[system] log names UART1");
+    assert_eq!(
+        log.uart,
+        Uart {
+            kind: UartKind::Cadence,
+            base: PhysAddr(0xff01_0000),
+            intid: 54
+        }
+    );
+    assert!(spec.board().hypervisor_mmio().iter().any(|range| range.base() == 0xff01_0000));
+    // The board alone has no log; UART1 is a partition's to take.
+    assert!(board("zcu102").log.is_none());
+    // Once the log, UART1 is the hypervisor's: passing it through is refused.
+    std::fs::write(&manifest, format!("{system}devices = [\"serial1\"]\n")).unwrap();
+    let diagnostics = load(&manifest, &repo_root()).expect_err("the log UART passed through");
+    assert!(
+        diagnostics.errors().any(|item| item.code() == Code::DeviceOwnedByHypervisor),
+        "{}",
+        diagnostics.render(false)
+    );
+}
+
+// [utest->dsn~config-board~1]
+#[test]
+fn log_none_frees_the_boards_log_uart_for_a_partition() {
+    let directory = tempfile::tempdir().unwrap();
+    let manifest = directory.path().join("no-log.toml");
+    let partition = "[[partition]]\nname = \"alpha\"\nimage = { crate = \"heartbeat\" }\nmemory = { size = \"16MiB\" }\ncpus = [0]\nconsole = { passthrough = \"serial1\" }\n";
+    // qemu-virt's board.toml makes the second PL011 the log: passing it through is refused…
+    std::fs::write(&manifest, format!("[system]\nboard = \"qemu-virt\"\n\n{partition}")).unwrap();
+    let diagnostics = load(&manifest, &repo_root()).expect_err("the log UART passed through");
+    assert!(
+        diagnostics.errors().any(|item| item.code() == Code::DeviceOwnedByHypervisor),
+        "{}",
+        diagnostics.render(false)
+    );
+    // …until the system has no log.
+    std::fs::write(&manifest, format!("[system]\nboard = \"qemu-virt\"\nlog = \"none\"\n\n{partition}")).unwrap();
+    let spec = load(&manifest, &repo_root()).unwrap_or_else(|diagnostics| panic!("{diagnostics:#}"));
+    assert!(spec.board().log.is_none());
+    assert!(!spec.board().hypervisor_mmio().iter().any(|range| range.base() == 0x0904_0000));
 }
 
 // [utest->dsn~config-devices~1]

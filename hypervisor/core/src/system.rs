@@ -70,11 +70,14 @@ pub enum Gic {
     V2 {
         /// GICD base.
         distributor: PhysAddr,
-        /// GICC base (physical CPU interface).
+        /// The physical CPU interface (GICC) as 8 contiguous KiB: its `reg` base, or on a
+        /// GIC-400 whose 4 KiB pages are aliased over 64 KiB (ZCU102: a 128 KiB region) the
+        /// base + 0xF000, where the first page's last alias meets the second page.
         cpu_interface: PhysAddr,
         /// GICH base (virtual interface control).
         hypervisor_interface: PhysAddr,
-        /// GICV base (virtual CPU interface, mapped to guests as their GICC).
+        /// The virtual CPU interface (GICV, mapped to guests as their GICC) as 8 contiguous
+        /// KiB, chosen as for `cpu_interface`.
         virtual_cpu_interface: PhysAddr,
     },
 }

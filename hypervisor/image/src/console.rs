@@ -211,6 +211,19 @@ pub fn fatal(arguments: fmt::Arguments<'_>) {
     uart.write_blocking(line.bytes());
 }
 
+/// Clears the console UART's receive interrupt status, before the input core reads what
+/// waits. A Cadence UART latches `RTRIG`/`TIMEOUT` in its `ISR` until they are written back,
+/// so without this its level interrupt stays asserted after the FIFO is empty and the core
+/// that takes it never leaves the hypervisor (seen on `zcu102`: the input core's partition
+/// stopped at the first key); a PL011 clears `RXRIS`/`RTRIS` itself as its FIFO drains, and
+/// the write changes nothing there. Clearing before reading means a byte arriving during
+/// the read raises the status again instead of being left unsignalled.
+pub fn acknowledge_input() {
+    if let Some(uart) = INPUT.lock().as_mut() {
+        uart.acknowledge(UartInterrupts::RECEIVE);
+    }
+}
+
 /// Takes one byte of input, if the console received any (the input core only).
 pub fn read_byte() -> Option<u8> {
     INPUT.lock().as_mut().and_then(ConsoleDriver::read_byte)

@@ -25,6 +25,7 @@ pub fn input_core() -> Option<usize> {
 
 /// Reads every byte the console UART holds and routes it. Called with no partition lock held.
 pub fn drain(current_core: usize) {
+    crate::console::acknowledge_input();
     // BOUND: the UART's receive FIFO is finite and each iteration takes one byte from it.
     while let Some(byte) = crate::console::read_byte() {
         let action = ROUTER.lock().as_mut().map(|router| router.feed(byte));

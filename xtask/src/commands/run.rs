@@ -37,7 +37,7 @@ pub fn run(repository: &Repository, arguments: &SystemArgs) -> Result<(), Failur
     qemu_preflight::ensure(&QemuBoard::from(&spec.board().qemu), &progress)?;
     let built = build(repository, arguments)?;
     let image = built.hypervisor_elf();
-    let log_file = (built.qemu.serial_ports > 1).then(|| built.output.hypervisor_log());
+    let log_file = built.log_port().then(|| built.output.hypervisor_log());
     let table = match &log_file {
         Some(log) => {
             // QEMU truncates the file too, but a stale log must never be decoded against a

@@ -6,6 +6,8 @@
 //! 2. host unit tests of the root workspace (everything but the QEMU tests);
 //! 3. the partitions and the default system image (the `build` pipeline);
 //! 4. the QEMU integration tests (`bulkhead-qemu-tests`), told where stage 3 put the image;
+//!    then, on each GICv2 board of [`BOARD_VARIANTS`], that board's demo and the tests that
+//!    reach its interrupt and console path (`BULKHEAD_TEST_BOARD`, `tests/README.md`);
 //! 5. every fuzz target for a bounded time from the in-tree corpus (`cargo xtask fuzz`);
 //! 6. the coding standard (`cargo xtask lint`);
 //! 7. the traceability evidence (`cargo xtask trace`) of this run.
@@ -18,7 +20,7 @@ use std::path::Path;
 use std::process::Command;
 
 use xtask::host_tools::{self, Need};
-use xtask::paths::{GEN_DIR_VARIABLE, IMAGE_VARIABLE, MANIFEST_VARIABLE, Repository};
+use xtask::paths::{GEN_DIR_VARIABLE, IMAGE_VARIABLE, MANIFEST_VARIABLE, Repository, TEST_BOARD_VARIABLE};
 use xtask::pipeline::{BuildRequest, BuiltSystem, Pipeline};
 use xtask::progress::{CommandError, CommandOutput, Progress};
 use xtask::toolchain::BareMetalCargo;
@@ -38,6 +40,43 @@ const SUITE_FUZZ_SECONDS: u64 = 15;
 
 /// The crate holding the QEMU integration tests.
 const QEMU_TESTS: &str = "bulkhead-qemu-tests";
+
+/// A board the suite boots besides `qemu-virt`: its demo (`partitions/demo-<board>.toml`) is
+/// built, and the QEMU test binaries `binaries` run with [`TEST_BOARD_VARIABLE`] naming it.
+struct BoardVariant {
+    board: &'static str,
+    /// The stage's name in the summary.
+    stage: &'static str,
+    /// Test binaries (`tests/tests/<name>.rs`) to run there.
+    binaries: &'static [&'static str],
+}
+
+/// What a GICv2 board runs: the tests that reach what differs there (the demo: banners,
+/// PSCI, virtual-timer heartbeats through GICH, the contained fault, console input, vCPU
+/// pinning; SGIs between two vCPUs through `GICD_SGIR`), not the whole suite a second time.
+const GICV2_BINARIES: &[&str] = &["demo_system", "sgi_between_vcpus"];
+
+/// The GICv2 boards: 30-60 s each on a loaded 2-core machine, image build included.
+/// `docs/gicv2.md` names the commands that run everything on these boards.
+const BOARD_VARIANTS: &[BoardVariant] = &[
+    BoardVariant { board: "qemu-virt-gicv2", stage: "QEMU on qemu-virt-gicv2", binaries: GICV2_BINARIES },
+    BoardVariant { board: "zcu102", stage: "QEMU on zcu102", binaries: GICV2_BINARIES },
+];
+
+impl BoardVariant {
+    /// The runner arguments that select [`BoardVariant::binaries`].
+    fn selection(&self, runner: HostTestRunner) -> Vec<String> {
+        match runner {
+            HostTestRunner::Nextest => {
+                let expression: Vec<String> = self.binaries.iter().map(|binary| format!("binary({binary})")).collect();
+                vec!["-E".to_owned(), expression.join(" or ")]
+            }
+            HostTestRunner::CargoTest => {
+                self.binaries.iter().flat_map(|binary| ["--test".to_owned(), (*binary).to_owned()]).collect()
+            }
+        }
+    }
+}
 
 /// How one stage ended.
 enum Outcome {
@@ -91,7 +130,7 @@ pub fn test(repository: &Repository) -> Result<(), Failure> {
         manifest: repository.default_manifest(),
         board: None,
     };
-    let built = Pipeline::new(repository, cargo, progress).denying_warnings().build(&request);
+    let built = Pipeline::new(repository, cargo.clone(), progress).denying_warnings().build(&request);
     let built = match built {
         Ok(built) => {
             let image = built.hypervisor_elf();
@@ -117,7 +156,7 @@ pub fn test(repository: &Repository) -> Result<(), Failure> {
     banner(4, "QEMU integration tests");
     match &built {
         Some(built) => {
-            let (outcome, counts) = qemu_tests(repository, runner, built, &progress);
+            let (outcome, counts) = qemu_tests(repository, runner, built, None, &progress);
             totals.add(counts);
             results.push(("QEMU integration tests", outcome));
         }
@@ -126,7 +165,13 @@ pub fn test(repository: &Repository) -> Result<(), Failure> {
             Outcome::Skipped("no system image"),
         )),
     }
+    // The evidence is the default system's run; the board runs below write the same profile.
     collect_junit(&evidence, ResultKind::Qemu);
+    for variant in BOARD_VARIANTS {
+        let (outcome, counts) = board_variant_tests(repository, runner, &cargo, variant, &progress);
+        totals.add(counts);
+        results.push((variant.stage, outcome));
+    }
 
     banner(5, "fuzzing where attackers reach");
     let fuzz = match super::fuzz::gate(repository, SUITE_FUZZ_SECONDS, &progress) {
@@ -325,7 +370,36 @@ fn host_unit_tests(repository: &Repository, runner: HostTestRunner, progress: &P
     (Outcome::Passed(counts.to_string()), counts)
 }
 
-fn qemu_tests(repository: &Repository, runner: HostTestRunner, built: &BuiltSystem, progress: &Progress) -> (Outcome, TestCounts) {
+/// Builds `variant`'s demo and runs its tests on it.
+fn board_variant_tests(
+    repository: &Repository,
+    runner: HostTestRunner,
+    cargo: &BareMetalCargo,
+    variant: &BoardVariant,
+    progress: &Progress,
+) -> (Outcome, TestCounts) {
+    let request = BuildRequest {
+        manifest: repository.board_demo_manifest(variant.board),
+        board: Some(variant.board.to_owned()),
+    };
+    match Pipeline::new(repository, cargo.clone(), *progress).denying_warnings().build(&request) {
+        Ok(built) => qemu_tests(repository, runner, &built, Some(variant), progress),
+        Err(error) => {
+            eprintln!("{error}");
+            (Outcome::Failed(format!("the {} demo did not build", variant.board)), TestCounts::default())
+        }
+    }
+}
+
+/// The QEMU integration tests on `built`: all of them, or with a board variant its
+/// binaries only.
+fn qemu_tests(
+    repository: &Repository,
+    runner: HostTestRunner,
+    built: &BuiltSystem,
+    variant: Option<&BoardVariant>,
+    progress: &Progress,
+) -> (Outcome, TestCounts) {
     let mut command = cargo();
     command.current_dir(repository.root());
     match runner {
@@ -336,13 +410,19 @@ fn qemu_tests(repository: &Repository, runner: HostTestRunner, built: &BuiltSyst
         .env(MANIFEST_VARIABLE, built.spec.manifest_path())
         .env(IMAGE_VARIABLE, built.hypervisor_elf())
         .env(GEN_DIR_VARIABLE, built.output.path());
+    if let Some(variant) = variant {
+        command.env(TEST_BOARD_VARIABLE, variant.board).args(variant.selection(runner));
+    }
     // The suite asks the quick bench for the Xen column, so a Xen comparison that can no
     // longer be produced fails CI instead of showing "unavailable" (`BULKHEAD_BENCH_REQUIRE=`
     // set empty opts out on a machine that cannot fetch Debian's Xen).
     if std::env::var_os(BENCH_REQUIRE_VARIABLE).is_none() {
         command.env(BENCH_REQUIRE_VARIABLE, "xen");
     }
-    let step = progress.step("booting QEMU for the integration tests");
+    let step = progress.step(match variant {
+        Some(variant) => format!("booting QEMU for the integration tests on {}", variant.board),
+        None => "booting QEMU for the integration tests".to_owned(),
+    });
     match step.run(&mut command) {
         Ok(output) => {
             let counts = TestCounts::parse(&output);
@@ -526,5 +606,32 @@ mod tests {
             2,
             "nextest needs a separate doctest run"
         );
+    }
+
+    #[test]
+    fn every_board_variant_names_a_board_with_a_demo_and_tests_that_exist() {
+        let repository = Repository::locate();
+        let boards = repository.boards();
+        let tests_dir = repository.root().join("tests").join("tests");
+        for variant in BOARD_VARIANTS {
+            assert!(boards.iter().any(|board| board == variant.board), "{}: no board-configs/ entry", variant.board);
+            assert!(
+                repository.board_demo_manifest(variant.board).is_file(),
+                "{}: no partitions/demo-{}.toml",
+                variant.board,
+                variant.board
+            );
+            assert!(!variant.binaries.is_empty(), "{}: selects no test binary", variant.board);
+            for binary in variant.binaries {
+                assert!(tests_dir.join(format!("{binary}.rs")).is_file(), "{}: no test binary {binary}", variant.board);
+            }
+        }
+    }
+
+    #[test]
+    fn a_board_variant_selects_its_binaries_with_either_runner() {
+        let variant = BoardVariant { board: "b", stage: "s", binaries: &["one", "two"] };
+        assert_eq!(variant.selection(HostTestRunner::Nextest), ["-E", "binary(one) or binary(two)"]);
+        assert_eq!(variant.selection(HostTestRunner::CargoTest), ["--test", "one", "--test", "two"]);
     }
 }

@@ -823,11 +823,20 @@ impl Loader<'_> {
                     format!("{}: a GICv2 needs GICD, GICC, GICH and GICV reg entries (virtualization extensions)", node.path),
                 );
             };
+            let (Some(cpu_interface_view), Some(virtual_cpu_interface_view)) = (
+                gicv2_cpu_interface_view(cpu_interface),
+                gicv2_cpu_interface_view(virtual_cpu_interface),
+            ) else {
+                return self.device_tree_error(
+                    key,
+                    format!("{}: the GICv2 GICC and GICV reg entries must be at least 8 KiB (two 4 KiB pages)", node.path),
+                );
+            };
             let gic = Gic::V2 {
                 distributor: PhysAddr(distributor.base()),
-                cpu_interface: PhysAddr(cpu_interface.base()),
+                cpu_interface: PhysAddr(cpu_interface_view),
                 hypervisor_interface: PhysAddr(hypervisor_interface.base()),
-                virtual_cpu_interface: PhysAddr(virtual_cpu_interface.base()),
+                virtual_cpu_interface: PhysAddr(virtual_cpu_interface_view),
             };
             // GICV is mapped to guests by stage 2, never by the hypervisor at EL2.
             Some(GicFacts {
@@ -925,6 +934,31 @@ impl Loader<'_> {
                 "place the reservation inside a memory node's range",
             );
         }
+    }
+}
+
+/// A GICv2 `reg` region at least this large holds its 4 KiB pages 64 KiB apart.
+const GICV2_ALIASED_REGION: u64 = 0x2_0000;
+
+/// Where an 8 KiB GICv2 CPU interface (GICC or GICV: `GICC_CTLR` … in the first 4 KiB page,
+/// `GICC_DIR` in the second) is contiguous inside its `reg` region, or `None` when the
+/// region is smaller than the interface.
+///
+/// A GIC-400 on an interconnect with 64 KiB slots (Zynq UltraScale+: GICC and GICV are
+/// 128 KiB in the upstream tree) aliases each 4 KiB page over 64 KiB: the second page starts
+/// at +0x1_0000, and the page at +0xF000 is the first page again, so the 8 KiB at +0xF000 are
+/// the whole interface. Linux (`gic_check_eoimode`) and Xen (`gicv2_init`) use that window
+/// too. The hypervisor's `GICC_DIR` (at +0x1000 of the view) and the stage-2 mapping of GICV
+/// at the guest's GICC (8 KiB) both need it. Whether the hardware really aliases cannot be
+/// probed at build time; a 128 KiB GICv2 region without aliases is not known to exist.
+fn gicv2_cpu_interface_view(region: AddressRange) -> Option<u64> {
+    const PAGE: u64 = 0x1000;
+    if region.size() >= GICV2_ALIASED_REGION {
+        region.base().checked_add(GICV2_ALIASED_REGION / 2 - PAGE)
+    } else if region.size() >= 2 * PAGE {
+        Some(region.base())
+    } else {
+        None
     }
 }
 
@@ -1076,4 +1110,24 @@ fn last_level_cache_colours(tree: &DeviceTree) -> Option<CacheColours> {
             count,
             source: format!("{} (cache-sets × cache-line-size / 4 KiB)", cache.path),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(base: u64, size: u64) -> Option<u64> {
+        gicv2_cpu_interface_view(AddressRange::new(base, size).unwrap())
+    }
+
+    #[test]
+    fn an_aliased_gicv2_cpu_interface_is_seen_through_its_contiguous_window() {
+        // ZCU102: 128 KiB, the first page's last alias at +0xF000, the second page at +0x10000.
+        assert_eq!(view(0xf902_0000, 0x2_0000), Some(0xf902_f000));
+        // QEMU virt (64 KiB slot, pages adjacent) and a bare 8 KiB region: the base itself.
+        assert_eq!(view(0x0801_0000, 0x1_0000), Some(0x0801_0000));
+        assert_eq!(view(0x0801_0000, 0x2000), Some(0x0801_0000));
+        // Too small for GICC_DIR's page.
+        assert_eq!(view(0x0801_0000, 0x1000), None);
+    }
 }

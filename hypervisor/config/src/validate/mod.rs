@@ -241,7 +241,10 @@ pub(crate) fn validate(
     })
 }
 
-/// `[system] console` and `hypervisor_memory`: the board as this system uses it.
+/// `[system] log = "none"`: the system has no `defmt` log UART, whatever the board names.
+const NO_LOG: &str = "none";
+
+/// `[system] console`, `log` and `hypervisor_memory`: the board as this system uses it.
 fn apply_system_overrides(
     manifest: &Manifest,
     mut board: Board,
@@ -273,6 +276,31 @@ fn apply_system_overrides(
                     ),
             ),
         }
+    }
+    match &system.log {
+        // The board's log UART stays unused, free to pass through.
+        Some(log) if log.get_ref() == NO_LOG => board.log = None,
+        // A board whose spare UART is usually a partition's (ZCU102's UART1) has no log of
+        // its own; a system that passes nothing through can take it for the log.
+        Some(log) => match board.uart(log.get_ref()) {
+            Ok(uart) if uart.path == board.console.path => diagnostics.push(
+                Diagnostic::error(
+                    Code::UartInvalid,
+                    format!("`{}` is already the hypervisor's console", log.get_ref()),
+                )
+                .with_label(source, log.span(), "the console UART")
+                .with_help("the console and the log need two different UARTs"),
+            ),
+            Ok(uart) => board.log = Some(uart),
+            Err(message) => diagnostics.push(
+                Diagnostic::error(Code::UartInvalid, message)
+                    .with_label(source, log.span(), "not a supported UART")
+                    .with_help(
+                        "name a PL011, Cadence or NS16550/mini-UART node by path, alias or &label, or \"none\"",
+                    ),
+            ),
+        },
+        None => {}
     }
     if let Some(memory) = &system.hypervisor_memory {
         let table = memory.get_ref();
