@@ -23,7 +23,7 @@
 //! stores [`READY`] at the start of the channel's shared memory; the probe rings only once it
 //! sees it, so no ring is lost and the peer's boot never falls inside a measurement.
 
-use core::arch::{asm, global_asm};
+use core::arch::asm;
 use core::ptr;
 
 use aarch64_cpu::asm::barrier;
@@ -86,70 +86,30 @@ pub fn wait_until_ready(bell: &Bell) -> bool {
     false
 }
 
-global_asm!(
-    r#"
-    .macro echo_forward slot
-    .balign 0x80
-    b       exception_vectors + \slot * 0x80
-    .endm
+// The echo's IRQ entry on a GICv3: acknowledge (`ICC_IAR1_EL1`); unless spurious
+// (1020-1023), ring the peer back with a store to the doorbell register in x12 (it traps to
+// the hypervisor) and end the interrupt (`ICC_EOIR1_EL1`).
+vector_table!(
+    "echo_vectors",
+    "mrs x10, S3_0_C12_C12_0",
+    "cmp w10, #1020",
+    "b.hs 1f",
+    "str w10, [x12]",
+    "msr S3_0_C12_C12_1, x10",
+    "1: eret",
+);
 
-    .section .text.echo_vectors, "ax"
-    .balign 0x800
-    .global echo_vectors
-echo_vectors:
-    echo_forward 0
-    echo_forward 1
-    echo_forward 2
-    echo_forward 3
-    echo_forward 4
-    // Slot 5: IRQ from the current EL with SP_EL1, taken in the waiting loop below.
-    .balign 0x80
-    mrs     x10, S3_0_C12_C12_0             // ICC_IAR1_EL1: acknowledge
-    cmp     w10, #1020                      // 1020-1023: special (spurious), nothing to answer
-    b.hs    1f
-    str     w10, [x12]                      // ring the peer back: traps to the hypervisor
-    msr     S3_0_C12_C12_1, x10             // ICC_EOIR1_EL1: drop priority and deactivate
-1:  eret
-    echo_forward 6
-    echo_forward 7
-    echo_forward 8
-    echo_forward 9
-    echo_forward 10
-    echo_forward 11
-    echo_forward 12
-    echo_forward 13
-    echo_forward 14
-    echo_forward 15
-
-    // The same for a GICv2 guest: x13 holds the CPU interface (GICC) frame.
-    .section .text.echo_vectors_gicv2, "ax"
-    .balign 0x800
-    .global echo_vectors_gicv2
-echo_vectors_gicv2:
-    echo_forward 0
-    echo_forward 1
-    echo_forward 2
-    echo_forward 3
-    echo_forward 4
-    .balign 0x80
-    ldr     w10, [x13, #0x0c]               // GICC_IAR: acknowledge
-    and     w11, w10, #0x3ff                // InterruptID (above it: an SGI's source CPU)
-    cmp     w11, #1020                      // 1020-1023: special (spurious), nothing to answer
-    b.hs    1f
-    str     w10, [x12]                      // ring the peer back: traps to the hypervisor
-    str     w10, [x13, #0x10]               // GICC_EOIR: drop priority and deactivate
-1:  eret
-    echo_forward 6
-    echo_forward 7
-    echo_forward 8
-    echo_forward 9
-    echo_forward 10
-    echo_forward 11
-    echo_forward 12
-    echo_forward 13
-    echo_forward 14
-    echo_forward 15
-"#
+// The same on a GICv2, through the CPU interface frame in x13; the INTID is `GICC_IAR`'s bits
+// [9:0] (above them an SGI's source CPU).
+vector_table!(
+    "echo_vectors_gicv2",
+    "ldr w10, [x13, #0x0c]",
+    "and w11, w10, #0x3ff",
+    "cmp w11, #1020",
+    "b.hs 1f",
+    "str w10, [x12]",
+    "str w10, [x13, #0x10]",
+    "1: eret",
 );
 
 unsafe extern "C" {

@@ -35,6 +35,10 @@
 mod report;
 
 #[cfg(target_arch = "aarch64")]
+#[macro_use]
+mod vector_table;
+
+#[cfg(target_arch = "aarch64")]
 mod doorbell;
 #[cfg(target_arch = "aarch64")]
 mod entry;

@@ -17,7 +17,7 @@
 //! memory-mapped `GICC_IAR`/`GICC_EOIR`, with the frame's address in `x12`, which the waiting
 //! code sets: the same instruction count, so the rows compare across the two GICs.
 
-use core::arch::{asm, global_asm};
+use core::arch::asm;
 
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{Readable, VBAR_EL1, Writeable};
@@ -40,72 +40,31 @@ pub struct Sample {
     pub intid: u32,
 }
 
-global_asm!(
-    r#"
-    // Slot k of the table goes on to slot k of guest-rt's table (`exception_vectors`).
-    .macro probe_forward slot
-    .balign 0x80
-    b       exception_vectors + \slot * 0x80
-    .endm
+// The measurement's IRQ entry on a GICv3: the counter first, then acknowledge
+// (`ICC_IAR1_EL1`), stop the timer so that its line drops, end the interrupt
+// (`ICC_EOIR1_EL1`: priority drop and deactivation) and tell the waiting loop (x11).
+vector_table!(
+    "probe_vectors",
+    "mrs x9, cntvct_el0",
+    "mrs x10, S3_0_C12_C12_0",
+    "msr cntv_ctl_el0, xzr",
+    "isb",
+    "msr S3_0_C12_C12_1, x10",
+    "mov x11, #1",
+    "eret",
+);
 
-    .section .text.probe_vectors, "ax"
-    .balign 0x800
-    .global probe_vectors
-probe_vectors:
-    probe_forward 0
-    probe_forward 1
-    probe_forward 2
-    probe_forward 3
-    probe_forward 4
-    // Slot 5: IRQ from the current EL with SP_EL1, the only one the waiting code can take.
-    .balign 0x80
-    mrs     x9, cntvct_el0                  // the measurement: first instruction
-    mrs     x10, S3_0_C12_C12_0             // ICC_IAR1_EL1: acknowledge
-    msr     cntv_ctl_el0, xzr               // stop the timer: its interrupt line drops
-    isb
-    msr     S3_0_C12_C12_1, x10             // ICC_EOIR1_EL1: drop priority and deactivate
-    mov     x11, #1                         // tell the waiting loop
-    eret
-    probe_forward 6
-    probe_forward 7
-    probe_forward 8
-    probe_forward 9
-    probe_forward 10
-    probe_forward 11
-    probe_forward 12
-    probe_forward 13
-    probe_forward 14
-    probe_forward 15
-
-    // The same for a GICv2 guest: x12 holds the CPU interface (GICC) frame.
-    .section .text.probe_vectors_gicv2, "ax"
-    .balign 0x800
-    .global probe_vectors_gicv2
-probe_vectors_gicv2:
-    probe_forward 0
-    probe_forward 1
-    probe_forward 2
-    probe_forward 3
-    probe_forward 4
-    .balign 0x80
-    mrs     x9, cntvct_el0                  // the measurement: first instruction
-    ldr     w10, [x12, #0x0c]               // GICC_IAR: acknowledge
-    msr     cntv_ctl_el0, xzr               // stop the timer: its interrupt line drops
-    isb
-    str     w10, [x12, #0x10]               // GICC_EOIR: drop priority and deactivate
-    mov     x11, #1                         // tell the waiting loop
-    eret
-    probe_forward 6
-    probe_forward 7
-    probe_forward 8
-    probe_forward 9
-    probe_forward 10
-    probe_forward 11
-    probe_forward 12
-    probe_forward 13
-    probe_forward 14
-    probe_forward 15
-"#
+// The same on a GICv2, through the CPU interface frame in x12 (`GICC_IAR` at +0x0c,
+// `GICC_EOIR` at +0x10): the same instruction count.
+vector_table!(
+    "probe_vectors_gicv2",
+    "mrs x9, cntvct_el0",
+    "ldr w10, [x12, #0x0c]",
+    "msr cntv_ctl_el0, xzr",
+    "isb",
+    "str w10, [x12, #0x10]",
+    "mov x11, #1",
+    "eret",
 );
 
 unsafe extern "C" {
