@@ -196,7 +196,7 @@ fn rpi4_facts_come_from_the_upstream_tree() {
     assert_eq!(
         mini.uart,
         Uart {
-            kind: UartKind::Ns16550,
+            kind: UartKind::Bcm2835Aux,
             base: PhysAddr(0xfe21_5040),
             intid: 125
         }

@@ -115,7 +115,9 @@ pub enum UartKind {
     Pl011,
     /// Cadence UART (Zynq UltraScale+).
     Cadence,
-    /// Broadcom mini-UART / 8250-style (Raspberry Pi).
+    /// The BCM2835/BCM2711 auxiliary mini UART (Raspberry Pi `UART1`).
+    Bcm2835Aux,
+    /// An 8250/16550-style UART.
     Ns16550,
 }
 

@@ -934,7 +934,9 @@ fn uart_from_node(node: &Node, gic_phandle: Option<u32>) -> Result<UartInfo, Str
         UartKind::Pl011
     } else if node.is_compatible(&["cdns,uart-r1p12", "xlnx,xuartps"]) {
         UartKind::Cadence
-    } else if node.is_compatible(&["brcm,bcm2835-aux-uart", "ns16550", "ns16550a"]) {
+    } else if node.is_compatible(&["brcm,bcm2835-aux-uart"]) {
+        UartKind::Bcm2835Aux
+    } else if node.is_compatible(&["ns16550", "ns16550a"]) {
         UartKind::Ns16550
     } else {
         return Err(format!(

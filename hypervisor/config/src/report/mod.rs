@@ -941,6 +941,7 @@ fn hypervisor_devices(out: &mut String, spec: &SystemSpec) {
         let kind = match uart.uart.kind {
             UartKind::Pl011 => "PL011",
             UartKind::Cadence => "Cadence",
+            UartKind::Bcm2835Aux => "BCM2835 mini UART",
             UartKind::Ns16550 => "NS16550",
         };
         row(
