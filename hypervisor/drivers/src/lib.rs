@@ -14,6 +14,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod gicv2;
+pub mod gicv2_secure;
 pub mod gicv3;
 #[cfg(target_os = "none")]
 pub mod log;
