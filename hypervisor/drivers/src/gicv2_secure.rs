@@ -40,10 +40,9 @@ pub unsafe fn hand_over_to_non_secure(distributor: usize, cpu_interface: usize) 
     if distributor == 0 || cpu_interface == 0 {
         return HandOver::NoFrames;
     }
-    let (distributor, cpu_interface) = (distributor as *mut Gicd, cpu_interface as *mut Gicc);
-    // SAFETY: the caller guarantees both non-null pointers are the GIC's frames and that no
+    // SAFETY: the caller guarantees both non-null addresses are the GIC's frames and that no
     // other driver instance uses them meanwhile (other cores write the same values).
-    let mut gic = unsafe { GicV2::new(distributor, cpu_interface) };
+    let mut gic = unsafe { GicV2::new(distributor as *mut Gicd, cpu_interface as *mut Gicc) };
     if !gic.typer().has_security_extension() {
         return HandOver::NoSecurityExtensions;
     }

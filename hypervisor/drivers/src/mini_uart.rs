@@ -107,8 +107,7 @@ impl ConsoleDriver for MiniUart {
     fn enable(&mut self) {
         self.registers.ier.set(0);
         self.registers.lcr.write(LCR::DATA_SIZE::EightBits);
-        #[expect(clippy::arithmetic_side_effects, reason = "DEV-0050: `+` combines register fields")]
-        self.registers.cntl.write(CNTL::RECEIVER_ENABLE::SET + CNTL::TRANSMITTER_ENABLE::SET);
+        self.registers.cntl.set(CNTL::RECEIVER_ENABLE::SET.value | CNTL::TRANSMITTER_ENABLE::SET.value);
     }
 
     fn write_nonblocking(&mut self, bytes: &[u8]) -> usize {
