@@ -35,6 +35,28 @@ pub fn release_secondaries() {
     crate::cpu::send_event();
 }
 
+/// Releases a core that firmware parked in a spin table (device tree `enable-method =
+/// "spin-table"`: the Raspberry Pi's `armstub8` polls `cpu-release-addr` with its MMU and
+/// caches off and branches to what it finds there, at EL2): writes [`entry_point`] to
+/// `release_address` and wakes it.
+///
+/// Before that, the hypervisor's whole reservation `image` is cleaned to the point of
+/// coherency: the released core reads the release flag, the affinity table and its stack
+/// address with its MMU off, so what core 0 wrote through its caches must be in memory.
+///
+/// # Safety
+/// `release_address` must be the 8-byte, 8-aligned spin-table slot of a parked core, in RAM
+/// of the identity map that no Rust object uses; `image` must be the hypervisor's range.
+pub unsafe fn release_from_spin_table(release_address: u64, image: (u64, u64)) {
+    crate::memory::clean_to_point_of_coherency(bulkhead_core::addr::PhysAddr(image.0), image.1);
+    let slot = release_address as *mut u64;
+    // SAFETY: the caller guarantees the slot is the parked core's 8-aligned spin-table entry
+    // in mapped RAM that no Rust object uses; the volatile write is what firmware polls.
+    unsafe { slot.write_volatile(entry_point()) };
+    crate::memory::clean_to_point_of_coherency(bulkhead_core::addr::PhysAddr(release_address), 8);
+    crate::cpu::send_event();
+}
+
 /// The physical address cores start at (for PSCI `CPU_ON`).
 pub fn entry_point() -> u64 {
     unsafe extern "C" {

@@ -373,6 +373,7 @@ fn board(board: &Board) -> Expr {
         SecondaryBoot::PsciSmc => "PsciSmc",
         SecondaryBoot::PsciHvc => "PsciHvc",
         SecondaryBoot::AllCoresEnter => "AllCoresEnter",
+        SecondaryBoot::SpinTable => "SpinTable",
     };
     Expr::Struct(
         system_path("Board"),
@@ -676,6 +677,13 @@ fn core_entry(board: &Board, core: usize, partitions: &[PartitionOutput<'_>]) ->
         vec![
             ("mpidr", Expr::atom(hex(board.cores[core].mpidr))),
             ("vcpu", vcpu.unwrap_or_else(|| Expr::atom("None"))),
+            (
+                "release_address",
+                Expr::atom(match board.cores[core].release_address {
+                    Some(address) if board.secondary_boot == SecondaryBoot::SpinTable => format!("Some({})", hex(address)),
+                    _ => "None".to_owned(),
+                }),
+            ),
         ],
     )
 }
