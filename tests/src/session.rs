@@ -65,6 +65,10 @@ pub struct BootOptions {
     /// A complete console line containing one of these fails any wait at once (a test that
     /// expects one of them clears this list).
     pub fatal_patterns: Vec<String>,
+    /// The file QEMU boots instead of the system's ELF: the same image in another container
+    /// (an arm64 Linux `Image`, which QEMU enters as firmware enters a kernel). The ELF still
+    /// decodes the defmt log.
+    pub kernel: Option<PathBuf>,
 }
 
 impl Default for BootOptions {
@@ -76,6 +80,7 @@ impl Default for BootOptions {
                 .iter()
                 .map(|pattern| (*pattern).to_owned())
                 .collect(),
+            kernel: None,
         }
     }
 }
@@ -123,7 +128,7 @@ impl QemuSession {
         let log_file = system.log_port().then(|| unique_log_file(system));
         let run = QemuRun::piped(
             system.qemu(),
-            system.image().to_path_buf(),
+            options.kernel.clone().unwrap_or_else(|| system.image().to_path_buf()),
             log_file.clone(),
             options.extra_args.clone(),
         );

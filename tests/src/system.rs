@@ -93,6 +93,21 @@ impl Handoff {
 /// QEMU's deterministic mode: one counter tick per executed instruction, idle time skipped.
 pub const DETERMINISTIC_ARGUMENTS: [&str; 2] = xtask::bench::machine::ICOUNT_ARGUMENTS;
 
+/// The board named by [`TEST_BOARD_VARIABLE`], if any.
+fn test_board() -> Option<String> {
+    std::env::var(TEST_BOARD_VARIABLE).ok().filter(|board| !board.is_empty())
+}
+
+/// The name [`TestSystem::from_manifest_text`] saves the manifest `name` under (in
+/// `target/bulkhead/test-manifests/<name>.toml`): `name`, or `<name>-<board>` with
+/// [`TEST_BOARD_VARIABLE`] set. Tests that read the built manifest back use it.
+pub fn test_manifest_name(name: &str) -> String {
+    match test_board() {
+        Some(board) => format!("{name}-{board}"),
+        None => name.to_owned(),
+    }
+}
+
 /// A built system: its image, its outputs and its board's QEMU settings.
 #[derive(Clone, Debug)]
 pub struct TestSystem {
@@ -142,10 +157,9 @@ impl TestSystem {
     /// `<name>-<board>`: the same tests then run on a board of the same machine with other
     /// hardware (the GICv2 variant).
     pub fn from_manifest_text(name: &str, manifest_text: &str) -> Self {
-        let board = std::env::var(TEST_BOARD_VARIABLE).ok().filter(|board| !board.is_empty());
-        match board {
+        match test_board() {
             Some(board) => Self::build_text(
-                &format!("{name}-{board}"),
+                &test_manifest_name(name),
                 &for_board(manifest_text, &board),
             ),
             None => Self::build_text(name, manifest_text),

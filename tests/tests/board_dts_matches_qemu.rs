@@ -1,4 +1,4 @@
-//! `board-configs/qemu-virt/qemu-virt.dts` (and `qemu-virt-gicv2/qemu-virt-gicv2.dts`) is
+//! `board-configs/qemu-virt/qemu-virt.dts` (and the `qemu-virt-gicv2` and `qemu-virt-gicv2-secure` trees) is
 //! what QEMU builds for the board's `[qemu]` settings. The config compiler trusts that file for every device address; if a QEMU
 //! upgrade moves a device, this test fails (regenerate with `cargo xtask board-dts qemu-virt`
 //! and review the difference) instead of the hypervisor programming the wrong address.
@@ -17,6 +17,13 @@ fn qemu_virt_dts_matches_what_qemu_dumps() {
 #[test]
 fn qemu_virt_gicv2_dts_matches_what_qemu_dumps() {
     board_dts_matches_what_qemu_dumps("qemu-virt-gicv2");
+}
+
+/// The same with EL3 (`secure=on`): Security Extensions in the GIC, the second PL011 Secure
+/// only, no `/psci` node.
+#[test]
+fn qemu_virt_gicv2_secure_dts_matches_what_qemu_dumps() {
+    board_dts_matches_what_qemu_dumps("qemu-virt-gicv2-secure");
 }
 
 /// Dumps `board`'s device tree from QEMU and compares it with the committed DTS.

@@ -67,6 +67,7 @@ fn probe_beside(name: &str, neighbour: &str) -> ProbeRun {
         session_timeout: Duration::from_secs(300),
         // The attacker provokes every kind of refusal on purpose.
         fatal_patterns: vec!["hypervisor fault".to_owned()],
+        ..BootOptions::default()
     };
     let session = system.boot_with(options);
     let transcript = session.wait_for("BENCH end");

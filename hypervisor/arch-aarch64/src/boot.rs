@@ -8,14 +8,19 @@
 //!
 //! Each core finds its index by looking its MPIDR up in the affinity table (a core that is
 //! not in the table parks: the device tree did not describe it, so nothing may run on it).
-//! A core that starts at EL3 (Raspberry Pi 4 under QEMU, some firmware-less boards)
-//! configures EL3 minimally and drops to EL2h. Core 0 zeroes `.bss` and runs the primary
+//! A core that starts at EL3 (every core of QEMU `raspi4b`, some firmware-less boards)
+//! enables FP/SIMD at EL3, calls the image's `bulkhead_el3_prepare(core)` on its own stack
+//! (the board's secure-side set-up: coherency, counter frequency, a GIC-400's Group 1
+//! hand-over; see `el3` and the image's `secure_entry`), sets `SCR_EL3` (and `ICC_SRE_EL3` on
+//! a GICv3 CPU interface; a GICv2 has no such register) and drops to EL2h. Cores that start
+//! at EL2 (the Raspberry Pi's own `armstub8`, TF-A) skip all of it. Core 0 zeroes `.bss` and runs the primary
 //! entry; the others wait until [`release_secondaries`] and then run the secondary entry.
 //! On boards whose firmware keeps secondaries off, core 0 starts them with PSCI `CPU_ON`
 //! at [`entry_point`] and they find the release flag already set.
 //!
 //! [impl->dsn~el2-boot~1]
 
+use aarch64_cpu::registers::{SCR_EL3, SPSR_EL3};
 use core::sync::atomic::{AtomicU32, Ordering};
 
 /// Set by core 0 once `.bss` is zero and the shared state is initialised. Lives in `.data`
@@ -30,6 +35,28 @@ pub fn release_secondaries() {
     crate::cpu::send_event();
 }
 
+/// Releases a core that firmware parked in a spin table (device tree `enable-method =
+/// "spin-table"`: the Raspberry Pi's `armstub8` polls `cpu-release-addr` with its MMU and
+/// caches off and branches to what it finds there, at EL2): writes [`entry_point`] to
+/// `release_address` and wakes it.
+///
+/// Before that, the hypervisor's whole reservation `image` is cleaned to the point of
+/// coherency: the released core reads the release flag, the affinity table and its stack
+/// address with its MMU off, so what core 0 wrote through its caches must be in memory.
+///
+/// # Safety
+/// `release_address` must be the 8-byte, 8-aligned spin-table slot of a parked core, in RAM
+/// of the identity map that no Rust object uses; `image` must be the hypervisor's range.
+pub unsafe fn release_from_spin_table(release_address: u64, image: (u64, u64)) {
+    crate::memory::clean_to_point_of_coherency(bulkhead_core::addr::PhysAddr(image.0), image.1);
+    let slot = release_address as *mut u64;
+    // SAFETY: the caller guarantees the slot is the parked core's 8-aligned spin-table entry
+    // in mapped RAM that no Rust object uses; the volatile write is what firmware polls.
+    unsafe { slot.write_volatile(entry_point()) };
+    crate::memory::clean_to_point_of_coherency(bulkhead_core::addr::PhysAddr(release_address), 8);
+    crate::cpu::send_event();
+}
+
 /// The physical address cores start at (for PSCI `CPU_ON`).
 pub fn entry_point() -> u64 {
     unsafe extern "C" {
@@ -38,12 +65,21 @@ pub fn entry_point() -> u64 {
     _start as *const () as u64
 }
 
+/// SCR_EL3 bits 5:4, RES1 (aarch64-cpu names no field for them).
+const SCR_EL3_RES1: u64 = 0b11 << 4;
 /// SCR_EL3 for the drop to EL2 (Arm ARM D19.2.118): NS (EL2 and below are Non-secure),
 /// bits 5:4 RES1, HCE (HVC enabled), RW (EL2 is AArch64). SMD stays 0 so PSCI calls to any
-/// firmware still work.
-const SCR_EL3_VALUE: u64 = (1 << 0) | (0b11 << 4) | (1 << 8) | (1 << 10);
+/// firmware still work. (`armstub8` also sets SMD: it offers no SMC service.)
+const SCR_EL3_VALUE: u64 = SCR_EL3::NS::NonSecure.value
+    | SCR_EL3_RES1
+    | SCR_EL3::HCE::HvcEnabled.value
+    | SCR_EL3::RW::NextELIsAarch64.value;
 /// SPSR for entering EL2h with D, A, I and F masked.
-const SPSR_EL2H_MASKED: u64 = 0b1111 << 6 | 0b1001;
+const SPSR_EL2H_MASKED: u64 = SPSR_EL3::D::Masked.value
+    | SPSR_EL3::A::Masked.value
+    | SPSR_EL3::I::Masked.value
+    | SPSR_EL3::F::Masked.value
+    | SPSR_EL3::M::EL2h.value;
 /// ICC_SRE_EL3: SRE, DFB, DIB, Enable — lets EL2 use the GICv3 system-register interface.
 const ICC_SRE_EL3_VALUE: u64 = 0b1111;
 
@@ -71,9 +107,20 @@ _start:
 2:  mrs     x0, CurrentEL
     cmp     x0, #(3 << 2)
     b.ne    .Lat_el2
+    // FP/SIMD untrapped (CPTR_EL3 resets UNKNOWN on hardware), then the board's secure-side
+    // set-up in Rust, on this core's stack (x19-x23 survive the call).
+    msr     cptr_el3, xzr
+    isb
+    ldr     x24, =BULKHEAD_STACKS
+    ldr     x25, =BULKHEAD_STACK_SIZE
+    ldr     x25, [x25]
+    add     x26, x23, #1
+    madd    x24, x25, x26, x24
+    mov     sp, x24
+    mov     x0, x23
+    bl      bulkhead_el3_prepare
     ldr     x0, ={scr_el3}
     msr     scr_el3, x0
-    msr     cptr_el3, xzr
     mrs     x0, id_aa64pfr0_el1
     ubfx    x0, x0, #24, #4
     cbz     x0, 3f

@@ -21,6 +21,7 @@
 
 pub mod boot;
 pub mod cpu;
+pub mod el3;
 pub mod gic;
 pub mod guest;
 pub mod memory;

@@ -216,6 +216,7 @@ fn uart(uart: &Uart) -> Expr {
     let kind = match uart.kind {
         UartKind::Pl011 => "Pl011",
         UartKind::Cadence => "Cadence",
+        UartKind::Bcm2835Aux => "Bcm2835Aux",
         UartKind::Ns16550 => "Ns16550",
     };
     Expr::Struct(
@@ -302,6 +303,7 @@ fn uart_driver(kind: UartKind) -> Result<&'static str, &'static str> {
     match kind {
         UartKind::Pl011 => Ok("::bulkhead_drivers::pl011::Pl011"),
         UartKind::Cadence => Ok("::bulkhead_drivers::cadence::Cadence"),
+        UartKind::Bcm2835Aux => Ok("::bulkhead_drivers::mini_uart::MiniUart"),
         UartKind::Ns16550 => Err("NS16550"),
     }
 }
@@ -371,6 +373,7 @@ fn board(board: &Board) -> Expr {
         SecondaryBoot::PsciSmc => "PsciSmc",
         SecondaryBoot::PsciHvc => "PsciHvc",
         SecondaryBoot::AllCoresEnter => "AllCoresEnter",
+        SecondaryBoot::SpinTable => "SpinTable",
     };
     Expr::Struct(
         system_path("Board"),
@@ -674,6 +677,13 @@ fn core_entry(board: &Board, core: usize, partitions: &[PartitionOutput<'_>]) ->
         vec![
             ("mpidr", Expr::atom(hex(board.cores[core].mpidr))),
             ("vcpu", vcpu.unwrap_or_else(|| Expr::atom("None"))),
+            (
+                "release_address",
+                Expr::atom(match board.cores[core].release_address {
+                    Some(address) if board.secondary_boot == SecondaryBoot::SpinTable => format!("Some({})", hex(address)),
+                    _ => "None".to_owned(),
+                }),
+            ),
         ],
     )
 }

@@ -164,6 +164,14 @@ fn a_device_tree_without_a_gic_is_rejected() {
     board_errors("no-gic");
 }
 
+/// `secondary_boot = "spin-table"` needs every secondary cpu node's `cpu-release-addr`: the
+/// hypervisor would have nowhere to write the entry of a core the tree gives no slot.
+#[test]
+fn a_spin_table_board_whose_cores_have_no_release_address_is_rejected() {
+    let report = board_errors("spin-table-no-slot").render(false);
+    assert!(report.contains("/cpus/cpu@100 have no cpu-release-addr"), "{report}");
+}
+
 #[test]
 fn a_dts_that_dtc_rejects_is_reported_with_dtc_output() {
     let diagnostics = board_errors("bad-dts");

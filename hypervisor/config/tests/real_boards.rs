@@ -197,7 +197,7 @@ fn rpi4_facts_come_from_the_upstream_tree() {
     assert_eq!(
         mini.uart,
         Uart {
-            kind: UartKind::Ns16550,
+            kind: UartKind::Bcm2835Aux,
             base: PhysAddr(0xfe21_5040),
             intid: 125
         }
@@ -220,7 +220,10 @@ fn rpi4_facts_come_from_the_upstream_tree() {
         ),
         (0, 0x1000)
     );
-    assert_eq!(board.secondary_boot, SecondaryBoot::AllCoresEnter);
+    // armstub8's spin table: the slots are in that reserved page, so no partition lands there.
+    assert_eq!(board.secondary_boot, SecondaryBoot::SpinTable);
+    let slots: Vec<Option<u64>> = board.cores.iter().map(|core| core.release_address).collect();
+    assert_eq!(slots, [Some(0xd8), Some(0xe0), Some(0xe8), Some(0xf0)]);
     assert_eq!(
         device(&board, "/soc/gpio@7e200000"),
         (vec![(0xfe20_0000, 0x1000)], vec![145, 146, 147, 148], false)

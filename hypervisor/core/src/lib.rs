@@ -14,6 +14,7 @@ pub mod addr;
 pub mod boot_seed;
 pub mod console;
 pub mod console_ring;
+pub mod cpu_model;
 pub mod devices;
 pub mod el2_map;
 pub mod esr;

@@ -118,7 +118,9 @@ pub enum UartKind {
     Pl011,
     /// Cadence UART (Zynq UltraScale+).
     Cadence,
-    /// Broadcom mini-UART / 8250-style (Raspberry Pi).
+    /// The BCM2835/BCM2711 auxiliary mini UART (Raspberry Pi `UART1`).
+    Bcm2835Aux,
+    /// An 8250/16550-style UART.
     Ns16550,
 }
 
@@ -131,6 +133,10 @@ pub enum SecondaryBoot {
     PsciHvc,
     /// All cores enter the image at once (e.g. an ELF started at EL3 on every core).
     AllCoresEnter,
+    /// Firmware enters core 0 and parks the others in a spin table (the device tree's
+    /// `enable-method = "spin-table"`; the Raspberry Pi's `armstub8`): each waits for an entry
+    /// address at its [`Core::release_address`].
+    SpinTable,
 }
 
 /// One physical core.
@@ -140,6 +146,9 @@ pub struct Core {
     pub mpidr: u64,
     /// The vCPU pinned to this core, if any.
     pub vcpu: Option<VcpuRef>,
+    /// Where firmware makes the core wait for its entry address (the cpu node's
+    /// `cpu-release-addr`), on [`SecondaryBoot::SpinTable`] boards; `None` elsewhere.
+    pub release_address: Option<u64>,
 }
 
 /// A vCPU named by its partition and its index inside it.

@@ -14,10 +14,12 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod gicv2;
+pub mod gicv2_secure;
 pub mod gicv3;
 #[cfg(target_os = "none")]
 pub mod log;
 pub mod cadence;
+pub mod mini_uart;
 pub mod pl011;
 pub mod uart;
 

@@ -107,6 +107,8 @@ pub enum AnyUart {
     Pl011(crate::pl011::Pl011),
     /// A Cadence UART.
     Cadence(crate::cadence::Cadence),
+    /// A BCM2835/BCM2711 mini UART.
+    MiniUart(crate::mini_uart::MiniUart),
 }
 
 impl From<crate::pl011::Pl011> for AnyUart {
@@ -121,12 +123,19 @@ impl From<crate::cadence::Cadence> for AnyUart {
     }
 }
 
+impl From<crate::mini_uart::MiniUart> for AnyUart {
+    fn from(uart: crate::mini_uart::MiniUart) -> Self {
+        Self::MiniUart(uart)
+    }
+}
+
 impl AnyUart {
     /// The driver inside.
     fn driver(&mut self) -> &mut dyn ConsoleDriver {
         match self {
             Self::Pl011(uart) => uart,
             Self::Cadence(uart) => uart,
+            Self::MiniUart(uart) => uart,
         }
     }
 

@@ -28,6 +28,7 @@ mod physical_gic;
 mod platform;
 mod refusals;
 mod routes;
+mod secure_entry;
 mod trap;
 mod vcpu;
 
@@ -35,6 +36,7 @@ use bulkhead_arch_aarch64 as arch;
 use bulkhead_arch_aarch64::vectors::TrapFrame;
 use bulkhead_core::report_limit::ReportKind;
 use bulkhead_drivers::gicv3::InterruptTrigger;
+use bulkhead_core::system::SecondaryBoot;
 use generated::SYSTEM;
 
 /// Core 0's entry from the boot assembly (`core` is its index in the system tables): brings
@@ -51,6 +53,7 @@ extern "C" fn bulkhead_primary_entry(core: usize) -> ! {
     }
     platform::initialise_core(core);
     hv_println!("Bulkhead hypervisor on {}: {} partitions, {} cores", SYSTEM.board.name, SYSTEM.partitions.len(), SYSTEM.cores.len());
+    secure_entry::report();
     if let Err((index, error)) = partition::set_up_all() {
         let name = SYSTEM.partitions.get(index).map_or("?", |p| p.name);
         hv_println!("{}: cannot be set up: {:?}", name, error);
@@ -83,15 +86,32 @@ extern "C" fn bulkhead_secondary_entry(core: usize) -> ! {
     vcpu::run(core)
 }
 
-/// Powers the other cores on through PSCI `CPU_ON`, on boards whose firmware keeps them off.
+/// Starts the other cores on boards whose firmware keeps them waiting: PSCI `CPU_ON`, or the
+/// spin table (`cpu-release-addr`).
+#[expect(unsafe_code, reason = "writes the spin-table slots firmware polls")]
 fn start_secondary_cores() {
-    if SYSTEM.board.secondary_boot != bulkhead_core::system::SecondaryBoot::PsciSmc {
-        return;
-    }
-    for (index, other) in SYSTEM.cores.iter().enumerate().skip(1) {
-        if let Err(error) = arch::psci::cpu_on_smc(other.mpidr, arch::boot::entry_point(), 0) {
-            hv_println!("core {} did not start: firmware error {}", index, error.0);
+    match SYSTEM.board.secondary_boot {
+        SecondaryBoot::PsciSmc => {
+            for (index, other) in SYSTEM.cores.iter().enumerate().skip(1) {
+                if let Err(error) = arch::psci::cpu_on_smc(other.mpidr, arch::boot::entry_point(), 0) {
+                    hv_println!("core {} did not start: firmware error {}", index, error.0);
+                }
+            }
         }
+        SecondaryBoot::SpinTable => {
+            let image = (SYSTEM.board.hypervisor.base.raw(), SYSTEM.board.hypervisor.size);
+            for other in SYSTEM.cores.iter().skip(1) {
+                if let Some(address) = other.release_address {
+                    // SAFETY: the configuration compiler took the address from the core's
+                    // `cpu-release-addr`, checked that its page is board RAM (so in the
+                    // identity map) outside the hypervisor's reservation, and reserved the
+                    // page from partition placement (`board::spin_table_pages`): no Rust
+                    // object lives there. Firmware polls it until a non-zero entry appears.
+                    unsafe { arch::boot::release_from_spin_table(address, image) };
+                }
+            }
+        }
+        SecondaryBoot::PsciHvc | SecondaryBoot::AllCoresEnter => {}
     }
 }
 

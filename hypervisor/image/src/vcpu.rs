@@ -286,7 +286,12 @@ pub fn complete(core: usize, vcpu: VcpuRef, outcome: Outcome) -> ! {
         if all_off {
             hv_println!("every partition is off: powering the machine off");
         }
-        arch::psci::system_off_smc();
+        // Only firmware with PSCI can power the machine off; on a board started without it
+        // (the Raspberry Pi's armstub, QEMU `raspi4b`) an SMC would trap to an EL3 nobody
+        // set up, so the cores just stay parked.
+        if SYSTEM.board.secondary_boot == bulkhead_core::system::SecondaryBoot::PsciSmc {
+            arch::psci::system_off_smc();
+        }
     }
     wait_for_start(core)
 }

@@ -86,6 +86,8 @@ pub enum SecondaryBootMethod {
     Psci,
     /// Firmware releases every core into the image at once.
     AllCoresEnter,
+    /// Firmware parks the secondaries in a spin table at their cpu nodes' `cpu-release-addr`.
+    SpinTable,
 }
 
 /// `[qemu]`: how QEMU emulates this board.

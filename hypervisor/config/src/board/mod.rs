@@ -42,6 +42,8 @@ pub struct CoreInfo {
     pub path: String,
     /// The cpu node's `compatible` (copied into guest device trees).
     pub compatible: Vec<String>,
+    /// The cpu node's `cpu-release-addr` (spin-table boards), if it has one.
+    pub release_address: Option<u64>,
 }
 
 /// A UART the hypervisor drives.
@@ -364,12 +366,16 @@ impl Loader<'_> {
             Some(log) => self.uart(&tree, log, gic_phandle).map(Some),
             None => Some(None),
         };
-        let secondary_boot = self.secondary_boot(&tree, &file.secondary_boot);
+        let secondary_boot = self.secondary_boot(&tree, &file.secondary_boot, cores.as_deref());
         let timer = tree.find_compatible(&["arm,armv8-timer", "arm,armv7-timer"]);
         let counter_frequency = timer.and_then(|timer| timer.number("clock-frequency"));
         let timer_interrupts = timer.and_then(timer_interrupts);
         if let (Some(ram), Some(hypervisor)) = (&ram, hypervisor) {
             self.check_reservation(ram, hypervisor, &file.hypervisor);
+            if secondary_boot == Some(SecondaryBoot::SpinTable) {
+                let pages = spin_table_pages(cores.as_deref().unwrap_or_default());
+                self.check_spin_table(ram, hypervisor, &pages, &file.secondary_boot);
+            }
         }
         let qemu = file.qemu.get_ref();
         if let Some(cores) = cores.as_ref().filter(|cores| cores.len() != qemu.smp) {
@@ -391,7 +397,15 @@ impl Loader<'_> {
             );
         }
         let cache_colours = self.cache_colours(&tree, file);
-        let reserved = reserved_ranges(&tree);
+        let mut reserved = reserved_ranges(&tree);
+        if secondary_boot == Some(SecondaryBoot::SpinTable) {
+            let pages = spin_table_pages(cores.as_deref().unwrap_or_default());
+            let new: Vec<ReservedRange> = pages
+                .into_iter()
+                .filter(|page| !reserved.iter().any(|known| known.range.contains(page.range)))
+                .collect();
+            reserved.extend(new);
+        }
         let iommus = tree
             .nodes()
             .iter()
@@ -726,6 +740,7 @@ impl Loader<'_> {
                     mpidr,
                     path: node.path.clone(),
                     compatible: node.compatible.clone(),
+                    release_address: node.number("cpu-release-addr"),
                 })
             })
             .collect();
@@ -877,9 +892,31 @@ impl Loader<'_> {
         &mut self,
         tree: &DeviceTree,
         key: &Spanned<SecondaryBootMethod>,
+        cores: Option<&[CoreInfo]>,
     ) -> Option<SecondaryBoot> {
         match key.get_ref() {
             SecondaryBootMethod::AllCoresEnter => Some(SecondaryBoot::AllCoresEnter),
+            SecondaryBootMethod::SpinTable => {
+                // Core 0 is the one firmware enters; every other core needs its slot.
+                let missing: Vec<&str> = cores
+                    .unwrap_or_default()
+                    .iter()
+                    .skip(1)
+                    .filter(|core| core.release_address.is_none())
+                    .map(|core| core.path.as_str())
+                    .collect();
+                if missing.is_empty() {
+                    Some(SecondaryBoot::SpinTable)
+                } else {
+                    self.error(
+                        Code::DeviceTreeInvalid,
+                        key.span(),
+                        format!("secondary_boot = \"spin-table\" but {} have no cpu-release-addr", missing.join(", ")),
+                        "needs a cpu-release-addr in every secondary cpu node",
+                        "add cpu-release-addr to the cpu nodes, or use \"psci\" or \"all-cores-enter\"",
+                    )
+                }
+            }
             SecondaryBootMethod::Psci => {
                 let method = tree
                     .find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"])
@@ -895,6 +932,28 @@ impl Loader<'_> {
                         "add the psci node to the DTS, or use \"all-cores-enter\"",
                     ),
                 }
+            }
+        }
+    }
+
+    /// The spin-table pages must be board RAM (the hypervisor writes them through its
+    /// identity map of RAM) outside the hypervisor's own reservation.
+    fn check_spin_table(
+        &mut self,
+        ram: &[AddressRange],
+        hypervisor: AddressRange,
+        pages: &[ReservedRange],
+        key: &Spanned<SecondaryBootMethod>,
+    ) {
+        for page in pages {
+            if !ram.iter().any(|range| range.contains(page.range)) || page.range.overlaps(hypervisor) {
+                self.error::<()>(
+                    Code::DeviceTreeInvalid,
+                    key.span(),
+                    format!("{} at {} is not board RAM outside the hypervisor reservation {hypervisor}", page.source, page.range),
+                    "spin-table slot unusable",
+                    "the cpu-release-addr must lie in RAM the hypervisor does not occupy",
+                );
             }
         }
     }
@@ -968,7 +1027,9 @@ fn uart_from_node(node: &Node, gic_phandle: Option<u32>) -> Result<UartInfo, Str
         UartKind::Pl011
     } else if node.is_compatible(&["cdns,uart-r1p12", "xlnx,xuartps"]) {
         UartKind::Cadence
-    } else if node.is_compatible(&["brcm,bcm2835-aux-uart", "ns16550", "ns16550a"]) {
+    } else if node.is_compatible(&["brcm,bcm2835-aux-uart"]) {
+        UartKind::Bcm2835Aux
+    } else if node.is_compatible(&["ns16550", "ns16550a"]) {
         UartKind::Ns16550
     } else {
         return Err(format!(
@@ -1049,6 +1110,22 @@ fn timer_interrupts(timer: &Node) -> Option<TimerInterrupts> {
         }),
         _ => None,
     }
+}
+
+/// The 4 KiB pages holding the secondaries' spin-table slots (`cpu-release-addr`): firmware
+/// code polls them until the hypervisor writes its entry there, so no partition is placed on
+/// them (the Raspberry Pi's tree states no reservation for its `armstub8` page).
+fn spin_table_pages(cores: &[CoreInfo]) -> Vec<ReservedRange> {
+    let mut pages: Vec<ReservedRange> = Vec::new();
+    for core in cores.iter().skip(1) {
+        let Some(address) = core.release_address else { continue };
+        let base = address - address % GRANULE_4KIB;
+        let Some(range) = AddressRange::new(base, GRANULE_4KIB) else { continue };
+        if pages.iter().all(|page| page.range != range) {
+            pages.push(ReservedRange { range, source: format!("{} cpu-release-addr", core.path) });
+        }
+    }
+    pages
 }
 
 /// `/memreserve/` entries and `/reserved-memory` children with a non-empty `reg`.

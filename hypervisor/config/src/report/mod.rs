@@ -941,6 +941,7 @@ fn hypervisor_devices(out: &mut String, spec: &SystemSpec) {
         let kind = match uart.uart.kind {
             UartKind::Pl011 => "PL011",
             UartKind::Cadence => "Cadence",
+            UartKind::Bcm2835Aux => "BCM2835 mini UART",
             UartKind::Ns16550 => "NS16550",
         };
         row(
@@ -957,6 +958,7 @@ fn hypervisor_devices(out: &mut String, spec: &SystemSpec) {
         SecondaryBoot::PsciSmc => "PSCI CPU_ON via SMC",
         SecondaryBoot::PsciHvc => "PSCI CPU_ON via HVC",
         SecondaryBoot::AllCoresEnter => "all cores enter the image",
+        SecondaryBoot::SpinTable => "the spin table at each core's cpu-release-addr",
     };
     let _ = writeln!(out, "\nSecondary cores start by: {secondary}.");
     if matches!(board.gic, Gic::V2 { .. }) {

@@ -104,6 +104,7 @@ static CORES: [::bulkhead_core::system::Core; CORE_COUNT] = [
             partition: 0,
             vcpu: 0,
         }),
+        release_address: None,
     },
     ::bulkhead_core::system::Core {
         mpidr: 0x1,
@@ -111,6 +112,7 @@ static CORES: [::bulkhead_core::system::Core; CORE_COUNT] = [
             partition: 0,
             vcpu: 1,
         }),
+        release_address: None,
     },
     ::bulkhead_core::system::Core {
         mpidr: 0x2,
@@ -118,10 +120,12 @@ static CORES: [::bulkhead_core::system::Core; CORE_COUNT] = [
             partition: 1,
             vcpu: 0,
         }),
+        release_address: None,
     },
     ::bulkhead_core::system::Core {
         mpidr: 0x3,
         vcpu: None,
+        release_address: None,
     },
 ];
 

@@ -75,6 +75,7 @@ static CORES: [::bulkhead_core::system::Core; CORE_COUNT] = [
             partition: 0,
             vcpu: 0,
         }),
+        release_address: None,
     },
     ::bulkhead_core::system::Core {
         mpidr: 0x1,
@@ -82,10 +83,12 @@ static CORES: [::bulkhead_core::system::Core; CORE_COUNT] = [
             partition: 0,
             vcpu: 1,
         }),
+        release_address: None,
     },
     ::bulkhead_core::system::Core {
         mpidr: 0x2,
         vcpu: None,
+        release_address: None,
     },
     ::bulkhead_core::system::Core {
         mpidr: 0x3,
@@ -93,6 +96,7 @@ static CORES: [::bulkhead_core::system::Core; CORE_COUNT] = [
             partition: 1,
             vcpu: 0,
         }),
+        release_address: None,
     },
 ];
 
