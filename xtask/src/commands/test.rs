@@ -74,6 +74,7 @@ const GICV2_QEMU_VIRT_BINARIES: &[&str] = &[
 const BOARD_VARIANTS: &[BoardVariant] = &[
     BoardVariant { board: "qemu-virt-gicv2", stage: "QEMU on qemu-virt-gicv2", binaries: GICV2_QEMU_VIRT_BINARIES },
     BoardVariant { board: "zcu102", stage: "QEMU on zcu102", binaries: GICV2_BINARIES },
+    BoardVariant { board: "rpi4", stage: "QEMU on rpi4", binaries: GICV2_BINARIES },
 ];
 
 impl BoardVariant {

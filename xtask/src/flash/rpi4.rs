@@ -84,7 +84,7 @@ pub fn config_txt(system: &str, kernel_address: u64, console: UartKind, gpu_memo
             "# The hypervisor's console is the PL011 (UART0): take GPIO14/15 from Bluetooth.\n\
              dtoverlay=disable-bt\n",
         ),
-        UartKind::Ns16550 => text.push_str(
+        UartKind::Ns16550 | UartKind::Bcm2835Aux => text.push_str(
             "# The hypervisor's console is the mini-UART, the Pi 4's default on GPIO14/15;\n\
              # enable_uart=1 fixes the core clock its baud rate depends on.\n",
         ),
@@ -149,10 +149,10 @@ mod tests {
 
     #[test]
     fn a_mini_uart_console_keeps_bluetooth_and_needs_no_overlay() {
-        let text = config_txt("x", 0x20_0000, UartKind::Ns16550, None);
+        let text = config_txt("x", 0x20_0000, UartKind::Bcm2835Aux, None);
         assert!(setting(&text, "dtoverlay").is_empty());
         assert_eq!(setting(&text, "enable_uart"), ["1"]);
-        assert!(!firmware_files(UartKind::Ns16550).iter().any(|(file, _)| file.starts_with("overlays/")));
+        assert!(!firmware_files(UartKind::Bcm2835Aux).iter().any(|(file, _)| file.starts_with("overlays/")));
     }
 
     #[test]
