@@ -57,6 +57,19 @@ pub fn build_stub(
     Ok(output)
 }
 
+/// Why the floor column cannot be measured on `board`, if it cannot: the stub hands the probe
+/// the device tree QEMU generates, which only QEMU `virt` does (`raspi4b` and `xlnx-zcu102` boot
+/// a bare kernel without one, and enter an ELF at EL3 or with firmware-specific state).
+pub fn unavailable_on(board: &QemuBoard) -> Option<String> {
+    let machine = board.machine.split(',').next().unwrap_or_default();
+    (machine != "virt").then(|| {
+        format!(
+            "the probe-floor stub runs only on QEMU `virt`, whose generated device tree it passes to \
+             the probe; `{machine}` generates none"
+        )
+    })
+}
+
 /// The QEMU run of the floor: the stub as the kernel, the probe's flattened image loaded at
 /// `probe_address` (its link address), `samples=` passed as the kernel command line (QEMU
 /// writes it to `/chosen/bootargs`).
@@ -89,6 +102,21 @@ pub fn qemu_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_floor_runs_on_qemu_virt_only() {
+        let board = |machine: &str| QemuBoard {
+            machine: machine.to_owned(),
+            cpu: "cortex-a72".to_owned(),
+            smp: 4,
+            memory: "1G".to_owned(),
+            extra_args: vec![],
+            serial_ports: 2,
+        };
+        assert_eq!(unavailable_on(&board("virt,virtualization=on,gic-version=2")), None);
+        assert!(unavailable_on(&board("raspi4b")).is_some_and(|reason| reason.contains("`raspi4b`")));
+        assert!(unavailable_on(&board("xlnx-zcu102,virtualization=on")).is_some());
+    }
 
     #[test]
     fn the_probe_is_loaded_where_it_is_linked_and_told_the_sample_count() {
