@@ -99,7 +99,6 @@ fn start_secondary_cores() {
             }
         }
         SecondaryBoot::SpinTable => {
-            let image = (SYSTEM.board.hypervisor.base.raw(), SYSTEM.board.hypervisor.size);
             for other in SYSTEM.cores.iter().skip(1) {
                 if let Some(address) = other.release_address {
                     // SAFETY: the configuration compiler took the address from the core's
@@ -107,7 +106,7 @@ fn start_secondary_cores() {
                     // identity map) outside the hypervisor's reservation, and reserved the
                     // page from partition placement (`board::spin_table_pages`): no Rust
                     // object lives there. Firmware polls it until a non-zero entry appears.
-                    unsafe { arch::boot::release_from_spin_table(address, image) };
+                    unsafe { arch::boot::release_from_spin_table(address) };
                 }
             }
         }
