@@ -150,6 +150,11 @@ pub struct MemoryTable {
     /// Last-level cache colours (validated and reported; not enforced yet).
     #[serde(default)]
     pub colours: Option<Spanned<Vec<Spanned<u32>>>>,
+    /// `true`: the RAM's host-physical base equals its guest-physical one
+    /// ([`bulkhead_core::layout::RAM_BASE`]), so a pass-through device's DMA (which uses the
+    /// addresses the guest gives it) reaches the partition's own RAM.
+    #[serde(default)]
+    pub identity: Option<Spanned<bool>>,
 }
 
 /// One `[[partition.region]]`.

@@ -59,6 +59,7 @@ const MEMORY: &[Key] = &[
     key("size", Shape::Scalar),
     key("base", Shape::Scalar),
     key("colours", Shape::Scalar),
+    key("identity", Shape::Scalar),
 ];
 
 const REGION: &[Key] = &[

@@ -41,6 +41,9 @@ pub enum Placement {
     Fixed,
     /// Allocated by the compiler.
     Allocated,
+    /// Partition RAM placed at the physical address equal to its guest-physical one
+    /// (`memory = { identity = true }`), for DMA by pass-through devices.
+    Identity,
 }
 
 /// Where a partition's console goes.

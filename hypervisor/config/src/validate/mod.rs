@@ -114,6 +114,7 @@ checks! {
     MemoryOverlapsReserved => checks::memory::check_memory_overlaps_reserved,
     MemoryOverlapsDevice => checks::memory::check_memory_overlaps_device,
     MemoryOverlap => checks::memory::check_memory_overlap,
+    IdentityRamMisplaced => checks::memory::check_identity_ram_misplaced,
     ChannelMemoryOverlap => checks::memory::check_channel_memory_overlap,
     IpaOverlap => checks::memory::check_ipa_overlap,
     IpaOutOfRange => checks::memory::check_ipa_out_of_range,
@@ -126,6 +127,7 @@ checks! {
     DeviceOwnedByHypervisor => checks::devices::check_device_owned_by_hypervisor,
     DevicePageShared => checks::devices::check_device_page_shared,
     DmaWithoutIommu => checks::devices::check_dma_without_iommu,
+    DmaWithoutIdentityRam => checks::devices::check_dma_without_identity_ram,
     DeviceDisabled => checks::devices::check_device_disabled,
     ConsoleNotUart => checks::devices::check_console_not_uart,
     InterruptInvalid => checks::interrupts::check_interrupt_invalid,
@@ -401,7 +403,9 @@ fn finish(draft: &Draft<'_>) -> Option<PartitionSpec> {
         image: draft.image.clone()?,
         initrd: draft.initrd.clone(),
         ram: draft.ram?,
-        placement: if draft.base.is_some() {
+        placement: if draft.identity.is_some() {
+            Placement::Identity
+        } else if draft.base.is_some() {
             Placement::Fixed
         } else {
             Placement::Allocated
