@@ -32,6 +32,9 @@ pub struct Manifest {
     /// `[[channel]]`, in file order.
     #[serde(default, rename = "channel")]
     pub channels: Vec<Spanned<ChannelTable>>,
+    /// `[qemu]`: how xtask and the tests emulate the system (ignored on hardware).
+    #[serde(default)]
+    pub qemu: Option<Spanned<QemuTable>>,
     /// `[[gpu]]`: reserved for the GPU mediator; any use is reported by [`crate::schema`].
     #[serde(default)]
     pub gpu: Option<Spanned<IgnoredAny>>,
@@ -56,6 +59,16 @@ pub struct SystemTable {
     /// or `"error"`.
     #[serde(default)]
     pub dma_without_iommu: Option<Spanned<DmaPolicy>>,
+}
+
+/// `[qemu]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QemuTable {
+    /// Raw disk image files (relative to the manifest), each attached as a
+    /// `virtio-blk-device` on one of the machine's virtio-mmio transports.
+    #[serde(default)]
+    pub virtio_blk: Vec<Spanned<String>>,
 }
 
 /// `hypervisor_memory = { base = ..., size = ... }`.

@@ -291,7 +291,7 @@ fn known_range(
 /// The path and size of a file the manifest names, reporting one that cannot be used: it must
 /// exist and be a regular file of bounded size ([`input_file`]), judged from its metadata
 /// without opening it, so a FIFO cannot hang the compiler.
-fn file_size(
+pub(crate) fn file_size(
     spanned: &Spanned<String>,
     what: &str,
     source: &Source,

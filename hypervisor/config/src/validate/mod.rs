@@ -22,7 +22,7 @@ pub mod layout;
 pub(crate) mod place;
 
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bulkhead_core::system::FaultPolicy;
 
@@ -153,6 +153,7 @@ pub(crate) struct Validated {
     pub partitions: Vec<PartitionSpec>,
     pub channels: Vec<ChannelSpec>,
     pub dma_policy: DmaPolicy,
+    pub qemu_disks: Vec<PathBuf>,
 }
 
 /// Applies overrides, resolves, places, lays out and checks everything. Returns the system
@@ -211,6 +212,14 @@ pub(crate) fn validate(
     for check in CHECKS {
         (check.run)(&context, diagnostics);
     }
+    // `[qemu] virtio_blk`: the disk files must exist as bounded regular files, like images.
+    let qemu_disks: Vec<PathBuf> = manifest
+        .qemu
+        .iter()
+        .flat_map(|qemu| qemu.get_ref().virtio_blk.iter())
+        .filter_map(|file| draft::file_size(file, "virtio_blk disk", source, manifest_directory, diagnostics))
+        .map(|(path, _)| path)
+        .collect();
     if diagnostics.has_errors() {
         return None;
     }
@@ -240,6 +249,7 @@ pub(crate) fn validate(
         partitions,
         channels,
         dma_policy,
+        qemu_disks,
     })
 }
 
