@@ -29,6 +29,7 @@ pub mod plot;
 pub mod probe_output;
 pub mod profile;
 pub mod report;
+pub mod rt_neighbours;
 pub mod stage2_mix;
 pub mod xen;
 
@@ -384,6 +385,13 @@ pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutpu
         }
     }
 
+    // rt's timer beside Linux: four more systems, two of them billions of instructions.
+    let rt_neighbours = if options.quick {
+        Vec::new()
+    } else {
+        rt_neighbours::measure(repository, &cargo, options.samples, &directory, &progress)
+    };
+
     if options.against_xen {
         platforms.push(measure_xen(&board, probe, &directory, options, &progress)?);
     }
@@ -392,6 +400,7 @@ pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutpu
     let mut report = assemble(repository, &built, &board, platforms, options)?;
     report.notes.push(linux_note(linux_boots.as_ref()));
     report.profile = profiles;
+    report.rt_neighbours = rt_neighbours;
     check(&report).map_err(BenchError::Malformed)?;
     write_outputs(&directory, report)
 }
@@ -836,6 +845,7 @@ fn assemble(
         stage2,
         profile: Vec::new(),
         notes,
+        rt_neighbours: Vec::new(),
     })
 }
 
@@ -1326,6 +1336,7 @@ mod tests {
             stage2: Vec::new(),
             profile: Vec::new(),
             notes: Vec::new(),
+            rt_neighbours: Vec::new(),
         }
     }
 
