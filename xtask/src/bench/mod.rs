@@ -20,6 +20,7 @@
 //! (was everything measured that can be? A green check must mean the measurements work).
 
 pub mod catalog;
+pub mod direct_tree;
 pub mod floor;
 pub mod linux;
 pub mod image_facts;
@@ -561,8 +562,10 @@ fn linux_note(boots: Option<&linux::LinuxBoots>) -> String {
          `{}` (2 vCPUs, 256 MiB), from machine reset to the first program its `/init` runs \
          (`linux-counter`, which prints the virtual counter; CNTVOFF is 0 under Bulkhead). \
          Under Bulkhead the whole demo runs: `rt`'s heartbeats on core 0 are counted too. \
-         The floor column boots the same kernel, initramfs and bootargs directly, at EL1 \
-         (`{}`).{comparison}",
+         The floor column boots the same kernel, initramfs and bootargs directly, at EL1, \
+         with QEMU's device tree cut to the nodes of the partition's tree and fresh \
+         `/chosen` seeds (`linux-direct.dtb`, `xtask/src/bench/direct_tree.rs`), so both sides \
+         set up the same devices (`{}`).{comparison}",
         linux::LINUX_MANIFEST,
         boots.direct_command_line
     )
