@@ -4,7 +4,10 @@
 //!
 //! Checked from the console: Linux reaches its init marker; its `/proc/cpuinfo` shows two
 //! CPUs and its `/proc/interrupts` counts architected-timer interrupts on both and IPIs
-//! (so the virtual GIC delivers PPIs and SGIs to a real kernel); Linux got a KASLR seed from
+//! (so the virtual GIC delivers PPIs and SGIs to a real kernel); the pass-through disk (QEMU's
+//! virtio-blk on the virtio-mmio transport the manifest gives `linux`, DMA into its
+//! identity-mapped RAM) is mounted by `/init`, which prints the file xtask put on it, exactly,
+//! at both boots, and `/proc/interrupts` counts the transport's forwarded SPI; Linux got a KASLR seed from
 //! its device tree; `reboot` restarts only the Linux partition (the hypervisor says so and
 //! Linux reaches its init marker again) and `poweroff` powers only it off, while `rt`'s
 //! heartbeats run on, consecutive, from boot to the end; and no Linux console line was cut.
@@ -16,6 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bulkhead_qemu_tests::{BootOptions, QemuSession, TestSystem, Transcript};
+use xtask::linux_guest::block_device::{DISK_FILE_CONTENT, DISK_LINE_PREFIX};
 use xtask::linux_guest::{self, INIT_MARKER};
 
 /// The committed manifest this test boots.
@@ -160,6 +164,16 @@ fn linux_boots_reboots_and_powers_off_alone_while_rt_keeps_its_heartbeat() {
         session.fail(&format!("the init marker carries no counter value: `{marker_line}`"));
     }
     eprintln!("{marker_line}");
+    // The pass-through disk: /init mounted it and printed its file before the marker.
+    let disk_line = format!("[linux] {DISK_LINE_PREFIX}{DISK_FILE_CONTENT}");
+    if count_lines(&transcript, &disk_line) != 1 {
+        let disk_lines: Vec<&str> = transcript
+            .complete_lines()
+            .into_iter()
+            .filter(|line| line.contains("virtio") || line.contains("vda") || line.contains(DISK_LINE_PREFIX))
+            .collect();
+        session.fail(&format!("Linux did not print the disk's file `{DISK_FILE_CONTENT}`:\n{}", disk_lines.join("\n")));
+    }
     session.focus_partition(LINUX_FOCUS);
     wait_for_shell(&session, "shell");
 
@@ -183,6 +197,11 @@ fn linux_boots_reboots_and_powers_off_alone_while_rt_keeps_its_heartbeat() {
     if !uart.as_ref().is_some_and(|counts| counts.iter().sum::<u64>() > 0) {
         session.fail(&format!("/proc/interrupts counts no PL011 interrupt ({uart:?}):\n{}", interrupts.join("\n")));
     }
+    // The disk's requests completed by the transport's SPI, forwarded to Linux.
+    let virtio = interrupt_counts(&interrupts, 2, "virtio0");
+    if !virtio.as_ref().is_some_and(|counts| counts.iter().sum::<u64>() > 0) {
+        session.fail(&format!("/proc/interrupts counts no virtio interrupt ({virtio:?}):\n{}", interrupts.join("\n")));
+    }
     eprintln!("Linux's /proc/interrupts:\n{}", interrupts.join("\n"));
 
     // `reboot`: only Linux restarts, from a fresh copy of its image.
@@ -203,6 +222,10 @@ fn linux_boots_reboots_and_powers_off_alone_while_rt_keeps_its_heartbeat() {
     }
     if hv_after.iter().any(|line| line.starts_with("rt:")) {
         session.fail(&format!("Linux's reboot touched rt: {hv_after:?}"));
+    }
+    // The restarted Linux (fresh RAM, same identity placement) reads the disk again.
+    if count_lines(&transcript, &disk_line) != 2 {
+        session.fail("Linux did not read the pass-through disk again after its reboot");
     }
     let beats_after_reboot = assert_rt_consecutive(&session, &transcript);
     // Linux's second boot takes seconds; rt's 100 ms heartbeat must have gone on meanwhile.

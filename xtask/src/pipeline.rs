@@ -143,7 +143,9 @@ impl<'a> Pipeline<'a> {
     pub fn build(&self, request: &BuildRequest) -> Result<BuiltSystem, PipelineError> {
         let (spec, compiled, output) = self.generate(request)?;
         self.build_hypervisor(&output)?;
-        let qemu = QemuBoard::from(&compiled.board.qemu);
+        let mut qemu = QemuBoard::from(&compiled.board.qemu);
+        qemu.extra_args
+            .extend(crate::qemu::virtio_blk_arguments(spec.qemu_disks()));
         Ok(BuiltSystem {
             spec,
             compiled,

@@ -79,6 +79,29 @@ impl QemuBoard {
     }
 }
 
+/// `-drive`/`-device` pairs attaching each raw disk image of the manifest's `[qemu]
+/// virtio_blk` as a read-only `virtio-blk-device` (QEMU `virt` puts the first on its highest
+/// virtio-mmio transport). Read-only, so that parallel runs (tests, benchmark) may share one
+/// image: QEMU takes a shared lock on it instead of an exclusive one.
+pub fn virtio_blk_arguments(disks: &[PathBuf]) -> Vec<String> {
+    disks
+        .iter()
+        .enumerate()
+        .flat_map(|(index, disk)| {
+            [
+                "-drive".to_owned(),
+                // QEMU's option syntax doubles a comma inside a value.
+                format!(
+                    "if=none,format=raw,readonly=on,file={},id=vd{index}",
+                    disk.display().to_string().replace(',', ",,")
+                ),
+                "-device".to_owned(),
+                format!("virtio-blk-device,drive=vd{index}"),
+            ]
+        })
+        .collect()
+}
+
 /// Where the console UART goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Console {
@@ -287,6 +310,24 @@ mod tests {
         assert_eq!(
             board.machine_arguments("").last().map(String::as_str),
             Some("-semihosting")
+        );
+    }
+
+    #[test]
+    fn virtio_blk_disks_become_read_only_drive_and_device_pairs() {
+        let arguments = virtio_blk_arguments(&[PathBuf::from("/t/disk.img"), PathBuf::from("/t/a,b.img")]);
+        assert_eq!(
+            arguments,
+            [
+                "-drive",
+                "if=none,format=raw,readonly=on,file=/t/disk.img,id=vd0",
+                "-device",
+                "virtio-blk-device,drive=vd0",
+                "-drive",
+                "if=none,format=raw,readonly=on,file=/t/a,,b.img,id=vd1",
+                "-device",
+                "virtio-blk-device,drive=vd1",
+            ]
         );
     }
 }

@@ -254,6 +254,8 @@ codes! {
     IpaOutOfRange = ("BH0113", "ipa-out-of-range"),
     /// A region's initial contents file is larger than the region.
     RegionContentsTooLarge = ("BH0114", "region-contents-too-large"),
+    /// `memory = { identity = true }` with a `base` other than the guest RAM address.
+    IdentityRamMisplaced = ("BH0115", "identity-ram-misplaced"),
     /// A physical core is pinned to more than one vCPU.
     CorePinnedTwice = ("BH0201", "core-pinned-twice"),
     /// A pinned core does not exist in the board's device tree.
@@ -341,6 +343,9 @@ codes! {
     DeviceDisabled = ("BH0708", "device-disabled"),
     /// A pass-through console is not a UART.
     ConsoleNotUart = ("BH0709", "console-not-uart"),
+    /// A DMA-capable device in a partition whose RAM is not identity-mapped: the addresses
+    /// its driver programs are guest-physical, not the RAM's physical ones (warning).
+    DmaWithoutIdentityRam = ("BH0710", "dma-without-identity-ram"),
     /// A physical interrupt is given to two partitions (or twice to one).
     InterruptAssignedTwice = ("BH0801", "interrupt-assigned-twice"),
     /// A physical interrupt the hypervisor keeps (SGI/PPI, its UARTs) is assigned.

@@ -32,6 +32,9 @@ pub struct Manifest {
     /// `[[channel]]`, in file order.
     #[serde(default, rename = "channel")]
     pub channels: Vec<Spanned<ChannelTable>>,
+    /// `[qemu]`: how xtask and the tests emulate the system (ignored on hardware).
+    #[serde(default)]
+    pub qemu: Option<Spanned<QemuTable>>,
     /// `[[gpu]]`: reserved for the GPU mediator; any use is reported by [`crate::schema`].
     #[serde(default)]
     pub gpu: Option<Spanned<IgnoredAny>>,
@@ -60,6 +63,16 @@ pub struct SystemTable {
     /// or `"error"`.
     #[serde(default)]
     pub dma_without_iommu: Option<Spanned<DmaPolicy>>,
+}
+
+/// `[qemu]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QemuTable {
+    /// Raw disk image files (relative to the manifest), each attached as a
+    /// `virtio-blk-device` on one of the machine's virtio-mmio transports.
+    #[serde(default)]
+    pub virtio_blk: Vec<Spanned<String>>,
 }
 
 /// `hypervisor_memory = { base = ..., size = ... }`.
@@ -154,6 +167,11 @@ pub struct MemoryTable {
     /// Last-level cache colours (validated and reported; not enforced yet).
     #[serde(default)]
     pub colours: Option<Spanned<Vec<Spanned<u32>>>>,
+    /// `true`: the RAM's host-physical base equals its guest-physical one
+    /// ([`bulkhead_core::layout::RAM_BASE`]), so a pass-through device's DMA (which uses the
+    /// addresses the guest gives it) reaches the partition's own RAM.
+    #[serde(default)]
+    pub identity: Option<Spanned<bool>>,
 }
 
 /// One `[[partition.region]]`.

@@ -60,6 +60,7 @@ const MEMORY: &[Key] = &[
     key("size", Shape::Scalar),
     key("base", Shape::Scalar),
     key("colours", Shape::Scalar),
+    key("identity", Shape::Scalar),
 ];
 
 const REGION: &[Key] = &[
@@ -101,9 +102,12 @@ const CHANNEL: &[Key] = &[
     key("doorbell", Shape::Scalar),
 ];
 
+const QEMU: &[Key] = &[key("virtio_blk", Shape::Scalar)];
+
 /// The top level of a manifest.
 pub(crate) const MANIFEST: &[Key] = &[
     key("system", Shape::Table(SYSTEM)),
+    key("qemu", Shape::Table(QEMU)),
     key("partition", Shape::Array(PARTITION)),
     key("channel", Shape::Array(CHANNEL)),
     key("gpu", Shape::Reserved(GPU_RESERVED)),

@@ -41,6 +41,9 @@ pub enum Placement {
     Fixed,
     /// Allocated by the compiler.
     Allocated,
+    /// Partition RAM placed at the physical address equal to its guest-physical one
+    /// (`memory = { identity = true }`), for DMA by pass-through devices.
+    Identity,
 }
 
 /// Where a partition's console goes.
@@ -253,6 +256,8 @@ pub struct SystemSpec {
     pub(crate) dma_policy: DmaPolicy,
     /// The manifest's `[system] hypervisor_memory` value, when it has one.
     pub(crate) hypervisor_memory_span: Option<Range<usize>>,
+    /// `[qemu] virtio_blk`: disk image files, in manifest order.
+    pub(crate) qemu_disks: Vec<PathBuf>,
     pub(crate) warnings: Diagnostics,
 }
 
@@ -296,6 +301,12 @@ impl SystemSpec {
     /// The DMA policy in force.
     pub fn dma_policy(&self) -> DmaPolicy {
         self.dma_policy
+    }
+
+    /// `[qemu] virtio_blk`: the raw disk images QEMU attaches as virtio-blk devices, in
+    /// manifest order (QEMU `virt` gives the first the highest virtio-mmio transport).
+    pub fn qemu_disks(&self) -> &[PathBuf] {
+        &self.qemu_disks
     }
 
     /// Warnings found while loading.
@@ -416,6 +427,7 @@ fn load_with_board(
             partitions: validated.partitions,
             channels: validated.channels,
             dma_policy: validated.dma_policy,
+            qemu_disks: validated.qemu_disks,
             hypervisor_memory_span: manifest
                 .system
                 .get_ref()

@@ -14,12 +14,17 @@ fn document() -> String {
 
 /// The TOML between the complete-example markers.
 fn complete_example() -> String {
+    marked_example("complete-example")
+}
+
+/// The TOML between the `<!-- <name>:begin -->` and `<!-- <name>:end -->` markers.
+fn marked_example(name: &str) -> String {
     let text = document();
     let start = text
-        .find("<!-- complete-example:begin -->")
+        .find(&format!("<!-- {name}:begin -->"))
         .expect("begin marker");
     let end = text
-        .find("<!-- complete-example:end -->")
+        .find(&format!("<!-- {name}:end -->"))
         .expect("end marker");
     let block = &text[start..end];
     let body = block.split_once("```toml\n").expect("toml block").1;
@@ -56,6 +61,10 @@ fn the_complete_example_uses_every_key() {
     let example: toml::Value = toml::from_str(&complete_example()).expect("the example is TOML");
     let mut used = BTreeSet::new();
     collect_keys(&example, "", &mut used);
+    // `[qemu]` is shown in its own example on the machine it emulates (QEMU `virt`: the ZCU102
+    // model has no virtio-mmio transports).
+    let qemu: toml::Value = toml::from_str(&marked_example("qemu-example")).expect("the [qemu] example is TOML");
+    collect_keys(&qemu, "", &mut used);
     let known: BTreeSet<String> = schema::key_paths()
         .into_iter()
         .filter(|(_, reserved)| !reserved)
@@ -112,4 +121,26 @@ fn every_code_is_documented() {
         let row = format!("| {} | {} |", code.id(), code.name());
         assert!(text.contains(&row), "docs/manifest.md has no row `{row}`");
     }
+}
+
+// [utest->dsn~config-manifest~1]
+#[test]
+fn the_qemu_example_is_accepted_as_written() {
+    let directory = tempfile::tempdir().unwrap();
+    let manifest = directory.path().join("partitions/example.toml");
+    std::fs::create_dir_all(directory.path().join("partitions")).unwrap();
+    std::fs::create_dir_all(directory.path().join("target/linux-guest")).unwrap();
+    std::fs::write(directory.path().join("target/linux-guest/disk.img"), [0; 4096]).unwrap();
+    let text = format!(
+        "[system]\nboard = \"qemu-virt\"\n\n[[partition]]\nname = \"alpha\"\nimage = {{ crate = \"heartbeat\" }}\nmemory = {{ size = \"16MiB\" }}\ncpus = [0]\n\n{}",
+        marked_example("qemu-example")
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let spec = bulkhead_config::load(&manifest, &repo_root())
+        .unwrap_or_else(|diagnostics| panic!("{diagnostics:#}"));
+    assert_eq!(spec.qemu_disks(), [directory.path().join("partitions/../target/linux-guest/disk.img")]);
+    // A disk that is not there is the input-file error, at the line naming it.
+    std::fs::remove_file(directory.path().join("target/linux-guest/disk.img")).unwrap();
+    let error = bulkhead_config::load(&manifest, &repo_root()).expect_err("a missing disk is an error");
+    assert_eq!(error.errors().map(|item| item.code()).collect::<Vec<_>>(), [Code::Io]);
 }

@@ -158,6 +158,12 @@ check_tests! {
     // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     dma_without_iommu_is_an_error_by_policy => "dma-without-iommu-error",
     // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
+    dma_without_identity_ram_warns => "dma-without-identity-ram",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
+    identity_ram_elsewhere_than_the_guest_ram_address_is_rejected => "identity-ram-misplaced",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
+    identity_ram_under_the_hypervisor_is_rejected => "identity-ram-overlaps-hypervisor",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-devices~1]
     a_disabled_device_warns => "device-disabled",
     // [utest->dsn~config-checks~1]
     a_passthrough_console_must_be_a_uart => "console-not-uart",
@@ -288,4 +294,27 @@ fn escape_sequences_in_names_are_escaped_in_the_rendering() {
     // The programmatic message keeps the name as written; only what is printed is escaped.
     let message = diagnostics.iter().next().unwrap().message().to_owned();
     assert!(message.contains('\u{1b}'), "{message}");
+}
+
+// [utest->dsn~config-checks~1]
+#[test]
+fn identity_ram_is_placed_at_the_guest_ram_address_and_points_at_the_hypervisor_fix() {
+    let directory = tempfile::tempdir().unwrap();
+    let manifest = directory.path().join("identity.toml");
+    std::fs::write(
+        &manifest,
+        "[system]\nboard = \"qemu-virt\"\nhypervisor_memory = { base = 0x5000_0000, size = \"32MiB\" }\n\n\
+         [[partition]]\nname = \"alpha\"\nimage = { crate = \"heartbeat\" }\nmemory = { size = \"64MiB\", identity = true }\ncpus = [0]\n\n\
+         [[partition]]\nname = \"beta\"\nimage = { crate = \"heartbeat\" }\nmemory = { size = \"16MiB\" }\ncpus = [1]\n",
+    )
+    .unwrap();
+    let spec = load(&manifest, &repo_root()).unwrap_or_else(|diagnostics| panic!("{diagnostics:#}"));
+    let alpha = &spec.partitions()[0];
+    assert_eq!(alpha.ram.base(), 0x4000_0000, "IPA = PA");
+    assert_eq!(alpha.placement, bulkhead_config::Placement::Identity);
+    assert_ne!(spec.partitions()[1].placement, bulkhead_config::Placement::Identity);
+    // Under the board's hypervisor the error says how to move it.
+    let rejected = check_fixture("identity-ram-overlaps-hypervisor");
+    let text = format!("{rejected:#}");
+    assert!(text.contains("hypervisor_memory = { base = 0x4400_0000"), "{text}");
 }

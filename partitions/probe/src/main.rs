@@ -25,7 +25,10 @@
 //! Bootargs: `samples=<N>` (default 101, at most 1001); `only=<metric>` measures just that
 //! metric (the frame `counter_read` is always measured); `role=doorbell-echo` makes this
 //! partition the doorbell peer instead of measuring anything, `role=spin` a load that
-//! computes forever without trapping.
+//! computes forever without trapping; `start=<count>` waits (in WFI, for a virtual-timer
+//! deadline) until the count since machine reset reaches `<count>` before measuring, and says
+//! so on a `probe: measuring from count <n>` line, so that the samples fall where a neighbour
+//! is doing something known (the bench's "beside Linux under load" case).
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -89,6 +92,9 @@ mod run {
             Some("doorbell-echo") => echo(boot),
             Some("spin") => spin(),
             _ => {}
+        }
+        if let Some(start) = boot.bootarg("start").and_then(|value| value.parse::<u64>().ok()) {
+            wait_until(boot, start);
         }
         let only = boot.bootarg("only");
         let wanted = |metric: &str| only.is_none_or(|name| name == metric);
@@ -185,6 +191,36 @@ mod run {
         match outcome {
             Ok(()) | Err(fmt::Error) => {}
         }
+    }
+
+    /// Waits until the counter reaches `start`, then prints where measuring begins. It waits
+    /// in WFI for a virtual-timer deadline at `start` (the measurement's own routine with
+    /// the whole wait as its lead), not by spinning: under QEMU's icount round robin a
+    /// spinning vCPU takes long turns, and a Linux beside it made no visible progress in
+    /// 2 G instructions of a spinning wait. Without a timer interrupt it spins.
+    fn wait_until(boot: &BootInfo, start: u64) {
+        let now = measure::physical_count();
+        if start > now {
+            let enabled = match (boot.virtual_timer_intid, gic::get()) {
+                (Some(intid), Some(gic)) => gic.enable_interrupt(intid, TIMER_PRIORITY).is_ok(),
+                _ => false,
+            };
+            if enabled {
+                let vectors = ProbeVectors::install();
+                // One deadline; an early wake-up by another interrupt is impossible (nothing
+                // else is enabled), and a late one only starts the samples later.
+                // The wait's own latency is no sample: discarded.
+                let _wait: crate::timer_latency::Sample = vectors.measure(Waiting::WaitForInterrupt, start - now);
+                drop(vectors);
+            }
+            // BOUND: the counter advances by at least one per loop iteration (one
+            // instruction is one tick under icount; the counter never stops on hardware).
+            while measure::physical_count() < start {
+                core::hint::spin_loop();
+            }
+        }
+        let mut out = output::Lines;
+        written(writeln!(out, "probe: measuring from count {}", measure::physical_count()));
     }
 
     /// The reference load (`role=spin`): computes forever without trapping, so that a

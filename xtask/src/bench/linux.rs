@@ -12,7 +12,9 @@
 //! * **direct** (the floor column): QEMU loads the `Image` itself (`-kernel`, `-initrd`,
 //!   `-append` with the partition's bootargs) on a machine with the partition's vCPU count
 //!   and RAM, without `virtualization=on`, so that Linux starts at EL1 as it does under
-//!   Bulkhead (at EL2 it would also initialise KVM).
+//!   Bulkhead (at EL2 it would also initialise KVM), with QEMU's device tree cut to the
+//!   nodes of the partition's own tree ([`super::direct_tree`]: Linux's cost of setting up
+//!   devices must be the same on both sides).
 
 use std::fs;
 use std::path::Path;
@@ -122,7 +124,22 @@ pub fn measure(
         serial_ports: 1,
         ..board.clone()
     };
+    // The same devices as the partition: QEMU's tree cut to the nodes the partition's has.
+    let partition_tree = built.output.path().join(format!("{LINUX_PARTITION}.dtb"));
+    let tree = match super::direct_tree::write(&direct_board, &partition_tree, directory) {
+        Ok(tree) => tree,
+        Err(reason) => {
+            progress.note(&format!("the direct boot's device tree could not be made: {reason}"));
+            return LinuxBoots {
+                bulkhead,
+                direct: MetricResult::Failed { reason: "no-direct-device-tree".to_owned() },
+                direct_command_line: String::new(),
+            };
+        }
+    };
     let mut extra_args = vec![
+        "-dtb".to_owned(),
+        tree.display().to_string(),
         "-initrd".to_owned(),
         initrd.display().to_string(),
         "-append".to_owned(),

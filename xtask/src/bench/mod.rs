@@ -20,6 +20,7 @@
 //! (was everything measured that can be? A green check must mean the measurements work).
 
 pub mod catalog;
+pub mod direct_tree;
 pub mod floor;
 pub mod linux;
 pub mod image_facts;
@@ -29,6 +30,7 @@ pub mod plot;
 pub mod probe_output;
 pub mod profile;
 pub mod report;
+pub mod rt_neighbours;
 pub mod stage2_mix;
 pub mod xen;
 
@@ -408,6 +410,13 @@ pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutpu
         }
     }
 
+    // rt's timer beside Linux: four more systems, two of them billions of instructions.
+    let rt_neighbours = if options.quick {
+        Vec::new()
+    } else {
+        rt_neighbours::measure(repository, &cargo, options.samples, &directory, &progress)
+    };
+
     if options.against_xen {
         platforms.push(measure_xen(&board, probe, &directory, options, &progress)?);
     }
@@ -416,6 +425,7 @@ pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutpu
     let mut report = assemble(repository, &built, &board, platforms, options)?;
     report.notes.push(linux_note(linux_boots.as_ref(), options));
     report.profile = profiles;
+    report.rt_neighbours = rt_neighbours;
     check(&report).map_err(BenchError::Malformed)?;
     write_outputs(&directory, report)
 }
@@ -584,8 +594,10 @@ fn linux_note(boots: Option<&linux::LinuxBoots>, options: &BenchOptions) -> Stri
          `{}` (2 vCPUs, 256 MiB), from machine reset to the first program its `/init` runs \
          (`linux-counter`, which prints the virtual counter; CNTVOFF is 0 under Bulkhead). \
          Under Bulkhead the whole demo runs: `rt`'s heartbeats on core 0 are counted too. \
-         The floor column boots the same kernel, initramfs and bootargs directly, at EL1 \
-         (`{}`).{comparison}",
+         The floor column boots the same kernel, initramfs and bootargs directly, at EL1, \
+         with QEMU's device tree cut to the nodes of the partition's tree and fresh \
+         `/chosen` seeds (`linux-direct.dtb`, `xtask/src/bench/direct_tree.rs`), so both sides \
+         set up the same devices (`{}`).{comparison}",
         linux::LINUX_MANIFEST,
         boots.direct_command_line
     )
@@ -881,6 +893,7 @@ fn assemble(
         stage2,
         profile: Vec::new(),
         notes,
+        rt_neighbours: Vec::new(),
     })
 }
 
@@ -1397,6 +1410,7 @@ mod tests {
             stage2: Vec::new(),
             profile: Vec::new(),
             notes: Vec::new(),
+            rt_neighbours: Vec::new(),
         }
     }
 

@@ -210,6 +210,7 @@ mod tests {
             stage2: vec![],
             profile: vec![],
             notes: vec![],
+            rt_neighbours: Vec::new(),
         };
         let picture = svg(&report);
         assert!(picture.starts_with("<svg "));

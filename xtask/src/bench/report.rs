@@ -17,7 +17,7 @@ use super::profile::TrapProfile;
 use super::stage2_mix::PartitionMapping;
 
 /// Version of the `report.json` layout; bump it on any change a reader would notice.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything one `cargo xtask bench` run found.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -43,6 +43,9 @@ pub struct Report {
     pub profile: Vec<TrapProfile>,
     /// Things a reader must know to interpret the numbers.
     pub notes: Vec<String>,
+    /// The real-time partition's timer beside Linux (full runs; schema 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rt_neighbours: Vec<super::rt_neighbours::NeighbourCase>,
 }
 
 /// How the numbers were taken.
@@ -615,6 +618,9 @@ impl Report {
                 }
                 let _ = writeln!(text);
             }
+        }
+        if !self.rt_neighbours.is_empty() {
+            text.push_str(&super::rt_neighbours::markdown(&self.rt_neighbours));
         }
         if !self.notes.is_empty() {
             let _ = writeln!(text, "\n## Notes\n");

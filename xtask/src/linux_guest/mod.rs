@@ -24,6 +24,7 @@
 //! Every use re-checks the cached kernel's SHA-256, so a changed or truncated file is an
 //! error, never a silently different guest.
 
+pub mod block_device;
 pub mod cpio;
 
 use std::fmt;
@@ -157,11 +158,12 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> LinuxGuestError + '_ {
 }
 
 /// The files xtask can produce, by absolute path.
-fn producible(repository: &Repository) -> [(PathBuf, Artifact); 2] {
+fn producible(repository: &Repository) -> [(PathBuf, Artifact); 3] {
     let cache = repository.root().join(CACHE_DIR);
     [
         (cache.join(KERNEL_FILE), Artifact::Kernel),
         (cache.join(INITRAMFS_FILE), Artifact::Initramfs),
+        (cache.join(block_device::DISK_IMAGE), Artifact::Disk),
     ]
 }
 
@@ -169,6 +171,7 @@ fn producible(repository: &Repository) -> [(PathBuf, Artifact); 2] {
 enum Artifact {
     Kernel,
     Initramfs,
+    Disk,
 }
 
 /// `path` with `.` and `..` resolved lexically (the files need not exist yet).
@@ -208,6 +211,16 @@ pub fn input_files(manifest_text: &str, manifest_dir: &Path) -> Vec<PathBuf> {
             [image, initrd]
         })
         .flatten()
+        .chain(
+            table
+                .get("qemu")
+                .and_then(|qemu| qemu.get("virtio_blk"))
+                .and_then(toml::Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(toml::Value::as_str),
+        )
         .map(|file| normalise(&manifest_dir.join(file)))
         .collect()
 }
@@ -253,6 +266,7 @@ pub fn prepare_inputs(
         match artifact {
             Artifact::Kernel => kernel(repository, progress)?,
             Artifact::Initramfs => initramfs(repository, progress, cargo)?,
+            Artifact::Disk => block_device::disk_image(repository, progress)?,
         };
     }
     Ok(())
@@ -290,9 +304,11 @@ pub fn initramfs(repository: &Repository, progress: &Progress, cargo: &BareMetal
         fs::read(&path).map_err(io_error(&path))
     };
     let counter = build_counter(repository, progress, cargo)?;
+    let modules = block_device::modules(repository, progress)?;
     let files = InitramfsFiles {
         busybox,
         counter,
+        modules,
         init: read("init")?,
         inittab: read("inittab")?,
         profile: read("profile")?,
@@ -332,15 +348,18 @@ pub struct InitramfsFiles {
     pub inittab: Vec<u8>,
     /// `/etc/profile`.
     pub profile: Vec<u8>,
+    /// Kernel modules as (name, bytes), in load order: `/lib/modules/<name>.ko`, listed in
+    /// `/etc/modules`.
+    pub modules: Vec<(&'static str, Vec<u8>)>,
 }
 
 /// The initramfs: the directories busybox's `--install -s` fills, `/dev/console` (the
 /// kernel opens it for init's standard streams before anything could create it), busybox,
 /// `/bin/linux-counter`, `/init`, `/etc/inittab` and `/etc/profile`.
 pub fn initramfs_archive(files: InitramfsFiles) -> Vec<u8> {
-    let InitramfsFiles { busybox, counter, init, inittab, profile } = files;
+    let InitramfsFiles { busybox, counter, init, inittab, profile, modules } = files;
     use cpio::Entry;
-    let mut entries: Vec<Entry> = ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "etc", "proc", "sys", "tmp", "root"]
+    let mut entries: Vec<Entry> = ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "etc", "proc", "sys", "tmp", "root", "mnt", "lib", "lib/modules"]
         .into_iter()
         .map(Entry::directory)
         .collect();
@@ -351,6 +370,11 @@ pub fn initramfs_archive(files: InitramfsFiles) -> Vec<u8> {
     entries.push(Entry::file("init", 0o755, init));
     entries.push(Entry::file("etc/inittab", 0o644, inittab));
     entries.push(Entry::file("etc/profile", 0o644, profile));
+    let load_order: String = modules.iter().map(|(name, _)| format!("{name}\n")).collect();
+    entries.push(Entry::file("etc/modules", 0o644, load_order.into_bytes()));
+    for (name, bytes) in modules {
+        entries.push(Entry::file(&format!("lib/modules/{name}.ko"), 0o644, bytes));
+    }
     cpio::archive(&entries)
 }
 
@@ -582,13 +606,16 @@ image = { crate = "heartbeat" }
 name = "linux"
 image = { file = "../target/linux-guest/Image" }
 initrd = "../target/linux-guest/initramfs.cpio"
+[qemu]
+virtio_blk = ["../target/linux-guest/disk.img"]
 "#;
         let files = input_files(text, Path::new("/repo/partitions"));
         assert_eq!(
             files,
             [
                 PathBuf::from("/repo/target/linux-guest/Image"),
-                PathBuf::from("/repo/target/linux-guest/initramfs.cpio")
+                PathBuf::from("/repo/target/linux-guest/initramfs.cpio"),
+                PathBuf::from("/repo/target/linux-guest/disk.img")
             ]
         );
     }
@@ -606,9 +633,10 @@ initrd = "../target/linux-guest/initramfs.cpio"
             init: b"#!/bin/busybox sh\n".to_vec(),
             inittab: b"::respawn:-/bin/sh\n".to_vec(),
             profile: b"export TERM=dumb\n".to_vec(),
+            modules: vec![("ext4", b"EXT4MODULE".to_vec())],
         });
         let text = String::from_utf8_lossy(&archive);
-        for name in ["init\0", "bin/busybox\0", "etc/inittab\0", "etc/profile\0", "dev/console\0", "bin/sh\0", "bin/linux-counter\0", "TRAILER!!!\0"] {
+        for name in ["init\0", "bin/busybox\0", "etc/inittab\0", "etc/profile\0", "dev/console\0", "bin/sh\0", "bin/linux-counter\0", "lib/modules/ext4.ko\0", "etc/modules\0", "mnt\0", "TRAILER!!!\0"] {
             assert!(text.contains(name), "{name} missing");
         }
         assert!(text.contains("BUSYBOX") && text.contains("::respawn:-/bin/sh"));

@@ -144,6 +144,7 @@ pub(crate) fn host_entries(
             what: match partition.placement {
                 Placement::Fixed => "RAM (fixed base)".to_owned(),
                 Placement::Allocated => "RAM (allocated)".to_owned(),
+                Placement::Identity => "RAM (identity: IPA = PA, for device DMA)".to_owned(),
             },
             owner: partition.name.clone(),
             partition: Some(index),

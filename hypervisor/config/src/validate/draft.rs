@@ -7,6 +7,7 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use bulkhead_core::layout::RAM_BASE;
 use bulkhead_core::system::{Access, Trigger};
 use serde_spanned::Spanned;
 
@@ -126,6 +127,8 @@ pub(crate) struct Draft<'m> {
     pub interrupts: Vec<ExtraInterrupt>,
     pub console_device: Option<usize>,
     pub colours: Vec<Spanned<u32>>,
+    /// The span of `identity = true`, when the manifest asks for identity-mapped RAM.
+    pub identity: Option<Range<usize>>,
     pub layout: Layout,
 }
 
@@ -288,7 +291,7 @@ fn known_range(
 /// The path and size of a file the manifest names, reporting one that cannot be used: it must
 /// exist and be a regular file of bounded size ([`input_file`]), judged from its metadata
 /// without opening it, so a FIFO cannot hang the compiler.
-fn file_size(
+pub(crate) fn file_size(
     spanned: &Spanned<String>,
     what: &str,
     source: &Source,
@@ -327,13 +330,25 @@ pub(crate) fn resolve<'m>(
 ) -> Draft<'m> {
     let partition = table.get_ref();
     let memory = partition.memory.get_ref();
-    let (size, base) = size_and_base(
+    let (size, written_base) = size_and_base(
         "memory",
         &memory.size,
         memory.base.as_ref(),
         source,
         diagnostics,
     );
+    let identity = memory
+        .identity
+        .as_ref()
+        .filter(|identity| *identity.get_ref())
+        .map(Spanned::span);
+    // Identity-mapped RAM lies where every guest sees its RAM (IPA `RAM_BASE`): its physical
+    // base is that address, unless the manifest wrote another one, which
+    // `check_identity_ram_misplaced` reports.
+    let base = match (written_base, &identity) {
+        (None, Some(_)) => Some(RAM_BASE.raw()),
+        (base, _) => base,
+    };
     let ram = known_range(
         base,
         size,
@@ -407,6 +422,7 @@ pub(crate) fn resolve<'m>(
         interrupts,
         console_device,
         colours,
+        identity,
         layout: Layout::default(),
     }
 }

@@ -22,7 +22,7 @@ pub mod layout;
 pub(crate) mod place;
 
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bulkhead_core::system::FaultPolicy;
 
@@ -114,6 +114,7 @@ checks! {
     MemoryOverlapsReserved => checks::memory::check_memory_overlaps_reserved,
     MemoryOverlapsDevice => checks::memory::check_memory_overlaps_device,
     MemoryOverlap => checks::memory::check_memory_overlap,
+    IdentityRamMisplaced => checks::memory::check_identity_ram_misplaced,
     ChannelMemoryOverlap => checks::memory::check_channel_memory_overlap,
     IpaOverlap => checks::memory::check_ipa_overlap,
     IpaOutOfRange => checks::memory::check_ipa_out_of_range,
@@ -126,6 +127,7 @@ checks! {
     DeviceOwnedByHypervisor => checks::devices::check_device_owned_by_hypervisor,
     DevicePageShared => checks::devices::check_device_page_shared,
     DmaWithoutIommu => checks::devices::check_dma_without_iommu,
+    DmaWithoutIdentityRam => checks::devices::check_dma_without_identity_ram,
     DeviceDisabled => checks::devices::check_device_disabled,
     ConsoleNotUart => checks::devices::check_console_not_uart,
     InterruptInvalid => checks::interrupts::check_interrupt_invalid,
@@ -151,6 +153,7 @@ pub(crate) struct Validated {
     pub partitions: Vec<PartitionSpec>,
     pub channels: Vec<ChannelSpec>,
     pub dma_policy: DmaPolicy,
+    pub qemu_disks: Vec<PathBuf>,
 }
 
 /// Applies overrides, resolves, places, lays out and checks everything. Returns the system
@@ -209,6 +212,14 @@ pub(crate) fn validate(
     for check in CHECKS {
         (check.run)(&context, diagnostics);
     }
+    // `[qemu] virtio_blk`: the disk files must exist as bounded regular files, like images.
+    let qemu_disks: Vec<PathBuf> = manifest
+        .qemu
+        .iter()
+        .flat_map(|qemu| qemu.get_ref().virtio_blk.iter())
+        .filter_map(|file| draft::file_size(file, "virtio_blk disk", source, manifest_directory, diagnostics))
+        .map(|(path, _)| path)
+        .collect();
     if diagnostics.has_errors() {
         return None;
     }
@@ -238,6 +249,7 @@ pub(crate) fn validate(
         partitions,
         channels,
         dma_policy,
+        qemu_disks,
     })
 }
 
@@ -429,7 +441,9 @@ fn finish(draft: &Draft<'_>) -> Option<PartitionSpec> {
         image: draft.image.clone()?,
         initrd: draft.initrd.clone(),
         ram: draft.ram?,
-        placement: if draft.base.is_some() {
+        placement: if draft.identity.is_some() {
+            Placement::Identity
+        } else if draft.base.is_some() {
             Placement::Fixed
         } else {
             Placement::Allocated

@@ -59,7 +59,7 @@ pub(crate) fn place(
     };
     let mut failures: Vec<(String, u64, std::ops::Range<usize>)> = Vec::new();
     for draft in drafts.iter_mut() {
-        if draft.partition().memory.get_ref().base.is_none() {
+        if draft.base.is_none() {
             if let Some(size) = draft.size {
                 match allocator.allocate(size) {
                     Some(range) => draft.ram = Some(range),

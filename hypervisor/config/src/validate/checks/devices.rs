@@ -271,6 +271,29 @@ pub(crate) fn check_dma_without_iommu(context: &Context<'_, '_>, diagnostics: &m
     }
 }
 
+/// A bus master is programmed by its guest driver with guest-physical addresses; unless the
+/// partition's RAM is identity-mapped those are not where its RAM is, so the device would
+/// read and write whatever physical memory has those addresses.
+pub(crate) fn check_dma_without_identity_ram(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+    for draft in context.drafts.iter().filter(|draft| draft.identity.is_none()) {
+        for (device, info) in draft.resolved_devices() {
+            let Some(reason) = &info.dma else { continue };
+            diagnostics.push(
+                Diagnostic::warning(
+                    Code::DmaWithoutIdentityRam,
+                    format!(
+                        "partition `{}`: {} can master the bus (it {reason}), but the partition's RAM is not identity-mapped: the device will use guest-physical addresses as physical ones",
+                        draft.name(),
+                        info.path
+                    ),
+                )
+                .with_label(context.source, device.span.clone(), "DMA to guest-physical addresses")
+                .with_help("add `identity = true` to the partition's `memory` (its RAM is then placed at the physical address the guest sees it at), or use the device without DMA"),
+            );
+        }
+    }
+}
+
 pub(crate) fn check_device_disabled(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
     for draft in context.drafts {
         for (device, info) in draft.resolved_devices().filter(|(_, info)| !info.enabled) {

@@ -30,6 +30,8 @@ struct Claim {
     holder: Holder,
     base_span: Range<usize>,
     size_span: Range<usize>,
+    /// Partition RAM with `identity = true`: its base is not the user's to move.
+    identity: bool,
 }
 
 impl Claim {
@@ -56,8 +58,12 @@ fn claims(context: &Context<'_, '_>) -> Vec<Claim> {
             base: draft.base,
             owner: format!("partition `{}` memory", draft.name()),
             holder: Holder::Partition,
-            base_span: draft.base_span(),
+            base_span: match (&draft.partition().memory.get_ref().base, &draft.identity) {
+                (None, Some(identity)) => identity.clone(),
+                _ => draft.base_span(),
+            },
             size_span: draft.size_span(),
+            identity: draft.identity.is_some(),
         });
         for region in &draft.regions {
             claims.push(Claim {
@@ -68,6 +74,7 @@ fn claims(context: &Context<'_, '_>) -> Vec<Claim> {
                 holder: Holder::Region,
                 base_span: region.base_span(),
                 size_span: region.table.get_ref().size.span(),
+                identity: false,
             });
         }
     }
@@ -80,6 +87,7 @@ fn claims(context: &Context<'_, '_>) -> Vec<Claim> {
             holder: Holder::Channel,
             base_span: channel.base_span(),
             size_span: channel.table.get_ref().size.span(),
+            identity: false,
         });
     }
     claims
@@ -266,10 +274,19 @@ pub(crate) fn check_memory_overlaps_hypervisor(
                 context.source,
                 claim.base_span,
                 "overlaps the hypervisor",
-                format!(
-                    "start at or after {} (board.toml [hypervisor] or [system] hypervisor_memory), or omit base to allocate",
-                    hex(hypervisor.end())
-                ),
+                if claim.identity {
+                    format!(
+                        "identity-mapped RAM must start at {} (where guests see their RAM): move the hypervisor instead, e.g. `hypervisor_memory = {{ base = {}, size = \"{}\" }}` in [system]",
+                        hex(RAM_BASE.raw()),
+                        align_up(range.end(), BLOCK_2MIB).map_or_else(|| "a higher base".to_owned(), hex),
+                        human_size(hypervisor.size())
+                    )
+                } else {
+                    format!(
+                        "start at or after {} (board.toml [hypervisor] or [system] hypervisor_memory), or omit base to allocate",
+                        hex(hypervisor.end())
+                    )
+                },
             );
         }
     }
@@ -517,5 +534,33 @@ pub(crate) fn check_initrd_too_large(context: &Context<'_, '_>, diagnostics: &mu
                 ),
             );
         }
+    }
+}
+
+/// `identity = true` asks for RAM whose physical base equals its guest-physical one; every
+/// guest sees its RAM at [`RAM_BASE`], so a written `base` must be that address.
+pub(crate) fn check_identity_ram_misplaced(context: &Context<'_, '_>, diagnostics: &mut Diagnostics) {
+    for draft in context.drafts {
+        let (Some(identity), Some(base)) = (&draft.identity, draft.base) else { continue };
+        if base == RAM_BASE.raw() {
+            continue;
+        }
+        diagnostics.push(
+            Diagnostic::error(
+                Code::IdentityRamMisplaced,
+                format!(
+                    "partition `{}` asks for identity-mapped RAM at base {}, but its guest sees RAM at {}",
+                    draft.name(),
+                    hex(base),
+                    hex(RAM_BASE.raw())
+                ),
+            )
+            .with_label(context.source, draft.base_span(), "not the guest RAM address")
+            .with_label(context.source, identity.clone(), "IPA = PA asked here")
+            .with_help(format!(
+                "write `base = {}` or leave `base` out (identity RAM is placed there)",
+                hex(RAM_BASE.raw())
+            )),
+        );
     }
 }

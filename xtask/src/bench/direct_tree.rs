@@ -1,0 +1,103 @@
+//! The device tree of the Linux row's direct boot: QEMU `virt`'s own tree, cut to the nodes
+//! the Linux partition's tree has, so that both columns boot Linux with the same devices to
+//! set up.
+//!
+//! QEMU's generated tree describes much the partition's does not: all 32 virtio-mmio
+//! transports (the partition has the 8 it passes through), a PCIe host, the PL061 GPIO and
+//! its keys, the PL031 RTC, fw-cfg, flash, the PMU, the GIC's ITS. Linux sets each of them up
+//! at boot — about half a million instructions per virtio-mmio transport alone (direct boots
+//! with 0, 8 and 32 transports: `docs/linux.md`) — so left as generated, the direct column did
+//! work the Bulkhead column did not and the row understated the overhead.
+//!
+//! Steps: `-M <machine>,dumpdtb=<file>` writes the tree QEMU would give the kernel; for the
+//! root and each node kept there, `fdtget -l` lists the subnodes of both trees and `fdtput -r`
+//! removes those the partition's tree lacks (the dump is 1 MiB of padding, which `fdtput`
+//! packs). A tree given with `-dtb` loses what QEMU adds to its own at boot,
+//! `/chosen/kaslr-seed` and `/chosen/rng-seed`, and a Linux without them takes another path
+//! ("KASLR disabled"), so both are put back with fresh random bytes, as QEMU would.
+
+use std::fs;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::qemu::QemuBoard;
+use crate::host_tools::QEMU;
+
+/// Writes `<directory>/linux-direct.dtb`: `board`'s generated tree keeping, at the root and
+/// one level below, only the nodes `partition_tree` (the partition's own DTB) has, with fresh
+/// seeds in `/chosen`.
+pub fn write(board: &QemuBoard, partition_tree: &Path, directory: &Path) -> Result<PathBuf, String> {
+    let tree = directory.join("linux-direct.dtb");
+    let _ = fs::remove_file(&tree);
+    let mut dump = Command::new(QEMU);
+    dump.args(board.machine_arguments(&format!(",dumpdtb={}", tree.display())));
+    run(&mut dump)?;
+    let list = |blob: &Path, node: &str| run(Command::new("fdtget").arg("-l").arg(blob).arg(node));
+    let wanted_root = list(partition_tree, "/")?;
+    let root = list(&tree, "/")?;
+    remove(&tree, &absent_from("/", &root, &wanted_root))?;
+    for node in root.lines().map(str::trim).filter(|name| wanted_root.lines().any(|wanted| wanted.trim() == *name)) {
+        let path = format!("/{node}");
+        remove(&tree, &absent_from(&path, &list(&tree, &path)?, &list(partition_tree, &path)?))?;
+    }
+    let mut seeds = [0_u8; 40];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut seeds))
+        .map_err(|error| format!("/dev/urandom: {error}"))?;
+    let (kaslr, rng) = seeds.split_at(8);
+    run(Command::new("fdtput").args(["-t", "bx"]).arg(&tree).args(["/chosen", "kaslr-seed"]).args(hex_bytes(kaslr)))?;
+    run(Command::new("fdtput").args(["-t", "bx"]).arg(&tree).args(["/chosen", "rng-seed"]).args(hex_bytes(rng)))?;
+    Ok(tree)
+}
+
+/// The paths of the subnodes of `parent` listed in `nodes` (`fdtget -l` output, one name a
+/// line) that `wanted` (the same for the partition's tree) does not list.
+fn absent_from(parent: &str, nodes: &str, wanted: &str) -> Vec<String> {
+    let wanted: Vec<&str> = wanted.lines().map(str::trim).collect();
+    nodes
+        .lines()
+        .map(str::trim)
+        .filter(|name| !name.is_empty() && !wanted.contains(name))
+        .map(|name| format!("{}/{name}", parent.trim_end_matches('/')))
+        .collect()
+}
+
+/// `fdtput -r` of `nodes` (nothing when empty).
+fn remove(tree: &Path, nodes: &[String]) -> Result<(), String> {
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    run(Command::new("fdtput").arg("-r").arg(tree).args(nodes)).map(|_| ())
+}
+
+fn hex_bytes(bytes: &[u8]) -> Vec<String> {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn run(command: &mut Command) -> Result<String, String> {
+    let line = format!("{command:?}");
+    let output = command.output().map_err(|error| {
+        format!("`{line}` did not start: {error} (fdtget/fdtput come with dtc: `apt-get install device-tree-compiler`)")
+    })?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!("`{line}` failed: {}", String::from_utf8_lossy(&output.stderr).trim()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_partitions_nodes_stay() {
+        let nodes = "psci\nvirtio_mmio@a000000\nvirtio_mmio@a003e00\npcie@10000000\npl011@9000000\n";
+        let wanted = "psci\nvirtio_mmio@a003e00\npl011@9000000\n";
+        assert_eq!(absent_from("/", nodes, wanted), ["/virtio_mmio@a000000", "/pcie@10000000"]);
+        assert_eq!(absent_from("/intc@8000000", "its@8080000\n", ""), ["/intc@8000000/its@8080000"]);
+        assert!(absent_from("/", nodes, nodes).is_empty());
+        assert_eq!(hex_bytes(&[0, 0xab]), ["00", "ab"]);
+    }
+}
