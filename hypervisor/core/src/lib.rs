@@ -15,6 +15,7 @@ pub mod boot_seed;
 pub mod console;
 pub mod console_ring;
 pub mod devices;
+pub mod display;
 pub mod el2_map;
 pub mod esr;
 pub mod fault_storm;
