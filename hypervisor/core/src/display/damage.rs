@@ -60,6 +60,7 @@ impl<const N: usize> DamageList<N> {
     }
 }
 
+// [utest->dsn~display-core~1]
 #[cfg(test)]
 mod tests {
     use super::*;

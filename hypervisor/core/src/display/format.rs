@@ -70,6 +70,7 @@ impl PixelFormat {
     }
 }
 
+// [utest->dsn~display-core~1]
 #[cfg(test)]
 mod tests {
     use super::*;

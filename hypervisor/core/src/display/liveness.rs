@@ -88,6 +88,7 @@ impl Liveness {
     }
 }
 
+// [utest->dsn~display-core~1]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,8 @@
 //! The cost unit everywhere (compiler and scheduler agree through [`composition_cost`]) is
 //! one *pixel operation*: one pixel written to the scan-out buffer or one source pixel read
 //! and converted.
+//!
+//! [impl->dsn~display-core~1]
 
 pub mod compose;
 pub mod damage;
@@ -132,6 +134,7 @@ pub fn composition_cost(clip: Rect, destinations: impl IntoIterator<Item = Rect>
         })
 }
 
+// [utest->dsn~display-core~1]
 #[cfg(test)]
 mod tests {
     use super::*;

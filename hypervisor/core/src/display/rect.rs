@@ -114,6 +114,7 @@ impl Rect {
     }
 }
 
+// [utest->dsn~display-core~1]
 #[cfg(test)]
 mod tests {
     use super::*;

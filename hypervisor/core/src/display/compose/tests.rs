@@ -1,3 +1,5 @@
+//! Verifies: [utest->dsn~display-core~1]
+
 use proptest::prelude::*;
 
 use super::*;
