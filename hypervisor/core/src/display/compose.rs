@@ -29,21 +29,31 @@ pub trait LayerSource {
 impl LayerSource for &[u8] {
     fn read(&self, offset: u64, out: &mut [u8]) {
         out.fill(0);
-        let Ok(start) = usize::try_from(offset) else {
-            return;
-        };
-        if let Some(available) = self.get(start..) {
-            let count = available.len().min(out.len());
-            out[..count].copy_from_slice(&available[..count]);
+        let available = usize::try_from(offset)
+            .ok()
+            .and_then(|start| self.get(start..))
+            .unwrap_or_default();
+        for (target, byte) in out.iter_mut().zip(available) {
+            *target = *byte;
         }
     }
 }
 
+/// A pixel coordinate or count as an index (a `u32` always fits `usize` on the 64-bit
+/// targets the hypervisor and its host tests run on; saturation cannot happen there).
+fn index(value: u32) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
+}
+
 /// The scan-out buffer: XRGB8888 words, `width × height`, `stride` words per row.
 pub struct ScanOut<'a> {
+    /// The words, row after row.
     pixels: &'a mut [u32],
+    /// Pixels per row shown.
     width: u32,
+    /// Rows shown.
     height: u32,
+    /// Words from one row to the next.
     stride: usize,
 }
 
@@ -54,10 +64,9 @@ pub struct ScanOutTooSmall;
 impl<'a> ScanOut<'a> {
     /// A scan-out buffer over `pixels`, which must hold `height` rows of `width` pixels.
     pub fn new(pixels: &'a mut [u32], width: u32, height: u32) -> Result<Self, ScanOutTooSmall> {
-        let stride = usize::try_from(width).map_err(|_| ScanOutTooSmall)?;
-        let rows = usize::try_from(height).map_err(|_| ScanOutTooSmall)?;
+        let stride = index(width);
         if stride
-            .checked_mul(rows)
+            .checked_mul(index(height))
             .is_none_or(|needed| pixels.len() < needed)
         {
             return Err(ScanOutTooSmall);
@@ -75,14 +84,19 @@ impl<'a> ScanOut<'a> {
         Rect::new(0, 0, self.width, self.height)
     }
 
+    /// Index of pixel `(x, y)` in the buffer (on screen, so no overflow: the buffer holds it).
+    fn offset(&self, x: u32, y: u32) -> usize {
+        index(y)
+            .saturating_mul(self.stride)
+            .saturating_add(index(x))
+    }
+
     /// The pixel at `(x, y)`, if on screen.
     pub fn pixel(&self, x: u32, y: u32) -> Option<u32> {
         if !self.bounds().contains_point(x, y) {
             return None;
         }
-        self.pixels
-            .get(y as usize * self.stride + x as usize)
-            .copied()
+        self.pixels.get(self.offset(x, y)).copied()
     }
 
     /// Every pixel, row after row.
@@ -90,18 +104,24 @@ impl<'a> ScanOut<'a> {
         self.pixels
     }
 
+    /// The words of `span` (one row, on screen), if the buffer holds them.
+    fn span_mut(&mut self, span: Rect) -> Option<&mut [u32]> {
+        let start = self.offset(span.x, span.y);
+        self.pixels
+            .get_mut(start..start.saturating_add(index(span.width)))
+    }
+
     /// Fills `rect` (clipped to the screen) with one colour; returns the pixels written.
     pub fn fill(&mut self, rect: Rect, colour: u32) -> u64 {
-        let Some(rect) = rect.intersection(self.bounds()) else {
+        let Some(visible) = rect.intersection(self.bounds()) else {
             return 0;
         };
-        for row in rect.y..rect.y + rect.height {
-            let start = row as usize * self.stride + rect.x as usize;
-            if let Some(span) = self.pixels.get_mut(start..start + rect.width as usize) {
+        for row in visible.y..visible.y.saturating_add(visible.height) {
+            if let Some(span) = self.span_mut(Rect::new(visible.x, row, visible.width, 1)) {
                 span.fill(colour);
             }
         }
-        rect.area()
+        visible.area()
     }
 
     /// Composes `clip` (clipped to the screen): the background, then each of `layers` whose
@@ -113,30 +133,43 @@ impl<'a> ScanOut<'a> {
         background: u32,
         layers: &[(&LayerConfig, &S)],
     ) -> u64 {
-        let Some(clip) = clip.intersection(self.bounds()) else {
+        let Some(visible) = clip.intersection(self.bounds()) else {
             return 0;
         };
-        let mut cost = 0;
+        let mut cost: u64 = 0;
         let mut row_pixels = [0u32; CHUNK_PIXELS];
         let mut source_bytes = [0u8; CHUNK_PIXELS * 4];
-        for row in clip.y..clip.y + clip.height {
-            let mut column = clip.x;
-            while u64::from(column) < clip.right() {
-                let chunk_width = (clip.right() - u64::from(column)).min(CHUNK_PIXELS as u64);
-                // At most CHUNK_PIXELS, so it fits every integer type used below.
-                let chunk_width = chunk_width as u32;
-                let chunk = Rect::new(column, row, chunk_width, 1);
-                let buffer = &mut row_pixels[..chunk_width as usize];
+        let chunk_limit = u32::try_from(CHUNK_PIXELS).unwrap_or(u32::MAX);
+        let right = visible.x.saturating_add(visible.width);
+        for row in visible.y..visible.y.saturating_add(visible.height) {
+            let mut column = visible.x;
+            // BOUND: each pass advances `column` by the chunk's width, at least 1 while
+            // `column < right`: at most ⌈width / CHUNK_PIXELS⌉ passes per row.
+            while column < right {
+                let chunk = Rect::new(
+                    column,
+                    row,
+                    right.saturating_sub(column).min(chunk_limit),
+                    1,
+                );
+                let Some(buffer) = row_pixels.get_mut(..index(chunk.width)) else {
+                    break;
+                };
                 buffer.fill(background);
                 for (layer, source) in layers {
-                    cost += blit_span(layer, *source, chunk, buffer, &mut source_bytes);
+                    cost = cost.saturating_add(blit_span(
+                        layer,
+                        *source,
+                        chunk,
+                        buffer,
+                        &mut source_bytes,
+                    ));
                 }
-                let start = row as usize * self.stride + column as usize;
-                if let Some(target) = self.pixels.get_mut(start..start + buffer.len()) {
+                if let Some(target) = self.span_mut(chunk) {
                     target.copy_from_slice(buffer);
                 }
-                cost += u64::from(chunk_width);
-                column += chunk_width;
+                cost = cost.saturating_add(u64::from(chunk.width));
+                column = column.saturating_add(chunk.width);
             }
         }
         cost
@@ -162,18 +195,24 @@ fn blit_span<S: LayerSource>(
         return 0;
     };
     let format: PixelFormat = layer.format;
-    let bytes_per_pixel = format.bytes_per_pixel() as usize;
-    let source_row = u64::from(span.y - visible.y);
-    let source_column = u64::from(span.x - visible.x);
-    let offset = source_row * u64::from(layer.stride) + source_column * bytes_per_pixel as u64;
-    let count = span.width as usize;
-    let Some(bytes) = source_bytes.get_mut(..count * bytes_per_pixel) else {
+    let bytes_per_pixel = format.bytes_per_pixel();
+    // `span` lies inside `visible` and `chunk`, so these differences are non-negative.
+    let source_row = u64::from(span.y.saturating_sub(visible.y));
+    let source_column = u64::from(span.x.saturating_sub(visible.x));
+    let offset = source_row
+        .saturating_mul(u64::from(layer.stride))
+        .saturating_add(source_column.saturating_mul(u64::from(bytes_per_pixel)));
+    let byte_count = index(span.width).saturating_mul(index(bytes_per_pixel));
+    let Some(bytes) = source_bytes.get_mut(..byte_count) else {
         return 0;
     };
     source.read(offset, bytes);
-    let first = (span.x - chunk.x) as usize;
-    if let Some(targets) = buffer.get_mut(first..first + count) {
-        for (target, pixel) in targets.iter_mut().zip(bytes.chunks_exact(bytes_per_pixel)) {
+    let first = index(span.x.saturating_sub(chunk.x));
+    if let Some(targets) = buffer.get_mut(first..first.saturating_add(index(span.width))) {
+        for (target, pixel) in targets
+            .iter_mut()
+            .zip(bytes.chunks_exact(index(bytes_per_pixel)))
+        {
             *target = format.to_xrgb8888(pixel);
         }
     }

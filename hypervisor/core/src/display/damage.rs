@@ -14,6 +14,7 @@ pub const DAMAGE_CAPACITY: usize = 8;
 /// Up to `N` rectangles, each inside the screen, to be composed.
 #[derive(Clone, Debug, Default)]
 pub struct DamageList<const N: usize = DAMAGE_CAPACITY> {
+    /// The damaged rectangles; none covers another.
     rects: Vec<Rect, N>,
 }
 
@@ -43,9 +44,9 @@ impl<const N: usize> DamageList<N> {
         if self.rects.push(rect).is_err() {
             let bounding = self.rects.iter().fold(rect, |all, held| all.union(*held));
             self.rects.clear();
-            // The list was just cleared, so one push cannot fail; ignoring it keeps the
-            // function total.
-            let _ = self.rects.push(bounding);
+            // The list was just cleared, so this push cannot fail (N ≥ 1 for any list that
+            // reached this point, having held a rectangle).
+            let _pushed: Result<(), Rect> = self.rects.push(bounding);
         }
     }
 
@@ -56,7 +57,9 @@ impl<const N: usize> DamageList<N> {
 
     /// Pixels the list covers, counting overlaps twice (an upper bound of the work).
     pub fn area(&self) -> u64 {
-        self.rects.iter().map(|rect| rect.area()).sum()
+        self.rects
+            .iter()
+            .fold(0, |total: u64, rect| total.saturating_add(rect.area()))
     }
 }
 

@@ -56,18 +56,23 @@ impl PixelFormat {
         match self {
             Self::Xrgb8888 => u32::from_le_bytes([byte(0), byte(1), byte(2), 0]),
             Self::Rgb565 => {
-                let pixel = u16::from_le_bytes([byte(0), byte(1)]);
-                let red = u32::from((pixel >> 11) & 0x1f);
-                let green = u32::from((pixel >> 5) & 0x3f);
-                let blue = u32::from(pixel & 0x1f);
-                // Replicate the high bits into the low ones so 0x1f becomes 0xff, not 0xf8.
-                let red = (red << 3) | (red >> 2);
-                let green = (green << 2) | (green >> 4);
-                let blue = (blue << 3) | (blue >> 2);
-                (red << 16) | (green << 8) | blue
+                let pixel = u32::from(u16::from_le_bytes([byte(0), byte(1)]));
+                let red = expand(pixel.wrapping_shr(11) & 0x1f, 5);
+                let green = expand(pixel.wrapping_shr(5) & 0x3f, 6);
+                let blue = expand(pixel & 0x1f, 5);
+                red.wrapping_shl(16) | green.wrapping_shl(8) | blue
             }
         }
     }
+}
+
+// [utest->dsn~display-core~1]
+/// A `bits`-bit channel (5 or 6) widened to 8 bits by replicating its high bits into the low
+/// ones, so full scale stays full scale (0x1f becomes 0xff, not 0xf8). Shift amounts are
+/// below 8, so the wrapping shifts never wrap.
+fn expand(channel: u32, bits: u32) -> u32 {
+    let up = 8_u32.wrapping_sub(bits);
+    channel.wrapping_shl(up) | channel.wrapping_shr(bits.wrapping_sub(up))
 }
 
 // [utest->dsn~display-core~1]

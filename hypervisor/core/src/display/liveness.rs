@@ -27,9 +27,13 @@ pub enum HealthEvent {
 /// One layer's liveness state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Liveness {
+    /// Presents counted (wrapping: only equality with `seen` matters).
     sequence: u64,
+    /// `sequence` at the last frame tick.
     seen: u64,
+    /// Frame ticks since `sequence` last changed.
     idle_frames: u32,
+    /// Whether the fail-safe image stands in for the layer.
     frozen: bool,
 }
 

@@ -96,8 +96,8 @@ pub struct LayerConfig {
 
 impl LayerConfig {
     /// Bytes of the framebuffer: `stride * height`.
-    pub const fn framebuffer_bytes(&self) -> u64 {
-        self.stride as u64 * self.height as u64
+    pub fn framebuffer_bytes(&self) -> u64 {
+        u64::from(self.stride).saturating_mul(u64::from(self.height))
     }
 }
 
@@ -130,7 +130,7 @@ pub fn composition_cost(clip: Rect, destinations: impl IntoIterator<Item = Rect>
     destinations
         .into_iter()
         .fold(clip.area(), |cost, destination| {
-            cost + clip.intersection(destination).map_or(0, Rect::area)
+            cost.saturating_add(clip.intersection(destination).map_or(0, Rect::area))
         })
 }
 

@@ -31,22 +31,23 @@ impl Rect {
     }
 
     /// Pixels covered.
-    pub const fn area(self) -> u64 {
-        self.width as u64 * self.height as u64
+    pub fn area(self) -> u64 {
+        // Two 32-bit factors: the product fits 64 bits, saturation never happens.
+        u64::from(self.width).saturating_mul(u64::from(self.height))
     }
 
-    /// One past the right column, computed without overflow.
-    pub const fn right(self) -> u64 {
-        self.x as u64 + self.width as u64
+    /// One past the right column (two 32-bit terms: exact in 64 bits).
+    pub fn right(self) -> u64 {
+        u64::from(self.x).saturating_add(u64::from(self.width))
     }
 
-    /// One past the bottom row, computed without overflow.
-    pub const fn bottom(self) -> u64 {
-        self.y as u64 + self.height as u64
+    /// One past the bottom row (two 32-bit terms: exact in 64 bits).
+    pub fn bottom(self) -> u64 {
+        u64::from(self.y).saturating_add(u64::from(self.height))
     }
 
     /// Whether `other` lies entirely inside `self` (an empty `other` always does).
-    pub const fn contains(self, other: Self) -> bool {
+    pub fn contains(self, other: Self) -> bool {
         other.is_empty()
             || (other.x >= self.x
                 && other.y >= self.y
@@ -55,8 +56,8 @@ impl Rect {
     }
 
     /// Whether the pixel `(x, y)` is inside.
-    pub const fn contains_point(self, x: u32, y: u32) -> bool {
-        x >= self.x && y >= self.y && (x as u64) < self.right() && (y as u64) < self.bottom()
+    pub fn contains_point(self, x: u32, y: u32) -> bool {
+        x >= self.x && y >= self.y && u64::from(x) < self.right() && u64::from(y) < self.bottom()
     }
 
     /// The pixels both cover, or `None` when they share none.
@@ -68,9 +69,10 @@ impl Rect {
         if u64::from(left) >= right || u64::from(top) >= bottom {
             return None;
         }
-        // Both differences are below 2^32: each is at most one of the input sizes.
-        let width = u32::try_from(right - u64::from(left)).ok()?;
-        let height = u32::try_from(bottom - u64::from(top)).ok()?;
+        // Both differences are positive (checked above) and below 2^32: each is at most one
+        // of the input sizes.
+        let width = u32::try_from(right.saturating_sub(u64::from(left))).ok()?;
+        let height = u32::try_from(bottom.saturating_sub(u64::from(top))).ok()?;
         Some(Self::new(left, top, width, height))
     }
 
@@ -96,8 +98,8 @@ impl Rect {
         Self::new(
             left,
             top,
-            u32::try_from(right - u64::from(left)).unwrap_or(u32::MAX),
-            u32::try_from(bottom - u64::from(top)).unwrap_or(u32::MAX),
+            u32::try_from(right.saturating_sub(u64::from(left))).unwrap_or(u32::MAX),
+            u32::try_from(bottom.saturating_sub(u64::from(top))).unwrap_or(u32::MAX),
         )
     }
 

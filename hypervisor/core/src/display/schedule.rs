@@ -30,12 +30,19 @@ pub const MAX_WORK_ITEMS: usize = MAX_LAYERS * DAMAGE_CAPACITY;
 /// The mediator's run-time state of one layer.
 #[derive(Clone, Debug, Default)]
 pub struct LayerState {
+    /// Screen rectangles to compose at the next frame it fits.
     damage: DamageList,
+    /// Presents seen, for freeze detection.
     liveness: Liveness,
+    /// Whether this frame already counted a present (later ones coalesce).
     presented_this_frame: bool,
+    /// Whether the layer ever presented (if not, it is refreshed whole every frame).
     presented_ever: bool,
+    /// Frames whose work for this layer the budget deferred.
     deferred_frames: u64,
+    /// Presents accepted.
     presents: u64,
+    /// Presents merged into an earlier one of the same frame.
     coalesced: u64,
 }
 
@@ -77,16 +84,16 @@ impl LayerState {
         rect: Option<Rect>,
     ) -> Result<PresentOutcome, PresentError> {
         let whole = Rect::new(0, 0, layer.width, layer.height);
-        let rect = rect.unwrap_or(whole);
         let screen = rect
+            .unwrap_or(whole)
             .intersection(whole)
             .and_then(|inside| inside.surface_to_screen(layer.destination))
             .ok_or(PresentError::OutsideLayer)?;
         self.damage.add(screen);
         self.presented_ever = true;
-        self.presents += 1;
+        self.presents = self.presents.saturating_add(1);
         if self.presented_this_frame {
-            self.coalesced += 1;
+            self.coalesced = self.coalesced.saturating_add(1);
             return Ok(PresentOutcome::Coalesced);
         }
         self.presented_this_frame = true;
@@ -157,7 +164,8 @@ pub fn plan_frame(display: &DisplayConfig, states: &mut [LayerState], frame: u64
             .liveness
             .frame(index, layer.critical, layer.freeze_threshold)
         {
-            let _ = plan.events.push(event);
+            // One event per layer per tick and MAX_LAYERS slots: the push cannot fail.
+            let _pushed: Result<(), HealthEvent> = plan.events.push(event);
         }
         state.presented_this_frame = false;
         if !state.presented_ever {
@@ -188,9 +196,13 @@ pub fn plan_frame(display: &DisplayConfig, states: &mut [LayerState], frame: u64
     if count == 0 {
         return plan;
     }
-    let start = usize::try_from(frame % count as u64).unwrap_or(0);
+    let start = u64::try_from(count)
+        .ok()
+        .and_then(|layer_count| frame.checked_rem(layer_count))
+        .and_then(|start| usize::try_from(start).ok())
+        .unwrap_or(0);
     for offset in 0..count {
-        let index = (start + offset) % count;
+        let index = start.saturating_add(offset).checked_rem(count).unwrap_or(0);
         let (Some(layer), Some(state)) = (layers.get(index), states.get_mut(index)) else {
             continue;
         };
@@ -204,8 +216,9 @@ pub fn plan_frame(display: &DisplayConfig, states: &mut [LayerState], frame: u64
             .map(|clip| composition_cost(*clip, destinations()))
             .sum();
         if plan.cost.saturating_add(cost) > display.budget {
-            state.deferred_frames += 1;
-            let _ = plan.deferred.push(index);
+            state.deferred_frames = state.deferred_frames.saturating_add(1);
+            // At most one entry per layer and MAX_LAYERS slots: the push cannot fail.
+            let _pushed: Result<(), usize> = plan.deferred.push(index);
             continue;
         }
         take_damage(&mut plan, index, state, &destinations);
@@ -213,6 +226,7 @@ pub fn plan_frame(display: &DisplayConfig, states: &mut [LayerState], frame: u64
     plan
 }
 
+/// Moves `state`'s damage into `plan` as composition work of layer `index`.
 fn take_damage<I: Iterator<Item = Rect>>(
     plan: &mut FramePlan,
     index: usize,
@@ -231,6 +245,7 @@ fn take_damage<I: Iterator<Item = Rect>>(
     state.damage.clear();
 }
 
+/// Appends one work item to `plan` and counts its cost.
 fn push(plan: &mut FramePlan, layer: usize, clip: Rect, kind: WorkKind, cost: u64) {
     // MAX_WORK_ITEMS holds every damage rectangle of every layer, and a layer contributes
     // either its damage or one fail-safe item, so the push cannot fail.
