@@ -36,6 +36,7 @@
 pub mod compose;
 pub mod damage;
 pub mod format;
+pub mod hypercall;
 pub mod liveness;
 pub mod rect;
 pub mod schedule;
