@@ -26,8 +26,9 @@ const HEIGHT: u32 = 480;
 const BACKGROUND: u32 = 0x20_2020;
 const FAIL_SAFE: u32 = 0xff_0000;
 
-/// Two painters on one 640×480 screen; `{cluster_args}` and `{media_args}` are their bootargs.
-fn manifest(cluster_args: &str, media_args: &str) -> String {
+/// Two painters on one 640×480 screen shown by `backend`; `{cluster_args}` and
+/// `{media_args}` are their bootargs.
+fn manifest(backend: &str, cluster_args: &str, media_args: &str) -> String {
     format!(
         r#"
 [system]
@@ -48,7 +49,7 @@ cpus = [1]
 bootargs = "{media_args}"
 
 [display]
-backend = "ram-capture"
+backend = "{backend}"
 resolution = {{ width = 640, height = 480 }}
 frame_period_us = 16667
 compose_core = 0
@@ -177,13 +178,20 @@ fn differences(pixels: &[u32], frozen: bool) -> Vec<(u32, u32, u32, u32)> {
 }
 
 fn boot(name: &str, text: &str) -> (QemuSession, Qmp, tempfile_dir::Directory) {
+    boot_with_devices(name, text, &[])
+}
+
+/// Boots with QMP and the QEMU `-device`s in `devices`.
+fn boot_with_devices(name: &str, text: &str, devices: &[&str]) -> (QemuSession, Qmp, tempfile_dir::Directory) {
     let system = TestSystem::from_manifest_text(name, text);
     let directory = tempfile_dir::Directory::new(name);
     let socket = directory.path().join("qmp.sock");
-    let session = system.boot_with(BootOptions {
-        extra_args: vec!["-qmp".to_owned(), format!("unix:{},server=on,wait=off", socket.display())],
-        ..BootOptions::default()
-    });
+    let mut extra_args = vec!["-qmp".to_owned(), format!("unix:{},server=on,wait=off", socket.display())];
+    for device in devices {
+        extra_args.push("-device".to_owned());
+        extra_args.push((*device).to_owned());
+    }
+    let session = system.boot_with(BootOptions { extra_args, ..BootOptions::default() });
     let qmp = Qmp::connect(&socket);
     (session, qmp, directory)
 }
@@ -193,7 +201,7 @@ fn boot(name: &str, text: &str) -> (QemuSession, Qmp, tempfile_dir::Directory) {
 fn both_layers_and_the_background_are_pixel_exact_while_media_misbehaves() {
     let (session, mut qmp, directory) = boot(
         "display-sharing",
-        &manifest("seed=3 period-ms=16", "seed=5 period-ms=16 flood=1 bad-rect=1"),
+        &manifest("ram-capture", "seed=3 period-ms=16", "seed=5 period-ms=16 flood=1 bad-rect=1"),
     );
     session.wait_for("[media] bad rectangle refused");
     session.wait_for("[media] flood: ");
@@ -222,13 +230,56 @@ fn both_layers_and_the_background_are_pixel_exact_while_media_misbehaves() {
 #[test]
 fn a_silent_critical_layer_is_replaced_by_the_fail_safe_image() {
     let (session, mut qmp, directory) =
-        boot("display-freeze", &manifest("seed=3 period-ms=16 presents=20", "seed=5 period-ms=16"));
+        boot("display-freeze", &manifest("ram-capture", "seed=3 period-ms=16 presents=20", "seed=5 period-ms=16"));
     session.wait_for("[cluster] presented 20");
     session.wait_for("[hv] display: cluster's critical layer frozen (30 frames without a present)");
     let pixels = scan_out(&session, &mut qmp, directory.path());
     let wrong = differences(&pixels, true);
     if !wrong.is_empty() {
         session.fail(&format!("pixels differ from the fail-safe screen (x, y, seen, expected): {wrong:x?}"));
+    }
+}
+
+/// The screen as QEMU shows it: QMP `screendump` (a binary PPM, `P6`), as XRGB8888 words.
+fn screendump(session: &QemuSession, qmp: &mut Qmp, directory: &Path) -> Vec<u32> {
+    let file = directory.join("screen.ppm");
+    qmp.execute(&format!(r#"{{"execute":"screendump","arguments":{{"filename":"{}"}}}}"#, file.display()));
+    let bytes = std::fs::read(&file).unwrap_or_else(|error| session.fail(&format!("screendump wrote nothing: {error}")));
+    // Header: "P6", width, height, maximum value, each followed by one whitespace byte.
+    let mut fields = Vec::new();
+    let mut position = 0;
+    while fields.len() < 4 {
+        let start = position;
+        while !bytes[position].is_ascii_whitespace() {
+            position += 1;
+        }
+        fields.push(String::from_utf8_lossy(&bytes[start..position]).into_owned());
+        position += 1;
+    }
+    if fields != ["P6", &WIDTH.to_string(), &HEIGHT.to_string(), "255"] {
+        session.fail(&format!("screendump is not a {WIDTH}x{HEIGHT} P6 image: {fields:?}"));
+    }
+    bytes[position..]
+        .chunks_exact(3)
+        .map(|rgb| u32::from(rgb[0]) << 16 | u32::from(rgb[1]) << 8 | u32::from(rgb[2]))
+        .collect()
+}
+
+// [itest->swr~display-safety-layer~1]
+#[test]
+fn ramfb_shows_both_layers_and_the_background_pixel_exact() {
+    let (session, mut qmp, directory) = boot_with_devices(
+        "display-ramfb",
+        &manifest("ramfb", "seed=3 period-ms=16", "seed=5 period-ms=16"),
+        &["ramfb"],
+    );
+    session.wait_for("[hv] display: ramfb shows the scan-out buffer");
+    session.wait_for("[cluster] presented 30");
+    session.wait_for("[media] presented 30");
+    let pixels = screendump(&session, &mut qmp, directory.path());
+    let wrong = differences(&pixels, false);
+    if !wrong.is_empty() {
+        session.fail(&format!("screendump pixels differ (x, y, seen, expected): {wrong:x?}"));
     }
 }
 

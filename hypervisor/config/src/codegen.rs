@@ -366,7 +366,9 @@ fn platform_items(board: &Board) -> String {
     }
 }
 
-fn board(board: &Board) -> Expr {
+/// The board's run-time facts; `extra_mmio` joins the hypervisor's device ranges (the
+/// display backend's registers).
+fn board(board: &Board, extra_mmio: Option<AddressRange>) -> Expr {
     let secondary_boot = match board.secondary_boot {
         SecondaryBoot::PsciSmc => "PsciSmc",
         SecondaryBoot::PsciHvc => "PsciHvc",
@@ -395,6 +397,7 @@ fn board(board: &Board) -> Expr {
                     board
                         .hypervisor_mmio()
                         .into_iter()
+                        .chain(extra_mmio)
                         .map(phys_range)
                         .collect(),
                 ),
@@ -502,7 +505,13 @@ pub fn system_rs(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Strin
     let system = Expr::Struct(
         system_path("System"),
         vec![
-            ("board", board(spec.board())),
+            (
+                "board",
+                board(
+                    spec.board(),
+                    spec.display().and_then(|display| display.backend_registers),
+                ),
+            ),
             ("cores", Expr::atom("&CORES")),
             ("partitions", Expr::atom("&PARTITIONS")),
             ("channels", Expr::atom("&CHANNELS")),
@@ -600,6 +609,10 @@ fn display_items(spec: &SystemSpec) -> String {
         format!("{CORE}::display::DisplayConfig"),
         vec![
             ("backend", Expr::atom(format!("{CORE}::display::Backend::{backend}"))),
+            (
+                "backend_registers",
+                Expr::atom(hex(display.backend_registers.map_or(0, |range| range.base()))),
+            ),
             ("width", Expr::atom(display.width.to_string())),
             ("height", Expr::atom(display.height.to_string())),
             ("frame_period_us", Expr::atom(display.frame_period_us.to_string())),

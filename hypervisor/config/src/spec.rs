@@ -247,6 +247,8 @@ impl PartitionSpec {
 pub struct DisplaySpec {
     /// Which device shows the frames.
     pub backend: bulkhead_core::display::Backend,
+    /// The backend's register page (ramfb: the board's fw_cfg device), mapped at EL2.
+    pub backend_registers: Option<AddressRange>,
     /// Screen width in pixels.
     pub width: u32,
     /// Screen height in pixels.

@@ -18,6 +18,7 @@ pub mod gicv3;
 #[cfg(target_os = "none")]
 pub mod log;
 pub mod cadence;
+pub mod fw_cfg;
 pub mod pl011;
 pub mod uart;
 

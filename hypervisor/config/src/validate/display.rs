@@ -98,11 +98,28 @@ pub fn backend_name(backend: Backend) -> &'static str {
 }
 
 /// Whether `board` has the device `backend` drives: ramfb exists only on QEMU's `virt`
-/// machine (`-device ramfb`, configured through the machine's fw_cfg).
+/// machine (`-device ramfb`), configured through the machine's fw_cfg device.
 pub(crate) fn board_has(board: &Board, backend: Backend) -> bool {
     match backend {
         Backend::RamCapture => true,
-        Backend::Ramfb => board.qemu.machine.split(',').next() == Some("virt"),
+        Backend::Ramfb => {
+            board.qemu.machine.split(',').next() == Some("virt")
+                && backend_registers(board, backend).is_some()
+        }
+    }
+}
+
+/// The page of the register block `backend` drives on `board` (ramfb: the fw_cfg device).
+pub(crate) fn backend_registers(board: &Board, backend: Backend) -> Option<AddressRange> {
+    match backend {
+        Backend::RamCapture => None,
+        Backend::Ramfb => {
+            let node = board.tree.find_compatible(&["qemu,fw-cfg-mmio"])?;
+            let reg = node.physical_reg.as_ref()?.first()?;
+            let base = reg.address & !(crate::units::GRANULE_4KIB - 1);
+            let end = crate::units::align_up(reg.address.checked_add(reg.size)?, crate::units::GRANULE_4KIB)?;
+            AddressRange::new(base, end.checked_sub(base)?)
+        }
     }
 }
 
@@ -218,7 +235,11 @@ pub(crate) fn ipa_span(layer: &LayerDraft<'_>) -> Range<usize> {
 
 /// The validated display, once every check passed (`None` only if a check missed a value it
 /// should have rejected).
-pub(crate) fn finish(display: &DisplayDraft<'_>, drafts: &[Draft<'_>]) -> Option<DisplaySpec> {
+pub(crate) fn finish(
+    display: &DisplayDraft<'_>,
+    drafts: &[Draft<'_>],
+    board: &Board,
+) -> Option<DisplaySpec> {
     let table = display.table.get_ref();
     let colour = |value: &Spanned<i64>| u32::try_from(*value.get_ref()).ok();
     let layers = display
@@ -244,8 +265,11 @@ pub(crate) fn finish(display: &DisplayDraft<'_>, drafts: &[Draft<'_>]) -> Option
         })
         .collect::<Option<Vec<_>>>()?;
     let screen = display.screen?;
+    let backend = display.backend?;
+    let board_registers = |board: &Board| backend_registers(board, backend);
     Some(DisplaySpec {
-        backend: display.backend?,
+        backend,
+        backend_registers: board_registers(board),
         width: screen.width,
         height: screen.height,
         frame_period_us: u32::try_from(*table.frame_period_us.get_ref()).ok()?,

@@ -251,7 +251,7 @@ pub(crate) fn validate(
         })
         .collect::<Option<Vec<_>>>()?;
     let display = match &display_draft {
-        Some(draft) => Some(display::finish(draft, &drafts)?),
+        Some(draft) => Some(display::finish(draft, &drafts, &board)?),
         None => None,
     };
     Some(Validated {

@@ -191,6 +191,7 @@ const _: () = assert!(DISPLAY_LAYER_COUNT <= ::bulkhead_core::display::MAX_LAYER
 /// The screen, its timing and budget.
 static SCREEN: ::bulkhead_core::display::DisplayConfig = ::bulkhead_core::display::DisplayConfig {
     backend: ::bulkhead_core::display::Backend::Ramfb,
+    backend_registers: 0x902_0000,
     width: 640,
     height: 480,
     frame_period_us: 16667,
@@ -245,6 +246,10 @@ pub static SYSTEM: ::bulkhead_core::system::System = ::bulkhead_core::system::Sy
             },
             ::bulkhead_core::system::PhysRange {
                 base: ::bulkhead_core::addr::PhysAddr(0x904_0000),
+                size: 0x1000,
+            },
+            ::bulkhead_core::system::PhysRange {
+                base: ::bulkhead_core::addr::PhysAddr(0x902_0000),
                 size: 0x1000,
             },
         ],

@@ -107,6 +107,9 @@ impl LayerConfig {
 pub struct DisplayConfig {
     /// Which device shows the frames.
     pub backend: Backend,
+    /// Physical base of the backend's register block (ramfb: the fw_cfg device), which the
+    /// hypervisor maps at EL2; 0 when the backend has none.
+    pub backend_registers: u64,
     /// Screen width in pixels.
     pub width: u32,
     /// Screen height in pixels.

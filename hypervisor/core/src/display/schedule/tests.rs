@@ -28,6 +28,7 @@ fn layer(destination: Rect, critical: bool, z: u32) -> LayerConfig {
 fn display(layers: StdVec<LayerConfig>, budget: u64) -> DisplayConfig {
     DisplayConfig {
         backend: Backend::RamCapture,
+        backend_registers: 0,
         width: 100,
         height: 100,
         frame_period_us: 16_667,
