@@ -177,20 +177,12 @@ fn differences(pixels: &[u32], frozen: bool) -> Vec<(u32, u32, u32, u32)> {
     found
 }
 
+/// Boots `text` with a QMP socket (xtask adds the backend's QEMU device, `-device ramfb`).
 fn boot(name: &str, text: &str) -> (QemuSession, Qmp, tempfile_dir::Directory) {
-    boot_with_devices(name, text, &[])
-}
-
-/// Boots with QMP and the QEMU `-device`s in `devices`.
-fn boot_with_devices(name: &str, text: &str, devices: &[&str]) -> (QemuSession, Qmp, tempfile_dir::Directory) {
     let system = TestSystem::from_manifest_text(name, text);
     let directory = tempfile_dir::Directory::new(name);
     let socket = directory.path().join("qmp.sock");
-    let mut extra_args = vec!["-qmp".to_owned(), format!("unix:{},server=on,wait=off", socket.display())];
-    for device in devices {
-        extra_args.push("-device".to_owned());
-        extra_args.push((*device).to_owned());
-    }
+    let extra_args = vec!["-qmp".to_owned(), format!("unix:{},server=on,wait=off", socket.display())];
     let session = system.boot_with(BootOptions { extra_args, ..BootOptions::default() });
     let qmp = Qmp::connect(&socket);
     (session, qmp, directory)
@@ -268,11 +260,8 @@ fn screendump(session: &QemuSession, qmp: &mut Qmp, directory: &Path) -> Vec<u32
 // [itest->swr~display-safety-layer~1]
 #[test]
 fn ramfb_shows_both_layers_and_the_background_pixel_exact() {
-    let (session, mut qmp, directory) = boot_with_devices(
-        "display-ramfb",
-        &manifest("ramfb", "seed=3 period-ms=16", "seed=5 period-ms=16"),
-        &["ramfb"],
-    );
+    let (session, mut qmp, directory) =
+        boot("display-ramfb", &manifest("ramfb", "seed=3 period-ms=16", "seed=5 period-ms=16"));
     session.wait_for("[hv] display: ramfb shows the scan-out buffer");
     session.wait_for("[cluster] presented 30");
     session.wait_for("[media] presented 30");

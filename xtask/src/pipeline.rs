@@ -135,7 +135,8 @@ impl<'a> Pipeline<'a> {
     pub fn build(&self, request: &BuildRequest) -> Result<BuiltSystem, PipelineError> {
         let (spec, compiled, output) = self.generate(request)?;
         self.build_hypervisor(&output)?;
-        let qemu = QemuBoard::from(&compiled.board.qemu);
+        let mut qemu = QemuBoard::from(&compiled.board.qemu);
+        qemu.extra_args.extend(display_devices(&spec));
         Ok(BuiltSystem {
             spec,
             compiled,
@@ -370,6 +371,15 @@ pub fn compiler_warnings(stderr: &str) -> Vec<String> {
         warnings = summaries;
     }
     warnings
+}
+
+/// The QEMU devices the system's display backend drives (`docs/display.md`): ramfb is not
+/// part of QEMU `virt` until asked for.
+pub fn display_devices(spec: &bulkhead_config::spec::SystemSpec) -> Vec<String> {
+    match spec.display().map(|display| display.backend) {
+        Some(bulkhead_core::display::Backend::Ramfb) => vec!["-device".to_owned(), "ramfb".to_owned()],
+        Some(bulkhead_core::display::Backend::RamCapture) | None => Vec::new(),
+    }
 }
 
 #[cfg(test)]

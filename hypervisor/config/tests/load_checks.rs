@@ -197,6 +197,8 @@ check_tests! {
     framebuffers_are_not_shared => "display-buffer-shared",
     // [utest->dsn~config-checks~1] [utest->dsn~display-config~1]
     the_whole_screen_fits_the_frame_budget => "display-over-budget",
+    // [utest->dsn~config-checks~1] [utest->dsn~display-config~1]
+    the_display_backends_registers_belong_to_the_hypervisor => "display-backend-device-owned-by-hypervisor",
     // Hostile inputs (issue 14; more in hostile.rs).
     // [utest->dsn~config-checks~1]
     a_region_ipa_whose_end_overflows_is_an_error_at_the_ipa => "region-ipa-overflow",
