@@ -22,8 +22,9 @@
 //! that frame with its own time. Presents coalesce, so a flood of presents costs its sender
 //! one lock and one insert each and never more than one frame per period for anyone.
 //!
-//! Backends: RAM capture is the buffer itself; ramfb is configured once at boot to scan the
-//! buffer out (`show_with_ramfb`). Others are not built yet (`docs/display.md`).
+//! Backends sit behind one trait ([`backend::ScanOutBackend`]): RAM capture is the buffer
+//! itself; ramfb is configured once at boot to scan the buffer out. Others are not built yet
+//! (`docs/display.md`).
 #![expect(unsafe_code, reason = "reads partitions' framebuffers through the EL2 identity map")]
 
 use crate::context::TrapContext;
@@ -33,10 +34,11 @@ use bulkhead_core::display::compose::{LayerSource, ScanOut};
 use bulkhead_core::display::hypercall::{self, DisplayCall, INVALID_PARAMETERS, NOT_SUPPORTED};
 use bulkhead_core::display::liveness::HealthEvent;
 use bulkhead_core::display::schedule::{FramePlan, LayerState, PresentOutcome, WorkKind, drawing_order, plan_frame};
-use bulkhead_core::display::{Backend, DisplayConfig, FailSafe, LayerConfig, MAX_LAYERS, Rect};
+use bulkhead_core::display::{DisplayConfig, FailSafe, LayerConfig, MAX_LAYERS, Rect};
 use bulkhead_core::addr::PhysAddr;
-use bulkhead_drivers::fw_cfg::{self, DmaAccess, FwCfg, FwCfgError};
 use spin::Mutex;
+
+mod backend;
 
 /// Every layer's run-time state and the frame clock.
 struct Mediator {
@@ -65,11 +67,10 @@ pub fn initialise() {
         return;
     };
     let scan_out = SCAN_OUT.lock();
-    if display.backend == Backend::Ramfb {
-        match show_with_ramfb(display, scan_out.as_slice()) {
-            Ok(()) => crate::hv_println!("display: ramfb shows the scan-out buffer"),
-            Err(error) => crate::hv_println!("display: ramfb not configured ({:?}): frames stay in RAM", error),
-        }
+    let shown = backend::for_kind(display.backend);
+    match shown.start(display, scan_out.as_slice()) {
+        Ok(()) => crate::hv_println!("display: {} shows the scan-out buffer", shown.name()),
+        Err(error) => crate::hv_println!("display: {} not started ({:?}): frames stay in RAM", shown.name(), error),
     }
     crate::hv_println!(
         "display: {}x{} {:?}, {} layers, scan-out at {:p}, compose core {}",
@@ -80,24 +81,6 @@ pub fn initialise() {
         scan_out.as_ptr(),
         display.compose_core
     );
-}
-
-/// The ramfb backend: tells QEMU's ramfb (through fw_cfg DMA, `etc/ramfb`) to scan out
-/// `pixels`. Once configured, the device reads the buffer itself; nothing more to do per
-/// frame.
-fn show_with_ramfb(display: &DisplayConfig, pixels: &[u32]) -> Result<(), FwCfgError> {
-    /// The DMA descriptor and the configuration the device reads: statics, so their
-    /// identity-mapped addresses are valid for the device.
-    static DMA: Mutex<(DmaAccess, [u8; 28])> = Mutex::new((DmaAccess::new(), [0; 28]));
-    let base = usize::try_from(display.backend_registers).map_err(|_| FwCfgError::FileNotFound)?;
-    // SAFETY: `backend_registers` is the board's fw_cfg register block, which the compiler
-    // added to the hypervisor's EL2 device map; only this boot-time call drives it.
-    let fw_cfg = unsafe { FwCfg::new(base) };
-    let (select, _) = fw_cfg.find_file(b"etc/ramfb")?;
-    let mut dma = DMA.lock();
-    let (access, configuration) = &mut *dma;
-    *configuration = fw_cfg::ramfb_configuration_of(pixels, display.width, display.height).ok_or(FwCfgError::TooLong)?;
-    fw_cfg.write_file(select, configuration, access)
 }
 
 /// A display hypercall from this core's vCPU, or `None` when `function` is not one (the
@@ -158,6 +141,7 @@ fn frame_if_due(display: &'static DisplayConfig, periods: u64) {
         (frame, plan_frame(display, &mut mediator.layers, frame))
     };
     compose(display, &plan, frame == 0);
+    backend::for_kind(display.backend).frame_composed(&plan);
     for event in &plan.events {
         report(display, *event);
     }
