@@ -7,7 +7,9 @@
 //! (refused) and floods presents between its frames (coalesced); `cluster` (critical) must
 //! still be composed pixel-exact and never be declared frozen. In the second system `cluster`
 //! goes silent after 20 presents: the fail-safe colour must replace exactly its pixels and
-//! the health event must be on the console.
+//! the health event must be on the console; in the third both go silent, so only the
+//! hypervisor's frame tick composes. The fourth shows the same screen through QEMU's ramfb
+//! and compares QMP `screendump`'s picture instead.
 //!
 //! Verifies: [itest->swr~display-safety-layer~1]
 
@@ -224,6 +226,25 @@ fn a_silent_critical_layer_is_replaced_by_the_fail_safe_image() {
     let (session, mut qmp, directory) =
         boot("display-freeze", &manifest("ram-capture", "seed=3 period-ms=16 presents=20", "seed=5 period-ms=16"));
     session.wait_for("[cluster] presented 20");
+    session.wait_for("[hv] display: cluster's critical layer frozen (30 frames without a present)");
+    let pixels = scan_out(&session, &mut qmp, directory.path());
+    let wrong = differences(&pixels, true);
+    if !wrong.is_empty() {
+        session.fail(&format!("pixels differ from the fail-safe screen (x, y, seen, expected): {wrong:x?}"));
+    }
+}
+
+/// With every partition silent, only the hypervisor's frame tick on the compose core keeps
+/// frames coming: the freeze is still detected and the fail-safe shown.
+// [itest->swr~display-safety-layer~1]
+#[test]
+fn the_frame_tick_shows_the_fail_safe_image_when_every_partition_is_silent() {
+    let (session, mut qmp, directory) = boot(
+        "display-all-silent",
+        &manifest("ram-capture", "seed=3 period-ms=16 presents=20", "seed=5 period-ms=16 presents=20"),
+    );
+    session.wait_for("[cluster] presented 20");
+    session.wait_for("[media] presented 20");
     session.wait_for("[hv] display: cluster's critical layer frozen (30 frames without a present)");
     let pixels = scan_out(&session, &mut qmp, directory.path());
     let wrong = differences(&pixels, true);

@@ -15,12 +15,14 @@
 //! Worst case of the new EL2 paths: a present is one lock and one damage-list insert, plus,
 //! when a frame is due, one frame plan and its composition: at most the frame budget
 //! (`DisplayConfig::budget` pixel operations, which the compiler proved covers the whole
-//! screen) plus the fail-safe fills. Frames are due on the compose core once a frame period
-//! has passed (its partition owns a critical layer, or none runs there: the compiler checked),
-//! and on any other core only once two periods have passed without a frame, which happens
-//! only while the compose core's partition is silent; then the presenting partition pays for
-//! that frame with its own time. Presents coalesce, so a flood of presents costs its sender
-//! one lock and one insert each and never more than one frame per period for anyone.
+//! screen) plus the fail-safe fills. Frames are composed on the compose core, by its frame
+//! tick (the EL2 physical timer, PPI 26, once per period, taken in the interrupt path with no
+//! lock held) and by a present there once a period has passed; the compose core's partition
+//! owns a critical layer, or none runs there (the compiler checked). A present on any other
+//! core composes only if two periods passed without any frame (no tick: a compose core
+//! without a vCPU), and then on the presenting partition's own time. Presents coalesce, so a
+//! flood of presents costs its sender one lock and one insert each and never more than one
+//! frame per period for anyone.
 //!
 //! Backends sit behind one trait ([`backend::ScanOutBackend`]): RAM capture is the buffer
 //! itself; ramfb is configured once at boot to scan the buffer out. Others are not built yet
@@ -83,6 +85,39 @@ pub fn initialise() {
     );
 }
 
+/// Whether `core` runs the display's frame tick: the compose core, when there is a display.
+pub fn ticks_on(core: usize) -> bool {
+    DISPLAY.is_some_and(|display| display.compose_core == core)
+}
+
+/// Counter ticks of one frame period of `display`.
+fn period_ticks(display: &DisplayConfig) -> u64 {
+    arch::cpu::counter_frequency()
+        .saturating_mul(u64::from(display.frame_period_us))
+        .checked_div(1_000_000)
+        .unwrap_or(u64::MAX)
+}
+
+/// Starts the frame tick on `core` if it is the compose core (called as its vCPU enters).
+pub fn start_tick(core: usize) {
+    if let Some(display) = DISPLAY.filter(|_| ticks_on(core)) {
+        arch::cpu::arm_hypervisor_timer(arch::cpu::counter().saturating_add(period_ticks(display)));
+    }
+}
+
+/// The frame tick, on the compose core: composes a frame if one is due and re-arms the
+/// timer one period on. Keeps frames (and so freeze detection) coming whether or not any
+/// partition presents. Bounded like any frame (module documentation).
+pub fn tick() {
+    let Some(display) = DISPLAY else {
+        return;
+    };
+    arch::cpu::arm_hypervisor_timer(arch::cpu::counter().saturating_add(period_ticks(display)));
+    // The tick is the frame clock: it always composes (0 periods), so a present's frame in
+    // between cannot make it skip one.
+    frame_if_due(display, 0);
+}
+
 /// A display hypercall from this core's vCPU, or `None` when `function` is not one (the
 /// caller then handles it as any other SMCCC call). Decoding comes first, so other calls pay
 /// one comparison of the function ID.
@@ -122,14 +157,11 @@ fn layer_of(partition: usize) -> Option<(&'static DisplayConfig, usize, &'static
     Some((display, index, layer))
 }
 
-/// Plans and composes one frame if `periods` frame periods have passed since the last one.
+/// Plans and composes one frame if `periods` frame periods have passed since the last one
+/// (0: now).
 fn frame_if_due(display: &'static DisplayConfig, periods: u64) {
     let now = arch::cpu::counter();
-    let period = arch::cpu::counter_frequency()
-        .saturating_mul(u64::from(display.frame_period_us))
-        .saturating_mul(periods)
-        .checked_div(1_000_000)
-        .unwrap_or(u64::MAX);
+    let period = period_ticks(display).saturating_mul(periods);
     let (frame, plan) = {
         let mut mediator = MEDIATOR.lock();
         if mediator.frame != 0 && now.saturating_sub(mediator.last_frame) < period {
