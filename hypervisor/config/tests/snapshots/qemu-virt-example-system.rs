@@ -253,7 +253,6 @@ static CHANNELS: [::bulkhead_core::system::Channel; CHANNEL_COUNT] =
 pub const DISPLAY_LAYER_COUNT: usize = 0;
 /// Pixels of the scan-out buffer the hypervisor keeps (XRGB8888; 0 without a display).
 pub const DISPLAY_SCAN_OUT_PIXELS: usize = 0;
-const _: () = assert!(DISPLAY_LAYER_COUNT <= ::bulkhead_core::display::MAX_LAYERS);
 /// The shared screen (`[display]`), when the system has one.
 pub static DISPLAY: Option<&::bulkhead_core::display::DisplayConfig> = None;
 

@@ -15,9 +15,10 @@ use super::LayerConfig;
 use super::format::PixelFormat;
 use super::rect::Rect;
 
-/// Pixels composed per step of a row; bounds the stack buffers (4 KiB of scan-out pixels and
-/// 4 KiB of source bytes).
-pub const CHUNK_PIXELS: usize = 1024;
+/// Pixels composed per step of a row; bounds the stack buffers (2 KiB of scan-out pixels and
+/// 2 KiB of source bytes: with the rest of the frame under the 8 KiB a trap path may take of
+/// a core's 64 KiB EL2 stack, MLR-19).
+pub const CHUNK_PIXELS: usize = 512;
 
 /// Where a layer's framebuffer bytes come from.
 pub trait LayerSource {
@@ -166,7 +167,11 @@ impl<'a> ScanOut<'a> {
                     ));
                 }
                 if let Some(target) = self.span_mut(chunk) {
-                    target.copy_from_slice(buffer);
+                    // A zip, not `copy_from_slice`: equal lengths by construction, and no
+                    // panic path linked into the trap path (MLR-27).
+                    for (pixel, composed) in target.iter_mut().zip(buffer.iter()) {
+                        *pixel = *composed;
+                    }
                 }
                 cost = cost.saturating_add(u64::from(chunk.width));
                 column = column.saturating_add(chunk.width);

@@ -152,10 +152,32 @@ pub struct FramePlan {
     pub deferred: Vec<usize, MAX_LAYERS>,
 }
 
+impl FramePlan {
+    /// An empty plan (for a `static` the composing core reuses: plans are kilobytes, too
+    /// large for an EL2 trap path's stack frame).
+    pub const fn new() -> Self {
+        Self {
+            items: Vec::new(),
+            events: Vec::new(),
+            cost: 0,
+            deferred: Vec::new(),
+        }
+    }
+}
+
 /// Plans frame number `frame` of `display` from the layers' `states` (one per layer, same
-/// order; extra states are ignored, missing ones mean no work for those layers).
-pub fn plan_frame(display: &DisplayConfig, states: &mut [LayerState], frame: u64) -> FramePlan {
-    let mut plan = FramePlan::default();
+/// order; extra states are ignored, missing ones mean no work for those layers) into `plan`,
+/// which is emptied first.
+pub fn plan_frame(
+    display: &DisplayConfig,
+    states: &mut [LayerState],
+    frame: u64,
+    plan: &mut FramePlan,
+) {
+    plan.items.clear();
+    plan.events.clear();
+    plan.deferred.clear();
+    plan.cost = 0;
     let layers = display.layers;
     let destinations = || layers.iter().map(|layer| layer.destination);
     for (index, (layer, state)) in layers.iter().zip(states.iter_mut()).enumerate() {
@@ -176,7 +198,7 @@ pub fn plan_frame(display: &DisplayConfig, states: &mut [LayerState], frame: u64
             state.damage.clear();
             if !was_frozen {
                 push(
-                    &mut plan,
+                    plan,
                     index,
                     layer.destination,
                     WorkKind::FailSafe,
@@ -188,13 +210,13 @@ pub fn plan_frame(display: &DisplayConfig, states: &mut [LayerState], frame: u64
     // Critical layers: always, whatever the cost (the compiler proved they fit).
     for (index, (layer, state)) in layers.iter().zip(states.iter_mut()).enumerate() {
         if layer.critical {
-            take_damage(&mut plan, index, state, &destinations);
+            take_damage(plan, index, state, &destinations);
         }
     }
     // The others, rotating the starting point so that no layer is always the one deferred.
     let count = layers.len().min(states.len());
     if count == 0 {
-        return plan;
+        return;
     }
     let start = u64::try_from(count)
         .ok()
@@ -221,9 +243,8 @@ pub fn plan_frame(display: &DisplayConfig, states: &mut [LayerState], frame: u64
             let _pushed: Result<(), usize> = plan.deferred.push(index);
             continue;
         }
-        take_damage(&mut plan, index, state, &destinations);
+        take_damage(plan, index, state, &destinations);
     }
-    plan
 }
 
 /// Moves `state`'s damage into `plan` as composition work of layer `index`.
@@ -264,14 +285,30 @@ fn push(plan: &mut FramePlan, layer: usize, clip: Rect, kind: WorkKind, cost: u6
 }
 
 /// Layer indices of `display` in drawing order (ascending z, then manifest order).
+///
+/// A selection by hand (at most `MAX_LAYERS`² = 64 comparisons) rather than the slice sort:
+/// `core`'s sort links a panic path (its ordering-violation check) into whatever calls it,
+/// and this runs in the frame path at EL2 (MLR-27).
 pub fn drawing_order(display: &DisplayConfig) -> Vec<usize, MAX_LAYERS> {
-    let mut order: Vec<usize, MAX_LAYERS> = (0..display.layers.len().min(MAX_LAYERS)).collect();
-    order.sort_unstable_by_key(|index| {
-        (
-            display.layers.get(*index).map_or(0, |layer| layer.z),
-            *index,
-        )
-    });
+    let mut order: Vec<usize, MAX_LAYERS> = Vec::new();
+    let mut taken = [false; MAX_LAYERS];
+    for _ in 0..display.layers.len().min(MAX_LAYERS) {
+        let next = display
+            .layers
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| !taken.get(*index).copied().unwrap_or(true))
+            .min_by_key(|(index, layer)| (layer.z, *index))
+            .map(|(index, _)| index);
+        let Some(index) = next else {
+            break;
+        };
+        if let Some(flag) = taken.get_mut(index) {
+            *flag = true;
+        }
+        // At most MAX_LAYERS indices, one per pass: the push cannot fail.
+        let _pushed: Result<(), usize> = order.push(index);
+    }
     order
 }
 

@@ -59,6 +59,9 @@ static MEDIATOR: Mutex<Mediator> = Mutex::new(Mediator {
     last_frame: 0,
 });
 
+/// The current frame's plan, taken only by the composing core, before `MEDIATOR`.
+static PLAN: Mutex<FramePlan> = Mutex::new(FramePlan::new());
+
 /// The scan-out buffer (XRGB8888, row after row), taken only on the compose core.
 static SCAN_OUT: Mutex<[u32; DISPLAY_SCAN_OUT_PIXELS]> = Mutex::new([0; DISPLAY_SCAN_OUT_PIXELS]);
 
@@ -162,7 +165,10 @@ fn layer_of(partition: usize) -> Option<(&'static DisplayConfig, usize, &'static
 fn frame_if_due(display: &'static DisplayConfig, periods: u64) {
     let now = arch::cpu::counter();
     let period = period_ticks(display).saturating_mul(periods);
-    let (frame, plan) = {
+    // Taken only by the composing core (see the module documentation), never waited for by
+    // a present; planned into in place, since a plan is too large for the trap path's stack.
+    let mut plan = PLAN.lock();
+    let frame = {
         let mut mediator = MEDIATOR.lock();
         if mediator.frame != 0 && now.saturating_sub(mediator.last_frame) < period {
             return;
@@ -170,7 +176,8 @@ fn frame_if_due(display: &'static DisplayConfig, periods: u64) {
         mediator.last_frame = now;
         let frame = mediator.frame;
         mediator.frame = frame.saturating_add(1);
-        (frame, plan_frame(display, &mut mediator.layers, frame))
+        plan_frame(display, &mut mediator.layers, frame, &mut plan);
+        frame
     };
     compose(display, &plan, frame == 0);
     backend::for_kind(display.backend).frame_composed(&plan);
@@ -256,5 +263,3 @@ impl LayerSource for GuestFramebuffer {
         let _read: bool = unsafe { arch::memory::read_guest(PhysAddr(source), inside) };
     }
 }
-
-const _: () = assert!(crate::generated::DISPLAY_LAYER_COUNT <= MAX_LAYERS);

@@ -25,6 +25,12 @@ fn layer(destination: Rect, critical: bool, z: u32) -> LayerConfig {
     }
 }
 
+fn planned(display: &DisplayConfig, states: &mut [LayerState], frame: u64) -> FramePlan {
+    let mut plan = FramePlan::new();
+    plan_frame(display, states, frame, &mut plan);
+    plan
+}
+
 fn display(layers: StdVec<LayerConfig>, budget: u64) -> DisplayConfig {
     DisplayConfig {
         backend: Backend::RamCapture,
@@ -74,7 +80,7 @@ fn critical_work_comes_first_and_others_are_deferred_when_over_budget() {
     let mut states = [LayerState::new(), LayerState::new()];
     states[0].present(&system.layers[0], None).unwrap();
     states[1].present(&system.layers[1], None).unwrap();
-    let plan = plan_frame(&system, &mut states, 0);
+    let plan = planned(&system, &mut states, 0);
     assert_eq!(plan.items.len(), 1);
     assert_eq!(plan.items[0].layer, 1);
     assert_eq!(plan.items[0].cost, 200);
@@ -85,7 +91,7 @@ fn critical_work_comes_first_and_others_are_deferred_when_over_budget() {
         budget: 10_000,
         ..system
     };
-    let plan = plan_frame(&roomy, &mut states, 1);
+    let plan = planned(&roomy, &mut states, 1);
     assert_eq!(
         plan.items
             .iter()
@@ -103,10 +109,10 @@ fn a_silent_critical_layer_gets_the_fail_safe_once_and_an_event() {
     );
     let mut states = [LayerState::new()];
     states[0].present(&system.layers[0], None).unwrap();
-    assert!(plan_frame(&system, &mut states, 0).events.is_empty());
+    assert!(planned(&system, &mut states, 0).events.is_empty());
     let mut frozen_at = None;
     for frame in 1..10 {
-        let plan = plan_frame(&system, &mut states, frame);
+        let plan = planned(&system, &mut states, frame);
         if let Some(event) = plan.events.first() {
             assert_eq!(
                 *event,
@@ -124,7 +130,7 @@ fn a_silent_critical_layer_gets_the_fail_safe_once_and_an_event() {
     }
     assert_eq!(frozen_at, Some(3));
     states[0].present(&system.layers[0], None).unwrap();
-    let plan = plan_frame(&system, &mut states, 10);
+    let plan = planned(&system, &mut states, 10);
     assert_eq!(
         plan.events.as_slice(),
         &[HealthEvent::Recovered { layer: 0 }]
@@ -137,7 +143,7 @@ fn layers_that_never_present_are_refreshed_every_frame() {
     let system = display(StdVec::from([layer(Rect::new(0, 0, 4, 4), false, 0)]), 1000);
     let mut states = [LayerState::new()];
     for frame in 0..3 {
-        let plan = plan_frame(&system, &mut states, frame);
+        let plan = planned(&system, &mut states, frame);
         assert_eq!(plan.items.len(), 1);
         assert_eq!(plan.items[0].clip, Rect::new(0, 0, 4, 4));
     }
@@ -177,7 +183,7 @@ proptest! {
             let _ = states[0].present(&system.layers[0], Some(Rect::new(x, y, width, height)));
             let _ = states[2].present(&system.layers[2], Some(Rect::new(y, x, height, width)));
             states[1].present(&system.layers[1], None).unwrap();
-            let plan = plan_frame(&system, &mut states, frame as u64);
+            let plan = planned(&system, &mut states, frame as u64);
             prop_assert!(plan.items.iter().any(|item| item.layer == 1 && item.kind == WorkKind::Compose));
             prop_assert!(plan.events.is_empty());
             let non_critical: u64 = plan.items.iter().filter(|item| item.layer != 1).map(|item| item.cost).sum();
