@@ -66,7 +66,6 @@ impl PixelFormat {
     }
 }
 
-// [utest->dsn~display-core~1]
 /// A `bits`-bit channel (5 or 6) widened to 8 bits by replicating its high bits into the low
 /// ones, so full scale stays full scale (0x1f becomes 0xff, not 0xf8). Shift amounts are
 /// below 8, so the wrapping shifts never wrap.
