@@ -588,13 +588,18 @@ fn display_items(spec: &SystemSpec) -> String {
     }
     let pixels = display.map_or(0, |display| u64::from(display.width) * u64::from(display.height));
     out.push_str(&format!(
-        "/// Number of display layers.\npub const DISPLAY_LAYER_COUNT: usize = {};\n\
-         /// Pixels of the scan-out buffer the hypervisor keeps (XRGB8888; 0 without a display).\n\
-         pub const DISPLAY_SCAN_OUT_PIXELS: usize = {pixels};\n",
-        layers.len()
+        "/// Pixels of the scan-out buffer the hypervisor keeps (XRGB8888; 0 without a display).\n\
+         pub const DISPLAY_SCAN_OUT_PIXELS: usize = {pixels};\n"
     ));
+    // The layer count exists only with a display (it sizes `DISPLAY_LAYERS`): without one it
+    // would be an unused constant, and Clippy calls `0 <= MAX_LAYERS` an absurd comparison.
+    if display.is_some() {
+        out.push_str(&format!(
+            "/// Number of display layers.\npub const DISPLAY_LAYER_COUNT: usize = {};\n",
+            layers.len()
+        ));
+    }
     if !layers.is_empty() {
-        // Only with layers: with none, Clippy calls `0 <= MAX_LAYERS` an absurd comparison.
         out.push_str(&format!(
             "const _: () = assert!(DISPLAY_LAYER_COUNT <= {CORE}::display::MAX_LAYERS);\n"
         ));

@@ -183,10 +183,10 @@ static DISPLAY_LAYERS: [::bulkhead_core::display::LayerConfig; DISPLAY_LAYER_COU
         freeze_threshold: 0,
     },
 ];
-/// Number of display layers.
-pub const DISPLAY_LAYER_COUNT: usize = 2;
 /// Pixels of the scan-out buffer the hypervisor keeps (XRGB8888; 0 without a display).
 pub const DISPLAY_SCAN_OUT_PIXELS: usize = 307200;
+/// Number of display layers.
+pub const DISPLAY_LAYER_COUNT: usize = 2;
 const _: () = assert!(DISPLAY_LAYER_COUNT <= ::bulkhead_core::display::MAX_LAYERS);
 /// The screen, its timing and budget.
 static SCREEN: ::bulkhead_core::display::DisplayConfig = ::bulkhead_core::display::DisplayConfig {

@@ -249,8 +249,6 @@ static CHANNELS: [::bulkhead_core::system::Channel; CHANNEL_COUNT] =
         },
     }];
 
-/// Number of display layers.
-pub const DISPLAY_LAYER_COUNT: usize = 0;
 /// Pixels of the scan-out buffer the hypervisor keeps (XRGB8888; 0 without a display).
 pub const DISPLAY_SCAN_OUT_PIXELS: usize = 0;
 /// The shared screen (`[display]`), when the system has one.

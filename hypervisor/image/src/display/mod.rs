@@ -127,11 +127,19 @@ pub fn tick() {
 pub fn hypercall(function: u64, arguments: [u64; 2]) -> Option<u64> {
     let call = hypercall::decode(function, arguments)?;
     let context = TrapContext::current();
+    let answer = answer(context, call);
+    // Refused display calls count like any refused SMCCC call (the chaos test's accounting).
+    crate::refusals::count_call(context.vcpu.partition, function, answer);
+    Some(answer)
+}
+
+/// What `call` from the vCPU of `context` returns in `x0`.
+fn answer(context: &TrapContext, call: DisplayCall) -> u64 {
     let Some((display, index, layer)) = layer_of(context.vcpu.partition) else {
-        return Some(NOT_SUPPORTED);
+        return NOT_SUPPORTED;
     };
     let rect = match call {
-        DisplayCall::Info => return u64::try_from(index).ok(),
+        DisplayCall::Info => return u64::try_from(index).unwrap_or(NOT_SUPPORTED),
         DisplayCall::Present(rect) => rect,
     };
     let outcome = MEDIATOR
@@ -150,7 +158,7 @@ pub fn hypercall(function: u64, arguments: [u64; 2]) -> Option<u64> {
     // a frame itself once two periods have passed without one, on its own core's time.
     let periods = if context.core == display.compose_core { 1 } else { 2 };
     frame_if_due(display, periods);
-    Some(answer)
+    answer
 }
 
 /// The display, and the index and description of `partition`'s layer, if it has one.
