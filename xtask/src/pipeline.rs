@@ -146,6 +146,7 @@ impl<'a> Pipeline<'a> {
         let mut qemu = QemuBoard::from(&compiled.board.qemu);
         qemu.extra_args
             .extend(crate::qemu::virtio_blk_arguments(spec.qemu_disks()));
+        qemu.extra_args.extend(display_devices(&spec));
         Ok(BuiltSystem {
             spec,
             compiled,
@@ -380,6 +381,15 @@ pub fn compiler_warnings(stderr: &str) -> Vec<String> {
         warnings = summaries;
     }
     warnings
+}
+
+/// The QEMU devices the system's display backend drives (`docs/display.md`): ramfb is not
+/// part of QEMU `virt` until asked for.
+pub fn display_devices(spec: &bulkhead_config::spec::SystemSpec) -> Vec<String> {
+    match spec.display().map(|display| display.backend) {
+        Some(bulkhead_core::display::Backend::Ramfb) => vec!["-device".to_owned(), "ramfb".to_owned()],
+        Some(bulkhead_core::display::Backend::RamCapture) | None => Vec::new(),
+    }
 }
 
 #[cfg(test)]

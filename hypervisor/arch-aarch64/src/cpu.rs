@@ -86,3 +86,19 @@ pub fn core_index() -> usize {
 pub fn id_aa64mmfr0() -> u64 {
     ID_AA64MMFR0_EL1.get()
 }
+
+/// INTID of the EL2 physical timer (`CNTHP`): PPI 10, the fourth interrupt of the
+/// `arm,armv8-timer` binding (Arm BSA: 26).
+pub const HYPERVISOR_TIMER_INTID: u32 = 26;
+
+/// Arms this core's EL2 physical timer (`CNTHP_*`, Arm ARM D11.2) to raise
+/// [`HYPERVISOR_TIMER_INTID`] once `CNTPCT_EL0` reaches `deadline`. The interrupt is level:
+/// it stays asserted until the timer is re-armed later or stopped.
+pub fn arm_hypervisor_timer(deadline: u64) {
+    // Kept as `asm!`: aarch64-cpu 11.2 has CNTHP_CTL_EL2 but no CNTHP_CVAL_EL2.
+    // SAFETY: writing CNTHP_CVAL_EL2 sets the EL2 timer's compare value and nothing else.
+    unsafe { core::arch::asm!("msr cnthp_cval_el2, {}", in(reg) deadline, options(nomem, nostack)) };
+    // ENABLE (bit 0) set, IMASK (bit 1) clear.
+    aarch64_cpu::registers::CNTHP_CTL_EL2.set(1);
+    barrier::isb(barrier::SY);
+}

@@ -213,3 +213,29 @@ pub fn clean_to_point_of_coherency(start: PhysAddr, length: u64) {
     barrier::dsb(barrier::SY);
     barrier::isb(barrier::SY);
 }
+
+/// Copies `out.len()` bytes of guest memory at physical address `source` into `out`, one
+/// volatile byte read each: the guest may be writing the bytes meanwhile (a framebuffer it
+/// draws into), so every value read is some value it wrote and the compiler assumes nothing
+/// about them. Returns false, reading nothing, when the range does not fit the address space.
+///
+/// # Safety
+/// `source .. source + out.len()` must be RAM in the hypervisor's identity map (Normal
+/// memory: the reads cannot fault and have no side effects).
+pub unsafe fn read_guest(source: PhysAddr, out: &mut [u8]) -> bool {
+    let Some(length) = u64::try_from(out.len()).ok() else {
+        return false;
+    };
+    if source.raw().checked_add(length).is_none() {
+        return false;
+    }
+    let start = source.raw() as *const u8;
+    for (index, byte) in out.iter_mut().enumerate() {
+        // SAFETY: `index < out.len()`, so the address is inside the caller-guaranteed range.
+        let address = unsafe { start.add(index) };
+        // SAFETY: Normal memory in the identity map (the caller's guarantee): the read cannot
+        // fault; volatile because the guest may write the byte concurrently.
+        *byte = unsafe { core::ptr::read_volatile(address) };
+    }
+    true
+}

@@ -368,7 +368,9 @@ fn platform_items(board: &Board) -> String {
     }
 }
 
-fn board(board: &Board) -> Expr {
+/// The board's run-time facts; `extra_mmio` joins the hypervisor's device ranges (the
+/// display backend's registers).
+fn board(board: &Board, extra_mmio: Option<AddressRange>) -> Expr {
     let secondary_boot = match board.secondary_boot {
         SecondaryBoot::PsciSmc => "PsciSmc",
         SecondaryBoot::PsciHvc => "PsciHvc",
@@ -398,6 +400,7 @@ fn board(board: &Board) -> Expr {
                     board
                         .hypervisor_mmio()
                         .into_iter()
+                        .chain(extra_mmio)
                         .map(phys_range)
                         .collect(),
                 ),
@@ -500,10 +503,18 @@ pub fn system_rs(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Strin
         &channels,
     );
     out.push('\n');
+    out.push_str(&display_items(spec));
+    out.push('\n');
     let system = Expr::Struct(
         system_path("System"),
         vec![
-            ("board", board(spec.board())),
+            (
+                "board",
+                board(
+                    spec.board(),
+                    spec.display().and_then(|display| display.backend_registers),
+                ),
+            ),
             ("cores", Expr::atom("&CORES")),
             ("partitions", Expr::atom("&PARTITIONS")),
             ("channels", Expr::atom("&CHANNELS")),
@@ -515,6 +526,126 @@ pub fn system_rs(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Strin
         &format!("pub static SYSTEM: {}", system_path("System")),
         &system,
     );
+    out
+}
+
+/// `DISPLAY`, its layers and the scan-out size: `None` and zero without `[display]`.
+fn display_items(spec: &SystemSpec) -> String {
+    use bulkhead_core::display::{Backend, FailSafe, PixelFormat};
+    let mut out = String::new();
+    let display = spec.display();
+    let layers: Vec<Expr> = display
+        .map(|display| display.layers.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|layer| {
+            let path = |name: &str| format!("{CORE}::display::{name}");
+            let format = match layer.format {
+                PixelFormat::Xrgb8888 => "Xrgb8888",
+                PixelFormat::Rgb565 => "Rgb565",
+            };
+            let rect = layer.destination;
+            Expr::Struct(
+                path("LayerConfig"),
+                vec![
+                    ("partition", Expr::atom(layer.partition.to_string())),
+                    ("framebuffer_ipa", Expr::atom(hex(layer.framebuffer_ipa))),
+                    ("framebuffer_phys", Expr::atom(hex(layer.framebuffer_phys))),
+                    ("width", Expr::atom(layer.width.to_string())),
+                    ("height", Expr::atom(layer.height.to_string())),
+                    ("stride", Expr::atom(layer.stride.to_string())),
+                    ("format", Expr::atom(format!("{}::{format}", path("PixelFormat")))),
+                    (
+                        "destination",
+                        Expr::atom(format!(
+                            "{}::new({}, {}, {}, {})",
+                            path("Rect"),
+                            rect.x,
+                            rect.y,
+                            rect.width,
+                            rect.height
+                        )),
+                    ),
+                    ("z", Expr::atom(layer.z.to_string())),
+                    ("critical", Expr::atom(layer.critical.to_string())),
+                    ("freeze_threshold", Expr::atom(layer.freeze_threshold.to_string())),
+                ],
+            )
+        })
+        .collect();
+    if display.is_some() {
+        let _ = writeln!(out, "/// The display layers in manifest order.");
+        let _ = write!(
+            out,
+            "static DISPLAY_LAYERS: [{CORE}::display::LayerConfig; DISPLAY_LAYER_COUNT] = ["
+        );
+        if !layers.is_empty() {
+            out.push('\n');
+            for layer in &layers {
+                push_indent(&mut out, 1);
+                layer.print(&mut out, 1);
+                out.push_str(",\n");
+            }
+        }
+        out.push_str("];\n");
+    }
+    let pixels = display.map_or(0, |display| u64::from(display.width) * u64::from(display.height));
+    out.push_str(&format!(
+        "/// Pixels of the scan-out buffer the hypervisor keeps (XRGB8888; 0 without a display).\n\
+         pub const DISPLAY_SCAN_OUT_PIXELS: usize = {pixels};\n"
+    ));
+    // The layer count exists only with a display (it sizes `DISPLAY_LAYERS`): without one it
+    // would be an unused constant, and Clippy calls `0 <= MAX_LAYERS` an absurd comparison.
+    if display.is_some() {
+        out.push_str(&format!(
+            "/// Number of display layers.\npub const DISPLAY_LAYER_COUNT: usize = {};\n",
+            layers.len()
+        ));
+    }
+    if !layers.is_empty() {
+        out.push_str(&format!(
+            "const _: () = assert!(DISPLAY_LAYER_COUNT <= {CORE}::display::MAX_LAYERS);\n"
+        ));
+    }
+    let head = format!("pub static DISPLAY: Option<&{CORE}::display::DisplayConfig>");
+    let doc = "The shared screen (`[display]`), when the system has one.";
+    let Some(display) = display else {
+        item(&mut out, doc, &head, &Expr::atom("None"));
+        return out;
+    };
+    let backend = match display.backend {
+        Backend::RamCapture => "RamCapture",
+        Backend::Ramfb => "Ramfb",
+    };
+    let FailSafe::Colour(colour) = display.fail_safe;
+    let screen = Expr::Struct(
+        format!("{CORE}::display::DisplayConfig"),
+        vec![
+            ("backend", Expr::atom(format!("{CORE}::display::Backend::{backend}"))),
+            (
+                "backend_registers",
+                Expr::atom(hex(display.backend_registers.map_or(0, |range| range.base()))),
+            ),
+            ("width", Expr::atom(display.width.to_string())),
+            ("height", Expr::atom(display.height.to_string())),
+            ("frame_period_us", Expr::atom(display.frame_period_us.to_string())),
+            ("budget", Expr::atom(display.budget.to_string())),
+            ("compose_core", Expr::atom(display.compose_core.to_string())),
+            ("background", Expr::atom(hex(u64::from(display.background)))),
+            (
+                "fail_safe",
+                Expr::atom(format!("{CORE}::display::FailSafe::Colour({})", hex(u64::from(colour)))),
+            ),
+            ("layers", Expr::atom("&DISPLAY_LAYERS")),
+        ],
+    );
+    item(
+        &mut out,
+        "The screen, its timing and budget.",
+        &format!("static SCREEN: {CORE}::display::DisplayConfig"),
+        &screen,
+    );
+    item(&mut out, doc, &head, &Expr::atom("Some(&SCREEN)"));
     out
 }
 

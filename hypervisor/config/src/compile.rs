@@ -213,9 +213,12 @@ fn hypervisor_footprint(
         .fold(0, u64::saturating_add)
         .saturating_mul(GRANULE_4KIB);
     let stacks = (spec.board().cores.len() as u64).saturating_mul(HYPERVISOR_STACK_SIZE);
+    // The display's scan-out buffer is a static of the image (`DISPLAY_SCAN_OUT_PIXELS`).
+    let scan_out = spec.display().map_or(0, crate::spec::DisplaySpec::scan_out_bytes);
     blobs
         .saturating_add(tables)
         .saturating_add(stacks)
+        .saturating_add(scan_out)
         .saturating_add(HYPERVISOR_OWN_BUDGET)
 }
 

@@ -218,7 +218,7 @@ codes! {
     RestartLimitInvalid = ("BH0005", "restart-limit-invalid"),
     /// A key the manifest language does not have (with a "did you mean" hint).
     UnknownKey = ("BH0007", "unknown-key"),
-    /// `[[gpu]]`/`display` keys: reserved for the GPU mediator, not supported yet.
+    /// `[[gpu]]`/partition `gpu` keys: reserved for the 3D GPU mediator, not supported yet.
     ReservedForGpuMediator = ("BH0008", "reserved-for-gpu-mediator"),
     /// An image, initrd or region file that is not a regular file (a FIFO, a device, a
     /// directory) or is larger than [`crate::input_file::MAX_INPUT_FILE_SIZE`].
@@ -368,6 +368,27 @@ codes! {
     CacheColourShared = ("BH1003", "cache-colour-shared"),
     /// Cache colours are validated but not enforced by the hypervisor yet (warning).
     CacheColouringNotEnforced = ("BH1004", "cache-colouring-not-enforced"),
+    /// `[display]` itself is unusable: unknown backend or one the board lacks, a resolution
+    /// or frame period out of range, a compose core that does not exist or runs a
+    /// non-critical partition.
+    DisplayInvalid = ("BH1101", "display-invalid"),
+    /// A layer that cannot be composed: unknown partition, a second layer for one partition,
+    /// zero or oversized framebuffer, stride too small, destination larger than the
+    /// framebuffer, more layers than the mediator holds, a critical layer without a freeze
+    /// threshold.
+    DisplayLayerInvalid = ("BH1102", "display-layer-invalid"),
+    /// A framebuffer format the compositor does not convert.
+    DisplayFormatUnsupported = ("BH1103", "display-format-unsupported"),
+    /// A destination rectangle not entirely on the screen.
+    DisplayRectangleOffScreen = ("BH1104", "display-rectangle-off-screen"),
+    /// A layer's destination overlaps a critical layer's.
+    DisplayCriticalOverlap = ("BH1105", "display-critical-overlap"),
+    /// A framebuffer not entirely inside its partition's own RAM or regions.
+    DisplayBufferOutsidePartition = ("BH1106", "display-buffer-outside-partition"),
+    /// A framebuffer in memory another partition can reach (a channel).
+    DisplayBufferShared = ("BH1107", "display-buffer-shared"),
+    /// Composing the whole screen costs more than one frame's budget.
+    DisplayOverBudget = ("BH1108", "display-over-budget"),
 }
 
 impl fmt::Display for Code {

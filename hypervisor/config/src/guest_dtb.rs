@@ -222,6 +222,7 @@ pub fn build(spec: &SystemSpec, index: usize) -> Result<GuestDeviceTree, GuestDt
     write_regions(&mut fdt, partition)?;
     write_channels(&mut fdt, spec, partition)?;
     write_forwarded_interrupts(&mut fdt, partition)?;
+    write_framebuffer(&mut fdt, spec, index)?;
 
     fdt.end_node(root)?;
     let blob = fdt.finish()?;
@@ -397,6 +398,53 @@ fn write_regions(fdt: &mut FdtWriter, partition: &PartitionSpec) -> Result<(), G
         fdt.property_string("bulkhead,access", access_name(region.access))?;
         fdt.end_node(node)?;
     }
+    Ok(())
+}
+
+/// The partition's display layer, if it has one: a Linux `simple-framebuffer` node (so an
+/// unmodified kernel draws with simpledrm) carrying the layer's index for the present call,
+/// and a `/reserved-memory` entry with `no-map` so the guest's allocator keeps off the
+/// pixels (`Documentation/devicetree/bindings/display/simple-framebuffer.yaml`,
+/// `.../reserved-memory/reserved-memory.yaml`).
+fn write_framebuffer(
+    fdt: &mut FdtWriter,
+    spec: &SystemSpec,
+    partition: usize,
+) -> Result<(), GuestDtbError> {
+    let Some(display) = spec.display() else {
+        return Ok(());
+    };
+    let Some((index, layer)) = display
+        .layers
+        .iter()
+        .enumerate()
+        .find(|(_, layer)| layer.partition == partition)
+    else {
+        return Ok(());
+    };
+    let reg = [layer.framebuffer_ipa, layer.framebuffer_bytes()];
+    let reserved = fdt.begin_node("reserved-memory")?;
+    fdt.property_u32("#address-cells", 2)?;
+    fdt.property_u32("#size-cells", 2)?;
+    fdt.property_null("ranges")?;
+    let pixels = fdt.begin_node(&format!("framebuffer@{:x}", layer.framebuffer_ipa))?;
+    fdt.property_array_u64("reg", &reg)?;
+    fdt.property_null("no-map")?;
+    fdt.end_node(pixels)?;
+    fdt.end_node(reserved)?;
+    let node = fdt.begin_node(&format!("framebuffer@{:x}", layer.framebuffer_ipa))?;
+    fdt.property_string("compatible", "simple-framebuffer")?;
+    fdt.property_array_u64("reg", &reg)?;
+    fdt.property_u32("width", layer.width)?;
+    fdt.property_u32("height", layer.height)?;
+    fdt.property_u32("stride", layer.stride)?;
+    fdt.property_string("format", layer.format.simple_framebuffer_name())?;
+    fdt.property_string("status", "okay")?;
+    fdt.property_u32("bulkhead,layer", u32::try_from(index).unwrap_or(u32::MAX))?;
+    if layer.critical {
+        fdt.property_u32("bulkhead,freeze-threshold", layer.freeze_threshold)?;
+    }
+    fdt.end_node(node)?;
     Ok(())
 }
 

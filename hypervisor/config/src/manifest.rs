@@ -35,12 +35,110 @@ pub struct Manifest {
     /// `[qemu]`: how xtask and the tests emulate the system (ignored on hardware).
     #[serde(default)]
     pub qemu: Option<Spanned<QemuTable>>,
-    /// `[[gpu]]`: reserved for the GPU mediator; any use is reported by [`crate::schema`].
+    /// `[[gpu]]`: reserved for the 3D GPU mediator (phase 2 of the display work); any use is
+    /// reported by [`crate::schema`].
     #[serde(default)]
     pub gpu: Option<Spanned<IgnoredAny>>,
-    /// `[display]`: reserved for the GPU mediator, like `gpu`.
+    /// `[display]`: the shared screen and its layers (`docs/display.md`).
     #[serde(default)]
-    pub display: Option<Spanned<IgnoredAny>>,
+    pub display: Option<Spanned<DisplayTable>>,
+}
+
+/// `[display]`: one screen shared by the partitions' layers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayTable {
+    /// `"ram-capture"` or `"ramfb"`.
+    pub backend: Spanned<String>,
+    /// `{ width = .., height = .. }` in pixels.
+    pub resolution: Spanned<ResolutionTable>,
+    /// Microseconds per frame.
+    pub frame_period_us: Spanned<i64>,
+    /// The physical core whose frame tick composes.
+    pub compose_core: Spanned<i64>,
+    /// Pixel operations per microsecond the compose core sustains; the frame budget is this
+    /// times the frame period.
+    #[serde(default)]
+    pub compose_rate: Option<Spanned<i64>>,
+    /// XRGB8888 colour of pixels no layer covers; black when absent.
+    #[serde(default)]
+    pub background: Option<Spanned<i64>>,
+    /// What replaces a frozen critical layer.
+    pub fail_safe: Spanned<FailSafeTable>,
+    /// `[[display.layer]]`, in file order.
+    #[serde(default, rename = "layer")]
+    pub layers: Vec<Spanned<LayerTable>>,
+}
+
+/// `resolution = { width = 640, height = 480 }` (also a framebuffer's size).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolutionTable {
+    /// Pixels per row.
+    pub width: Spanned<i64>,
+    /// Rows.
+    pub height: Spanned<i64>,
+}
+
+/// `fail_safe = { colour = 0xff0000 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailSafeTable {
+    /// XRGB8888 colour filling a frozen critical layer's destination.
+    pub colour: Spanned<i64>,
+}
+
+/// One `[[display.layer]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerTable {
+    /// The partition that draws it.
+    pub partition: Spanned<String>,
+    /// Where its pixels are in the partition's memory.
+    pub framebuffer: Spanned<FramebufferTable>,
+    /// Where they appear on the screen.
+    pub destination: Spanned<DestinationTable>,
+    /// Stacking order (higher on top); 0 when absent.
+    #[serde(default)]
+    pub z: Option<Spanned<i64>>,
+    /// Safety-critical: composed first, never overlapped, watched for freezes.
+    #[serde(default)]
+    pub critical: Option<Spanned<bool>>,
+    /// Frames without a present after which a critical layer is frozen.
+    #[serde(default)]
+    pub freeze_threshold: Option<Spanned<i64>>,
+}
+
+/// `framebuffer = { ipa = .., width = .., height = .., format = "xrgb8888", stride = .. }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FramebufferTable {
+    /// Guest-physical address of the first pixel: in the partition's RAM or one of its
+    /// regions.
+    pub ipa: Spanned<SizeValue>,
+    /// Pixels per row.
+    pub width: Spanned<i64>,
+    /// Rows.
+    pub height: Spanned<i64>,
+    /// `"xrgb8888"` or `"rgb565"`.
+    pub format: Spanned<String>,
+    /// Bytes per row; `width` times the pixel size when absent.
+    #[serde(default)]
+    pub stride: Option<Spanned<i64>>,
+}
+
+/// `destination = { x = .., y = .., width = .., height = .. }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationTable {
+    /// Left column on the screen.
+    pub x: Spanned<i64>,
+    /// Top row on the screen.
+    pub y: Spanned<i64>,
+    /// Columns (at most the framebuffer's width: no scaling).
+    pub width: Spanned<i64>,
+    /// Rows (at most the framebuffer's height).
+    pub height: Spanned<i64>,
 }
 
 /// `[system]`.
@@ -136,12 +234,9 @@ pub struct PartitionTable {
     /// Where the partition's console goes; `virtual` when absent.
     #[serde(default)]
     pub console: Option<Spanned<ConsoleValue>>,
-    /// Reserved for the GPU mediator.
+    /// Reserved for the 3D GPU mediator.
     #[serde(default)]
     pub gpu: Option<Spanned<IgnoredAny>>,
-    /// Reserved for the GPU mediator.
-    #[serde(default)]
-    pub display: Option<Spanned<IgnoredAny>>,
 }
 
 /// `image = { crate = "..." }` or `image = { file = "..." }`.

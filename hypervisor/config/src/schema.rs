@@ -42,7 +42,7 @@ const fn key(name: &'static str, shape: Shape) -> Key {
 }
 
 const GPU_RESERVED: &str =
-    "reserved for the GPU mediator (display sharing), which is not supported yet";
+    "reserved for the 3D GPU mediator (display phase 2), which is not supported yet; screens are shared with `[display]`";
 
 const SIZE_BASE: &[Key] = &[key("base", Shape::Scalar), key("size", Shape::Scalar)];
 
@@ -91,7 +91,6 @@ const PARTITION: &[Key] = &[
     key("fault_policy", Shape::Table(FAULT_POLICY)),
     key("console", Shape::Table(CONSOLE)),
     key("gpu", Shape::Reserved(GPU_RESERVED)),
-    key("display", Shape::Reserved(GPU_RESERVED)),
 ];
 
 const CHANNEL: &[Key] = &[
@@ -103,6 +102,43 @@ const CHANNEL: &[Key] = &[
 ];
 
 const QEMU: &[Key] = &[key("virtio_blk", Shape::Scalar)];
+const RESOLUTION: &[Key] = &[key("width", Shape::Scalar), key("height", Shape::Scalar)];
+const FAIL_SAFE: &[Key] = &[key("colour", Shape::Scalar)];
+
+const FRAMEBUFFER: &[Key] = &[
+    key("ipa", Shape::Scalar),
+    key("width", Shape::Scalar),
+    key("height", Shape::Scalar),
+    key("format", Shape::Scalar),
+    key("stride", Shape::Scalar),
+];
+
+const DESTINATION: &[Key] = &[
+    key("x", Shape::Scalar),
+    key("y", Shape::Scalar),
+    key("width", Shape::Scalar),
+    key("height", Shape::Scalar),
+];
+
+const LAYER: &[Key] = &[
+    key("partition", Shape::Scalar),
+    key("framebuffer", Shape::Table(FRAMEBUFFER)),
+    key("destination", Shape::Table(DESTINATION)),
+    key("z", Shape::Scalar),
+    key("critical", Shape::Scalar),
+    key("freeze_threshold", Shape::Scalar),
+];
+
+const DISPLAY: &[Key] = &[
+    key("backend", Shape::Scalar),
+    key("resolution", Shape::Table(RESOLUTION)),
+    key("frame_period_us", Shape::Scalar),
+    key("compose_core", Shape::Scalar),
+    key("compose_rate", Shape::Scalar),
+    key("background", Shape::Scalar),
+    key("fail_safe", Shape::Table(FAIL_SAFE)),
+    key("layer", Shape::Array(LAYER)),
+];
 
 /// The top level of a manifest.
 pub(crate) const MANIFEST: &[Key] = &[
@@ -111,7 +147,7 @@ pub(crate) const MANIFEST: &[Key] = &[
     key("partition", Shape::Array(PARTITION)),
     key("channel", Shape::Array(CHANNEL)),
     key("gpu", Shape::Reserved(GPU_RESERVED)),
-    key("display", Shape::Reserved(GPU_RESERVED)),
+    key("display", Shape::Table(DISPLAY)),
 ];
 
 /// Every key path of the manifest language (`partition.memory.size`) and whether it is
@@ -313,7 +349,7 @@ mod tests {
     #[test]
     fn gpu_keys_are_reserved_everywhere() {
         let found = codes_and_lines(
-            "[system]\nboard = \"x\"\n[[gpu]]\nname = \"g\"\n[[partition]]\ndisplay = true\n",
+            "[system]\nboard = \"x\"\n[[gpu]]\nname = \"g\"\n[[partition]]\ngpu = true\n",
         );
         let codes: Vec<(Code, usize)> =
             found.iter().map(|(code, line, _)| (*code, *line)).collect();
@@ -324,6 +360,17 @@ mod tests {
                 (Code::ReservedForGpuMediator, 6)
             ]
         );
+    }
+
+    #[test]
+    fn display_keys_are_checked_like_any_other() {
+        let found = codes_and_lines(
+            "[system]\nboard = \"x\"\n[display]\nbackend = \"ramfb\"\n[[display.layer]]\npartition = \"a\"\nfreeze_treshold = 3\n",
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, Code::UnknownKey);
+        assert_eq!(found[0].1, 7);
+        assert_eq!(found[0].2.as_deref(), Some("did you mean `freeze_threshold`?"));
     }
 
     #[test]

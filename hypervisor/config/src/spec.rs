@@ -244,6 +244,47 @@ impl PartitionSpec {
     }
 }
 
+/// A validated `[display]`: everything of [`bulkhead_core::display::DisplayConfig`], with
+/// the layers owned (the generated tables make them a `static` slice).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisplaySpec {
+    /// Which device shows the frames.
+    pub backend: bulkhead_core::display::Backend,
+    /// The backend's register page (ramfb: the board's fw_cfg device), mapped at EL2.
+    pub backend_registers: Option<AddressRange>,
+    /// Screen width in pixels.
+    pub width: u32,
+    /// Screen height in pixels.
+    pub height: u32,
+    /// Microseconds per frame.
+    pub frame_period_us: u32,
+    /// Pixel operations per frame.
+    pub budget: u64,
+    /// The physical core whose frame tick composes.
+    pub compose_core: usize,
+    /// XRGB8888 colour of uncovered pixels.
+    pub background: u32,
+    /// What replaces a frozen critical layer.
+    pub fail_safe: bulkhead_core::display::FailSafe,
+    /// The layers, in manifest order, their framebuffers' host addresses resolved.
+    pub layers: Vec<bulkhead_core::display::LayerConfig>,
+}
+
+impl DisplaySpec {
+    /// Bytes of the scan-out buffer the hypervisor keeps (XRGB8888).
+    pub fn scan_out_bytes(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height) * 4
+    }
+
+    /// Pixel operations composing the whole screen costs.
+    pub fn full_screen_cost(&self) -> u64 {
+        bulkhead_core::display::composition_cost(
+            bulkhead_core::display::Rect::new(0, 0, self.width, self.height),
+            self.layers.iter().map(|layer| layer.destination),
+        )
+    }
+}
+
 /// A validated system description.
 #[derive(Clone, Debug)]
 pub struct SystemSpec {
@@ -254,6 +295,8 @@ pub struct SystemSpec {
     pub(crate) partitions: Vec<PartitionSpec>,
     pub(crate) channels: Vec<ChannelSpec>,
     pub(crate) dma_policy: DmaPolicy,
+    /// `[display]`, validated, when the manifest has one.
+    pub(crate) display: Option<DisplaySpec>,
     /// The manifest's `[system] hypervisor_memory` value, when it has one.
     pub(crate) hypervisor_memory_span: Option<Range<usize>>,
     /// `[qemu] virtio_blk`: disk image files, in manifest order.
@@ -296,6 +339,11 @@ impl SystemSpec {
     /// Channels in manifest order.
     pub fn channels(&self) -> &[ChannelSpec] {
         &self.channels
+    }
+
+    /// The shared screen (`[display]`), when the system has one.
+    pub fn display(&self) -> Option<&DisplaySpec> {
+        self.display.as_ref()
     }
 
     /// The DMA policy in force.
@@ -428,6 +476,7 @@ fn load_with_board(
             channels: validated.channels,
             dma_policy: validated.dma_policy,
             qemu_disks: validated.qemu_disks,
+            display: validated.display,
             hypervisor_memory_span: manifest
                 .system
                 .get_ref()

@@ -407,7 +407,12 @@ fn the_full_example_system_rs_is_rustfmt_clean() {
 fn the_full_example_system_rs_compiles_against_bulkhead_core() {
     let directory = tempfile::tempdir().unwrap();
     let compiled = compile_example(directory.path());
-    let krate = directory.path().join("generated-check");
+    assert_compiles_against_core(&compiled, directory.path());
+}
+
+/// `cargo check`s a crate that includes `compiled`'s `system.rs` against `bulkhead-core`.
+fn assert_compiles_against_core(compiled: &CompiledSystem, directory: &Path) {
+    let krate = directory.join("generated-check");
     std::fs::create_dir_all(krate.join("src")).unwrap();
     let core = repo_root().join("hypervisor/core");
     let drivers = repo_root().join("hypervisor/drivers");
@@ -556,4 +561,53 @@ fn an_initrd_too_large_for_the_hypervisor_reservation_is_rejected_at_its_line_wi
         "{help}"
     );
     assert!(help.contains("board.toml reserves 32 MiB by default"), "{help}");
+}
+
+fn compile_display(directory: &Path) -> CompiledSystem {
+    compile_with(
+        &fixture("good-display.toml"),
+        directory,
+        &[("heartbeat", demo_guest(b"heartbeat code"))],
+    )
+    .unwrap_or_else(|diagnostics| panic!("{diagnostics:#}"))
+}
+
+/// `[display]` becomes `DISPLAY` and `DISPLAY_LAYERS`: framebuffers at their partitions'
+/// host addresses, sizes and strides as written or derived, the budget from the default
+/// compose rate.
+// [utest->dsn~config-codegen~1] [utest->dsn~display-config~1]
+#[test]
+fn a_display_compiles_into_the_tables() {
+    let directory = tempfile::tempdir().unwrap();
+    let compiled = compile_display(directory.path());
+    let spec = load(&fixture("good-display.toml"), &repo_root()).unwrap();
+    let display = spec.display().expect("the display is kept");
+    let rams: Vec<u64> = spec.partitions().iter().map(|partition| partition.ram.base()).collect();
+    assert_eq!(display.layers[0].framebuffer_phys, rams[0] + 0x80_0000);
+    assert_eq!(display.layers[1].framebuffer_phys, rams[1] + 0x80_0000);
+    assert_eq!(display.layers[0].stride, 1280);
+    assert_eq!(display.layers[1].stride, 1024);
+    assert_eq!(display.budget, 16_667 * 40);
+    assert_eq!(display.full_screen_cost(), 640 * 480 + 2 * 320 * 240);
+    let text = std::fs::read_to_string(&compiled.system_rs).unwrap();
+    assert!(text.contains("pub const DISPLAY_SCAN_OUT_PIXELS: usize = 307200;"));
+    assert_snapshot(
+        "qemu-virt-display-system.rs",
+        &normalised(&compiled, &compiled.system_rs),
+    );
+    let output = std::process::Command::new("rustfmt")
+        .args(["--edition", "2024", "--check"])
+        .arg(&compiled.system_rs)
+        .output()
+        .expect("rustfmt runs (rustup component add rustfmt)");
+    assert!(
+        output.status.success(),
+        "rustfmt would change system.rs:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_compiles_against_core(&compiled, directory.path());
+    let plain = tempfile::tempdir().unwrap();
+    let without = compile_good(plain.path());
+    let text = std::fs::read_to_string(&without.system_rs).unwrap();
+    assert!(text.contains("pub static DISPLAY: Option<&::bulkhead_core::display::DisplayConfig> = None;"));
 }

@@ -159,3 +159,46 @@ fn chosen_carries_seed_placeholders_whose_offsets_the_generated_table_records() 
         "system.rs does not record the seed offsets:\n{system_rs}"
     );
 }
+
+/// A partition with a display layer sees its framebuffer as a `simple-framebuffer` node (what
+/// Linux's simpledrm binds to) with its pixels kept out of the allocator; a partition
+/// without one sees neither node.
+// [utest->dsn~display-config~1]
+#[test]
+fn a_display_layer_is_a_simple_framebuffer_in_its_partitions_tree() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut guest_images = std::collections::BTreeMap::new();
+    let image = directory.path().join("heartbeat.elf");
+    std::fs::write(&image, common::demo_guest(b"heartbeat code")).unwrap();
+    guest_images.insert("heartbeat".to_owned(), image);
+    let compiled = bulkhead_config::compile(&bulkhead_config::Options {
+        manifest: common::fixture("good-display.toml"),
+        repo_root: common::repo_root(),
+        out_dir: directory.path().join("out"),
+        guest_images,
+    })
+    .unwrap_or_else(|diagnostics| panic!("{diagnostics:#}"));
+    let media = decompile(&compiled.partitions[1].dtb);
+    for expected in [
+        "reserved-memory {",
+        "ranges;",
+        "no-map;",
+        "framebuffer@40800000 {",
+        "compatible = \"simple-framebuffer\";",
+        // 240 rows of 1024 bytes.
+        "reg = <0x00 0x40800000 0x00 0x3c000>;",
+        "width = <0x140>;",
+        "height = <0xf0>;",
+        "stride = <0x400>;",
+        "format = \"r5g6b5\";",
+        "bulkhead,layer = <0x01>;",
+    ] {
+        assert!(media.contains(expected), "missing `{expected}` in:\n{media}");
+    }
+    assert!(!media.contains("bulkhead,freeze-threshold"), "media is not critical:\n{media}");
+    let cluster = decompile(&compiled.partitions[0].dtb);
+    assert!(cluster.contains("format = \"x8r8g8b8\";"), "{cluster}");
+    assert!(cluster.contains("bulkhead,freeze-threshold = <0x1e>;"), "{cluster}");
+    let plain = compile_good(directory.path());
+    assert!(!decompile(&plain.partitions[0].dtb).contains("framebuffer"));
+}

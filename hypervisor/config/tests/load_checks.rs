@@ -60,7 +60,7 @@ check_tests! {
     // [utest->dsn~config-checks~1] [utest->dsn~config-manifest~1]
     values_of_the_wrong_type_are_rejected => "manifest-invalid",
     // [utest->dsn~config-checks~1] [utest->dsn~config-manifest~1]
-    gpu_and_display_keys_are_reserved => "reserved-for-gpu-mediator",
+    gpu_keys_are_reserved => "reserved-for-gpu-mediator",
     // [utest->dsn~config-checks~1] [utest->dsn~config-units~1]
     sizes_must_be_byte_counts => "size-invalid",
     // [utest->dsn~config-checks~1] [utest->dsn~config-units~1]
@@ -190,6 +190,25 @@ check_tests! {
     a_colour_belongs_to_one_partition => "cache-colour-shared",
     // [utest->dsn~config-checks~1]
     colours_are_reported_as_not_enforced => "cache-colouring-not-enforced",
+    // The shared screen.
+    // [utest->dsn~config-checks~1] [utest->dsn~display-config~1]
+    the_display_backend_resolution_period_and_compose_core_are_checked => "display-invalid",
+    // [utest->dsn~config-checks~1] [utest->dsn~display-config~1]
+    every_layer_must_be_composable => "display-layer-invalid",
+    // [utest->dsn~config-checks~1] [utest->dsn~display-config~1]
+    unsupported_pixel_formats_are_rejected => "display-format-unsupported",
+    // [utest->dsn~config-checks~1] [utest->dsn~display-config~1]
+    destinations_must_lie_on_the_screen => "display-rectangle-off-screen",
+    // [utest->dsn~config-checks~1] [utest->dsn~display-config~1]
+    no_layer_may_overlap_a_critical_one => "display-critical-overlap",
+    // [utest->dsn~config-checks~1] [utest->dsn~display-config~1]
+    framebuffers_lie_in_their_partitions_memory => "display-buffer-outside-partition",
+    // [utest->dsn~config-checks~1] [utest->dsn~display-config~1]
+    framebuffers_are_not_shared => "display-buffer-shared",
+    // [utest->dsn~config-checks~1] [utest->dsn~display-config~1]
+    the_whole_screen_fits_the_frame_budget => "display-over-budget",
+    // [utest->dsn~config-checks~1] [utest->dsn~display-config~1]
+    the_display_backends_registers_belong_to_the_hypervisor => "display-backend-device-owned-by-hypervisor",
     // Hostile inputs (issue 14; more in hostile.rs).
     // [utest->dsn~config-checks~1]
     a_region_ipa_whose_end_overflows_is_an_error_at_the_ipa => "region-ipa-overflow",

@@ -16,6 +16,7 @@ pub mod console;
 pub mod console_ring;
 pub mod cpu_model;
 pub mod devices;
+pub mod display;
 pub mod el2_map;
 pub mod esr;
 pub mod fault_storm;

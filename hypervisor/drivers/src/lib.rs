@@ -20,6 +20,7 @@ pub mod gicv3;
 pub mod log;
 pub mod cadence;
 pub mod mini_uart;
+pub mod fw_cfg;
 pub mod pl011;
 pub mod uart;
 

@@ -158,6 +158,13 @@ fn handle_batch(first: u32) {
             }
             continue;
         }
+        if intid == bulkhead_arch_aarch64::cpu::HYPERVISOR_TIMER_INTID {
+            // The display's frame tick (only ever enabled on its compose core): bounded
+            // composition (`display` module), no lock held here; re-armed inside.
+            crate::display::tick();
+            CpuInterface::deactivate(acknowledged);
+            continue;
+        }
         if intid == KICK_SGI {
             // The requests are hints (refresh, look at the power state): the list-register
             // sync and the power check below run on every exit anyway.

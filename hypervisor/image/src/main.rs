@@ -20,6 +20,7 @@ mod containment;
 mod context;
 mod cores;
 mod delivery;
+mod display;
 mod generated;
 mod input;
 mod interrupts;
@@ -69,6 +70,7 @@ extern "C" fn bulkhead_primary_entry(core: usize) -> ! {
             index.saturating_add(1)
         );
     }
+    display::initialise();
     routes::configure_forwarded_interrupts();
     input::initialise();
     enable_console_input();

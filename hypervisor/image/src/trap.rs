@@ -46,6 +46,10 @@ pub fn handle_synchronous(frame: &mut TrapFrame) {
     let syndrome = arch::guest::trap_syndrome();
     match esr::exception_class(syndrome.esr) {
         exception_class::HYPERVISOR_CALL_64 => {
+            if let Some(value) = crate::display::hypercall(frame.register(0), [frame.register(1), frame.register(2)]) {
+                frame.set_register(0, value);
+                return;
+            }
             if let Some(value) = psci::constant_answer(frame.register(0), frame.register(1)) {
                 count_constant_answer(frame.register(0), value);
                 frame.set_register(0, value);

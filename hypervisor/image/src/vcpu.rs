@@ -168,12 +168,14 @@ fn prepare_core(core: usize, vcpu: VcpuRef) {
     if let Some(gic) = GIC.lock().as_mut() {
         let hardware = HARDWARE_PRIVATE_INTERRUPTS.iter().map(|&(_, physical)| (physical, InterruptTrigger::Level));
         let own = [(MAINTENANCE_INTID, InterruptTrigger::Level), (KICK_SGI, InterruptTrigger::Edge)];
-        for (intid, trigger) in hardware.chain(own) {
+        let tick = crate::display::ticks_on(core).then_some((arch::cpu::HYPERVISOR_TIMER_INTID, InterruptTrigger::Level));
+        for (intid, trigger) in hardware.chain(own).chain(tick) {
             if gic.enable(intid, core, affinity, trigger).is_err() {
                 defmt::error!("core {=usize}: cannot enable INTID {=u32}", core, intid);
             }
         }
     }
+    crate::display::start_tick(core);
 }
 
 /// Parks this core until a start request arrives, then enters the vCPU. The parked loop runs

@@ -16,6 +16,7 @@
 //! Design: [impl->dsn~config-checks~1]
 
 mod checks;
+pub(crate) mod display;
 pub(crate) mod draft;
 pub mod guest_crates;
 pub mod layout;
@@ -73,6 +74,8 @@ pub(crate) struct Context<'a, 'm> {
     pub channels: &'a [ChannelDraft<'m>],
     pub mmio: &'a MmioMap,
     pub dma_policy: DmaPolicy,
+    /// `[display]`, resolved, when the manifest has one.
+    pub display: Option<&'a display::DisplayDraft<'m>>,
 }
 
 /// One named check.
@@ -140,6 +143,14 @@ checks! {
     CacheColourInvalid => checks::colours::check_cache_colour_invalid,
     CacheColourShared => checks::colours::check_cache_colour_shared,
     CacheColouringNotEnforced => checks::colours::check_cache_colouring_not_enforced,
+    DisplayInvalid => checks::display::check_display_invalid,
+    DisplayLayerInvalid => checks::display::check_display_layer_invalid,
+    DisplayFormatUnsupported => checks::display::check_display_format_unsupported,
+    DisplayRectangleOffScreen => checks::display::check_display_rectangle_off_screen,
+    DisplayCriticalOverlap => checks::display::check_display_critical_overlap,
+    DisplayBufferOutsidePartition => checks::display::check_display_buffer_outside_partition,
+    DisplayBufferShared => checks::display::check_display_buffer_shared,
+    DisplayOverBudget => checks::display::check_display_over_budget,
 }
 
 /// The codes of every named load-time check, in the order they run.
@@ -154,6 +165,7 @@ pub(crate) struct Validated {
     pub channels: Vec<ChannelSpec>,
     pub dma_policy: DmaPolicy,
     pub qemu_disks: Vec<PathBuf>,
+    pub display: Option<crate::spec::DisplaySpec>,
 }
 
 /// Applies overrides, resolves, places, lays out and checks everything. Returns the system
@@ -200,6 +212,10 @@ pub(crate) fn validate(
         .dma_without_iommu
         .as_ref()
         .map_or(DmaPolicy::Warn, |policy| *policy.get_ref());
+    let display_draft = manifest
+        .display
+        .as_ref()
+        .map(|table| display::resolve(table, &drafts));
     let context = Context {
         board: &board,
         source,
@@ -208,6 +224,7 @@ pub(crate) fn validate(
         channels: &channels,
         mmio: &mmio,
         dma_policy,
+        display: display_draft.as_ref(),
     };
     for check in CHECKS {
         (check.run)(&context, diagnostics);
@@ -244,12 +261,17 @@ pub(crate) fn validate(
             })
         })
         .collect::<Option<Vec<_>>>()?;
+    let display = match &display_draft {
+        Some(draft) => Some(display::finish(draft, &drafts, &board)?),
+        None => None,
+    };
     Some(Validated {
         board,
         partitions,
         channels,
         dma_policy,
         qemu_disks,
+        display,
     })
 }
 

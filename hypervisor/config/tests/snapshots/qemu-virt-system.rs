@@ -161,6 +161,11 @@ static PARTITIONS: [::bulkhead_core::system::Partition; PARTITION_COUNT] = [
 /// Shared-memory channels in manifest order.
 static CHANNELS: [::bulkhead_core::system::Channel; CHANNEL_COUNT] = [];
 
+/// Pixels of the scan-out buffer the hypervisor keeps (XRGB8888; 0 without a display).
+pub const DISPLAY_SCAN_OUT_PIXELS: usize = 0;
+/// The shared screen (`[display]`), when the system has one.
+pub static DISPLAY: Option<&::bulkhead_core::display::DisplayConfig> = None;
+
 /// The system this image runs.
 pub static SYSTEM: ::bulkhead_core::system::System = ::bulkhead_core::system::System {
     board: ::bulkhead_core::system::Board {

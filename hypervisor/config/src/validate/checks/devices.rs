@@ -43,6 +43,13 @@ fn hypervisor_ranges(context: &Context<'_, '_>) -> Vec<AddressRange> {
         // over as a device.
         ranges.extend(AddressRange::new(virtual_cpu_interface.raw(), 0x2000));
     }
+    // The display backend's registers (ramfb: fw_cfg) are driven by the hypervisor.
+    ranges.extend(
+        context
+            .display
+            .and_then(|display| display.backend)
+            .and_then(|backend| crate::validate::display::backend_registers(context.board, backend)),
+    );
     ranges
 }
 

@@ -7,6 +7,7 @@ pub(super) mod channels;
 pub(super) mod colours;
 pub(super) mod cores;
 pub(super) mod devices;
+pub(super) mod display;
 pub(super) mod interrupts;
 pub(super) mod memory;
 pub(super) mod names;

@@ -1,0 +1,282 @@
+//! *Resolve* for `[display]`: the screen and its layers as numbers, before the display checks
+//! (`checks/display.rs`) decide whether they make a sound screen.
+//!
+//! Like [`super::draft`], this step reports nothing: a value out of range becomes `None`
+//! and the check that owns it says why, so one run reports every problem.
+//!
+//! Design: [impl->dsn~display-config~1]
+
+use std::ops::Range;
+
+use bulkhead_core::display::{Backend, FailSafe, LayerConfig, MAX_DIMENSION, PixelFormat, Rect};
+use bulkhead_core::layout::{DTB_OFFSET_FROM_RAM_END, RAM_BASE};
+use serde_spanned::Spanned;
+
+use crate::board::Board;
+use crate::manifest::{DisplayTable, LayerTable};
+use crate::spec::DisplaySpec;
+use crate::units::AddressRange;
+
+use super::draft::Draft;
+
+/// Default pixel operations per microsecond of the compose core (`compose_rate`): an
+/// estimate for an EL2 loop converting one pixel in a few dozen instructions; a system that
+/// needs more states what its board measured (`docs/display.md`).
+pub const DEFAULT_COMPOSE_RATE: u64 = 40;
+
+/// Shortest and longest frame period accepted, in microseconds (1 kHz to 1 Hz).
+pub const FRAME_PERIOD_RANGE: Range<u64> = 1_000..1_000_001;
+
+/// The display while it is checked.
+pub(crate) struct DisplayDraft<'m> {
+    pub table: &'m Spanned<DisplayTable>,
+    /// The backend, when the name is known.
+    pub backend: Option<Backend>,
+    /// The screen, when both sizes are in `1..=MAX_DIMENSION`.
+    pub screen: Option<Rect>,
+    /// `compose_rate × frame_period_us`, when both are valid.
+    pub budget: Option<u64>,
+    pub layers: Vec<LayerDraft<'m>>,
+}
+
+/// One layer while it is checked.
+pub(crate) struct LayerDraft<'m> {
+    pub table: &'m Spanned<LayerTable>,
+    /// Index of the partition it names, when one has that name.
+    pub partition: Option<usize>,
+    pub format: Option<PixelFormat>,
+    /// Framebuffer size, when both are in `1..=MAX_DIMENSION`.
+    pub size: Option<(u32, u32)>,
+    /// Bytes per row (written or derived), when it is a positive `u32`.
+    pub stride: Option<u32>,
+    /// Guest-physical range of the framebuffer (`stride × height` bytes).
+    pub buffer: Option<AddressRange>,
+    /// Destination on the screen, when every field is a `u32`.
+    pub destination: Option<Rect>,
+    pub z: Option<u32>,
+    pub critical: bool,
+    pub freeze_threshold: Option<u32>,
+}
+
+impl LayerDraft<'_> {
+    pub fn layer(&self) -> &LayerTable {
+        self.table.get_ref()
+    }
+
+    pub fn partition_name(&self) -> &str {
+        self.layer().partition.get_ref()
+    }
+}
+
+/// A `u32` in `1..=MAX_DIMENSION`.
+pub(crate) fn dimension(value: &Spanned<i64>) -> Option<u32> {
+    u32::try_from(*value.get_ref())
+        .ok()
+        .filter(|value| (1..=MAX_DIMENSION).contains(value))
+}
+
+/// A non-negative `u32`.
+pub(crate) fn unsigned(value: &Spanned<i64>) -> Option<u32> {
+    u32::try_from(*value.get_ref()).ok()
+}
+
+/// The backend a manifest names.
+pub(crate) fn backend(name: &str) -> Option<Backend> {
+    match name {
+        "ram-capture" => Some(Backend::RamCapture),
+        "ramfb" => Some(Backend::Ramfb),
+        _ => None,
+    }
+}
+
+/// The backend's manifest name.
+pub fn backend_name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::RamCapture => "ram-capture",
+        Backend::Ramfb => "ramfb",
+    }
+}
+
+/// Whether `board` has the device `backend` drives: ramfb exists only on QEMU's `virt`
+/// machine (`-device ramfb`), configured through the machine's fw_cfg device.
+pub(crate) fn board_has(board: &Board, backend: Backend) -> bool {
+    match backend {
+        Backend::RamCapture => true,
+        Backend::Ramfb => {
+            board.qemu.machine.split(',').next() == Some("virt")
+                && backend_registers(board, backend).is_some()
+        }
+    }
+}
+
+/// The page of the register block `backend` drives on `board` (ramfb: the fw_cfg device).
+pub(crate) fn backend_registers(board: &Board, backend: Backend) -> Option<AddressRange> {
+    match backend {
+        Backend::RamCapture => None,
+        Backend::Ramfb => {
+            let node = board.tree.find_compatible(&["qemu,fw-cfg-mmio"])?;
+            let reg = node.physical_reg.as_ref()?.first()?;
+            let base = reg.address & !(crate::units::GRANULE_4KIB - 1);
+            let end = crate::units::align_up(reg.address.checked_add(reg.size)?, crate::units::GRANULE_4KIB)?;
+            AddressRange::new(base, end.checked_sub(base)?)
+        }
+    }
+}
+
+/// Resolves `[display]` against the partitions.
+pub(crate) fn resolve<'m>(table: &'m Spanned<DisplayTable>, drafts: &[Draft<'_>]) -> DisplayDraft<'m> {
+    let display = table.get_ref();
+    let resolution = display.resolution.get_ref();
+    let screen = match (dimension(&resolution.width), dimension(&resolution.height)) {
+        (Some(width), Some(height)) => Some(Rect::new(0, 0, width, height)),
+        _ => None,
+    };
+    let period = u64::try_from(*display.frame_period_us.get_ref())
+        .ok()
+        .filter(|period| FRAME_PERIOD_RANGE.contains(period));
+    let rate = match &display.compose_rate {
+        Some(rate) => u64::try_from(*rate.get_ref()).ok().filter(|rate| *rate > 0),
+        None => Some(DEFAULT_COMPOSE_RATE),
+    };
+    let budget = period.zip(rate).and_then(|(period, rate)| period.checked_mul(rate));
+    let layers = display
+        .layers
+        .iter()
+        .map(|layer| resolve_layer(layer, drafts))
+        .collect();
+    DisplayDraft {
+        table,
+        backend: backend(display.backend.get_ref()),
+        screen,
+        budget,
+        layers,
+    }
+}
+
+fn resolve_layer<'m>(table: &'m Spanned<LayerTable>, drafts: &[Draft<'_>]) -> LayerDraft<'m> {
+    let layer = table.get_ref();
+    let framebuffer = layer.framebuffer.get_ref();
+    let format = PixelFormat::from_name(framebuffer.format.get_ref());
+    let size = dimension(&framebuffer.width).zip(dimension(&framebuffer.height));
+    let stride = match &framebuffer.stride {
+        Some(stride) => unsigned(stride).filter(|stride| *stride > 0),
+        None => size
+            .zip(format)
+            .and_then(|((width, _), format)| width.checked_mul(format.bytes_per_pixel())),
+    };
+    let buffer = match (framebuffer.ipa.get_ref().bytes(), stride, size) {
+        (Ok(ipa), Some(stride), Some((_, height))) => {
+            AddressRange::new(ipa, u64::from(stride) * u64::from(height))
+        }
+        _ => None,
+    };
+    let destination = layer.destination.get_ref();
+    let destination = match (
+        unsigned(&destination.x),
+        unsigned(&destination.y),
+        unsigned(&destination.width),
+        unsigned(&destination.height),
+    ) {
+        (Some(x), Some(y), Some(width), Some(height)) => Some(Rect::new(x, y, width, height)),
+        _ => None,
+    };
+    LayerDraft {
+        table,
+        partition: drafts
+            .iter()
+            .position(|draft| draft.name() == layer.partition.get_ref()),
+        format,
+        size,
+        stride,
+        buffer,
+        destination,
+        z: layer.z.as_ref().map_or(Some(0), unsigned),
+        critical: layer.critical.as_ref().is_some_and(|critical| *critical.get_ref()),
+        freeze_threshold: layer.freeze_threshold.as_ref().map_or(Some(0), unsigned),
+    }
+}
+
+/// The guest-physical memory a partition may hold a framebuffer in, with the host address
+/// of each range's first byte: its RAM below the device tree slot and its read-write
+/// regions.
+pub(crate) fn private_memory(draft: &Draft<'_>) -> Vec<(AddressRange, u64)> {
+    let mut ranges = Vec::new();
+    if let Some(ram) = draft.ram {
+        let usable = ram.size().saturating_sub(DTB_OFFSET_FROM_RAM_END);
+        if let Some(range) = AddressRange::new(RAM_BASE.raw(), usable) {
+            ranges.push((range, ram.base()));
+        }
+    }
+    for region in &draft.regions {
+        if region.access() != bulkhead_core::system::Access::ReadWrite {
+            continue;
+        }
+        if let (Some(ipa), Some(host)) = (region.ipa, region.host)
+            && let Some(range) = AddressRange::new(ipa, host.size())
+        {
+            ranges.push((range, host.base()));
+        }
+    }
+    ranges
+}
+
+/// The host-physical address of a framebuffer at `buffer` in `draft`'s private memory.
+pub(crate) fn host_address(draft: &Draft<'_>, buffer: AddressRange) -> Option<u64> {
+    private_memory(draft)
+        .into_iter()
+        .find(|(range, _)| range.contains(buffer))
+        .map(|(range, host)| host + (buffer.base() - range.base()))
+}
+
+/// Span of a layer's framebuffer `ipa`, for diagnostics.
+pub(crate) fn ipa_span(layer: &LayerDraft<'_>) -> Range<usize> {
+    layer.layer().framebuffer.get_ref().ipa.span()
+}
+
+/// The validated display, once every check passed (`None` only if a check missed a value it
+/// should have rejected).
+pub(crate) fn finish(
+    display: &DisplayDraft<'_>,
+    drafts: &[Draft<'_>],
+    board: &Board,
+) -> Option<DisplaySpec> {
+    let table = display.table.get_ref();
+    let colour = |value: &Spanned<i64>| u32::try_from(*value.get_ref()).ok();
+    let layers = display
+        .layers
+        .iter()
+        .map(|layer| {
+            let partition = layer.partition?;
+            let buffer = layer.buffer?;
+            let (width, height) = layer.size?;
+            Some(LayerConfig {
+                partition,
+                framebuffer_ipa: buffer.base(),
+                framebuffer_phys: host_address(drafts.get(partition)?, buffer)?,
+                width,
+                height,
+                stride: layer.stride?,
+                format: layer.format?,
+                destination: layer.destination?,
+                z: layer.z?,
+                critical: layer.critical,
+                freeze_threshold: layer.freeze_threshold?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let screen = display.screen?;
+    let backend = display.backend?;
+    let board_registers = |board: &Board| backend_registers(board, backend);
+    Some(DisplaySpec {
+        backend,
+        backend_registers: board_registers(board),
+        width: screen.width,
+        height: screen.height,
+        frame_period_us: u32::try_from(*table.frame_period_us.get_ref()).ok()?,
+        budget: display.budget?,
+        compose_core: usize::try_from(*table.compose_core.get_ref()).ok()?,
+        background: table.background.as_ref().map_or(Some(0), colour)?,
+        fail_safe: FailSafe::Colour(colour(&table.fail_safe.get_ref().colour)?),
+        layers,
+    })
+}

@@ -1,0 +1,87 @@
+//! Display backends: what shows the scan-out buffer. One trait, one implementation per
+//! device; the manifest's `backend` picks one ([`for_kind`]).
+//!
+//! A backend is told once at boot where the buffer is ([`ScanOutBackend::start`]) and after
+//! every composed frame what changed ([`ScanOutBackend::frame_composed`]): scanning-out
+//! devices (ramfb) need nothing per frame, a copying device (virtio-gpu's
+//! `TRANSFER_TO_HOST_2D` + `RESOURCE_FLUSH`, not built yet) would flush the plan's
+//! rectangles there. `frame_composed` runs on the composing core, after composition, with
+//! no lock held.
+
+use bulkhead_core::display::schedule::FramePlan;
+use bulkhead_core::display::{Backend, DisplayConfig};
+use bulkhead_drivers::fw_cfg::{self, DmaAccess, FwCfg, FwCfgError};
+use spin::Mutex;
+
+/// Why a backend could not start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendError {
+    /// The backend's register block address does not fit the address space.
+    Registers,
+    /// fw_cfg refused or lacks `etc/ramfb` (QEMU started without `-device ramfb`).
+    FwCfg(FwCfgError),
+    /// The screen's sizes do not fit the device's configuration.
+    Size,
+}
+
+/// A device that shows the scan-out buffer.
+pub trait ScanOutBackend: Sync {
+    /// Its manifest name, for `[hv]` lines.
+    fn name(&self) -> &'static str;
+
+    /// Points the device at `pixels` (XRGB8888, `display.width × display.height`), once, at
+    /// boot.
+    fn start(&self, display: &DisplayConfig, pixels: &[u32]) -> Result<(), BackendError>;
+
+    /// Called after each composed frame with its plan.
+    fn frame_composed(&self, _plan: &FramePlan) {}
+}
+
+/// The buffer in RAM is the output: tests and debuggers read it there.
+struct RamCapture;
+
+impl ScanOutBackend for RamCapture {
+    fn name(&self) -> &'static str {
+        "ram-capture"
+    }
+
+    fn start(&self, _display: &DisplayConfig, _pixels: &[u32]) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
+
+/// QEMU's ramfb: configured through fw_cfg DMA (`etc/ramfb`), then it reads the buffer
+/// itself at every display refresh.
+struct Ramfb;
+
+/// The DMA descriptor and the configuration the device reads: statics, so their
+/// identity-mapped addresses are valid for the device.
+static RAMFB_DMA: Mutex<(DmaAccess, [u8; 28])> = Mutex::new((DmaAccess::new(), [0; 28]));
+
+impl ScanOutBackend for Ramfb {
+    fn name(&self) -> &'static str {
+        "ramfb"
+    }
+
+    fn start(&self, display: &DisplayConfig, pixels: &[u32]) -> Result<(), BackendError> {
+        let base = usize::try_from(display.backend_registers).map_err(|_| BackendError::Registers)?;
+        // SAFETY: `backend_registers` is the board's fw_cfg register block, which the compiler
+        // added to the hypervisor's EL2 device map and keeps from every partition (BH0703);
+        // only this boot-time call drives it.
+        #[expect(unsafe_code, reason = "the one constructor of the fw_cfg driver")]
+        let fw_cfg = unsafe { FwCfg::new(base) };
+        let (select, _) = fw_cfg.find_file(b"etc/ramfb").map_err(BackendError::FwCfg)?;
+        let mut dma = RAMFB_DMA.lock();
+        let (access, configuration) = &mut *dma;
+        *configuration = fw_cfg::ramfb_configuration_of(pixels, display.width, display.height).ok_or(BackendError::Size)?;
+        fw_cfg.write_file(select, configuration, access).map_err(BackendError::FwCfg)
+    }
+}
+
+/// The backend of kind `kind`.
+pub fn for_kind(kind: Backend) -> &'static dyn ScanOutBackend {
+    match kind {
+        Backend::RamCapture => &RamCapture,
+        Backend::Ramfb => &Ramfb,
+    }
+}

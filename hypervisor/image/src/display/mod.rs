@@ -1,0 +1,273 @@
+//! The display mediator at EL2: the present hypercall, frame composition on the manifest's
+//! compose core, and the scan-out buffer, which lives here, in hypervisor memory that no
+//! partition's stage 2 maps.
+//!
+//! Every decision is `bulkhead_core::display`'s (clipping, damage, the frame plan, liveness);
+//! this module only moves bytes and takes the locks:
+//!
+//! * `MEDIATOR` (every layer's damage and liveness) is taken by any core's present for one
+//!   [`LayerState::present`] (O(`DAMAGE_CAPACITY`)), and by the compose core for one
+//!   [`plan_frame`] (O(layers × damage)); never with another lock held, never around
+//!   composition.
+//! * `SCAN_OUT` is taken only on the compose core, around the composition of one frame plan;
+//!   no other core ever needs it, so composition never holds a lock another core waits for.
+//!
+//! Worst case of the new EL2 paths: a present is one lock and one damage-list insert, plus,
+//! when a frame is due, one frame plan and its composition: at most the frame budget
+//! (`DisplayConfig::budget` pixel operations, which the compiler proved covers the whole
+//! screen) plus the fail-safe fills. Frames are composed on the compose core, by its frame
+//! tick (the EL2 physical timer, PPI 26, once per period, taken in the interrupt path with no
+//! lock held) and by a present there once a period has passed; the compose core's partition
+//! owns a critical layer, or none runs there (the compiler checked). A present on any other
+//! core composes only if two periods passed without any frame (no tick: a compose core
+//! without a vCPU), and then on the presenting partition's own time. Presents coalesce, so a
+//! flood of presents costs its sender one lock and one insert each and never more than one
+//! frame per period for anyone.
+//!
+//! Backends sit behind one trait ([`backend::ScanOutBackend`]): RAM capture is the buffer
+//! itself; ramfb is configured once at boot to scan the buffer out. Others are not built yet
+//! (`docs/display.md`).
+#![expect(unsafe_code, reason = "reads partitions' framebuffers through the EL2 identity map")]
+
+use crate::context::TrapContext;
+use crate::generated::{DISPLAY, DISPLAY_SCAN_OUT_PIXELS};
+use bulkhead_arch_aarch64 as arch;
+use bulkhead_core::display::compose::{LayerSource, ScanOut};
+use bulkhead_core::display::hypercall::{self, DisplayCall, INVALID_PARAMETERS, NOT_SUPPORTED};
+use bulkhead_core::display::liveness::HealthEvent;
+use bulkhead_core::display::schedule::{FramePlan, LayerState, PresentOutcome, WorkKind, drawing_order, plan_frame};
+use bulkhead_core::display::{DisplayConfig, FailSafe, LayerConfig, MAX_LAYERS, Rect};
+use bulkhead_core::addr::PhysAddr;
+use spin::Mutex;
+
+mod backend;
+
+/// Every layer's run-time state and the frame clock.
+struct Mediator {
+    /// One per layer, in manifest order.
+    layers: [LayerState; MAX_LAYERS],
+    /// Frames planned so far.
+    frame: u64,
+    /// Counter value at the last frame.
+    last_frame: u64,
+}
+
+/// The mediator's shared state (see the module documentation for who takes it and how long).
+static MEDIATOR: Mutex<Mediator> = Mutex::new(Mediator {
+    layers: [const { LayerState::new() }; MAX_LAYERS],
+    frame: 0,
+    last_frame: 0,
+});
+
+/// The current frame's plan, taken only by the composing core, before `MEDIATOR`.
+static PLAN: Mutex<FramePlan> = Mutex::new(FramePlan::new());
+
+/// The scan-out buffer (XRGB8888, row after row), taken only on the compose core.
+static SCAN_OUT: Mutex<[u32; DISPLAY_SCAN_OUT_PIXELS]> = Mutex::new([0; DISPLAY_SCAN_OUT_PIXELS]);
+
+/// Announces the display on the console (the scan-out address is what a debugger or a test
+/// reads back) and composes the first frame: the background and every layer.
+pub fn initialise() {
+    let Some(display) = DISPLAY else {
+        return;
+    };
+    let scan_out = SCAN_OUT.lock();
+    let shown = backend::for_kind(display.backend);
+    match shown.start(display, scan_out.as_slice()) {
+        Ok(()) => crate::hv_println!("display: {} shows the scan-out buffer", shown.name()),
+        Err(error) => crate::hv_println!("display: {} not started ({:?}): frames stay in RAM", shown.name(), error),
+    }
+    crate::hv_println!(
+        "display: {}x{} {:?}, {} layers, scan-out at {:p}, compose core {}",
+        display.width,
+        display.height,
+        display.backend,
+        display.layers.len(),
+        scan_out.as_ptr(),
+        display.compose_core
+    );
+}
+
+/// Whether `core` runs the display's frame tick: the compose core, when there is a display.
+pub fn ticks_on(core: usize) -> bool {
+    DISPLAY.is_some_and(|display| display.compose_core == core)
+}
+
+/// Counter ticks of one frame period of `display`.
+fn period_ticks(display: &DisplayConfig) -> u64 {
+    arch::cpu::counter_frequency()
+        .saturating_mul(u64::from(display.frame_period_us))
+        .checked_div(1_000_000)
+        .unwrap_or(u64::MAX)
+}
+
+/// Starts the frame tick on `core` if it is the compose core (called as its vCPU enters).
+pub fn start_tick(core: usize) {
+    if let Some(display) = DISPLAY.filter(|_| ticks_on(core)) {
+        arch::cpu::arm_hypervisor_timer(arch::cpu::counter().saturating_add(period_ticks(display)));
+    }
+}
+
+/// The frame tick, on the compose core: composes a frame if one is due and re-arms the
+/// timer one period on. Keeps frames (and so freeze detection) coming whether or not any
+/// partition presents. Bounded like any frame (module documentation).
+pub fn tick() {
+    let Some(display) = DISPLAY else {
+        return;
+    };
+    arch::cpu::arm_hypervisor_timer(arch::cpu::counter().saturating_add(period_ticks(display)));
+    // The tick is the frame clock: it always composes (0 periods), so a present's frame in
+    // between cannot make it skip one.
+    frame_if_due(display, 0);
+}
+
+/// A display hypercall from this core's vCPU, or `None` when `function` is not one (the
+/// caller then handles it as any other SMCCC call). Decoding comes first, so other calls pay
+/// one comparison of the function ID.
+pub fn hypercall(function: u64, arguments: [u64; 2]) -> Option<u64> {
+    let call = hypercall::decode(function, arguments)?;
+    let context = TrapContext::current();
+    let answer = answer(context, call);
+    // Refused display calls count like any refused SMCCC call (the chaos test's accounting).
+    crate::refusals::count_call(context.vcpu.partition, function, answer);
+    Some(answer)
+}
+
+/// What `call` from the vCPU of `context` returns in `x0`.
+fn answer(context: &TrapContext, call: DisplayCall) -> u64 {
+    let Some((display, index, layer)) = layer_of(context.vcpu.partition) else {
+        return NOT_SUPPORTED;
+    };
+    let rect = match call {
+        DisplayCall::Info => return u64::try_from(index).unwrap_or(NOT_SUPPORTED),
+        DisplayCall::Present(rect) => rect,
+    };
+    let outcome = MEDIATOR
+        .lock()
+        .layers
+        .get_mut(index)
+        .map(|state| state.present(layer, rect));
+    let answer = match outcome {
+        Some(Ok(PresentOutcome::Queued)) => 0,
+        Some(Ok(PresentOutcome::Coalesced)) => 1,
+        Some(Err(_)) | None => INVALID_PARAMETERS,
+    };
+    // The compose core's presents drive the frames. Without an EL2 frame tick (not built
+    // yet), a silent compose-core partition would stop them, and with them the freeze
+    // detection that must notice exactly that partition: so a present on any other core runs
+    // a frame itself once two periods have passed without one, on its own core's time.
+    let periods = if context.core == display.compose_core { 1 } else { 2 };
+    frame_if_due(display, periods);
+    answer
+}
+
+/// The display, and the index and description of `partition`'s layer, if it has one.
+fn layer_of(partition: usize) -> Option<(&'static DisplayConfig, usize, &'static LayerConfig)> {
+    let display = DISPLAY?;
+    let (index, layer) = display.layers.iter().enumerate().find(|(_, layer)| layer.partition == partition)?;
+    Some((display, index, layer))
+}
+
+/// Plans and composes one frame if `periods` frame periods have passed since the last one
+/// (0: now).
+fn frame_if_due(display: &'static DisplayConfig, periods: u64) {
+    let now = arch::cpu::counter();
+    let period = period_ticks(display).saturating_mul(periods);
+    // Taken only by the composing core (see the module documentation), never waited for by
+    // a present; planned into in place, since a plan is too large for the trap path's stack.
+    let mut plan = PLAN.lock();
+    let frame = {
+        let mut mediator = MEDIATOR.lock();
+        if mediator.frame != 0 && now.saturating_sub(mediator.last_frame) < period {
+            return;
+        }
+        mediator.last_frame = now;
+        let frame = mediator.frame;
+        mediator.frame = frame.saturating_add(1);
+        plan_frame(display, &mut mediator.layers, frame, &mut plan);
+        frame
+    };
+    compose(display, &plan, frame == 0);
+    backend::for_kind(display.backend).frame_composed(&plan);
+    for event in &plan.events {
+        report(display, *event);
+    }
+}
+
+/// Carries out `plan` on the scan-out buffer; the `first` frame first composes the whole
+/// screen, so the background is drawn once (no layer's damage ever covers it).
+fn compose(display: &'static DisplayConfig, plan: &FramePlan, first: bool) {
+    let mut pixels = SCAN_OUT.lock();
+    let Ok(mut screen) = ScanOut::new(pixels.as_mut_slice(), display.width, display.height) else {
+        return;
+    };
+    let order = drawing_order(display);
+    let sources: heapless::Vec<GuestFramebuffer, MAX_LAYERS> =
+        display.layers.iter().map(|layer| GuestFramebuffer { layer }).collect();
+    let compose_clip = |target: &mut ScanOut<'_>, clip: Rect| {
+        let mut layers: heapless::Vec<(&LayerConfig, &GuestFramebuffer), MAX_LAYERS> = heapless::Vec::new();
+        for index in &order {
+            if let (Some(layer), Some(source)) = (display.layers.get(*index), sources.get(*index))
+                && layer.destination.overlaps(clip)
+            {
+                // At most MAX_LAYERS layers: the push cannot fail.
+                let _pushed: Result<(), (&LayerConfig, &GuestFramebuffer)> = layers.push((layer, source));
+            }
+        }
+        target.compose(clip, display.background, &layers);
+    };
+    if first {
+        let whole = screen.bounds();
+        compose_clip(&mut screen, whole);
+    }
+    for item in &plan.items {
+        match item.kind {
+            WorkKind::FailSafe => {
+                let FailSafe::Colour(colour) = display.fail_safe;
+                screen.fill(item.clip, colour);
+            }
+            WorkKind::Compose => compose_clip(&mut screen, item.clip),
+        }
+    }
+}
+
+/// A health event on the console: the operator must see a frozen critical layer.
+fn report(display: &'static DisplayConfig, event: HealthEvent) {
+    let name = |index: usize| {
+        display
+            .layers
+            .get(index)
+            .and_then(|layer| crate::generated::SYSTEM.partitions.get(layer.partition))
+            .map_or("?", |partition| partition.name)
+    };
+    match event {
+        HealthEvent::Frozen { layer, idle_frames } => crate::hv_println!(
+            "display: {}'s critical layer frozen ({} frames without a present): fail-safe image shown",
+            name(layer),
+            idle_frames
+        ),
+        HealthEvent::Recovered { layer } => crate::hv_println!("display: {}'s layer presents again", name(layer)),
+    }
+}
+
+/// A layer's framebuffer in its partition's RAM, read through the EL2 identity map.
+struct GuestFramebuffer {
+    /// The layer (its framebuffer's host address and size).
+    layer: &'static LayerConfig,
+}
+
+impl LayerSource for GuestFramebuffer {
+    fn read(&self, offset: u64, out: &mut [u8]) {
+        out.fill(0);
+        let size = self.layer.framebuffer_bytes();
+        let available = size.saturating_sub(offset);
+        let count = usize::try_from(available).unwrap_or(usize::MAX).min(out.len());
+        let (Some(inside), Some(source)) = (out.get_mut(..count), self.layer.framebuffer_phys.checked_add(offset)) else {
+            return;
+        };
+        // SAFETY: `offset + count <= size`, so the bytes lie inside the layer's framebuffer,
+        // which the compiler proved is in the owning partition's RAM or one of its regions
+        // (BH1106); the EL2 map covers all board RAM as Normal memory.
+        let _read: bool = unsafe { arch::memory::read_guest(PhysAddr(source), inside) };
+    }
+}

@@ -1,0 +1,166 @@
+//! `painter`: a partition that draws into its display layer and presents it.
+//!
+//! It finds its framebuffer in its device tree (the `simple-framebuffer` node the
+//! configuration compiler writes for its `[[display.layer]]`), asks the mediator for its
+//! layer index (`DISPLAY_INFO`), fills every pixel with the pattern below, and then presents
+//! the whole layer (`DISPLAY_PRESENT`) once per `period-ms` milliseconds.
+//!
+//! Pattern, for bootarg `seed=S` (default 1) and pixel `(x, y)` of its own surface:
+//! - `x8r8g8b8`: `0x00RRGGBB` with `RR = (x·S) mod 256`, `GG = (y·S) mod 256`,
+//!   `BB = S mod 256`;
+//! - `r5g6b5`: red `(x·S) mod 32`, green `(y·S) mod 64`, blue `S mod 32`.
+//!
+//! Bootargs: `seed=S`; `period-ms=P` (default 16); `presents=N`: stop presenting after N
+//! presents (then the partition keeps running but stays silent: a frozen layer);
+//! `flood=1`: present a one-pixel rectangle in a tight loop between periods (a present
+//! flood, which the mediator must coalesce); `bad-rect=1`: present one rectangle entirely
+//! outside the layer first (the mediator must refuse it).
+//!
+//! Lines the tests look for: `layer <L>: <W>x<H> <format> at 0x<ipa>`, `painted`,
+//! `presented <N>` (every 10th and the last), `bad rectangle refused`, `flood: <N> presents, <C> coalesced`.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+use core::arch::asm;
+
+use guest_rt::timer::VirtualTimer;
+use guest_rt::{BootInfo, cpu, println};
+
+guest_rt::entry!(main);
+
+/// `DISPLAY_INFO` (`bulkhead_core::display::hypercall`).
+const DISPLAY_INFO: u64 = 0xC600_0D00;
+/// `DISPLAY_PRESENT`.
+const DISPLAY_PRESENT: u64 = 0xC600_0D01;
+
+/// The layer's framebuffer, from the device tree.
+struct Framebuffer {
+    address: usize,
+    width: u32,
+    height: u32,
+    stride: u32,
+    rgb565: bool,
+}
+
+fn main(boot: &'static BootInfo) -> ! {
+    let Some(framebuffer) = framebuffer(boot) else {
+        println!("no simple-framebuffer node");
+        cpu::park();
+    };
+    let seed = number_bootarg(boot, "seed").unwrap_or(1);
+    let period_ms = number_bootarg(boot, "period-ms").unwrap_or(16);
+    let presents = number_bootarg(boot, "presents");
+    let flood = number_bootarg(boot, "flood") == Some(1);
+    let layer = hypercall(DISPLAY_INFO, 0, 0);
+    println!(
+        "layer {}: {}x{} {} at {:#x}",
+        layer as i64,
+        framebuffer.width,
+        framebuffer.height,
+        if framebuffer.rgb565 { "r5g6b5" } else { "x8r8g8b8" },
+        framebuffer.address
+    );
+    draw(&framebuffer, seed);
+    println!("painted");
+    if number_bootarg(boot, "bad-rect") == Some(1) {
+        let origin = u64::from(framebuffer.width) | (u64::from(framebuffer.height) << 32);
+        if hypercall(DISPLAY_PRESENT, origin, 1 | (1 << 32)) as i64 == -2 {
+            println!("bad rectangle refused");
+        }
+    }
+    let timer = VirtualTimer;
+    let period = timer.ticks_from_nanoseconds(period_ms.saturating_mul(1_000_000));
+    let mut count: u64 = 0;
+    let (mut flooded, mut coalesced) = (0u64, 0u64);
+    loop {
+        if presents.is_none_or(|limit| count < limit) {
+            hypercall(DISPLAY_PRESENT, 0, 0);
+            count += 1;
+            if count % 10 == 0 || Some(count) == presents {
+                println!("presented {}", count);
+            }
+            if flood && count % 10 == 0 {
+                println!("flood: {} presents, {} coalesced", flooded, coalesced);
+            }
+        }
+        let deadline = timer.now().saturating_add(period);
+        while timer.now() < deadline {
+            if flood {
+                flooded += 1;
+                if hypercall(DISPLAY_PRESENT, 0, 1 | (1 << 32)) == 1 {
+                    coalesced += 1;
+                }
+            } else {
+                core::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// The first `simple-framebuffer` node's `reg`, size and format.
+fn framebuffer(boot: &'static BootInfo) -> Option<Framebuffer> {
+    let node = boot.device_tree.find_compatible(&["simple-framebuffer"])?;
+    let region = node.reg()?.next()?;
+    let cell = |name: &str| -> Option<u32> {
+        let value = node.property(name)?.value;
+        Some(u32::from_be_bytes(value.get(..4)?.try_into().ok()?))
+    };
+    let format = node.property("format")?.value;
+    Some(Framebuffer {
+        address: region.starting_address as usize,
+        width: cell("width")?,
+        height: cell("height")?,
+        stride: cell("stride")?,
+        rgb565: format.starts_with(b"r5g6b5"),
+    })
+}
+
+/// Fills every pixel with the pattern of `seed` (see the crate documentation).
+fn draw(framebuffer: &Framebuffer, seed_value: u64) {
+    let seed = seed_value as u32;
+    for y in 0..framebuffer.height {
+        let row = framebuffer.address + (y as usize) * (framebuffer.stride as usize);
+        for x in 0..framebuffer.width {
+            let red = x.wrapping_mul(seed);
+            let green = y.wrapping_mul(seed);
+            if framebuffer.rgb565 {
+                let pixel = (((red & 0x1f) << 11) | ((green & 0x3f) << 5) | (seed & 0x1f)) as u16;
+                // SAFETY: the pixel lies inside the framebuffer the device tree gives this
+                // partition (row < height, x < width, 2 bytes each within the stride), in its
+                // own RAM, which nothing else in this guest uses (a no-map reserved region).
+                unsafe { core::ptr::write_volatile((row + 2 * x as usize) as *mut u16, pixel) };
+            } else {
+                let pixel = ((red & 0xff) << 16) | ((green & 0xff) << 8) | (seed & 0xff);
+                // SAFETY: as above, 4 bytes per pixel.
+                unsafe { core::ptr::write_volatile((row + 4 * x as usize) as *mut u32, pixel) };
+            }
+        }
+    }
+}
+
+/// One display hypercall (SMCCC, `hvc #0`): function in x0, arguments in x1-x2, result in x0.
+fn hypercall(function: u64, argument1: u64, argument2: u64) -> u64 {
+    let result: u64;
+    // SAFETY: an SMCCC call touches no memory of the caller and preserves x18-x30 and sp;
+    // SMCCC v1.1 lets it change x0-x17, all declared as outputs here.
+    unsafe {
+        asm!(
+            "hvc #0",
+            inout("x0") function => result,
+            inout("x1") argument1 => _,
+            inout("x2") argument2 => _,
+            out("x3") _, out("x4") _, out("x5") _, out("x6") _, out("x7") _,
+            out("x8") _, out("x9") _, out("x10") _, out("x11") _,
+            out("x12") _, out("x13") _, out("x14") _, out("x15") _,
+            out("x16") _, out("x17") _,
+            options(nostack),
+        )
+    };
+    result
+}
+
+/// The number in bootarg `key=<number>`.
+fn number_bootarg(boot: &BootInfo, key: &str) -> Option<u64> {
+    boot.bootarg(key)?.parse().ok()
+}
