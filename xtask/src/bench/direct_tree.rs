@@ -12,12 +12,11 @@
 //! Steps: `-M <machine>,dumpdtb=<file>` writes the tree QEMU would give the kernel; for the
 //! root and each node kept there, `fdtget -l` lists the subnodes of both trees and `fdtput -r`
 //! removes those the partition's tree lacks (the dump is 1 MiB of padding, which `fdtput`
-//! packs). A tree given with `-dtb` loses what QEMU adds to its own at boot,
-//! `/chosen/kaslr-seed` and `/chosen/rng-seed`, and a Linux without them takes another path
-//! ("KASLR disabled"), so both are put back with fresh random bytes, as QEMU would.
+//! packs). A tree given with `-dtb` has none of the seeds QEMU adds to its own at boot
+//! (`/chosen/kaslr-seed`, `/chosen/rng-seed`), and none are put back: the Bulkhead side has
+//! no `rng-seed` either on this board, and both boot with `nokaslr` (`super::linux`).
 
 use std::fs;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -25,8 +24,7 @@ use crate::qemu::QemuBoard;
 use crate::host_tools::QEMU;
 
 /// Writes `<directory>/linux-direct.dtb`: `board`'s generated tree keeping, at the root and
-/// one level below, only the nodes `partition_tree` (the partition's own DTB) has, with fresh
-/// seeds in `/chosen`.
+/// one level below, only the nodes `partition_tree` (the partition's own DTB) has.
 pub fn write(board: &QemuBoard, partition_tree: &Path, directory: &Path) -> Result<PathBuf, String> {
     let tree = directory.join("linux-direct.dtb");
     let _ = fs::remove_file(&tree);
@@ -41,13 +39,6 @@ pub fn write(board: &QemuBoard, partition_tree: &Path, directory: &Path) -> Resu
         let path = format!("/{node}");
         remove(&tree, &absent_from(&path, &list(&tree, &path)?, &list(partition_tree, &path)?))?;
     }
-    let mut seeds = [0_u8; 40];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut random| random.read_exact(&mut seeds))
-        .map_err(|error| format!("/dev/urandom: {error}"))?;
-    let (kaslr, rng) = seeds.split_at(8);
-    run(Command::new("fdtput").args(["-t", "bx"]).arg(&tree).args(["/chosen", "kaslr-seed"]).args(hex_bytes(kaslr)))?;
-    run(Command::new("fdtput").args(["-t", "bx"]).arg(&tree).args(["/chosen", "rng-seed"]).args(hex_bytes(rng)))?;
     Ok(tree)
 }
 
@@ -69,10 +60,6 @@ fn remove(tree: &Path, nodes: &[String]) -> Result<(), String> {
         return Ok(());
     }
     run(Command::new("fdtput").arg("-r").arg(tree).args(nodes)).map(|_| ())
-}
-
-fn hex_bytes(bytes: &[u8]) -> Vec<String> {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn run(command: &mut Command) -> Result<String, String> {
@@ -98,6 +85,5 @@ mod tests {
         assert_eq!(absent_from("/", nodes, wanted), ["/virtio_mmio@a000000", "/pcie@10000000"]);
         assert_eq!(absent_from("/intc@8000000", "its@8080000\n", ""), ["/intc@8000000/its@8080000"]);
         assert!(absent_from("/", nodes, nodes).is_empty());
-        assert_eq!(hex_bytes(&[0, 0xab]), ["00", "ab"]);
     }
 }

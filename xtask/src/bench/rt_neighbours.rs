@@ -300,12 +300,7 @@ fn manifest(repository: &Repository, samples: usize, neighbours: Neighbours) -> 
 /// `linux-demo.toml` (`text`, in `directory`) with the probe as `rt`, absolute file paths,
 /// and, with `load`, the load switch on Linux's command line.
 fn linux_manifest(text: &str, directory: &Path, probe_bootargs: &str, load: bool) -> Result<String, String> {
-    let mut table: toml::Table = toml::from_str(text).map_err(|error| error.to_string())?;
-    let absolute = |value: &mut toml::Value| {
-        if let Some(path) = value.as_str() {
-            *value = toml::Value::String(directory.join(path).display().to_string());
-        }
-    };
+    let mut table = super::linux::demo_table(text, directory, load.then_some(LOAD_BOOTARG))?;
     let partitions = table
         .get_mut("partition")
         .and_then(toml::Value::as_array_mut)
@@ -315,29 +310,6 @@ fn linux_manifest(text: &str, directory: &Path, probe_bootargs: &str, load: bool
         .position(|partition| partition.get("name").and_then(toml::Value::as_str) == Some(RT_PARTITION))
         .ok_or("no `rt` partition")?;
     partitions[rt] = toml::Value::Table(probe_partition(probe_bootargs));
-    let linux = partitions
-        .iter_mut()
-        .find(|partition| partition.get("name").and_then(toml::Value::as_str) == Some(super::linux::LINUX_PARTITION))
-        .and_then(toml::Value::as_table_mut)
-        .ok_or("no `linux` partition")?;
-    if let Some(file) = linux.get_mut("image").and_then(|image| image.get_mut("file")) {
-        absolute(file);
-    }
-    if let Some(initrd) = linux.get_mut("initrd") {
-        absolute(initrd);
-    }
-    if load {
-        let bootargs = linux.get("bootargs").and_then(toml::Value::as_str).unwrap_or_default();
-        let bootargs = format!("{bootargs} {LOAD_BOOTARG}").trim().to_owned();
-        linux.insert("bootargs".into(), bootargs.into());
-    }
-    if let Some(disks) = table
-        .get_mut("qemu")
-        .and_then(|qemu| qemu.get_mut("virtio_blk"))
-        .and_then(toml::Value::as_array_mut)
-    {
-        disks.iter_mut().for_each(absolute);
-    }
     toml::to_string(&table).map_err(|error| error.to_string())
 }
 
