@@ -22,8 +22,18 @@ use bulkhead_qemu_tests::{BootOptions, QemuSession, TestSystem, Transcript};
 use xtask::linux_guest::block_device::{DISK_FILE_CONTENT, DISK_LINE_PREFIX};
 use xtask::linux_guest::{self, INIT_MARKER};
 
-/// The committed manifest this test boots.
+/// The committed manifest this test boots on `qemu-virt`.
 const MANIFEST: &str = "partitions/linux-demo.toml";
+
+/// The manifest for the board under test: [`MANIFEST`], or with `BULKHEAD_TEST_BOARD=<board>`
+/// its copy for that board, `partitions/linux-demo-<board>.toml` (the demo names Debian's files
+/// by paths relative to itself, so it is committed per board rather than rewritten).
+fn manifest() -> String {
+    match std::env::var(bulkhead_qemu_tests::system::TEST_BOARD_VARIABLE).ok().filter(|board| !board.is_empty()) {
+        Some(board) => format!("partitions/linux-demo-{board}.toml"),
+        None => MANIFEST.to_owned(),
+    }
+}
 /// Bound for one Linux boot to its init marker.
 const BOOT: Duration = Duration::from_secs(60);
 /// Bound for one shell command's output.
@@ -143,7 +153,7 @@ fn count_lines(transcript: &Transcript, pattern: &str) -> usize {
 // [itest->swr~psci-emulation~1] [itest->swr~other-partitions-continue~1]
 #[test]
 fn linux_boots_reboots_and_powers_off_alone_while_rt_keeps_its_heartbeat() {
-    let system = TestSystem::from_manifest_file(MANIFEST);
+    let system = TestSystem::from_manifest_file(&manifest());
     let session = system.boot_with(BootOptions {
         session_timeout: SESSION,
         ..BootOptions::default()

@@ -206,7 +206,7 @@ mod run {
                 _ => false,
             };
             if enabled {
-                let vectors = ProbeVectors::install();
+                let vectors = ProbeVectors::install(cpu_interface(boot));
                 // One deadline; an early wake-up by another interrupt is impossible (nothing
                 // else is enabled), and a late one only starts the samples later.
                 // The wait's own latency is no sample: discarded.
