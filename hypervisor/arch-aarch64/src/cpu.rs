@@ -23,6 +23,18 @@ pub fn send_event() {
     asm::sev();
 }
 
+/// The spin-wait hint `YIELD`, for a core waiting on another (a lock's relax step).
+///
+/// Kept as `asm!`: aarch64-cpu 11.2 has no `YIELD`. On the Cortex-A53/A72 (no SMT) it does
+/// nothing; an emulator running cores round-robin on one thread (QEMU TCG, deterministic
+/// `-icount` mode) hands the thread to the next core at it, so a waiter lets the holder run
+/// instead of spinning out its time slice.
+#[inline(always)]
+pub fn yield_hint() {
+    // SAFETY: `YIELD` is a hint with no architectural effect on registers, memory or flags.
+    unsafe { core::arch::asm!("yield", options(nomem, nostack, preserves_flags)) };
+}
+
 /// The physical counter (`CNTPCT_EL0`).
 pub fn counter() -> u64 {
     CNTPCT_EL0.get()

@@ -7,7 +7,7 @@ use crate::hv_println;
 use crate::partition::{self, PARTITIONS};
 use bulkhead_core::console::{HELP, InputAction, InputRouter};
 use bulkhead_core::vgic::VcpuSet;
-use spin::Mutex;
+use crate::lock::Mutex;
 
 /// Which partition has the focus, and the `Ctrl-T` command state (`None` before boot).
 static ROUTER: Mutex<Option<InputRouter>> = Mutex::new(None);

@@ -24,6 +24,7 @@ mod display;
 mod generated;
 mod input;
 mod interrupts;
+mod lock;
 mod partition;
 mod physical_gic;
 mod platform;

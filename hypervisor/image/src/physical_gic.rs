@@ -4,7 +4,7 @@
 //! them has to import another.
 
 use crate::generated::InterruptController;
-use spin::Mutex;
+use crate::lock::Mutex;
 
 /// The physical GIC's distributor and redistributors (CPU interfaces are per core,
 /// `platform::CpuInterface`). `None` until the platform takes the GIC over. Lock order:

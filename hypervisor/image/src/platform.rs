@@ -21,7 +21,8 @@ use bulkhead_core::system::Gic;
 use bulkhead_core::vgic::GicArchitecture;
 use bulkhead_core::vgic::delivery::PhysicalCpuInterface;
 use bulkhead_drivers::uart::ConsoleDriver;
-use spin::{Mutex, MutexGuard, Once};
+use crate::lock::{Mutex, MutexGuard};
+use spin::Once;
 
 /// Where the EL2 identity map is built: in place, so the 4 KiB table never sits on the boot
 /// stack. The boot core takes the lock once and never gives it back (the map is read only by

@@ -11,7 +11,7 @@
 use bulkhead_core::display::schedule::FramePlan;
 use bulkhead_core::display::{Backend, DisplayConfig};
 use bulkhead_drivers::fw_cfg::{self, DmaAccess, FwCfg, FwCfgError};
-use spin::Mutex;
+use crate::lock::Mutex;
 
 /// Why a backend could not start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -38,7 +38,7 @@ use bulkhead_core::display::liveness::HealthEvent;
 use bulkhead_core::display::schedule::{FramePlan, LayerState, PresentOutcome, WorkKind, drawing_order, plan_frame};
 use bulkhead_core::display::{DisplayConfig, FailSafe, LayerConfig, MAX_LAYERS, Rect};
 use bulkhead_core::addr::PhysAddr;
-use spin::Mutex;
+use crate::lock::Mutex;
 
 mod backend;
 
