@@ -102,6 +102,17 @@ const ICC_SRE_EL3_VALUE: u64 = 0b1111;
 
 core::arch::global_asm!(
     r#"
+    // sp = the top of core x23's stack (BULKHEAD_STACKS + (x23 + 1) × BULKHEAD_STACK_SIZE),
+    // clobbering x24-x26: needed at EL3 for the secure-side set-up and again at EL2.
+    .macro core_stack_top
+    ldr     x24, =BULKHEAD_STACKS
+    ldr     x25, =BULKHEAD_STACK_SIZE
+    ldr     x25, [x25]
+    add     x26, x23, #1
+    madd    x24, x25, x26, x24
+    mov     sp, x24
+    .endm
+
     .section .text.boot, "ax"
     .global _start
 _start:
@@ -128,12 +139,7 @@ _start:
     // set-up in Rust, on this core's stack (x19-x23 survive the call).
     msr     cptr_el3, xzr
     isb
-    ldr     x24, =BULKHEAD_STACKS
-    ldr     x25, =BULKHEAD_STACK_SIZE
-    ldr     x25, [x25]
-    add     x26, x23, #1
-    madd    x24, x25, x26, x24
-    mov     sp, x24
+    core_stack_top
     mov     x0, x23
     bl      bulkhead_el3_prepare
     ldr     x0, ={scr_el3}
@@ -151,12 +157,7 @@ _start:
     eret
 
 .Lat_el2:
-    ldr     x24, =BULKHEAD_STACKS
-    ldr     x25, =BULKHEAD_STACK_SIZE
-    ldr     x25, [x25]
-    add     x26, x23, #1
-    madd    x24, x25, x26, x24
-    mov     sp, x24
+    core_stack_top
 
     cbnz    x23, .Lsecondary
     ldr     x0, =__bss_start
