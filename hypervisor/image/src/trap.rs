@@ -46,10 +46,6 @@ pub fn handle_synchronous(frame: &mut TrapFrame) {
     let syndrome = arch::guest::trap_syndrome();
     match esr::exception_class(syndrome.esr) {
         exception_class::HYPERVISOR_CALL_64 => {
-            if let Some(value) = crate::display::hypercall(frame.register(0), [frame.register(1), frame.register(2)]) {
-                frame.set_register(0, value);
-                return;
-            }
             if let Some(value) = psci::constant_answer(frame.register(0), frame.register(1)) {
                 count_constant_answer(frame.register(0), value);
                 frame.set_register(0, value);
@@ -147,6 +143,12 @@ fn count_constant_answer(function: u64, value: u64) {
 
 /// An `HVC` or trapped `SMC` that needs the partition's PSCI state.
 fn hypercall(context: &TrapContext, frame: &mut TrapFrame) -> Fate {
+    // Bulkhead's own calls (the vendor-hypervisor range, which the constant fast path leaves
+    // to this path): the display mediator's.
+    if let Some(value) = crate::display::hypercall(frame.register(0), [frame.register(1), frame.register(2)]) {
+        frame.set_register(0, value);
+        return Fate::Resume;
+    }
     let partition = context.partition;
     let function = frame.register(0);
     let arguments = [frame.register(1), frame.register(2), frame.register(3)];

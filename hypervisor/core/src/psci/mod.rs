@@ -329,6 +329,10 @@ impl PsciPartition {
     }
 }
 
+/// SMCCC owning entity of the vendor-specific hypervisor services (Arm DEN0028): Bulkhead's
+/// own calls.
+pub const VENDOR_HYPERVISOR_OWNER: u32 = 6;
+
 /// The answer to a call whose result depends on no partition state (the version and
 /// feature queries, and every function this model does not implement), or `None` for a call
 /// that needs [`PsciPartition::handle`]. The trap handler answers these before taking any
@@ -342,13 +346,16 @@ pub const fn constant_answer(function_id: u64, first_argument: u64) -> Option<u6
     let function = (function_id & 0xffff_ffff) as u32;
     // SMCCC owning entity (function ID bits 29:24, Arm DEN0028 "Function Identifier"): every
     // call served here belongs to the Arm Architecture (0) or the Standard Secure Service
-    // (4, PSCI); any other owner (SiP, OEM, vendor hypervisor, trusted OS) is refused at once.
+    // (4, PSCI); the vendor hypervisor's (6) are Bulkhead's own services (the display
+    // mediator), which need the caller's partition; any other owner (SiP, OEM, trusted OS) is
+    // refused at once.
     if function == SMCCC_VERSION {
         // The discovery call every SMCCC 1.1 caller makes (Linux on every boot and CPU) first.
         return Some(SMCCC_VERSION_1_1);
     }
-    if !matches!((function >> 24) & 0x3f, 0 | 4) {
-        return Some(ReturnCode::NotSupported.register_value());
+    let owner = (function >> 24) & 0x3f;
+    if !matches!(owner, 0 | 4) {
+        return if owner == VENDOR_HYPERVISOR_OWNER { None } else { Some(ReturnCode::NotSupported.register_value()) };
     }
     match function {
         PSCI_VERSION => Some(PSCI_VERSION_1_1),

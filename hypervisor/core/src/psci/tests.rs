@@ -397,3 +397,14 @@ fn constant_answers_agree_with_the_partition_model() {
     }
     assert_eq!(constant_answer(u64::from(SMCCC_VERSION), 0), Some(SMCCC_VERSION_1_1));
 }
+
+#[test]
+fn vendor_hypervisor_calls_are_left_to_the_hypervisor_and_other_owners_refused() {
+    // Owner 6: Bulkhead's own services (the display mediator) decide with the partition.
+    assert_eq!(constant_answer(0xC600_0000, 0), None);
+    assert_eq!(constant_answer(0x8600_0001, 0), None);
+    // SiP (2), OEM (3), trusted OS (50): refused without a lock.
+    for function in [0xC200_0001_u64, 0x8300_0000, 0xB200_0000] {
+        assert_eq!(constant_answer(function, 0), Some(ReturnCode::NotSupported.register_value()), "{function:#x}");
+    }
+}
