@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use bulkhead_config::spec::EndpointSpec;
 use bulkhead_qemu_tests::TestSystem;
-use bulkhead_qemu_tests::system::test_manifest_name;
 use bulkhead_qemu_tests::transcript::hex_after;
 use xtask::paths::Repository;
 
@@ -90,7 +89,7 @@ fn channel_end(system: &TestSystem, partition: &str) -> EndpointSpec {
         .join("target")
         .join("bulkhead")
         .join("test-manifests")
-        .join(format!("{}.toml", test_manifest_name(name)));
+        .join(format!("{name}.toml"));
     let spec = match bulkhead_config::load(&manifest, repository.root()) {
         Ok(spec) => spec,
         Err(diagnostics) => panic!("{}: {diagnostics:#}", manifest.display()),
