@@ -204,7 +204,10 @@ fn is_hard_error(message: &Value) -> bool {
             .is_some_and(|spans| !spans.is_empty())
 }
 
-/// Maps one rustc diagnostic to a finding: a mapped lint, or a hard error (MLR-00).
+/// Maps one rustc diagnostic to a finding: a mapped lint, or any other error (MLR-00): a
+/// hard error, or a deny-level lint no rule maps (such as Clippy's
+/// `absurd_extreme_comparisons`), which stops Clippy as surely as a type error and was once
+/// dropped here, so that `cargo xtask lint` passed while Clippy had not finished.
 fn to_finding(root: &Path, dir: &Path, message: &Value) -> Option<Finding> {
     let level = message.get("level").and_then(Value::as_str)?;
     let code = message
@@ -213,9 +216,7 @@ fn to_finding(root: &Path, dir: &Path, message: &Value) -> Option<Finding> {
         .and_then(Value::as_str);
     let rule = match code.and_then(Rule::for_lint) {
         Some(rule) => rule,
-        None if level == "error" && code.is_none_or(|code| code.starts_with('E')) => {
-            Rule::Analysable
-        }
+        None if level == "error" => Rule::Analysable,
         None => return None,
     };
     let text = message
@@ -299,6 +300,32 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn an_unmapped_deny_level_lint_is_a_finding_not_dropped() {
+        let root = Path::new("/nonexistent-root");
+        let message: Value = serde_json::json!({
+            "level": "error",
+            "message": "this comparison involving the minimum or maximum element for this type contains a case that is always true or always false",
+            "code": { "code": "clippy::absurd_extreme_comparisons" },
+            "spans": [{
+                "file_name": "src/partition.rs", "is_primary": true,
+                "line_start": 224, "column_start": 23, "line_end": 224, "column_end": 80
+            }]
+        });
+        let Some(finding) = to_finding(root, root, &message) else {
+            panic!("an error Clippy stopped at was dropped")
+        };
+        assert_eq!(finding.rule, Rule::Analysable);
+        assert_eq!(finding.origin, Origin::Clippy("clippy::absurd_extreme_comparisons".to_owned()));
+        // A warning no rule maps stays out.
+        let warning = serde_json::json!({
+            "level": "warning", "message": "x", "code": { "code": "clippy::needless_return" },
+            "spans": [{ "file_name": "src/lib.rs", "is_primary": true,
+                        "line_start": 1, "column_start": 1, "line_end": 1, "column_end": 2 }]
+        });
+        assert!(to_finding(root, root, &warning).is_none());
     }
 
     #[test]
