@@ -95,15 +95,6 @@ impl<const N: usize> OutputRing<N> {
         self.head.load(Ordering::Acquire).wrapping_sub(tail).min(N)
     }
 
-    /// Whether a drain with a `chunk`-byte buffer can find work in this ring after `pushed`
-    /// was pushed: the byte ended a line, or the ring holds a whole chunk (which
-    /// [`DrainPolicy::drain`] passes on even without a newline). Any other byte only extends a
-    /// partial line that no drain would take yet, so the producer need not ask for one: a
-    /// console byte then costs its push, not a drain attempt.
-    pub fn drain_could_take(&self, pushed: u8, chunk: usize) -> bool {
-        pushed == b'\n' || self.len() >= chunk
-    }
-
     /// Whether nothing waits.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -288,24 +279,6 @@ mod tests {
         assert!(ring.is_empty());
         assert!(ring.push(b'x'), "space again after draining");
         assert_eq!(ring.dropped(), 744);
-    }
-
-    #[test]
-    fn a_drain_is_worth_asking_for_exactly_when_it_would_take_something() {
-        const CHUNK: usize = 8;
-        let ring = Ring::new();
-        let mut buffer = [0_u8; CHUNK];
-        for (count, byte) in b"abcdefg".iter().enumerate() {
-            assert!(ring.push(*byte));
-            assert!(!ring.drain_could_take(*byte, CHUNK), "{} bytes of a partial line", count + 1);
-            assert_eq!(DrainPolicy::new().drain(core::slice::from_ref(&ring), &mut buffer, false), None);
-        }
-        assert!(ring.push(b'h'));
-        assert!(ring.drain_could_take(b'h', CHUNK), "a whole chunk");
-        assert!(DrainPolicy::new().drain(core::slice::from_ref(&ring), &mut buffer, false).is_some());
-        assert!(ring.push(b'\n'));
-        assert!(ring.drain_could_take(b'\n', CHUNK), "a line end");
-        assert!(DrainPolicy::new().drain(core::slice::from_ref(&ring), &mut buffer, false).is_some());
     }
 
     #[test]

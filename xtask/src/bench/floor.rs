@@ -62,12 +62,18 @@ pub fn build_stub(
 /// a bare kernel without one, and enter an ELF at EL3 or with firmware-specific state).
 pub fn unavailable_on(board: &QemuBoard) -> Option<String> {
     let machine = board.machine.split(',').next().unwrap_or_default();
-    (machine != "virt").then(|| {
+    (!runs_on(&board.machine)).then(|| {
         format!(
             "the probe-floor stub runs only on QEMU `virt`, whose generated device tree it passes to \
              the probe; `{machine}` generates none"
         )
     })
+}
+
+/// Whether the floor can run on QEMU machine `machine` (`-M` value with its options): on
+/// `virt` only.
+pub fn runs_on(machine: &str) -> bool {
+    machine.split(',').next() == Some("virt")
 }
 
 /// The QEMU run of the floor: the stub as the kernel, the probe's flattened image loaded at

@@ -955,7 +955,7 @@ pub fn check(report: &Report) -> Result<(), MalformedReport> {
         problems.push(format!("schema version {}", report.schema_version));
     }
     // The floor may be missing only where it cannot run (a board other than QEMU `virt`).
-    let floor_runs_here = !report.settings.qemu_machine.split(',').next().is_some_and(|machine| machine != "virt");
+    let floor_runs_here = floor::runs_on(&report.settings.qemu_machine);
     for platform in [Platform::Bulkhead, Platform::Floor] {
         match report.platform(platform).map(|result| &result.outcome) {
             Some(PlatformOutcome::Measured { probe, .. }) => {
