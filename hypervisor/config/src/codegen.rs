@@ -636,6 +636,7 @@ fn display_items(spec: &SystemSpec) -> String {
                 "fail_safe",
                 Expr::atom(format!("{CORE}::display::FailSafe::Colour({})", hex(u64::from(colour)))),
             ),
+            ("statistics_every", Expr::atom(display.statistics_every.to_string())),
             ("layers", Expr::atom("&DISPLAY_LAYERS")),
         ],
     );

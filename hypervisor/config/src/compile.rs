@@ -464,6 +464,9 @@ pub fn compile_loaded(
         &svg_path,
         report::memory_map_svg(spec, &report_inputs).as_bytes(),
     );
+    if let Some(screen) = report::display_svg(spec) {
+        writer.write(&out_dir.join(report::DISPLAY_SVG), screen.as_bytes());
+    }
     if diagnostics.has_errors() {
         return Err(diagnostics);
     }

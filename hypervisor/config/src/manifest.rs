@@ -65,6 +65,10 @@ pub struct DisplayTable {
     pub background: Option<Spanned<i64>>,
     /// What replaces a frozen critical layer.
     pub fail_safe: Spanned<FailSafeTable>,
+    /// Frames per statistics line on the console (composition time, critical latency);
+    /// none when absent.
+    #[serde(default)]
+    pub statistics_every: Option<Spanned<i64>>,
     /// `[[display.layer]]`, in file order.
     #[serde(default, rename = "layer")]
     pub layers: Vec<Spanned<LayerTable>>,

@@ -137,6 +137,7 @@ const DISPLAY: &[Key] = &[
     key("compose_rate", Shape::Scalar),
     key("background", Shape::Scalar),
     key("fail_safe", Shape::Table(FAIL_SAFE)),
+    key("statistics_every", Shape::Scalar),
     key("layer", Shape::Array(LAYER)),
 ];
 

@@ -266,6 +266,8 @@ pub struct DisplaySpec {
     pub background: u32,
     /// What replaces a frozen critical layer.
     pub fail_safe: bulkhead_core::display::FailSafe,
+    /// Frames per console statistics line; 0: none.
+    pub statistics_every: u32,
     /// The layers, in manifest order, their framebuffers' host addresses resolved.
     pub layers: Vec<bulkhead_core::display::LayerConfig>,
 }

@@ -14,7 +14,9 @@
 //! presents (then the partition keeps running but stays silent: a frozen layer);
 //! `flood=1`: present a one-pixel rectangle in a tight loop between periods (a present
 //! flood, which the mediator must coalesce); `bad-rect=1`: present one rectangle entirely
-//! outside the layer first (the mediator must refuse it).
+//! outside the layer first (the mediator must refuse it); `wait=wfi`: wait for the next
+//! period in WFI on the virtual timer instead of spinning, so that the core is idle between
+//! presents (the bench's display row measures composition with the other cores idle).
 //!
 //! Lines the tests look for: `layer <L>: <W>x<H> <format> at 0x<ipa>`, `painted`,
 //! `presented <N>` (every 10th and the last), `bad rectangle refused`, `flood: <N> presents, <C> coalesced`.
@@ -25,7 +27,7 @@
 use core::arch::asm;
 
 use guest_rt::timer::VirtualTimer;
-use guest_rt::{BootInfo, cpu, println};
+use guest_rt::{BootInfo, cpu, irq, println};
 
 guest_rt::entry!(main);
 
@@ -71,6 +73,7 @@ fn main(boot: &'static BootInfo) -> ! {
     }
     let timer = VirtualTimer;
     let period = timer.ticks_from_nanoseconds(period_ms.saturating_mul(1_000_000));
+    let sleep = boot.bootarg("wait") == Some("wfi") && enable_timer_wake(boot);
     let mut count: u64 = 0;
     let (mut flooded, mut coalesced) = (0u64, 0u64);
     loop {
@@ -85,6 +88,10 @@ fn main(boot: &'static BootInfo) -> ! {
             }
         }
         let deadline = timer.now().saturating_add(period);
+        if sleep {
+            timer.set_deadline(deadline);
+            irq::wait_while(|| timer.now() < deadline);
+        }
         while timer.now() < deadline {
             if flood {
                 flooded += 1;
@@ -96,6 +103,26 @@ fn main(boot: &'static BootInfo) -> ! {
             }
         }
     }
+}
+
+/// Lets the virtual timer's interrupt end a WFI ([`on_timer`] only silences it); false, with
+/// a line saying why, when the device tree names no timer interrupt (the painter then spins).
+fn enable_timer_wake(boot: &'static BootInfo) -> bool {
+    let Some(intid) = boot.virtual_timer_intid else {
+        println!("no virtual timer interrupt: spinning between presents");
+        return false;
+    };
+    if let Err(error) = irq::enable(intid, 0x80, on_timer) {
+        println!("cannot enable the virtual timer interrupt {}: {:?}", intid, error);
+        return false;
+    }
+    irq::unmask();
+    true
+}
+
+/// The timer interrupt only wakes the WFI: stopping the timer lowers the level-triggered line.
+fn on_timer(_intid: u32) {
+    VirtualTimer.stop();
 }
 
 /// The first `simple-framebuffer` node's `reg`, size and format.

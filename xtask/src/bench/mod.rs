@@ -31,6 +31,7 @@ pub mod probe_output;
 pub mod profile;
 pub mod report;
 pub mod rt_neighbours;
+pub mod display;
 pub mod stage2_mix;
 pub mod xen;
 
@@ -417,6 +418,10 @@ pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutpu
         rt_neighbours::measure(repository, &cargo, options.samples, &directory, &progress)
     };
 
+    // The display rows: a few seconds of frames, full runs on qemu-virt only.
+    let display = (!options.quick && options.other_board().is_none())
+        .then(|| display::measure(repository, &cargo, &directory, &progress));
+
     if options.against_xen {
         platforms.push(measure_xen(&board, probe, &directory, options, &progress)?);
     }
@@ -426,6 +431,7 @@ pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutpu
     report.notes.push(linux_note(linux_boots.as_ref(), options));
     report.profile = profiles;
     report.rt_neighbours = rt_neighbours;
+    report.display = display;
     check(&report).map_err(BenchError::Malformed)?;
     write_outputs(&directory, report)
 }
@@ -894,6 +900,7 @@ fn assemble(
         profile: Vec::new(),
         notes,
         rt_neighbours: Vec::new(),
+        display: None,
     })
 }
 
@@ -1411,6 +1418,7 @@ mod tests {
             profile: Vec::new(),
             notes: Vec::new(),
             rt_neighbours: Vec::new(),
+            display: None,
         }
     }
 

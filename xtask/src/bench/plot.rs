@@ -211,6 +211,7 @@ mod tests {
             profile: vec![],
             notes: vec![],
             rt_neighbours: Vec::new(),
+            display: None,
         };
         let picture = svg(&report);
         assert!(picture.starts_with("<svg "));

@@ -46,6 +46,9 @@ pub struct Report {
     /// The real-time partition's timer beside Linux (full runs; schema 2).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rt_neighbours: Vec<super::rt_neighbours::NeighbourCase>,
+    /// The display mediator's composition cost and critical latency (full runs on qemu-virt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<super::display::DisplayMeasurement>,
 }
 
 /// How the numbers were taken.
@@ -621,6 +624,9 @@ impl Report {
         }
         if !self.rt_neighbours.is_empty() {
             text.push_str(&super::rt_neighbours::markdown(&self.rt_neighbours));
+        }
+        if let Some(display) = &self.display {
+            text.push_str(&super::display::markdown(display));
         }
         if !self.notes.is_empty() {
             let _ = writeln!(text, "\n## Notes\n");

@@ -1,6 +1,7 @@
 //! `report.md` and `memory-map.svg`: the built system as a reviewer reads it — every memory
 //! region with its owner and permissions, each partition's guest-physical view, the core map,
-//! the interrupt map, device assignment, channels and cache colours.
+//! the interrupt map, device assignment, channels, cache colours and the shared screen
+//! (`display.svg` draws it).
 //!
 //! Both are derived from the same validated values as the generated Rust, so a reviewer (or a
 //! certification auditor) can check isolation without reading code. Rows are in address
@@ -9,6 +10,7 @@
 //!
 //! Design: [impl->dsn~config-report~1]
 
+mod display;
 mod svg;
 
 use std::fmt::Write as _;
@@ -19,6 +21,7 @@ use bulkhead_core::layout::{
 };
 use bulkhead_core::system::{Access, FaultPolicy, Gic, SecondaryBoot, Trigger, UartKind};
 
+pub use display::{DISPLAY_SVG, display_svg};
 pub use svg::memory_map_svg;
 
 use crate::guest_dtb::GuestDeviceTree;
@@ -332,6 +335,7 @@ pub fn report_md(spec: &SystemSpec, partitions: &[ReportPartition<'_>]) -> Strin
     channel_table(&mut out, spec);
     colour_table(&mut out, spec);
     hypervisor_devices(&mut out, spec);
+    display::display_section(&mut out, spec);
     out
 }
 

@@ -26,7 +26,7 @@ const PARTITION_COLOURS: &[&str] = &[
     "#e15759", "#bab0ac",
 ];
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

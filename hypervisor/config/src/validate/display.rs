@@ -6,7 +6,7 @@
 //!
 //! Design: [impl->dsn~display-config~1]
 
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 
 use bulkhead_core::display::{Backend, FailSafe, LayerConfig, MAX_DIMENSION, PixelFormat, Rect};
 use bulkhead_core::layout::{DTB_OFFSET_FROM_RAM_END, RAM_BASE};
@@ -26,6 +26,10 @@ pub const DEFAULT_COMPOSE_RATE: u64 = 40;
 
 /// Shortest and longest frame period accepted, in microseconds (1 kHz to 1 Hz).
 pub const FRAME_PERIOD_RANGE: Range<u64> = 1_000..1_000_001;
+
+/// Frames one console statistics line may summarise (`statistics_every`): the hypervisor
+/// keeps a window of at most `MAX_WINDOW` frames' samples.
+pub const STATISTICS_EVERY_RANGE: RangeInclusive<u32> = 1..=(bulkhead_core::display::statistics::MAX_WINDOW as u32);
 
 /// The display while it is checked.
 pub(crate) struct DisplayDraft<'m> {
@@ -277,6 +281,10 @@ pub(crate) fn finish(
         compose_core: usize::try_from(*table.compose_core.get_ref()).ok()?,
         background: table.background.as_ref().map_or(Some(0), colour)?,
         fail_safe: FailSafe::Colour(colour(&table.fail_safe.get_ref().colour)?),
+        statistics_every: match &table.statistics_every {
+            Some(every) => u32::try_from(*every.get_ref()).ok().filter(|every| STATISTICS_EVERY_RANGE.contains(every))?,
+            None => 0,
+        },
         layers,
     })
 }

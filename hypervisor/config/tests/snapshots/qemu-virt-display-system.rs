@@ -203,6 +203,7 @@ static SCREEN: ::bulkhead_core::display::DisplayConfig = ::bulkhead_core::displa
     compose_core: 0,
     background: 0x20_2020,
     fail_safe: ::bulkhead_core::display::FailSafe::Colour(0xff_0000),
+    statistics_every: 120,
     layers: &DISPLAY_LAYERS,
 };
 /// The shared screen (`[display]`), when the system has one.

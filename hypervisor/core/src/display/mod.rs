@@ -19,6 +19,8 @@
 //!   deferred when the budget runs out.
 //! * [`liveness`]: per-layer sequence numbers; a critical layer not updated for its freeze
 //!   threshold is replaced by the fail-safe image and a health event is raised.
+//! * [`statistics`]: composition time and critical present-to-screen latency per window of
+//!   frames, for the console and `cargo xtask bench`.
 //!
 //! Why critical layers cannot be overwritten: the configuration compiler rejects any layer
 //! whose destination overlaps a critical layer's (`BH1105`), and a layer's composition is
@@ -40,6 +42,7 @@ pub mod hypercall;
 pub mod liveness;
 pub mod rect;
 pub mod schedule;
+pub mod statistics;
 
 pub use format::PixelFormat;
 pub use rect::Rect;
@@ -124,6 +127,8 @@ pub struct DisplayConfig {
     pub background: u32,
     /// What replaces a frozen critical layer.
     pub fail_safe: FailSafe,
+    /// Frames per statistics line on the console ([`statistics`]); 0: none.
+    pub statistics_every: u32,
     /// The layers, in manifest order.
     pub layers: &'static [LayerConfig],
 }

@@ -24,6 +24,10 @@
 //! flood of presents costs its sender one lock and one insert each and never more than one
 //! frame per period for anyone.
 //!
+//! With `statistics_every` set, the compose core also keeps one window of frame statistics
+//! (`STATISTICS`, O(1) per frame, one in-place sort of at most 256 samples per window) and
+//! prints a line per window.
+//!
 //! Backends sit behind one trait ([`backend::ScanOutBackend`]): RAM capture is the buffer
 //! itself; ramfb is configured once at boot to scan the buffer out. Others are not built yet
 //! (`docs/display.md`).
@@ -36,6 +40,7 @@ use bulkhead_core::display::compose::{LayerSource, ScanOut};
 use bulkhead_core::display::hypercall::{self, DisplayCall, INVALID_PARAMETERS, NOT_SUPPORTED};
 use bulkhead_core::display::liveness::HealthEvent;
 use bulkhead_core::display::schedule::{FramePlan, LayerState, PresentOutcome, WorkKind, drawing_order, plan_frame};
+use bulkhead_core::display::statistics::{FrameSample, FrameStatistics, Spread, Summary};
 use bulkhead_core::display::{DisplayConfig, FailSafe, LayerConfig, MAX_LAYERS, Rect};
 use bulkhead_core::addr::PhysAddr;
 use crate::lock::Mutex;
@@ -50,6 +55,8 @@ struct Mediator {
     frame: u64,
     /// Counter value at the last frame.
     last_frame: u64,
+    /// Per layer, the counter value of its first present that no frame has shown yet.
+    unshown_present: [Option<u64>; MAX_LAYERS],
 }
 
 /// The mediator's shared state (see the module documentation for who takes it and how long).
@@ -57,7 +64,12 @@ static MEDIATOR: Mutex<Mediator> = Mutex::new(Mediator {
     layers: [const { LayerState::new() }; MAX_LAYERS],
     frame: 0,
     last_frame: 0,
+    unshown_present: [None; MAX_LAYERS],
 });
+
+/// The current window of frame statistics, taken only by the composing core, after `PLAN`
+/// and never with `MEDIATOR` held.
+static STATISTICS: Mutex<FrameStatistics> = Mutex::new(FrameStatistics::new());
 
 /// The current frame's plan, taken only by the composing core, before `MEDIATOR`.
 static PLAN: Mutex<FramePlan> = Mutex::new(FramePlan::new());
@@ -142,11 +154,14 @@ fn answer(context: &TrapContext, call: DisplayCall) -> u64 {
         DisplayCall::Info => return u64::try_from(index).unwrap_or(NOT_SUPPORTED),
         DisplayCall::Present(rect) => rect,
     };
-    let outcome = MEDIATOR
-        .lock()
-        .layers
-        .get_mut(index)
-        .map(|state| state.present(layer, rect));
+    let outcome = {
+        let mut mediator = MEDIATOR.lock();
+        let outcome = mediator.layers.get_mut(index).map(|state| state.present(layer, rect));
+        if let (Some(Ok(_)), Some(since @ None)) = (outcome.as_ref(), mediator.unshown_present.get_mut(index)) {
+            *since = Some(arch::cpu::counter());
+        }
+        outcome
+    };
     let answer = match outcome {
         Some(Ok(PresentOutcome::Queued)) => 0,
         Some(Ok(PresentOutcome::Coalesced)) => 1,
@@ -176,7 +191,7 @@ fn frame_if_due(display: &'static DisplayConfig, periods: u64) {
     // Taken only by the composing core (see the module documentation), never waited for by
     // a present; planned into in place, since a plan is too large for the trap path's stack.
     let mut plan = PLAN.lock();
-    let frame = {
+    let (frame, oldest_critical_present) = {
         let mut mediator = MEDIATOR.lock();
         if mediator.frame != 0 && now.saturating_sub(mediator.last_frame) < period {
             return;
@@ -185,13 +200,64 @@ fn frame_if_due(display: &'static DisplayConfig, periods: u64) {
         let frame = mediator.frame;
         mediator.frame = frame.saturating_add(1);
         plan_frame(display, &mut mediator.layers, frame, &mut plan);
-        frame
+        (frame, take_critical_presents(display, &mut mediator.unshown_present))
     };
     compose(display, &plan, frame == 0);
+    let composed = arch::cpu::counter();
     backend::for_kind(display.backend).frame_composed(&plan);
     for event in &plan.events {
         report(display, *event);
     }
+    let every = usize::try_from(display.statistics_every).unwrap_or(0);
+    if every != 0 {
+        let sample = FrameSample {
+            frame,
+            compose_ticks: composed.saturating_sub(now),
+            pixel_operations: plan.cost,
+            critical_latency: oldest_critical_present.map(|since| composed.saturating_sub(since)),
+            deferred_work: !plan.deferred.is_empty(),
+        };
+        if let Some(summary) = STATISTICS.lock().record(sample, every) {
+            report_statistics(&summary);
+        }
+    }
+}
+
+/// Forgets every layer's unshown present and returns the oldest critical one, which this
+/// frame shows: the scheduler composes critical work first, within a budget the compiler
+/// proved covers the screen. (Non-critical latency is not reported: deferred work may wait.)
+fn take_critical_presents(display: &DisplayConfig, unshown: &mut [Option<u64>; MAX_LAYERS]) -> Option<u64> {
+    display
+        .layers
+        .iter()
+        .zip(unshown.iter_mut())
+        .filter_map(|(layer, since)| since.take().filter(|_| layer.critical))
+        .min()
+}
+
+/// One statistics line (min/median/max each): `cargo xtask bench` parses it
+/// (`xtask/src/bench/display.rs`), so its shape is part of the bench's contract. Latency is
+/// `-` when no critical layer presented in the window.
+fn report_statistics(summary: &Summary) {
+    /// `min/median/max`, formatted without a buffer.
+    struct Three(Option<Spread>);
+    impl core::fmt::Display for Three {
+        fn fmt(&self, out: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            match self.0 {
+                Some(spread) => write!(out, "{}/{}/{}", spread.minimum, spread.median, spread.maximum),
+                None => out.write_str("-"),
+            }
+        }
+    }
+    crate::hv_println!(
+        "display: frames {}+{}: compose {} ticks, {} pixel ops, critical latency {} ticks, deferred {}",
+        summary.first_frame,
+        summary.frames,
+        Three(Some(summary.compose_ticks)),
+        Three(Some(summary.pixel_operations)),
+        Three(summary.critical_latency),
+        summary.frames_with_deferred_work
+    );
 }
 
 /// Carries out `plan` on the scan-out buffer; the `first` frame first composes the whole

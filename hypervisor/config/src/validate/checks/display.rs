@@ -8,7 +8,7 @@ use bulkhead_core::display::{MAX_DIMENSION, MAX_LAYERS, PixelFormat, composition
 
 use crate::diagnostic::{Code, Diagnostics};
 use crate::units::hex;
-use crate::validate::display::{self, DisplayDraft, FRAME_PERIOD_RANGE, LayerDraft};
+use crate::validate::display::{self, DisplayDraft, FRAME_PERIOD_RANGE, LayerDraft, STATISTICS_EVERY_RANGE};
 use crate::validate::{Context, report};
 
 fn layers<'a>(context: &'a Context<'_, '_>) -> impl Iterator<Item = (usize, &'a LayerDraft<'a>)> {
@@ -60,6 +60,21 @@ pub(crate) fn check_display_invalid(context: &Context<'_, '_>, diagnostics: &mut
             table.frame_period_us.span(),
             "frame period out of range",
             "60 Hz is frame_period_us = 16667".to_owned(),
+        );
+    }
+    if let Some(every) = &table.statistics_every
+        && !u32::try_from(*every.get_ref()).is_ok_and(|every| STATISTICS_EVERY_RANGE.contains(&every))
+    {
+        problem(
+            format!(
+                "statistics every {} frames is outside {}..={}",
+                every.get_ref(),
+                STATISTICS_EVERY_RANGE.start(),
+                STATISTICS_EVERY_RANGE.end()
+            ),
+            every.span(),
+            "statistics window out of range",
+            "the hypervisor keeps one window of samples; leave the key out for no statistics".to_owned(),
         );
     }
     if let Some(rate) = &table.compose_rate

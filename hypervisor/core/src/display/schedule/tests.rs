@@ -42,6 +42,7 @@ fn display(layers: StdVec<LayerConfig>, budget: u64) -> DisplayConfig {
         compose_core: 0,
         background: 0,
         fail_safe: FailSafe::Colour(0x00ff_0000),
+        statistics_every: 0,
         layers: Box::leak(layers.into_boxed_slice()),
     }
 }
