@@ -96,11 +96,11 @@ pub struct MissingFile {
     pub package: &'static str,
 }
 
-/// Reads QEMU's "failed to find romfile" / "Could not find ROM image" / "could not load …"
-/// messages and names the Debian package that ships the file (Debian 12/13 file lists).
+/// Reads QEMU's "failed to find romfile" / "Could not find ROM image" / "could not load …" /
+/// "rom: file … : error Failed to open file" messages and names the Debian package that ships the file (Debian 12/13 file lists).
 pub fn missing_file(stderr: &str) -> Option<MissingFile> {
     let file = stderr.lines().find_map(|line| {
-        let quoted = ["failed to find romfile \"", "Could not find ROM image '", "could not load "]
+        let quoted = ["failed to find romfile \"", "Could not find ROM image '", "could not load ", "rom: file "]
             .iter()
             .find_map(|marker| line.split_once(marker).map(|(_, rest)| rest))?;
         let name: String = quoted
@@ -150,12 +150,14 @@ pub fn check(board: &QemuBoard) -> Result<(), PreflightError> {
             None => thread::sleep(Duration::from_millis(20)),
         }
     };
-    if status.success() {
-        return Ok(());
-    }
     let mut stderr = String::new();
     if let Some(mut pipe) = child.stderr.take() {
         let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    // A device's option ROM that cannot be opened (ramfb's `vgabios-ramfb.bin`) is only a
+    // message: QEMU goes on, and every run prints it as an error. Missing is missing.
+    if status.success() && missing_file(&stderr).is_none() {
+        return Ok(());
     }
     Err(PreflightError::Failed {
         machine: board.machine.clone(),
@@ -193,6 +195,18 @@ pub fn ensure(board: &QemuBoard, progress: &Progress) -> Result<(), PreflightErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ramfbs_rom_that_qemu_cannot_open_comes_from_seabios() {
+        let stderr = "rom: file vgabios-ramfb.bin   : error Failed to open file \u{201c}vgabios-ramfb.bin\u{201d}: No such file or directory\n";
+        assert_eq!(
+            missing_file(stderr),
+            Some(MissingFile {
+                file: "vgabios-ramfb.bin".to_owned(),
+                package: "seabios"
+            })
+        );
+    }
 
     #[test]
     fn the_virtio_option_rom_comes_from_ipxe() {

@@ -34,7 +34,9 @@ pub fn run(repository: &Repository, arguments: &SystemArgs) -> Result<(), Failur
     }
     let spec = bulkhead_config::load(&manifest, repository.root())
         .map_err(PipelineError::Config)?;
-    qemu_preflight::ensure(&QemuBoard::from(&spec.board().qemu), &progress)?;
+    let mut machine = QemuBoard::from(&spec.board().qemu);
+    machine.extra_args.extend(xtask::pipeline::display_devices(&spec));
+    qemu_preflight::ensure(&machine, &progress)?;
     let built = build(repository, arguments)?;
     let image = built.hypervisor_elf();
     let log_file = built.log_port().then(|| built.output.hypervisor_log());
