@@ -54,7 +54,7 @@ fn expected(x: u32, y: u32) -> u32 {
 #[test]
 fn linux_draws_through_simplefb_beside_a_pixel_exact_critical_layer() {
     let system = TestSystem::from_manifest_file(MANIFEST);
-    let options = BootOptions { session_timeout: Duration::from_secs(240), ..BootOptions::default() };
+    let options = BootOptions { session_timeout: Duration::from_secs(170), ..BootOptions::default() };
     let (session, mut qmp, directory) = boot_with_qmp(&system, "linux-display", options);
     let drawn = session.wait_until("Linux's framebuffer line", BOOT, |transcript| {
         transcript.lines_of("linux").into_iter().find(|line| line.starts_with("linux-demo: fb0: ")).map(str::to_owned)
