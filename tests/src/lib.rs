@@ -12,6 +12,7 @@
 //! the `xtask` library, so a test boots exactly what `cargo xtask run` boots.
 #![forbid(unsafe_code)]
 
+pub mod display;
 pub mod session;
 pub mod system;
 pub mod transcript;

@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use bulkhead_core::boot_seed::RNG_SEED_BYTES;
+use bulkhead_core::display::hypercall::VBLANK_INTID;
 use bulkhead_core::layout::{
     DTB_MAX_SIZE, RAM_BASE, VGICC_BASE, VGICC_SIZE, VGICD_BASE, VGICD_SIZE, VGICD_V2_SIZE,
     VGICR_BASE, VGICR_STRIDE, VUART_BASE, VUART_INTID, VUART_SIZE, timer_intid,
@@ -440,6 +441,11 @@ fn write_framebuffer(
     fdt.property_u32("stride", layer.stride)?;
     fdt.property_string("format", layer.format.simple_framebuffer_name())?;
     fdt.property_string("status", "okay")?;
+    // The virtual vblank (`DISPLAY_VBLANK`), a PPI of vCPU 0 the guest turns on with the call.
+    fdt.property_array_u32(
+        "interrupts",
+        &[GIC_PPI, VBLANK_INTID - FIRST_PPI, IRQ_TYPE_EDGE_RISING],
+    )?;
     fdt.property_u32("bulkhead,layer", u32::try_from(index).unwrap_or(u32::MAX))?;
     if layer.critical {
         fdt.property_u32("bulkhead,freeze-threshold", layer.freeze_threshold)?;

@@ -192,6 +192,8 @@ fn a_display_layer_is_a_simple_framebuffer_in_its_partitions_tree() {
         "stride = <0x400>;",
         "format = \"r5g6b5\";",
         "bulkhead,layer = <0x01>;",
+        // The virtual vblank: PPI 0 (INTID 16), edge-triggered.
+        "interrupts = <0x01 0x00 0x01>;",
     ] {
         assert!(media.contains(expected), "missing `{expected}` in:\n{media}");
     }

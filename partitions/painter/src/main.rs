@@ -17,14 +17,26 @@
 //! outside the layer first (the mediator must refuse it); `wait=wfi`: wait for the next
 //! period in WFI on the virtual timer instead of spinning, so that the core is idle between
 //! presents (the bench's display row measures composition with the other cores idle).
+//! `vblank=1`: turn the virtual vblank on (`DISPLAY_VBLANK`), enable the PPI it names and pace
+//! the presents on it instead of the timer: one present per vblank; every 60th vblank prints
+//! `vblank paced: <V> vblanks in <T> ms` (virtual counter since the first wait).
+//! `vblank=gic-only`: enable the vblank PPI (INTID 16, from the device tree node) in the GIC
+//! but never make the call: every 10th present prints `vblanks taken: <V>`, which must stay 0.
+//! `write-past=N`: after N presents, write one row past the end of the framebuffer (still
+//! this partition's RAM: nothing is shown), print `wrote past the framebuffer`, then write
+//! the first word past the partition's RAM (`writing past RAM at 0x<A>`): a stage-2 fault the
+//! hypervisor contains by the partition's fault policy.
 //!
 //! Lines the tests look for: `layer <L>: <W>x<H> <format> at 0x<ipa>`, `painted`,
-//! `presented <N>` (every 10th and the last), `bad rectangle refused`, `flood: <N> presents, <C> coalesced`.
+//! `presented <N>` (every 10th and the last), `bad rectangle refused`, `flood: <N> presents, <C> coalesced`,
+//! `vblank on: INTID <I>`, `vblank paced: ...`, `vblanks taken: <V>`, `wrote past the framebuffer`,
+//! `writing past RAM at 0x<A>`.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 use core::arch::asm;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use guest_rt::timer::VirtualTimer;
 use guest_rt::{BootInfo, cpu, irq, println};
@@ -35,6 +47,19 @@ guest_rt::entry!(main);
 const DISPLAY_INFO: u64 = 0xC600_0D00;
 /// `DISPLAY_PRESENT`.
 const DISPLAY_PRESENT: u64 = 0xC600_0D01;
+/// `DISPLAY_VBLANK`.
+const DISPLAY_VBLANK: u64 = 0xC600_0D02;
+/// The vblank PPI the device tree node names (`interrupts = <1 0 1>`: PPI 0).
+const VBLANK_INTID: u32 = 16;
+/// GIC priority of the vblank.
+const VBLANK_PRIORITY: u8 = 0x80;
+
+/// Vblank interrupts taken.
+static VBLANKS: AtomicU64 = AtomicU64::new(0);
+
+fn on_vblank(_intid: u32) {
+    VBLANKS.fetch_add(1, Ordering::Relaxed);
+}
 
 /// The layer's framebuffer, from the device tree.
 struct Framebuffer {
@@ -71,21 +96,58 @@ fn main(boot: &'static BootInfo) -> ! {
             println!("bad rectangle refused");
         }
     }
+    let vblank = boot.bootarg("vblank");
+    let paced = vblank == Some("1");
+    if paced {
+        let intid = hypercall(DISPLAY_VBLANK, 1, 0);
+        match irq::enable(intid as u32, VBLANK_PRIORITY, on_vblank) {
+            Ok(()) => println!("vblank on: INTID {}", intid),
+            Err(error) => println!("vblank INTID {} not enabled: {:?}", intid as i64, error),
+        }
+    } else if vblank == Some("gic-only") {
+        if let Err(error) = irq::enable(VBLANK_INTID, VBLANK_PRIORITY, on_vblank) {
+            println!("vblank INTID not enabled: {:?}", error);
+        }
+    }
+    irq::unmask();
+    let write_past = number_bootarg(boot, "write-past");
     let timer = VirtualTimer;
     let period = timer.ticks_from_nanoseconds(period_ms.saturating_mul(1_000_000));
     let sleep = boot.bootarg("wait") == Some("wfi") && enable_timer_wake(boot);
+    let paced_since = timer.now();
+    // Multiples of 60 vblanks already reported.
+    let mut reported: u64 = 0;
     let mut count: u64 = 0;
     let (mut flooded, mut coalesced) = (0u64, 0u64);
     loop {
+        if paced {
+            let seen = VBLANKS.load(Ordering::Relaxed);
+            irq::wait_while(|| VBLANKS.load(Ordering::Relaxed) == seen);
+            let taken = VBLANKS.load(Ordering::Relaxed);
+            if taken / 60 > reported {
+                reported = taken / 60;
+                let elapsed = timer.now().saturating_sub(paced_since);
+                println!("vblank paced: {} vblanks in {} ms", taken, elapsed.saturating_mul(1000) / timer.frequency().max(1));
+            }
+        }
         if presents.is_none_or(|limit| count < limit) {
             hypercall(DISPLAY_PRESENT, 0, 0);
             count += 1;
             if count % 10 == 0 || Some(count) == presents {
                 println!("presented {}", count);
+                if vblank == Some("gic-only") {
+                    println!("vblanks taken: {}", VBLANKS.load(Ordering::Relaxed));
+                }
             }
             if flood && count % 10 == 0 {
                 println!("flood: {} presents, {} coalesced", flooded, coalesced);
             }
+            if write_past == Some(count) {
+                write_past_the_end(boot, &framebuffer);
+            }
+        }
+        if paced {
+            continue;
         }
         let deadline = timer.now().saturating_add(period);
         if sleep {
@@ -164,6 +226,27 @@ fn draw(framebuffer: &Framebuffer, seed_value: u64) {
             }
         }
     }
+}
+
+/// Writes one row past the framebuffer (this partition's own RAM), then one word past the
+/// partition's RAM, which stage 2 does not map: the hypervisor takes the fault.
+fn write_past_the_end(boot: &'static BootInfo, framebuffer: &Framebuffer) {
+    let past_framebuffer = framebuffer.address + (framebuffer.height as usize) * (framebuffer.stride as usize);
+    // SAFETY: the row after the framebuffer lies in this partition's RAM (the compiler keeps
+    // the framebuffer below the device tree slot at the RAM's end), which nothing in this
+    // guest uses; the write shows that nothing outside the layer is composed.
+    unsafe { core::ptr::write_volatile(past_framebuffer as *mut u32, 0x00ff_00ff) };
+    println!("wrote past the framebuffer");
+    let Some(ram) = boot.device_tree.memory().regions().next() else {
+        println!("no memory node");
+        return;
+    };
+    let past_ram = ram.starting_address as usize + ram.size.unwrap_or(0);
+    println!("writing past RAM at {:#x}", past_ram);
+    // SAFETY: deliberately outside this partition's RAM: stage 2 maps nothing there, so the
+    // store never completes; the hypervisor applies the fault policy (the write is the test).
+    unsafe { core::ptr::write_volatile(past_ram as *mut u32, 0x00ff_00ff) };
+    println!("the write past RAM returned");
 }
 
 /// One display hypercall (SMCCC, `hvc #0`): function in x0, arguments in x1-x2, result in x0.

@@ -44,7 +44,7 @@ const PARTITION_0_IMAGE: &[u8] = include_bytes!("$OUT_DIR/cluster.bin");
 const PARTITION_0_DTB: &[u8] = include_bytes!("$OUT_DIR/cluster.dtb");
 // Validated at these sizes: a file changed since then fails the build.
 const _: () = assert!(PARTITION_0_IMAGE.len() == 65540);
-const _: () = assert!(PARTITION_0_DTB.len() == 1997);
+const _: () = assert!(PARTITION_0_DTB.len() == 2021);
 const _: () = assert!(PARTITION_0_DTB.len() as u64 <= ::bulkhead_core::layout::DTB_MAX_SIZE);
 
 // Partition 1: media.
@@ -64,7 +64,7 @@ const PARTITION_1_IMAGE: &[u8] = include_bytes!("$OUT_DIR/media.bin");
 const PARTITION_1_DTB: &[u8] = include_bytes!("$OUT_DIR/media.dtb");
 // Validated at these sizes: a file changed since then fails the build.
 const _: () = assert!(PARTITION_1_IMAGE.len() == 65540);
-const _: () = assert!(PARTITION_1_DTB.len() == 1951);
+const _: () = assert!(PARTITION_1_DTB.len() == 1975);
 const _: () = assert!(PARTITION_1_DTB.len() as u64 <= ::bulkhead_core::layout::DTB_MAX_SIZE);
 
 /// Physical cores and the vCPU pinned to each.

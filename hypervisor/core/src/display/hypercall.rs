@@ -5,6 +5,14 @@
 //! | --- | --- | --- | --- |
 //! | `0xC600_0D00` | `DISPLAY_INFO` | none | the caller's layer index, or `NOT_SUPPORTED` (−1) without a layer |
 //! | `0xC600_0D01` | `DISPLAY_PRESENT` | `x1` = `x \| y << 32`, `x2` = `width \| height << 32` (surface-local; `x2 = 0`: the whole layer) | 0 queued, 1 coalesced into this frame's earlier present, `INVALID_PARAMETERS` (−2) for a rectangle outside the layer |
+//! | `0xC600_0D02` | `DISPLAY_VBLANK` | `x1` = 1 on, 0 off | the vblank PPI's INTID ([`VBLANK_INTID`]) when on, 0 when off, `INVALID_PARAMETERS` for another `x1`; `NOT_SUPPORTED` without a layer |
+//!
+//! The virtual vblank is PPI [`VBLANK_INTID`] of the partition's vCPU 0, made pending once at
+//! every composed frame while the partition has it on (and, as any interrupt, delivered once
+//! the guest enables it in its virtual GIC). It is a latch: frames the guest has not
+//! acknowledged yet merge into one pending interrupt, so a partition takes at most one
+//! vblank per frame whatever it does. The layer's `simple-framebuffer` node names it in
+//! `interrupts` (edge-triggered PPI).
 //!
 //! Coordinates are surface-local: a guest names pixels of its own layer only, and the
 //! mediator clips them to it ([`super::schedule::LayerState::present`]). The calls are
@@ -16,6 +24,14 @@ use super::rect::Rect;
 pub const DISPLAY_INFO: u32 = 0xC600_0D00;
 /// `DISPLAY_PRESENT`.
 pub const DISPLAY_PRESENT: u32 = 0xC600_0D01;
+
+/// `DISPLAY_VBLANK`.
+pub const DISPLAY_VBLANK: u32 = 0xC600_0D02;
+
+/// The virtual vblank interrupt: PPI 0 (INTID 16) of the partition's vCPU 0. No architected
+/// or SBSA-assigned PPI is at 16 (the timers are 26–30, the maintenance interrupt 25, the
+/// PMU 23), and guest PPIs are virtual: nothing physical backs this one.
+pub const VBLANK_INTID: u32 = 16;
 
 /// SMCCC `NOT_SUPPORTED`.
 pub const NOT_SUPPORTED: u64 = u64::MAX;
@@ -29,6 +45,9 @@ pub enum DisplayCall {
     Info,
     /// These pixels of my layer changed (`None`: all of them).
     Present(Option<Rect>),
+    /// Turn my vblank interrupt on (`Some(true)`) or off (`Some(false)`); `None`: an `x1`
+    /// that is neither, refused.
+    Vblank(Option<bool>),
 }
 
 /// The display call in `x0`..`x2`, or `None` when `x0` is not a display function ID (the
@@ -39,6 +58,14 @@ pub fn decode(function: u64, arguments: [u64; 2]) -> Option<DisplayCall> {
     let id = u32::try_from(function).ok()?;
     if id == DISPLAY_INFO {
         return Some(DisplayCall::Info);
+    }
+    if id == DISPLAY_VBLANK {
+        let [switch, _] = arguments;
+        return Some(DisplayCall::Vblank(match switch {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }));
     }
     if id != DISPLAY_PRESENT {
         return None;
@@ -74,12 +101,21 @@ mod tests {
     }
 
     #[test]
+    fn vblank_takes_only_on_or_off() {
+        let vblank = u64::from(DISPLAY_VBLANK);
+        assert_eq!(decode(vblank, [1, 0]), Some(DisplayCall::Vblank(Some(true))));
+        assert_eq!(decode(vblank, [0, 7]), Some(DisplayCall::Vblank(Some(false))));
+        assert_eq!(decode(vblank, [2, 0]), Some(DisplayCall::Vblank(None)));
+        assert_eq!(decode(vblank, [1 << 32 | 1, 0]), Some(DisplayCall::Vblank(None)));
+    }
+
+    #[test]
     fn only_the_display_function_ids_are_display_calls() {
         assert_eq!(
             decode(u64::from(DISPLAY_INFO), [0, 0]),
             Some(DisplayCall::Info)
         );
-        assert_eq!(decode(0xC600_0D02, [0, 0]), None);
+        assert_eq!(decode(0xC600_0D03, [0, 0]), None);
         assert_eq!(decode(0x8400_0000, [0, 0]), None);
         // Bits above 31 must be zero for an SMC64 function ID.
         assert_eq!(decode(0x1_C600_0D00, [0, 0]), None);

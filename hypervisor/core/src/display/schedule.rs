@@ -11,7 +11,16 @@
 //!    the rest keep their damage for the next frame and count as deferred.
 //!
 //! A layer that has never presented (a guest drawing through `simple-framebuffer` without
-//! the present call, like Linux's simpledrm) is refreshed whole every frame it fits.
+//! the present call, like Linux's simplefb or simpledrm) is refreshed whole every frame it
+//! fits: the mediator cannot see a guest's stores, and the compiler already proved that
+//! the whole screen, every layer included, fits one frame's budget (`BH1108`), so this
+//! costs no more than a frame in which every layer presented everything. Such a layer
+//! cannot freeze (only critical layers do, and a critical layer that never presents is
+//! frozen after its threshold as any silent one): it is shown as its owner draws it.
+//!
+//! Each plan also lists the layers whose owners asked for a virtual vblank
+//! ([`LayerState::set_vblank`]): one entry per such layer per frame, so a partition is sent
+//! at most one vblank per composed frame by construction.
 //!
 //! Bounds: [`LayerState::present`] is O([`DAMAGE_CAPACITY`]); [`plan_frame`] is
 //! O(layers × damage) and allocates nothing; the plan's composition work is at most the
@@ -44,6 +53,10 @@ pub struct LayerState {
     presents: u64,
     /// Presents merged into an earlier one of the same frame.
     coalesced: u64,
+    /// Whether the owner asked for a vblank interrupt at every composed frame.
+    vblank: bool,
+    /// Frames at which a vblank was planned for the owner.
+    vblanks: u64,
 }
 
 /// Why a present was refused.
@@ -73,7 +86,19 @@ impl LayerState {
             deferred_frames: 0,
             presents: 0,
             coalesced: 0,
+            vblank: false,
+            vblanks: 0,
         }
+    }
+
+    /// Turns the owner's vblank interrupt on or off (from the next planned frame).
+    pub fn set_vblank(&mut self, on: bool) {
+        self.vblank = on;
+    }
+
+    /// Whether the owner gets a vblank at every frame, and how many were planned so far.
+    pub const fn vblank(&self) -> (bool, u64) {
+        (self.vblank, self.vblanks)
     }
 
     /// The guest's present of `rect` in its own surface coordinates (`None`: the whole
@@ -150,6 +175,8 @@ pub struct FramePlan {
     pub cost: u64,
     /// Layers whose work was deferred to a later frame.
     pub deferred: Vec<usize, MAX_LAYERS>,
+    /// Layers whose owners get a vblank interrupt for this frame (each at most once).
+    pub vblanks: Vec<usize, MAX_LAYERS>,
 }
 
 impl FramePlan {
@@ -161,6 +188,7 @@ impl FramePlan {
             events: Vec::new(),
             cost: 0,
             deferred: Vec::new(),
+            vblanks: Vec::new(),
         }
     }
 }
@@ -177,6 +205,7 @@ pub fn plan_frame(
     plan.items.clear();
     plan.events.clear();
     plan.deferred.clear();
+    plan.vblanks.clear();
     plan.cost = 0;
     let layers = display.layers;
     let destinations = || layers.iter().map(|layer| layer.destination);
@@ -190,6 +219,11 @@ pub fn plan_frame(
             let _pushed: Result<(), HealthEvent> = plan.events.push(event);
         }
         state.presented_this_frame = false;
+        if state.vblank {
+            state.vblanks = state.vblanks.saturating_add(1);
+            // One entry per layer and MAX_LAYERS slots: the push cannot fail.
+            let _pushed: Result<(), usize> = plan.vblanks.push(index);
+        }
         if !state.presented_ever {
             state.damage.clear();
             state.damage.add(layer.destination);

@@ -28,6 +28,11 @@
 //! (`STATISTICS`, O(1) per frame, one in-place sort of at most 256 samples per window) and
 //! prints a line per window.
 //!
+//! The virtual vblank: after each composed frame, every partition whose layer has it on
+//! (`DISPLAY_VBLANK`) gets PPI [`VBLANK_INTID`] latched pending on its vCPU 0, under that
+//! partition's lock, taken after `PLAN` and `MEDIATOR` are released, one partition at a time;
+//! a vCPU that can take it is kicked. At most `MAX_LAYERS` lock/latch/kick steps per frame.
+//!
 //! Backends sit behind one trait ([`backend::ScanOutBackend`]): RAM capture is the buffer
 //! itself; ramfb is configured once at boot to scan the buffer out. Others are not built yet
 //! (`docs/display.md`).
@@ -37,13 +42,15 @@ use crate::context::TrapContext;
 use crate::generated::{DISPLAY, DISPLAY_SCAN_OUT_PIXELS};
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::display::compose::{LayerSource, ScanOut};
-use bulkhead_core::display::hypercall::{self, DisplayCall, INVALID_PARAMETERS, NOT_SUPPORTED};
+use bulkhead_core::display::hypercall::{self, DisplayCall, INVALID_PARAMETERS, NOT_SUPPORTED, VBLANK_INTID};
 use bulkhead_core::display::liveness::HealthEvent;
 use bulkhead_core::display::schedule::{FramePlan, LayerState, PresentOutcome, WorkKind, drawing_order, plan_frame};
 use bulkhead_core::display::statistics::{FrameSample, FrameStatistics, Spread, Summary};
 use bulkhead_core::display::{DisplayConfig, FailSafe, LayerConfig, MAX_LAYERS, Rect};
 use bulkhead_core::addr::PhysAddr;
+use bulkhead_core::vgic::VcpuSet;
 use crate::lock::Mutex;
+use crate::partition::PARTITIONS;
 
 mod backend;
 
@@ -152,6 +159,13 @@ fn answer(context: &TrapContext, call: DisplayCall) -> u64 {
     };
     let rect = match call {
         DisplayCall::Info => return u64::try_from(index).unwrap_or(NOT_SUPPORTED),
+        DisplayCall::Vblank(None) => return INVALID_PARAMETERS,
+        DisplayCall::Vblank(Some(on)) => {
+            if let Some(state) = MEDIATOR.lock().layers.get_mut(index) {
+                state.set_vblank(on);
+            }
+            return if on { u64::from(VBLANK_INTID) } else { 0 };
+        }
         DisplayCall::Present(rect) => rect,
     };
     let outcome = {
@@ -184,8 +198,21 @@ fn layer_of(partition: usize) -> Option<(&'static DisplayConfig, usize, &'static
 }
 
 /// Plans and composes one frame if `periods` frame periods have passed since the last one
-/// (0: now).
+/// (0: now), then sends the frame's vblanks.
 fn frame_if_due(display: &'static DisplayConfig, periods: u64) {
+    let Some(vblanks) = compose_if_due(display, periods) else {
+        return;
+    };
+    for index in &vblanks {
+        if let Some(layer) = display.layers.get(*index) {
+            raise_vblank(layer.partition);
+        }
+    }
+}
+
+/// [`frame_if_due`]'s frame: `None` if none was due, else the layers whose owners get a
+/// vblank for it. Returns with `PLAN` and `MEDIATOR` released.
+fn compose_if_due(display: &'static DisplayConfig, periods: u64) -> Option<heapless::Vec<usize, MAX_LAYERS>> {
     let now = arch::cpu::counter();
     let period = period_ticks(display).saturating_mul(periods);
     // Taken only by the composing core (see the module documentation), never waited for by
@@ -194,12 +221,15 @@ fn frame_if_due(display: &'static DisplayConfig, periods: u64) {
     let (frame, oldest_critical_present) = {
         let mut mediator = MEDIATOR.lock();
         if mediator.frame != 0 && now.saturating_sub(mediator.last_frame) < period {
-            return;
+            return None;
         }
         mediator.last_frame = now;
         let frame = mediator.frame;
         mediator.frame = frame.saturating_add(1);
         plan_frame(display, &mut mediator.layers, frame, &mut plan);
+        if frame.saturating_add(1).checked_rem(ACCOUNTING_FRAMES) == Some(0) {
+            log_layer_accounting(display, &mediator.layers, frame.saturating_add(1));
+        }
         (frame, take_critical_presents(display, &mut mediator.unshown_present))
     };
     compose(display, &plan, frame == 0);
@@ -221,6 +251,7 @@ fn frame_if_due(display: &'static DisplayConfig, periods: u64) {
             report_statistics(&summary);
         }
     }
+    Some(plan.vblanks.clone())
 }
 
 /// Forgets every layer's unshown present and returns the oldest critical one, which this
@@ -258,6 +289,40 @@ fn report_statistics(summary: &Summary) {
         Three(summary.critical_latency),
         summary.frames_with_deferred_work
     );
+}
+
+/// Frames between two layer-accounting lines in the defmt log.
+const ACCOUNTING_FRAMES: u64 = 300;
+
+/// Each layer's accounting after `frames` frames, in the defmt log (a few bytes per layer:
+/// what a test or an operator reads to see that the critical layer missed no frame).
+fn log_layer_accounting(display: &DisplayConfig, layers: &[LayerState], frames: u64) {
+    for (index, state) in layers.iter().enumerate().take(display.layers.len()) {
+        let (presents, coalesced) = state.presents();
+        let (_, vblanks) = state.vblank();
+        defmt::info!(
+            "display: frame {=u64}: layer {=usize}: {=u64} presents ({=u64} coalesced), {=u64} deferred frames, {=u64} vblanks",
+            frames,
+            index,
+            presents,
+            coalesced,
+            state.deferred_frames(),
+            vblanks
+        );
+    }
+}
+
+/// Latches the vblank PPI pending on vCPU 0 of `partition` and kicks that vCPU if it can
+/// take it now (the guest enabled the PPI). A partition that is stopped (no state) is
+/// skipped. One partition lock, O(1) vGIC work, at most one kick.
+fn raise_vblank(partition: usize) {
+    let (Some(description), Some(slot)) = (crate::generated::SYSTEM.partitions.get(partition), PARTITIONS.get(partition)) else {
+        return;
+    };
+    let target = slot.lock().as_mut().map(|state| state.devices.vgic.set_private_pending(0, VBLANK_INTID));
+    if let Some(Ok(Some(vcpu))) = target {
+        crate::delivery::kick_vcpus(description, VcpuSet::single(vcpu));
+    }
 }
 
 /// Carries out `plan` on the scan-out buffer; the `first` frame first composes the whole

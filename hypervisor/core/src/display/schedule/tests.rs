@@ -151,6 +151,31 @@ fn layers_that_never_present_are_refreshed_every_frame() {
 }
 
 #[test]
+fn a_vblank_is_planned_once_per_frame_only_for_layers_that_turned_it_on() {
+    let system = display(
+        StdVec::from([layer(Rect::new(0, 0, 4, 4), true, 0), layer(Rect::new(4, 0, 4, 4), false, 0)]),
+        1000,
+    );
+    let mut states = [LayerState::new(), LayerState::new()];
+    states[0].set_vblank(true);
+    for frame in 0..5 {
+        // However often the owner presents in between, one vblank per frame.
+        for _ in 0..3 {
+            let _ = states[0].present(&system.layers[0], None);
+        }
+        let plan = planned(&system, &mut states, frame);
+        assert_eq!(plan.vblanks.as_slice(), &[0]);
+    }
+    assert_eq!(states[0].vblank(), (true, 5));
+    assert_eq!(states[1].vblank(), (false, 0));
+    states[0].set_vblank(false);
+    states[1].set_vblank(true);
+    let plan = planned(&system, &mut states, 5);
+    assert_eq!(plan.vblanks.as_slice(), &[1]);
+    assert_eq!(states[0].vblank(), (false, 5));
+}
+
+#[test]
 fn drawing_order_is_by_z_then_manifest_order() {
     let system = display(
         StdVec::from([
@@ -184,8 +209,13 @@ proptest! {
             let _ = states[0].present(&system.layers[0], Some(Rect::new(x, y, width, height)));
             let _ = states[2].present(&system.layers[2], Some(Rect::new(y, x, height, width)));
             states[1].present(&system.layers[1], None).unwrap();
+            if frame == 3 {
+                states[2].set_vblank(true);
+            }
             let plan = planned(&system, &mut states, frame as u64);
             prop_assert!(plan.items.iter().any(|item| item.layer == 1 && item.kind == WorkKind::Compose));
+            // The vblank is one per frame, whatever the owner presents.
+            prop_assert_eq!(plan.vblanks.as_slice(), if frame >= 3 { &[2][..] } else { &[][..] });
             prop_assert!(plan.events.is_empty());
             let non_critical: u64 = plan.items.iter().filter(|item| item.layer != 1).map(|item| item.cost).sum();
             prop_assert!(non_critical == 0 || plan.cost <= budget.max(800), "over budget: {:?}", plan);
