@@ -383,12 +383,28 @@ pub fn compiler_warnings(stderr: &str) -> Vec<String> {
     warnings
 }
 
-/// The QEMU devices the system's display backend drives (`docs/display.md`): ramfb is not
-/// part of QEMU `virt` until asked for.
+/// The QEMU devices the system's display backend drives (`docs/display.md`): neither ramfb
+/// nor a GPU is part of QEMU `virt` until asked for. The GPU goes on the transport the
+/// configuration compiler gave the hypervisor (the lowest-addressed one, which QEMU names
+/// `virtio-mmio-bus.0`; `bulkhead_config`'s `virtio_gpu_transport`), as a modern (version 2)
+/// device, with the manifest's resolution as its preferred mode.
 pub fn display_devices(spec: &bulkhead_config::spec::SystemSpec) -> Vec<String> {
-    match spec.display().map(|display| display.backend) {
-        Some(bulkhead_core::display::Backend::Ramfb) => vec!["-device".to_owned(), "ramfb".to_owned()],
-        Some(bulkhead_core::display::Backend::RamCapture) | None => Vec::new(),
+    use bulkhead_core::display::Backend;
+    match spec.display() {
+        Some(display) => match display.backend {
+            Backend::Ramfb => vec!["-device".to_owned(), "ramfb".to_owned()],
+            Backend::VirtioGpu => vec![
+                "-global".to_owned(),
+                "virtio-mmio.force-legacy=false".to_owned(),
+                "-device".to_owned(),
+                format!(
+                    "virtio-gpu-device,bus=virtio-mmio-bus.0,xres={},yres={}",
+                    display.width, display.height
+                ),
+            ],
+            Backend::RamCapture => Vec::new(),
+        },
+        None => Vec::new(),
     }
 }
 

@@ -96,7 +96,6 @@ mod status {
     pub const DRIVER: u32 = 2;
     pub const DRIVER_OK: u32 = 4;
     pub const FEATURES_OK: u32 = 8;
-    pub const DEVICE_NEEDS_RESET: u32 = 64;
     pub const FAILED: u32 = 128;
 }
 
@@ -414,6 +413,11 @@ pub struct VirtioGpu {
     /// The screen.
     screen: Rect,
 }
+
+// SAFETY: the register block is MMIO, reachable identically from every core, and the rest is
+// plain memory; `VirtioGpu` methods take `&mut self`, so whoever holds it (the display
+// backend, behind its lock) serialises every access to the transport and the queue.
+unsafe impl Send for VirtioGpu {}
 
 impl VirtioGpu {
     /// A GPU not started yet.
