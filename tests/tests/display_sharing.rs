@@ -183,10 +183,21 @@ fn differences(pixels: &[u32], frozen: bool) -> Vec<(u32, u32, u32, u32)> {
 /// Boots `text` with a QMP socket (xtask adds the backend's QEMU device: `-device ramfb`,
 /// or `-device virtio-gpu-device` on the GPU's transport).
 fn boot(name: &str, text: &str) -> (QemuSession, Qmp, tempfile_dir::Directory) {
+    boot_tracing(name, text, &[])
+}
+
+/// [`boot`], with QEMU's trace events `events` written to [`TRACE_FILE`] in the directory.
+fn boot_tracing(name: &str, text: &str, events: &[&str]) -> (QemuSession, Qmp, tempfile_dir::Directory) {
     let system = TestSystem::from_manifest_text(name, text);
     let directory = tempfile_dir::Directory::new(name);
     let socket = directory.path().join("qmp.sock");
-    let extra_args = vec!["-qmp".to_owned(), format!("unix:{},server=on,wait=off", socket.display())];
+    let mut extra_args = vec!["-qmp".to_owned(), format!("unix:{},server=on,wait=off", socket.display())];
+    for event in events {
+        extra_args.extend(["-trace".to_owned(), (*event).to_owned()]);
+    }
+    if !events.is_empty() {
+        extra_args.extend(["-D".to_owned(), directory.path().join(TRACE_FILE).display().to_string()]);
+    }
     let session = system.boot_with(BootOptions { extra_args, ..BootOptions::default() });
     let qmp = Qmp::connect(&socket);
     (session, qmp, directory)
@@ -280,11 +291,22 @@ fn screendump(session: &QemuSession, qmp: &mut Qmp, directory: &Path) -> Vec<u32
         .collect()
 }
 
+/// QEMU's trace log, in the test's directory.
+const TRACE_FILE: &str = "qemu-trace.log";
+
 /// Boots the two painters on a screen shown by `backend` (its manifest name), `media` with
-/// `media_args`, waits for `presents` presents of both, and compares what QEMU's display
-/// shows (QMP `screendump`) with the expected screen, pixel for pixel.
-fn device_shows_both_layers_and_the_background(name: &str, backend: &str, media_args: &str, presents: u32) {
-    let (session, mut qmp, directory) = boot(name, &manifest(backend, "seed=3 period-ms=16", media_args));
+/// `media_args`, with QEMU tracing `events`; waits for `presents` presents of both, and
+/// compares what QEMU's display shows (QMP `screendump`) with the expected screen, pixel for
+/// pixel. Returns the running session and its directory for further checks.
+fn device_shows_both_layers_and_the_background(
+    name: &str,
+    backend: &str,
+    media_args: &str,
+    presents: u32,
+    events: &[&str],
+) -> (QemuSession, tempfile_dir::Directory) {
+    let (session, mut qmp, directory) =
+        boot_tracing(name, &manifest(backend, "seed=3 period-ms=16", media_args), events);
     session.wait_for(&format!("[hv] display: {backend} shows the scan-out buffer"));
     if media_args.contains("bad-rect=1") {
         session.wait_for("[media] bad rectangle refused");
@@ -301,26 +323,55 @@ fn device_shows_both_layers_and_the_background(name: &str, backend: &str, media_
     if session.transcript().contains("refused a frame command") {
         session.fail(&format!("{backend}: the device refused a frame command"));
     }
+    (session, directory)
 }
 
 // [itest->swr~display-safety-layer~1]
 #[test]
 fn ramfb_shows_both_layers_and_the_background_pixel_exact() {
-    device_shows_both_layers_and_the_background("display-ramfb", "ramfb", "seed=5 period-ms=16", 30);
+    device_shows_both_layers_and_the_background("display-ramfb", "ramfb", "seed=5 period-ms=16", 30, &[]);
 }
 
-/// The GPU only shows what was transferred and flushed: every frame's damage must reach it,
-/// including frames composed while the device was still busy (carried to the next one),
-/// while `media` floods presents and names a rectangle outside its layer.
+/// The rectangles (`x, y, width, height`) of QEMU's `virtio_gpu_cmd_res_flush` trace lines
+/// (`virtio_gpu_cmd_res_flush res 0x1, w 320, h 240, x 0, y 0`).
+fn flushed_rectangles(trace: &str) -> Vec<[u32; 4]> {
+    trace
+        .lines()
+        .filter(|line| line.contains("virtio_gpu_cmd_res_flush"))
+        .filter_map(|line| {
+            let field = |name: &str| -> Option<u32> {
+                line.split(", ").find_map(|part| part.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            };
+            Some([field("x")?, field("y")?, field("w")?, field("h")?])
+        })
+        .collect()
+}
+
 // [itest->swr~display-safety-layer~1]
 #[test]
 fn virtio_gpu_shows_both_layers_and_the_background_pixel_exact_while_media_misbehaves() {
-    device_shows_both_layers_and_the_background(
+    let (session, directory) = device_shows_both_layers_and_the_background(
         "display-virtio-gpu",
         "virtio-gpu",
         "seed=5 period-ms=16 flood=1 bad-rect=1",
         60,
+        &["virtio_gpu_cmd_res_flush"],
     );
+    // QEMU's screendump reads the resource, which a transfer alone updates: a flush only
+    // tells the display. So the flushes are checked in QEMU's own trace: the whole screen
+    // once (the first frame), then each layer's rectangle again and again.
+    let trace = std::fs::read_to_string(directory.path().join(TRACE_FILE)).unwrap_or_default();
+    let flushes = flushed_rectangles(&trace);
+    let count = |rect: [u32; 4]| flushes.iter().filter(|flushed| **flushed == rect).count();
+    let (screen, cluster, media) = (count([0, 0, 640, 480]), count([0, 0, 320, 240]), count([320, 240, 320, 240]));
+    if screen == 0 || cluster < 10 || media < 10 {
+        session.fail(&format!(
+            "flushes: whole screen {screen}, cluster's layer {cluster}, media's layer {media} (want 1+, 10+, 10+) of {} traced; first lines: {:?}",
+            flushes.len(),
+            trace.lines().take(5).collect::<Vec<_>>()
+        ));
+    }
+    println!("flushes: whole screen {screen}, cluster's layer {cluster}, media's layer {media}, {} in all", flushes.len());
 }
 
 /// A scratch directory under `target/` for the QMP socket and the memory dump, removed when
