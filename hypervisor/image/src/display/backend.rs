@@ -130,7 +130,7 @@ impl ScanOutBackend for VirtioGpuBackend {
         let mut deadline = CounterDeadline { end: arch::cpu::counter().saturating_add(wait) };
         VIRTIO_GPU
             .lock()
-            .start(registers, pixels.as_ptr() as u64, display.width, display.height, &mut deadline)
+            .start(registers, pixels, display.width, display.height, &mut deadline)
             .map_err(BackendError::VirtioGpu)
     }
 
