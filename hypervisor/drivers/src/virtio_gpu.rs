@@ -159,7 +159,7 @@ const HEADER_BYTES: usize = 24;
 /// 32 + 16; `TRANSFER_TO_HOST_2D` is 56).
 pub const REQUEST_BYTES: usize = 64;
 /// Bytes of the largest response (`virtio_gpu_resp_display_info`: the header and 16
-/// 24-byte `virtio_gpu_display_one`).
+/// 24-byte `virtio_gpu_display_one`), which only slot 0 receives.
 pub const RESPONSE_BYTES: usize = HEADER_BYTES + 16 * 24;
 
 /// What can go wrong with the GPU.
@@ -382,7 +382,13 @@ pub struct UsedRing {
 /// A response buffer, aligned for the header's word reads.
 #[repr(C, align(8))]
 #[derive(Clone, Copy, Debug)]
-pub struct Response(pub [u8; RESPONSE_BYTES]);
+pub struct Response(pub [u8; HEADER_BYTES]);
+
+/// Slot 0's response buffer, large enough for the display information (the boot commands
+/// run one at a time, so always in slot 0; frame commands only need the header).
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug)]
+pub struct LargeResponse(pub [u8; RESPONSE_BYTES]);
 
 /// Everything the device reads or writes: the rings and each slot's request and response.
 /// Slot `n` is the chain of descriptors `2n` (request) and `2n + 1` (response).
@@ -397,8 +403,10 @@ pub struct QueueMemory {
     pub used: UsedRing,
     /// Requests, one per slot.
     pub requests: [[u8; REQUEST_BYTES]; SLOTS],
-    /// Responses, one per slot.
+    /// Responses of slots 1 and up (slot 0's is `large_response`; entry 0 is unused).
     pub responses: [Response; SLOTS],
+    /// Slot 0's response.
+    pub large_response: LargeResponse,
 }
 
 /// The GPU, its control queue and the frame state; kept in a `static` (never moved: the
@@ -442,7 +450,8 @@ impl VirtioGpu {
                     available_event: 0,
                 },
                 requests: [[0; REQUEST_BYTES]; SLOTS],
-                responses: [Response([0; RESPONSE_BYTES]); SLOTS],
+                responses: [Response([0; HEADER_BYTES]); SLOTS],
+                large_response: LargeResponse([0; RESPONSE_BYTES]),
             },
             in_flight: [NO_REQUEST; SLOTS],
             offered: 0,
@@ -580,7 +589,11 @@ impl VirtioGpu {
         self.in_flight = [None; SLOTS];
         for slot in 0..SLOTS {
             let request = queue.requests.get(slot).map_or(0, |request| request.as_ptr() as u64);
-            let response = queue.responses.get(slot).map_or(0, |response| response.0.as_ptr() as u64);
+            let (response, response_length) = if slot == 0 {
+                (queue.large_response.0.as_ptr() as u64, RESPONSE_BYTES)
+            } else {
+                (queue.responses.get(slot).map_or(0, |response| response.0.as_ptr() as u64), HEADER_BYTES)
+            };
             let head = slot.saturating_mul(2);
             if let Some(descriptor) = queue.descriptors.get_mut(head) {
                 *descriptor = Descriptor {
@@ -593,7 +606,7 @@ impl VirtioGpu {
             if let Some(descriptor) = queue.descriptors.get_mut(head.saturating_add(1)) {
                 *descriptor = Descriptor {
                     address: response,
-                    length: u32::try_from(RESPONSE_BYTES).unwrap_or(0),
+                    length: u32::try_from(response_length).unwrap_or(0),
                     flags: DESCRIPTOR_WRITE,
                     next: 0,
                 };
@@ -617,21 +630,32 @@ impl VirtioGpu {
         self.used_index() == self.offered
     }
 
+    /// Slot `slot`'s response buffer (slot 0's is the large one).
+    fn response(&self, slot: usize) -> &[u8] {
+        if slot == 0 {
+            &self.queue.large_response.0
+        } else {
+            self.queue.responses.get(slot).map_or(&[], |response| &response.0)
+        }
+    }
+
     /// Places `request` in a free slot and offers it, without telling the device.
     fn offer(&mut self, request: Request) -> Result<(), GpuError> {
         let slot = self.in_flight.iter().position(Option::is_none).ok_or(GpuError::QueueFull)?;
         let head = slot.saturating_mul(2);
-        let (Some(bytes), Some(descriptor), Some(response)) = (
-            self.queue.requests.get_mut(slot),
-            self.queue.descriptors.get_mut(head),
-            self.queue.responses.get_mut(slot),
-        ) else {
+        let (Some(bytes), Some(descriptor)) = (self.queue.requests.get_mut(slot), self.queue.descriptors.get_mut(head))
+        else {
             return Err(GpuError::QueueFull);
         };
         *bytes = request.bytes;
         descriptor.length = request.length;
         // A stale success must not count for this command.
-        response.0.get_mut(..4).into_iter().for_each(|header| header.fill(0));
+        let header = if slot == 0 {
+            self.queue.large_response.0.get_mut(..HEADER_BYTES)
+        } else {
+            self.queue.responses.get_mut(slot).and_then(|response| response.0.get_mut(..HEADER_BYTES))
+        };
+        header.into_iter().for_each(|stale| stale.fill(0));
         let position = usize::from(self.offered) % QUEUE_SIZE;
         if let Some(entry) = self.queue.available.ring.get_mut(position) {
             *entry = u16::try_from(head).unwrap_or(0);
@@ -662,20 +686,18 @@ impl VirtioGpu {
     /// frees their slots; the first failure is returned.
     fn collect(&mut self) -> Result<(), GpuError> {
         let mut result = Ok(());
-        for (slot, flight) in self.in_flight.iter_mut().enumerate() {
-            let Some(request) = flight.take() else {
+        for slot in 0..SLOTS {
+            let Some(request) = self.in_flight.get_mut(slot).and_then(Option::take) else {
                 continue;
             };
-            let Some(response) = self.queue.responses.get(slot) else {
-                continue;
-            };
-            let header = core::ptr::addr_of!(response.0).cast::<u32>();
-            // SAFETY: `header` is the first word of the slot's response buffer (aligned by
-            // `Response`), inside `self.queue`; the device wrote it by DMA, so the read is
-            // volatile.
-            let kind = u32::from_le(unsafe { core::ptr::read_volatile(header) });
+            let mut header = [0u8; 4];
+            for (byte, source) in header.iter_mut().zip(self.response(slot).iter()) {
+                // SAFETY: `source` is a byte of the slot's response buffer in `self.queue`, a
+                // valid reference; the device wrote it by DMA, so the read is volatile.
+                *byte = unsafe { core::ptr::read_volatile(source) };
+            }
             if result.is_ok() {
-                result = check_response(&request, &kind.to_le_bytes());
+                result = check_response(&request, &header);
             }
         }
         result
@@ -693,15 +715,12 @@ impl VirtioGpu {
             }
         }
         let slot = self.in_flight.iter().position(Option::is_some).unwrap_or(0);
-        let response = self.queue.responses.get(slot).map_or([0; RESPONSE_BYTES], |response| {
-            let mut copy = [0; RESPONSE_BYTES];
-            for (byte, source) in copy.iter_mut().zip(response.0.iter()) {
-                // SAFETY: `source` is a byte of the slot's response buffer in `self.queue`,
-                // a valid reference; the device wrote it by DMA, so the read is volatile.
-                *byte = unsafe { core::ptr::read_volatile(source) };
-            }
-            copy
-        });
+        let mut response = [0; RESPONSE_BYTES];
+        for (byte, source) in response.iter_mut().zip(self.response(slot).iter()) {
+            // SAFETY: `source` is a byte of the slot's response buffer in `self.queue`, a valid
+            // reference; the device wrote it by DMA, so the read is volatile.
+            *byte = unsafe { core::ptr::read_volatile(source) };
+        }
         self.collect()?;
         Ok(response)
     }
@@ -797,8 +816,8 @@ mod tests {
                 let bytes = unsafe { core::slice::from_raw_parts(request.address as *const u8, request.length as usize) };
                 self.requests.push(bytes.to_vec());
                 let kind = get_u32(bytes, 0);
-                // SAFETY: (test) as above, the response buffer is RESPONSE_BYTES long.
-                let out = unsafe { core::slice::from_raw_parts_mut(response.address as *mut u8, RESPONSE_BYTES) };
+                // SAFETY: (test) as above, the response buffer is as long as its descriptor says.
+                let out = unsafe { core::slice::from_raw_parts_mut(response.address as *mut u8, response.length as usize) };
                 let answer = if Some(kind) == self.refuse {
                     0x1205
                 } else if kind == command::GET_DISPLAY_INFO {
