@@ -12,6 +12,9 @@ use crate::system::TestSystem;
 use crate::transcript::hex_after;
 
 /// A QMP connection (QEMU's JSON monitor) on a Unix socket.
+/// Where [`boot_with_qmp_tracing`] has QEMU write its trace, in the scratch directory.
+pub const TRACE_FILE: &str = "qemu-trace.log";
+
 pub struct Qmp {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
@@ -80,10 +83,27 @@ pub fn scan_out(session: &QemuSession, qmp: &mut Qmp, directory: &Path, width: u
 
 /// Boots `system` with a QMP socket in a fresh scratch directory (`options.extra_args` gets
 /// the `-qmp` argument appended).
-pub fn boot_with_qmp(system: &TestSystem, name: &str, mut options: BootOptions) -> (QemuSession, Qmp, Directory) {
+pub fn boot_with_qmp(system: &TestSystem, name: &str, options: BootOptions) -> (QemuSession, Qmp, Directory) {
+    boot_with_qmp_tracing(system, name, options, &[])
+}
+
+/// [`boot_with_qmp`], with QEMU's trace events `events` written to [`TRACE_FILE`] in the
+/// directory.
+pub fn boot_with_qmp_tracing(
+    system: &TestSystem,
+    name: &str,
+    mut options: BootOptions,
+    events: &[&str],
+) -> (QemuSession, Qmp, Directory) {
     let directory = Directory::new(name);
     let socket = directory.path().join("qmp.sock");
     options.extra_args.extend(["-qmp".to_owned(), format!("unix:{},server=on,wait=off", socket.display())]);
+    for event in events {
+        options.extra_args.extend(["-trace".to_owned(), (*event).to_owned()]);
+    }
+    if !events.is_empty() {
+        options.extra_args.extend(["-D".to_owned(), directory.path().join(TRACE_FILE).display().to_string()]);
+    }
     let session = system.boot_with(options);
     let qmp = Qmp::connect(&socket);
     (session, qmp, directory)

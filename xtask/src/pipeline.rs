@@ -383,18 +383,73 @@ pub fn compiler_warnings(stderr: &str) -> Vec<String> {
     warnings
 }
 
-/// The QEMU devices the system's display backend drives (`docs/display.md`): ramfb is not
-/// part of QEMU `virt` until asked for.
+/// The QEMU devices the system's display backend drives (`docs/display.md`): neither ramfb
+/// nor a GPU is part of QEMU `virt` until asked for. The GPU goes on the transport the
+/// configuration compiler gave the hypervisor (the lowest-addressed one, which QEMU names
+/// `virtio-mmio-bus.0`; `bulkhead_config`'s `virtio_gpu_transport`), as a modern (version 2)
+/// device, with the manifest's resolution as its preferred mode.
 pub fn display_devices(spec: &bulkhead_config::spec::SystemSpec) -> Vec<String> {
-    match spec.display().map(|display| display.backend) {
-        Some(bulkhead_core::display::Backend::Ramfb) => vec!["-device".to_owned(), "ramfb".to_owned()],
-        Some(bulkhead_core::display::Backend::RamCapture) | None => Vec::new(),
+    use bulkhead_core::display::Backend;
+    match spec.display() {
+        Some(display) => match display.backend {
+            Backend::Ramfb => vec!["-device".to_owned(), "ramfb".to_owned()],
+            Backend::VirtioGpu => vec![
+                "-global".to_owned(),
+                "virtio-mmio.force-legacy=false".to_owned(),
+                "-device".to_owned(),
+                format!(
+                    "virtio-gpu-device,bus=virtio-mmio-bus.0,xres={},yres={}",
+                    display.width, display.height
+                ),
+            ],
+            Backend::RamCapture => Vec::new(),
+        },
+        None => Vec::new(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A qemu-virt system whose display is shown by `backend`.
+    fn display_system(backend: &str) -> bulkhead_config::spec::SystemSpec {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+        let directory = root.join("target").join(format!("xtask-display-devices-{}-{backend}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let manifest = directory.join("display.toml");
+        std::fs::write(
+            &manifest,
+            format!(
+                "[system]\nboard = \"qemu-virt\"\n\n[[partition]]\nname = \"a\"\nimage = {{ crate = \"heartbeat\" }}\n\
+                 memory = {{ size = \"16MiB\" }}\ncpus = [0]\n\n[display]\nbackend = \"{backend}\"\n\
+                 resolution = {{ width = 320, height = 200 }}\nframe_period_us = 16667\ncompose_core = 3\n\
+                 fail_safe = {{ colour = 0xff0000 }}\n"
+            ),
+        )
+        .unwrap();
+        let spec = bulkhead_config::load(&manifest, &root);
+        let _ = std::fs::remove_dir_all(&directory);
+        spec.unwrap_or_else(|diagnostics| panic!("{diagnostics:?}"))
+    }
+
+    #[test]
+    fn a_virtio_gpu_system_gets_a_modern_gpu_on_the_transport_the_compiler_gave_the_hypervisor() {
+        let spec = display_system("virtio-gpu");
+        let display = spec.display().unwrap();
+        assert_eq!(display.backend_register_address, 0x0a00_0000, "the lowest transport: virtio-mmio-bus.0");
+        assert_eq!(
+            display_devices(&spec),
+            [
+                "-global",
+                "virtio-mmio.force-legacy=false",
+                "-device",
+                "virtio-gpu-device,bus=virtio-mmio-bus.0,xres=320,yres=200"
+            ]
+        );
+        assert_eq!(display_devices(&display_system("ramfb")), ["-device", "ramfb"]);
+        assert!(display_devices(&display_system("ram-capture")).is_empty());
+    }
 
     const UNUSED_CONSTANT: &str = "   Compiling bulkhead-image v0.1.0 (/repo/hypervisor/image)
 warning: constant `MAX_DEVICE_REGIONS` is never used

@@ -616,6 +616,7 @@ fn display_items(spec: &SystemSpec) -> String {
     let backend = match display.backend {
         Backend::RamCapture => "RamCapture",
         Backend::Ramfb => "Ramfb",
+        Backend::VirtioGpu => "VirtioGpu",
     };
     let FailSafe::Colour(colour) = display.fail_safe;
     let screen = Expr::Struct(
@@ -624,7 +625,7 @@ fn display_items(spec: &SystemSpec) -> String {
             ("backend", Expr::atom(format!("{CORE}::display::Backend::{backend}"))),
             (
                 "backend_registers",
-                Expr::atom(hex(display.backend_registers.map_or(0, |range| range.base()))),
+                Expr::atom(hex(display.backend_register_address)),
             ),
             ("width", Expr::atom(display.width.to_string())),
             ("height", Expr::atom(display.height.to_string())),

@@ -48,7 +48,7 @@ pub struct Manifest {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DisplayTable {
-    /// `"ram-capture"` or `"ramfb"`.
+    /// `"ram-capture"`, `"ramfb"` or `"virtio-gpu"`.
     pub backend: Spanned<String>,
     /// `{ width = .., height = .. }` in pixels.
     pub resolution: Spanned<ResolutionTable>,

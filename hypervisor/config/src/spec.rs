@@ -250,8 +250,12 @@ impl PartitionSpec {
 pub struct DisplaySpec {
     /// Which device shows the frames.
     pub backend: bulkhead_core::display::Backend,
-    /// The backend's register page (ramfb: the board's fw_cfg device), mapped at EL2.
+    /// The backend's register page (ramfb: the board's fw_cfg device; virtio-gpu: its
+    /// virtio-mmio transport), mapped at EL2.
     pub backend_registers: Option<AddressRange>,
+    /// The physical address of the backend's register block itself (inside
+    /// `backend_registers`; 0 when the backend has none): what the EL2 driver is given.
+    pub backend_register_address: u64,
     /// Screen width in pixels.
     pub width: u32,
     /// Screen height in pixels.

@@ -209,6 +209,10 @@ check_tests! {
     the_whole_screen_fits_the_frame_budget => "display-over-budget",
     // [utest->dsn~config-checks~1] [utest->dsn~display-config~1]
     the_display_backends_registers_belong_to_the_hypervisor => "display-backend-device-owned-by-hypervisor",
+    // [utest->dsn~config-checks~1] [utest->dsn~display-config~1]
+    the_virtio_gpu_transport_and_its_page_belong_to_the_hypervisor => "display-virtio-gpu-transport-owned-by-hypervisor",
+    // [utest->dsn~config-checks~1] [utest->dsn~display-config~1]
+    virtio_gpu_needs_a_board_with_virtio_mmio => "display-virtio-gpu-not-on-board",
     // Hostile inputs (issue 14; more in hostile.rs).
     // [utest->dsn~config-checks~1]
     a_region_ipa_whose_end_overflows_is_an_error_at_the_ipa => "region-ipa-overflow",

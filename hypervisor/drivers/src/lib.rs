@@ -23,6 +23,7 @@ pub mod mini_uart;
 pub mod fw_cfg;
 pub mod pl011;
 pub mod uart;
+pub mod virtio_gpu;
 
 #[cfg(test)]
 mod test_memory;

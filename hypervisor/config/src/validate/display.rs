@@ -89,6 +89,7 @@ pub(crate) fn backend(name: &str) -> Option<Backend> {
     match name {
         "ram-capture" => Some(Backend::RamCapture),
         "ramfb" => Some(Backend::Ramfb),
+        "virtio-gpu" => Some(Backend::VirtioGpu),
         _ => None,
     }
 }
@@ -98,32 +99,74 @@ pub fn backend_name(backend: Backend) -> &'static str {
     match backend {
         Backend::RamCapture => "ram-capture",
         Backend::Ramfb => "ramfb",
+        Backend::VirtioGpu => "virtio-gpu",
     }
 }
 
-/// Whether `board` has the device `backend` drives: ramfb exists only on QEMU's `virt`
-/// machine (`-device ramfb`), configured through the machine's fw_cfg device.
+/// Whether `board` has the device `backend` drives: ramfb and virtio-gpu exist only on
+/// QEMU's `virt` machine (`-device ramfb`, `-device virtio-gpu-device`); ramfb is configured
+/// through the machine's fw_cfg device, virtio-gpu sits on one of its virtio-mmio transports.
 pub(crate) fn board_has(board: &Board, backend: Backend) -> bool {
     match backend {
         Backend::RamCapture => true,
-        Backend::Ramfb => {
+        Backend::Ramfb | Backend::VirtioGpu => {
             board.qemu.machine.split(',').next() == Some("virt")
                 && backend_registers(board, backend).is_some()
         }
     }
 }
 
-/// The page of the register block `backend` drives on `board` (ramfb: the fw_cfg device).
+/// The virtio-mmio transport a virtio-gpu backend uses on `board`: the lowest-addressed
+/// enabled `virtio,mmio` node. QEMU `virt` creates its transports in address order and names
+/// their buses `virtio-mmio-bus.0` upwards, so this one is `virtio-mmio-bus.0`, where
+/// `cargo xtask run` plugs the GPU (`-device virtio-gpu-device,bus=virtio-mmio-bus.0`);
+/// QEMU fills the transports from the top down for devices given without a bus, so a
+/// partition's pass-through disk (`[qemu] virtio_blk`) lands at the other end. The choice is
+/// made here, at build time, rather than by probing at EL2: the hypervisor must not read the
+/// registers of transports that belong to partitions.
+pub(crate) fn virtio_gpu_transport(board: &Board) -> Option<AddressRange> {
+    board
+        .tree
+        .nodes()
+        .iter()
+        .filter(|node| node.is_enabled() && node.is_compatible(&["virtio,mmio"]))
+        .filter_map(|node| node.physical_reg.as_ref()?.first().map(|reg| (reg.address, reg.size)))
+        .min_by_key(|(address, _)| *address)
+        .and_then(|(address, size)| AddressRange::new(address, size))
+}
+
+/// The physical address of the register block `backend` drives on `board` (0: none).
+pub(crate) fn backend_register_address(board: &Board, backend: Backend) -> u64 {
+    match backend {
+        Backend::RamCapture => None,
+        Backend::Ramfb => board
+            .tree
+            .find_compatible(&["qemu,fw-cfg-mmio"])
+            .and_then(|node| node.physical_reg.as_ref()?.first().map(|reg| reg.address)),
+        Backend::VirtioGpu => virtio_gpu_transport(board).map(AddressRange::base),
+    }
+    .unwrap_or(0)
+}
+
+/// The pages of `range` (4 KiB granules).
+fn pages_of(range: AddressRange) -> Option<AddressRange> {
+    let base = range.base() & !(crate::units::GRANULE_4KIB - 1);
+    let end = crate::units::align_up(range.base().checked_add(range.size())?, crate::units::GRANULE_4KIB)?;
+    AddressRange::new(base, end.checked_sub(base)?)
+}
+
+/// The page of the register block `backend` drives on `board` (ramfb: the fw_cfg device;
+/// virtio-gpu: its virtio-mmio transport, whose page holds its neighbours too: QEMU packs
+/// eight 512-byte transports in a page, and none of them may then go to a partition).
 pub(crate) fn backend_registers(board: &Board, backend: Backend) -> Option<AddressRange> {
     match backend {
         Backend::RamCapture => None,
         Backend::Ramfb => {
             let node = board.tree.find_compatible(&["qemu,fw-cfg-mmio"])?;
             let reg = node.physical_reg.as_ref()?.first()?;
-            let base = reg.address & !(crate::units::GRANULE_4KIB - 1);
-            let end = crate::units::align_up(reg.address.checked_add(reg.size)?, crate::units::GRANULE_4KIB)?;
-            AddressRange::new(base, end.checked_sub(base)?)
+            pages_of(AddressRange::new(reg.address, reg.size)?)
         }
+        Backend::VirtioGpu => pages_of(virtio_gpu_transport(board)?),
     }
 }
 
@@ -274,6 +317,7 @@ pub(crate) fn finish(
     Some(DisplaySpec {
         backend,
         backend_registers: board_registers(board),
+        backend_register_address: backend_register_address(board, backend),
         width: screen.width,
         height: screen.height,
         frame_period_us: u32::try_from(*table.frame_period_us.get_ref()).ok()?,

@@ -5,7 +5,7 @@
 //! destination rectangle on the screen, both fixed by the manifest (`[display]`,
 //! `[[display.layer]]`, validated by `bulkhead-config`). The hypervisor composes the layers
 //! into a scan-out buffer in its own memory, which no partition maps, and hands that to a
-//! backend (ramfb, RAM capture, ...). This module is the hardware-independent part:
+//! backend (ramfb, virtio-gpu, RAM capture, ...). This module is the hardware-independent part:
 //!
 //! * [`rect`]: rectangles and clipping; everything a guest names is clipped to its layer.
 //! * [`format`]: source pixel formats and their conversion to the scan-out format (XRGB8888).
@@ -61,6 +61,10 @@ pub enum Backend {
     RamCapture,
     /// QEMU's ramfb (`-device ramfb`), configured through fw_cfg DMA (`etc/ramfb`).
     Ramfb,
+    /// A virtio-gpu 2D device on a virtio-mmio transport (QEMU `virt`: `-device
+    /// virtio-gpu-device`): the scan-out buffer is its resource's backing, and every frame's
+    /// damage is transferred and flushed.
+    VirtioGpu,
 }
 
 /// What is shown in place of a frozen critical layer.
@@ -110,7 +114,8 @@ impl LayerConfig {
 pub struct DisplayConfig {
     /// Which device shows the frames.
     pub backend: Backend,
-    /// Physical base of the backend's register block (ramfb: the fw_cfg device), which the
+    /// Physical base of the backend's register block (ramfb: the fw_cfg device; virtio-gpu:
+    /// its virtio-mmio transport), which the
     /// hypervisor maps at EL2; 0 when the backend has none.
     pub backend_registers: u64,
     /// Screen width in pixels.

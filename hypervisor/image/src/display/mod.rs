@@ -34,8 +34,9 @@
 //! a vCPU that can take it is kicked. At most `MAX_LAYERS` lock/latch/kick steps per frame.
 //!
 //! Backends sit behind one trait ([`backend::ScanOutBackend`]): RAM capture is the buffer
-//! itself; ramfb is configured once at boot to scan the buffer out. Others are not built yet
-//! (`docs/display.md`).
+//! itself; ramfb is configured once at boot to scan the buffer out; virtio-gpu backs its
+//! resource with the buffer and is sent each frame's damage after composition, never waited
+//! for. Others are not built yet (`docs/display.md`).
 #![expect(unsafe_code, reason = "reads partitions' framebuffers through the EL2 identity map")]
 
 use crate::context::TrapContext;

@@ -43,7 +43,8 @@ fn hypervisor_ranges(context: &Context<'_, '_>) -> Vec<AddressRange> {
         // over as a device.
         ranges.extend(AddressRange::new(virtual_cpu_interface.raw(), 0x2000));
     }
-    // The display backend's registers (ramfb: fw_cfg) are driven by the hypervisor.
+    // The display backend's registers (ramfb: fw_cfg; virtio-gpu: its virtio-mmio transport)
+    // are driven by the hypervisor.
     ranges.extend(
         context
             .display
