@@ -11,10 +11,10 @@ use crate::session::{BootOptions, QemuSession};
 use crate::system::TestSystem;
 use crate::transcript::hex_after;
 
-/// A QMP connection (QEMU's JSON monitor) on a Unix socket.
 /// Where [`boot_with_qmp_tracing`] has QEMU write its trace, in the scratch directory.
 pub const TRACE_FILE: &str = "qemu-trace.log";
 
+/// A QMP connection (QEMU's JSON monitor) on a Unix socket.
 pub struct Qmp {
     reader: BufReader<UnixStream>,
     writer: UnixStream,

@@ -17,7 +17,7 @@
 use std::path::Path;
 
 use bulkhead_core::display::PixelFormat;
-use bulkhead_qemu_tests::display::{self, Directory, Qmp, TRACE_FILE, boot_with_qmp};
+use bulkhead_qemu_tests::display::{self, Directory, Qmp, TRACE_FILE};
 use bulkhead_qemu_tests::session::{BootOptions, QemuSession};
 use bulkhead_qemu_tests::{TestSystem, Transcript};
 
