@@ -69,7 +69,7 @@ pub unsafe fn load(destination: PhysAddr, bytes: &[u8], zeroed: u64) -> Result<(
 fn offset(base: PhysAddr, bytes: usize) -> Result<PhysAddr, LoadError> {
     u64::try_from(bytes)
         .ok()
-        .and_then(|bytes| base.raw().checked_add(bytes))
+        .and_then(|distance| base.raw().checked_add(distance))
         .map(PhysAddr)
         .ok_or(LoadError::RangeOverflow)
 }
