@@ -111,6 +111,10 @@ pub struct BenchArgs {
     /// Build the probe's systems for this board (board-configs/<BOARD>) instead of qemu-virt.
     #[arg(long, value_name = "BOARD")]
     pub board: Option<String>,
+    /// Measure only this row, as a full run would, and write nothing to the report.
+    #[arg(long, value_name = "ROW", value_parser = xtask::bench::OnlyRow::NAMES,
+          conflicts_with_all = ["against", "quick", "profile", "board"])]
+    pub only: Option<String>,
 }
 
 /// Options of `cargo xtask soak`.
@@ -267,5 +271,20 @@ mod tests {
         ));
         assert!(parse(&["flash"]).is_err(), "flash needs --board");
         assert!(parse(&["test", "--release"]).is_err());
+    }
+
+    #[test]
+    fn bench_only_names_one_row_and_excludes_the_other_modes() {
+        let Ok(Task::Bench(arguments)) = parse(&["bench", "--only", "linux"]) else { panic!("parsed") };
+        assert_eq!(arguments.only.as_deref(), Some("linux"));
+        assert_eq!(arguments.only.as_deref().and_then(xtask::bench::OnlyRow::from_name), Some(xtask::bench::OnlyRow::Linux));
+        assert!(matches!(parse(&["bench", "--only", "rt-neighbours"]), Ok(Task::Bench(_))));
+        assert!(parse(&["bench", "--only", "xen"]).is_err(), "not a row");
+        for other in [&["--quick"][..], &["--profile"], &["--against", "xen"], &["--board", "rpi4"]] {
+            let words: Vec<&str> = ["bench", "--only", "linux"].into_iter().chain(other.iter().copied()).collect();
+            assert!(parse(&words).is_err(), "--only with {other:?}");
+        }
+        let Ok(Task::Bench(arguments)) = parse(&["bench"]) else { panic!("parsed") };
+        assert_eq!(arguments.only, None);
     }
 }

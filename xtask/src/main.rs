@@ -28,6 +28,7 @@ fn main() -> ExitCode {
             &repository,
             &xtask::bench::BenchOptions {
                 board: arguments.board,
+                only: arguments.only.as_deref().and_then(xtask::bench::OnlyRow::from_name),
                 ..xtask::bench::BenchOptions::from_command_line(
                     arguments.samples,
                     arguments.against.is_some(),

@@ -7,8 +7,9 @@
 //! table and state object is a `static` sized by those tables.
 //!
 //! Boot: core 0 brings up the console, the EL2 identity map and the GIC, builds every
-//! partition's stage-2 tables and loads its image, then starts the other cores; each core
-//! then enters the vCPU pinned to it (or waits for PSCI `CPU_ON` to start it).
+//! partition's stage-2 tables and checks where its images go, then starts the other cores;
+//! each core then enters the vCPU pinned to it, the core of a vCPU 0 after copying its
+//! partition's images (others wait for PSCI `CPU_ON` to start them).
 //!
 //! [impl->dsn~el2-static-state~1]
 #![no_std]

@@ -154,8 +154,9 @@ pub fn vtcr_el2() -> u64 {
     VTCR_EL2.get().copied().unwrap_or(0)
 }
 
-/// Builds every partition's stage-2 tables, loads its image and device tree, and creates
-/// its run-time state. Runs once on the boot core before any vCPU starts.
+/// Builds every partition's stage-2 tables, checks where its image and device tree go, and
+/// creates its run-time state. Runs once on the boot core before any vCPU starts; the images
+/// are copied later, each on its partition's own core ([`load_images`]).
 #[expect(clippy::large_stack_frames, reason = "DEV-0052: boot-only; the release frame is far smaller")]
 pub fn set_up_all() -> Result<(), (usize, SetupError)> {
     let address_bits = stage2::physical_address_bits(arch::cpu::id_aa64mmfr0()).ok_or((0, SetupError::AddressSize))?;
@@ -172,7 +173,7 @@ pub fn set_up_all() -> Result<(), (usize, SetupError)> {
         let tables_base = arch::mmu::physical_address_of(&*tables);
         next_table = end;
         let vttbr = build_stage2(partition, tables, tables_base).map_err(|error| (index, error))?;
-        load_images(partition).map_err(|error| (index, error))?;
+        check_images(partition).map_err(|error| (index, error))?;
         if let Some(slot) = PARTITIONS.get(index) {
             *slot.lock() = Some(new_state(partition, vttbr).map_err(|error| (index, error))?);
         }
@@ -321,9 +322,36 @@ impl PartitionState {
     }
 }
 
-/// Copies the partition's image and device tree into its RAM (at boot and on restart).
+/// Copies the partition's image and device tree into its RAM: on the core of its vCPU 0 just
+/// before that vCPU first enters (`vcpu::run`), and by the last vCPU to leave on a restart.
+/// Worst case: one copy of the partition's own image, initrd, device tree and regions (35 MiB
+/// for `linux-demo`'s Linux), on its own core only, so no other partition's start waits for it.
 // [impl->dsn~el2-guest-memory~1]
 pub fn load_images(partition: &Partition) -> Result<(), SetupError> {
+    for_each_load(partition, |destination, bytes, zeroed| {
+        // SAFETY: `for_each_load` checked the range lies inside the partition's RAM (or is a
+        // region the config compiler gave this partition alone), which belongs to no Rust
+        // object (board RAM outside the hypervisor's reservation) and on which no vCPU of the
+        // partition runs while it is (re)loaded.
+        unsafe { arch::memory::load(destination, bytes, zeroed) }.map_err(|_| SetupError::ImageOutsideRam)
+    })?;
+    fill_boot_seeds(partition)
+}
+
+/// Checks, without writing anything, that every range [`load_images`] writes lies inside the
+/// partition's memory: run at boot for every partition, so a partition that cannot be loaded
+/// stops the boot with its name as before, not later on its own core.
+pub fn check_images(partition: &Partition) -> Result<(), SetupError> {
+    for_each_load(partition, |_, _, _| Ok(()))
+}
+
+/// Calls `write(destination, bytes, zeroed)` for each range of a (re)load, in the order they
+/// are written (image, device tree, initrd, extra regions), each checked to lie inside the
+/// partition's memory first. `O(regions)`.
+fn for_each_load(
+    partition: &Partition,
+    mut write: impl FnMut(PhysAddr, &'static [u8], u64) -> Result<(), SetupError>,
+) -> Result<(), SetupError> {
     let image_length = u64::try_from(partition.image.len())
         .ok()
         .and_then(|length| length.checked_add(partition.zeroed_after_image))
@@ -331,26 +359,20 @@ pub fn load_images(partition: &Partition) -> Result<(), SetupError> {
     let dtb_length = u64::try_from(partition.dtb.len()).map_err(|_| SetupError::ImageOutsideRam)?;
     let image = physical(&partition.ram, partition.image_ipa, image_length)?;
     let device_tree = physical(&partition.ram, partition.dtb_ipa, dtb_length)?;
-    // SAFETY: `physical` checked both ranges lie inside the partition's RAM, which belongs to
-    // no Rust object (the board RAM outside the hypervisor's reservation) and which no vCPU
-    // of the partition runs on while it is (re)loaded.
-    unsafe { arch::memory::load(image, partition.image, partition.zeroed_after_image) }.map_err(|_| SetupError::ImageOutsideRam)?;
-    // SAFETY: as above, for the device tree range.
-    unsafe { arch::memory::load(device_tree, partition.dtb, 0) }.map_err(|_| SetupError::ImageOutsideRam)?;
-    fill_boot_seeds(partition)?;
+    write(image, partition.image, partition.zeroed_after_image)?;
+    write(device_tree, partition.dtb, 0)?;
     if let Some(initrd) = partition.initrd {
         let length = u64::try_from(initrd.bytes.len()).map_err(|_| SetupError::ImageOutsideRam)?;
         let destination = physical(&partition.ram, initrd.ipa, length)?;
-        // SAFETY: as above, for the initrd range, also checked to lie inside the RAM.
-        unsafe { arch::memory::load(destination, initrd.bytes, 0) }.map_err(|_| SetupError::ImageOutsideRam)?;
+        write(destination, initrd.bytes, 0)?;
     }
     for region in partition.regions {
         let contents = u64::try_from(region.contents.len()).map_err(|_| SetupError::ImageOutsideRam)?;
         let rest = region.region.size.checked_sub(contents).ok_or(SetupError::ImageOutsideRam)?;
-        // SAFETY: the region is memory the config compiler gave this partition alone (checked
+        // The region is memory the config compiler gave this partition alone (checked
         // disjoint from every other partition, channel and the hypervisor), and the contents
         // plus the zeroed rest are exactly its size.
-        unsafe { arch::memory::load(region.region.phys, region.contents, rest) }.map_err(|_| SetupError::ImageOutsideRam)?;
+        write(region.region.phys, region.contents, rest)?;
     }
     Ok(())
 }

@@ -12,9 +12,14 @@
 //! Steps: `-M <machine>,dumpdtb=<file>` writes the tree QEMU would give the kernel; for the
 //! root and each node kept there, `fdtget -l` lists the subnodes of both trees and `fdtput -r`
 //! removes those the partition's tree lacks (the dump is 1 MiB of padding, which `fdtput`
-//! packs). A tree given with `-dtb` has none of the seeds QEMU adds to its own at boot
-//! (`/chosen/kaslr-seed`, `/chosen/rng-seed`), and none are put back: the Bulkhead side has
-//! no `rng-seed` either on this board, and both boot with `nokaslr` (`super::linux`).
+//! packs). Then QEMU's `/chosen/rng-seed` goes: the dump carries it, and QEMU refills it
+//! with fresh random bytes at every reset of a tree given with `-dtb`. Left in, the direct
+//! Linux started with a seeded CRNG ("crng init done" at 0.000000) while the partition's,
+//! without an `rng-seed` on a board without `RNDR`, extracted entropy from its input pool on
+//! every random-bytes request until the pool held 128 bits: 22.7 M instructions of BLAKE2s and
+//! ChaCha (`docs/linux.md`), which the row charged to Bulkhead. `/chosen/kaslr-seed` stays:
+//! the partition's tree has one too, and both boot with `nokaslr` (`super::linux`). The
+//! written tree is checked to carry no [`SEEDS`].
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -39,7 +44,25 @@ pub fn write(board: &QemuBoard, partition_tree: &Path, directory: &Path) -> Resu
         let path = format!("/{node}");
         remove(&tree, &absent_from(&path, &list(&tree, &path)?, &list(partition_tree, &path)?))?;
     }
+    let properties = |blob: &Path| run(Command::new("fdtget").arg("-p").arg(blob).arg("/chosen"));
+    let present = seeds_in(&properties(&tree)?);
+    if !present.is_empty() {
+        run(Command::new("fdtput").arg("-d").arg(&tree).arg("/chosen").args(&present))?;
+    }
+    let left = seeds_in(&properties(&tree)?);
+    if !left.is_empty() {
+        return Err(format!("{} still has /chosen/{}: the direct boot would be seeded", tree.display(), left.join(", /chosen/")));
+    }
     Ok(tree)
+}
+
+/// The `/chosen` properties that seed Linux's CRNG, which the direct tree must not carry
+/// (the module documentation says why).
+pub const SEEDS: [&str; 1] = ["rng-seed"];
+
+/// The [`SEEDS`] among `properties` (`fdtget -p` output, one name a line).
+fn seeds_in(properties: &str) -> Vec<&'static str> {
+    SEEDS.into_iter().filter(|seed| properties.lines().any(|name| name.trim() == *seed)).collect()
 }
 
 /// The paths of the subnodes of `parent` listed in `nodes` (`fdtget -l` output, one name a
@@ -85,5 +108,11 @@ mod tests {
         assert_eq!(absent_from("/", nodes, wanted), ["/virtio_mmio@a000000", "/pcie@10000000"]);
         assert_eq!(absent_from("/intc@8000000", "its@8080000\n", ""), ["/intc@8000000/its@8080000"]);
         assert!(absent_from("/", nodes, nodes).is_empty());
+    }
+
+    #[test]
+    fn the_rng_seed_is_found_among_the_chosen_properties() {
+        assert_eq!(seeds_in("stdout-path\n  rng-seed\nkaslr-seed\n"), ["rng-seed"]);
+        assert!(seeds_in("stdout-path\nkaslr-seed\nrng-seed-withheld\nbootargs\n").is_empty());
     }
 }

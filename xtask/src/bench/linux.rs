@@ -55,8 +55,10 @@ pub struct LinuxBoots {
     pub bulkhead: MetricResult,
     /// Booted directly on QEMU.
     pub direct: MetricResult,
-    /// The direct run's QEMU command line (the Bulkhead one is the demo system's).
+    /// The direct run's QEMU command line.
     pub direct_command_line: String,
+    /// The Bulkhead run's QEMU command line (empty when the demo could not be built).
+    pub bulkhead_command_line: String,
 }
 
 /// One since-reset sample as a measured metric.
@@ -167,6 +169,7 @@ pub fn measure(
                 bulkhead: unavailable.clone(),
                 direct: unavailable,
                 direct_command_line: String::new(),
+                bulkhead_command_line: String::new(),
             };
         }
     };
@@ -179,6 +182,7 @@ pub fn measure(
             bulkhead,
             direct: MetricResult::Failed { reason: "no-linux-partition-with-an-initrd".to_owned() },
             direct_command_line: String::new(),
+            bulkhead_command_line: bulkhead_run.command_line(),
         };
     };
     let kernel = match &partition.image {
@@ -205,6 +209,7 @@ pub fn measure(
                 bulkhead,
                 direct: MetricResult::Failed { reason: "no-direct-device-tree".to_owned() },
                 direct_command_line: String::new(),
+                bulkhead_command_line: bulkhead_run.command_line(),
             };
         }
     };
@@ -229,6 +234,7 @@ pub fn measure(
         bulkhead,
         direct,
         direct_command_line: direct_run.command_line(),
+        bulkhead_command_line: bulkhead_run.command_line(),
     }
 }
 

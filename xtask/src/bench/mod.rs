@@ -96,8 +96,41 @@ pub struct BenchOptions {
     /// Also trace Bulkhead instruction by instruction and break each measured trap down by
     /// hypervisor function ([`profile`]).
     pub profile: bool,
+    /// Measure only this row (`--only`), nothing else.
+    pub only: Option<OnlyRow>,
     /// Where progress goes.
     pub progress: Progress,
+}
+
+/// A row `cargo xtask bench --only` measures alone, to iterate on it without the whole bench
+/// (a full run boots about ten systems). Nothing is written to the report: the result is
+/// printed and kept in `target/bench/only-<row>.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnlyRow {
+    /// `linux_time_to_userspace`, under Bulkhead and booted directly ([`linux`]).
+    Linux,
+    /// `rt`'s timer and start beside its neighbours ([`rt_neighbours`]).
+    RtNeighbours,
+}
+
+impl OnlyRow {
+    /// The names `--only` accepts, in the order of [`OnlyRow::ALL`].
+    pub const NAMES: [&'static str; 2] = ["linux", "rt-neighbours"];
+    /// Every row, in the order of [`OnlyRow::NAMES`].
+    pub const ALL: [OnlyRow; 2] = [OnlyRow::Linux, OnlyRow::RtNeighbours];
+
+    /// The row `--only NAME` names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::NAMES.iter().position(|known| *known == name).and_then(|index| Self::ALL.get(index).copied())
+    }
+
+    /// Its name on the command line and in the output file.
+    pub fn name(self) -> &'static str {
+        match self {
+            OnlyRow::Linux => "linux",
+            OnlyRow::RtNeighbours => "rt-neighbours",
+        }
+    }
 }
 
 impl BenchOptions {
@@ -115,6 +148,7 @@ impl BenchOptions {
             against_xen,
             quick,
             profile,
+            only: None,
             progress: Progress::terminal(),
         }
     }
@@ -127,6 +161,7 @@ impl BenchOptions {
             against_xen: false,
             quick: true,
             profile: false,
+            only: None,
             progress: Progress::quiet(),
         }
     }
@@ -267,6 +302,11 @@ pub fn unmeasured_metrics(platform: Platform, probe: &ProbeRun) -> Vec<String> {
 
 /// `cargo xtask bench`: [`run`], then the table on stdout and where the files are.
 pub fn command(repository: &Repository, options: &BenchOptions) -> Result<(), BenchError> {
+    if let Some(row) = options.only {
+        let (text, written) = run_only(repository, options, row)?;
+        println!("{text}\nwritten: {}", written.strip_prefix(repository.root()).unwrap_or(&written).display());
+        return Ok(());
+    }
     let outputs = run(repository, options)?;
     print!("{}", outputs.report.markdown());
     let shown = |path: &Path| {
@@ -292,6 +332,43 @@ pub fn bulkhead_qemu_run(board: &QemuBoard, image: PathBuf, log_file: PathBuf) -
         Some(log_file),
         ICOUNT_ARGUMENTS.map(str::to_owned).to_vec(),
     )
+}
+
+/// Measures one row alone (`--only`) on the bench's board, exactly as [`run`] measures it;
+/// returns its text and the file it was written to.
+pub fn run_only(repository: &Repository, options: &BenchOptions, row: OnlyRow) -> Result<(String, PathBuf), BenchError> {
+    if !(1..=MAX_SAMPLES).contains(&options.samples) {
+        return Err(BenchError::Samples(options.samples));
+    }
+    let progress = options.progress;
+    let directory = output_directory(repository, options);
+    create_directory(&directory)?;
+    let cargo = BareMetalCargo::ensure(&progress).map_err(BenchError::Toolchain)?;
+    host_tools::ensure(Need::QemuAndDtc, &progress).map_err(BenchError::HostTools)?;
+    let text = match row {
+        OnlyRow::Linux => {
+            // The Linux row boots on the bench manifest's board, as in a full run.
+            let manifest = write_manifest(repository, &directory, options)?;
+            let built = Pipeline::new(repository, cargo.clone(), progress)
+                .build(&BuildRequest { manifest, board: None })
+                .map_err(BenchError::Pipeline)?;
+            let board = machine::deterministic_board(&built.qemu);
+            crate::qemu_preflight::ensure(&board, &progress).map_err(BenchError::QemuPreflight)?;
+            let boots = linux::measure(repository, &cargo, &board, &directory, &progress);
+            format!(
+                "{}\n\nBulkhead: `{}`\n\ndirect: `{}`",
+                linux_note(Some(&boots), options),
+                boots.bulkhead_command_line,
+                boots.direct_command_line
+            )
+        }
+        OnlyRow::RtNeighbours => {
+            rt_neighbours::markdown(&rt_neighbours::measure(repository, &cargo, options.samples, &directory, &progress))
+        }
+    };
+    let written = directory.join(format!("only-{}.md", row.name()));
+    fs::write(&written, format!("{text}\n")).map_err(|source| BenchError::Io { path: written.clone(), source })?;
+    Ok((text, written))
 }
 
 /// Measures every platform, gathers the image facts and writes the report files.
@@ -1473,5 +1550,15 @@ mod tests {
         assert_eq!((options.samples, options.against_xen), (1, true));
         assert_eq!(BenchOptions::quick().samples, 1);
         assert!(!BenchOptions::quick().against_xen);
+    }
+
+    #[test]
+    fn every_only_row_is_found_by_its_own_name() {
+        for row in OnlyRow::ALL {
+            assert_eq!(OnlyRow::from_name(row.name()), Some(row));
+        }
+        assert_eq!(OnlyRow::NAMES.len(), OnlyRow::ALL.len());
+        assert_eq!(OnlyRow::from_name("linux_time_to_userspace"), None);
+        assert_eq!(BenchOptions::quick().only, None);
     }
 }
