@@ -280,17 +280,15 @@ fn emulate(
     if let (Some(value), Register::X(n)) = (outcome.read, access.register) {
         frame.set_register(n, extend(value, access));
     }
-    let transmitted = outcome.transmit.is_some();
-    if let Some(byte) = outcome.transmit {
-        crate::console::partition_output(context.vcpu.partition, byte);
-    }
+    let drain_wanted =
+        outcome.transmit.is_some_and(|byte| crate::console::partition_output(context.vcpu.partition, byte));
     let mut raised = outcome.refill.union(retired);
     if let Some(effects) = outcome.gic_effects {
         raised = raised.union(apply_effects(context, state, effects));
     }
     let kick = if is_write || !raised.is_empty() { delivery::synchronise(context, state, raised) } else { VcpuSet::EMPTY };
     drop(guard);
-    if transmitted {
+    if drain_wanted {
         crate::console::kick();
     }
     if !kick.is_empty() {
