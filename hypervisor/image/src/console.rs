@@ -260,7 +260,15 @@ pub fn kick() {
         // whose try failed during it is seen only after the release, when no attempt is left,
         // and its bytes must not wait for the next kick (there may be none).
         let continued = guard.quantum(attempt == KICK_ATTEMPTS);
+        let own_work_left = continued && guard.routed_core == arch::cpu::core_index();
         drop(guard);
+        if own_work_left {
+            // This core's own partition (or its `[hv]` lines) has more ready: drained now, on
+            // the time of the access that printed it, rather than by an interrupt that would
+            // land later in whatever the partition does next (the probe's first timer sample
+            // after its report lines, delayed 19 k ticks beside a flooding neighbour).
+            continue;
+        }
         if continued {
             // The transmit interrupt, routed to whoever's work is left, takes over, with the
             // bytes of any producer whose try failed meanwhile (pushed before that try, so

@@ -27,7 +27,7 @@ use crate::vcpu::{self, Fate};
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_arch_aarch64::guest::TrapSyndrome;
 use bulkhead_arch_aarch64::vectors::TrapFrame;
-use bulkhead_core::devices::MappedDevice;
+use bulkhead_core::devices::{DeviceKind, MappedDevice};
 use bulkhead_core::esr::injection::AbortKind;
 use bulkhead_core::esr::{self, exception_class, DataAccess, Direction, Register, RegisterWidth, Syndrome, SystemRegisterAccess};
 use bulkhead_core::mmio::{AccessWidth, MmioError};
@@ -242,6 +242,26 @@ fn device_access(context: &TrapContext, frame: &mut TrapFrame, syndrome: TrapSyn
     vcpu::carry_out(context, fate);
 }
 
+/// A store to the partition's console UART (`at`: the IPA, its window, the offset in it): the vPL011 write and the
+/// byte it transmits, without the general write path's outcome (no vGIC effects can come of
+/// it). As on that path, the list registers are synchronised after every write.
+fn console_write(context: &TrapContext, at: (u64, &MappedDevice, u64), width: AccessWidth, value: u64) -> Result<(), MmioError> {
+    let (ipa, window, offset) = at;
+    let mut guard = context.state.lock();
+    let state = guard.as_mut().ok_or(MmioError::Unmapped { ipa })?;
+    let (transmit, raised) = state.devices.write_console_in(window, offset, width, value)?;
+    let drain_wanted = transmit.is_some_and(|byte| crate::console::partition_output(context.vcpu.partition, byte));
+    let kick = delivery::synchronise(context, state, raised);
+    drop(guard);
+    if drain_wanted {
+        crate::console::kick();
+    }
+    if !kick.is_empty() {
+        delivery::kick_vcpus(context.partition, kick);
+    }
+    Ok(())
+}
+
 /// Performs one trapped load or store on an emulated device.
 /// `at` is the IPA with the window it falls in and the offset inside that window.
 fn emulate(
@@ -273,6 +293,9 @@ fn emulate(
         Register::X(n) => frame.register(n) & width.value_mask(),
         Register::Zero => 0,
     };
+    if window.device == DeviceKind::ConsoleUart {
+        return console_write(context, (ipa, window, offset), width, written);
+    }
     let mut guard = context.state.lock();
     let state = guard.as_mut().ok_or(MmioError::Unmapped { ipa })?;
     let retired = observe_if_vgic(context, state, window);
