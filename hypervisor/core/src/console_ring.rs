@@ -220,7 +220,7 @@ impl DrainPolicy {
         // BOUND: one iteration per ring, each scanning at most `chunk` bytes.
         (0..count)
             .map(|step| start.wrapping_add(step).checked_rem(count).unwrap_or(0))
-            .find(|&ring| rings.get(ring).is_some_and(|ring| ring.has_ready_chunk(chunk)))
+            .find(|&index| rings.get(index).is_some_and(|ring| ring.has_ready_chunk(chunk)))
     }
 
     /// Copies the next chunk into `buffer`: starting at the round-robin position, the first
