@@ -175,7 +175,7 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
         let outcome = self.console.write(offset, width, value)?;
         let transmit = match outcome.effect {
             Some(vpl011::Effect::Transmit { byte, .. }) => Some(byte),
-            _ => None,
+            Some(vpl011::Effect::LoopedBack { .. }) | None => None,
         };
         let line = Some(self.console.interrupt_line());
         Ok((transmit, self.drive_interrupt(window.device, window.interrupt, line)))
