@@ -95,6 +95,29 @@ impl<const N: usize> OutputRing<N> {
         self.head.load(Ordering::Acquire).wrapping_sub(tail).min(N)
     }
 
+    /// Producer side: appends `byte` like [`OutputRing::push`] and returns whether the
+    /// producer must ask for a drain (and so a drain with a `chunk`-byte buffer could take
+    /// something): the byte ended a line, or the ring holds at least a whole chunk (which
+    /// [`DrainPolicy::drain`] hands out without a newline; a full ring, which dropped the
+    /// byte, is one). Any other byte only extends a partial line no drain would take yet: it
+    /// costs its push, not a drain attempt.
+    ///
+    /// Invariant (with the drainer): **a ring never holds a chunk the drain would hand out
+    /// without a drain pending.** A push makes a chunk ready only by ending a line within the
+    /// first `chunk` bytes or by bringing the ring to `chunk` bytes, and both answer true;
+    /// a drain that leaves a ready chunk behind keeps a continuation of its own
+    /// ([`TransmitRoom`]). `chunk` must not exceed `N`.
+    pub fn push_asking_drain(&self, byte: u8, chunk: usize) -> bool {
+        let _kept: bool = self.push(byte);
+        byte == b'\n' || self.len() >= chunk
+    }
+
+    /// Consumer side: whether [`DrainPolicy::drain`] with a `chunk`-byte buffer (and no
+    /// flush) would take something from this ring now.
+    pub fn has_ready_chunk(&self, chunk: usize) -> bool {
+        self.ready_chunk(chunk, false).is_some()
+    }
+
     /// Whether nothing waits.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -186,6 +209,20 @@ impl DrainPolicy {
         Self { next: 0 }
     }
 
+    /// The ring the next [`DrainPolicy::drain`] (without flush) with a `chunk`-byte buffer
+    /// would serve first, if any: whose work a drain that stopped at its quantum's end with
+    /// more ready leaves behind, and so whose core continues it (not the core of the chunk
+    /// drained last, whose owner may have nothing left: a neighbour's flood would then be
+    /// written on its time).
+    pub fn next_ready<const N: usize>(&self, rings: &[OutputRing<N>], chunk: usize) -> Option<usize> {
+        let count = rings.len();
+        let start = self.next.checked_rem(count)?;
+        // BOUND: one iteration per ring, each scanning at most `chunk` bytes.
+        (0..count)
+            .map(|step| start.wrapping_add(step).checked_rem(count).unwrap_or(0))
+            .find(|&index| rings.get(index).is_some_and(|ring| ring.has_ready_chunk(chunk)))
+    }
+
     /// Copies the next chunk into `buffer`: starting at the round-robin position, the first
     /// partition with a complete line (or a ring holding a full buffer without one); with
     /// `flush`, failing that, the first with any byte. The position then moves past the
@@ -209,6 +246,64 @@ impl DrainPolicy {
             }
         }
         None
+    }
+}
+
+/// The drainer's handling of the console UART's transmit-room interrupt: when it clears the
+/// interrupt status, and when the interrupt is unmasked. It is the continuation of a drain
+/// quantum that left work.
+///
+/// - **Cleared only right before bytes go into the FIFO.** A PL011 raises its transmit
+///   interrupt status when the FIFO passes its level on the way down (PL011 TRM, `UARTTXINTR`;
+///   QEMU raises it for every byte written), and only `UARTICR` or filling the FIFO clears it.
+///   A quantum that cleared it and then wrote nothing (its chunks only extended a line longer
+///   than a quantum's chunks, which stays in the line assembler) left it clear: the interrupt
+///   it unmasked for the work it left never came. Cleared by [`TransmitRoom::before_write`],
+///   the status is raised again by what is written, or was never cleared: **whenever a quantum
+///   leaves the interrupt unmasked, its status is raised or about to be** (once anything was
+///   written since the UART was enabled).
+/// - **Masked while a quantum runs** ([`TransmitRoom::start_quantum`]), unmasked at its end
+///   only if work is left. Left unmasked, the level-triggered interrupt kept firing on the core
+///   it was routed to while another core held the drain lock: that core's handler found the
+///   lock taken, returned, and took the interrupt again, for as long as the holder drained (an
+///   interrupt storm on a neighbour's core: 24 M instructions of the probe's timer sample
+///   beside chaos on `qemu-virt-gicv2`, where QEMU had descheduled the holder).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransmitRoom {
+    /// The transmit interrupt is unmasked (`UARTIMSC.TXIM`).
+    enabled: bool,
+    /// This quantum cleared the status already.
+    acknowledged: bool,
+}
+
+impl TransmitRoom {
+    /// Masked, as the UART starts.
+    pub const fn new() -> Self {
+        Self { enabled: false, acknowledged: false }
+    }
+
+    /// A quantum starts: whether the interrupt must be masked now (it was unmasked).
+    pub fn start_quantum(&mut self) -> bool {
+        self.acknowledged = false;
+        core::mem::replace(&mut self.enabled, false)
+    }
+
+    /// Bytes are about to be written into the FIFO: whether to clear the status first (once
+    /// per quantum).
+    pub fn before_write(&mut self) -> bool {
+        !core::mem::replace(&mut self.acknowledged, true)
+    }
+
+    /// The quantum ends with `work_left` (the FIFO filled up, or the quantum ran out of chunks
+    /// with more ready): whether to unmask the interrupt.
+    pub fn end_quantum(&mut self, work_left: bool) -> bool {
+        self.enabled = work_left;
+        work_left
+    }
+
+    /// Whether the interrupt is unmasked (no quantum runs, and the last one left work).
+    pub const fn enabled(&self) -> bool {
+        self.enabled
     }
 }
 
@@ -259,6 +354,10 @@ impl<const N: usize> WholeLines<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    extern crate std;
+    use std::string::String;
+    use std::vec;
+    use std::vec::Vec;
 
     type Ring = OutputRing<256>;
 
@@ -279,6 +378,167 @@ mod tests {
         assert!(ring.is_empty());
         assert!(ring.push(b'x'), "space again after draining");
         assert_eq!(ring.dropped(), 744);
+    }
+
+    #[test]
+    fn a_drain_is_asked_for_exactly_when_it_could_take_something() {
+        const CHUNK: usize = 8;
+        let ring = Ring::new();
+        let mut buffer = [0_u8; CHUNK];
+        for (count, byte) in b"abcdefg".iter().enumerate() {
+            assert!(!ring.push_asking_drain(*byte, CHUNK), "{} bytes of a partial line", count + 1);
+            assert!(!ring.has_ready_chunk(CHUNK));
+            assert_eq!(DrainPolicy::new().drain(core::slice::from_ref(&ring), &mut buffer, false), None);
+        }
+        assert!(ring.push_asking_drain(b'h', CHUNK), "a whole chunk");
+        assert!(DrainPolicy::new().drain(core::slice::from_ref(&ring), &mut buffer, false).is_some());
+        assert!(ring.push_asking_drain(b'\n', CHUNK), "a line end");
+        assert!(DrainPolicy::new().drain(core::slice::from_ref(&ring), &mut buffer, false).is_some());
+        let full = OutputRing::<8>::new();
+        for byte in *b"12345678" {
+            let _ = full.push_asking_drain(byte, CHUNK);
+        }
+        assert!(full.push_asking_drain(b'x', CHUNK), "a dropped byte still finds a full ring asking");
+    }
+
+    /// The invariant of [`OutputRing::push_asking_drain`]: over any interleaving of pushes and
+    /// bounded drains, a ring never holds a chunk the drain would take while no drain is
+    /// pending. A drain clears the request only when it leaves nothing ready (otherwise it
+    /// keeps its own continuation, as the image's quantum does with the transmit interrupt).
+    #[test]
+    fn no_ready_chunk_ever_sits_without_a_drain_pending() {
+        const CHUNK: usize = 8;
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..200 {
+            let ring = OutputRing::<64>::new();
+            let mut policy = DrainPolicy::new();
+            let mut buffer = [0_u8; CHUNK];
+            let mut requested = false;
+            for step in 0..2_000 {
+                let roll = next() % 100;
+                if roll < 80 {
+                    // Lines of every length, from empty to several chunks.
+                    let byte = if next() % (1 + round % 40) == 0 { b'\n' } else { b'a' };
+                    requested |= ring.push_asking_drain(byte, CHUNK);
+                } else if requested {
+                    // One bounded quantum of up to 3 chunks.
+                    for _ in 0..=(next() % 3) {
+                        let _ = policy.drain(core::slice::from_ref(&ring), &mut buffer, false);
+                    }
+                    requested = ring.has_ready_chunk(CHUNK);
+                }
+                assert!(!ring.has_ready_chunk(CHUNK) || requested, "round {round}, step {step}: a ready chunk with no drain pending");
+            }
+        }
+    }
+
+    /// QEMU's PL011 transmit side as the drainer sees it: the transmit-room status is raised by
+    /// every byte written and cleared by `UARTICR`; the interrupt is the status while unmasked.
+    struct QemuTransmit {
+        status: bool,
+        unmasked: bool,
+        written: Vec<u8>,
+    }
+
+    /// One drain quantum as the image runs it (`console::Drainer::quantum`), over one ring with
+    /// a line assembler that outputs only whole lines: at most `QUANTUM` chunks; work is left
+    /// when the quantum ran out with a chunk still ready. `clear_at_start` plants the bug.
+    fn quantum(
+        room: &mut TransmitRoom,
+        uart: &mut QemuTransmit,
+        ring: &Ring,
+        line: &mut Vec<u8>,
+        clear_at_start: bool,
+    ) {
+        const QUANTUM: usize = 2;
+        const CHUNK: usize = 8;
+        if room.start_quantum() {
+            uart.unmasked = false;
+        }
+        if clear_at_start {
+            uart.status = false;
+        }
+        let mut policy = DrainPolicy::new();
+        let mut buffer = [0_u8; CHUNK];
+        for _ in 0..QUANTUM {
+            let Some(drained) = policy.drain(core::slice::from_ref(ring), &mut buffer, false) else { break };
+            line.extend_from_slice(&buffer[..drained.len]);
+            if line.last() == Some(&b'\n') {
+                if room.before_write() && !clear_at_start {
+                    uart.status = false;
+                }
+                uart.written.append(line);
+                uart.status = true;
+            }
+        }
+        assert!(!uart.unmasked, "masked while the quantum runs");
+        uart.unmasked = room.end_quantum(ring.has_ready_chunk(CHUNK));
+    }
+
+    /// Runs a long line and a short one through bounded quanta continued only by the transmit
+    /// interrupt; returns what reached the UART.
+    fn drain_by_transmit_interrupt(clear_at_start: bool) -> Vec<u8> {
+        let ring = Ring::new();
+        // Boot lines went out before: the status is raised.
+        let mut uart = QemuTransmit { status: true, unmasked: false, written: Vec::new() };
+        let mut room = TransmitRoom::new();
+        let mut line = Vec::new();
+        let mut asked = false;
+        // The producer's kicks folded into one (the others found the drain lock taken).
+        for &byte in [b'a'; 60].iter().chain(b"\nprobe: BENCH end\n") {
+            asked |= ring.push_asking_drain(byte, 8);
+        }
+        assert!(asked);
+        quantum(&mut room, &mut uart, &ring, &mut line, clear_at_start);
+        // BOUND (test): each interrupt drains up to two chunks of a finite ring.
+        for _ in 0..100 {
+            if !(uart.status && uart.unmasked) {
+                break;
+            }
+            quantum(&mut room, &mut uart, &ring, &mut line, clear_at_start);
+        }
+        uart.written
+    }
+
+    #[test]
+    fn the_transmit_interrupt_continues_a_quantum_that_wrote_nothing() {
+        let mut expected = vec![b'a'; 60];
+        expected.extend_from_slice(b"\nprobe: BENCH end\n");
+        assert_eq!(drain_by_transmit_interrupt(false), expected);
+    }
+
+    #[test]
+    fn clearing_the_status_before_writing_nothing_stalls_the_console() {
+        // The bug this guards against, planted: the last line never comes out.
+        let written = drain_by_transmit_interrupt(true);
+        assert!(!written.ends_with(b"BENCH end\n"), "{}", String::from_utf8_lossy(&written));
+    }
+
+    #[test]
+    fn the_work_a_quantum_leaves_is_the_next_ready_rings_not_the_last_drained_ones() {
+        const CHUNK: usize = 8;
+        let rings = [Ring::new(), Ring::new(), Ring::new()];
+        let mut policy = DrainPolicy::new();
+        let mut buffer = [0_u8; CHUNK];
+        assert_eq!(policy.next_ready(&rings, CHUNK), None);
+        // Partition 0 floods; partition 1 prints one line; partition 2 an unfinished one.
+        let _ = push_all(&rings[0], &[b'x'; 100]);
+        let _ = push_all(&rings[1], b"end\n");
+        let _ = push_all(&rings[2], b"half");
+        assert_eq!(policy.drain(&rings, &mut buffer, false).map(|d| d.partition), Some(0));
+        assert_eq!(policy.next_ready(&rings, CHUNK), Some(1));
+        assert_eq!(policy.drain(&rings, &mut buffer, false).map(|d| d.partition), Some(1));
+        // Partition 1's line is out: what is left is partition 0's, whoever was served last.
+        assert_eq!(policy.next_ready(&rings, CHUNK), Some(0), "the flood continues on its own core");
+        while policy.drain(&rings, &mut buffer, false).is_some() {}
+        assert_eq!(policy.next_ready(&rings, CHUNK), None, "a partial line is no work left");
+        assert_eq!(DrainPolicy::new().next_ready::<256>(&[], CHUNK), None);
     }
 
     #[test]
@@ -405,9 +665,6 @@ mod tests {
         assert_eq!(DrainPolicy::new().drain(core::slice::from_ref(&ring), &mut [], true), None);
         assert_eq!(ring.len(), 1);
     }
-
-    extern crate std;
-    use std::vec::Vec;
 
     #[test]
     fn chunked_lines_come_out_whole_and_only_when_complete() {

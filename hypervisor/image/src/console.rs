@@ -41,7 +41,7 @@
 use crate::generated::{CORE_COUNT, ConsoleUart, PARTITION_COUNT, SYSTEM};
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::console::LineAssembler;
-use bulkhead_core::console_ring::{DrainPolicy, OutputRing, WholeLines};
+use bulkhead_core::console_ring::{DrainPolicy, OutputRing, TransmitRoom, WholeLines};
 use bulkhead_core::report_limit::{Budget, Decision, ReportKind, ReportLimiter, Summary};
 use bulkhead_drivers::uart::{ConsoleDriver, UartInterrupts};
 use core::fmt::{self, Write};
@@ -76,6 +76,10 @@ pub const REPORT_REFILL_PER_SECOND: u64 = 10;
 /// reader learns the line is incomplete instead of guessing.
 const FORMAT_FAILED: &[u8] = b" [formatting failed]";
 
+// `OutputRing::push_asking_drain` asks for a drain once a ring holds a whole chunk: a full
+// ring must hold one.
+const _: () = assert!(CHUNK_BYTES <= RING_BYTES, "a full ring holds a whole chunk");
+
 /// Rings `0..PARTITION_COUNT`: each partition's console output; then one per core for the
 /// `[hv]` lines that core formats.
 const RING_COUNT: usize = PARTITION_COUNT + CORE_COUNT;
@@ -106,7 +110,7 @@ static DRAIN: Mutex<Drainer> = Mutex::new(Drainer {
     end: 0,
     reported_drops: [0; RING_COUNT],
     reported_log_drops: 0,
-    transmit_interrupt: false,
+    transmit_room: TransmitRoom::new(),
     pending_owner_core: 0,
     routed_core: usize::MAX,
 });
@@ -137,18 +141,13 @@ pub fn enable_receive_interrupt() {
 }
 
 /// One byte a partition's vPL011 transmitted. Called with the partition's lock held (its
-/// only producer); the caller [`kick`]s the drain after releasing it.
-///
-/// Every byte kicks, though a byte in the middle of a line gives no drain anything to take
-/// (a drain takes whole lines or whole chunks): kicking only at line ends cost a Linux boot 13.6 M
-/// instructions less, but on `qemu-virt-gicv2` the console then stalled beside a flooding
-/// partition (`neighbour_timing_under_attack`: the probe's last line never came out), so the
-/// continuation by the transmit-room interrupt is not to be relied on there yet.
-pub fn partition_output(partition: usize, byte: u8) {
-    if let Some(ring) = RINGS.get(partition) {
-        // A full ring drops the byte and counts it; the drainer reports the count.
-        let _: bool = ring.push(byte);
-    }
+/// only producer); returns whether a drain could now take something (the byte ended a line,
+/// or the ring holds a whole chunk: `OutputRing::push_asking_drain`), in which case the
+/// caller [`kick`]s it after releasing the lock. A byte in the middle of a line asks for
+/// nothing: no drain would take it yet, and asking cost a Linux boot 13.6 M instructions of
+/// empty drain attempts. What a drain leaves behind it continues itself ([`TransmitRoom`]).
+pub fn partition_output(partition: usize, byte: u8) -> bool {
+    RINGS.get(partition).is_some_and(|ring| ring.push_asking_drain(byte, CHUNK_BYTES))
 }
 
 /// Partition `partition` stopped: its unfinished line is printed by the next drain.
@@ -235,24 +234,47 @@ pub fn read_byte() -> Option<u8> {
     INPUT.lock().as_mut().and_then(ConsoleDriver::read_byte)
 }
 
-/// The console UART's interrupt (on the input core, after input was read): continues the
-/// drain when the transmit FIFO has room again.
+/// The console UART's interrupt (after input was read): continues the drain when the
+/// transmit FIFO has room again, on this core's time only if the work left is its own: work of
+/// another core's partition (it printed since the interrupt was routed here) is handed to that
+/// core, which the still-asserted interrupt reaches next.
 pub fn on_interrupt() {
-    kick();
+    let core = arch::cpu::core_index();
+    let handed_over = DRAIN.try_lock().is_some_and(|mut drainer| drainer.hand_over(core));
+    if !handed_over {
+        kick();
+    }
 }
 
 /// Asks for a drain and drains one quantum if the drain lock is free; never waits.
 pub fn kick() {
     REQUESTED.store(true, Ordering::SeqCst);
     // BOUND: at most KICK_ATTEMPTS quanta.
-    for _ in 0..KICK_ATTEMPTS {
+    for attempt in 1..=KICK_ATTEMPTS {
         let Some(mut guard) = DRAIN.try_lock() else { return };
         if guard.uart.is_none() {
             return;
         }
         REQUESTED.store(false, Ordering::SeqCst);
-        guard.quantum();
+        // The last attempt leaves the transmit interrupt on whatever it finds: a producer
+        // whose try failed during it is seen only after the release, when no attempt is left,
+        // and its bytes must not wait for the next kick (there may be none).
+        let continued = guard.quantum(attempt == KICK_ATTEMPTS);
+        let own_work_left = continued && guard.routed_core == arch::cpu::core_index();
         drop(guard);
+        if own_work_left {
+            // This core's own partition (or its `[hv]` lines) has more ready: drained now, on
+            // the time of the access that printed it, rather than by an interrupt that would
+            // land later in whatever the partition does next (the probe's first timer sample
+            // after its report lines, delayed 19 k ticks beside a flooding neighbour).
+            continue;
+        }
+        if continued {
+            // The transmit interrupt, routed to whoever's work is left, takes over, with the
+            // bytes of any producer whose try failed meanwhile (pushed before that try, so
+            // before this release): this core does not drain a neighbour's flood on its time.
+            return;
+        }
         // A producer whose try failed while this core drained set the flag before trying:
         // seen here, its bytes are drained by the next attempt.
         fence(Ordering::SeqCst);
@@ -275,6 +297,15 @@ fn route_console_interrupt(core: usize) {
         if gic.route(SYSTEM.board.console.intid, core, affinity).is_err() {
             defmt::warn!("core {=usize}: the console interrupt could not be routed there", core);
         }
+    }
+}
+
+/// The core on whose time ring `ring`'s bytes are written: a partition's first core, or the
+/// core whose `[hv]` lines the ring holds.
+fn owner_core(ring: usize) -> Option<usize> {
+    match ring.checked_sub(PARTITION_COUNT) {
+        Some(core) => Some(core),
+        None => SYSTEM.partitions.get(ring).and_then(|partition| partition.cores.first().copied()),
     }
 }
 
@@ -386,8 +417,8 @@ struct Drainer {
     reported_drops: [u64; RING_COUNT],
     /// The `defmt` log's dropped-frame count as last reported.
     reported_log_drops: u64,
-    /// Whether the transmit-room interrupt is unmasked.
-    transmit_interrupt: bool,
+    /// When the transmit-room status is cleared, and whether its interrupt is unmasked.
+    transmit_room: TransmitRoom,
     /// The core whose time the bytes in `pending` are written on when the transmit-room
     /// interrupt continues them: the first core of the partition that printed them, or the
     /// core that formatted the `[hv]` lines.
@@ -398,24 +429,31 @@ struct Drainer {
 
 impl Drainer {
     /// One bounded quantum: writes what the FIFO takes, refilling `pending` at most
-    /// [`QUANTUM_CHUNKS`] times; leaves the transmit-room interrupt on while work is left.
-    fn quantum(&mut self) {
+    /// [`QUANTUM_CHUNKS`] times; leaves the transmit-room interrupt on while work is left (or
+    /// when `continue_anyway`: the caller cannot come back for what arrives meanwhile).
+    /// Returns whether it left it on.
+    fn quantum(&mut self, continue_anyway: bool) -> bool {
         // The UART is taken out for the quantum so that `refill` can borrow the rest; it is
         // put back at the end (no path returns early after this).
-        let Some(mut uart) = self.uart.take() else { return };
-        if self.transmit_interrupt {
-            uart.acknowledge(UartInterrupts::TRANSMIT);
+        let Some(mut uart) = self.uart.take() else { return false };
+        if self.transmit_room.start_quantum() {
+            uart.disable_interrupts(UartInterrupts::TRANSMIT);
         }
         let mut refills = 0;
         // Work is left when the FIFO filled up or the quantum ended with chunks still ready;
         // not when a ring only holds the start of a line (that waits for its newline, and an
         // interrupt asked for it would fire with nothing to do).
-        let mut work_left = false;
+        let mut work_left = continue_anyway;
         // BOUND: each turn writes into the FIFO and stops when it is full, or refills
         // `pending`, at most QUANTUM_CHUNKS times.
         loop {
             if self.start < self.end {
                 let unwritten = self.pending.get(self.start..self.end).unwrap_or_default();
+                // Cleared only now, right before bytes whose transmission raises it again: a
+                // quantum that writes nothing leaves it raised for the work it leaves.
+                if self.transmit_room.before_write() {
+                    uart.acknowledge(UartInterrupts::TRANSMIT);
+                }
                 let written = uart.write_nonblocking(unwritten);
                 self.start = self.start.saturating_add(written).min(self.end);
                 if self.start < self.end {
@@ -432,19 +470,44 @@ impl Drainer {
             }
             refills = refills.saturating_add(1);
         }
-        if work_left && self.routed_core != self.pending_owner_core {
-            route_console_interrupt(self.pending_owner_core);
-            self.routed_core = self.pending_owner_core;
-        }
-        if work_left != self.transmit_interrupt {
-            if work_left {
-                uart.enable_interrupts(UartInterrupts::TRANSMIT);
+        if work_left {
+            // Bytes the FIFO did not take continue on the time of whoever printed them; a
+            // quantum that ran out of chunks continues on the time of the next ring it would
+            // serve (the last chunk's owner may have nothing left, and would then pay for a
+            // neighbour's flood: seen as the probe's timer samples delayed past their
+            // deadline, `neighbour_timing_under_attack` on `qemu-virt-gicv2`); with nothing
+            // ready, on the kicking core's own.
+            let owner = if self.start < self.end {
+                self.pending_owner_core
             } else {
-                uart.disable_interrupts(UartInterrupts::TRANSMIT);
+                self.policy.next_ready(&RINGS, CHUNK_BYTES).and_then(owner_core).unwrap_or_else(arch::cpu::core_index)
+            };
+            if self.routed_core != owner {
+                route_console_interrupt(owner);
+                self.routed_core = owner;
             }
-            self.transmit_interrupt = work_left;
+        }
+        if self.transmit_room.end_quantum(work_left) {
+            uart.enable_interrupts(UartInterrupts::TRANSMIT);
         }
         self.uart = Some(uart);
+        work_left
+    }
+
+    /// On the transmit interrupt taken by `core`: if the work left (nothing waits for the
+    /// FIFO, so the next ready ring's) belongs to another core, routes the interrupt there,
+    /// unmasked, and returns true.
+    fn hand_over(&mut self, core: usize) -> bool {
+        if self.start < self.end || !self.transmit_room.enabled() {
+            return false;
+        }
+        let Some(owner) = self.policy.next_ready(&RINGS, CHUNK_BYTES).and_then(owner_core) else { return false };
+        if owner == core {
+            return false;
+        }
+        route_console_interrupt(owner);
+        self.routed_core = owner;
+        true
     }
 
     /// Formats the next thing to print into the empty `pending`; false if nothing waits.
@@ -463,10 +526,7 @@ impl Drainer {
             return self.flush_stopped();
         };
         let bytes = chunk.get(..drained.len).unwrap_or_default();
-        self.pending_owner_core = match drained.partition.checked_sub(PARTITION_COUNT) {
-            Some(core) => core,
-            None => SYSTEM.partitions.get(drained.partition).and_then(|p| p.cores.first().copied()).unwrap_or(self.pending_owner_core),
-        };
+        self.pending_owner_core = owner_core(drained.partition).unwrap_or(self.pending_owner_core);
         if let Some(core) = drained.partition.checked_sub(PARTITION_COUNT) {
             // A core's ring holds formatted `[hv]` lines; a chunk may end mid-line.
             let mut pending = Pending { bytes: &mut self.pending, end: &mut self.end };

@@ -233,3 +233,32 @@ fn a_gicv2_distributor_access_reaches_the_bank_of_the_vcpu_that_makes_it() {
     let (window, offset) = map.locate(distributor(0x800)).unwrap();
     assert_eq!(devices.read_in(window, 1, offset, AccessWidth::Word).unwrap().0, 0x0202_0202, "ITARGETSR0 names the reader");
 }
+
+#[test]
+fn the_trap_paths_console_write_matches_the_general_access() {
+    let map = DeviceMap::with_vcpus(2);
+    let mut general = Devices::new(2).unwrap();
+    let mut short = Devices::new(2).unwrap();
+    for devices in [&mut general, &mut short] {
+        let _ = devices.access(&map, distributor(GICD_CTLR), AccessWidth::Word, Some(0b10)).unwrap();
+        let _ = devices.access(&map, distributor(GICD_ISENABLER1), AccessWidth::Word, Some(1 << 1)).unwrap();
+    }
+    // Enable, unmask the transmit interrupt (its line rises), print, acknowledge it (ICR),
+    // write a partial word (refused), print with the transmitter off, and a byte store.
+    for (offset, width, value) in [
+        (UART_CR, AccessWidth::Word, 0x301),
+        (UART_IMSC, AccessWidth::Word, 1 << 5),
+        (UART_DR, AccessWidth::Word, u64::from(b'x')),
+        (0x044, AccessWidth::Word, 1 << 5),
+        (UART_DR + 1, AccessWidth::Byte, 0x55),
+        (UART_CR, AccessWidth::Word, 0),
+        (UART_DR, AccessWidth::Byte, u64::from(b'\n')),
+        (0xfe0, AccessWidth::Word, 7),
+    ] {
+        let ipa = uart(offset);
+        let (window, at) = map.locate(ipa).unwrap();
+        let expected = general.access(&map, ipa, width, Some(value)).map(|outcome| (outcome.transmit, outcome.refill));
+        assert_eq!(short.write_console_in(window, at, width, value), expected, "{offset:#x} {width:?}");
+    }
+    assert_eq!(short.vgic.next_pending(0), general.vgic.next_pending(0));
+}
