@@ -9,7 +9,12 @@
 //! goes silent after 20 presents: the fail-safe colour must replace exactly its pixels and
 //! the health event must be on the console; in the third both go silent, so only the
 //! hypervisor's frame tick composes. The fourth shows the same screen through QEMU's ramfb
-//! and compares QMP `screendump`'s picture instead.
+//! and compares QMP `screendump`'s picture instead; the fifth does the same on the Raspberry
+//! Pi 4 (`raspi4b`) through the firmware's mailbox framebuffer.
+//!
+//! The first three run on any board (`BULKHEAD_TEST_BOARD` rebuilds their manifests for it;
+//! `cargo xtask test` runs them on `zcu102` too); ramfb needs QEMU `virt`, the mailbox test
+//! names its own board.
 //!
 //! Verifies: [itest->swr~display-safety-layer~1]
 
@@ -181,7 +186,11 @@ fn differences(pixels: &[u32], frozen: bool) -> Vec<(u32, u32, u32, u32)> {
 
 /// Boots `text` with a QMP socket (xtask adds the backend's QEMU device, `-device ramfb`).
 fn boot(name: &str, text: &str) -> (QemuSession, Qmp, tempfile_dir::Directory) {
-    let system = TestSystem::from_manifest_text(name, text);
+    boot_system(name, &TestSystem::from_manifest_text(name, text))
+}
+
+/// Boots `system` with a QMP socket in a scratch directory called after `name`.
+fn boot_system(name: &str, system: &TestSystem) -> (QemuSession, Qmp, tempfile_dir::Directory) {
     let directory = tempfile_dir::Directory::new(name);
     let socket = directory.path().join("qmp.sock");
     let extra_args = vec!["-qmp".to_owned(), format!("unix:{},server=on,wait=off", socket.display())];
@@ -278,19 +287,37 @@ fn screendump(session: &QemuSession, qmp: &mut Qmp, directory: &Path) -> Vec<u32
         .collect()
 }
 
+/// Waits until `backend` shows the scan-out buffer and both painters presented 30 frames,
+/// then compares QMP `screendump` with both layers and the background, every pixel.
+fn screen_shows_both_layers(session: &QemuSession, qmp: &mut Qmp, directory: &Path, backend: &str) {
+    session.wait_for(&format!("[hv] display: {backend} shows the scan-out buffer"));
+    session.wait_for("[cluster] presented 30");
+    session.wait_for("[media] presented 30");
+    let pixels = screendump(session, qmp, directory);
+    let wrong = differences(&pixels, false);
+    if !wrong.is_empty() {
+        session.fail(&format!("screendump pixels differ (x, y, seen, expected): {wrong:x?}"));
+    }
+}
+
 // [itest->swr~display-safety-layer~1]
 #[test]
 fn ramfb_shows_both_layers_and_the_background_pixel_exact() {
     let (session, mut qmp, directory) =
         boot("display-ramfb", &manifest("ramfb", "seed=3 period-ms=16", "seed=5 period-ms=16"));
-    session.wait_for("[hv] display: ramfb shows the scan-out buffer");
-    session.wait_for("[cluster] presented 30");
-    session.wait_for("[media] presented 30");
-    let pixels = screendump(&session, &mut qmp, directory.path());
-    let wrong = differences(&pixels, false);
-    if !wrong.is_empty() {
-        session.fail(&format!("screendump pixels differ (x, y, seen, expected): {wrong:x?}"));
-    }
+    screen_shows_both_layers(&session, &mut qmp, directory.path(), "ramfb");
+}
+
+/// The Raspberry Pi 4 (QEMU 10 `raspi4b`, whatever `BULKHEAD_TEST_BOARD` says): the
+/// firmware's framebuffer, asked for through the VideoCore mailbox, shows the same screen
+/// after the hypervisor copied each frame's damage into it (`partitions/display-rpi4.toml`).
+/// `cargo xtask test` runs it in the rpi4 stage only (`BOARD_VARIANTS`).
+// [itest->swr~display-safety-layer~1]
+#[test]
+fn rpi4_mailbox_framebuffer_shows_both_layers_and_the_background_pixel_exact() {
+    let system = TestSystem::from_manifest_file("partitions/display-rpi4.toml");
+    let (session, mut qmp, directory) = boot_system("display-rpi4", &system);
+    screen_shows_both_layers(&session, &mut qmp, directory.path(), "rpi4-mailbox");
 }
 
 /// A scratch directory under `target/` for the QMP socket and the memory dump, removed when

@@ -388,7 +388,10 @@ pub fn compiler_warnings(stderr: &str) -> Vec<String> {
 pub fn display_devices(spec: &bulkhead_config::spec::SystemSpec) -> Vec<String> {
     match spec.display().map(|display| display.backend) {
         Some(bulkhead_core::display::Backend::Ramfb) => vec!["-device".to_owned(), "ramfb".to_owned()],
-        Some(bulkhead_core::display::Backend::RamCapture) | None => Vec::new(),
+        // The Raspberry Pi 4's framebuffer is part of `raspi4b`: nothing to add.
+        Some(bulkhead_core::display::Backend::RamCapture | bulkhead_core::display::Backend::Rpi4Mailbox) | None => {
+            Vec::new()
+        }
     }
 }
 

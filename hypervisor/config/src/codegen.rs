@@ -512,7 +512,9 @@ pub fn system_rs(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Strin
                 "board",
                 board(
                     spec.board(),
-                    spec.display().and_then(|display| display.backend_registers),
+                    spec.display()
+                        .and_then(|display| display.backend_registers)
+                        .and_then(crate::validate::display::register_pages),
                 ),
             ),
             ("cores", Expr::atom("&CORES")),
@@ -616,6 +618,7 @@ fn display_items(spec: &SystemSpec) -> String {
     let backend = match display.backend {
         Backend::RamCapture => "RamCapture",
         Backend::Ramfb => "Ramfb",
+        Backend::Rpi4Mailbox => "Rpi4Mailbox",
     };
     let FailSafe::Colour(colour) = display.fail_safe;
     let screen = Expr::Struct(
@@ -625,6 +628,10 @@ fn display_items(spec: &SystemSpec) -> String {
             (
                 "backend_registers",
                 Expr::atom(hex(display.backend_registers.map_or(0, |range| range.base()))),
+            ),
+            (
+                "firmware_framebuffer",
+                phys_range(display.firmware_framebuffer.unwrap_or(AddressRange::EMPTY)),
             ),
             ("width", Expr::atom(display.width.to_string())),
             ("height", Expr::atom(display.height.to_string())),

@@ -250,8 +250,12 @@ impl PartitionSpec {
 pub struct DisplaySpec {
     /// Which device shows the frames.
     pub backend: bulkhead_core::display::Backend,
-    /// The backend's register page (ramfb: the board's fw_cfg device), mapped at EL2.
+    /// The backend's register block (ramfb: the board's fw_cfg device; rpi4-mailbox: the
+    /// VideoCore mailbox); its pages are mapped at EL2 and kept from every partition.
     pub backend_registers: Option<AddressRange>,
+    /// Where the backend's firmware places the framebuffer it hands out (rpi4-mailbox:
+    /// the board's `firmware_framebuffer`), which no partition maps.
+    pub firmware_framebuffer: Option<AddressRange>,
     /// Screen width in pixels.
     pub width: u32,
     /// Screen height in pixels.

@@ -85,6 +85,7 @@ pub(crate) fn backend(name: &str) -> Option<Backend> {
     match name {
         "ram-capture" => Some(Backend::RamCapture),
         "ramfb" => Some(Backend::Ramfb),
+        "rpi4-mailbox" => Some(Backend::Rpi4Mailbox),
         _ => None,
     }
 }
@@ -94,14 +95,18 @@ pub fn backend_name(backend: Backend) -> &'static str {
     match backend {
         Backend::RamCapture => "ram-capture",
         Backend::Ramfb => "ramfb",
+        Backend::Rpi4Mailbox => "rpi4-mailbox",
     }
 }
 
 /// Whether `board` has the device `backend` drives: ramfb exists only on QEMU's `virt`
-/// machine (`-device ramfb`), configured through the machine's fw_cfg device.
+/// machine (`-device ramfb`), configured through the machine's fw_cfg device; the Raspberry
+/// Pi 4's mailbox framebuffer needs the VideoCore mailbox in the tree and `board.toml`'s
+/// `firmware_framebuffer` (where the firmware's buffer may lie).
 pub(crate) fn board_has(board: &Board, backend: Backend) -> bool {
     match backend {
         Backend::RamCapture => true,
+        Backend::Rpi4Mailbox => board.firmware_framebuffer.is_some() && backend_registers(board, backend).is_some(),
         Backend::Ramfb => {
             board.qemu.machine.split(',').next() == Some("virt")
                 && backend_registers(board, backend).is_some()
@@ -109,17 +114,32 @@ pub(crate) fn board_has(board: &Board, backend: Backend) -> bool {
     }
 }
 
-/// The page of the register block `backend` drives on `board` (ramfb: the fw_cfg device).
+/// The register block `backend` drives on `board` (ramfb: the fw_cfg device; rpi4-mailbox:
+/// the VideoCore mailbox, which starts 0x880 into its page).
 pub(crate) fn backend_registers(board: &Board, backend: Backend) -> Option<AddressRange> {
+    let compatible = match backend {
+        Backend::RamCapture => return None,
+        Backend::Ramfb => "qemu,fw-cfg-mmio",
+        Backend::Rpi4Mailbox => "brcm,bcm2835-mbox",
+    };
+    let node = board.tree.find_compatible(&[compatible])?;
+    let reg = node.physical_reg.as_ref()?.first()?;
+    AddressRange::new(reg.address, reg.size)
+}
+
+/// The pages holding `registers`: what the hypervisor maps at EL2 and no partition may take.
+pub(crate) fn register_pages(registers: AddressRange) -> Option<AddressRange> {
+    let base = registers.base() & !(crate::units::GRANULE_4KIB - 1);
+    let end = crate::units::align_up(registers.end(), crate::units::GRANULE_4KIB)?;
+    AddressRange::new(base, end.checked_sub(base)?)
+}
+
+/// Where the firmware of `backend` places its framebuffer on `board` (rpi4-mailbox:
+/// `firmware_framebuffer`), which the hypervisor checks the buffer it is handed against.
+pub(crate) fn firmware_framebuffer(board: &Board, backend: Backend) -> Option<AddressRange> {
     match backend {
-        Backend::RamCapture => None,
-        Backend::Ramfb => {
-            let node = board.tree.find_compatible(&["qemu,fw-cfg-mmio"])?;
-            let reg = node.physical_reg.as_ref()?.first()?;
-            let base = reg.address & !(crate::units::GRANULE_4KIB - 1);
-            let end = crate::units::align_up(reg.address.checked_add(reg.size)?, crate::units::GRANULE_4KIB)?;
-            AddressRange::new(base, end.checked_sub(base)?)
-        }
+        Backend::Rpi4Mailbox => board.firmware_framebuffer,
+        Backend::RamCapture | Backend::Ramfb => None,
     }
 }
 
@@ -270,6 +290,7 @@ pub(crate) fn finish(
     Some(DisplaySpec {
         backend,
         backend_registers: board_registers(board),
+        firmware_framebuffer: firmware_framebuffer(board, backend),
         width: screen.width,
         height: screen.height,
         frame_period_us: u32::try_from(*table.frame_period_us.get_ref()).ok()?,

@@ -58,6 +58,9 @@ pub enum Backend {
     RamCapture,
     /// QEMU's ramfb (`-device ramfb`), configured through fw_cfg DMA (`etc/ramfb`).
     Ramfb,
+    /// The Raspberry Pi 4's firmware framebuffer, asked for through the VideoCore mailbox
+    /// (property channel) at boot; each frame's damage is copied into it.
+    Rpi4Mailbox,
 }
 
 /// What is shown in place of a frozen critical layer.
@@ -110,6 +113,10 @@ pub struct DisplayConfig {
     /// Physical base of the backend's register block (ramfb: the fw_cfg device), which the
     /// hypervisor maps at EL2; 0 when the backend has none.
     pub backend_registers: u64,
+    /// Where the backend's firmware may place the framebuffer it hands out (`rpi4-mailbox`:
+    /// the VideoCore's share of RAM, `board.toml`'s `firmware_framebuffer`), which no
+    /// partition maps; empty (size 0) for the other backends.
+    pub firmware_framebuffer: crate::system::PhysRange,
     /// Screen width in pixels.
     pub width: u32,
     /// Screen height in pixels.

@@ -13,6 +13,8 @@ use bulkhead_core::display::{Backend, DisplayConfig};
 use bulkhead_drivers::fw_cfg::{self, DmaAccess, FwCfg, FwCfgError};
 use crate::lock::Mutex;
 
+mod rpi4_mailbox;
+
 /// Why a backend could not start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendError {
@@ -22,6 +24,11 @@ pub enum BackendError {
     FwCfg(FwCfgError),
     /// The screen's sizes do not fit the device's configuration.
     Size,
+    /// The VideoCore mailbox call failed or its answer was refused.
+    Mailbox(bulkhead_drivers::videocore_mailbox::MailboxError),
+    /// The firmware's framebuffer (at this address) is not inside the board's
+    /// `firmware_framebuffer` window.
+    OutsideWindow(u64),
 }
 
 /// A device that shows the scan-out buffer.
@@ -35,6 +42,12 @@ pub trait ScanOutBackend: Sync {
 
     /// Called after each composed frame with its plan.
     fn frame_composed(&self, _plan: &FramePlan) {}
+
+    /// Called after each composed frame with its plan and the scan-out buffer (what a
+    /// copying backend copies from); by default [`ScanOutBackend::frame_composed`].
+    fn frame_composed_from(&self, plan: &FramePlan, _pixels: &[u32]) {
+        self.frame_composed(plan);
+    }
 }
 
 /// The buffer in RAM is the output: tests and debuggers read it there.
@@ -83,5 +96,6 @@ pub fn for_kind(kind: Backend) -> &'static dyn ScanOutBackend {
     match kind {
         Backend::RamCapture => &RamCapture,
         Backend::Ramfb => &Ramfb,
+        Backend::Rpi4Mailbox => &rpi4_mailbox::Rpi4Mailbox,
     }
 }
