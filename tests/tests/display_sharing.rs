@@ -208,15 +208,21 @@ fn both_layers_and_the_background_are_pixel_exact_while_media_misbehaves() {
     );
     session.wait_for("[media] bad rectangle refused");
     session.wait_for("[media] flood: ");
-    // 300 frames' worth of cluster presents while media floods.
-    session.wait_for("[cluster] presented 300");
+    // 300 frames' worth of cluster presents while media floods (a loaded host runs the
+    // emulated ZCU102's A53s at a few dozen frames a second).
+    session.wait_for_within("[cluster] presented 300", Duration::from_secs(120));
     let pixels = scan_out(&session, &mut qmp, directory.path());
     let wrong = differences(&pixels, false);
     if !wrong.is_empty() {
         session.fail(&format!("pixels differ (x, y, seen, expected): {wrong:x?}"));
     }
+    // Before its first present a late-starting cluster (the emulated ZCU102 on a loaded host)
+    // is rightly declared frozen and shown as the fail-safe; from then on it presents every
+    // frame and must never be.
     let transcript = session.transcript();
-    if transcript.contains("frozen") {
+    let lines = transcript.complete_lines();
+    let presenting = lines.iter().position(|line| line.contains("[cluster] presented ")).unwrap_or(0);
+    if lines.iter().skip(presenting).any(|line| line.contains("frozen")) {
         session.fail("the critical layer was declared frozen while it presented every frame");
     }
     let flood = transcript
@@ -234,13 +240,26 @@ fn both_layers_and_the_background_are_pixel_exact_while_media_misbehaves() {
 fn a_silent_critical_layer_is_replaced_by_the_fail_safe_image() {
     let (session, mut qmp, directory) =
         boot("display-freeze", &manifest("ram-capture", "seed=3 period-ms=16 presents=20", "seed=5 period-ms=16"));
-    session.wait_for("[cluster] presented 20");
-    session.wait_for("[hv] display: cluster's critical layer frozen (30 frames without a present)");
+    wait_for_freeze_after(&session, "[cluster] presented 20");
     let pixels = scan_out(&session, &mut qmp, directory.path());
     let wrong = differences(&pixels, true);
     if !wrong.is_empty() {
         session.fail(&format!("pixels differ from the fail-safe screen (x, y, seen, expected): {wrong:x?}"));
     }
+}
+
+/// Waits for `cluster`'s freeze event on a line after the one containing `earlier`. A
+/// critical partition that starts late (the emulated ZCU102 on a loaded host) is declared
+/// frozen once at boot, before its first present, and shown again when it presents: that
+/// earlier event is not the one the test waits for.
+fn wait_for_freeze_after(session: &QemuSession, earlier: &str) {
+    const FROZEN: &str = "[hv] display: cluster's critical layer frozen (30 frames without a present)";
+    session.wait_for(earlier);
+    session.wait_until(&format!("`{FROZEN}` after `{earlier}`"), Duration::from_secs(60), |transcript| {
+        let lines = transcript.complete_lines();
+        let start = lines.iter().position(|line| line.contains(earlier))?;
+        lines.iter().skip(start).any(|line| line.contains(FROZEN)).then_some(())
+    });
 }
 
 /// With every partition silent, only the hypervisor's frame tick on the compose core keeps
@@ -252,9 +271,8 @@ fn the_frame_tick_shows_the_fail_safe_image_when_every_partition_is_silent() {
         "display-all-silent",
         &manifest("ram-capture", "seed=3 period-ms=16 presents=20", "seed=5 period-ms=16 presents=20"),
     );
-    session.wait_for("[cluster] presented 20");
     session.wait_for("[media] presented 20");
-    session.wait_for("[hv] display: cluster's critical layer frozen (30 frames without a present)");
+    wait_for_freeze_after(&session, "[cluster] presented 20");
     let pixels = scan_out(&session, &mut qmp, directory.path());
     let wrong = differences(&pixels, true);
     if !wrong.is_empty() {
