@@ -102,14 +102,22 @@ const BUFFER_ALIGNMENT: u32 = 4096;
 /// Words of the framebuffer request: header (2), six tags, end tag, padding to 16 bytes.
 pub const MESSAGE_WORDS: usize = 32;
 
-/// Word offsets of the tags in [`framebuffer_request`] (each tag's id word).
+// Word offsets of the tags in [`framebuffer_request`] (each tag's id word; a tag is three
+// header words and its values).
+/// Set physical size: after the message's two header words.
 const PHYSICAL_AT: usize = 2;
-const VIRTUAL_AT: usize = PHYSICAL_AT + 5;
-const DEPTH_AT: usize = VIRTUAL_AT + 5;
-const ORDER_AT: usize = DEPTH_AT + 4;
-const ALLOCATE_AT: usize = ORDER_AT + 4;
-const PITCH_AT: usize = ALLOCATE_AT + 5;
-const END_AT: usize = PITCH_AT + 4;
+/// Set virtual size: after set physical size's five words.
+const VIRTUAL_AT: usize = 7;
+/// Set depth: after set virtual size's five words.
+const DEPTH_AT: usize = 12;
+/// Set pixel order: after set depth's four words.
+const ORDER_AT: usize = 16;
+/// Allocate buffer: after set pixel order's four words.
+const ALLOCATE_AT: usize = 20;
+/// Get pitch: after allocate buffer's five words.
+const PITCH_AT: usize = 25;
+/// The end tag: after get pitch's four words.
+const END_AT: usize = 29;
 const _: () = assert!(END_AT < MESSAGE_WORDS && (MESSAGE_WORDS * 4).is_multiple_of(16));
 
 /// A property message, 16-byte aligned as the mailbox requires (the address's low four bits
@@ -122,6 +130,12 @@ impl Message {
     /// An all-zero message (for a `static`).
     pub const fn new() -> Self {
         Self([0; MESSAGE_WORDS])
+    }
+
+    /// Its physical address (the hypervisor's map is the identity): what is mailed, and what
+    /// is cleaned to the point of coherency before.
+    pub fn physical_address(&self) -> u64 {
+        core::ptr::from_ref(self) as u64
     }
 }
 
@@ -164,14 +178,12 @@ pub fn framebuffer_request(width: u32, height: u32) -> Message {
         (ALLOCATE_AT, TAG_ALLOCATE_BUFFER, &[BUFFER_ALIGNMENT, 0]),
         (PITCH_AT, TAG_GET_PITCH, &[0]),
     ];
-    // MESSAGE_WORDS * 4 = 128 bytes: the cast cannot truncate.
-    let header = [(MESSAGE_WORDS * 4) as u32, REQUEST];
+    let header = [u32::try_from(core::mem::size_of::<Message>()).unwrap_or(0), REQUEST];
     for (slot, value) in words.iter_mut().zip(header) {
         *slot = value;
     }
     for (at, tag, values) in tags {
-        // At most two value words: the length fits.
-        let length = (values.len() * 4) as u32;
+        let length = u32::try_from(values.len().saturating_mul(4)).unwrap_or(0);
         let head = [tag, length, REQUEST];
         for (slot, value) in words.iter_mut().skip(at).zip(head.iter().chain(values)) {
             *slot = *value;
@@ -229,11 +241,11 @@ pub fn framebuffer_of(response: &Message, width: u32, height: u32) -> Result<Fir
     let [pitch] = *tag_values(response, PITCH_AT, TAG_GET_PITCH, 1)? else {
         return Err(MailboxError::Tag(TAG_GET_PITCH));
     };
-    if u64::from(pitch) < u64::from(width) * 4 {
+    if u64::from(pitch) < u64::from(width).saturating_mul(4) {
         return Err(MailboxError::Pitch);
     }
     let address = u64::from(base & BUS_ADDRESS_MASK);
-    if address == 0 || u64::from(size) < u64::from(pitch) * u64::from(height) {
+    if address == 0 || u64::from(size) < u64::from(pitch).saturating_mul(u64::from(height)) {
         return Err(MailboxError::Buffer);
     }
     Ok(FirmwareFramebuffer { address, size: u64::from(size), pitch })
@@ -242,8 +254,8 @@ pub fn framebuffer_of(response: &Message, width: u32, height: u32) -> Result<Fir
 /// The mail that hands the message at ARM physical `address` to the property channel, or
 /// `None` when the address cannot be mailed (not 16-byte aligned, not in the first GiB).
 pub fn property_mail(address: u64) -> Option<u32> {
-    let address = u32::try_from(address).ok().filter(|address| address & 0xf == 0 && *address <= BUS_ADDRESS_MASK)?;
-    Some(BUS_ALIAS | address | PROPERTY_CHANNEL)
+    let low = u32::try_from(address).ok().filter(|low| low & 0xf == 0 && *low <= BUS_ADDRESS_MASK)?;
+    Some(BUS_ALIAS | low | PROPERTY_CHANNEL)
 }
 
 /// The mailbox, owned by the hypervisor.
@@ -294,7 +306,9 @@ pub struct FramebufferWriter {
     address: usize,
     /// Words (pixels) from one row to the next.
     pitch_pixels: usize,
+    /// Screen width in pixels (the scan-out buffer's row length).
     width: u32,
+    /// Screen height in pixels.
     height: u32,
 }
 

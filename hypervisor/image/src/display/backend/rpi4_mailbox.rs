@@ -60,10 +60,10 @@ impl ScanOutBackend for Rpi4Mailbox {
         let mailbox = unsafe { Mailbox::new(base) };
         let mut message = MESSAGE.lock();
         *message = videocore_mailbox::framebuffer_request(display.width, display.height);
-        let address = core::ptr::from_ref::<Message>(&message) as u64;
+        let address = message.physical_address();
         let mail = videocore_mailbox::property_mail(address).ok_or(BackendError::Mailbox(videocore_mailbox::MailboxError::MessageAddress))?;
         // The firmware reads the message from RAM, not from this core's cache.
-        arch::memory::clean_to_point_of_coherency(PhysAddr(address), core::mem::size_of::<Message>() as u64);
+        arch::memory::clean_to_point_of_coherency(PhysAddr(address), u64::try_from(core::mem::size_of::<Message>()).unwrap_or(0));
         mailbox.call(mail, BOOT_POLLS).map_err(BackendError::Mailbox)?;
         let framebuffer = videocore_mailbox::framebuffer_of(&message, display.width, display.height).map_err(BackendError::Mailbox)?;
         let window = display.firmware_framebuffer;
