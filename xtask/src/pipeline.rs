@@ -402,7 +402,8 @@ pub fn display_devices(spec: &bulkhead_config::spec::SystemSpec) -> Vec<String> 
                     display.width, display.height
                 ),
             ],
-            Backend::RamCapture => Vec::new(),
+            // The Raspberry Pi 4's framebuffer is part of `raspi4b`: nothing to add.
+            Backend::RamCapture | Backend::Rpi4Mailbox => Vec::new(),
         },
         None => Vec::new(),
     }
@@ -437,7 +438,7 @@ mod tests {
     fn a_virtio_gpu_system_gets_a_modern_gpu_on_the_transport_the_compiler_gave_the_hypervisor() {
         let spec = display_system("virtio-gpu");
         let display = spec.display().unwrap();
-        assert_eq!(display.backend_register_address, 0x0a00_0000, "the lowest transport: virtio-mmio-bus.0");
+        assert_eq!(display.backend_registers.map(|range| range.base()), Some(0x0a00_0000), "the lowest transport: virtio-mmio-bus.0");
         assert_eq!(
             display_devices(&spec),
             [

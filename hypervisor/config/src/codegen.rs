@@ -512,7 +512,9 @@ pub fn system_rs(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Strin
                 "board",
                 board(
                     spec.board(),
-                    spec.display().and_then(|display| display.backend_registers),
+                    spec.display()
+                        .and_then(|display| display.backend_registers)
+                        .and_then(crate::validate::display::register_pages),
                 ),
             ),
             ("cores", Expr::atom("&CORES")),
@@ -617,6 +619,7 @@ fn display_items(spec: &SystemSpec) -> String {
         Backend::RamCapture => "RamCapture",
         Backend::Ramfb => "Ramfb",
         Backend::VirtioGpu => "VirtioGpu",
+        Backend::Rpi4Mailbox => "Rpi4Mailbox",
     };
     let FailSafe::Colour(colour) = display.fail_safe;
     let screen = Expr::Struct(
@@ -625,7 +628,11 @@ fn display_items(spec: &SystemSpec) -> String {
             ("backend", Expr::atom(format!("{CORE}::display::Backend::{backend}"))),
             (
                 "backend_registers",
-                Expr::atom(hex(display.backend_register_address)),
+                Expr::atom(hex(display.backend_registers.map_or(0, |range| range.base()))),
+            ),
+            (
+                "firmware_framebuffer",
+                phys_range(display.firmware_framebuffer.unwrap_or(AddressRange::EMPTY)),
             ),
             ("width", Expr::atom(display.width.to_string())),
             ("height", Expr::atom(display.height.to_string())),

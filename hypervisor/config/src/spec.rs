@@ -250,12 +250,13 @@ impl PartitionSpec {
 pub struct DisplaySpec {
     /// Which device shows the frames.
     pub backend: bulkhead_core::display::Backend,
-    /// The backend's register page (ramfb: the board's fw_cfg device; virtio-gpu: its
-    /// virtio-mmio transport), mapped at EL2.
+    /// The backend's register block (ramfb: the board's fw_cfg device; virtio-gpu: its
+    /// virtio-mmio transport; rpi4-mailbox: the VideoCore mailbox); its pages are mapped at
+    /// EL2 and kept from every partition.
     pub backend_registers: Option<AddressRange>,
-    /// The physical address of the backend's register block itself (inside
-    /// `backend_registers`; 0 when the backend has none): what the EL2 driver is given.
-    pub backend_register_address: u64,
+    /// Where the backend's firmware places the framebuffer it hands out (rpi4-mailbox:
+    /// the board's `firmware_framebuffer`), which no partition maps.
+    pub firmware_framebuffer: Option<AddressRange>,
     /// Screen width in pixels.
     pub width: u32,
     /// Screen height in pixels.

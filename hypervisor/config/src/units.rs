@@ -137,6 +137,9 @@ pub struct AddressRange {
 }
 
 impl AddressRange {
+    /// The empty range at address 0 (what the generated tables hold for "none").
+    pub const EMPTY: Self = Self { base: 0, size: 0 };
+
     /// The range, or `None` when `base + size` overflows.
     pub const fn new(base: u64, size: u64) -> Option<Self> {
         match base.checked_add(size) {

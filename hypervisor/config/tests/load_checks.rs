@@ -120,6 +120,8 @@ check_tests! {
     memory_overlapping_the_hypervisor_is_rejected => "memory-overlaps-hypervisor",
     // [utest->dsn~config-checks~1]
     memory_overlapping_reserved_ram_is_rejected => "memory-overlaps-reserved",
+    // [utest->dsn~config-checks~1] [utest->dsn~config-board~1]
+    no_partition_maps_the_raspberry_pi_firmware_framebuffer => "memory-overlaps-firmware-framebuffer",
     // [utest->dsn~config-checks~1]
     memory_overlapping_device_registers_is_rejected => "memory-overlaps-device",
     // [utest->dsn~config-checks~1]

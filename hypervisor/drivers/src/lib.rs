@@ -21,6 +21,7 @@ pub mod log;
 pub mod cadence;
 pub mod mini_uart;
 pub mod fw_cfg;
+pub mod videocore_mailbox;
 pub mod pl011;
 pub mod uart;
 pub mod virtio_gpu;

@@ -31,6 +31,11 @@ pub struct BoardToml {
     /// Number of last-level cache colours, when the device tree does not describe the cache.
     #[serde(default)]
     pub cache_colours: Option<Spanned<u32>>,
+    /// Where the firmware may place a framebuffer it hands out (the Raspberry Pi's VideoCore
+    /// share of RAM): no partition memory goes there, and the `rpi4-mailbox` display backend
+    /// accepts only a framebuffer inside it.
+    #[serde(default)]
+    pub firmware_framebuffer: Option<Spanned<RamTable>>,
     /// Device tree path or alias of the console UART.
     pub console: Spanned<String>,
     /// Device tree path or alias of the `defmt` log UART.

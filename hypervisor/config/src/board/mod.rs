@@ -124,6 +124,9 @@ pub struct Board {
     pub iommus: Vec<String>,
     /// Last-level cache colours, when known.
     pub cache_colours: Option<CacheColours>,
+    /// Where the firmware places the framebuffer it hands out (`board.toml`'s
+    /// `firmware_framebuffer`), also in [`Board::reserved`].
+    pub firmware_framebuffer: Option<AddressRange>,
     /// The generic timer's PPIs, when the tree has a timer node.
     pub timer_interrupts: Option<TimerInterrupts>,
     /// The GIC's phandle (interrupt parent of the devices it serves).
@@ -406,6 +409,14 @@ impl Loader<'_> {
                 .collect();
             reserved.extend(new);
         }
+        let firmware_framebuffer = file
+            .firmware_framebuffer
+            .as_ref()
+            .and_then(|entry| self.firmware_framebuffer(entry, ram.as_deref(), hypervisor));
+        reserved.extend(firmware_framebuffer.map(|range| ReservedRange {
+            range,
+            source: "board.toml `firmware_framebuffer`: the firmware's framebuffer".to_owned(),
+        }));
         let iommus = tree
             .nodes()
             .iter()
@@ -443,6 +454,7 @@ impl Loader<'_> {
             reserved,
             iommus,
             cache_colours,
+            firmware_framebuffer,
             timer_interrupts,
             gic_phandle,
             maintenance_intid,
@@ -691,6 +703,43 @@ impl Loader<'_> {
             }
         }
         Some((ram, from_toml))
+    }
+
+    /// `firmware_framebuffer`: a non-empty 4 KiB-aligned range, clear of the hypervisor, in
+    /// GiBs that hold RAM (the EL2 identity map maps those, as Normal memory, and nothing else
+    /// that is not a device).
+    fn firmware_framebuffer(
+        &mut self,
+        entry: &Spanned<RamTable>,
+        ram: Option<&[AddressRange]>,
+        hypervisor: Option<AddressRange>,
+    ) -> Option<AddressRange> {
+        let range = self.ram_entry(entry.get_ref())?;
+        let page = crate::units::GRANULE_4KIB;
+        let gib = 1u64 << 30;
+        let in_mapped_gibs = ram.is_none_or(|ram| {
+            (range.base() / gib..=range.end().saturating_sub(1) / gib)
+                .all(|slot| ram.iter().any(|ram| ram.base() / gib <= slot && slot <= ram.end().saturating_sub(1) / gib))
+        });
+        let problem = if range.size() == 0 || range.base() % page != 0 || range.size() % page != 0 {
+            Some("is not a non-empty 4 KiB-aligned range".to_owned())
+        } else if let Some(hypervisor) = hypervisor.filter(|hypervisor| hypervisor.overlaps(range)) {
+            Some(format!("overlaps the hypervisor reservation {hypervisor}"))
+        } else if !in_mapped_gibs {
+            Some("lies in a GiB without RAM, which the hypervisor's EL2 map leaves unmapped".to_owned())
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => self.error(
+                Code::BoardInvalid,
+                entry.span(),
+                format!("firmware_framebuffer {range} {problem}"),
+                "this range",
+                "give the firmware's share of RAM (on a Raspberry Pi 4: the VideoCore's, from `gpu_mem`), page aligned, beside board RAM",
+            ),
+            None => Some(range),
+        }
     }
 
     fn ram_entry(&mut self, entry: &RamTable) -> Option<AddressRange> {

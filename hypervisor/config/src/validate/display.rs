@@ -90,6 +90,7 @@ pub(crate) fn backend(name: &str) -> Option<Backend> {
         "ram-capture" => Some(Backend::RamCapture),
         "ramfb" => Some(Backend::Ramfb),
         "virtio-gpu" => Some(Backend::VirtioGpu),
+        "rpi4-mailbox" => Some(Backend::Rpi4Mailbox),
         _ => None,
     }
 }
@@ -100,15 +101,19 @@ pub fn backend_name(backend: Backend) -> &'static str {
         Backend::RamCapture => "ram-capture",
         Backend::Ramfb => "ramfb",
         Backend::VirtioGpu => "virtio-gpu",
+        Backend::Rpi4Mailbox => "rpi4-mailbox",
     }
 }
 
 /// Whether `board` has the device `backend` drives: ramfb and virtio-gpu exist only on
 /// QEMU's `virt` machine (`-device ramfb`, `-device virtio-gpu-device`); ramfb is configured
 /// through the machine's fw_cfg device, virtio-gpu sits on one of its virtio-mmio transports.
+/// The Raspberry Pi 4's mailbox framebuffer needs the VideoCore mailbox in the tree and
+/// `board.toml`'s `firmware_framebuffer` (where the firmware's buffer may lie).
 pub(crate) fn board_has(board: &Board, backend: Backend) -> bool {
     match backend {
         Backend::RamCapture => true,
+        Backend::Rpi4Mailbox => board.firmware_framebuffer.is_some() && backend_registers(board, backend).is_some(),
         Backend::Ramfb | Backend::VirtioGpu => {
             board.qemu.machine.split(',').next() == Some("virt")
                 && backend_registers(board, backend).is_some()
@@ -135,38 +140,36 @@ pub(crate) fn virtio_gpu_transport(board: &Board) -> Option<AddressRange> {
         .and_then(|(address, size)| AddressRange::new(address, size))
 }
 
-/// The physical address of the register block `backend` drives on `board` (0: none).
-pub(crate) fn backend_register_address(board: &Board, backend: Backend) -> u64 {
-    match backend {
-        Backend::RamCapture => None,
-        Backend::Ramfb => board
-            .tree
-            .find_compatible(&["qemu,fw-cfg-mmio"])
-            .and_then(|node| node.physical_reg.as_ref()?.first().map(|reg| reg.address)),
-        Backend::VirtioGpu => virtio_gpu_transport(board).map(AddressRange::base),
-    }
-    .unwrap_or(0)
+/// The register block `backend` drives on `board` (ramfb: the fw_cfg device; virtio-gpu: its
+/// virtio-mmio transport; rpi4-mailbox: the VideoCore mailbox, which starts 0x880 into its
+/// page). Its pages ([`register_pages`]) are what the hypervisor maps at EL2.
+pub(crate) fn backend_registers(board: &Board, backend: Backend) -> Option<AddressRange> {
+    let compatible = match backend {
+        Backend::RamCapture => return None,
+        Backend::VirtioGpu => return virtio_gpu_transport(board),
+        Backend::Ramfb => "qemu,fw-cfg-mmio",
+        Backend::Rpi4Mailbox => "brcm,bcm2835-mbox",
+    };
+    let node = board.tree.find_compatible(&[compatible])?;
+    let reg = node.physical_reg.as_ref()?.first()?;
+    AddressRange::new(reg.address, reg.size)
 }
 
-/// The pages of `range` (4 KiB granules).
-fn pages_of(range: AddressRange) -> Option<AddressRange> {
-    let base = range.base() & !(crate::units::GRANULE_4KIB - 1);
-    let end = crate::units::align_up(range.base().checked_add(range.size())?, crate::units::GRANULE_4KIB)?;
+/// The pages holding `registers`: what the hypervisor maps at EL2 and no partition may take
+/// (a virtio-gpu transport's page holds its neighbours too: QEMU packs eight 512-byte
+/// transports in a page, and none of them may then go to a partition).
+pub(crate) fn register_pages(registers: AddressRange) -> Option<AddressRange> {
+    let base = registers.base() & !(crate::units::GRANULE_4KIB - 1);
+    let end = crate::units::align_up(registers.end(), crate::units::GRANULE_4KIB)?;
     AddressRange::new(base, end.checked_sub(base)?)
 }
 
-/// The page of the register block `backend` drives on `board` (ramfb: the fw_cfg device;
-/// virtio-gpu: its virtio-mmio transport, whose page holds its neighbours too: QEMU packs
-/// eight 512-byte transports in a page, and none of them may then go to a partition).
-pub(crate) fn backend_registers(board: &Board, backend: Backend) -> Option<AddressRange> {
+/// Where the firmware of `backend` places its framebuffer on `board` (rpi4-mailbox:
+/// `firmware_framebuffer`), which the hypervisor checks the buffer it is handed against.
+pub(crate) fn firmware_framebuffer(board: &Board, backend: Backend) -> Option<AddressRange> {
     match backend {
-        Backend::RamCapture => None,
-        Backend::Ramfb => {
-            let node = board.tree.find_compatible(&["qemu,fw-cfg-mmio"])?;
-            let reg = node.physical_reg.as_ref()?.first()?;
-            pages_of(AddressRange::new(reg.address, reg.size)?)
-        }
-        Backend::VirtioGpu => pages_of(virtio_gpu_transport(board)?),
+        Backend::Rpi4Mailbox => board.firmware_framebuffer,
+        Backend::RamCapture | Backend::Ramfb | Backend::VirtioGpu => None,
     }
 }
 
@@ -317,7 +320,7 @@ pub(crate) fn finish(
     Some(DisplaySpec {
         backend,
         backend_registers: board_registers(board),
-        backend_register_address: backend_register_address(board, backend),
+        firmware_framebuffer: firmware_framebuffer(board, backend),
         width: screen.width,
         height: screen.height,
         frame_period_us: u32::try_from(*table.frame_period_us.get_ref()).ok()?,

@@ -196,6 +196,10 @@ const _: () = assert!(DISPLAY_LAYER_COUNT <= ::bulkhead_core::display::MAX_LAYER
 static SCREEN: ::bulkhead_core::display::DisplayConfig = ::bulkhead_core::display::DisplayConfig {
     backend: ::bulkhead_core::display::Backend::Ramfb,
     backend_registers: 0x902_0000,
+    firmware_framebuffer: ::bulkhead_core::system::PhysRange {
+        base: ::bulkhead_core::addr::PhysAddr(0x0),
+        size: 0x0,
+    },
     width: 640,
     height: 480,
     frame_period_us: 16667,

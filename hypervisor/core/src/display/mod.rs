@@ -65,6 +65,9 @@ pub enum Backend {
     /// virtio-gpu-device`): the scan-out buffer is its resource's backing, and every frame's
     /// damage is transferred and flushed.
     VirtioGpu,
+    /// The Raspberry Pi 4's firmware framebuffer, asked for through the VideoCore mailbox
+    /// (property channel) at boot; each frame's damage is copied into it.
+    Rpi4Mailbox,
 }
 
 /// What is shown in place of a frozen critical layer.
@@ -118,6 +121,10 @@ pub struct DisplayConfig {
     /// its virtio-mmio transport), which the
     /// hypervisor maps at EL2; 0 when the backend has none.
     pub backend_registers: u64,
+    /// Where the backend's firmware may place the framebuffer it hands out (`rpi4-mailbox`:
+    /// the VideoCore's share of RAM, `board.toml`'s `firmware_framebuffer`), which no
+    /// partition maps; empty (size 0) for the other backends.
+    pub firmware_framebuffer: crate::system::PhysRange,
     /// Screen width in pixels.
     pub width: u32,
     /// Screen height in pixels.

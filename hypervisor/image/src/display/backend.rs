@@ -15,6 +15,8 @@ use bulkhead_drivers::virtio_gpu::{self, GpuError, VirtioGpu};
 use core::sync::atomic::{AtomicBool, Ordering};
 use crate::lock::Mutex;
 
+mod rpi4_mailbox;
+
 /// Why a backend could not start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendError {
@@ -26,6 +28,11 @@ pub enum BackendError {
     Size,
     /// The virtio-gpu transport holds no modern GPU, or the GPU refused or never answered.
     VirtioGpu(GpuError),
+    /// The VideoCore mailbox call failed or its answer was refused.
+    Mailbox(bulkhead_drivers::videocore_mailbox::MailboxError),
+    /// The firmware's framebuffer (at this address) is not inside the board's
+    /// `firmware_framebuffer` window.
+    OutsideWindow(u64),
 }
 
 /// A device that shows the scan-out buffer.
@@ -39,6 +46,12 @@ pub trait ScanOutBackend: Sync {
 
     /// Called after each composed frame with its plan.
     fn frame_composed(&self, _plan: &FramePlan) {}
+
+    /// Called after each composed frame with its plan and the scan-out buffer (what a
+    /// copying backend copies from); by default [`ScanOutBackend::frame_composed`].
+    fn frame_composed_from(&self, plan: &FramePlan, _pixels: &[u32]) {
+        self.frame_composed(plan);
+    }
 }
 
 /// The buffer in RAM is the output: tests and debuggers read it there.
@@ -150,5 +163,6 @@ pub fn for_kind(kind: Backend) -> &'static dyn ScanOutBackend {
         Backend::RamCapture => &RamCapture,
         Backend::Ramfb => &Ramfb,
         Backend::VirtioGpu => &VirtioGpuBackend,
+        Backend::Rpi4Mailbox => &rpi4_mailbox::Rpi4Mailbox,
     }
 }

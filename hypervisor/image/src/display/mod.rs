@@ -9,8 +9,9 @@
 //!   [`LayerState::present`] (O(`DAMAGE_CAPACITY`)), and by the compose core for one
 //!   [`plan_frame`] (O(layers × damage)); never with another lock held, never around
 //!   composition.
-//! * `SCAN_OUT` is taken only on the compose core, around the composition of one frame plan;
-//!   no other core ever needs it, so composition never holds a lock another core waits for.
+//! * `SCAN_OUT` is taken only by the composing core, around the composition of one frame plan
+//!   and then around the backend's copy of it (`frame_composed_from`); no other core ever
+//!   needs it, so composition never holds a lock another core waits for.
 //!
 //! Worst case of the new EL2 paths: a present is one lock and one damage-list insert, plus,
 //! when a frame is due, one frame plan and its composition: at most the frame budget
@@ -36,7 +37,8 @@
 //! Backends sit behind one trait ([`backend::ScanOutBackend`]): RAM capture is the buffer
 //! itself; ramfb is configured once at boot to scan the buffer out; virtio-gpu backs its
 //! resource with the buffer and is sent each frame's damage after composition, never waited
-//! for. Others are not built yet (`docs/display.md`).
+//! for; the Raspberry Pi 4's mailbox framebuffer gets each frame's damage copied into it.
+//! A ZCU102 DisplayPort backend is not built (`docs/display.md`).
 #![expect(unsafe_code, reason = "reads partitions' framebuffers through the EL2 identity map")]
 
 use crate::context::TrapContext;
@@ -235,7 +237,7 @@ fn compose_if_due(display: &'static DisplayConfig, periods: u64) -> Option<heapl
     };
     compose(display, &plan, frame == 0);
     let composed = arch::cpu::counter();
-    backend::for_kind(display.backend).frame_composed(&plan);
+    backend::for_kind(display.backend).frame_composed_from(&plan, SCAN_OUT.lock().as_slice());
     for event in &plan.events {
         report(display, *event);
     }

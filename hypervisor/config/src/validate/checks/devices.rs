@@ -49,7 +49,8 @@ fn hypervisor_ranges(context: &Context<'_, '_>) -> Vec<AddressRange> {
         context
             .display
             .and_then(|display| display.backend)
-            .and_then(|backend| crate::validate::display::backend_registers(context.board, backend)),
+            .and_then(|backend| crate::validate::display::backend_registers(context.board, backend))
+            .and_then(crate::validate::display::register_pages),
     );
     ranges
 }

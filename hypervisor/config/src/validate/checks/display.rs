@@ -31,7 +31,7 @@ pub(crate) fn check_display_invalid(context: &Context<'_, '_>, diagnostics: &mut
             format!("unknown display backend `{}`", table.backend.get_ref()),
             table.backend.span(),
             "unknown backend",
-            "backends: \"ram-capture\" (any board), \"ramfb\" and \"virtio-gpu\" (QEMU virt)".to_owned(),
+            "backends: \"ram-capture\" (any board), \"ramfb\" and \"virtio-gpu\" (QEMU virt), \"rpi4-mailbox\" (Raspberry Pi 4)".to_owned(),
         ),
         Some(backend) if !display::board_has(context.board, backend) => problem(
             format!(

@@ -35,6 +35,7 @@ fn display(layers: StdVec<LayerConfig>, budget: u64) -> DisplayConfig {
     DisplayConfig {
         backend: Backend::RamCapture,
         backend_registers: 0,
+        firmware_framebuffer: crate::system::PhysRange { base: crate::addr::PhysAddr(0), size: 0 },
         width: 100,
         height: 100,
         frame_period_us: 16_667,
