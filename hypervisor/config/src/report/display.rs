@@ -220,6 +220,7 @@ mod tests {
         DisplaySpec {
             backend: Backend::RamCapture,
             backend_registers: None,
+            firmware_framebuffer: None,
             width: 640,
             height: 480,
             frame_period_us: 16_667,
