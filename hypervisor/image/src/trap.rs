@@ -256,13 +256,19 @@ fn console_write(context: &TrapContext, at: (u64, &MappedDevice, u64), width: Ac
     let drain_wanted = transmit.is_some_and(|byte| crate::console::partition_output(context.vcpu.partition, byte));
     let kick = if raised.is_empty() { VcpuSet::EMPTY } else { delivery::synchronise(context, state, raised) };
     drop(guard);
+    after_device_access(context, drain_wanted, kick);
+    Ok(())
+}
+
+/// What a device access leaves to do once the partition lock is released: drain the console
+/// if the access asked for it, and kick the vCPUs it made an interrupt pending for.
+fn after_device_access(context: &TrapContext, drain_wanted: bool, kick: VcpuSet) {
     if drain_wanted {
         crate::console::kick();
     }
     if !kick.is_empty() {
         delivery::kick_vcpus(context.partition, kick);
     }
-    Ok(())
 }
 
 /// Performs one trapped load or store on an emulated device.
@@ -314,12 +320,7 @@ fn emulate(
     }
     let kick = if is_write || !raised.is_empty() { delivery::synchronise(context, state, raised) } else { VcpuSet::EMPTY };
     drop(guard);
-    if drain_wanted {
-        crate::console::kick();
-    }
-    if !kick.is_empty() {
-        delivery::kick_vcpus(context.partition, kick);
-    }
+    after_device_access(context, drain_wanted, kick);
     Ok(())
 }
 

@@ -334,9 +334,9 @@ pub fn bulkhead_qemu_run(board: &QemuBoard, image: PathBuf, log_file: PathBuf) -
     )
 }
 
-/// Measures one row alone (`--only`) on the bench's board, exactly as [`run`] measures it;
-/// returns its text and the file it was written to.
-pub fn run_only(repository: &Repository, options: &BenchOptions, row: OnlyRow) -> Result<(String, PathBuf), BenchError> {
+/// What every run needs first: the sample count checked, the output directory, the bare-metal
+/// toolchain, QEMU and dtc.
+fn prepare(repository: &Repository, options: &BenchOptions) -> Result<(Progress, PathBuf, BareMetalCargo), BenchError> {
     if !(1..=MAX_SAMPLES).contains(&options.samples) {
         return Err(BenchError::Samples(options.samples));
     }
@@ -345,6 +345,13 @@ pub fn run_only(repository: &Repository, options: &BenchOptions, row: OnlyRow) -
     create_directory(&directory)?;
     let cargo = BareMetalCargo::ensure(&progress).map_err(BenchError::Toolchain)?;
     host_tools::ensure(Need::QemuAndDtc, &progress).map_err(BenchError::HostTools)?;
+    Ok((progress, directory, cargo))
+}
+
+/// Measures one row alone (`--only`) on the bench's board, exactly as [`run`] measures it;
+/// returns its text and the file it was written to.
+pub fn run_only(repository: &Repository, options: &BenchOptions, row: OnlyRow) -> Result<(String, PathBuf), BenchError> {
+    let (progress, directory, cargo) = prepare(repository, options)?;
     let text = match row {
         OnlyRow::Linux => {
             // The Linux row boots on the bench manifest's board, as in a full run.
@@ -373,14 +380,7 @@ pub fn run_only(repository: &Repository, options: &BenchOptions, row: OnlyRow) -
 
 /// Measures every platform, gathers the image facts and writes the report files.
 pub fn run(repository: &Repository, options: &BenchOptions) -> Result<BenchOutputs, BenchError> {
-    if !(1..=MAX_SAMPLES).contains(&options.samples) {
-        return Err(BenchError::Samples(options.samples));
-    }
-    let progress = options.progress;
-    let directory = output_directory(repository, options);
-    create_directory(&directory)?;
-    let cargo = BareMetalCargo::ensure(&progress).map_err(BenchError::Toolchain)?;
-    host_tools::ensure(Need::QemuAndDtc, &progress).map_err(BenchError::HostTools)?;
+    let (progress, directory, cargo) = prepare(repository, options)?;
 
     if options.against_xen {
         if let Some(board) = options.other_board() {

@@ -183,14 +183,23 @@ fn every_byte_of_a_window_is_found_and_none_beside_them() {
     }
 }
 
-#[test]
-fn the_trap_paths_read_matches_the_general_access() {
+/// A two-vCPU device map and two identical device sets with the distributor enabled (Group
+/// 1) and INTID 33 enabled: the trap path's short access and the general one start alike.
+fn two_devices_with_the_distributor_on() -> (DeviceMap, Devices, Devices) {
     let map = DeviceMap::with_vcpus(2);
     let mut general = Devices::new(2).unwrap();
     let mut short = Devices::new(2).unwrap();
     for devices in [&mut general, &mut short] {
         let _ = devices.access(&map, distributor(GICD_CTLR), AccessWidth::Word, Some(0b10)).unwrap();
         let _ = devices.access(&map, distributor(GICD_ISENABLER1), AccessWidth::Word, Some(1 << 1)).unwrap();
+    }
+    (map, general, short)
+}
+
+#[test]
+fn the_trap_paths_read_matches_the_general_access() {
+    let (map, mut general, mut short) = two_devices_with_the_distributor_on();
+    for devices in [&mut general, &mut short] {
         let _ = devices.access(&map, uart(UART_CR), AccessWidth::Word, Some(0x301)).unwrap();
         let _ = devices.access(&map, uart(UART_IMSC), AccessWidth::Word, Some(1 << 4)).unwrap();
         assert_eq!(devices.push_console_input(&map, b'q'), Ok(VcpuSet::single(0)));
@@ -236,13 +245,7 @@ fn a_gicv2_distributor_access_reaches_the_bank_of_the_vcpu_that_makes_it() {
 
 #[test]
 fn the_trap_paths_console_write_matches_the_general_access() {
-    let map = DeviceMap::with_vcpus(2);
-    let mut general = Devices::new(2).unwrap();
-    let mut short = Devices::new(2).unwrap();
-    for devices in [&mut general, &mut short] {
-        let _ = devices.access(&map, distributor(GICD_CTLR), AccessWidth::Word, Some(0b10)).unwrap();
-        let _ = devices.access(&map, distributor(GICD_ISENABLER1), AccessWidth::Word, Some(1 << 1)).unwrap();
-    }
+    let (map, mut general, mut short) = two_devices_with_the_distributor_on();
     // Enable, unmask the transmit interrupt (its line rises), print, acknowledge it (ICR),
     // write a partial word (refused), print with the transmitter off, and a byte store.
     for (offset, width, value) in [
