@@ -461,7 +461,8 @@ mod tests {
 
     fn mailbox(memory: &'static RegisterMemory<16>) -> Mailbox {
         // SAFETY: the block is laid out like the mailbox (`as_registers`' contract).
-        Mailbox { registers: unsafe { memory.as_registers::<Registers>() } }
+        let registers = unsafe { memory.as_registers::<Registers>() };
+        Mailbox { registers }
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! O(n log n) for n ≤ [`MAX_WINDOW`] and nothing in between.
 
 /// The most frames one summary covers (the compiler limits `statistics_every` to it).
-pub const MAX_WINDOW: usize = 256;
+pub const MAX_WINDOW: usize = 128;
 
 /// Minimum, median and maximum of a window's samples.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,15 +55,22 @@ pub struct Summary {
     pub frames_with_deferred_work: usize,
 }
 
-/// The current window's samples.
-#[derive(Clone, Debug)]
+/// The current window's samples (kilobytes: kept in a `static`, never on a stack).
+#[derive(Debug)]
 pub struct FrameStatistics {
+    /// Each frame's compose ticks, the first `frames` valid.
     compose_ticks: [u64; MAX_WINDOW],
+    /// Each frame's pixel operations, the first `frames` valid.
     pixel_operations: [u64; MAX_WINDOW],
+    /// Critical latencies, the first `latencies` valid.
     critical_latency: [u64; MAX_WINDOW],
+    /// Frames recorded in this window.
     frames: usize,
+    /// Latencies recorded in this window.
     latencies: usize,
+    /// Frames that deferred work in this window.
     deferred: usize,
+    /// The window's first frame number.
     first_frame: u64,
 }
 
@@ -108,16 +115,16 @@ impl FrameStatistics {
         {
             *ticks = sample.compose_ticks;
             *operations = sample.pixel_operations;
-            self.frames += 1;
+            self.frames = self.frames.saturating_add(1);
         }
         if let Some(latency) = sample.critical_latency
             && let Some(slot) = self.critical_latency.get_mut(self.latencies)
         {
             *slot = latency;
-            self.latencies += 1;
+            self.latencies = self.latencies.saturating_add(1);
         }
         if sample.deferred_work {
-            self.deferred += 1;
+            self.deferred = self.deferred.saturating_add(1);
         }
         (self.frames >= every.clamp(1, MAX_WINDOW)).then(|| self.close())
     }
@@ -142,11 +149,6 @@ impl FrameStatistics {
     }
 }
 
-impl Default for FrameStatistics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 // [utest->dsn~display-core~1]
 #[cfg(test)]

@@ -26,7 +26,7 @@
 //! frame per period for anyone.
 //!
 //! With `statistics_every` set, the compose core also keeps one window of frame statistics
-//! (`STATISTICS`, O(1) per frame, one in-place sort of at most 256 samples per window) and
+//! (`STATISTICS`, O(1) per frame, one in-place sort of at most 128 samples per window) and
 //! prints a line per window.
 //!
 //! The virtual vblank: after each composed frame, every partition whose layer has it on
