@@ -1,7 +1,7 @@
 //! Links the image against the system the config compiler generated.
 //!
 //! `cargo xtask build` runs `bulkhead-config` first and points `BULKHEAD_GEN_DIR` at its
-//! output (`system.rs`, `memory.x`, guest images and device trees); this script only tells
+//! output (`system.rs`, `memory.x`, `preload.x`, guest images and device trees); this script only tells
 //! the linker where those are. Nothing is parsed here.
 
 use std::env;
@@ -15,7 +15,7 @@ fn main() {
         std::process::exit(1);
     };
     let generated = PathBuf::from(generated);
-    for file in ["memory.x", "system.rs"] {
+    for file in ["memory.x", "preload.x", "system.rs"] {
         let path = generated.join(file);
         if !path.is_file() {
             eprintln!("error: {} is missing: run `cargo xtask build`", path.display());

@@ -215,6 +215,7 @@ pub fn check_loaded(
                 "system.rs".to_owned(),
                 codegen::system_rs(&spec, &outputs).as_bytes(),
             );
+            write("preload.x".to_owned(), codegen::preload_x(&spec, &outputs).as_bytes());
             system_rs_generated = true;
         }
         if diagnostics.has_errors() {

@@ -1,5 +1,5 @@
-//! Emits the Rust the EL2 image `include!`s (`system.rs`) and the linker fragment
-//! (`memory.x`).
+//! Emits the Rust the EL2 image `include!`s (`system.rs`) and the linker fragments
+//! (`memory.x`, and `preload.x` for the first images a boot loader places: [`preload`]).
 //!
 //! The output is a pure function of the validated system and the written image/DTB files, so
 //! it is snapshot-tested byte for byte. It is formatted the way rustfmt would (struct
@@ -20,6 +20,8 @@ use crate::image::GuestImage;
 use crate::spec::{ChannelSpec, ConsoleSpec, PartitionSpec, SystemSpec};
 use crate::units::{AddressRange, hex};
 use crate::validate::layout::FIRST_FORWARDED_INTID;
+
+pub mod preload;
 
 const CORE: &str = "::bulkhead_core";
 
@@ -450,9 +452,11 @@ pub fn system_rs(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Strin
     let mut out = header_and_sizes(spec, partitions);
     out.push('\n');
     out.push_str(&platform_items(spec.board()));
+    let preloads = preload::preloads(spec, partitions);
     for (index, partition) in partitions.iter().enumerate() {
         out.push('\n');
         out.push_str(&partition_items(spec, index, partition));
+        out.push_str(&preload::global_asm(&preloads, index));
     }
     let cores: Vec<Expr> = (0..spec.board().cores.len())
         .map(|core| core_entry(spec.board(), core, partitions))
@@ -469,7 +473,10 @@ pub fn system_rs(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Strin
     let entries: Vec<Expr> = partitions
         .iter()
         .enumerate()
-        .map(|(index, partition)| partition_entry(spec.channels(), index, partition, &partitions))
+        .map(|(index, partition)| {
+            let placed_by_loader = preload::placed_by_loader(&preloads, index);
+            partition_entry(spec.channels(), index, partition, &partitions, placed_by_loader)
+        })
         .collect();
     out.push('\n');
     print_array(
@@ -834,6 +841,7 @@ fn partition_entry(
     index: usize,
     partition: &PartitionOutput<'_>,
     partitions: &[PartitionOutput<'_>],
+    placed_by_loader: bool,
 ) -> Expr {
     let prefix = format!("PARTITION_{index}");
     let spec = partition.spec;
@@ -945,6 +953,10 @@ fn partition_entry(
                     ))),
                     None => Expr::atom("None"),
                 },
+            ),
+            (
+                "first_load",
+                Expr::atom(system_path(if placed_by_loader { "FirstLoad::PlacedByLoader" } else { "FirstLoad::Copy" })),
             ),
         ],
     )
@@ -1101,6 +1113,11 @@ fn print_array(
         out.push_str(",\n");
     }
     out.push_str("];\n");
+}
+
+/// `preload.x`: where the boot loader places partitions' first images ([`preload`]).
+pub fn preload_x(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> String {
+    preload::linker_script(spec, &preload::preloads(spec, partitions))
 }
 
 /// `memory.x`: the hypervisor's RAM for the image's linker script.

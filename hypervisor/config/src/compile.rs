@@ -456,6 +456,7 @@ pub fn compile_loaded(
     let svg_path = out_dir.join(report::MEMORY_MAP_SVG);
     writer.write(&system_rs, codegen::system_rs(spec, &outputs).as_bytes());
     writer.write(&memory_x, codegen::memory_x(spec).as_bytes());
+    writer.write(&out_dir.join("preload.x"), codegen::preload_x(spec, &outputs).as_bytes());
     writer.write(
         &report_path,
         report::report_md(spec, &report_inputs).as_bytes(),

@@ -198,6 +198,11 @@ impl PartitionSpec {
         }
     }
 
+    /// The host-physical address behind `ipa`, an address in the partition's RAM.
+    pub fn host_of(&self, ipa: u64) -> u64 {
+        self.ram.base() + ipa.saturating_sub(RAM_BASE.raw())
+    }
+
     /// Where the guest device tree is placed (IPA).
     pub fn dtb_ipa(&self) -> Ipa {
         // Cannot underflow or overflow: load-time checks keep RAM larger than the offset and

@@ -511,6 +511,35 @@ fn a_gicv2_board_builds_with_the_gicv2_driver_and_maps_gicv_at_the_guests_gicc()
     // last alias, then the second page at 0xf907_0000.
     assert!(system_rs.contains("ipa: ::bulkhead_core::addr::Ipa(0x801_0000)"), "{system_rs}");
     assert!(system_rs.contains("phys: ::bulkhead_core::addr::PhysAddr(0xf906_f000)"), "{system_rs}");
+    // A board loaded as one flat image: nothing outside the reservation, every first image copied.
+    let preload_x = std::fs::read_to_string(directory.path().join("out/preload.x")).unwrap();
+    assert!(!preload_x.contains("SECTIONS") && !system_rs.contains("global_asm"), "{preload_x}");
+    assert!(system_rs.contains("first_load: ::bulkhead_core::system::FirstLoad::Copy"), "{system_rs}");
+}
+
+// [utest->dsn~config-codegen~1]
+#[test]
+fn on_a_board_that_loads_elf_segments_the_first_images_are_segments_at_their_physical_addresses() {
+    let directory = tempfile::tempdir().unwrap();
+    let compiled = compile_good(directory.path());
+    let preload_x = std::fs::read_to_string(compiled.out_dir.join("preload.x")).unwrap();
+    // alpha's RAM is 0x4200_0000 (IPA 0x4000_0000), its image at IPA 0x4008_0000; beta's RAM
+    // 0x5000_0000. Load address = link address, so QEMU's ELF loader puts them there.
+    for line in [
+        "    .bulkhead_preload.0.image 0x42080000 : AT(0x42080000) { KEEP(*(.bulkhead_preload.0.image)) }",
+        "    .bulkhead_preload.1.image 0x50080000 : AT(0x50080000) { KEEP(*(.bulkhead_preload.1.image)) }",
+    ] {
+        assert!(preload_x.lines().any(|candidate| candidate == line), "{line} missing from\n{preload_x}");
+    }
+    let system_rs = std::fs::read_to_string(&compiled.system_rs).unwrap();
+    let alpha_bin = compiled.partitions[0].image.to_string_lossy().into_owned();
+    for expected in [
+        ".pushsection .bulkhead_preload.0.image, \\\"a\\\", %progbits\"".to_owned(),
+        format!(".incbin \\\"{alpha_bin}\\\"\""),
+    ] {
+        assert!(system_rs.contains(&expected), "{expected} missing from\n{system_rs}");
+    }
+    assert_eq!(system_rs.matches("first_load: ::bulkhead_core::system::FirstLoad::PlacedByLoader").count(), 2);
 }
 
 // [utest->dsn~config-codegen~1]

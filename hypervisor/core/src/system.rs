@@ -225,6 +225,21 @@ pub struct Partition {
     /// Where `dtb` holds `/chosen/kaslr-seed` and `/chosen/rng-seed`, which the hypervisor
     /// fills at every (re)start (see [`crate::boot_seed`]).
     pub boot_seeds: Option<crate::boot_seed::BootSeeds>,
+    /// Who puts `image`, `initrd` and the regions' contents in place for the first start.
+    pub first_load: FirstLoad,
+}
+
+/// Who places a partition's image, initrd and region contents for its first start. Restarts
+/// always copy them from the hypervisor's kept copies; the device tree (with this start's
+/// boot seeds) and the zeroed ranges are always written by the hypervisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirstLoad {
+    /// The hypervisor copies them, on the partition's own core.
+    Copy,
+    /// The boot loader has placed them: the board loads the EL2 ELF segment by segment
+    /// (board.toml `[hypervisor] loader = "elf-segments"`), and the ELF carries each of them a
+    /// second time as a segment at its physical address in the partition's RAM.
+    PlacedByLoader,
 }
 
 /// How stage 2 lets a partition access a memory region.

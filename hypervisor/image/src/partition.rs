@@ -17,7 +17,7 @@ use bulkhead_core::layout;
 use bulkhead_core::partition_power::{PartitionPower, PowerState};
 use bulkhead_core::psci::PsciPartition;
 use bulkhead_core::stage2::{self, MemoryType, Stage2Attributes, Stage2Builder, Table};
-use bulkhead_core::system::{Access, Partition};
+use bulkhead_core::system::{Access, FirstLoad, Partition};
 use bulkhead_core::vgic::delivery::ListRegisterShadow;
 use crate::lock::Mutex;
 use spin::Once;
@@ -322,17 +322,37 @@ impl PartitionState {
     }
 }
 
+/// Which start a (re)load prepares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// The partition's first start after the board booted.
+    First,
+    /// A restart (PSCI `SYSTEM_RESET`, a fault policy's restart): RAM holds what the guest left.
+    Restart,
+}
+
 /// Copies the partition's image and device tree into its RAM: on the core of its vCPU 0 just
 /// before that vCPU first enters (`vcpu::run`), and by the last vCPU to leave on a restart.
+/// At the first start of a partition whose image the boot loader placed
+/// ([`FirstLoad::PlacedByLoader`]) only the device tree is copied and the zeroed tails written.
 /// Worst case: one copy of the partition's own image, initrd, device tree and regions (35 MiB
 /// for `linux-demo`'s Linux), on its own core only, so no other partition's start waits for it.
 // [impl->dsn~el2-guest-memory~1]
-pub fn load_images(partition: &Partition) -> Result<(), SetupError> {
-    for_each_load(partition, |destination, bytes, zeroed| {
+pub fn load_images(partition: &Partition, start: Start) -> Result<(), SetupError> {
+    let placed = start == Start::First && partition.first_load == FirstLoad::PlacedByLoader;
+    for_each_load(partition, |destination, bytes, zeroed, placeable| {
+        let (destination, bytes) = if placed && placeable {
+            // The loader put `bytes` there; only the zeroed tail after them is left to write.
+            let length = u64::try_from(bytes.len()).map_err(|_| SetupError::ImageOutsideRam)?;
+            let tail = destination.raw().checked_add(length).ok_or(SetupError::ImageOutsideRam)?;
+            (PhysAddr(tail), &[][..])
+        } else {
+            (destination, bytes)
+        };
         // SAFETY: `for_each_load` checked the range lies inside the partition's RAM (or is a
         // region the config compiler gave this partition alone), which belongs to no Rust
         // object (board RAM outside the hypervisor's reservation) and on which no vCPU of the
-        // partition runs while it is (re)loaded.
+        // partition runs while it is (re)loaded; skipping placed bytes only shortens it.
         unsafe { arch::memory::load(destination, bytes, zeroed) }.map_err(|_| SetupError::ImageOutsideRam)
     })?;
     fill_boot_seeds(partition)
@@ -342,15 +362,17 @@ pub fn load_images(partition: &Partition) -> Result<(), SetupError> {
 /// partition's memory: run at boot for every partition, so a partition that cannot be loaded
 /// stops the boot with its name as before, not later on its own core.
 pub fn check_images(partition: &Partition) -> Result<(), SetupError> {
-    for_each_load(partition, |_, _, _| Ok(()))
+    for_each_load(partition, |_, _, _, _| Ok(()))
 }
 
-/// Calls `write(destination, bytes, zeroed)` for each range of a (re)load, in the order they
-/// are written (image, device tree, initrd, extra regions), each checked to lie inside the
-/// partition's memory first. `O(regions)`.
+/// Calls `write(destination, bytes, zeroed, placeable)` for each range of a (re)load, in the
+/// order they are written (image, device tree, initrd, extra regions), each checked to lie
+/// inside the partition's memory first. `placeable` is false only for the device tree, which
+/// the hypervisor writes at every start (its boot seeds change): the others are the files a
+/// boot loader may have placed. `O(regions)`.
 fn for_each_load(
     partition: &Partition,
-    mut write: impl FnMut(PhysAddr, &'static [u8], u64) -> Result<(), SetupError>,
+    mut write: impl FnMut(PhysAddr, &'static [u8], u64, bool) -> Result<(), SetupError>,
 ) -> Result<(), SetupError> {
     let image_length = u64::try_from(partition.image.len())
         .ok()
@@ -359,12 +381,12 @@ fn for_each_load(
     let dtb_length = u64::try_from(partition.dtb.len()).map_err(|_| SetupError::ImageOutsideRam)?;
     let image = physical(&partition.ram, partition.image_ipa, image_length)?;
     let device_tree = physical(&partition.ram, partition.dtb_ipa, dtb_length)?;
-    write(image, partition.image, partition.zeroed_after_image)?;
-    write(device_tree, partition.dtb, 0)?;
+    write(image, partition.image, partition.zeroed_after_image, true)?;
+    write(device_tree, partition.dtb, 0, false)?;
     if let Some(initrd) = partition.initrd {
         let length = u64::try_from(initrd.bytes.len()).map_err(|_| SetupError::ImageOutsideRam)?;
         let destination = physical(&partition.ram, initrd.ipa, length)?;
-        write(destination, initrd.bytes, 0)?;
+        write(destination, initrd.bytes, 0, true)?;
     }
     for region in partition.regions {
         let contents = u64::try_from(region.contents.len()).map_err(|_| SetupError::ImageOutsideRam)?;
@@ -372,7 +394,7 @@ fn for_each_load(
         // The region is memory the config compiler gave this partition alone (checked
         // disjoint from every other partition, channel and the hypervisor), and the contents
         // plus the zeroed rest are exactly its size.
-        write(region.region.phys, region.contents, rest)?;
+        write(region.region.phys, region.contents, rest, true)?;
     }
     Ok(())
 }

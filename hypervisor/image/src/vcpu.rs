@@ -153,7 +153,7 @@ pub fn run(core: usize) -> ! {
         // large image (Linux's 35 MiB) delays only itself: before, the boot core copied every
         // image before any vCPU started, and `rt` waited 9.8 M instructions for Linux's.
         // Its other vCPUs cannot start before vCPU 0 runs (PSCI `CPU_ON` comes from it).
-        if let Err(error) = partition::load_images(context.partition) {
+        if let Err(error) = partition::load_images(context.partition, partition::Start::First) {
             hv_println!("{}: cannot be loaded: {:?}: halted", context.partition.name, error);
             arch::cpu::halt()
         }
@@ -313,7 +313,7 @@ fn reload(index: usize, description: &Partition) -> AfterReload {
     let Some(slot) = PARTITIONS.get(index) else { return AfterReload::Stop(Outcome::Halt) };
     let reset = slot.lock().as_mut().map(|state| state.reset(description));
     refusals::reset(index);
-    let reloaded = matches!(reset, Some(Ok(()))) && partition::load_images(description).is_ok();
+    let reloaded = matches!(reset, Some(Ok(()))) && partition::load_images(description, partition::Start::Restart).is_ok();
     if !reloaded {
         hv_println!("{}: cannot be reloaded: halted", description.name);
     }

@@ -11,6 +11,7 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use bulkhead_config::codegen::preload;
 use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
 use serde::{Deserialize, Serialize};
 
@@ -127,6 +128,9 @@ pub fn read(
         let bytes = section.size();
         match section.kind() {
             _ if name == STACKS_SECTION => size.stacks += bytes,
+            // First guest images a boot loader places in the partitions' RAM: not the
+            // hypervisor's bytes (and not in its reservation).
+            _ if name.starts_with(preload::SECTION_PREFIX) => {}
             SectionKind::Text => size.text += bytes,
             SectionKind::ReadOnlyData | SectionKind::ReadOnlyString => rodata += bytes,
             SectionKind::Data => size.data += bytes,

@@ -81,6 +81,24 @@ pub struct HypervisorTable {
     pub base: Spanned<SizeValue>,
     /// Bytes reserved for the image, stacks and translation tables.
     pub size: Spanned<SizeValue>,
+    /// How the board's boot path loads the EL2 image (default: one flat image).
+    #[serde(default)]
+    pub loader: HypervisorLoader,
+}
+
+/// `[hypervisor] loader`: what the board's boot path does with the EL2 image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HypervisorLoader {
+    /// The image is loaded as one contiguous block (a raw binary the Raspberry Pi firmware
+    /// loads at its kernel address, a FIT's flat `kernel`): nothing may lie outside the
+    /// hypervisor's reservation, so the hypervisor copies every partition's first image.
+    #[default]
+    FlatImage,
+    /// Every `PT_LOAD` segment of the ELF is placed at its physical address (QEMU
+    /// `-kernel`), so the ELF can carry each partition's first image at its place in the
+    /// partition's RAM and the hypervisor need not copy it at the first start.
+    ElfSegments,
 }
 
 /// `secondary_boot`.

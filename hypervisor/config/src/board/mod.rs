@@ -19,7 +19,7 @@ use bulkhead_core::addr::PhysAddr;
 use bulkhead_core::system::{Gic, SecondaryBoot, Uart, UartKind};
 use serde_spanned::Spanned;
 
-pub use board_toml::QemuSettings;
+pub use board_toml::{HypervisorLoader, QemuSettings};
 use board_toml::{BoardToml, RamTable, SecondaryBootMethod};
 use devicetree::{DeviceTree, Node};
 
@@ -137,6 +137,8 @@ pub struct Board {
     pub ram: Vec<AddressRange>,
     /// The hypervisor's reservation.
     pub hypervisor: AddressRange,
+    /// How the boot path loads the EL2 image (`[hypervisor] loader`).
+    pub hypervisor_loader: HypervisorLoader,
     /// Cores in device-tree order: index = hypervisor core number.
     pub cores: Vec<CoreInfo>,
     /// The interrupt controller.
@@ -460,6 +462,7 @@ impl Loader<'_> {
             maintenance_intid,
             ram,
             hypervisor,
+            hypervisor_loader: file.hypervisor.get_ref().loader,
             cores,
             gic,
             gic_registers,

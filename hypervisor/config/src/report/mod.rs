@@ -24,6 +24,7 @@ use bulkhead_core::system::{Access, FaultPolicy, Gic, SecondaryBoot, Trigger, Ua
 pub use display::{DISPLAY_SVG, display_svg};
 pub use svg::memory_map_svg;
 
+use crate::board::HypervisorLoader;
 use crate::guest_dtb::GuestDeviceTree;
 use crate::image::GuestImage;
 use crate::spec::{ConsoleSpec, InterruptSource, PartitionSpec, Placement, SystemSpec};
@@ -139,7 +140,6 @@ pub(crate) fn host_entries(
     }
     for (index, input) in partitions.iter().enumerate() {
         let partition = input.spec;
-        let to_host = |ipa: u64| partition.ram.base() + (ipa - RAM_BASE.raw());
         let ram_ipa = RAM_BASE.raw();
         entries.push(HostEntry {
             range: partition.ram,
@@ -172,7 +172,7 @@ pub(crate) fn host_entries(
             dtb + input.tree.blob.len() as u64,
         ));
         for (what, start, end) in parts {
-            if let Some(range) = AddressRange::new(to_host(start), end - start) {
+            if let Some(range) = AddressRange::new(partition.host_of(start), end - start) {
                 entries.push(HostEntry {
                     range,
                     kind: EntryKind::PartitionRamPart,
@@ -424,6 +424,13 @@ fn restart_copy_table(out: &mut String, spec: &SystemSpec, partitions: &[ReportP
         human_size(reservation),
         total as f64 * 100.0 / reservation.max(1) as f64
     );
+    if spec.board().hypervisor_loader == HypervisorLoader::ElfSegments {
+        let _ = writeln!(
+            out,
+            "\nBoard `{}` loads the EL2 ELF segment by segment (`[hypervisor] loader = \"elf-segments\"`), so the ELF also carries each partition's image, initrd and region contents at their places in the partition's RAM: the loader puts them there for the first start, which copies only the device tree, and restarts copy from the kept copies above. That doubles those bytes in the ELF file, not in RAM.",
+            spec.board().name
+        );
+    }
 }
 
 /// Each partition's IPA map: what the guest sees where.

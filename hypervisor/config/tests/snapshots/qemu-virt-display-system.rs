@@ -46,6 +46,16 @@ const PARTITION_0_DTB: &[u8] = include_bytes!("$OUT_DIR/cluster.dtb");
 const _: () = assert!(PARTITION_0_IMAGE.len() == 65540);
 const _: () = assert!(PARTITION_0_DTB.len() == 2021);
 const _: () = assert!(PARTITION_0_DTB.len() as u64 <= ::bulkhead_core::layout::DTB_MAX_SIZE);
+// The same files once more, as sections `preload.x` places in the partition's memory:
+// the boot loader puts them there and the first start does not copy them.
+#[expect(unsafe_code, reason = "emits data only: no code, no symbol")]
+mod partition_0_placed_by_loader {
+    ::core::arch::global_asm!(
+        ".pushsection .bulkhead_preload.0.image, \"a\", %progbits",
+        ".incbin \"$OUT_DIR/cluster.bin\"",
+        ".popsection",
+    );
+}
 
 // Partition 1: media.
 /// Guest RAM.
@@ -66,6 +76,16 @@ const PARTITION_1_DTB: &[u8] = include_bytes!("$OUT_DIR/media.dtb");
 const _: () = assert!(PARTITION_1_IMAGE.len() == 65540);
 const _: () = assert!(PARTITION_1_DTB.len() == 1975);
 const _: () = assert!(PARTITION_1_DTB.len() as u64 <= ::bulkhead_core::layout::DTB_MAX_SIZE);
+// The same files once more, as sections `preload.x` places in the partition's memory:
+// the boot loader puts them there and the first start does not copy them.
+#[expect(unsafe_code, reason = "emits data only: no code, no symbol")]
+mod partition_1_placed_by_loader {
+    ::core::arch::global_asm!(
+        ".pushsection .bulkhead_preload.1.image, \"a\", %progbits",
+        ".incbin \"$OUT_DIR/media.bin\"",
+        ".popsection",
+    );
+}
 
 /// Physical cores and the vCPU pinned to each.
 static CORES: [::bulkhead_core::system::Core; CORE_COUNT] = [
@@ -125,6 +145,7 @@ static PARTITIONS: [::bulkhead_core::system::Partition; PARTITION_COUNT] = [
             rng_seed_name: 264,
             withheld_name: 97,
         }),
+        first_load: ::bulkhead_core::system::FirstLoad::PlacedByLoader,
     },
     ::bulkhead_core::system::Partition {
         name: "media",
@@ -152,6 +173,7 @@ static PARTITIONS: [::bulkhead_core::system::Partition; PARTITION_COUNT] = [
             rng_seed_name: 264,
             withheld_name: 97,
         }),
+        first_load: ::bulkhead_core::system::FirstLoad::PlacedByLoader,
     },
 ];
 

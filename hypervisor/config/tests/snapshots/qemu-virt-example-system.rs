@@ -63,6 +63,16 @@ const PARTITION_0_DTB: &[u8] = include_bytes!("$OUT_DIR/control.dtb");
 const _: () = assert!(PARTITION_0_IMAGE.len() == 65540);
 const _: () = assert!(PARTITION_0_DTB.len() == 2450);
 const _: () = assert!(PARTITION_0_DTB.len() as u64 <= ::bulkhead_core::layout::DTB_MAX_SIZE);
+// The same files once more, as sections `preload.x` places in the partition's memory:
+// the boot loader puts them there and the first start does not copy them.
+#[expect(unsafe_code, reason = "emits data only: no code, no symbol")]
+mod partition_0_placed_by_loader {
+    ::core::arch::global_asm!(
+        ".pushsection .bulkhead_preload.0.image, \"a\", %progbits",
+        ".incbin \"$OUT_DIR/control.bin\"",
+        ".popsection",
+    );
+}
 
 // Partition 1: infotainment.
 /// Guest RAM.
@@ -95,6 +105,16 @@ const PARTITION_1_DTB: &[u8] = include_bytes!("$OUT_DIR/infotainment.dtb");
 const _: () = assert!(PARTITION_1_IMAGE.len() == 65540);
 const _: () = assert!(PARTITION_1_DTB.len() == 2303);
 const _: () = assert!(PARTITION_1_DTB.len() as u64 <= ::bulkhead_core::layout::DTB_MAX_SIZE);
+// The same files once more, as sections `preload.x` places in the partition's memory:
+// the boot loader puts them there and the first start does not copy them.
+#[expect(unsafe_code, reason = "emits data only: no code, no symbol")]
+mod partition_1_placed_by_loader {
+    ::core::arch::global_asm!(
+        ".pushsection .bulkhead_preload.1.image, \"a\", %progbits",
+        ".incbin \"$OUT_DIR/infotainment.bin\"",
+        ".popsection",
+    );
+}
 
 /// Physical cores and the vCPU pinned to each.
 static CORES: [::bulkhead_core::system::Core; CORE_COUNT] = [
@@ -190,6 +210,7 @@ static PARTITIONS: [::bulkhead_core::system::Partition; PARTITION_COUNT] = [
             rng_seed_name: 272,
             withheld_name: 97,
         }),
+        first_load: ::bulkhead_core::system::FirstLoad::PlacedByLoader,
     },
     ::bulkhead_core::system::Partition {
         name: "infotainment",
@@ -248,6 +269,7 @@ static PARTITIONS: [::bulkhead_core::system::Partition; PARTITION_COUNT] = [
             rng_seed_name: 272,
             withheld_name: 97,
         }),
+        first_load: ::bulkhead_core::system::FirstLoad::PlacedByLoader,
     },
 ];
 

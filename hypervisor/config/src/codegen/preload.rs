@@ -1,0 +1,134 @@
+//! First images the boot loader places: on a board that loads the EL2 ELF segment by segment
+//! (`[hypervisor] loader = "elf-segments"`, QEMU `-kernel`), the ELF carries every
+//! partition's image, initrd and region contents a second time, each as a segment at its
+//! physical address in the partition's memory. The loader then puts them in place without
+//! executing an instruction, and the hypervisor skips copying them at the first start
+//! (`FirstLoad::PlacedByLoader`); restarts still copy from the kept copies in `.rodata`.
+//!
+//! Two outputs must agree on every segment: `system.rs` assembles each file into a section of
+//! its own ([`global_asm`]) and `preload.x` puts each section at its address ([`linker_script`]).
+//! Both are generated from one list ([`preloads`]). The sections lie outside the hypervisor's
+//! reservation, after `__image_end`'s computation, so the image's own size check is unchanged.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::PartitionOutput;
+use crate::board::HypervisorLoader;
+use crate::spec::SystemSpec;
+
+/// The name every preload section starts with (size reports leave them out: they are
+/// partition memory, not the hypervisor's).
+pub const SECTION_PREFIX: &str = ".bulkhead_preload.";
+
+/// One file the boot loader places.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preload {
+    /// The partition it belongs to (index into the system's partitions).
+    pub partition: usize,
+    /// The ELF section holding the bytes (and the output section `preload.x` places).
+    pub section: String,
+    /// The file whose bytes the section holds.
+    pub file: PathBuf,
+    /// Host-physical address of its first byte.
+    pub physical: u64,
+}
+
+/// Every file the boot loader places for the system's first start: none unless the board
+/// loads ELF segments. Per partition in load order: image, initrd, regions with contents.
+pub fn preloads(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Vec<Preload> {
+    if spec.board().hypervisor_loader != HypervisorLoader::ElfSegments {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (index, partition) in partitions.iter().enumerate() {
+        let owner = partition.spec;
+        let mut add = |what: &str, file: &Path, physical: u64| {
+            out.push(Preload {
+                partition: index,
+                section: format!("{SECTION_PREFIX}{index}.{what}"),
+                file: std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()),
+                physical,
+            });
+        };
+        if !partition.image.bytes.is_empty() {
+            add("image", partition.image_path, owner.host_of(partition.image.load_ipa));
+        }
+        if let (Some((file, _)), Some(ipa)) = (&owner.initrd, owner.initrd_ipa()) {
+            add("initrd", file, owner.host_of(ipa));
+        }
+        for (region_index, region) in owner.regions.iter().enumerate() {
+            if let Some(file) = &region.file {
+                add(&format!("region{region_index}"), file, region.host.base());
+            }
+        }
+    }
+    out
+}
+
+/// Whether partition `index` has its first image placed by the loader.
+pub fn placed_by_loader(preloads: &[Preload], index: usize) -> bool {
+    preloads.iter().any(|preload| preload.partition == index)
+}
+
+/// The assembly that puts partition `index`'s files into their sections (`.incbin`), or
+/// nothing when the loader places none of them.
+pub fn global_asm(preloads: &[Preload], index: usize) -> String {
+    let lines: Vec<String> = preloads
+        .iter()
+        .filter(|preload| preload.partition == index)
+        .flat_map(|preload| {
+            [
+                format!(".pushsection {}, \"a\", %progbits", preload.section),
+                format!(".incbin \"{}\"", preload.file.to_string_lossy()),
+                ".popsection".to_owned(),
+            ]
+        })
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "// The same files once more, as sections `preload.x` places in the partition's memory:\n\
+         // the boot loader puts them there and the first start does not copy them.\n\
+         #[expect(unsafe_code, reason = \"emits data only: no code, no symbol\")]\n\
+         mod partition_{index}_placed_by_loader {{\n    ::core::arch::global_asm!(\n",
+    );
+    for line in lines {
+        // Braces are `global_asm!` template syntax; a path may contain them.
+        let template = line.replace('{', "{{").replace('}', "}}");
+        let _ = writeln!(out, "        {template:?},");
+    }
+    out.push_str("    );\n}\n");
+    out
+}
+
+/// `preload.x`: included by the image's linker script after its own sections, placing each
+/// preload section at its physical address (load address = link address). Empty of sections
+/// on a board that loads a flat image.
+pub fn linker_script(spec: &SystemSpec, preloads: &[Preload]) -> String {
+    let mut out = format!(
+        "/* generated by bulkhead-config from {} — do not edit. */\n",
+        spec.manifest_name()
+    );
+    if preloads.is_empty() {
+        out.push_str(
+            "/* Board loads a flat image ([hypervisor] loader): the hypervisor copies every first image. */\n",
+        );
+        return out;
+    }
+    out.push_str(
+        "/* First guest images the boot loader places ([hypervisor] loader = \"elf-segments\"). */\n\
+         SECTIONS\n{\n",
+    );
+    for preload in preloads {
+        let address = format!("{:#x}", preload.physical);
+        let _ = writeln!(
+            out,
+            "    {section} {address} : AT({address}) {{ KEEP(*({section})) }}",
+            section = preload.section,
+        );
+    }
+    out.push_str("}\n");
+    out
+}
