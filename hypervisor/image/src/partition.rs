@@ -340,14 +340,15 @@ pub enum Start {
 // [impl->dsn~el2-guest-memory~1]
 pub fn load_images(partition: &Partition, start: Start) -> Result<(), SetupError> {
     let placed = start == Start::First && partition.first_load == FirstLoad::PlacedByLoader;
-    for_each_load(partition, |destination, bytes, zeroed, placeable| {
+    for_each_load(partition, |range_start, contents, zeroed, placeable| {
         let (destination, bytes) = if placed && placeable {
-            // The loader put `bytes` there; only the zeroed tail after them is left to write.
-            let length = u64::try_from(bytes.len()).map_err(|_| SetupError::ImageOutsideRam)?;
-            let tail = destination.raw().checked_add(length).ok_or(SetupError::ImageOutsideRam)?;
-            (PhysAddr(tail), &[][..])
+            // The loader put `contents` there; only the zeroed tail after them is left to write.
+            let length = u64::try_from(contents.len()).map_err(|_| SetupError::ImageOutsideRam)?;
+            let tail = range_start.raw().checked_add(length).ok_or(SetupError::ImageOutsideRam)?;
+            let nothing: &'static [u8] = &[];
+            (PhysAddr(tail), nothing)
         } else {
-            (destination, bytes)
+            (range_start, contents)
         };
         // SAFETY: `for_each_load` checked the range lies inside the partition's RAM (or is a
         // region the config compiler gave this partition alone), which belongs to no Rust

@@ -89,8 +89,8 @@ pub fn global_asm(preloads: &[Preload], index: usize) -> String {
         return String::new();
     }
     let mut out = format!(
-        "// The same files once more, as sections `preload.x` places in the partition's memory:\n\
-         // the boot loader puts them there and the first start does not copy them.\n\
+        "/// The same files once more, as sections `preload.x` places in the partition's memory:\n\
+         /// the boot loader puts them there and the first start does not copy them.\n\
          #[expect(unsafe_code, reason = \"emits data only: no code, no symbol\")]\n\
          mod partition_{index}_placed_by_loader {{\n    ::core::arch::global_asm!(\n",
     );

@@ -46,8 +46,8 @@ const PARTITION_0_DTB: &[u8] = include_bytes!("$OUT_DIR/alpha.dtb");
 const _: () = assert!(PARTITION_0_IMAGE.len() == 65540);
 const _: () = assert!(PARTITION_0_DTB.len() == 1656);
 const _: () = assert!(PARTITION_0_DTB.len() as u64 <= ::bulkhead_core::layout::DTB_MAX_SIZE);
-// The same files once more, as sections `preload.x` places in the partition's memory:
-// the boot loader puts them there and the first start does not copy them.
+/// The same files once more, as sections `preload.x` places in the partition's memory:
+/// the boot loader puts them there and the first start does not copy them.
 #[expect(unsafe_code, reason = "emits data only: no code, no symbol")]
 mod partition_0_placed_by_loader {
     ::core::arch::global_asm!(
@@ -76,8 +76,8 @@ const PARTITION_1_DTB: &[u8] = include_bytes!("$OUT_DIR/beta.dtb");
 const _: () = assert!(PARTITION_1_IMAGE.len() == 65540);
 const _: () = assert!(PARTITION_1_DTB.len() == 1576);
 const _: () = assert!(PARTITION_1_DTB.len() as u64 <= ::bulkhead_core::layout::DTB_MAX_SIZE);
-// The same files once more, as sections `preload.x` places in the partition's memory:
-// the boot loader puts them there and the first start does not copy them.
+/// The same files once more, as sections `preload.x` places in the partition's memory:
+/// the boot loader puts them there and the first start does not copy them.
 #[expect(unsafe_code, reason = "emits data only: no code, no symbol")]
 mod partition_1_placed_by_loader {
     ::core::arch::global_asm!(
