@@ -229,16 +229,17 @@ pub struct Partition {
     pub first_load: FirstLoad,
 }
 
-/// Who places a partition's image, initrd and region contents for its first start. Restarts
-/// always copy them from the hypervisor's kept copies; the device tree (with this start's
-/// boot seeds) and the zeroed ranges are always written by the hypervisor.
+/// Who places a partition's image, initrd and region contents (with the zeroed ranges after
+/// them) for its first start. Restarts always copy them from the hypervisor's kept copies; the
+/// device tree (with this start's boot seeds) is always written by the hypervisor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FirstLoad {
     /// The hypervisor copies them, on the partition's own core.
     Copy,
     /// The boot loader has placed them: the board loads the EL2 ELF segment by segment
     /// (board.toml `[hypervisor] loader = "elf-segments"`), and the ELF carries each of them a
-    /// second time as a segment at its physical address in the partition's RAM.
+    /// second time as a segment at its physical address in the partition's RAM, its zeroed
+    /// range as the segment's memory beyond its file bytes.
     PlacedByLoader,
 }
 

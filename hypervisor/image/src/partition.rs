@@ -334,26 +334,22 @@ pub enum Start {
 /// Copies the partition's image and device tree into its RAM: on the core of its vCPU 0 just
 /// before that vCPU first enters (`vcpu::run`), and by the last vCPU to leave on a restart.
 /// At the first start of a partition whose image the boot loader placed
-/// ([`FirstLoad::PlacedByLoader`]) only the device tree is copied and the zeroed tails written.
+/// ([`FirstLoad::PlacedByLoader`], zeroed tails included) only the device tree is copied.
 /// Worst case: one copy of the partition's own image, initrd, device tree and regions (35 MiB
 /// for `linux-demo`'s Linux), on its own core only, so no other partition's start waits for it.
 // [impl->dsn~el2-guest-memory~1]
 pub fn load_images(partition: &Partition, start: Start) -> Result<(), SetupError> {
     let placed = start == Start::First && partition.first_load == FirstLoad::PlacedByLoader;
-    for_each_load(partition, |range_start, contents, zeroed, placeable| {
-        let (destination, bytes) = if placed && placeable {
-            // The loader put `contents` there; only the zeroed tail after them is left to write.
-            let length = u64::try_from(contents.len()).map_err(|_| SetupError::ImageOutsideRam)?;
-            let tail = range_start.raw().checked_add(length).ok_or(SetupError::ImageOutsideRam)?;
-            let nothing: &'static [u8] = &[];
-            (PhysAddr(tail), nothing)
-        } else {
-            (range_start, contents)
-        };
+    for_each_load(partition, |destination, bytes, zeroed, placeable| {
+        if placed && placeable {
+            // The loader put the bytes there and zeroed the tail after them (a NOLOAD section
+            // in the same segment).
+            return Ok(());
+        }
         // SAFETY: `for_each_load` checked the range lies inside the partition's RAM (or is a
         // region the config compiler gave this partition alone), which belongs to no Rust
         // object (board RAM outside the hypervisor's reservation) and on which no vCPU of the
-        // partition runs while it is (re)loaded; skipping placed bytes only shortens it.
+        // partition runs while it is (re)loaded.
         unsafe { arch::memory::load(destination, bytes, zeroed) }.map_err(|_| SetupError::ImageOutsideRam)
     })?;
     fill_boot_seeds(partition)

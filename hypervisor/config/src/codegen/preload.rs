@@ -32,6 +32,10 @@ pub struct Preload {
     pub file: PathBuf,
     /// Host-physical address of its first byte.
     pub physical: u64,
+    /// Bytes after the file's that must read as zero (an ELF image's `.bss`, the rest of a
+    /// region): a `NOLOAD` section right after the file's, so the loader zeroes them as it
+    /// zeroes any segment's memory beyond its file bytes.
+    pub zeroed: u64,
 }
 
 /// Every file the boot loader places for the system's first start: none unless the board
@@ -43,23 +47,28 @@ pub fn preloads(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Vec<Pr
     let mut out = Vec::new();
     for (index, partition) in partitions.iter().enumerate() {
         let owner = partition.spec;
-        let mut add = |what: &str, file: &Path, physical: u64| {
+        let mut add = |what: &str, file: &Path, physical: u64, zeroed: u64| {
             out.push(Preload {
                 partition: index,
                 section: format!("{SECTION_PREFIX}{index}.{what}"),
                 file: std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()),
                 physical,
+                zeroed,
             });
         };
         if !partition.image.bytes.is_empty() {
-            add("image", partition.image_path, owner.host_of(partition.image.load_ipa));
+            let physical = owner.host_of(partition.image.load_ipa);
+            add("image", partition.image_path, physical, partition.image.zeroed_after_image);
         }
         if let (Some((file, _)), Some(ipa)) = (&owner.initrd, owner.initrd_ipa()) {
-            add("initrd", file, owner.host_of(ipa));
+            add("initrd", file, owner.host_of(ipa), 0);
         }
         for (region_index, region) in owner.regions.iter().enumerate() {
             if let Some(file) = &region.file {
-                add(&format!("region{region_index}"), file, region.host.base());
+                // Validation checked the file fits the region; the rest reads as zero.
+                let length = std::fs::metadata(file).map_or(0, |metadata| metadata.len());
+                let rest = region.host.size().saturating_sub(length);
+                add(&format!("region{region_index}"), file, region.host.base(), rest);
             }
         }
     }
@@ -128,6 +137,9 @@ pub fn linker_script(spec: &SystemSpec, preloads: &[Preload]) -> String {
             "    {section} {address} : AT({address}) {{ KEEP(*({section})) }}",
             section = preload.section,
         );
+        if preload.zeroed > 0 {
+            let _ = writeln!(out, "    {}.zeroed (NOLOAD) : {{ . += {:#x}; }}", preload.section, preload.zeroed);
+        }
     }
     out.push_str("}\n");
     out
