@@ -143,7 +143,7 @@ pub fn follow(core: usize, vcpu: VcpuRef, directive: Directive) {
 pub fn run(core: usize) -> ! {
     let Some(vcpu) = SYSTEM.vcpu_on_core(core) else {
         defmt::info!("core {=usize} has no vCPU: parked", core);
-        arch::cpu::halt()
+        arch::cpu::halt_idle()
     };
     prepare_core(core, vcpu);
     let Some(found) = TrapContext::of_core(core) else { arch::cpu::halt() };
