@@ -167,6 +167,10 @@ pub struct RunStart {
     pub started_at: SystemTime,
 }
 
+/// How much older than the run's start, after rounding down to the second, a file may look
+/// and still count as written by the run (see [`RunStart::check_written_by_run`]).
+const CLOCK_TOLERANCE_SECONDS: u64 = 1;
+
 impl RunStart {
     /// Records the tree and time, creates `results_dir` and removes every evidence file of an
     /// earlier run: the copies in `results_dir`, the nextest JUnit files they are copied from
@@ -193,12 +197,15 @@ impl RunStart {
 
     /// Fails unless `path` was last written after this run started. The start is rounded down
     /// to the whole second, so a file system that keeps modification times in seconds does
-    /// not make a file of this run look older than the run.
+    /// not make a file of this run look older than the run, and a second more: Linux stamps
+    /// files from its coarse clock, which lags the clock `started_at` read by up to a tick, so a
+    /// file written just after the start of a second could look older than the run (the
+    /// fresh-clone suite saw that once, in this module's test that writes right after `begin`).
     pub fn check_written_by_run(&self, path: &Path) -> Result<(), Error> {
         let modified =
             std::fs::metadata(path).and_then(|metadata| metadata.modified()).map_err(|error| Error::io(path, error))?;
         let since_epoch = self.started_at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-        let start = UNIX_EPOCH + Duration::from_secs(since_epoch.as_secs());
+        let start = UNIX_EPOCH + Duration::from_secs(since_epoch.as_secs().saturating_sub(CLOCK_TOLERANCE_SECONDS));
         if modified >= start {
             return Ok(());
         }
