@@ -28,8 +28,16 @@
 //!   break, parity and framing errors never occur.
 //! - Accesses of 8, 16 or 32 bits are accepted. Reads may address any naturally aligned
 //!   part of a register; writes must start at the register's first byte.
+//!
+//! `UARTFR` is also published lock-free ([`PublishedRegisters`]): Linux's console reads it
+//! before every byte it writes, and a read answered from the published value costs the trap
+//! no partition lock and no device dispatch. The model publishes it itself, under whatever
+//! lock guards the model, at every change of the state it depends on, so a lock-free read
+//! returns what a locked read would have returned at some moment between the trap and its
+//! answer.
 
 use crate::mmio::MmioError;
+use core::sync::atomic::{AtomicU32, Ordering};
 use heapless::Deque;
 
 pub use crate::mmio::{AccessWidth, Disposition, ReadOutcome};
@@ -194,6 +202,9 @@ pub struct Vpl011 {
     interrupt_mask: u32,
     /// Latched raw interrupts (receive, receive timeout, overrun); transmit is computed.
     latched_interrupts: u32,
+    /// Where `UARTFR` is published for lock-free reads, once attached
+    /// ([`Vpl011::publish_to`]); kept across [`Vpl011::reset`].
+    published: Option<&'static PublishedRegisters>,
 }
 
 impl Default for Vpl011 {
@@ -217,6 +228,31 @@ impl Vpl011 {
             fifo_levels: IFLS_RESET,
             interrupt_mask: 0,
             latched_interrupts: 0,
+            published: None,
+        }
+    }
+
+    /// Puts the model back into its reset state in place (a partition restart), still
+    /// publishing where it did, and publishes the reset `UARTFR`.
+    pub fn reset(&mut self) {
+        *self = Self { published: self.published, ..Self::new() };
+        self.publish();
+    }
+
+    /// From now on publishes `UARTFR` to `registers` at every change (and once now), for
+    /// readers without the lock that guards the model. The caller gives each model its own
+    /// `registers` and attaches it while holding that lock.
+    pub fn publish_to(&mut self, registers: &'static PublishedRegisters) {
+        self.published = Some(registers);
+        self.publish();
+    }
+
+    /// Stores the current `UARTFR` where it is published. Called at every change of what
+    /// [`Vpl011::flags`] depends on (the receive FIFO's contents and `UARTLCR_H.FEN`): a
+    /// received or looped-back byte, a `UARTDR` read, a `UARTLCR_H` write, a reset.
+    fn publish(&self) {
+        if let Some(registers) = self.published {
+            registers.store_flags(self.flags());
         }
     }
 
@@ -272,6 +308,8 @@ impl Vpl011 {
             LCR_H => {
                 let outcome = self.store(|uart| &mut uart.line_control, word & 0xff);
                 self.reevaluate_receive_level();
+                // FEN sets the receive capacity, hence RXFF.
+                self.publish();
                 outcome
             }
             CR => self.store(|uart| &mut uart.control, word & CR_MASK),
@@ -364,7 +402,8 @@ impl Vpl011 {
         }
     }
 
-    /// `UARTFR`.
+    /// `UARTFR`. Depends only on the receive FIFO's contents and `UARTLCR_H.FEN`; every change
+    /// of either publishes it ([`Vpl011::publish`]).
     fn flags(&self) -> u32 {
         let mut flags = FR_TXFE;
         if self.receive_fifo.is_empty() {
@@ -387,6 +426,7 @@ impl Vpl011 {
         if self.receive_fifo.len() < self.receive_trigger() {
             self.latched_interrupts &= !INT_RX;
         }
+        self.publish();
         let error = if self.overrun { DR_OE } else { 0 };
         u32::from(byte) | error
     }
@@ -410,6 +450,7 @@ impl Vpl011 {
             self.latched_interrupts |= INT_OE;
             return Err(InputError::FifoFull);
         }
+        self.publish();
         self.overrun = false;
         self.latched_interrupts |= INT_RT;
         self.reevaluate_receive_level();
@@ -423,6 +464,66 @@ impl Vpl011 {
         } else {
             self.latched_interrupts &= !INT_RX;
         }
+    }
+}
+
+/// Marks a published value: a model has published since the registers were created (bit 31
+/// is not a `UARTFR` bit; the register's implemented bits are 8:0).
+const PUBLISHED: u32 = 1 << 31;
+
+/// `UARTFR` of one [`Vpl011`], as the model last published it ([`Vpl011::publish_to`]), for
+/// reads without the lock that guards the model: the trap handler answers a guest's load of
+/// `UARTFR` from here ([`PublishedRegisters::read`]), with no partition lock and no device
+/// dispatch.
+///
+/// Exactness: the model stores the new value under its lock at every change of what `UARTFR`
+/// depends on, before that lock is released. A lock-free read therefore returns the value a
+/// locked read would have returned at some instant between the trap and its answer; one
+/// racing with a change (input arriving on another core) sees the value just before or just
+/// after it, as a real UART's flags change under the CPU. `Relaxed` suffices: the value
+/// orders nothing else, and a locked access that follows it (a `UARTDR` read after `RXFE` was
+/// seen clear) cannot take the lock before the change's critical section released it (its
+/// load, program-ordered before that lock, read a store made inside that section).
+#[derive(Debug)]
+pub struct PublishedRegisters {
+    /// `UARTFR` with [`PUBLISHED`] set, or 0 before any model published.
+    flags: AtomicU32,
+}
+
+impl Default for PublishedRegisters {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PublishedRegisters {
+    /// Registers no model has published to yet: every read is left to the locked path.
+    pub const fn new() -> Self {
+        Self { flags: AtomicU32::new(0) }
+    }
+
+    /// Publishes `flags` as the current `UARTFR` (the model's lock held).
+    fn store_flags(&self, flags: u32) {
+        self.flags.store(flags | PUBLISHED, Ordering::Relaxed);
+    }
+
+    /// The value a guest load of `width` at `offset` in the frame returns, if it reads
+    /// `UARTFR` (any naturally aligned part of it) and a model has published; `None` for any
+    /// other access, which the caller sends to the model under its lock (so an access the
+    /// model refuses is refused there). Worst case: two comparisons, the alignment check, one
+    /// atomic load, one shift and one mask; no lock.
+    #[inline]
+    pub fn read(&self, offset: u64, width: AccessWidth) -> Option<u64> {
+        if offset & !3 != FR || check(offset, width).is_err() {
+            return None;
+        }
+        let word = self.flags.load(Ordering::Relaxed);
+        if word & PUBLISHED == 0 {
+            return None;
+        }
+        // As `Vpl011::read`: the lanes of the part read, at the bottom (a shift of at most 24).
+        let lane = (offset & 3).saturating_mul(8);
+        Some((u64::from(word & !PUBLISHED) >> lane) & width.value_mask())
     }
 }
 
@@ -700,6 +801,129 @@ mod tests {
             assert_eq!(read(&mut uart, FR) & FR_BUSY, 0);
         }
         assert_eq!(printed.as_slice(), b"login: ");
+    }
+
+    /// Every part of `UARTFR` a guest may load, answered from `published`, against the locked
+    /// read of the same model.
+    fn assert_published_matches(uart: &mut Vpl011, published: &PublishedRegisters, step: &str) {
+        for (offset, width) in [
+            (FR, AccessWidth::Word),
+            (FR, AccessWidth::Halfword),
+            (FR + 2, AccessWidth::Halfword),
+            (FR, AccessWidth::Byte),
+            (FR + 1, AccessWidth::Byte),
+            (FR + 3, AccessWidth::Byte),
+        ] {
+            let locked = uart.read(offset, width).expect("FR read").value;
+            assert_eq!(published.read(offset, width), Some(locked), "{step}: {offset:#x} {width:?}");
+        }
+    }
+
+    #[test]
+    fn published_flags_follow_every_change_of_the_receive_fifo_and_line_control() {
+        static PUBLISHED: PublishedRegisters = PublishedRegisters::new();
+        let mut uart = Vpl011::new();
+        assert_eq!(PUBLISHED.read(FR, AccessWidth::Word), None, "nothing published: the locked path answers");
+        uart.publish_to(&PUBLISHED);
+        assert_published_matches(&mut uart, &PUBLISHED, "attached");
+        let mut uart = started();
+        uart.publish_to(&PUBLISHED);
+        // A deterministic walk over every way the state changes: input (receive and overrun),
+        // data reads, FIFOs on and off, loopback transmission, receiver off, resets.
+        let mut random: u64 = 0x2545_f491_4f6c_dd1d;
+        // Which `UARTFR` values the walk went through: it must have seen the FIFO empty,
+        // holding bytes and full, or it checked less than it claims.
+        let mut seen = [false; 3];
+        for step in 0..20_000 {
+            random ^= random << 13;
+            random ^= random >> 7;
+            random ^= random << 17;
+            let value = (random >> 32) as u32;
+            let what = match random % 16 {
+                0..=4 => {
+                    let _ = uart.push_input(value as u8);
+                    "input"
+                }
+                5..=7 => {
+                    let _ = read(&mut uart, DR);
+                    "data read"
+                }
+                8 => {
+                    let _ = uart.read(DR + (value as u64 & 3), AccessWidth::Byte);
+                    "data byte read"
+                }
+                9 => {
+                    let _ = write(&mut uart, LCR_H, value & 0xff);
+                    "line control"
+                }
+                10 => {
+                    let mut control = CR_UARTEN | CR_TXE | CR_RXE;
+                    if value & 1 != 0 {
+                        control |= CR_LBE;
+                    }
+                    if value & 2 != 0 {
+                        control &= !CR_RXE;
+                    }
+                    let _ = write(&mut uart, CR, control);
+                    "control"
+                }
+                11 | 12 => {
+                    let _ = write(&mut uart, DR, value & 0xff);
+                    "transmit"
+                }
+                13 => {
+                    let _ = write(&mut uart, [RSR_ECR, ICR, IMSC, IFLS][value as usize % 4], value);
+                    "other register"
+                }
+                14 => {
+                    let _ = uart.read([FR, RIS, MIS, RSR_ECR][value as usize % 4], AccessWidth::Word);
+                    "other read"
+                }
+                _ => {
+                    if value % 64 == 0 {
+                        uart.reset();
+                        let _ = write(&mut uart, LCR_H, LCR_H_FEN);
+                        let _ = write(&mut uart, CR, CR_UARTEN | CR_TXE | CR_RXE);
+                    }
+                    "reset"
+                }
+            };
+            assert_published_matches(&mut uart, &PUBLISHED, &label(step, what));
+            let flags = read(&mut uart, FR);
+            let state = if flags & FR_RXFF != 0 { 2 } else { usize::from(flags & FR_RXFE == 0) };
+            if let Some(seen) = seen.get_mut(state) {
+                *seen = true;
+            }
+        }
+        assert_eq!(seen, [true; 3], "empty, holding, full");
+    }
+
+    /// `what` at `step`, for an assertion message (the crate is `no_std`, its tests too).
+    fn label(step: usize, what: &str) -> heapless::String<48> {
+        let mut label = heapless::String::new();
+        let _ = core::fmt::write(&mut label, format_args!("step {step} ({what})"));
+        label
+    }
+
+    #[test]
+    fn published_flags_answer_only_loads_of_the_flag_register_the_model_would_accept() {
+        static PUBLISHED: PublishedRegisters = PublishedRegisters::new();
+        let mut uart = started();
+        uart.publish_to(&PUBLISHED);
+        uart.push_input(b'x').unwrap();
+        assert_eq!(PUBLISHED.read(FR, AccessWidth::Word), Some(u64::from(FR_TXFE)), "RXFE clear");
+        for offset in [DR, RSR_ECR, 0x01c, CR, MIS, IDENTIFICATION] {
+            assert_eq!(PUBLISHED.read(offset, AccessWidth::Word), None, "{offset:#x}");
+        }
+        assert_eq!(PUBLISHED.read(FR, AccessWidth::Doubleword), None, "refused by the model: left to it");
+        assert_eq!(PUBLISHED.read(FR + 1, AccessWidth::Halfword), None, "misaligned: left to the model");
+        assert_eq!(PUBLISHED.read(FR + 2, AccessWidth::Word), None);
+        uart.reset();
+        assert_eq!(
+            PUBLISHED.read(FR, AccessWidth::Word),
+            Some(u64::from(FR_TXFE | FR_RXFE)),
+            "a reset keeps publishing, the reset value"
+        );
     }
 
     /// Every offset and width, reads and writes of all-ones, answer with a value or an

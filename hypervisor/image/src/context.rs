@@ -5,13 +5,17 @@
 //! same partition; one lookup per trap is cheaper and leaves no handler holding a different
 //! answer than another. The context holds only `'static` references into the generated tables
 //! and the per-partition statics, so it is `Copy` and never outlives what it names.
+//!
+//! It also names the partition's [`PublishedRegisters`]: the console `UARTFR` its vPL011
+//! publishes, which the trap handler's short path reads without the partition lock.
 
-use crate::generated::{CORE_COUNT, SYSTEM};
+use crate::generated::{CORE_COUNT, PARTITION_COUNT, SYSTEM};
 use crate::partition::{self, PartitionSlot};
 use spin::Once;
 use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::devices::DeviceMap;
 use bulkhead_core::system::{Partition, VcpuRef};
+use bulkhead_core::vpl011::PublishedRegisters;
 
 /// Everything a trap on this core needs to know about where it came from.
 #[derive(Clone, Copy)]
@@ -26,6 +30,27 @@ pub struct TrapContext {
     pub state: &'static PartitionSlot,
     /// Its partition's emulated devices' windows (immutable after boot: no lock).
     pub devices: &'static DeviceMap,
+    /// Its partition's console `UARTFR`, as the vPL011 last published it (no lock).
+    pub console: &'static PublishedRegisters,
+}
+
+/// Each partition's console registers readable without its lock, published by its vPL011
+/// once [`attach_published_registers`] has attached them.
+// [impl->dsn~el2-static-state~1]
+static CONSOLE_REGISTERS: [PublishedRegisters; PARTITION_COUNT] = [const { PublishedRegisters::new() }; PARTITION_COUNT];
+
+/// Makes every partition's vPL011 publish its `UARTFR` to the partition's own
+/// [`CONSOLE_REGISTERS`] entry, under the partition's lock. Called once on the boot core after
+/// the partitions are set up and before any vCPU runs; a restart keeps the attachment (the
+/// model resets in place). A partition left unattached would only lose the short path: its
+/// entry reads as unpublished, and its loads go to the locked model.
+pub fn attach_published_registers() {
+    for (index, registers) in CONSOLE_REGISTERS.iter().enumerate() {
+        let Some(slot) = partition::slot(index) else { continue };
+        if let Some(state) = slot.lock().as_mut() {
+            state.devices.publish_console_to(registers);
+        }
+    }
 }
 
 /// Each core's context, recorded once before the core first runs its guest (each slot only by
@@ -39,7 +64,8 @@ impl TrapContext {
         let description = SYSTEM.partitions.get(vcpu.partition)?;
         let state = partition::slot(vcpu.partition)?;
         let devices = partition::device_map(vcpu.partition)?;
-        Some(Self { core, vcpu, partition: description, state, devices })
+        let console = CONSOLE_REGISTERS.get(vcpu.partition)?;
+        Some(Self { core, vcpu, partition: description, state, devices, console })
     }
 
     /// The context of the core this runs on; a core without one has no guest that could

@@ -62,6 +62,9 @@ extern "C" fn bulkhead_primary_entry(core: usize) -> ! {
         hv_println!("{}: cannot be set up: {:?}", name, error);
         arch::cpu::halt();
     }
+    // Before any vCPU runs: from here on each vPL011 publishes its UARTFR for the trap's
+    // lock-free short path.
+    context::attach_published_registers();
     for (index, description) in SYSTEM.partitions.iter().enumerate() {
         hv_println!(
             "{}: {} MiB at {:#x}, cores {:?}, VMID {}",

@@ -8,7 +8,8 @@
 //!
 //! Two short paths answer without the partition lock: PSCI/SMCCC queries whose answer is
 //! constant (`bulkhead_core::psci::constant_answer`, no context either), and reads of vGIC
-//! registers whose value never changes (`DeviceMap::read_constant`, the recorded context only). Worst case of the general paths:
+//! registers whose value never changes or of the console's `UARTFR`, which its vPL011
+//! publishes (`DeviceMap::read_lock_free_in`, the recorded context only). Worst case of the general paths:
 //! one partition lock held for one device access or PSCI call plus one list-register
 //! synchronisation (`delivery.rs`); the GIC or console lock may be taken inside it.
 //!
@@ -37,8 +38,9 @@ use bulkhead_core::vgic::{Effect, Effects, SgiRegister, VcpuSet};
 
 /// Handles one synchronous exception from the vCPU on this core.
 ///
-/// The short paths (constant PSCI/SMCCC answers, constant vGIC reads) are decided here, in a
-/// function small enough to need few saved registers; everything else goes on to
+/// The short paths (constant PSCI/SMCCC answers, constant vGIC reads, the console's
+/// published `UARTFR`) are decided here, in a function small enough to need few saved
+/// registers; everything else goes on to
 /// [`handle_general`] or [`device_access`], kept out of line so that their larger frames are
 /// not paid for by the short paths.
 #[inline]
@@ -66,7 +68,7 @@ pub fn handle_synchronous(frame: &mut TrapFrame) {
             let ipa = esr::fault_ipa(syndrome.hpfar, syndrome.far).raw();
             match context.devices.locate(ipa) {
                 Some((window, offset)) => {
-                    if !constant_read(context, frame, syndrome.esr, window, offset) {
+                    if !lock_free_read(context, frame, syndrome.esr, window, offset) {
                         device_access(context, frame, syndrome, (ipa, window, offset));
                     }
                 }
@@ -114,13 +116,19 @@ fn handle_general(frame: &mut TrapFrame, syndrome: TrapSyndrome) {
 }
 
 /// The short path for a load from a vGIC register whose value never changes (`GICD_TYPER`,
-/// identification registers, `GICR_TYPER`), located by the caller in `window` at `offset`:
-/// answered from the device map alone, without the partition lock, and the vCPU resumes after
-/// the load. Returns false, having changed nothing, for any other access.
+/// identification registers, `GICR_TYPER`) or from the console's `UARTFR` (polled by Linux
+/// before every console byte), located by the caller in `window` at `offset`: answered from
+/// the device map or the value the vPL011 last published (`TrapContext::console`), without
+/// the partition lock, and the vCPU resumes after the load. Returns false, having changed
+/// nothing, for any other access. Worst case: the syndrome decode, one device-kind
+/// comparison, a constant lookup or one atomic load, one register write; no lock.
 #[inline]
-fn constant_read(context: &TrapContext, frame: &mut TrapFrame, esr_value: u64, window: &MappedDevice, offset: u64) -> bool {
+fn lock_free_read(context: &TrapContext, frame: &mut TrapFrame, esr_value: u64, window: &MappedDevice, offset: u64) -> bool {
     let Some(access) = esr::data_load(esr_value) else { return false };
-    let Some(value) = context.devices.read_constant_in::<GUEST_SPI_BLOCKS>(window, offset, access.size) else { return false };
+    let Some(value) = context.devices.read_lock_free_in::<GUEST_SPI_BLOCKS>(window, offset, access.size, context.console)
+    else {
+        return false;
+    };
     if let Register::X(n) = access.register {
         frame.set_register(n, extend(value, access));
     }

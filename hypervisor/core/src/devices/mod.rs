@@ -16,14 +16,16 @@
 //!
 //! Registers whose value never changes are answered from the map alone
 //! ([`DeviceMap::read_constant`]), so the trap handler need not take the partition's lock for
-//! them (`GICD_TYPER`, identification registers).
+//! them (`GICD_TYPER`, identification registers). The console's `UARTFR`, which changes, is
+//! answered from the value its model publishes ([`DeviceMap::read_lock_free_in`],
+//! [`vpl011::PublishedRegisters`]): Linux reads it before every byte it writes.
 
 use crate::addr::Ipa;
 use crate::layout;
 use crate::mmio::{AccessWidth, Disposition, MmioDevice, MmioError, ReadOutcome};
 use crate::system::Partition;
 use crate::vgic::{self, Effects, GicArchitecture, VcpuSet, VgicError, VirtualGic};
-use crate::vpl011::{self, InputError, Vpl011};
+use crate::vpl011::{self, InputError, PublishedRegisters, Vpl011};
 
 /// Devices a partition's map holds at most.
 pub const MAX_DEVICES: usize = 4;
@@ -189,7 +191,16 @@ fn redistributors_size(vcpu_count: usize) -> u64 {
     u64::try_from(vcpu_count).ok().and_then(|count| layout::VGICR_STRIDE.checked_mul(count)).unwrap_or(0)
 }
 
+// The table's order is the order in which `DeviceMap::locate` searches the windows: the
+// console first, because Linux traps on it twice for every byte it prints (`UARTFR`, then
+// `UARTDR`) and each window passed costs the search one comparison and one loop turn (seven
+// instructions); the vGIC frames are reached far less often.
 device_table! {
+    /// The partition's console, an emulated PL011.
+    ConsoleUart: ConsoleUart<'_> = |devices, _vcpu| ConsoleUart(&mut devices.console),
+        window = |_vcpus, _architecture| {
+            Some(Window { base: layout::VUART_BASE, size: layout::VUART_SIZE, interrupt: Some(layout::VUART_INTID) })
+        };
     /// The vGIC distributor frame (`GICD_*`), as the accessing vCPU sees it (GICv2 banks the
     /// registers of INTIDs 0-31 per vCPU).
     Distributor: Distributor<'_, SPI_BLOCKS> = |devices, vcpu| Distributor(&mut devices.vgic, vcpu),
@@ -200,11 +211,6 @@ device_table! {
         window = |vcpus, architecture| match architecture {
             GicArchitecture::V3 => Some(Window { base: layout::VGICR_BASE, size: redistributors_size(vcpus), interrupt: None }),
             GicArchitecture::V2 => None,
-        };
-    /// The partition's console, an emulated PL011.
-    ConsoleUart: ConsoleUart<'_> = |devices, _vcpu| ConsoleUart(&mut devices.console),
-        window = |_vcpus, _architecture| {
-            Some(Window { base: layout::VUART_BASE, size: layout::VUART_SIZE, interrupt: Some(layout::VUART_INTID) })
         };
 }
 
@@ -301,6 +307,26 @@ impl DeviceMap {
     /// The partition's vCPU count.
     pub const fn vcpu_count(&self) -> usize {
         self.vcpu_count
+    }
+
+    /// The value a read of `width` at `offset` in `window` returns, answered without the
+    /// partition's lock: a register whose value never changes ([`DeviceMap::read_constant_in`])
+    /// or, in the console's window, `UARTFR` as the console model last published it to
+    /// `console` (the partition's [`PublishedRegisters`], attached with
+    /// [`EmulatedDevices::publish_console_to`]). `None` for every other access, which the
+    /// caller performs under the lock. Worst case: one comparison, then either lookup.
+    #[inline]
+    pub fn read_lock_free_in<const SPI_BLOCKS: usize>(
+        &self,
+        window: &MappedDevice,
+        offset: u64,
+        width: AccessWidth,
+        console: &PublishedRegisters,
+    ) -> Option<u64> {
+        match window.device {
+            DeviceKind::ConsoleUart => console.read(offset, width),
+            DeviceKind::Distributor | DeviceKind::Redistributors => self.read_constant_in::<SPI_BLOCKS>(window, offset, width),
+        }
     }
 
     /// The value a read of `width` at `ipa` returns if it is a register whose value never
@@ -484,8 +510,9 @@ pub struct EmulatedDevices<const SPI_BLOCKS: usize> {
     /// Its virtual distributor and redistributors (also the target of every device's
     /// interrupt output).
     pub vgic: VirtualGic<SPI_BLOCKS>,
-    /// Its console UART.
-    pub console: Vpl011,
+    /// Its console UART. Private: the model publishes `UARTFR` itself once attached
+    /// ([`EmulatedDevices::publish_console_to`]), and replacing it would end that.
+    console: Vpl011,
     /// The level each device's interrupt output last drove its SPI to, one bit per map slot:
     /// an unchanged line costs no vGIC update.
     driven_lines: u32,
@@ -507,11 +534,25 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
         })
     }
 
-    /// Puts every device back into its reset state, in place (for a partition restart).
+    /// Puts every device back into its reset state, in place (for a partition restart). The
+    /// console keeps publishing where it did (the reset `UARTFR`).
     pub fn reset(&mut self) {
         self.vgic.reset();
-        self.console = Vpl011::new();
+        self.console.reset();
         self.driven_lines = 0;
+    }
+
+    /// The console UART's model.
+    pub const fn console(&self) -> &Vpl011 {
+        &self.console
+    }
+
+    /// Makes the console publish its `UARTFR` to `registers` from now on (and once now), for
+    /// [`DeviceMap::read_lock_free_in`]: the image attaches each partition's own registers
+    /// once, under the partition's lock, before any vCPU runs. Until then lock-free reads
+    /// find nothing published and are left to the locked path.
+    pub fn publish_console_to(&mut self, registers: &'static PublishedRegisters) {
+        self.console.publish_to(registers);
     }
 
     /// Performs one trapped access at `ipa` by vCPU 0: a read (`write` = `None`) or a write of

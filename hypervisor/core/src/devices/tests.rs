@@ -53,7 +53,7 @@ fn every_device_of_the_table_has_one_disjoint_window() {
 #[test]
 fn only_the_vgic_frames_read_list_register_state_first() {
     let observing = DeviceKind::ALL.iter().map(|kind| (*kind, kind.observes_list_registers()));
-    let expected = [(DeviceKind::Distributor, true), (DeviceKind::Redistributors, true), (DeviceKind::ConsoleUart, false)];
+    let expected = [(DeviceKind::ConsoleUart, false), (DeviceKind::Distributor, true), (DeviceKind::Redistributors, true)];
     assert!(observing.eq(expected), "{:?}", DeviceKind::ALL);
 }
 
@@ -103,6 +103,68 @@ fn constant_registers_are_answered_from_the_map_alone() {
     assert_eq!(map.read_constant::<2>(last, AccessWidth::Doubleword), gicr_typer);
     assert_eq!(map.read_constant::<2>(uart(0x18), AccessWidth::Word), None, "UARTFR changes");
     assert_eq!(map.read_constant::<2>(distributor(GICD_CTLR), AccessWidth::Word), None);
+}
+
+#[test]
+fn the_console_window_is_searched_first() {
+    // Linux's console traps twice per byte: its window must be the first `locate` tries.
+    for architecture in [GicArchitecture::V3, GicArchitecture::V2] {
+        let map = DeviceMap::with_vcpus_on(2, architecture);
+        assert_eq!(map.windows.first().map(|window| window.device), Some(DeviceKind::ConsoleUart), "{architecture:?}");
+    }
+}
+
+#[test]
+fn the_lock_free_uart_flags_match_the_locked_read_on_every_path_that_changes_them() {
+    const UART_FR: u64 = 0x018;
+    const UART_LCR_H: u64 = 0x02c;
+    static PUBLISHED: PublishedRegisters = PublishedRegisters::new();
+    let map = DeviceMap::with_vcpus(1);
+    let window = map.window(DeviceKind::ConsoleUart).expect("console window");
+    let mut devices = Devices::new(1).unwrap();
+    let lock_free = |width| map.read_lock_free_in::<2>(&window, UART_FR, width, &PUBLISHED);
+    assert_eq!(lock_free(AccessWidth::Halfword), None, "not attached: the locked path answers");
+    devices.publish_console_to(&PUBLISHED);
+    let check = |devices: &mut Devices, step: &str| {
+        for width in [AccessWidth::Byte, AccessWidth::Halfword, AccessWidth::Word] {
+            let locked = devices.access(&map, uart(UART_FR), width, None).unwrap().read;
+            assert_eq!(lock_free(width), locked, "{step}, {width:?}");
+        }
+    };
+    check(&mut devices, "attached");
+    let _ = devices.access(&map, uart(UART_LCR_H), AccessWidth::Word, Some(0x70)).unwrap();
+    let _ = devices.access(&map, uart(UART_CR), AccessWidth::Word, Some(0x301)).unwrap();
+    check(&mut devices, "FIFOs on, enabled");
+    for byte in 0..40 {
+        let _ = devices.push_console_input(&map, byte);
+        check(&mut devices, "input");
+    }
+    assert_ne!(devices.access(&map, uart(UART_FR), AccessWidth::Word, None).unwrap().read.unwrap() & 1 << 6, 0, "RXFF");
+    let _ = devices.read_in(&window, 0, UART_DR, AccessWidth::Halfword).unwrap();
+    check(&mut devices, "the trap path's data read");
+    let _ = devices.access(&map, uart(UART_DR), AccessWidth::Word, None).unwrap();
+    check(&mut devices, "a data read");
+    let _ = devices.access(&map, uart(UART_LCR_H), AccessWidth::Word, Some(0x60)).unwrap();
+    check(&mut devices, "FIFOs off");
+    let _ = devices.access(&map, uart(UART_LCR_H), AccessWidth::Word, Some(0x70)).unwrap();
+    for _ in 0..32 {
+        let _ = devices.read_in(&window, 0, UART_DR, AccessWidth::Word).unwrap();
+    }
+    check(&mut devices, "drained");
+    // Loopback: the trap path's console write puts the byte into the receive FIFO.
+    let _ = devices.write_console_in(&window, UART_CR, AccessWidth::Word, 0x381).unwrap();
+    let _ = devices.write_console_in(&window, UART_DR, AccessWidth::Halfword, u64::from(b'l')).unwrap();
+    check(&mut devices, "looped back");
+    assert_eq!(devices.access(&map, uart(UART_FR), AccessWidth::Word, None).unwrap().read.map(|flags| flags & 1 << 4), Some(0));
+    devices.reset();
+    check(&mut devices, "reset");
+    // The vGIC frames still answer their constants, and only them.
+    let distributor_window = map.window(DeviceKind::Distributor).expect("distributor window");
+    let typer = map.read_constant::<2>(distributor(GICD_TYPER), AccessWidth::Word);
+    assert!(typer.is_some());
+    assert_eq!(map.read_lock_free_in::<2>(&distributor_window, GICD_TYPER, AccessWidth::Word, &PUBLISHED), typer);
+    assert_eq!(map.read_lock_free_in::<2>(&distributor_window, GICD_CTLR, AccessWidth::Word, &PUBLISHED), None);
+    assert_eq!(map.read_lock_free_in::<2>(&window, UART_CR, AccessWidth::Word, &PUBLISHED), None, "UARTCR: locked");
 }
 
 #[test]
