@@ -645,6 +645,21 @@ fn replace_metric(into: &mut ProbeRun, from: &ProbeRun, metric: &str) {
     set_metric(into, metric, result);
 }
 
+/// Linux's boot to userspace may take at most this much longer under Bulkhead than booted
+/// directly (issue 11), in percent.
+const LINUX_OVERHEAD_TARGET_PERCENT: f64 = 1.0;
+
+/// Both Linux counts, their ratio and whether it meets [`LINUX_OVERHEAD_TARGET_PERCENT`].
+fn linux_comparison(bulkhead: u64, direct: u64) -> String {
+    let overhead = (bulkhead as f64 / direct.max(1) as f64 - 1.0) * 100.0;
+    let verdict = if overhead <= LINUX_OVERHEAD_TARGET_PERCENT { "met" } else { "NOT met" };
+    format!(
+        " Bulkhead {} vs direct {} instructions: {overhead:+.2} % (target <= +{LINUX_OVERHEAD_TARGET_PERCENT} %: {verdict}).",
+        report::thousands(bulkhead),
+        report::thousands(direct),
+    )
+}
+
 /// The report's note on the Linux row: what was booted, both counts and their ratio.
 fn linux_note(boots: Option<&linux::LinuxBoots>, options: &BenchOptions) -> String {
     let Some(boots) = boots else {
@@ -664,12 +679,7 @@ fn linux_note(boots: Option<&linux::LinuxBoots>, options: &BenchOptions) -> Stri
         MetricResult::Unavailable { .. } | MetricResult::Failed { .. } => None,
     };
     let comparison = match (value(&boots.bulkhead), value(&boots.direct)) {
-        (Some(bulkhead), Some(direct)) if direct > 0 => format!(
-            " Bulkhead {} vs direct {} instructions: {:+.2} %.",
-            report::thousands(bulkhead),
-            report::thousands(direct),
-            (bulkhead as f64 / direct as f64 - 1.0) * 100.0
-        ),
+        (Some(bulkhead), Some(direct)) if direct > 0 => linux_comparison(bulkhead, direct),
         _ => String::new(),
     };
     format!(
@@ -1291,6 +1301,15 @@ impl std::error::Error for BenchError {}
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_linux_note_says_whether_the_overhead_target_is_met() {
+        let met = super::linux_comparison(892_760_694, 884_413_569);
+        assert!(met.contains("+0.94 %") && met.ends_with("(target <= +1 %: met)."), "{met}");
+        let missed = super::linux_comparison(902_841_234, 884_413_569);
+        assert!(missed.contains("+2.08 %") && missed.ends_with("NOT met)."), "{missed}");
+    }
+
     use super::*;
 
     #[test]
