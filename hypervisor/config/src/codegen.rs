@@ -453,6 +453,8 @@ pub fn system_rs(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Strin
     out.push('\n');
     out.push_str(&platform_items(spec.board()));
     let preloads = preload::preloads(spec, partitions);
+    out.push('\n');
+    out.push_str(&preload::marker_items(&preloads));
     for (index, partition) in partitions.iter().enumerate() {
         out.push('\n');
         out.push_str(&partition_items(spec, index, partition));

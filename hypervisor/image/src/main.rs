@@ -57,6 +57,7 @@ extern "C" fn bulkhead_primary_entry(core: usize) -> ! {
     platform::initialise_core(core);
     hv_println!("Bulkhead hypervisor on {}: {} partitions, {} cores", SYSTEM.board.name, SYSTEM.partitions.len(), SYSTEM.cores.len());
     secure_entry::report();
+    partition::note_loader_placement();
     if let Err((index, error)) = partition::set_up_all() {
         let name = SYSTEM.partitions.get(index).map_or("?", |p| p.name);
         hv_println!("{}: cannot be set up: {:?}", name, error);

@@ -21,6 +21,7 @@ use bulkhead_core::system::{Access, FirstLoad, Partition};
 use bulkhead_core::vgic::delivery::ListRegisterShadow;
 use crate::lock::Mutex;
 use spin::Once;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// The private interrupts backed by a physical one on every vCPU's core, as (virtual INTID,
 /// physical INTID): the EL1 virtual timer and the EL1 physical timer. The one list used to
@@ -322,6 +323,28 @@ impl PartitionState {
     }
 }
 
+/// Whether the boot loader placed the ELF's preload segments this boot: the loader marker
+/// was there ([`note_loader_placement`]). A flat image of the same ELF (U-Boot's FIT, a raw
+/// binary) leaves the marker and the placed files out, and the partitions are then copied
+/// as on any other board.
+static LOADER_PLACED: AtomicBool = AtomicBool::new(false);
+
+/// Reads and clears the loader marker, on the boot core before any partition starts. Cleared
+/// (and cleaned to the point of coherency) so that a later boot of a flat image, which leaves
+/// RAM as it was, cannot mistake this boot's marker for its own. `O(1)`.
+pub fn note_loader_placement() {
+    let marker = crate::generated::LOADER_MARKER.swap(0, Ordering::AcqRel);
+    // The image is identity-mapped, so the static's address is its physical address.
+    if let Ok(address) = u64::try_from(crate::generated::LOADER_MARKER.as_ptr().addr()) {
+        arch::memory::clean_to_point_of_coherency(PhysAddr(address), 8);
+    }
+    let placed = crate::generated::LOADER_MARKER_VALUE != 0 && marker == crate::generated::LOADER_MARKER_VALUE;
+    LOADER_PLACED.store(placed, Ordering::Release);
+    if placed {
+        defmt::info!("the boot loader placed the partitions' first images");
+    }
+}
+
 /// Which start a (re)load prepares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Start {
@@ -339,7 +362,9 @@ pub enum Start {
 /// for `linux-demo`'s Linux), on its own core only, so no other partition's start waits for it.
 // [impl->dsn~el2-guest-memory~1]
 pub fn load_images(partition: &Partition, start: Start) -> Result<(), SetupError> {
-    let placed = start == Start::First && partition.first_load == FirstLoad::PlacedByLoader;
+    let placed = start == Start::First
+        && partition.first_load == FirstLoad::PlacedByLoader
+        && LOADER_PLACED.load(Ordering::Acquire);
     for_each_load(partition, |destination, bytes, zeroed, placeable| {
         if placed && placeable {
             // The loader put the bytes there and zeroed the tail after them (a NOLOAD section

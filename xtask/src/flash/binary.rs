@@ -119,6 +119,12 @@ pub fn flatten(elf: &[u8]) -> Result<RawImage, BinaryError> {
             .section_name(endian, section)
             .map(|name| String::from_utf8_lossy(name).into_owned())
             .unwrap_or_else(|_| format!("at {address:#x}"));
+        // What only an ELF loader places (the partitions' first images and the marker that
+        // says they were placed): a flat image leaves them out, and the hypervisor, finding
+        // no marker, copies the partitions itself.
+        if name.starts_with(bulkhead_config::codegen::preload::SECTION_PREFIX) {
+            continue;
+        }
         // The load address: the section's offset inside its segment, from the segment's
         // physical address (what `objcopy` calls the LMA).
         let load_address = segments

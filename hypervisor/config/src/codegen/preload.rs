@@ -75,6 +75,59 @@ pub fn preloads(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Vec<Pr
     out
 }
 
+/// The section of the loader marker: a word in the hypervisor's reservation, right after
+/// its stacks, that only a loader placing ELF segments writes (a flat image leaves it out
+/// with every other preload section), so the hypervisor can tell at boot how it was loaded.
+pub const MARKER_SECTION: &str = ".bulkhead_preload.marker";
+
+/// The marker's value for this system: non-zero, and different between systems whose placed
+/// files differ, so neither memory left as it was nor another build's marker matches.
+/// 0 when nothing is placed.
+pub fn marker_value(preloads: &[Preload]) -> u64 {
+    if preloads.is_empty() {
+        return 0;
+    }
+    // FNV-1a over what is placed where: not secret, only distinct.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for preload in preloads {
+        let size = std::fs::metadata(&preload.file).map_or(0, |metadata| metadata.len());
+        for byte in preload.section.bytes().chain(preload.physical.to_le_bytes()).chain(size.to_le_bytes()) {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash | 1
+}
+
+/// The marker static the hypervisor reads at boot (`partition::note_loader_placement`):
+/// in [`MARKER_SECTION`] with [`marker_value`] when files are placed, otherwise an ordinary
+/// static holding 0, which the hypervisor never takes for a marker.
+pub fn marker_items(preloads: &[Preload]) -> String {
+    let raw = marker_value(preloads);
+    let value = crate::units::hex(raw);
+    let head = format!(
+        "/// The word a boot loader that placed the ELF's preload segments leaves in the\n\
+         /// hypervisor's reservation (`preload.x`); 0 when the board loads a flat image.\n\
+         pub const LOADER_MARKER_VALUE: u64 = {value};\n"
+    );
+    if raw == 0 {
+        return head
+            + "/// Never a marker: nothing is placed by the loader on this board.\n\
+               pub static LOADER_MARKER: ::core::sync::atomic::AtomicU64 = ::core::sync::atomic::AtomicU64::new(0);\n";
+    }
+    head + &format!(
+        "/// Where that word is; cleared at boot once read.\n\
+         pub use loader_marker::LOADER_MARKER;\n\
+         /// The loader marker in a section of its own.\n\
+         #[expect(unsafe_code, reason = \"places a static in a named section\")]\n\
+         mod loader_marker {{\n\
+         \x20   /// See `LOADER_MARKER_VALUE`.\n\
+         \x20   #[unsafe(link_section = \"{MARKER_SECTION}\")]\n\
+         \x20   pub static LOADER_MARKER: ::core::sync::atomic::AtomicU64 =\n\
+         \x20       ::core::sync::atomic::AtomicU64::new(super::LOADER_MARKER_VALUE);\n\
+         }}\n"
+    )
+}
+
 /// Whether partition `index` has its first image placed by the loader.
 pub fn placed_by_loader(preloads: &[Preload], index: usize) -> bool {
     preloads.iter().any(|preload| preload.partition == index)
@@ -127,9 +180,11 @@ pub fn linker_script(spec: &SystemSpec, preloads: &[Preload]) -> String {
         return out;
     }
     out.push_str(
-        "/* First guest images the boot loader places ([hypervisor] loader = \"elf-segments\"). */\n\
+        "/* First guest images the boot loader places ([hypervisor] loader = \"elf-segments\"),\n   \
+         after the loader marker, which stays in the reservation. */\n\
          SECTIONS\n{\n",
     );
+    let _ = writeln!(out, "    {MARKER_SECTION} : ALIGN(8) {{ KEEP(*({MARKER_SECTION})) }}");
     for preload in preloads {
         let address = format!("{:#x}", preload.physical);
         let _ = writeln!(
@@ -142,5 +197,9 @@ pub fn linker_script(spec: &SystemSpec, preloads: &[Preload]) -> String {
         }
     }
     out.push_str("}\n");
+    let _ = writeln!(
+        out,
+        "ASSERT(ADDR({MARKER_SECTION}) + SIZEOF({MARKER_SECTION}) <= HYPERVISOR_BASE + HYPERVISOR_SIZE, \"the loader marker does not fit the hypervisor's reservation\")"
+    );
     out
 }

@@ -27,6 +27,20 @@ pub type ConsoleUart = ::bulkhead_drivers::pl011::Pl011;
 /// The log UART's EL2 driver, chosen from the board.
 pub type LogUart = ::bulkhead_drivers::pl011::Pl011;
 
+/// The word a boot loader that placed the ELF's preload segments leaves in the
+/// hypervisor's reservation (`preload.x`); 0 when the board loads a flat image.
+pub const LOADER_MARKER_VALUE: u64 = 0x6a5_13fd_8bfa_8fb5;
+/// Where that word is; cleared at boot once read.
+pub use loader_marker::LOADER_MARKER;
+/// The loader marker in a section of its own.
+#[expect(unsafe_code, reason = "places a static in a named section")]
+mod loader_marker {
+    /// See `LOADER_MARKER_VALUE`.
+    #[unsafe(link_section = ".bulkhead_preload.marker")]
+    pub static LOADER_MARKER: ::core::sync::atomic::AtomicU64 =
+        ::core::sync::atomic::AtomicU64::new(super::LOADER_MARKER_VALUE);
+}
+
 // Partition 0: cluster.
 /// Guest RAM.
 const PARTITION_0_RAM: ::bulkhead_core::addr::MemoryRegion = ::bulkhead_core::addr::MemoryRegion {
