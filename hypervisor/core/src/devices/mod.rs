@@ -542,11 +542,6 @@ impl<const SPI_BLOCKS: usize> EmulatedDevices<SPI_BLOCKS> {
         self.driven_lines = 0;
     }
 
-    /// The console UART's model.
-    pub const fn console(&self) -> &Vpl011 {
-        &self.console
-    }
-
     /// Makes the console publish its `UARTFR` to `registers` from now on (and once now), for
     /// [`DeviceMap::read_lock_free_in`]: the image attaches each partition's own registers
     /// once, under the partition's lock, before any vCPU runs. Until then lock-free reads
