@@ -51,7 +51,7 @@ pub fn preloads(spec: &SystemSpec, partitions: &[PartitionOutput<'_>]) -> Vec<Pr
             out.push(Preload {
                 partition: index,
                 section: format!("{SECTION_PREFIX}{index}.{what}"),
-                file: std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()),
+                file: super::absolute(file),
                 physical,
                 zeroed,
             });
