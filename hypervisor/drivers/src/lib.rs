@@ -19,6 +19,7 @@ pub mod gicv3;
 #[cfg(target_os = "none")]
 pub mod log;
 pub mod cadence;
+pub mod deadline;
 pub mod mini_uart;
 pub mod fw_cfg;
 pub mod videocore_mailbox;

@@ -194,11 +194,7 @@ pub enum GpuError {
     QueueFull,
 }
 
-/// When a boot-time wait gives up.
-pub trait Deadline {
-    /// Whether the wait should end now; called between polls (may also yield the core).
-    fn passed(&mut self) -> bool;
-}
+pub use crate::deadline::Deadline;
 
 /// Writes `value` little-endian at `offset` of `bytes` (out-of-range writes are dropped;
 /// every caller writes inside [`REQUEST_BYTES`]).
