@@ -17,6 +17,7 @@ pub mod console_ring;
 pub mod cpu_model;
 pub mod devices;
 pub mod display;
+pub mod drbg;
 pub mod el2_map;
 pub mod esr;
 pub mod fault_storm;
