@@ -10,6 +10,8 @@
 //! unit-tested on the host against plain memory laid out like the device
 //! (`cargo test -p bulkhead-drivers`). The GICv3 distributor goes through `arm-gic`
 //! ([`gicv3`]); its CPU interface is system registers, in `bulkhead-arch-aarch64`.
+//! [`iproc_rng200`] draws the boot seed from the Raspberry Pi 4's hardware RNG, every wait
+//! bounded by a [`deadline::Deadline`].
 //! The `defmt` logger needs the EL2 link (the `defmt` linker script) and is only built there.
 #![cfg_attr(not(test), no_std)]
 
@@ -22,6 +24,7 @@ pub mod cadence;
 pub mod deadline;
 pub mod mini_uart;
 pub mod fw_cfg;
+pub mod iproc_rng200;
 pub mod videocore_mailbox;
 pub mod pl011;
 pub mod uart;
