@@ -131,7 +131,7 @@ impl TestSystem {
                 Ok(spec) => spec,
                 Err(diagnostics) => panic!("{}: {diagnostics:#}", handoff.manifest.display()),
             };
-            let qemu = QemuBoard::from(&spec.board().qemu);
+            let qemu = QemuBoard::for_board(spec.board());
             TestSystem {
                 name: repository.system_dir(&handoff.manifest).name().to_owned(),
                 image: handoff.image,

@@ -143,7 +143,7 @@ impl<'a> Pipeline<'a> {
     pub fn build(&self, request: &BuildRequest) -> Result<BuiltSystem, PipelineError> {
         let (spec, compiled, output) = self.generate(request)?;
         self.build_hypervisor(&output)?;
-        let mut qemu = QemuBoard::from(&compiled.board.qemu);
+        let mut qemu = QemuBoard::for_board(&compiled.board);
         qemu.extra_args
             .extend(crate::qemu::virtio_blk_arguments(spec.qemu_disks()));
         qemu.extra_args.extend(display_devices(&spec));

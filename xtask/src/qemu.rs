@@ -19,6 +19,21 @@ use bulkhead_config::QemuSettings;
 
 use crate::host_tools::QEMU;
 
+/// The QEMU devices a board's facts beyond `[qemu]` ask for: the virtio-rng the hypervisor
+/// draws the partitions' boot seeds from (`[entropy] source = "virtio-rng"`), modern (version
+/// 2), on the bus of the transport `board.toml` names.
+pub fn board_devices(board: &bulkhead_config::Board) -> Vec<String> {
+    match board.entropy.as_ref().and_then(|entropy| entropy.qemu_bus) {
+        Some(bus) => vec![
+            "-global".to_owned(),
+            "virtio-mmio.force-legacy=false".to_owned(),
+            "-device".to_owned(),
+            format!("virtio-rng-device,bus=virtio-mmio-bus.{bus}"),
+        ],
+        None => Vec::new(),
+    }
+}
+
 /// Arguments that switch off QEMU's default devices Bulkhead never uses (and whose option
 /// ROMs a minimal QEMU installation does not ship).
 pub const NO_DEFAULT_DEVICES: [&str; 2] = ["-nic", "none"];
@@ -54,6 +69,14 @@ impl From<&QemuSettings> for QemuBoard {
 }
 
 impl QemuBoard {
+    /// The board's machine as every command line starts it: its `[qemu]` table, plus the
+    /// devices the board's other facts need ([`board_devices`]).
+    pub fn for_board(board: &bulkhead_config::Board) -> Self {
+        let mut machine = Self::from(&board.qemu);
+        machine.extra_args.extend(board_devices(board));
+        machine
+    }
+
     /// Whether the second `-serial` carries the `defmt` log of a system that has
     /// (`system_has_log`) a log UART: both the port and the UART must exist.
     pub fn log_port(&self, system_has_log: bool) -> bool {

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use bulkhead_core::addr::MemoryRegion;
-use bulkhead_core::system::{Access, FaultPolicy, Gic, SecondaryBoot, Trigger, Uart, UartKind};
+use bulkhead_core::system::{Access, EntropyDevice, FaultPolicy, Gic, SecondaryBoot, Trigger, Uart, UartKind};
 
 use crate::board::Board;
 use crate::image::GuestImage;
@@ -418,6 +418,22 @@ fn board(board: &Board, extra_mmio: Option<AddressRange>) -> Expr {
                         .counter_frequency
                         .map_or_else(|| "None".to_owned(), |hz| format!("Some({hz})")),
                 ),
+            ),
+            (
+                "entropy",
+                board.entropy.as_ref().map_or(Expr::atom("None"), |entropy| {
+                    let device = match entropy.device {
+                        EntropyDevice::VirtioRng => "VirtioRng",
+                        EntropyDevice::IprocRng200 => "IprocRng200",
+                    };
+                    Expr::Some(Box::new(Expr::Struct(
+                        system_path("Entropy"),
+                        vec![
+                            ("device", Expr::atom(system_path(&format!("EntropyDevice::{device}")))),
+                            ("registers", phys_addr(entropy.registers.base())),
+                        ],
+                    )))
+                }),
             ),
         ],
     )

@@ -322,6 +322,9 @@ codes! {
     /// The board's interrupt controller or console/log UART has no EL2 driver yet: `build`
     /// refuses it (error), `check` says so (warning).
     NoEl2Driver = ("BH0510", "no-el2-driver"),
+    /// `board.toml`'s `[entropy]` names a node that is missing, of another kind, without
+    /// registers, or a virtio-rng on a machine other than QEMU `virt`.
+    EntropySourceInvalid = ("BH0511", "entropy-source-invalid"),
     /// A generated guest device tree could not be built.
     GuestDeviceTreeFailed = ("BH0601", "guest-device-tree-failed"),
     /// A device named in `devices` (or a pass-through console) is not in the device tree.

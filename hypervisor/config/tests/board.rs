@@ -75,8 +75,10 @@ fn qemu_virt_facts_come_from_its_device_tree() {
             (0x0800_0000, 0x1_0000),
             (0x080a_0000, 0x8_0000),
             (0x0900_0000, 0x1000),
-            (0x0904_0000, 0x1000)
-        ]
+            (0x0904_0000, 0x1000),
+            (0x0a00_2000, 0x1000),
+        ],
+        "GICD, GICR, both UARTs and the boot-seed virtio-rng's page"
     );
     assert_eq!(board.qemu.machine, "virt,virtualization=on,gic-version=3");
     assert_eq!(board.qemu.smp, 4);
@@ -157,6 +159,29 @@ fn board_toml_mistakes_are_reported_against_board_toml() {
         1,
         "the smp mismatch is only a warning"
     );
+}
+
+/// `[entropy]` must name an enabled node of the kind `source` says: the hypervisor maps and
+/// drives its registers at boot.
+#[test]
+fn an_entropy_source_that_is_not_in_the_tree_or_not_an_rng_is_rejected_at_its_line() {
+    let wrong_kind = board_errors("entropy-wrong-kind").render(false);
+    assert!(wrong_kind.contains("is not an enabled `brcm,bcm2711-rng200` node"), "{wrong_kind}");
+    let missing = board_errors("entropy-missing-node").render(false);
+    assert!(missing.contains("`/virtio_mmio@a002000` is neither a node path"), "{missing}");
+}
+
+/// The QEMU `virt` boards draw their boot seeds from a virtio-rng on the transport
+/// `board.toml` names: QEMU's bus 16, a page the hypervisor keeps.
+#[test]
+fn qemu_virt_keeps_the_page_of_its_virtio_rng_transport() {
+    let board = qemu_virt();
+    let entropy = board.entropy.as_ref().expect("qemu-virt has [entropy]");
+    assert_eq!(entropy.device, bulkhead_core::system::EntropyDevice::VirtioRng);
+    assert_eq!((entropy.registers.base(), entropy.registers.size()), (0x0a00_2000, 0x200));
+    assert_eq!(entropy.qemu_bus, Some(16), "the 17th transport by address");
+    let page = board.hypervisor_mmio().into_iter().find(|range| range.contains(entropy.registers));
+    assert_eq!(page.map(|range| (range.base(), range.size())), Some((0x0a00_2000, 0x1000)), "the whole page");
 }
 
 #[test]

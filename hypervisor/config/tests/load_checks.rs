@@ -215,6 +215,8 @@ check_tests! {
     the_virtio_gpu_transport_and_its_page_belong_to_the_hypervisor => "display-virtio-gpu-transport-owned-by-hypervisor",
     // [utest->dsn~config-checks~1] [utest->dsn~display-config~1]
     virtio_gpu_needs_a_board_with_virtio_mmio => "display-virtio-gpu-not-on-board",
+    // [utest->dsn~config-checks~1]
+    the_boot_seed_rngs_transport_and_its_page_belong_to_the_hypervisor => "entropy-transport-owned-by-hypervisor",
     // Hostile inputs (issue 14; more in hostile.rs).
     // [utest->dsn~config-checks~1]
     a_region_ipa_whose_end_overflows_is_an_error_at_the_ipa => "region-ipa-overflow",

@@ -43,6 +43,47 @@ pub struct Board {
     /// Generic timer counter frequency in Hz, when the device tree states it; `None` means
     /// read `CNTFRQ_EL0`.
     pub counter_frequency: Option<u64>,
+    /// The random-number generator the hypervisor draws the partitions' boot seeds from
+    /// (`board.toml`'s `[entropy]`), when the board has one it drives.
+    pub entropy: Option<Entropy>,
+}
+
+/// A random-number generator the hypervisor owns; its registers are in
+/// [`Board::hypervisor_mmio`] and no partition maps them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entropy {
+    /// What it is.
+    pub device: EntropyDevice,
+    /// Its register block.
+    pub registers: PhysAddr,
+}
+
+/// The kinds of random-number generator the hypervisor drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntropyDevice {
+    /// A virtio entropy device on a virtio-mmio transport (QEMU `virt`'s
+    /// `-device virtio-rng-device`).
+    VirtioRng,
+    /// Broadcom's `iproc-rng200` (the Raspberry Pi 4's BCM2711).
+    IprocRng200,
+}
+
+impl EntropyDevice {
+    /// Its name in `board.toml` and in the hypervisor's messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::VirtioRng => "virtio-rng",
+            Self::IprocRng200 => "iproc-rng200",
+        }
+    }
+
+    /// The device-tree `compatible` of the node it sits in.
+    pub const fn compatible(self) -> &'static str {
+        match self {
+            Self::VirtioRng => "virtio,mmio",
+            Self::IprocRng200 => "brcm,bcm2711-rng200",
+        }
+    }
 }
 
 /// A host-physical range `[base, base + size)`.

@@ -29,6 +29,8 @@ pub mod videocore_mailbox;
 pub mod pl011;
 pub mod uart;
 pub mod virtio_gpu;
+pub mod virtio_mmio;
+pub mod virtio_rng;
 
 #[cfg(test)]
 mod test_memory;

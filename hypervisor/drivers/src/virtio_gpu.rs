@@ -4,19 +4,11 @@
 //! `TRANSFER_TO_HOST_2D` + `RESOURCE_FLUSH` pair for each damaged rectangle.
 //!
 //! Where the facts come from (OASIS *Virtual I/O Device (VIRTIO) Version 1.2*, cited by
-//! section; cross-checked against Linux's `include/uapi/linux/virtio_mmio.h`,
-//! `virtio_ring.h`, `virtio_gpu.h` and QEMU's `hw/display/virtio-gpu.c`):
+//! section; cross-checked against Linux's `include/uapi/linux/virtio_gpu.h` and QEMU's
+//! `hw/display/virtio-gpu.c`):
 //!
-//! * §4.2.2: the MMIO register block (magic `"virt"`, version 2, device ID, feature
-//!   words behind selectors, queue selection, size and the three 64-bit ring addresses,
-//!   `QueueReady`, `QueueNotify`, `Status`); §4.2.3.1 and §3.1.1: the initialisation order
-//!   (reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK read back, queues, DRIVER_OK).
-//! * §6.1: `VIRTIO_F_VERSION_1` is feature bit 32; a modern device refuses a driver that
-//!   does not accept it.
-//! * §2.7: split virtqueues: 16-byte descriptors (`addr`, `len`, `flags`, `next`;
-//!   `NEXT` = 1, `WRITE` = 2), the available ring (`flags`, `idx`, `ring[]`; flag
-//!   `NO_INTERRUPT` = 1) and the used ring (`flags`, `idx`, `ring[]` of `id`/`len`);
-//!   alignments 16, 2 and 4 (§2.7 table "Virtqueue Part Alignment").
+//! * the transport and the split virtqueue: [`virtio_mmio`](crate::virtio_mmio), which
+//!   cites them;
 //! * §5.7: the GPU is device ID 16; the control queue is queue 0; every request starts with
 //!   the 24-byte `virtio_gpu_ctrl_hdr` (`type`, `flags`, `fence_id`, `ctx_id`, `ring_idx`,
 //!   padding) and is answered with one (`RESP_OK_NODATA` = 0x1100, `RESP_OK_DISPLAY_INFO` =
@@ -35,77 +27,16 @@
 //! command and returns an error when it passes; [`VirtioGpu::frame`] never waits (see its
 //! documentation for the worst case).
 
+use crate::deadline::Deadline;
+use crate::virtio_mmio::{
+    self, AvailableRing, DESCRIPTOR_NEXT, DESCRIPTOR_WRITE, Descriptor, QueueAddresses, Registers, TransportError,
+    UsedRing,
+};
 use bulkhead_core::display::Rect;
 use bulkhead_core::display::damage::DamageList;
-use core::sync::atomic::{Ordering, fence};
-use tock_registers::interfaces::{Readable, Writeable};
-use tock_registers::register_structs;
-use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 
-register_structs! {
-    /// virtio-mmio version 2 registers (VIRTIO 1.2 §4.2.2, table "MMIO Device Register
-    /// Layout"), up to the device-specific configuration space at 0x100.
-    pub Registers {
-        (0x000 => magic_value: ReadOnly<u32>),
-        (0x004 => version: ReadOnly<u32>),
-        (0x008 => device_id: ReadOnly<u32>),
-        (0x00c => vendor_id: ReadOnly<u32>),
-        (0x010 => device_features: ReadOnly<u32>),
-        (0x014 => device_features_sel: WriteOnly<u32>),
-        (0x018 => _reserved0),
-        (0x020 => driver_features: WriteOnly<u32>),
-        (0x024 => driver_features_sel: WriteOnly<u32>),
-        (0x028 => _reserved1),
-        (0x030 => queue_sel: WriteOnly<u32>),
-        (0x034 => queue_num_max: ReadOnly<u32>),
-        (0x038 => queue_num: WriteOnly<u32>),
-        (0x03c => _reserved2),
-        (0x044 => queue_ready: ReadWrite<u32>),
-        (0x048 => _reserved3),
-        (0x050 => queue_notify: WriteOnly<u32>),
-        (0x054 => _reserved4),
-        (0x060 => interrupt_status: ReadOnly<u32>),
-        (0x064 => interrupt_ack: WriteOnly<u32>),
-        (0x068 => _reserved5),
-        (0x070 => status: ReadWrite<u32>),
-        (0x074 => _reserved6),
-        (0x080 => queue_desc_low: WriteOnly<u32>),
-        (0x084 => queue_desc_high: WriteOnly<u32>),
-        (0x088 => _reserved7),
-        (0x090 => queue_driver_low: WriteOnly<u32>),
-        (0x094 => queue_driver_high: WriteOnly<u32>),
-        (0x098 => _reserved8),
-        (0x0a0 => queue_device_low: WriteOnly<u32>),
-        (0x0a4 => queue_device_high: WriteOnly<u32>),
-        (0x0a8 => _reserved9),
-        (0x0fc => config_generation: ReadOnly<u32>),
-        (0x100 => @END),
-    }
-}
-
-/// `MagicValue`: "virt" as a little-endian word (§4.2.2).
-pub const MAGIC: u32 = 0x7472_6976;
-/// `Version` of a modern (non-legacy) transport (§4.2.2).
-pub const MODERN_VERSION: u32 = 2;
 /// `DeviceID` of a GPU (§5.7.1).
 pub const GPU_DEVICE_ID: u32 = 16;
-
-/// Device status bits (§2.1).
-mod status {
-    /// The driver found the device.
-    pub const ACKNOWLEDGE: u32 = 1;
-    /// The driver knows how to drive it.
-    pub const DRIVER: u32 = 2;
-    /// The driver is ready.
-    pub const DRIVER_OK: u32 = 4;
-    /// Feature negotiation is complete.
-    pub const FEATURES_OK: u32 = 8;
-    /// The driver gave up on the device.
-    pub const FAILED: u32 = 128;
-}
-
-/// `VIRTIO_F_VERSION_1`: bit 0 of feature word 1 (feature bit 32, §6.1).
-const VERSION_1_HIGH_BIT: u32 = 1;
 
 /// Descriptors of the control queue: two per command slot (request, response). Sized so
 /// the whole [`VirtioGpu`] stays well under the coding standard's stack-frame limit even
@@ -116,14 +47,6 @@ pub const SLOTS: usize = QUEUE_SIZE / 2;
 /// Damaged rectangles flushed per frame at most: a transfer and a flush each, so one frame
 /// fits the slots; more rectangles collapse into their bounding box (never less redrawn).
 pub const FLUSH_RECTS: usize = SLOTS / 2;
-
-/// `VIRTQ_DESC_F_NEXT` (§2.7.5).
-const DESCRIPTOR_NEXT: u16 = 1;
-/// `VIRTQ_DESC_F_WRITE`: the device writes this buffer (§2.7.5).
-const DESCRIPTOR_WRITE: u16 = 2;
-/// `VIRTQ_AVAIL_F_NO_INTERRUPT` (§2.7.7): the backend polls the used ring, it takes no
-/// interrupt.
-const AVAILABLE_NO_INTERRUPT: u16 = 1;
 
 /// Control types (§5.7.6.7, `enum virtio_gpu_ctrl_type`).
 pub mod command {
@@ -165,21 +88,10 @@ pub const RESPONSE_BYTES: usize = HEADER_BYTES + 16 * 24;
 /// What can go wrong with the GPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GpuError {
-    /// The transport's magic value is not "virt" (no virtio-mmio transport there).
-    NotVirtio(u32),
-    /// The transport is legacy (version 1): QEMU needs `-global virtio-mmio.force-legacy=false`.
-    NotModern(u32),
-    /// The transport holds another device (0: none; QEMU started without the GPU there).
-    NotGpu(u32),
-    /// The device does not offer `VIRTIO_F_VERSION_1`.
-    NoVersion1,
-    /// The device did not accept the features (`FEATURES_OK` did not stay set).
-    FeaturesRefused,
-    /// Control queue 0 is in use already or smaller than [`QUEUE_SIZE`] (its `QueueNumMax`).
-    Queue(u32),
-    /// The device did not reset, or did not answer a command, before the deadline.
-    NoAnswerBeforeDeadline,
-    /// The device answered `command` with `response` instead of success.
+    /// The transport is not a modern virtio-mmio GPU, refused the setup, or did not answer
+    /// a command before the deadline.
+    Transport(TransportError),
+/// The device answered `command` with `response` instead of success.
     Refused {
         /// The request's control type.
         command: u32,
@@ -194,7 +106,6 @@ pub enum GpuError {
     QueueFull,
 }
 
-pub use crate::deadline::Deadline;
 
 /// Writes `value` little-endian at `offset` of `bytes` (out-of-range writes are dropped;
 /// every caller writes inside [`REQUEST_BYTES`]).
@@ -323,58 +234,6 @@ pub fn first_scanout(response: &[u8]) -> Option<Rect> {
     (at(4) != 0).then(|| Rect::new(at(0), at(1), at(2), at(3)))
 }
 
-/// A split-virtqueue descriptor (§2.7.5).
-#[repr(C, align(16))]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Descriptor {
-    /// Physical address of the buffer.
-    pub address: u64,
-    /// Its length in bytes.
-    pub length: u32,
-    /// `NEXT`, `WRITE`.
-    pub flags: u16,
-    /// The chain's next descriptor, with `NEXT`.
-    pub next: u16,
-}
-
-/// The available ring (§2.7.6): what the driver offers.
-#[repr(C, align(2))]
-#[derive(Debug)]
-pub struct AvailableRing {
-    /// `NO_INTERRUPT`.
-    pub flags: u16,
-    /// Where the driver puts the next entry (free-running).
-    pub index: u16,
-    /// Heads of descriptor chains.
-    pub ring: [u16; QUEUE_SIZE],
-    /// Unused (no `VIRTIO_F_EVENT_IDX`).
-    pub used_event: u16,
-}
-
-/// One used-ring entry (§2.7.8).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct UsedElement {
-    /// Head of the chain the device finished.
-    pub id: u32,
-    /// Bytes it wrote.
-    pub length: u32,
-}
-
-/// The used ring (§2.7.8): what the device finished.
-#[repr(C, align(4))]
-#[derive(Debug)]
-pub struct UsedRing {
-    /// Written by the device.
-    pub flags: u16,
-    /// Where the device puts the next entry (free-running).
-    pub index: u16,
-    /// Finished chains.
-    pub ring: [UsedElement; QUEUE_SIZE],
-    /// Unused (no `VIRTIO_F_EVENT_IDX`).
-    pub available_event: u16,
-}
-
 /// A response buffer, aligned for the header's word reads.
 #[repr(C, align(8))]
 #[derive(Clone, Copy, Debug)]
@@ -394,9 +253,9 @@ pub struct QueueMemory {
     /// Descriptor table.
     pub descriptors: [Descriptor; QUEUE_SIZE],
     /// Driver area.
-    pub available: AvailableRing,
+    pub available: AvailableRing<QUEUE_SIZE>,
     /// Device area.
-    pub used: UsedRing,
+    pub used: UsedRing<QUEUE_SIZE>,
     /// Requests, one per slot.
     pub requests: [[u8; REQUEST_BYTES]; SLOTS],
     /// Responses of slots 1 and up (slot 0's is `large_response`; entry 0 is unused).
@@ -437,14 +296,9 @@ impl VirtioGpu {
         Self {
             registers: None,
             queue: QueueMemory {
-                descriptors: [Descriptor { address: 0, length: 0, flags: 0, next: 0 }; QUEUE_SIZE],
-                available: AvailableRing { flags: 0, index: 0, ring: [0; QUEUE_SIZE], used_event: 0 },
-                used: UsedRing {
-                    flags: 0,
-                    index: 0,
-                    ring: [UsedElement { id: 0, length: 0 }; QUEUE_SIZE],
-                    available_event: 0,
-                },
+                descriptors: [Descriptor::EMPTY; QUEUE_SIZE],
+                available: AvailableRing::new(),
+                used: UsedRing::new(),
                 requests: [[0; REQUEST_BYTES]; SLOTS],
                 responses: [Response([0; HEADER_BYTES]); SLOTS],
                 large_response: LargeResponse([0; RESPONSE_BYTES]),
@@ -457,31 +311,9 @@ impl VirtioGpu {
         }
     }
 
-    /// The virtio-mmio register block at `base`.
-    ///
-    /// # Safety
-    /// `base` must be a virtio-mmio transport mapped as Device memory at EL2 for the rest of
-    /// the program, driven by nobody else.
-    pub unsafe fn registers_at(base: usize) -> &'static Registers {
-        // SAFETY: the caller's guarantee; the registers use interior mutability.
-        unsafe { &*(base as *const Registers) }
-    }
-
     /// Checks that `registers` is a modern virtio-mmio transport holding a GPU.
     pub fn identify(registers: &Registers) -> Result<(), GpuError> {
-        let magic = registers.magic_value.get();
-        if magic != MAGIC {
-            return Err(GpuError::NotVirtio(magic));
-        }
-        let version = registers.version.get();
-        if version != MODERN_VERSION {
-            return Err(GpuError::NotModern(version));
-        }
-        let device = registers.device_id.get();
-        if device != GPU_DEVICE_ID {
-            return Err(GpuError::NotGpu(device));
-        }
-        Ok(())
+        virtio_mmio::identify(registers, GPU_DEVICE_ID).map_err(GpuError::Transport)
     }
 
     /// Initialises the GPU behind `registers` and shows `pixels` (XRGB8888, `width ×
@@ -524,63 +356,24 @@ impl VirtioGpu {
         Ok(())
     }
 
-    /// The device-initialisation sequence of §3.1.1 for a modern transport (§4.2.3).
+    /// Prepares the control queue and initialises the transport with it.
     fn initialise_transport(&mut self, registers: &Registers, deadline: &mut dyn Deadline) -> Result<(), GpuError> {
-        registers.status.set(0);
-        // BOUND: until the deadline; a reset completes when the status reads 0 (§4.2.3.1).
-        while registers.status.get() != 0 {
-            if deadline.passed() {
-                return Err(GpuError::NoAnswerBeforeDeadline);
-            }
-        }
-        registers.status.set(status::ACKNOWLEDGE);
-        registers.status.set(status::ACKNOWLEDGE | status::DRIVER);
-        registers.device_features_sel.set(1);
-        if registers.device_features.get() & VERSION_1_HIGH_BIT == 0 {
-            registers.status.set(status::FAILED);
-            return Err(GpuError::NoVersion1);
-        }
-        // Accept VERSION_1 alone: no VIRGL, no EDID (2D only).
-        registers.driver_features_sel.set(0);
-        registers.driver_features.set(0);
-        registers.driver_features_sel.set(1);
-        registers.driver_features.set(VERSION_1_HIGH_BIT);
-        let features_ok = status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK;
-        registers.status.set(features_ok);
-        if registers.status.get() & status::FEATURES_OK == 0 {
-            registers.status.set(status::FAILED);
-            return Err(GpuError::FeaturesRefused);
-        }
-        registers.queue_sel.set(0);
-        let maximum = registers.queue_num_max.get();
-        if registers.queue_ready.get() != 0 || usize::try_from(maximum).map_or(true, |offered| offered < QUEUE_SIZE) {
-            registers.status.set(status::FAILED);
-            return Err(GpuError::Queue(maximum));
-        }
         self.prepare_queue();
-        registers.queue_num.set(u32::try_from(QUEUE_SIZE).unwrap_or(0));
         let queue = &self.queue;
-        for (low, high, address) in [
-            (&registers.queue_desc_low, &registers.queue_desc_high, core::ptr::addr_of!(queue.descriptors) as u64),
-            (&registers.queue_driver_low, &registers.queue_driver_high, core::ptr::addr_of!(queue.available) as u64),
-            (&registers.queue_device_low, &registers.queue_device_high, core::ptr::addr_of!(queue.used) as u64),
-        ] {
-            low.set(u32::try_from(address & 0xffff_ffff).unwrap_or(0));
-            high.set(u32::try_from(address.wrapping_shr(32)).unwrap_or(0));
-        }
-        // The rings are written before the device may read them.
-        fence(Ordering::SeqCst);
-        registers.queue_ready.set(1);
-        registers.status.set(features_ok | status::DRIVER_OK);
-        Ok(())
+        let addresses = QueueAddresses {
+            descriptors: core::ptr::addr_of!(queue.descriptors) as u64,
+            driver: core::ptr::addr_of!(queue.available) as u64,
+            device: core::ptr::addr_of!(queue.used) as u64,
+            size: QUEUE_SIZE,
+        };
+        virtio_mmio::initialise(registers, addresses, deadline).map_err(GpuError::Transport)
     }
 
     /// Links each slot's two descriptors to its request and response buffers, once.
     fn prepare_queue(&mut self) {
         let queue = &mut self.queue;
-        queue.available.flags = AVAILABLE_NO_INTERRUPT;
-        queue.available.index = 0;
-        queue.used.index = 0;
+        queue.available = AvailableRing::new();
+        queue.used = UsedRing::new();
         self.offered = 0;
         self.in_flight = [None; SLOTS];
         for slot in 0..SLOTS {
@@ -610,20 +403,9 @@ impl VirtioGpu {
         }
     }
 
-    /// The used ring's index as the device last wrote it.
-    fn used_index(&self) -> u16 {
-        let index = core::ptr::addr_of!(self.queue.used.index);
-        // SAFETY: `index` points into `self.queue`, which `self` borrows; the device writes
-        // it by DMA behind the compiler's back, so the read is volatile.
-        let value = unsafe { core::ptr::read_volatile(index) };
-        // Reads of the responses come after the index that says they are there (§2.7.13).
-        fence(Ordering::Acquire);
-        value
-    }
-
     /// Whether every command offered has been answered.
     pub fn idle(&self) -> bool {
-        self.used_index() == self.offered
+        self.queue.used.device_index() == self.offered
     }
 
     /// Slot `slot`'s response buffer (slot 0's is the large one).
@@ -665,16 +447,8 @@ impl VirtioGpu {
 
     /// Publishes the offered chains and notifies queue 0.
     fn kick(&mut self) {
-        // The descriptors and requests are written before the index that publishes them,
-        // and the index before the notification (§2.7.13).
-        fence(Ordering::SeqCst);
-        let index = core::ptr::addr_of_mut!(self.queue.available.index);
-        // SAFETY: `index` points into `self.queue`, which `self` borrows mutably; the device
-        // reads it by DMA, so the write is volatile.
-        unsafe { core::ptr::write_volatile(index, self.offered) };
-        fence(Ordering::SeqCst);
         if let Some(registers) = self.registers {
-            registers.queue_notify.set(0);
+            virtio_mmio::publish(registers, &mut self.queue.available, self.offered);
         }
     }
 
@@ -707,7 +481,7 @@ impl VirtioGpu {
         // BOUND: until the deadline.
         while !self.idle() {
             if deadline.passed() {
-                return Err(GpuError::NoAnswerBeforeDeadline);
+                return Err(GpuError::Transport(TransportError::NoAnswerBeforeDeadline));
             }
         }
         let slot = self.in_flight.iter().position(Option::is_some).unwrap_or(0);
@@ -764,27 +538,11 @@ impl VirtioGpu {
 mod tests {
     use super::*;
     use crate::test_memory::RegisterMemory;
+    use crate::virtio_mmio::tests::Polls;
+    use crate::virtio_mmio::{UsedElement, VERSION_1_HIGH_BIT};
 
     fn transport() -> (&'static RegisterMemory<{ 0x100 / 4 }>, &'static Registers) {
-        let memory = RegisterMemory::leak();
-        // SAFETY: (test) the memory is as large as the register block and lives forever.
-        let registers = unsafe { memory.as_registers::<Registers>() };
-        memory.set(0x000, MAGIC);
-        memory.set(0x004, MODERN_VERSION);
-        memory.set(0x008, GPU_DEVICE_ID);
-        memory.set(0x010, VERSION_1_HIGH_BIT);
-        memory.set(0x034, 256);
-        (memory, registers)
-    }
-
-    /// Counts down polls.
-    struct Polls(u32);
-
-    impl Deadline for Polls {
-        fn passed(&mut self) -> bool {
-            self.0 = self.0.saturating_sub(1);
-            self.0 == 0
-        }
+        crate::virtio_mmio::tests::transport(GPU_DEVICE_ID)
     }
 
     /// A fake device: answers every offered chain (success, or `refuse` for that control
@@ -866,28 +624,9 @@ mod tests {
     }
 
     #[test]
-    fn the_register_block_has_the_spec_offsets() {
-        assert_eq!(core::mem::offset_of!(Registers, device_id), 0x008);
-        assert_eq!(core::mem::offset_of!(Registers, driver_features_sel), 0x024);
-        assert_eq!(core::mem::offset_of!(Registers, queue_num_max), 0x034);
-        assert_eq!(core::mem::offset_of!(Registers, queue_ready), 0x044);
-        assert_eq!(core::mem::offset_of!(Registers, queue_notify), 0x050);
-        assert_eq!(core::mem::offset_of!(Registers, status), 0x070);
-        assert_eq!(core::mem::offset_of!(Registers, queue_desc_low), 0x080);
-        assert_eq!(core::mem::offset_of!(Registers, queue_driver_low), 0x090);
-        assert_eq!(core::mem::offset_of!(Registers, queue_device_high), 0x0a4);
-        assert_eq!(core::mem::size_of::<Registers>(), 0x100);
-    }
-
-    #[test]
-    fn the_split_ring_parts_have_the_spec_layout() {
-        assert_eq!(core::mem::size_of::<Descriptor>(), 16);
-        assert_eq!(core::mem::offset_of!(Descriptor, flags), 12);
-        assert_eq!(core::mem::offset_of!(AvailableRing, ring), 4);
-        assert_eq!(core::mem::size_of::<AvailableRing>(), 4 + 2 * QUEUE_SIZE + 2);
-        assert_eq!(core::mem::offset_of!(UsedRing, ring), 4);
-        assert_eq!(core::mem::size_of::<UsedElement>(), 8);
+    fn the_queue_memory_keeps_the_ring_alignments() {
         assert_eq!(core::mem::offset_of!(QueueMemory, descriptors) % 16, 0);
+        assert_eq!(core::mem::offset_of!(QueueMemory, available) % 2, 0);
         assert_eq!(core::mem::offset_of!(QueueMemory, used) % 4, 0);
     }
 
@@ -932,15 +671,14 @@ mod tests {
     }
 
     #[test]
-    fn another_device_or_a_legacy_transport_is_named_in_the_error() {
+    fn a_transport_holding_another_device_is_refused() {
         let (memory, registers) = transport();
         assert_eq!(VirtioGpu::identify(registers), Ok(()));
         memory.set(0x008, 0);
-        assert_eq!(VirtioGpu::identify(registers), Err(GpuError::NotGpu(0)));
-        memory.set(0x004, 1);
-        assert_eq!(VirtioGpu::identify(registers), Err(GpuError::NotModern(1)));
-        memory.set(0x000, 0);
-        assert_eq!(VirtioGpu::identify(registers), Err(GpuError::NotVirtio(0)));
+        assert_eq!(
+            VirtioGpu::identify(registers),
+            Err(GpuError::Transport(TransportError::WrongDevice { expected: GPU_DEVICE_ID, found: 0 }))
+        );
     }
 
     #[test]
@@ -964,12 +702,12 @@ mod tests {
     fn a_device_that_never_answers_is_a_timeout_not_a_hang() {
         let (memory, registers) = transport();
         let mut gpu = Box::new(VirtioGpu::new());
-        assert_eq!(gpu.start(registers, screen_pixels(), 640, 480, &mut Polls(1000)), Err(GpuError::NoAnswerBeforeDeadline));
+        assert_eq!(gpu.start(registers, screen_pixels(), 640, 480, &mut Polls(1000)), Err(GpuError::Transport(TransportError::NoAnswerBeforeDeadline)));
         memory.set(0x010, 0);
-        assert_eq!(gpu.start(registers, screen_pixels(), 640, 480, &mut Polls(1000)), Err(GpuError::NoVersion1));
+        assert_eq!(gpu.start(registers, screen_pixels(), 640, 480, &mut Polls(1000)), Err(GpuError::Transport(TransportError::NoVersion1)));
         memory.set(0x010, VERSION_1_HIGH_BIT);
         memory.set(0x034, 8);
-        assert_eq!(gpu.start(registers, screen_pixels(), 640, 480, &mut Polls(1000)), Err(GpuError::Queue(8)));
+        assert_eq!(gpu.start(registers, screen_pixels(), 640, 480, &mut Polls(1000)), Err(GpuError::Transport(TransportError::Queue(8))));
     }
 
     #[test]

@@ -21,7 +21,9 @@ mod containment;
 mod context;
 mod cores;
 mod delivery;
+mod deadline;
 mod display;
+mod entropy;
 mod generated;
 mod input;
 mod interrupts;
@@ -58,6 +60,7 @@ extern "C" fn bulkhead_primary_entry(core: usize) -> ! {
     hv_println!("Bulkhead hypervisor on {}: {} partitions, {} cores", SYSTEM.board.name, SYSTEM.partitions.len(), SYSTEM.cores.len());
     secure_entry::report();
     partition::note_loader_placement();
+    entropy::draw_boot_seed();
     if let Err((index, error)) = partition::set_up_all() {
         let name = SYSTEM.partitions.get(index).map_or("?", |p| p.name);
         hv_println!("{}: cannot be set up: {:?}", name, error);

@@ -421,30 +421,17 @@ fn for_each_load(
     Ok(())
 }
 
-/// The seed bytes for one (re)start and where they came from: `RNDR` when every word of it
-/// answered, else the counter mixed with the partition's RAM base (its identity) by
-/// `SeedMixer` — fresh per boot, not secret (`bulkhead_core::boot_seed`).
-fn boot_seed_bytes(partition: &Partition, bytes: &mut [u8]) -> SeedSource {
-    let mut hardware = true;
-    for chunk in bytes.chunks_mut(8) {
-        match arch::cpu::random_number() {
-            Some(value) => {
-                for (target, byte) in chunk.iter_mut().zip(value.to_le_bytes()) {
-                    *target = byte;
-                }
-            }
-            None => {
-                hardware = false;
-                break;
-            }
-        }
-    }
-    if hardware {
-        return SeedSource::Hardware;
+/// The seed bytes for one (re)start and where they came from: the partition's generator,
+/// keyed from the board's RNG at boot (`entropy`), else the counter mixed with the partition's
+/// RAM base (its identity) by `SeedMixer` — fresh per boot, not secret
+/// (`bulkhead_core::boot_seed`).
+fn boot_seed_bytes(partition: &Partition, bytes: &mut [u8]) -> (SeedSource, &'static str) {
+    if let Some(source) = crate::entropy::seeds_for_start(partition, bytes) {
+        return (SeedSource::Hardware, source);
     }
     let identity = usize::try_from(partition.ram.phys.raw()).unwrap_or(usize::MAX);
     SeedMixer::new(arch::cpu::counter(), identity, 0).fill(bytes);
-    SeedSource::Counter
+    (SeedSource::Counter, "the counter")
 }
 
 /// Writes this boot's `/chosen/kaslr-seed` and `/chosen/rng-seed` into the device tree just
@@ -453,7 +440,7 @@ fn boot_seed_bytes(partition: &Partition, bytes: &mut [u8]) -> SeedSource {
 fn fill_boot_seeds(partition: &Partition) -> Result<(), SetupError> {
     let Some(seeds) = partition.boot_seeds else { return Ok(()) };
     let mut bytes = [0u8; KASLR_SEED_BYTES + RNG_SEED_BYTES];
-    let source = boot_seed_bytes(partition, &mut bytes);
+    let (source, origin) = boot_seed_bytes(partition, &mut bytes);
     let (kaslr, rng) = bytes.split_at(KASLR_SEED_BYTES);
     let withheld_name = seeds.withheld_name.to_be_bytes();
     let (rng_offset, rng_bytes) = match source {
@@ -461,8 +448,8 @@ fn fill_boot_seeds(partition: &Partition) -> Result<(), SetupError> {
         SeedSource::Counter => (seeds.rng_seed_name, &withheld_name[..]),
     };
     match source {
-        SeedSource::Hardware => defmt::info!("{=str}: boot seeds from RNDR", partition.name),
-        SeedSource::Counter => defmt::info!("{=str}: no hardware RNG: kaslr-seed from the counter (not secret), rng-seed withheld", partition.name),
+        SeedSource::Hardware => defmt::info!("{=str}: boot seeds from {=str}", partition.name, origin),
+        SeedSource::Counter => defmt::info!("{=str}: no hardware RNG: kaslr-seed from {=str} (not secret), rng-seed withheld", partition.name, origin),
     }
     for (offset, value) in [(seeds.kaslr_seed, kaslr), (rng_offset, rng_bytes)] {
         let length = u64::try_from(value.len()).map_err(|_| SetupError::ImageOutsideRam)?;

@@ -34,7 +34,7 @@ pub fn run(repository: &Repository, arguments: &SystemArgs) -> Result<(), Failur
     }
     let spec = bulkhead_config::load(&manifest, repository.root())
         .map_err(PipelineError::Config)?;
-    let mut machine = QemuBoard::from(&spec.board().qemu);
+    let mut machine = QemuBoard::for_board(spec.board());
     machine.extra_args.extend(xtask::pipeline::display_devices(&spec));
     qemu_preflight::ensure(&machine, &progress)?;
     let built = build(repository, arguments)?;

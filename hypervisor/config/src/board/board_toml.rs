@@ -47,6 +47,30 @@ pub struct BoardToml {
     pub hypervisor: Spanned<HypervisorTable>,
     /// How `cargo xtask run` starts QEMU for this board.
     pub qemu: Spanned<QemuSettings>,
+    /// The random-number generator the hypervisor owns for the partitions' boot seeds.
+    #[serde(default)]
+    pub entropy: Option<Spanned<EntropyTable>>,
+}
+
+/// `[entropy]`: the board's random-number generator, which the hypervisor keeps for itself.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntropyTable {
+    /// What kind of device it is.
+    pub source: Spanned<EntropySourceName>,
+    /// Device-tree path or alias of its node (for `virtio-rng`: the virtio-mmio transport
+    /// the device is plugged into).
+    pub node: Spanned<String>,
+}
+
+/// `[entropy] source`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntropySourceName {
+    /// A virtio entropy device on a virtio-mmio transport (QEMU `virt`).
+    VirtioRng,
+    /// Broadcom's `iproc-rng200` (Raspberry Pi 4).
+    IprocRng200,
 }
 
 /// `[dtb]`: where the board's device tree blob comes from.

@@ -16,11 +16,11 @@ pub mod dtc;
 use std::path::{Path, PathBuf};
 
 use bulkhead_core::addr::PhysAddr;
-use bulkhead_core::system::{Gic, SecondaryBoot, Uart, UartKind};
+use bulkhead_core::system::{EntropyDevice, Gic, SecondaryBoot, Uart, UartKind};
 use serde_spanned::Spanned;
 
 pub use board_toml::{HypervisorLoader, QemuSettings};
-use board_toml::{BoardToml, RamTable, SecondaryBootMethod};
+use board_toml::{BoardToml, EntropySourceName, EntropyTable, RamTable, SecondaryBootMethod};
 use devicetree::{DeviceTree, Node};
 
 use crate::diagnostic::{self, Code, Diagnostic, Diagnostics, Source};
@@ -156,10 +156,27 @@ pub struct Board {
     pub counter_frequency: Option<u64>,
     /// QEMU settings for `cargo xtask run`.
     pub qemu: QemuSettings,
+    /// The random-number generator the hypervisor keeps for boot seeds (`[entropy]`).
+    pub entropy: Option<EntropySource>,
     /// The compiled device tree blob.
     pub dtb: DeviceTreeBlob,
     /// Where in `board.toml` each fact came from, for diagnostics raised after loading.
     pub spans: BoardSpans,
+}
+
+/// The board's random-number generator as the hypervisor drives it (`[entropy]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntropySource {
+    /// What kind of device it is.
+    pub device: EntropyDevice,
+    /// Its device-tree node.
+    pub node: String,
+    /// Its register block.
+    pub registers: AddressRange,
+    /// For `virtio-rng`: the number `N` of the QEMU bus `virtio-mmio-bus.N` its transport is.
+    /// QEMU `virt` creates its transports in address order and numbers their buses from 0,
+    /// so `N` is the transport's place among the tree's virtio-mmio nodes by address.
+    pub qemu_bus: Option<usize>,
 }
 
 /// `board.toml` and the spans of the keys later stages report against (e.g. "this board's
@@ -227,6 +244,13 @@ impl Board {
                 ranges.push(log.registers);
             }
         }
+        // The whole page: a virtio-mmio transport shares its page with seven others, none of
+        // which may then go to a partition.
+        ranges.extend(
+            self.entropy
+                .as_ref()
+                .and_then(|entropy| crate::validate::display::register_pages(entropy.registers)),
+        );
         ranges
     }
 
@@ -419,6 +443,10 @@ impl Loader<'_> {
             range,
             source: "board.toml `firmware_framebuffer`: the firmware's framebuffer".to_owned(),
         }));
+        let entropy = match &file.entropy {
+            Some(table) => self.entropy(&tree, table, qemu),
+            None => Some(None),
+        };
         let iommus = tree
             .nodes()
             .iter()
@@ -437,6 +465,7 @@ impl Loader<'_> {
             log,
             secondary_boot,
             hypervisor,
+            entropy,
         ) = (
             ram?,
             cores?,
@@ -445,6 +474,7 @@ impl Loader<'_> {
             log?,
             secondary_boot?,
             hypervisor?,
+            entropy?,
         );
         Some(Board {
             name: file.name.get_ref().clone(),
@@ -471,6 +501,7 @@ impl Loader<'_> {
             secondary_boot,
             counter_frequency,
             qemu: qemu.clone(),
+            entropy,
             dtb: DeviceTreeBlob(dtb),
             spans: BoardSpans {
                 source: self.source.clone(),
@@ -913,6 +944,88 @@ impl Loader<'_> {
                 maintenance,
             })
         }
+    }
+
+    /// `[entropy]`: the node must be in the tree, enabled, of the kind `source` names and
+    /// have registers; a `virtio-rng` needs QEMU `virt`, where the device can be plugged in.
+    /// `None` after an error, `Some(None)` never (the caller handles a missing table).
+    fn entropy(
+        &mut self,
+        tree: &DeviceTree,
+        table: &Spanned<EntropyTable>,
+        qemu: &QemuSettings,
+    ) -> Option<Option<EntropySource>> {
+        let entropy = table.get_ref();
+        let device = match entropy.source.get_ref() {
+            EntropySourceName::VirtioRng => EntropyDevice::VirtioRng,
+            EntropySourceName::IprocRng200 => EntropyDevice::IprocRng200,
+        };
+        let reference = entropy.node.get_ref();
+        let Some(node) = tree.resolve(reference) else {
+            return self.error(
+                Code::EntropySourceInvalid,
+                entropy.node.span(),
+                format!("`{reference}` is neither a node path, an alias nor a label in the device tree"),
+                "no such node",
+                "name the RNG's node (for virtio-rng: a `virtio,mmio` transport); `dtc -I dtb -O dts` shows the tree",
+            );
+        };
+        if !node.is_enabled() || !node.is_compatible(&[device.compatible()]) {
+            return self.error(
+                Code::EntropySourceInvalid,
+                entropy.node.span(),
+                format!(
+                    "`{}` is not an enabled `{}` node, which a {} needs",
+                    node.path,
+                    device.compatible(),
+                    device.name()
+                ),
+                "not this kind of device",
+                "name the node of the device `source` says, or change `source`",
+            );
+        }
+        let Some(registers) = node
+            .physical_reg
+            .as_ref()
+            .and_then(|regs| regs.first())
+            .and_then(|reg| AddressRange::new(reg.address, reg.size))
+        else {
+            return self.error(
+                Code::EntropySourceInvalid,
+                entropy.node.span(),
+                format!("`{}` has no registers with a physical address", node.path),
+                "no `reg`",
+                "an RNG the hypervisor drives needs a register block it can map",
+            );
+        };
+        let qemu_bus = match device {
+            EntropyDevice::IprocRng200 => None,
+            EntropyDevice::VirtioRng => {
+                if qemu.machine.split(',').next() != Some("virt") {
+                    return self.error(
+                        Code::EntropySourceInvalid,
+                        entropy.source.span(),
+                        format!("a virtio-rng is plugged in by QEMU `virt`, and this board's machine is `{}`", qemu.machine),
+                        "virtio-rng needs QEMU virt",
+                        "use the board's own RNG, or leave `[entropy]` out",
+                    );
+                }
+                let mut transports: Vec<u64> = tree
+                    .nodes()
+                    .iter()
+                    .filter(|candidate| candidate.is_enabled() && candidate.is_compatible(&["virtio,mmio"]))
+                    .filter_map(|candidate| candidate.physical_reg.as_ref()?.first().map(|reg| reg.address))
+                    .collect();
+                transports.sort_unstable();
+                transports.iter().position(|address| *address == registers.base())
+            }
+        };
+        Some(Some(EntropySource {
+            device,
+            node: node.path.clone(),
+            registers,
+            qemu_bus,
+        }))
     }
 
     fn uart(

@@ -272,6 +272,9 @@ fn hypervisor_device_name(spec: &SystemSpec, range: AddressRange) -> String {
             return format!("{role} {}", uart.path);
         }
     }
+    if let Some(entropy) = board.entropy.as_ref().filter(|entropy| range.contains(entropy.registers)) {
+        return format!("boot-seed RNG ({}) {}", entropy.device.name(), entropy.node);
+    }
     match board.gic {
         Gic::V3 { .. } => "GICv3 frames".to_owned(),
         Gic::V2 { .. } => "GICv2 frames".to_owned(),

@@ -294,12 +294,20 @@ pub static SYSTEM: ::bulkhead_core::system::System = ::bulkhead_core::system::Sy
                 size: 0x1000,
             },
             ::bulkhead_core::system::PhysRange {
+                base: ::bulkhead_core::addr::PhysAddr(0xa00_2000),
+                size: 0x1000,
+            },
+            ::bulkhead_core::system::PhysRange {
                 base: ::bulkhead_core::addr::PhysAddr(0x902_0000),
                 size: 0x1000,
             },
         ],
         secondary_boot: ::bulkhead_core::system::SecondaryBoot::PsciSmc,
         counter_frequency: None,
+        entropy: Some(::bulkhead_core::system::Entropy {
+            device: ::bulkhead_core::system::EntropyDevice::VirtioRng,
+            registers: ::bulkhead_core::addr::PhysAddr(0xa00_2000),
+        }),
     },
     cores: &CORES,
     partitions: &PARTITIONS,

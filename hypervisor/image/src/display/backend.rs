@@ -7,11 +7,12 @@
 //! flushes the plan's rectangles there. `frame_composed` runs on the composing core, after
 //! composition, with no lock held but the plan's (which serialises frames).
 
-use bulkhead_arch_aarch64 as arch;
 use bulkhead_core::display::schedule::FramePlan;
 use bulkhead_core::display::{Backend, DisplayConfig};
 use bulkhead_drivers::fw_cfg::{self, DmaAccess, FwCfg, FwCfgError};
-use bulkhead_drivers::virtio_gpu::{self, GpuError, VirtioGpu};
+use crate::deadline::CounterDeadline;
+use bulkhead_drivers::virtio_gpu::{GpuError, VirtioGpu};
+use bulkhead_drivers::virtio_mmio;
 use core::sync::atomic::{AtomicBool, Ordering};
 use crate::lock::Mutex;
 
@@ -113,19 +114,6 @@ static VIRTIO_GPU_REFUSAL_REPORTED: AtomicBool = AtomicBool::new(false);
 /// in well under one.
 const VIRTIO_GPU_BOOT_WAIT_MS: u64 = 1_000;
 
-/// A deadline on the physical counter; each poll yields the core (QEMU's round robin then
-/// runs the device's side sooner).
-struct CounterDeadline {
-    /// Counter value at which the wait ends.
-    end: u64,
-}
-
-impl virtio_gpu::Deadline for CounterDeadline {
-    fn passed(&mut self) -> bool {
-        arch::cpu::yield_hint();
-        arch::cpu::counter() >= self.end
-    }
-}
 
 impl ScanOutBackend for VirtioGpuBackend {
     fn name(&self) -> &'static str {
@@ -138,9 +126,8 @@ impl ScanOutBackend for VirtioGpuBackend {
         // GPU: it added the transport's page to the hypervisor's EL2 device map and keeps it
         // from every partition (BH0703); only this backend drives it.
         #[expect(unsafe_code, reason = "the one constructor of the virtio-gpu driver")]
-        let registers = unsafe { VirtioGpu::registers_at(base) };
-        let wait = arch::cpu::counter_frequency().saturating_mul(VIRTIO_GPU_BOOT_WAIT_MS) / 1_000;
-        let mut deadline = CounterDeadline { end: arch::cpu::counter().saturating_add(wait) };
+        let registers = unsafe { virtio_mmio::registers_at(base) };
+        let mut deadline = CounterDeadline::after_ms(VIRTIO_GPU_BOOT_WAIT_MS);
         VIRTIO_GPU
             .lock()
             .start(registers, pixels, display.width, display.height, &mut deadline)
