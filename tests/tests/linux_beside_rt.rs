@@ -150,6 +150,12 @@ fn count_lines(transcript: &Transcript, pattern: &str) -> usize {
         .count()
 }
 
+/// What the hypervisor prints once it has drawn the boot seed from the QEMU `virt` boards'
+/// RNG (`hypervisor/image/src/entropy.rs`).
+const HARDWARE_SEED_LINE: &str = "[hv] boot seeds: from virtio-rng,";
+/// What Linux prints when `/chosen/rng-seed` alone made its CRNG ready: at time zero.
+const SEEDED_CRNG_LINE: &str = "[linux] [    0.000000] random: crng init done";
+
 // [itest->swr~psci-emulation~1] [itest->swr~other-partitions-continue~1]
 #[test]
 fn linux_boots_reboots_and_powers_off_alone_while_rt_keeps_its_heartbeat() {
@@ -162,6 +168,15 @@ fn linux_boots_reboots_and_powers_off_alone_while_rt_keeps_its_heartbeat() {
     let transcript = session.wait_for_within(&marker, BOOT);
     if transcript.contains("KASLR disabled due to lack of seed") {
         session.fail("Linux found no /chosen/kaslr-seed in its device tree");
+    }
+    // The hypervisor drew its boot seed from the board's virtio-rng, and Linux credited the
+    // `/chosen/rng-seed` it was given before its clock started (a CRNG left unseeded is
+    // ready only seconds later).
+    if !transcript.contains(HARDWARE_SEED_LINE) {
+        session.fail(&format!("the hypervisor did not say `{HARDWARE_SEED_LINE}`"));
+    }
+    if count_lines(&transcript, SEEDED_CRNG_LINE) != 1 {
+        session.fail(&format!("Linux did not print `{SEEDED_CRNG_LINE}`: its rng-seed was missing or withheld"));
     }
     // `/init` ran `linux-counter` (our static Linux program) before printing the marker.
     let marker_line = transcript
@@ -232,6 +247,10 @@ fn linux_boots_reboots_and_powers_off_alone_while_rt_keeps_its_heartbeat() {
     }
     if hv_after.iter().any(|line| line.starts_with("rt:")) {
         session.fail(&format!("Linux's reboot touched rt: {hv_after:?}"));
+    }
+    // The restart took fresh seeds from Linux's own generator, without the device.
+    if count_lines(&transcript, SEEDED_CRNG_LINE) != 2 {
+        session.fail("the restarted Linux's CRNG was not seeded by its rng-seed");
     }
     // The restarted Linux (fresh RAM, same identity placement) reads the disk again.
     if count_lines(&transcript, &disk_line) != 2 {
