@@ -12,14 +12,17 @@
 //! Steps: `-M <machine>,dumpdtb=<file>` writes the tree QEMU would give the kernel; for the
 //! root and each node kept there, `fdtget -l` lists the subnodes of both trees and `fdtput -r`
 //! removes those the partition's tree lacks (the dump is 1 MiB of padding, which `fdtput`
-//! packs). Then QEMU's `/chosen/rng-seed` goes: the dump carries it, and QEMU refills it
-//! with fresh random bytes at every reset of a tree given with `-dtb`. Left in, the direct
-//! Linux started with a seeded CRNG ("crng init done" at 0.000000) while the partition's,
-//! without an `rng-seed` on a board without `RNDR`, extracted entropy from its input pool on
-//! every random-bytes request until the pool held 128 bits: 22.7 M instructions of BLAKE2s and
-//! ChaCha (`docs/linux.md`), which the row charged to Bulkhead. `/chosen/kaslr-seed` stays:
-//! the partition's tree has one too, and both boot with `nokaslr` (`super::linux`). The
-//! written tree is checked to carry no [`SEEDS`].
+//! packs). Then both sides get the same entropy. QEMU's `/chosen/rng-seed` (the dump carries
+//! it, and QEMU refills it with fresh random bytes at every reset of a tree given with
+//! `-dtb`) stays when the partition is given an `rng-seed` too, that is when the board has an
+//! RNG the hypervisor draws boot seeds from (`[entropy]`): both CRNGs are then ready at time
+//! zero. On a board without one the hypervisor withholds the partition's `rng-seed`, and the
+//! direct tree's goes as well: left in, the direct Linux started with a seeded CRNG while the
+//! partition's extracted entropy from its input pool on every random-bytes request until the
+//! pool held 128 bits, 22.7 M instructions of BLAKE2s and ChaCha (`docs/linux.md`) that the
+//! row charged to Bulkhead. `/chosen/kaslr-seed` stays: the partition's tree has one too, and
+//! both boot with `nokaslr` (`super::linux`). The written tree is checked to carry the
+//! [`SEEDS`] exactly when asked to.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,8 +32,9 @@ use crate::qemu::QemuBoard;
 use crate::host_tools::QEMU;
 
 /// Writes `<directory>/linux-direct.dtb`: `board`'s generated tree keeping, at the root and
-/// one level below, only the nodes `partition_tree` (the partition's own DTB) has.
-pub fn write(board: &QemuBoard, partition_tree: &Path, directory: &Path) -> Result<PathBuf, String> {
+/// one level below, only the nodes `partition_tree` (the partition's own DTB) has, and QEMU's
+/// [`SEEDS`] only when `seeded` (the partition gets an `rng-seed` too).
+pub fn write(board: &QemuBoard, partition_tree: &Path, directory: &Path, seeded: bool) -> Result<PathBuf, String> {
     let tree = directory.join("linux-direct.dtb");
     let _ = fs::remove_file(&tree);
     let mut dump = Command::new(QEMU);
@@ -46,23 +50,32 @@ pub fn write(board: &QemuBoard, partition_tree: &Path, directory: &Path) -> Resu
     }
     let properties = |blob: &Path| run(Command::new("fdtget").arg("-p").arg(blob).arg("/chosen"));
     let present = seeds_in(&properties(&tree)?);
-    if !present.is_empty() {
+    if !seeded && !present.is_empty() {
         run(Command::new("fdtput").arg("-d").arg(&tree).arg("/chosen").args(&present))?;
     }
-    let left = seeds_in(&properties(&tree)?);
-    if !left.is_empty() {
-        return Err(format!("{} still has /chosen/{}: the direct boot would be seeded", tree.display(), left.join(", /chosen/")));
-    }
+    check_seeds(&tree, seeded, &seeds_in(&properties(&tree)?))?;
     Ok(tree)
 }
 
-/// The `/chosen` properties that seed Linux's CRNG, which the direct tree must not carry
-/// (the module documentation says why).
+/// The `/chosen` properties that seed Linux's CRNG, which the direct tree carries exactly
+/// when the partition's does (the module documentation says why).
 pub const SEEDS: [&str; 1] = ["rng-seed"];
 
 /// The [`SEEDS`] among `properties` (`fdtget -p` output, one name a line).
 fn seeds_in(properties: &str) -> Vec<&'static str> {
     SEEDS.into_iter().filter(|seed| properties.lines().any(|name| name.trim() == *seed)).collect()
+}
+
+/// Whether the written tree's `/chosen` seeds (`left`) are what was asked: all of [`SEEDS`]
+/// when `seeded`, none otherwise.
+fn check_seeds(tree: &Path, seeded: bool, left: &[&str]) -> Result<(), String> {
+    if seeded && left.len() != SEEDS.len() {
+        return Err(format!("{} has no /chosen/{}: the direct boot would not be seeded", tree.display(), SEEDS.join(", /chosen/")));
+    }
+    if !seeded && !left.is_empty() {
+        return Err(format!("{} still has /chosen/{}: the direct boot would be seeded", tree.display(), left.join(", /chosen/")));
+    }
+    Ok(())
 }
 
 /// The paths of the subnodes of `parent` listed in `nodes` (`fdtget -l` output, one name a
@@ -108,6 +121,15 @@ mod tests {
         assert_eq!(absent_from("/", nodes, wanted), ["/virtio_mmio@a000000", "/pcie@10000000"]);
         assert_eq!(absent_from("/intc@8000000", "its@8080000\n", ""), ["/intc@8000000/its@8080000"]);
         assert!(absent_from("/", nodes, nodes).is_empty());
+    }
+
+    #[test]
+    fn the_direct_tree_is_seeded_exactly_when_the_partition_is() {
+        let tree = Path::new("linux-direct.dtb");
+        assert_eq!(check_seeds(tree, true, &["rng-seed"]), Ok(()));
+        assert_eq!(check_seeds(tree, false, &[]), Ok(()));
+        assert!(check_seeds(tree, true, &[]).unwrap_err().contains("would not be seeded"));
+        assert!(check_seeds(tree, false, &["rng-seed"]).unwrap_err().contains("would be seeded"));
     }
 
     #[test]

@@ -201,7 +201,10 @@ pub fn measure(
     };
     // The same devices as the partition: QEMU's tree cut to the nodes the partition's has.
     let partition_tree = built.output.path().join(format!("{LINUX_PARTITION}.dtb"));
-    let tree = match super::direct_tree::write(&direct_board, &partition_tree, directory) {
+    // The same entropy: the partition gets an `rng-seed` when its board has an RNG the
+    // hypervisor draws seeds from.
+    let seeded = built.spec.board().entropy.is_some();
+    let tree = match super::direct_tree::write(&direct_board, &partition_tree, directory, seeded) {
         Ok(tree) => tree,
         Err(reason) => {
             progress.note(&format!("the direct boot's device tree could not be made: {reason}"));
