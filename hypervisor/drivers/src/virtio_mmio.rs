@@ -206,7 +206,7 @@ impl<const SIZE: usize> UsedRing<SIZE> {
 
     /// The entry the device wrote at free-running position `position`.
     pub fn element(&self, position: u16) -> Option<UsedElement> {
-        let element = self.ring.get(usize::from(position) % SIZE.max(1))?;
+        let element = self.ring.get(usize::from(position).checked_rem(SIZE)?)?;
         // SAFETY: `element` is a valid reference into `self`; the device wrote it by DMA.
         Some(unsafe { core::ptr::read_volatile(element) })
     }
@@ -282,12 +282,12 @@ pub fn initialise(registers: &Registers, queue: QueueAddresses, deadline: &mut d
     }
     registers.queue_sel.set(0);
     let maximum = registers.queue_num_max.get();
-    let size = u32::try_from(queue.size).ok().filter(|size| size.is_power_of_two());
-    let (true, Some(size)) = (registers.queue_ready.get() == 0, size.filter(|size| *size <= maximum)) else {
+    let valid_size = u32::try_from(queue.size).ok().filter(|entries| entries.is_power_of_two() && *entries <= maximum);
+    let (true, Some(entries)) = (registers.queue_ready.get() == 0, valid_size) else {
         registers.status.set(status::FAILED);
         return Err(TransportError::Queue(maximum));
     };
-    registers.queue_num.set(size);
+    registers.queue_num.set(entries);
     for (low, high, address) in [
         (&registers.queue_desc_low, &registers.queue_desc_high, queue.descriptors),
         (&registers.queue_driver_low, &registers.queue_driver_high, queue.driver),

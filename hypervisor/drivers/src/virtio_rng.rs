@@ -92,8 +92,8 @@ impl VirtioRng {
                     return Err(TransportError::NoAnswerBeforeDeadline);
                 }
             }
-            let written = self.queue.used.element(offered.wrapping_sub(1)).map_or(0, |element| element.length);
-            let written = usize::try_from(written).unwrap_or(0).min(REQUEST_BYTES);
+            let reported = self.queue.used.element(offered.wrapping_sub(1)).map_or(0, |element| element.length);
+            let written = usize::try_from(reported).unwrap_or(0).min(REQUEST_BYTES);
             let target = out.get_mut(filled..).unwrap_or_default();
             for (byte, source) in target.iter_mut().zip(self.queue.buffer.iter().take(written)) {
                 // SAFETY: `source` is a byte of the buffer in `self.queue`, a valid
@@ -120,7 +120,8 @@ impl VirtioRng {
                 next: 0,
             };
         }
-        if let Some(entry) = self.queue.available.ring.get_mut(usize::from(offered) % QUEUE_SIZE) {
+        // One entry: every request goes through it, pointing at descriptor 0.
+        if let Some(entry) = self.queue.available.ring.first_mut() {
             *entry = 0;
         }
         let next = offered.wrapping_add(1);
@@ -154,7 +155,7 @@ mod tests {
         fn answer(&mut self, rng: &mut VirtioRng) {
             let queue = &mut rng.queue;
             while self.seen != queue.available.index {
-                let head = usize::from(queue.available.ring[usize::from(self.seen) % QUEUE_SIZE]);
+                let head = usize::from(queue.available.ring[0]);
                 let descriptor = queue.descriptors[head];
                 assert_eq!(descriptor.flags, DESCRIPTOR_WRITE);
                 assert_eq!(descriptor.address, queue.buffer.as_ptr() as u64);
@@ -162,8 +163,7 @@ mod tests {
                 for byte in queue.buffer.iter_mut().take(count) {
                     *byte = self.stream.next().unwrap();
                 }
-                let used = usize::from(queue.used.index) % QUEUE_SIZE;
-                queue.used.ring[used] = UsedElement { id: head as u32, length: count as u32 };
+                queue.used.ring[0] = UsedElement { id: head as u32, length: count as u32 };
                 queue.used.index = queue.used.index.wrapping_add(1);
                 self.seen = self.seen.wrapping_add(1);
                 self.answers += 1;

@@ -44,12 +44,12 @@ static VIRTIO_RNG: Mutex<VirtioRng> = Mutex::new(VirtioRng::new());
 /// seeds come from. Boot core only, before any vCPU runs.
 pub fn draw_boot_seed() {
     let mut seed = [0u8; SEED_BYTES];
-    let source = match SYSTEM.board.entropy {
+    let drawn_from = match SYSTEM.board.entropy {
         Some(entropy) if from_device(entropy, &mut seed) => Some(entropy.device.name()),
         Some(_) => from_rndr(&mut seed).then_some("RNDR"),
         None => from_rndr(&mut seed).then_some("RNDR"),
     };
-    let Some(source) = source else {
+    let Some(source) = drawn_from else {
         hv_println!("boot seeds: no hardware RNG: kaslr-seed from the counter (not secret), rng-seed withheld");
         return;
     };
