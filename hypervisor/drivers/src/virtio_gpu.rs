@@ -538,7 +538,7 @@ impl VirtioGpu {
 mod tests {
     use super::*;
     use crate::test_memory::RegisterMemory;
-    use crate::virtio_mmio::tests::Polls;
+    use crate::virtio_mmio::tests::{AnsweringDeadline, Polls};
     use crate::virtio_mmio::{UsedElement, VERSION_1_HIGH_BIT};
 
     fn transport() -> (&'static RegisterMemory<{ 0x100 / 4 }>, &'static Registers) {
@@ -590,23 +590,6 @@ mod tests {
         }
     }
 
-    /// Answers as the fake device from inside the boot wait.
-    struct AnsweringDeadline<'a> {
-        gpu: *mut VirtioGpu,
-        device: &'a mut FakeDevice,
-        polls: u32,
-    }
-
-    impl Deadline for AnsweringDeadline<'_> {
-        fn passed(&mut self) -> bool {
-            // SAFETY: (test) the GPU outlives the deadline; the driver is inside its wait
-            // loop, where it only reads the used index, as the real device's DMA would race.
-            self.device.answer(unsafe { &mut *self.gpu });
-            self.polls = self.polls.saturating_sub(1);
-            self.polls == 0
-        }
-    }
-
     /// A screen's worth of pixels that lives for the rest of the test process.
     fn screen_pixels() -> &'static [u32] {
         std::vec![0u32; 640 * 480].leak()
@@ -616,7 +599,8 @@ mod tests {
         let (memory, registers) = transport();
         let mut gpu = Box::new(VirtioGpu::new());
         let pointer: *mut VirtioGpu = &mut *gpu;
-        let mut deadline = AnsweringDeadline { gpu: pointer, device, polls: 100 };
+        let mut answer = |gpu: &mut VirtioGpu| device.answer(gpu);
+        let mut deadline = AnsweringDeadline { driver: pointer, answer: &mut answer, polls: 100 };
         // SAFETY: (test) the same GPU, reached through the pointer the deadline also holds.
         let result = unsafe { &mut *pointer }.start(registers, screen_pixels(), 640, 480, &mut deadline);
         assert_eq!(result, Ok(()));

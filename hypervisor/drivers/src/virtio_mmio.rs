@@ -351,6 +351,28 @@ pub(crate) mod tests {
         }
     }
 
+    /// A deadline that answers as a fake device from inside a driver's wait (the driver
+    /// only reads the used index there, as the real device's DMA would race), then counts
+    /// down polls.
+    pub(crate) struct AnsweringDeadline<'a, Driver> {
+        /// The driver waiting (it outlives the deadline).
+        pub driver: *mut Driver,
+        /// What the fake device does with the driver's rings.
+        pub answer: &'a mut dyn FnMut(&mut Driver),
+        /// Polls left.
+        pub polls: u32,
+    }
+
+    impl<Driver> Deadline for AnsweringDeadline<'_, Driver> {
+        fn passed(&mut self) -> bool {
+            // SAFETY: (test) the driver outlives the deadline; inside its wait loop it only
+            // reads the used index, as the real device's DMA would race.
+            (self.answer)(unsafe { &mut *self.driver });
+            self.polls = self.polls.saturating_sub(1);
+            self.polls == 0
+        }
+    }
+
     fn queue(size: usize) -> QueueAddresses {
         QueueAddresses { descriptors: 0x1_2345_6000, driver: 0x4000_1000, device: 0x4000_2000, size }
     }

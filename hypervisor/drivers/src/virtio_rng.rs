@@ -140,7 +140,7 @@ impl Default for VirtioRng {
 mod tests {
     use super::*;
     use crate::virtio_mmio::UsedElement;
-    use crate::virtio_mmio::tests::{Polls, transport};
+    use crate::virtio_mmio::tests::{AnsweringDeadline, Polls, transport};
 
     /// A fake entropy device: answers each offered request with the next bytes of
     /// `stream`, at most `per_answer` of them (0: it answers with no bytes).
@@ -171,29 +171,13 @@ mod tests {
         }
     }
 
-    /// Answers as the fake device from inside the driver's wait.
-    struct AnsweringDeadline<'a> {
-        rng: *mut VirtioRng,
-        device: &'a mut FakeDevice,
-        polls: u32,
-    }
-
-    impl Deadline for AnsweringDeadline<'_> {
-        fn passed(&mut self) -> bool {
-            // SAFETY: (test) the driver outlives the deadline; inside its wait loop it only
-            // reads the used index, as the real device's DMA would race.
-            self.device.answer(unsafe { &mut *self.rng });
-            self.polls = self.polls.saturating_sub(1);
-            self.polls == 0
-        }
-    }
-
     fn draw(length: usize, per_answer: usize) -> (Result<std::vec::Vec<u8>, TransportError>, u32, u32) {
         let (memory, registers) = transport(RNG_DEVICE_ID);
         let mut rng = Box::new(VirtioRng::new());
         let pointer: *mut VirtioRng = &mut *rng;
         let mut device = FakeDevice { seen: 0, stream: 1.., per_answer, answers: 0 };
-        let mut deadline = AnsweringDeadline { rng: pointer, device: &mut device, polls: 100 };
+        let mut answer = |rng: &mut VirtioRng| device.answer(rng);
+        let mut deadline = AnsweringDeadline { driver: pointer, answer: &mut answer, polls: 100 };
         let mut out = std::vec![0u8; length];
         // SAFETY: (test) the same driver, reached through the pointer the deadline also holds.
         let result = unsafe { &mut *pointer }.fill(registers, &mut out, &mut deadline).map(|()| out);
