@@ -20,11 +20,16 @@ const HEARTBEAT_LINES: &[&str] = &[
     "received '{char}'",
 ];
 
-/// The hypervisor's plain-text messages the demo may print: the boot summary, `beta`'s
-/// stage-2 fault and console focus changes. A halt or restart line has no place here:
+/// The hypervisor's plain-text messages the demo may print: the boot summary, where the boot
+/// seeds come from (`image/src/entropy.rs`: a board's RNG, or the Raspberry Pi 4's
+/// iproc-rng200 left alone because QEMU passes no firmware device tree, then the fallback),
+/// `beta`'s stage-2 fault and console focus changes. A halt or restart line has no place here:
 /// both partitions run under `inject-abort`.
 const HYPERVISOR_LINES: &[&str] = &[
     "Bulkhead hypervisor on {name}: {n} partitions, {n} cores",
+    "boot seeds: from {name}, through a ChaCha20 generator per partition",
+    "boot seeds: {name} not used: the firmware passed no device tree",
+    "boot seeds: no hardware RNG: kaslr-seed from the counter (not secret), rng-seed withheld",
     "{name}: {n} MiB at {hex}, cores [{list}], VMID {n}",
     "{name}: stage-2 fault at IPA {hex} (pc {hex})",
     "console input now goes to {name}",

@@ -3,8 +3,16 @@
 //! The image provides, by symbol name, what the assembly needs before Rust can run:
 //! `BULKHEAD_CORE_AFFINITIES` / `BULKHEAD_CORE_COUNT` (the MPIDR affinity of each core, in
 //! the order of the generated system tables), `BULKHEAD_STACKS` / `BULKHEAD_STACK_SIZE`
-//! (one stack per core), and the two Rust entry points `bulkhead_primary_entry(core)` and
-//! `bulkhead_secondary_entry(core)`, which never return.
+//! (one stack per core), and the two Rust entry points `bulkhead_primary_entry(core,
+//! firmware_tree)` and `bulkhead_secondary_entry(core)`, which never return.
+//!
+//! `firmware_tree` is what the loader left in `x0`, kept in `x27` from the first instruction
+//! (x19–x26 hold the boot path's own values; all are callee-saved under AAPCS64, so the call to
+//! `bulkhead_el3_prepare` keeps them). Under the Linux arm64 boot protocol
+//! (`Documentation/arch/arm64/booting.rst`), which the Raspberry Pi's `armstub8` and U-Boot's
+//! `bootm` (ZCU102) follow, it is the physical address of the device tree the firmware built;
+//! QEMU's ELF `-kernel` path leaves it 0. It is only a claim: the image checks where it points
+//! before reading anything there (`entropy.rs`). Secondary cores get no such value.
 //!
 //! Each core finds its index by looking its MPIDR up in the affinity table (a core that is
 //! not in the table parks: the device tree did not describe it, so nothing may run on it).
@@ -116,6 +124,7 @@ core::arch::global_asm!(
     .section .text.boot, "ax"
     .global _start
 _start:
+    mov     x27, x0
     mrs     x19, mpidr_el1
     ldr     x20, ={affinity_mask}
     and     x19, x19, x20
@@ -136,7 +145,7 @@ _start:
     cmp     x0, #(3 << 2)
     b.ne    .Lat_el2
     // FP/SIMD untrapped (CPTR_EL3 resets UNKNOWN on hardware), then the board's secure-side
-    // set-up in Rust, on this core's stack (x19-x23 survive the call).
+    // set-up in Rust, on this core's stack (x19-x23 and x27 survive the call).
     msr     cptr_el3, xzr
     isb
     core_stack_top
@@ -173,6 +182,7 @@ _start:
     add     x0, x0, #64
     b       4b
 5:  mov     x0, x23
+    mov     x1, x27
     bl      bulkhead_primary_entry
     b       .Lpark
 

@@ -273,3 +273,22 @@ pub unsafe fn read_guest(source: PhysAddr, out: &mut [u8]) -> bool {
     }
     true
 }
+
+/// The `length` bytes of RAM at physical address `start`, to read what firmware left there
+/// (the device tree it passes in `x0`, see `boot`). `None` when the range is empty, starts at
+/// 0 or does not fit the address space.
+///
+/// # Safety
+/// `start .. start + length` must be RAM in the hypervisor's identity map (Normal memory)
+/// that no Rust object lives in and that nothing writes for as long as the slice is used.
+pub unsafe fn ram_bytes(start: PhysAddr, length: usize) -> Option<&'static [u8]> {
+    let end = u64::try_from(length).ok().and_then(|bytes| start.raw().checked_add(bytes))?;
+    if length == 0 || start.raw() == 0 || isize::try_from(length).is_err() || usize::try_from(end).is_err() {
+        return None;
+    }
+    let first = start.raw() as *const u8;
+    // SAFETY: `first` is non-null, the range fits the address space and is at most
+    // `isize::MAX` long; the caller guarantees it is mapped RAM, initialised (every byte of
+    // RAM holds some value), outside every Rust object, and not written while the slice lives.
+    Some(unsafe { core::slice::from_raw_parts(first, length) })
+}

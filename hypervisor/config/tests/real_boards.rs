@@ -236,6 +236,20 @@ fn rpi4_facts_come_from_the_upstream_tree() {
     assert!(device(&board, "ethernet0").2, "GENET masters the bus");
 }
 
+/// The Pi 4 draws its boot seeds from the BCM2711's iproc-rng200 (when the firmware's tree
+/// lists it, which the image checks at boot): its page is the hypervisor's, not a partition's.
+#[test]
+fn rpi4_keeps_the_page_of_its_iproc_rng200() {
+    let board = board("rpi4");
+    let entropy = board.entropy.as_ref().expect("rpi4 has [entropy]");
+    assert_eq!(entropy.device, bulkhead_core::system::EntropyDevice::IprocRng200);
+    assert_eq!(entropy.node, "/soc/rng@7e104000");
+    assert_eq!((entropy.registers.base(), entropy.registers.size()), (0xfe10_4000, 0x28));
+    assert_eq!(entropy.qemu_bus, None);
+    let page = board.hypervisor_mmio().into_iter().find(|range| range.contains(entropy.registers));
+    assert_eq!(page.map(|range| (range.base(), range.size())), Some((0xfe10_4000, 0x1000)), "the whole page");
+}
+
 // [utest->dsn~config-devices~1]
 #[test]
 fn qemu_virt_pass_through_devices_come_from_its_dump() {

@@ -22,27 +22,14 @@
 //!   property with `FDT_NOP` tokens, as libfdt's `fdt_nop_property` does, is valid too, but
 //!   the `fdt` crate 0.1.5 the bare-metal guests use cannot parse NOPs between properties.
 
+use crate::fdt_scan::{Event, Tree};
+
 /// Bytes of `/chosen/kaslr-seed` (one 64-bit cell pair).
 pub const KASLR_SEED_BYTES: usize = 8;
 /// Bytes of `/chosen/rng-seed`.
 pub const RNG_SEED_BYTES: usize = 64;
 /// How far into the string `rng-seed` the withheld property's name starts (`seed`).
 const WITHHELD_NAME_SKIP: u32 = 4;
-
-/// Flattened device tree header magic (devicetree specification v0.4, §5.2).
-const FDT_MAGIC: u32 = 0xd00d_feed;
-/// Structure-block token: a node starts, its name follows (§5.4.1).
-const FDT_BEGIN_NODE: u32 = 1;
-/// Structure-block token: the current node ends.
-const FDT_END_NODE: u32 = 2;
-/// Structure-block token: a property (`len`, `nameoff`, value) follows.
-const FDT_PROP: u32 = 3;
-/// Structure-block token: nothing (skipped by every parser).
-const FDT_NOP: u32 = 4;
-/// Structure-block token: the end of the structure block.
-const FDT_END: u32 = 9;
-/// Bytes of a token, and the alignment of everything in the structure block.
-const TOKEN_BYTES: usize = 4;
 
 /// Where the seeds are in a device tree blob (byte offsets from its start).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,84 +104,29 @@ const fn mix(value: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The big-endian 32-bit word at `offset` of `blob`, if it is inside.
-fn be32(blob: &[u8], offset: usize) -> Option<u32> {
-    let bytes = blob.get(offset..offset.checked_add(TOKEN_BYTES)?)?;
-    let word: [u8; TOKEN_BYTES] = bytes.try_into().ok()?;
-    Some(u32::from_be_bytes(word))
-}
-
-/// `offset` rounded up to the structure block's alignment.
-fn aligned(offset: usize) -> Option<usize> {
-    offset.checked_next_multiple_of(TOKEN_BYTES)
-}
-
-/// The NUL-terminated string at `offset` of `strings`.
-fn string_at(strings: &[u8], offset: usize) -> Option<&[u8]> {
-    let rest = strings.get(offset..)?;
-    let end = rest.iter().position(|&byte| byte == 0)?;
-    rest.get(..end)
-}
-
 /// Finds `/chosen/kaslr-seed` ([`KASLR_SEED_BYTES`] long) and `/chosen/rng-seed`
 /// ([`RNG_SEED_BYTES`] long) in a flattened device tree; `None` unless both are there with
-/// those lengths.
+/// those lengths and the whole structure block is well-formed ([`fdt_scan::Tree::events`]).
 pub fn locate(blob: &[u8]) -> Option<BootSeeds> {
-    if be32(blob, 0)? != FDT_MAGIC {
-        return None;
-    }
-    let structure = usize::try_from(be32(blob, 8)?).ok()?;
-    let strings_offset = usize::try_from(be32(blob, 12)?).ok()?;
-    let strings = blob.get(strings_offset..)?;
-    let mut offset = structure;
-    // Depth of the current node (the root is 1) and whether the current depth-2 node is
-    // `/chosen` (unit addresses are not allowed on it).
-    let mut depth = 0usize;
+    let tree = Tree::new(blob)?;
+    // Whether the current depth-2 node is `/chosen` (unit addresses are not allowed on it).
     let mut in_chosen = false;
     let mut kaslr_seed = None;
     let mut found_rng_seed = None;
-    // BOUND: each turn advances `offset` by at least 4 bytes through a finite blob.
-    loop {
-        let token_offset = offset;
-        let token = be32(blob, token_offset)?;
-        offset = token_offset.checked_add(TOKEN_BYTES)?;
-        match token {
-            FDT_BEGIN_NODE => {
-                let name_length = blob.get(offset..)?.iter().position(|&byte| byte == 0)?;
-                let name_end = offset.checked_add(name_length)?;
-                let name = blob.get(offset..name_end)?;
-                depth = depth.checked_add(1)?;
-                if depth == 2 {
-                    in_chosen = name == b"chosen";
+    // BOUND: `Events` ends after a finite number of events (each consumes blob bytes).
+    for event in tree.events() {
+        match event.ok()? {
+            Event::BeginNode { depth: 2, name } => in_chosen = name == b"chosen",
+            Event::EndNode { depth: 2 } => in_chosen = false,
+            Event::Property { depth: 2, property } if in_chosen => match property.name {
+                b"kaslr-seed" if property.value.len() == KASLR_SEED_BYTES => kaslr_seed = Some(property.value_offset),
+                b"rng-seed" if property.value.len() == RNG_SEED_BYTES => {
+                    let withheld = property.name_offset.checked_add(WITHHELD_NAME_SKIP)?;
+                    found_rng_seed = Some((property.value_offset, property.name_field, withheld));
                 }
-                offset = aligned(name_end.checked_add(1)?)?;
-            }
-            FDT_END_NODE => {
-                if depth == 2 {
-                    in_chosen = false;
-                }
-                depth = depth.checked_sub(1)?;
-            }
-            FDT_PROP => {
-                let length = usize::try_from(be32(blob, offset)?).ok()?;
-                let name_field = offset.checked_add(TOKEN_BYTES)?;
-                let name_offset = be32(blob, name_field)?;
-                let value = name_field.checked_add(TOKEN_BYTES)?;
-                if depth == 2 && in_chosen {
-                    match string_at(strings, usize::try_from(name_offset).ok()?)? {
-                        b"kaslr-seed" if length == KASLR_SEED_BYTES => kaslr_seed = Some(value),
-                        b"rng-seed" if length == RNG_SEED_BYTES => {
-                            let withheld = name_offset.checked_add(WITHHELD_NAME_SKIP)?;
-                            found_rng_seed = Some((value, name_field, withheld));
-                        }
-                        _ => {}
-                    }
-                }
-                offset = aligned(value.checked_add(length)?)?;
-            }
-            FDT_NOP => {}
-            FDT_END => break,
-            _ => return None,
+                _ => {}
+            },
+            Event::BeginNode { .. } | Event::EndNode { .. } | Event::Property { .. } => {}
         }
     }
     let (rng_seed, rng_seed_name, withheld_name) = found_rng_seed?;
@@ -209,6 +141,13 @@ pub fn locate(blob: &[u8]) -> Option<BootSeeds> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fdt_scan::{string_at, FDT_MAGIC};
+
+    /// Structure-block tokens the hand-built blob uses (devicetree specification §5.4.1).
+    const FDT_BEGIN_NODE: u32 = 1;
+    const FDT_END_NODE: u32 = 2;
+    const FDT_PROP: u32 = 3;
+    const FDT_END: u32 = 9;
 
     /// A tiny blob: `/ { chosen { bootargs = "x"; kaslr-seed = <0 0>; rng-seed = [00 * 64]; };
     /// other { kaslr-seed = <0 0>; }; }`, built by hand following the specification.

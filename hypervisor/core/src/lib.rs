@@ -20,6 +20,7 @@ pub mod display;
 pub mod drbg;
 pub mod el2_map;
 pub mod esr;
+pub mod fdt_scan;
 pub mod fault_storm;
 pub mod layout;
 pub mod mmio;

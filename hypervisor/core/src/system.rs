@@ -95,6 +95,26 @@ pub struct PhysRange {
     pub size: u64,
 }
 
+impl PhysRange {
+    /// Whether `[start, start + length)` lies wholly inside this range (`false` when either
+    /// end does not fit the address space).
+    pub const fn contains(&self, start: u64, length: u64) -> bool {
+        let (Some(end), Some(own_end)) = (start.checked_add(length), self.base.raw().checked_add(self.size)) else {
+            return false;
+        };
+        start >= self.base.raw() && end <= own_end
+    }
+
+    /// Whether `[start, start + length)` shares a byte with this range (`true` when its end
+    /// does not fit the address space: such a range is refused, not trusted).
+    pub const fn overlaps(&self, start: u64, length: u64) -> bool {
+        let (Some(end), Some(own_end)) = (start.checked_add(length), self.base.raw().checked_add(self.size)) else {
+            return true;
+        };
+        length != 0 && self.size != 0 && start < own_end && self.base.raw() < end
+    }
+}
+
 /// The physical interrupt controller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gic {
@@ -399,5 +419,31 @@ impl System {
     pub fn core_by_mpidr(&self, mpidr: u64) -> Option<usize> {
         const AFFINITY_MASK: u64 = 0xff_00ff_ffff;
         self.cores.iter().position(|c| c.mpidr & AFFINITY_MASK == mpidr & AFFINITY_MASK)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RANGE: PhysRange = PhysRange { base: PhysAddr(0x1000), size: 0x1000 };
+
+    #[test]
+    fn contains_takes_only_ranges_wholly_inside() {
+        assert!(RANGE.contains(0x1000, 0x1000));
+        assert!(RANGE.contains(0x1800, 40));
+        assert!(!RANGE.contains(0xfff, 2));
+        assert!(!RANGE.contains(0x1fd8, 41));
+        assert!(!RANGE.contains(u64::MAX, 2));
+    }
+
+    #[test]
+    fn overlaps_sees_any_shared_byte_and_refuses_an_overflowing_range() {
+        assert!(RANGE.overlaps(0xfff, 2));
+        assert!(RANGE.overlaps(0x1fff, 0x10));
+        assert!(!RANGE.overlaps(0x2000, 0x10));
+        assert!(!RANGE.overlaps(0, 0x1000));
+        assert!(!RANGE.overlaps(0x1800, 0));
+        assert!(RANGE.overlaps(u64::MAX, 2));
     }
 }

@@ -12,6 +12,13 @@
 //! Without a source, or when the device does not answer within [`DEVICE_WAIT_MS`], there are
 //! no generators and the seeds come from the counter, as `partition` says.
 //!
+//! A device the board may lack is only touched when the firmware's own device tree says it is
+//! there ([`firmware_lists`]): the Raspberry Pi 4's iproc-rng200 is, on a real board (its
+//! firmware passes a tree with `rng@7e104000` in `x0`), but QEMU's `raspi4b` does not model it
+//! (a read of its registers is an external abort at EL2) and passes no tree to an ELF kernel.
+//! Without that word the boot falls back as when the device gives nothing. QEMU's own
+//! virtio-rng needs no such check: its transport is always there to read.
+//!
 //! Worst case: the boot draw waits at most [`DEVICE_WAIT_MS`] on the boot core, before any
 //! partition runs. A start's seeds cost two ChaCha20 blocks for 72 bytes (and one more block of
 //! keystream for the next key, `Drbg::fill`), under that partition's own lock.
@@ -21,7 +28,9 @@ use crate::generated::{PARTITION_COUNT, SYSTEM};
 use crate::hv_println;
 use crate::lock::Mutex;
 use bulkhead_arch_aarch64 as arch;
+use bulkhead_core::addr::PhysAddr;
 use bulkhead_core::drbg::{Drbg, SEED_BYTES};
+use bulkhead_core::fdt_scan;
 use bulkhead_core::system::{Entropy, EntropyDevice, Partition};
 use bulkhead_drivers::iproc_rng200::IprocRng200;
 use bulkhead_drivers::virtio_mmio;
@@ -30,6 +39,10 @@ use bulkhead_drivers::virtio_rng::VirtioRng;
 /// Milliseconds the boot waits for the board's RNG in all (QEMU's virtio-rng answers within
 /// one; a real iproc-rng200 fills its FIFO within a few).
 const DEVICE_WAIT_MS: u64 = 100;
+
+/// Bytes of the firmware's device tree the boot reads at most (the Raspberry Pi 4's is about
+/// 55 KiB): a larger `totalsize` is not believed.
+const FIRMWARE_TREE_LIMIT: usize = 1 << 20;
 
 /// Each partition's generator, by partition index; `None` when the boot drew no seed.
 static GENERATORS: [Mutex<Option<Drbg>>; PARTITION_COUNT] = [const { Mutex::new(None) }; PARTITION_COUNT];
@@ -41,13 +54,13 @@ static SOURCE: spin::Once<&'static str> = spin::Once::new();
 static VIRTIO_RNG: Mutex<VirtioRng> = Mutex::new(VirtioRng::new());
 
 /// Draws the boot seed and keys every partition's generator; says on the console where the
-/// seeds come from. Boot core only, before any vCPU runs.
-pub fn draw_boot_seed() {
+/// seeds come from. `firmware_tree` is the loader's `x0` (`arch::boot`). Boot core only,
+/// before any vCPU runs and before any partition is loaded.
+pub fn draw_boot_seed(firmware_tree: usize) {
     let mut seed = [0u8; SEED_BYTES];
     let drawn_from = match SYSTEM.board.entropy {
-        Some(entropy) if from_device(entropy, &mut seed) => Some(entropy.device.name()),
-        Some(_) => from_rndr(&mut seed).then_some("RNDR"),
-        None => from_rndr(&mut seed).then_some("RNDR"),
+        Some(entropy) if present(entropy.device, firmware_tree) && from_device(entropy, &mut seed) => Some(entropy.device.name()),
+        Some(_) | None => from_rndr(&mut seed).then_some("RNDR"),
     };
     let Some(source) = drawn_from else {
         hv_println!("boot seeds: no hardware RNG: kaslr-seed from the counter (not secret), rng-seed withheld");
@@ -69,6 +82,80 @@ pub fn seeds_for_start(partition: &Partition, bytes: &mut [u8]) -> Option<&'stat
     let mut generator = GENERATORS.get(index)?.lock();
     generator.as_mut()?.fill(bytes);
     Some(source)
+}
+
+/// Why the boot leaves a device alone that the firmware's device tree must vouch for.
+#[derive(Clone, Copy, Debug)]
+enum Unlisted {
+    /// `x0` was 0.
+    NoTree,
+    /// The tree's header or body at this address is not in board RAM outside the hypervisor.
+    OutsideFreeRam(u64),
+    /// No valid device tree of at most [`FIRMWARE_TREE_LIMIT`] bytes at this address.
+    NotATree(u64),
+    /// The tree has no enabled node of the device's `compatible`.
+    NotListed,
+}
+
+/// Whether the boot may touch `device`: always for the virtio-rng; for the iproc-rng200 only
+/// when [`firmware_lists`] it. Says why not on the console.
+fn present(device: EntropyDevice, firmware_tree: usize) -> bool {
+    let outcome = match device {
+        EntropyDevice::VirtioRng => Ok(()),
+        EntropyDevice::IprocRng200 => firmware_lists(device, firmware_tree),
+    };
+    let Err(reason) = outcome else { return true };
+    let name = device.name();
+    match reason {
+        Unlisted::NoTree => hv_println!("boot seeds: {} not used: the firmware passed no device tree", name),
+        Unlisted::OutsideFreeRam(address) => {
+            hv_println!("boot seeds: {} not used: the firmware's device tree at {:#x} is not in board RAM outside the hypervisor", name, address);
+        }
+        Unlisted::NotATree(address) => {
+            hv_println!("boot seeds: {} not used: no valid device tree of at most 1 MiB at {:#x}", name, address);
+        }
+        Unlisted::NotListed => hv_println!("boot seeds: {} not used: the firmware's device tree does not list it", name),
+    }
+    false
+}
+
+/// Whether the device tree the firmware passed at `firmware_tree` has an enabled node of
+/// `device`'s `compatible`. Its header, then its `totalsize` (at most
+/// [`FIRMWARE_TREE_LIMIT`]), must lie in one board RAM range outside the hypervisor's
+/// reservation before a byte of it is read.
+fn firmware_lists(device: EntropyDevice, firmware_tree: usize) -> Result<(), Unlisted> {
+    let address = u64::try_from(firmware_tree).map_err(|_| Unlisted::NoTree)?;
+    if address == 0 {
+        return Err(Unlisted::NoTree);
+    }
+    let header = firmware_bytes(address, fdt_scan::HEADER_BYTES).ok_or(Unlisted::OutsideFreeRam(address))?;
+    let size = fdt_scan::total_size(header)
+        .filter(|&size| size <= FIRMWARE_TREE_LIMIT)
+        .ok_or(Unlisted::NotATree(address))?;
+    let tree = firmware_bytes(address, size).ok_or(Unlisted::OutsideFreeRam(address))?;
+    match fdt_scan::has_enabled_compatible(tree, device.compatible()) {
+        Some(true) => Ok(()),
+        Some(false) => Err(Unlisted::NotListed),
+        None => Err(Unlisted::NotATree(address)),
+    }
+}
+
+/// The `length` bytes at `address`, when they lie inside one board RAM range and outside the
+/// hypervisor's reservation.
+fn firmware_bytes(address: u64, length: usize) -> Option<&'static [u8]> {
+    let bytes = u64::try_from(length).ok()?;
+    let in_ram = SYSTEM.board.ram.iter().any(|range| range.contains(address, bytes));
+    if !in_ram || SYSTEM.board.hypervisor.overlaps(address, bytes) {
+        return None;
+    }
+    // SAFETY: the range was just checked to lie inside one board RAM range, which the EL2
+    // identity map holds as Normal memory (`platform`), and outside the hypervisor's
+    // reservation, where every Rust object (image, stacks, statics) lives: no Rust object is
+    // there. It is only read, on the boot core, before any partition is loaded into RAM or any
+    // vCPU runs, so nothing writes it while the slice is used (within `draw_boot_seed`).
+    #[expect(unsafe_code, reason = "the one read of the device tree the firmware passed in x0")]
+    let tree = unsafe { arch::memory::ram_bytes(PhysAddr(address), length) };
+    tree
 }
 
 /// Reads the seed from the board's RNG device; says why not on the console when it cannot.

@@ -44,11 +44,13 @@ use bulkhead_drivers::gicv3::InterruptTrigger;
 use bulkhead_core::system::SecondaryBoot;
 use generated::SYSTEM;
 
-/// Core 0's entry from the boot assembly (`core` is its index in the system tables): brings
-/// up the platform and every partition, starts the other cores, then runs its own vCPU.
+/// Core 0's entry from the boot assembly (`core` is its index in the system tables;
+/// `firmware_tree` is the loader's `x0`, the address of its device tree or 0, see
+/// `arch::boot`): brings up the platform and every partition, starts the other cores, then
+/// runs its own vCPU.
 #[unsafe(no_mangle)]
 #[expect(unsafe_code, reason = "entry point named by the boot assembly")]
-extern "C" fn bulkhead_primary_entry(core: usize) -> ! {
+extern "C" fn bulkhead_primary_entry(core: usize, firmware_tree: usize) -> ! {
     arch::cpu::set_core_index(core);
     // Vectors first, so even a fault during platform set-up is reported, not a silent loop.
     arch::vectors::install();
@@ -60,7 +62,7 @@ extern "C" fn bulkhead_primary_entry(core: usize) -> ! {
     hv_println!("Bulkhead hypervisor on {}: {} partitions, {} cores", SYSTEM.board.name, SYSTEM.partitions.len(), SYSTEM.cores.len());
     secure_entry::report();
     partition::note_loader_placement();
-    entropy::draw_boot_seed();
+    entropy::draw_boot_seed(firmware_tree);
     if let Err((index, error)) = partition::set_up_all() {
         let name = SYSTEM.partitions.get(index).map_or("?", |p| p.name);
         hv_println!("{}: cannot be set up: {:?}", name, error);
