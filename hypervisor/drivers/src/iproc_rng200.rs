@@ -371,26 +371,28 @@ mod tests {
         );
     }
 
-    #[test]
-    fn thirty_two_bytes_are_the_fifo_words_little_endian_in_order() {
+    /// Fills `length` bytes from a generator offering `WORDS_OUT`; the bytes and how many
+    /// words were offered.
+    fn filled(length: usize) -> (Vec<u8>, FakeGenerator) {
         let (memory, mut rng) = device();
         let mut generator = FakeGenerator::new(memory, &WORDS_OUT);
-        let mut out = [0xaau8; 32];
+        let mut out = vec![0xaau8; length];
         assert_eq!(rng.fill(&mut out, &mut generator), Ok(()));
-        let want: Vec<u8> = (0..32).collect();
-        assert_eq!(out.to_vec(), want);
+        (out, generator)
+    }
+
+    #[test]
+    fn thirty_two_bytes_are_the_fifo_words_little_endian_in_order() {
+        let (out, generator) = filled(32);
+        assert_eq!(out, (0..32).collect::<Vec<u8>>());
         assert_eq!(generator.offered, 8);
         assert_eq!(generator.clears, 0, "no restart without an error");
     }
 
     #[test]
     fn a_partial_last_word_gives_its_low_bytes() {
-        let (memory, mut rng) = device();
-        let mut generator = FakeGenerator::new(memory, &WORDS_OUT);
-        let mut out = [0xaau8; 30];
-        assert_eq!(rng.fill(&mut out, &mut generator), Ok(()));
-        let want: Vec<u8> = (0..30).collect();
-        assert_eq!(out.to_vec(), want);
+        let (out, generator) = filled(30);
+        assert_eq!(out, (0..30).collect::<Vec<u8>>());
         assert_eq!(generator.offered, 8, "the last word is read whole and half used");
     }
 

@@ -29,8 +29,7 @@
 
 use crate::deadline::Deadline;
 use crate::virtio_mmio::{
-    self, AvailableRing, DESCRIPTOR_NEXT, DESCRIPTOR_WRITE, Descriptor, QueueAddresses, Registers, TransportError,
-    UsedRing,
+    self, AvailableRing, DESCRIPTOR_NEXT, DESCRIPTOR_WRITE, Descriptor, Registers, SplitQueue, TransportError, UsedRing,
 };
 use bulkhead_core::display::Rect;
 use bulkhead_core::display::damage::DamageList;
@@ -250,12 +249,8 @@ pub struct LargeResponse(pub [u8; RESPONSE_BYTES]);
 #[repr(C, align(16))]
 #[derive(Debug)]
 pub struct QueueMemory {
-    /// Descriptor table.
-    pub descriptors: [Descriptor; QUEUE_SIZE],
-    /// Driver area.
-    pub available: AvailableRing<QUEUE_SIZE>,
-    /// Device area.
-    pub used: UsedRing<QUEUE_SIZE>,
+    /// The split queue's rings.
+    pub rings: SplitQueue<QUEUE_SIZE>,
     /// Requests, one per slot.
     pub requests: [[u8; REQUEST_BYTES]; SLOTS],
     /// Responses of slots 1 and up (slot 0's is `large_response`; entry 0 is unused).
@@ -296,9 +291,7 @@ impl VirtioGpu {
         Self {
             registers: None,
             queue: QueueMemory {
-                descriptors: [Descriptor::EMPTY; QUEUE_SIZE],
-                available: AvailableRing::new(),
-                used: UsedRing::new(),
+                rings: SplitQueue::new(),
                 requests: [[0; REQUEST_BYTES]; SLOTS],
                 responses: [Response([0; HEADER_BYTES]); SLOTS],
                 large_response: LargeResponse([0; RESPONSE_BYTES]),
@@ -359,21 +352,14 @@ impl VirtioGpu {
     /// Prepares the control queue and initialises the transport with it.
     fn initialise_transport(&mut self, registers: &Registers, deadline: &mut dyn Deadline) -> Result<(), GpuError> {
         self.prepare_queue();
-        let queue = &self.queue;
-        let addresses = QueueAddresses {
-            descriptors: core::ptr::addr_of!(queue.descriptors) as u64,
-            driver: core::ptr::addr_of!(queue.available) as u64,
-            device: core::ptr::addr_of!(queue.used) as u64,
-            size: QUEUE_SIZE,
-        };
-        virtio_mmio::initialise(registers, addresses, deadline).map_err(GpuError::Transport)
+        virtio_mmio::initialise(registers, self.queue.rings.addresses(), deadline).map_err(GpuError::Transport)
     }
 
     /// Links each slot's two descriptors to its request and response buffers, once.
     fn prepare_queue(&mut self) {
         let queue = &mut self.queue;
-        queue.available = AvailableRing::new();
-        queue.used = UsedRing::new();
+        queue.rings.available = AvailableRing::new();
+        queue.rings.used = UsedRing::new();
         self.offered = 0;
         self.in_flight = [None; SLOTS];
         for slot in 0..SLOTS {
@@ -384,7 +370,7 @@ impl VirtioGpu {
                 (queue.responses.get(slot).map_or(0, |response| response.0.as_ptr() as u64), HEADER_BYTES)
             };
             let head = slot.saturating_mul(2);
-            if let Some(descriptor) = queue.descriptors.get_mut(head) {
+            if let Some(descriptor) = queue.rings.descriptors.get_mut(head) {
                 *descriptor = Descriptor {
                     address: request,
                     length: 0,
@@ -392,7 +378,7 @@ impl VirtioGpu {
                     next: u16::try_from(head.saturating_add(1)).unwrap_or(0),
                 };
             }
-            if let Some(descriptor) = queue.descriptors.get_mut(head.saturating_add(1)) {
+            if let Some(descriptor) = queue.rings.descriptors.get_mut(head.saturating_add(1)) {
                 *descriptor = Descriptor {
                     address: response,
                     length: u32::try_from(response_length).unwrap_or(0),
@@ -405,7 +391,7 @@ impl VirtioGpu {
 
     /// Whether every command offered has been answered.
     pub fn idle(&self) -> bool {
-        self.queue.used.device_index() == self.offered
+        self.queue.rings.used.device_index() == self.offered
     }
 
     /// Slot `slot`'s response buffer (slot 0's is the large one).
@@ -421,7 +407,7 @@ impl VirtioGpu {
     fn offer(&mut self, request: Request) -> Result<(), GpuError> {
         let slot = self.in_flight.iter().position(Option::is_none).ok_or(GpuError::QueueFull)?;
         let head = slot.saturating_mul(2);
-        let (Some(bytes), Some(descriptor)) = (self.queue.requests.get_mut(slot), self.queue.descriptors.get_mut(head))
+        let (Some(bytes), Some(descriptor)) = (self.queue.requests.get_mut(slot), self.queue.rings.descriptors.get_mut(head))
         else {
             return Err(GpuError::QueueFull);
         };
@@ -435,7 +421,7 @@ impl VirtioGpu {
         };
         header.into_iter().for_each(|stale| stale.fill(0));
         let position = usize::from(self.offered) % QUEUE_SIZE;
-        if let Some(entry) = self.queue.available.ring.get_mut(position) {
+        if let Some(entry) = self.queue.rings.available.ring.get_mut(position) {
             *entry = u16::try_from(head).unwrap_or(0);
         }
         self.offered = self.offered.wrapping_add(1);
@@ -448,7 +434,7 @@ impl VirtioGpu {
     /// Publishes the offered chains and notifies queue 0.
     fn kick(&mut self) {
         if let Some(registers) = self.registers {
-            virtio_mmio::publish(registers, &mut self.queue.available, self.offered);
+            virtio_mmio::publish(registers, &mut self.queue.rings.available, self.offered);
         }
     }
 
@@ -560,11 +546,11 @@ mod tests {
 
         fn answer(&mut self, gpu: &mut VirtioGpu) {
             let queue = &mut gpu.queue;
-            while self.seen != queue.available.index {
-                let head = usize::from(queue.available.ring[usize::from(self.seen) % QUEUE_SIZE]);
-                let request = queue.descriptors[head];
+            while self.seen != queue.rings.available.index {
+                let head = usize::from(queue.rings.available.ring[usize::from(self.seen) % QUEUE_SIZE]);
+                let request = queue.rings.descriptors[head];
                 assert_eq!(request.flags, DESCRIPTOR_NEXT);
-                let response = queue.descriptors[usize::from(request.next)];
+                let response = queue.rings.descriptors[usize::from(request.next)];
                 assert_eq!(response.flags, DESCRIPTOR_WRITE);
                 // SAFETY: (test) the descriptors point into `queue`, which lives in `gpu`.
                 let bytes = unsafe { core::slice::from_raw_parts(request.address as *const u8, request.length as usize) };
@@ -582,9 +568,9 @@ mod tests {
                     command::OK_NODATA
                 };
                 put_u32(out, 0, answer);
-                let used = usize::from(queue.used.index) % QUEUE_SIZE;
-                queue.used.ring[used] = UsedElement { id: head as u32, length: 24 };
-                queue.used.index = queue.used.index.wrapping_add(1);
+                let used = usize::from(queue.rings.used.index) % QUEUE_SIZE;
+                queue.rings.used.ring[used] = UsedElement { id: head as u32, length: 24 };
+                queue.rings.used.index = queue.rings.used.index.wrapping_add(1);
                 self.seen = self.seen.wrapping_add(1);
             }
         }
@@ -609,9 +595,8 @@ mod tests {
 
     #[test]
     fn the_queue_memory_keeps_the_ring_alignments() {
-        assert_eq!(core::mem::offset_of!(QueueMemory, descriptors) % 16, 0);
-        assert_eq!(core::mem::offset_of!(QueueMemory, available) % 2, 0);
-        assert_eq!(core::mem::offset_of!(QueueMemory, used) % 4, 0);
+        assert_eq!(core::mem::offset_of!(QueueMemory, rings) % 16, 0);
+        assert_eq!(core::mem::align_of::<QueueMemory>() % 16, 0);
     }
 
     #[test]
@@ -673,8 +658,8 @@ mod tests {
         assert_eq!((memory.get(0x024), memory.get(0x020)), (1, VERSION_1_HIGH_BIT), "the high word accepted last");
         assert_eq!(memory.get(0x038), QUEUE_SIZE as u32);
         assert_eq!(memory.get(0x044), 1, "queue ready");
-        let descriptors = core::ptr::addr_of!(gpu.queue.descriptors) as u64;
-        let used = core::ptr::addr_of!(gpu.queue.used) as u64;
+        let descriptors = core::ptr::addr_of!(gpu.queue.rings.descriptors) as u64;
+        let used = core::ptr::addr_of!(gpu.queue.rings.used) as u64;
         assert_eq!(u64::from(memory.get(0x084)) << 32 | u64::from(memory.get(0x080)), descriptors);
         assert_eq!(u64::from(memory.get(0x0a4)) << 32 | u64::from(memory.get(0x0a0)), used);
         let kinds: std::vec::Vec<u32> = device.requests.iter().map(|bytes| get_u32(bytes, 0)).collect();
@@ -729,12 +714,12 @@ mod tests {
         device.answer(&mut gpu);
         device.requests.clear();
         assert_eq!(gpu.frame([Rect::new(0, 0, 10, 10)]), Ok(()));
-        let offered = gpu.queue.available.index;
+        let offered = gpu.queue.rings.available.index;
         // Not answered: the next frames must not send anything and must keep their damage.
         for frame in 0..100u32 {
             assert_eq!(gpu.frame([Rect::new(20 + frame, 20, 1, 1)]), Ok(()));
         }
-        assert_eq!(gpu.queue.available.index, offered, "nothing offered while the device is busy");
+        assert_eq!(gpu.queue.rings.available.index, offered, "nothing offered while the device is busy");
         assert!(gpu.pending().len() <= FLUSH_RECTS, "carried damage stays bounded");
         let carried = gpu.pending().iter().fold(Rect::new(20, 20, 1, 1), |all, rect| all.union(*rect));
         assert_eq!(carried, Rect::new(20, 20, 100, 1));

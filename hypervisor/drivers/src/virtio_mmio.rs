@@ -212,6 +212,35 @@ impl<const SIZE: usize> UsedRing<SIZE> {
     }
 }
 
+/// A split virtqueue's three parts, laid out for the device (each part at its alignment).
+#[repr(C, align(16))]
+#[derive(Debug)]
+pub struct SplitQueue<const SIZE: usize> {
+    /// Descriptor table.
+    pub descriptors: [Descriptor; SIZE],
+    /// Driver area.
+    pub available: AvailableRing<SIZE>,
+    /// Device area.
+    pub used: UsedRing<SIZE>,
+}
+
+impl<const SIZE: usize> SplitQueue<SIZE> {
+    /// Empty rings and descriptors pointing nowhere.
+    pub const fn new() -> Self {
+        Self { descriptors: [Descriptor::EMPTY; SIZE], available: AvailableRing::new(), used: UsedRing::new() }
+    }
+
+    /// Where its parts are (its address must not change while the device uses it).
+    pub fn addresses(&self) -> QueueAddresses {
+        QueueAddresses {
+            descriptors: core::ptr::addr_of!(self.descriptors) as u64,
+            driver: core::ptr::addr_of!(self.available) as u64,
+            device: core::ptr::addr_of!(self.used) as u64,
+            size: SIZE,
+        }
+    }
+}
+
 /// Where a queue's three parts are, and its size: what the device is told.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueAddresses {
@@ -400,6 +429,9 @@ pub(crate) mod tests {
         assert_eq!(core::mem::offset_of!(UsedRing<4>, ring), 4);
         assert_eq!(core::mem::size_of::<UsedElement>(), 8);
         assert_eq!(core::mem::align_of::<UsedRing<4>>(), 4);
+        assert_eq!(core::mem::offset_of!(SplitQueue<16>, descriptors) % 16, 0);
+        assert_eq!(core::mem::offset_of!(SplitQueue<16>, available) % 2, 0);
+        assert_eq!(core::mem::offset_of!(SplitQueue<16>, used) % 4, 0);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! is one volatile read of the used index.
 
 use crate::deadline::Deadline;
-use crate::virtio_mmio::{self, AvailableRing, DESCRIPTOR_WRITE, Descriptor, QueueAddresses, Registers, TransportError, UsedRing};
+use crate::virtio_mmio::{self, DESCRIPTOR_WRITE, Descriptor, Registers, SplitQueue, TransportError};
 
 /// `DeviceID` of an entropy source (§5.4.1).
 pub const RNG_DEVICE_ID: u32 = 4;
@@ -26,12 +26,8 @@ pub const REQUEST_BYTES: usize = 64;
 #[repr(C, align(16))]
 #[derive(Debug)]
 pub struct QueueMemory {
-    /// Descriptor table.
-    pub descriptors: [Descriptor; QUEUE_SIZE],
-    /// Driver area.
-    pub available: AvailableRing<QUEUE_SIZE>,
-    /// Device area.
-    pub used: UsedRing<QUEUE_SIZE>,
+    /// The split queue's rings.
+    pub rings: SplitQueue<QUEUE_SIZE>,
     /// The buffer the device fills.
     pub buffer: [u8; REQUEST_BYTES],
 }
@@ -49,9 +45,7 @@ impl VirtioRng {
     pub const fn new() -> Self {
         Self {
             queue: QueueMemory {
-                descriptors: [Descriptor::EMPTY; QUEUE_SIZE],
-                available: AvailableRing::new(),
-                used: UsedRing::new(),
+                rings: SplitQueue::new(),
                 buffer: [0; REQUEST_BYTES],
             },
         }
@@ -70,16 +64,8 @@ impl VirtioRng {
     /// [`Self::fill`] without the final reset.
     fn draw(&mut self, registers: &Registers, out: &mut [u8], deadline: &mut dyn Deadline) -> Result<(), TransportError> {
         virtio_mmio::identify(registers, RNG_DEVICE_ID)?;
-        self.queue.available = AvailableRing::new();
-        self.queue.used = UsedRing::new();
-        let queue = &self.queue;
-        let addresses = QueueAddresses {
-            descriptors: core::ptr::addr_of!(queue.descriptors) as u64,
-            driver: core::ptr::addr_of!(queue.available) as u64,
-            device: core::ptr::addr_of!(queue.used) as u64,
-            size: QUEUE_SIZE,
-        };
-        virtio_mmio::initialise(registers, addresses, deadline)?;
+        self.queue.rings = SplitQueue::new();
+        virtio_mmio::initialise(registers, self.queue.rings.addresses(), deadline)?;
         let mut filled = 0usize;
         let mut offered = 0u16;
         // BOUND: each turn either adds at least one byte to `filled` (at most `out.len()`
@@ -87,12 +73,12 @@ impl VirtioRng {
         while filled < out.len() {
             offered = self.request(registers, offered);
             // BOUND: until the deadline.
-            while self.queue.used.device_index() != offered {
+            while self.queue.rings.used.device_index() != offered {
                 if deadline.passed() {
                     return Err(TransportError::NoAnswerBeforeDeadline);
                 }
             }
-            let reported = self.queue.used.element(offered.wrapping_sub(1)).map_or(0, |element| element.length);
+            let reported = self.queue.rings.used.element(offered.wrapping_sub(1)).map_or(0, |element| element.length);
             let written = usize::try_from(reported).unwrap_or(0).min(REQUEST_BYTES);
             let target = out.get_mut(filled..).unwrap_or_default();
             for (byte, source) in target.iter_mut().zip(self.queue.buffer.iter().take(written)) {
@@ -112,7 +98,7 @@ impl VirtioRng {
     /// returns the next number.
     fn request(&mut self, registers: &Registers, offered: u16) -> u16 {
         let buffer = self.queue.buffer.as_ptr() as u64;
-        if let Some(descriptor) = self.queue.descriptors.first_mut() {
+        if let Some(descriptor) = self.queue.rings.descriptors.first_mut() {
             *descriptor = Descriptor {
                 address: buffer,
                 length: u32::try_from(REQUEST_BYTES).unwrap_or(0),
@@ -121,11 +107,11 @@ impl VirtioRng {
             };
         }
         // One entry: every request goes through it, pointing at descriptor 0.
-        if let Some(entry) = self.queue.available.ring.first_mut() {
+        if let Some(entry) = self.queue.rings.available.ring.first_mut() {
             *entry = 0;
         }
         let next = offered.wrapping_add(1);
-        virtio_mmio::publish(registers, &mut self.queue.available, next);
+        virtio_mmio::publish(registers, &mut self.queue.rings.available, next);
         next
     }
 }
@@ -154,17 +140,17 @@ mod tests {
     impl FakeDevice {
         fn answer(&mut self, rng: &mut VirtioRng) {
             let queue = &mut rng.queue;
-            while self.seen != queue.available.index {
-                let head = usize::from(queue.available.ring[0]);
-                let descriptor = queue.descriptors[head];
+            while self.seen != queue.rings.available.index {
+                let head = usize::from(queue.rings.available.ring[0]);
+                let descriptor = queue.rings.descriptors[head];
                 assert_eq!(descriptor.flags, DESCRIPTOR_WRITE);
                 assert_eq!(descriptor.address, queue.buffer.as_ptr() as u64);
                 let count = self.per_answer.min(descriptor.length as usize);
                 for byte in queue.buffer.iter_mut().take(count) {
                     *byte = self.stream.next().unwrap();
                 }
-                queue.used.ring[0] = UsedElement { id: head as u32, length: count as u32 };
-                queue.used.index = queue.used.index.wrapping_add(1);
+                queue.rings.used.ring[0] = UsedElement { id: head as u32, length: count as u32 };
+                queue.rings.used.index = queue.rings.used.index.wrapping_add(1);
                 self.seen = self.seen.wrapping_add(1);
                 self.answers += 1;
             }
