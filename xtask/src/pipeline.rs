@@ -393,15 +393,10 @@ pub fn display_devices(spec: &bulkhead_config::spec::SystemSpec) -> Vec<String> 
     match spec.display() {
         Some(display) => match display.backend {
             Backend::Ramfb => vec!["-device".to_owned(), "ramfb".to_owned()],
-            Backend::VirtioGpu => vec![
-                "-global".to_owned(),
-                "virtio-mmio.force-legacy=false".to_owned(),
-                "-device".to_owned(),
-                format!(
-                    "virtio-gpu-device,bus=virtio-mmio-bus.0,xres={},yres={}",
-                    display.width, display.height
-                ),
-            ],
+            Backend::VirtioGpu => crate::qemu::modern_virtio_device(format!(
+                "virtio-gpu-device,bus=virtio-mmio-bus.0,xres={},yres={}",
+                display.width, display.height
+            )),
             // The Raspberry Pi 4's framebuffer is part of `raspi4b`: nothing to add.
             Backend::RamCapture | Backend::Rpi4Mailbox => Vec::new(),
         },

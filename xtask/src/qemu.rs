@@ -24,14 +24,20 @@ use crate::host_tools::QEMU;
 /// 2), on the bus of the transport `board.toml` names.
 pub fn board_devices(board: &bulkhead_config::Board) -> Vec<String> {
     match board.entropy.as_ref().and_then(|entropy| entropy.qemu_bus) {
-        Some(bus) => vec![
-            "-global".to_owned(),
-            "virtio-mmio.force-legacy=false".to_owned(),
-            "-device".to_owned(),
-            format!("virtio-rng-device,bus=virtio-mmio-bus.{bus}"),
-        ],
+        Some(bus) => modern_virtio_device(format!("virtio-rng-device,bus=virtio-mmio-bus.{bus}")),
         None => Vec::new(),
     }
+}
+
+/// `-device <device>` on a virtio-mmio transport, made modern (version 2, what the
+/// hypervisor's virtio drivers speak; QEMU `virt` defaults to legacy transports).
+pub fn modern_virtio_device(device: String) -> Vec<String> {
+    vec![
+        "-global".to_owned(),
+        "virtio-mmio.force-legacy=false".to_owned(),
+        "-device".to_owned(),
+        device,
+    ]
 }
 
 /// Arguments that switch off QEMU's default devices Bulkhead never uses (and whose option

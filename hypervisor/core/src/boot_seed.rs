@@ -48,8 +48,9 @@ pub struct BootSeeds {
 /// Where the hypervisor's seed bytes come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SeedSource {
-    /// A hardware random-number generator the hypervisor owns.
-    Hardware,
+    /// A hardware random-number generator the hypervisor owns, by name (`virtio-rng`,
+    /// `RNDR`, ...).
+    Hardware(&'static str),
     /// No generator: derived from the counter (fresh per boot, not secret).
     Counter,
 }

@@ -43,7 +43,7 @@ const STRUCTURE_FIELD: usize = 8;
 const STRINGS_FIELD: usize = 12;
 
 /// The big-endian 32-bit word at `offset` of `blob`, if it is inside.
-pub fn be32(blob: &[u8], offset: usize) -> Option<u32> {
+fn be32(blob: &[u8], offset: usize) -> Option<u32> {
     let bytes = blob.get(offset..offset.checked_add(TOKEN_BYTES)?)?;
     let word: [u8; TOKEN_BYTES] = bytes.try_into().ok()?;
     Some(u32::from_be_bytes(word))
@@ -55,7 +55,7 @@ fn aligned(offset: usize) -> Option<usize> {
 }
 
 /// The NUL-terminated string at `offset` of `strings` (without its NUL).
-pub fn string_at(strings: &[u8], offset: usize) -> Option<&[u8]> {
+pub(crate) fn string_at(strings: &[u8], offset: usize) -> Option<&[u8]> {
     let rest = strings.get(offset..)?;
     let end = rest.iter().position(|&byte| byte == 0)?;
     rest.get(..end)

@@ -425,13 +425,13 @@ fn for_each_load(
 /// keyed from the board's RNG at boot (`entropy`), else the counter mixed with the partition's
 /// RAM base (its identity) by `SeedMixer` — fresh per boot, not secret
 /// (`bulkhead_core::boot_seed`).
-fn boot_seed_bytes(partition: &Partition, bytes: &mut [u8]) -> (SeedSource, &'static str) {
+fn boot_seed_bytes(partition: &Partition, bytes: &mut [u8]) -> SeedSource {
     if let Some(source) = crate::entropy::seeds_for_start(partition, bytes) {
-        return (SeedSource::Hardware, source);
+        return SeedSource::Hardware(source);
     }
     let identity = usize::try_from(partition.ram.phys.raw()).unwrap_or(usize::MAX);
     SeedMixer::new(arch::cpu::counter(), identity, 0).fill(bytes);
-    (SeedSource::Counter, "the counter")
+    SeedSource::Counter
 }
 
 /// Writes this boot's `/chosen/kaslr-seed` and `/chosen/rng-seed` into the device tree just
@@ -440,16 +440,16 @@ fn boot_seed_bytes(partition: &Partition, bytes: &mut [u8]) -> (SeedSource, &'st
 fn fill_boot_seeds(partition: &Partition) -> Result<(), SetupError> {
     let Some(seeds) = partition.boot_seeds else { return Ok(()) };
     let mut bytes = [0u8; KASLR_SEED_BYTES + RNG_SEED_BYTES];
-    let (source, origin) = boot_seed_bytes(partition, &mut bytes);
+    let source = boot_seed_bytes(partition, &mut bytes);
     let (kaslr, rng) = bytes.split_at(KASLR_SEED_BYTES);
     let withheld_name = seeds.withheld_name.to_be_bytes();
     let (rng_offset, rng_bytes) = match source {
-        SeedSource::Hardware => (seeds.rng_seed, rng),
+        SeedSource::Hardware(_) => (seeds.rng_seed, rng),
         SeedSource::Counter => (seeds.rng_seed_name, &withheld_name[..]),
     };
     match source {
-        SeedSource::Hardware => defmt::info!("{=str}: boot seeds from {=str}", partition.name, origin),
-        SeedSource::Counter => defmt::info!("{=str}: no hardware RNG: kaslr-seed from {=str} (not secret), rng-seed withheld", partition.name, origin),
+        SeedSource::Hardware(name) => defmt::info!("{=str}: boot seeds from {=str}", partition.name, name),
+        SeedSource::Counter => defmt::info!("{=str}: no hardware RNG: kaslr-seed from the counter (not secret), rng-seed withheld", partition.name),
     }
     for (offset, value) in [(seeds.kaslr_seed, kaslr), (rng_offset, rng_bytes)] {
         let length = u64::try_from(value.len()).map_err(|_| SetupError::ImageOutsideRam)?;

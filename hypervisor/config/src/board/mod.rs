@@ -173,10 +173,23 @@ pub struct EntropySource {
     pub node: String,
     /// Its register block.
     pub registers: AddressRange,
-    /// For `virtio-rng`: the number `N` of the QEMU bus `virtio-mmio-bus.N` its transport is.
-    /// QEMU `virt` creates its transports in address order and numbers their buses from 0,
-    /// so `N` is the transport's place among the tree's virtio-mmio nodes by address.
+    /// For `virtio-rng`: the number `N` of the QEMU bus `virtio-mmio-bus.N` its transport is
+    /// ([`virtio_mmio_transports`]).
     pub qemu_bus: Option<usize>,
+}
+
+/// The register blocks of the tree's enabled virtio-mmio transports, by address: QEMU `virt`
+/// creates its transports in address order and names their buses `virtio-mmio-bus.0`
+/// upwards, so a transport's place here is its bus number.
+pub(crate) fn virtio_mmio_transports(tree: &DeviceTree) -> Vec<AddressRange> {
+    let mut transports: Vec<AddressRange> = tree
+        .nodes()
+        .iter()
+        .filter(|node| node.is_enabled() && node.is_compatible(&["virtio,mmio"]))
+        .filter_map(|node| node.physical_reg.as_ref()?.first().and_then(|reg| AddressRange::new(reg.address, reg.size)))
+        .collect();
+    transports.sort_unstable_by_key(|range| range.base());
+    transports
 }
 
 /// `board.toml` and the spans of the keys later stages report against (e.g. "this board's
@@ -1010,14 +1023,7 @@ impl Loader<'_> {
                         "use the board's own RNG, or leave `[entropy]` out",
                     );
                 }
-                let mut transports: Vec<u64> = tree
-                    .nodes()
-                    .iter()
-                    .filter(|candidate| candidate.is_enabled() && candidate.is_compatible(&["virtio,mmio"]))
-                    .filter_map(|candidate| candidate.physical_reg.as_ref()?.first().map(|reg| reg.address))
-                    .collect();
-                transports.sort_unstable();
-                transports.iter().position(|address| *address == registers.base())
+                virtio_mmio_transports(tree).iter().position(|transport| *transport == registers)
             }
         };
         Some(Some(EntropySource {

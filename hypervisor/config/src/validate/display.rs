@@ -122,22 +122,14 @@ pub(crate) fn board_has(board: &Board, backend: Backend) -> bool {
 }
 
 /// The virtio-mmio transport a virtio-gpu backend uses on `board`: the lowest-addressed
-/// enabled `virtio,mmio` node. QEMU `virt` creates its transports in address order and names
-/// their buses `virtio-mmio-bus.0` upwards, so this one is `virtio-mmio-bus.0`, where
+/// enabled `virtio,mmio` node, so `virtio-mmio-bus.0` (`board::virtio_mmio_transports`), where
 /// `cargo xtask run` plugs the GPU (`-device virtio-gpu-device,bus=virtio-mmio-bus.0`);
 /// QEMU fills the transports from the top down for devices given without a bus, so a
 /// partition's pass-through disk (`[qemu] virtio_blk`) lands at the other end. The choice is
 /// made here, at build time, rather than by probing at EL2: the hypervisor must not read the
 /// registers of transports that belong to partitions.
 pub(crate) fn virtio_gpu_transport(board: &Board) -> Option<AddressRange> {
-    board
-        .tree
-        .nodes()
-        .iter()
-        .filter(|node| node.is_enabled() && node.is_compatible(&["virtio,mmio"]))
-        .filter_map(|node| node.physical_reg.as_ref()?.first().map(|reg| (reg.address, reg.size)))
-        .min_by_key(|(address, _)| *address)
-        .and_then(|(address, size)| AddressRange::new(address, size))
+    crate::board::virtio_mmio_transports(&board.tree).first().copied()
 }
 
 /// The register block `backend` drives on `board` (ramfb: the fw_cfg device; virtio-gpu: its
